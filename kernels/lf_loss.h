@@ -1,0 +1,30 @@
+/*
+** lf_loss.h — loss functions (mean reduction, as PyTorch's defaults).
+*/
+#ifndef LF_LOSS_H
+#define LF_LOSS_H
+
+#include "lf_tensor.h"
+
+typedef enum lf_loss_kind {
+  LF_LOSS_CROSS_ENTROPY = 1,  /* y: logits (batch,K); target: class index */
+  LF_LOSS_MSE,                /* y and target: (batch,K) */
+  LF_LOSS_L1,
+  LF_LOSS_BCE_WITH_LOGITS     /* y: logits (batch,K); target in [0,1] */
+} lf_loss_kind;
+
+typedef struct lf_loss_spec {
+  lf_loss_kind kind;
+  double label_smoothing;     /* CrossEntropyLoss only, default 0 */
+} lf_loss_spec;
+
+/* Returns the mean loss over the batch. target holds batch floats (class
+** indices) for cross-entropy, else batch*nout floats. If dy is not NULL it
+** receives dLoss/dy (batch*nout floats). */
+double lf_loss_compute(const lf_loss_spec *s, const float *y,
+                       const float *target, int batch, int nout, float *dy);
+
+/* True if the loss takes class indices as targets (cross-entropy). */
+int lf_loss_is_classification(const lf_loss_spec *s);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+** lf_metric.h — evaluation metrics accumulated over batches.
+*/
+#ifndef LF_METRIC_H
+#define LF_METRIC_H
+
+#include "lf_tensor.h"
+
+typedef enum lf_metric_kind {
+  LF_MET_ACCURACY = 1, LF_MET_PRECISION, LF_MET_RECALL, LF_MET_F1, /* macro */
+  LF_MET_AUROC,      /* binary: score = sigmoid(y) if nout==1 else softmax[1] */
+  LF_MET_MAE, LF_MET_RMSE, LF_MET_R2
+} lf_metric_kind;
+
+typedef struct lf_metric lf_metric;
+
+/* nout: model output width (classes for classification). */
+lf_metric *lf_metric_create(lf_metric_kind kind, int nout);
+void lf_metric_free(lf_metric *m);
+void lf_metric_reset(lf_metric *m);
+/* y: batch*nout model outputs; target: as for lf_loss_compute (class
+** indices for classification metrics, batch*nout values for regression). */
+void lf_metric_update(lf_metric *m, const float *y, const float *target,
+                      int batch);
+double lf_metric_value(const lf_metric *m);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+** lf_net.h — a Sequential network of layers built from oneDNN primitives.
+**
+** Lifecycle: lf_net_create() (shapes checked, parameters allocated),
+** lf_net_init_params() (PyTorch's default initialisation from a seeded rng),
+** then any number of lf_net_forward()/lf_net_backward() calls. Primitives and
+** buffers are created the first time a batch size is seen and reused after
+** that; a net holds at most LF_NET_MAX_BATCH_SIZES distinct batch sizes
+** (typically: full train batch, last train batch, full/last eval batch).
+*/
+#ifndef LF_NET_H
+#define LF_NET_H
+
+#include "lf_tensor.h"
+
+typedef struct lf_net lf_net;
+typedef struct lf_layer_ops lf_layer_ops;
+
+#define LF_NET_MAX_BATCH_SIZES 8
+
+/* Arguments of one layer, as validated by the core's registry. Fields a
+** layer does not use are ignored. */
+typedef struct lf_layer_spec {
+  const lf_layer_ops *ops;  /* which layer (from lf_layer_ops_find) */
+  int64_t out;              /* Linear: out features; Conv2d: out channels */
+  int kernel[2];            /* Conv2d, MaxPool2d, AvgPool2d */
+  int stride[2];            /* pools: default = kernel (the core fills it) */
+  int padding[2];
+  int bias;                 /* Linear, Conv2d: default 1 */
+  double p;                 /* Dropout: default 0.5 */
+  double negative_slope;    /* LeakyReLU: default 0.01 */
+  double eps;               /* BatchNorm: default 1e-5 */
+  double momentum;          /* BatchNorm: default 0.1 */
+} lf_layer_spec;
+
+/* Finds the layer implementation for a loc ("Linear", "ReLU", ...);
+** NULL if unknown. The list of known locs is lf_layer_ops_list(). */
+const lf_layer_ops *lf_layer_ops_find(const char *loc);
+/* NULL-terminated list of loc names of all built-in layers. */
+const char *const *lf_layer_ops_list(void);
+
+/* Shape inference without building anything. On failure returns the index of
+** the offending layer (>= 0) and writes a message such as
+** "Linear expects a vector input, got [16,14,14]" or
+** "Conv2d kernel 5x5 does not fit input [1,3,3] with padding 0" into err;
+** returns -1 on success with *out set to the network's output shape. */
+int lf_net_infer(const lf_layer_spec *layers, int nlayers, const lf_shape *in,
+                 lf_shape *out, char *err, size_t errlen);
+
+/* Builds the network for per-sample input shape `in`. Returns NULL and writes
+** err on failure (bad shape, oneDNN error, out of memory). */
+lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
+                      const lf_shape *in, char *err, size_t errlen);
+void lf_net_free(lf_net *net);
+
+/* PyTorch defaults: Linear/Conv2d kaiming_uniform(a=sqrt(5)) weights and
+** U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases; BatchNorm weight 1, bias 0,
+** running_mean 0, running_var 1. Params are initialised in order. */
+void lf_net_init_params(lf_net *net, lf_rng *rng);
+
+/* Parameters and buffers in state_dict order: trainable params have grad,
+** buffers (BatchNorm running_mean/running_var) have grad == NULL. */
+int lf_net_param_count(const lf_net *net);
+lf_param *lf_net_param(lf_net *net, int i);
+
+lf_shape lf_net_in_shape(const lf_net *net);
+lf_shape lf_net_out_shape(const lf_net *net);
+
+/* Forward pass on `batch` samples. x is batch*count(in) floats in plain
+** row-major layout (N, C, H, W); the result is batch*count(out) floats in
+** plain layout, owned by the net and valid until the next forward call.
+** training=1 uses dropout (drawing from rng) and batch statistics, and keeps
+** what backward needs; training=0 is inference (rng may be NULL).
+** Returns NULL with err set on failure (first use of a batch size creates
+** primitives and can fail). */
+const float *lf_net_forward(lf_net *net, const float *x, int batch,
+                            int training, lf_rng *rng,
+                            char *err, size_t errlen);
+
+/* Backward pass after a training forward on the same batch: dy is
+** batch*count(out) floats (dLoss/dOutput). Overwrites every param's grad.
+** Returns 0, or -1 with err set. */
+int lf_net_backward(lf_net *net, const float *dy, int batch,
+                    char *err, size_t errlen);
+
+#endif

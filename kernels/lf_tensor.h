@@ -1,0 +1,49 @@
+/*
+** lf_tensor.h — shapes, parameters and the random generator shared by every
+** kernel. Nothing under kernels/ knows about SQLite or JSON: the core fills
+** the spec structs below from a validated config and hands them in.
+*/
+#ifndef LF_TENSOR_H
+#define LF_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LF_MAX_DIMS 4
+
+/* Per-sample shape (the batch dimension is never part of it):
+** (F) for vectors, (C,H,W) for images. */
+typedef struct lf_shape {
+  int ndim;
+  int64_t dim[LF_MAX_DIMS];
+} lf_shape;
+
+int64_t lf_shape_count(const lf_shape *s);
+/* Writes "[1,28,28]" into buf; returns buf. */
+char *lf_shape_str(const lf_shape *s, char *buf, size_t n);
+
+/* A named float32 tensor owned by the network (weights, biases, running
+** statistics). grad is NULL for buffers that are not trained. */
+typedef struct lf_param {
+  char name[64];          /* PyTorch state_dict style: "1.weight" */
+  lf_shape shape;         /* full shape, e.g. (out,in) or (oc,ic,kh,kw) */
+  int64_t n;              /* element count */
+  float *data;            /* plain row-major layout, owned by the net */
+  float *grad;            /* same size, or NULL for non-trainable buffers */
+  int decay;              /* 1 if weight decay applies (weights), else 0 */
+} lf_param;
+
+/* xoshiro256** — small, fast, and its whole state (32 bytes) is saved in
+** checkpoints so a resumed run draws the same numbers. */
+typedef struct lf_rng { uint64_t s[4]; } lf_rng;
+void lf_rng_seed(lf_rng *r, uint64_t seed);
+uint64_t lf_rng_next(lf_rng *r);
+float lf_rng_uniform(lf_rng *r);          /* [0,1) */
+float lf_rng_normal(lf_rng *r);           /* N(0,1) */
+void lf_rng_shuffle(lf_rng *r, int64_t *idx, int64_t n);
+
+/* Threads used by oneDNN (OpenMP) for every kernel. */
+void lf_set_threads(int n);
+int lf_get_threads(void);
+
+#endif
