@@ -1,0 +1,180 @@
+/*
+** test_rng.c — the random generator, shapes and thread count of
+** kernels/lf_tensor.c.
+*/
+#include "lf_test.h"
+#include "lf_tensor.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void test_known_values(void){
+  lf_rng r;
+  uint64_t x1, x2, x3;
+  /* Reference: a direct Python transcription of splitmix64 (seeding) and
+  ** xoshiro256** (Vigna's xoshiro256starstar.c), seed 42 / seed 0. */
+  lf_rng_seed(&r, 0);
+  CHECK(r.s[0]==0xe220a8397b1dcdafULL, "splitmix64(0) first word");
+  lf_rng_seed(&r, 42);
+  /* CHECK evaluates its condition twice: draw outside it. */
+  x1 = lf_rng_next(&r); x2 = lf_rng_next(&r); x3 = lf_rng_next(&r);
+  CHECK(x1==0x15780b2e0c2ec716ULL, "xoshiro256** seed 42 #1");
+  CHECK(x2==0x6104d9866d113a7eULL, "xoshiro256** seed 42 #2");
+  CHECK(x3==0xae17533239e499a1ULL, "xoshiro256** seed 42 #3");
+}
+
+static void test_determinism(void){
+  lf_rng a, b, c;
+  int i, same = 1, differ = 0;
+  lf_rng_seed(&a, 1234);
+  lf_rng_seed(&b, 1234);
+  lf_rng_seed(&c, 1235);
+  for(i=0; i<1000; i++){
+    uint64_t x = lf_rng_next(&a), y = lf_rng_next(&b), z = lf_rng_next(&c);
+    if( x!=y ) same = 0;
+    if( x!=z ) differ++;
+  }
+  CHECK(same, "same seed gives the same sequence");
+  CHECK(differ>990, "a different seed gives a different sequence (%d/1000)", differ);
+}
+
+/* A checkpoint stores the 32-byte state: a copy must continue exactly. */
+static void test_state_copy(void){
+  lf_rng a, saved;
+  float ua[100], ub[100], na[100], nb[100];
+  int64_t ia[50], ib[50];
+  int i, same = 1;
+  lf_rng_seed(&a, 7);
+  for(i=0; i<37; i++) (void)lf_rng_normal(&a);
+  saved = a;
+  for(i=0; i<100; i++){ ua[i] = lf_rng_uniform(&a); na[i] = lf_rng_normal(&a); }
+  for(i=0; i<50; i++) ia[i] = i;
+  lf_rng_shuffle(&a, ia, 50);
+  a = saved;
+  for(i=0; i<100; i++){ ub[i] = lf_rng_uniform(&a); nb[i] = lf_rng_normal(&a); }
+  for(i=0; i<50; i++) ib[i] = i;
+  lf_rng_shuffle(&a, ib, 50);
+  for(i=0; i<100; i++) if( ua[i]!=ub[i] || na[i]!=nb[i] ) same = 0;
+  for(i=0; i<50; i++) if( ia[i]!=ib[i] ) same = 0;
+  CHECK(same, "a copied state resumes the same uniforms, normals and shuffles");
+}
+
+static void test_uniform(void){
+  lf_rng r;
+  const int n = 1000000;
+  double sum = 0.0, sum2 = 0.0, mn = 1.0, mx = 0.0;
+  int i, in_range = 1;
+  lf_rng_seed(&r, 99);
+  for(i=0; i<n; i++){
+    float u = lf_rng_uniform(&r);
+    if( !(u>=0.0f && u<1.0f) ) in_range = 0;
+    if( u<mn ) mn = u;
+    if( u>mx ) mx = u;
+    sum += u; sum2 += (double)u*u;
+  }
+  CHECK(in_range, "uniform stays in [0,1)");
+  /* mean 1/2, sd of the mean sqrt(1/12/n) = 2.9e-4: 0.002 is ~7 sd */
+  CHECK(fabs(sum/n - 0.5)<0.002, "uniform mean %.5f ~ 0.5", sum/n);
+  CHECK(fabs(sum2/n - sum*sum/((double)n*n) - 1.0/12)<0.002,
+        "uniform variance %.5f ~ 1/12", sum2/n - sum*sum/((double)n*n));
+  CHECK(mn<1e-4 && mx>1.0-1e-4, "uniform covers [0,1): min %g max %g", mn, mx);
+}
+
+static void test_normal(void){
+  lf_rng r;
+  const int n = 1000000;
+  double sum = 0.0, sum2 = 0.0;
+  int i, finite = 1, tail = 0;
+  lf_rng_seed(&r, 5);
+  for(i=0; i<n; i++){
+    float z = lf_rng_normal(&r);
+    if( !isfinite(z) ) finite = 0;
+    if( fabsf(z)>1.959964f ) tail++;
+    sum += z; sum2 += (double)z*z;
+  }
+  CHECK(finite, "normal values are finite");
+  CHECK(fabs(sum/n)<0.005, "normal mean %.5f ~ 0", sum/n);
+  CHECK(fabs(sum2/n - 1.0)<0.01, "normal variance %.5f ~ 1", sum2/n);
+  /* P(|z|>1.96) = 0.05; sd of the fraction is 2.2e-4 */
+  CHECK(fabs(tail/(double)n - 0.05)<0.002, "normal two-sided 5%% tail %.4f", tail/(double)n);
+}
+
+static void test_shuffle(void){
+  enum { N = 1000 };
+  lf_rng r, r2;
+  int64_t idx[N], idx2[N];
+  int seen[N] = {0};
+  int i, perm = 1, moved = 0, same = 1;
+  lf_rng_seed(&r, 3);
+  r2 = r;
+  for(i=0; i<N; i++){ idx[i] = i; idx2[i] = i; }
+  lf_rng_shuffle(&r, idx, N);
+  lf_rng_shuffle(&r2, idx2, N);
+  for(i=0; i<N; i++){
+    if( idx[i]<0 || idx[i]>=N || seen[idx[i]]++ ) perm = 0;
+    if( idx[i]!=i ) moved++;
+    if( idx[i]!=idx2[i] ) same = 0;
+  }
+  CHECK(perm, "shuffle is a permutation");
+  CHECK(moved>900, "shuffle moves most elements (%d/%d)", moved, N);
+  CHECK(same, "shuffle is deterministic for a given state");
+
+  /* Each of the 6 orders of 3 elements is equally likely. */
+  {
+    int count[6] = {0}, k, ok = 1;
+    for(k=0; k<60000; k++){
+      int64_t v[3] = {0, 1, 2};
+      lf_rng_shuffle(&r, v, 3);
+      count[v[0]*2 + (v[1] > v[2])]++;
+    }
+    for(k=0; k<6; k++) if( abs(count[k] - 10000)>500 ) ok = 0;
+    CHECK(ok, "shuffle of 3 is uniform: %d %d %d %d %d %d",
+          count[0], count[1], count[2], count[3], count[4], count[5]);
+  }
+  /* Degenerate sizes must not touch memory or crash. */
+  lf_rng_shuffle(&r, idx, 0);
+  lf_rng_shuffle(&r, idx, 1);
+  lf_rng_shuffle(&r, 0, 10);
+  CHECK(1, "shuffle of 0, 1 elements and NULL is harmless");
+}
+
+static void test_shapes(void){
+  lf_shape s = {3, {1, 28, 28, 0}};
+  lf_shape v = {1, {10, 0, 0, 0}};
+  lf_shape scalar = {0, {0, 0, 0, 0}};
+  lf_shape bad = {5, {1, 2, 3, 4}};
+  lf_shape neg = {2, {3, -1, 0, 0}};
+  char buf[64], small[6];
+  CHECK(lf_shape_count(&s)==784, "count [1,28,28] = 784");
+  CHECK(lf_shape_count(&v)==10, "count [10] = 10");
+  CHECK(lf_shape_count(&scalar)==1, "count [] = 1");
+  CHECK(lf_shape_count(&bad)==-1, "count with ndim>LF_MAX_DIMS = -1");
+  CHECK(lf_shape_count(&neg)==-1, "count with a negative dim = -1");
+  CHECK(lf_shape_count(0)==-1, "count of NULL = -1");
+  CHECK(strcmp(lf_shape_str(&s, buf, sizeof buf), "[1,28,28]")==0, "str %s", buf);
+  CHECK(strcmp(lf_shape_str(&v, buf, sizeof buf), "[10]")==0, "str %s", buf);
+  CHECK(strcmp(lf_shape_str(&scalar, buf, sizeof buf), "[]")==0, "str %s", buf);
+  lf_shape_str(&s, small, sizeof small);
+  CHECK(strlen(small)<sizeof small, "str truncates safely: '%s'", small);
+}
+
+static void test_threads(void){
+  lf_set_threads(2);
+  CHECK(lf_get_threads()==2, "set_threads(2) -> %d", lf_get_threads());
+  lf_set_threads(1);
+  CHECK(lf_get_threads()==1, "set_threads(1) -> %d", lf_get_threads());
+  lf_set_threads(0);
+  CHECK(lf_get_threads()>=1, "set_threads(0) uses all processors -> %d", lf_get_threads());
+}
+
+int main(void){
+  test_known_values();
+  test_determinism();
+  test_state_copy();
+  test_uniform();
+  test_normal();
+  test_shuffle();
+  test_shapes();
+  test_threads();
+  TEST_EXIT();
+}
