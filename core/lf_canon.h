@@ -1,0 +1,26 @@
+/*
+** lf_canon.h — canonical JSON and the config hash.
+**
+** Canonical form: objects with keys sorted by their UTF-8 bytes, no
+** whitespace, strings with only the escapes JSON requires (", \\, control
+** characters as \u00XX except \b \f \n \r \t) and non-ASCII kept as UTF-8,
+** numbers normalised: an integral value in [-2^53, 2^53] is printed as an
+** integer (so 1, 1.0 and 1e0 are the same), any other as the shortest
+** "%.17g"-family text that parses back to the same double.
+*/
+#ifndef LF_CANON_H
+#define LF_CANON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+/* malloc'ed canonical text of v; NULL on out of memory. */
+char *lf_canon_json(const cJSON *v);
+
+void lf_sha256(const void *data, size_t len, uint8_t digest[32]);
+
+/* hex SHA-256 of the canonical form of v into hex[65]; 0 or -1 (OOM). */
+int lf_config_hash(const cJSON *v, char hex[65]);
+
+#endif
