@@ -1,0 +1,1214 @@
+/*
+** lf_dataset.c — loads a whole dataset into memory as float32 features and
+** float labels, from idx files (MNIST style, plain or gzip), a CSV file, or
+** a SELECT statement.
+**
+** Every source is untrusted: sizes are checked before they are allocated,
+** every value must be a finite number, and each error names the file (or
+** query), the row and the column so the user can fix the data. Rows are
+** counted from 1 for the first data row (the CSV header is not counted).
+**
+** Labels of csv/sql sources are gathered as text first and interpreted
+** once all rows are in: all non-negative integers -> class indices; else
+** text classes sorted by strcmp (or the mapping the caller passes for a
+** validation split); regression -> plain numbers.
+*/
+#include "lf_dataset.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#define DS_MAX_IMAGE_SIDE 65536
+#define DS_MAX_IMAGE_PIXELS ((int64_t)1 << 26)   /* per idx image */
+#define DS_MAX_CLASSES 100000
+/* 64 GiB of float32: far more than fits in memory, but stops a forged
+** header or a huge shape from overflowing size computations. */
+#define DS_MAX_VALUES ((int64_t)1 << 34)
+#define DS_COLUMN_LIST_MAX 400
+
+static void ds_err(char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+  if (err == NULL || errlen == 0) return;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* Element count of a per-sample shape; -1 if a dim is not positive or the
+** count is absurd. */
+static int64_t ds_count(const lf_shape *s)
+{
+  if (s->ndim < 1 || s->ndim > LF_MAX_DIMS) return -1;
+  int64_t c = 1;
+  for (int i = 0; i < s->ndim; i++) {
+    if (s->dim[i] <= 0 || s->dim[i] > DS_MAX_VALUES || c > DS_MAX_VALUES / s->dim[i]) return -1;
+    c *= s->dim[i];
+  }
+  return c;
+}
+
+/* Writes "[1,28,28]" into buf. */
+static char *ds_shape_str(const lf_shape *s, char *buf, size_t n)
+{
+  size_t used = (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < s->ndim && i < LF_MAX_DIMS && used < n; i++)
+    used += (size_t)snprintf(buf + used, n - used, "%s%lld", i ? "," : "", (long long)s->dim[i]);
+  if (used < n) snprintf(buf + used, n - used, "]");
+  return buf;
+}
+
+/* Parses a whole field as a finite number (surrounding blanks allowed). */
+static int ds_parse_num(const char *s, double *v)
+{
+  char *end;
+  while (isspace((unsigned char)*s)) s++;
+  if (*s == 0) return 0;
+  errno = 0;
+  double d = strtod(s, &end);
+  if (end == s) return 0;
+  while (isspace((unsigned char)*end)) end++;
+  if (*end != 0 || !isfinite(d)) return 0;
+  *v = d;
+  return 1;
+}
+
+/* Writes "a, b, c" (cut short with "...") for "available columns" hints. */
+static void ds_column_list(char *buf, size_t n, const char *const *names, int count)
+{
+  size_t used = 0;
+  buf[0] = 0;
+  for (int i = 0; i < count; i++) {
+    const char *name = names[i] ? names[i] : "?";
+    size_t k = strlen(name);
+    if (used + k + 6 >= n) { snprintf(buf + used, n - used, "%s...", i ? ", " : ""); return; }
+    used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", name);
+  }
+}
+
+/* ---------------------------------------------------------------- builder */
+
+/* Rows accumulate here: features in x (grown geometrically), labels as
+** NUL-terminated text back to back in an arena, indexed by offset. */
+typedef struct ds_builder {
+  int64_t nvals;        /* floats per sample */
+  int64_t n, cap;       /* samples stored, room for */
+  float *x;
+  size_t *label_off;
+  char *arena;
+  size_t arena_len, arena_cap;
+} ds_builder;
+
+static void builder_free(ds_builder *b)
+{
+  free(b->x);
+  free(b->label_off);
+  free(b->arena);
+  memset(b, 0, sizeof *b);
+}
+
+/* Room for one more sample: returns where its features go, or NULL. */
+static float *builder_row(ds_builder *b, char *err, size_t errlen)
+{
+  if (b->n == b->cap) {
+    int64_t cap = b->cap ? b->cap * 2 : 256;
+    if (cap * b->nvals > DS_MAX_VALUES) cap = DS_MAX_VALUES / b->nvals;
+    if (cap <= b->n) {
+      ds_err(err, errlen, "dataset is too large (over %lld values)", (long long)DS_MAX_VALUES);
+      return NULL;
+    }
+    float *x = realloc(b->x, (size_t)(cap * b->nvals) * sizeof *x);
+    if (x == NULL) { ds_err(err, errlen, "out of memory loading the dataset (%lld rows)", (long long)cap); return NULL; }
+    b->x = x;
+    size_t *off = realloc(b->label_off, (size_t)cap * sizeof *off);
+    if (off == NULL) { ds_err(err, errlen, "out of memory loading the dataset (%lld rows)", (long long)cap); return NULL; }
+    b->label_off = off;
+    b->cap = cap;
+  }
+  return b->x + b->n * b->nvals;
+}
+
+/* Stores the label text of the row builder_row just handed out and counts
+** the row as complete. */
+static int builder_label(ds_builder *b, const char *text, size_t len, char *err, size_t errlen)
+{
+  if (b->arena_cap - b->arena_len < len + 1) {
+    size_t cap = b->arena_cap ? b->arena_cap : 4096;
+    while (cap - b->arena_len < len + 1) cap *= 2;
+    char *a = realloc(b->arena, cap);
+    if (a == NULL) { ds_err(err, errlen, "out of memory loading the dataset labels"); return -1; }
+    b->arena = a;
+    b->arena_cap = cap;
+  }
+  memcpy(b->arena + b->arena_len, text, len);
+  b->arena[b->arena_len + len] = 0;
+  b->label_off[b->n] = b->arena_len;
+  b->arena_len += len + 1;
+  b->n++;
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A class name and its index, for looking up a given mapping. */
+typedef struct ds_named { const char *name; int index; } ds_named;
+
+static int cmp_named(const void *a, const void *b)
+{
+  return strcmp(((const ds_named *)a)->name, ((const ds_named *)b)->name);
+}
+
+/* Index of text in the sorted, distinct names[0..n) or -1. */
+static int find_name(const char *const *sorted, int n, const char *text)
+{
+  const char *const *hit = bsearch(&text, sorted, (size_t)n, sizeof *sorted, cmp_str);
+  return hit ? (int)(hit - sorted) : -1;
+}
+
+static void free_names(char **names, int n)
+{
+  if (names == NULL) return;
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+/* Turns the gathered label texts into out->y / nclasses / class_names.
+** src names the data in messages ("data.csv", "dataset query"). */
+static int builder_labels(ds_builder *b, const lf_dataset_spec *spec, char *const *given, int ngiven,
+                          const char *src, lf_dataset *out, char *err, size_t errlen)
+{
+  int64_t n = b->n;
+  float *y = malloc((size_t)n * sizeof *y);
+  const char **text = malloc((size_t)n * sizeof *text);
+  const char **sorted = NULL;
+  ds_named *named = NULL;
+  char **names = NULL;
+  int nnames = 0, rc = -1;
+  if (y == NULL || text == NULL) { ds_err(err, errlen, "out of memory loading the dataset labels"); goto done; }
+  for (int64_t i = 0; i < n; i++) text[i] = b->arena + b->label_off[i];
+
+  if (spec->regression) {
+    for (int64_t i = 0; i < n; i++) {
+      double v;
+      if (!ds_parse_num(text[i], &v) || !isfinite((float)v)) {
+        ds_err(err, errlen, "%s row %lld: label '%s' is not a number (regression needs numeric labels)",
+               src, (long long)(i + 1), text[i]);
+        goto done;
+      }
+      y[i] = (float)v;
+    }
+    out->nclasses = 0;
+    rc = 0;
+    goto done;
+  }
+
+  if (given != NULL && ngiven > 0) {
+    /* The training split's classes: look each label up by name, the class
+    ** being its position in given. */
+    named = malloc((size_t)ngiven * sizeof *named);
+    names = calloc((size_t)ngiven, sizeof *names);
+    if (named == NULL || names == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+    for (int i = 0; i < ngiven; i++) {
+      named[i].name = given[i] ? given[i] : "";
+      named[i].index = i;
+    }
+    qsort(named, (size_t)ngiven, sizeof *named, cmp_named);
+    for (int64_t i = 0; i < n; i++) {
+      ds_named key = { text[i], 0 };
+      const ds_named *hit = bsearch(&key, named, (size_t)ngiven, sizeof *named, cmp_named);
+      if (hit == NULL) {
+        char list[DS_COLUMN_LIST_MAX];
+        ds_column_list(list, sizeof list, (const char *const *)given, ngiven);
+        ds_err(err, errlen, "%s row %lld: label '%s' is not one of the training classes (%s)",
+               src, (long long)(i + 1), text[i], list);
+        goto done;
+      }
+      y[i] = (float)hit->index;
+    }
+    for (nnames = 0; nnames < ngiven; nnames++) {
+      names[nnames] = strdup(given[nnames] ? given[nnames] : "");
+      if (names[nnames] == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+    }
+    out->nclasses = ngiven;
+    rc = 0;
+    goto done;
+  }
+
+  /* All non-negative integers: class indices as they are. */
+  int64_t i;
+  double max = -1;
+  for (i = 0; i < n; i++) {
+    double v;
+    if (!ds_parse_num(text[i], &v) || v < 0 || v != floor(v)) break;
+    if (v > max) max = v;
+    y[i] = (float)v;
+  }
+  if (i == n) {
+    if (max >= DS_MAX_CLASSES) {
+      ds_err(err, errlen, "%s: label %.0f is too large for a class index (at most %d classes); "
+             "use text labels, or regression for numeric targets", src, max, DS_MAX_CLASSES);
+      goto done;
+    }
+    out->nclasses = (int)max + 1;
+    rc = 0;
+    goto done;
+  }
+
+  /* Text classes: the distinct labels in strcmp order. */
+  sorted = malloc((size_t)n * sizeof *sorted);
+  if (sorted == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  memcpy(sorted, text, (size_t)n * sizeof *sorted);
+  qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+  int64_t distinct = 0;
+  for (int64_t k = 0; k < n; k++)
+    if (k == 0 || strcmp(sorted[k], sorted[distinct - 1]) != 0) sorted[distinct++] = sorted[k];
+  if (distinct > DS_MAX_CLASSES) {
+    ds_err(err, errlen, "%s: %lld distinct text labels (at most %d classes); is the label column right?",
+           src, (long long)distinct, DS_MAX_CLASSES);
+    goto done;
+  }
+  names = calloc((size_t)distinct, sizeof *names);
+  if (names == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  for (nnames = 0; nnames < (int)distinct; nnames++) {
+    names[nnames] = strdup(sorted[nnames]);
+    if (names[nnames] == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  }
+  for (int64_t k = 0; k < n; k++) y[k] = (float)find_name(sorted, (int)distinct, text[k]);
+  out->nclasses = (int)distinct;
+  rc = 0;
+
+done:
+  free(text);
+  free(sorted);
+  free(named);
+  if (rc == 0) {
+    out->y = y;
+    out->class_names = names;
+  } else {
+    free(y);
+    free_names(names, nnames);
+  }
+  return rc;
+}
+
+/* Moves the builder's rows into out (x trimmed to size) and sets labels. */
+static int builder_finish(ds_builder *b, const lf_dataset_spec *spec, char *const *given, int ngiven,
+                          const char *src, lf_dataset *out, char *err, size_t errlen)
+{
+  if (b->n == 0) {
+    ds_err(err, errlen, "%s has no data rows (the dataset is empty)", src);
+    return -1;
+  }
+  if (builder_labels(b, spec, given, ngiven, src, out, err, errlen) != 0) return -1;
+  float *x = realloc(b->x, (size_t)(b->n * b->nvals) * sizeof *x);
+  if (x != NULL) b->x = x;            /* else keep the larger block */
+  out->x = b->x;
+  out->n = b->n;
+  b->x = NULL;
+  return 0;
+}
+
+/* Column index of name in names[0..n), or -1. SQL names compare without
+** case, like SQL identifiers; CSV headers exactly. */
+static int ds_find_column(const char *const *names, int n, const char *name, int nocase)
+{
+  for (int i = 0; i < n; i++)
+    if (names[i] && (nocase ? strcasecmp(names[i], name) : strcmp(names[i], name)) == 0) return i;
+  return -1;
+}
+
+/* Resolves the label column and the feature columns (spec->features, or
+** every column except the label and except skip). *feat is malloc'ed. */
+static int ds_resolve_columns(const lf_dataset_spec *spec, const char *const *names, int ncol, int nocase,
+                              int skip, const char *src, int *label_col, int **feat, int *nfeat,
+                              char *err, size_t errlen)
+{
+  char list[DS_COLUMN_LIST_MAX];
+  const char *label = spec->label && *spec->label ? spec->label : "label";
+  *feat = NULL;
+  *nfeat = 0;
+  *label_col = ds_find_column(names, ncol, label, nocase);
+  if (*label_col < 0) {
+    ds_column_list(list, sizeof list, names, ncol);
+    ds_err(err, errlen, "%s has no label column '%s' (columns: %s)", src, label, list);
+    return -1;
+  }
+  if (skip >= 0) return 0;            /* features come from a blob column */
+  int *f = malloc((size_t)(ncol > spec->nfeatures ? ncol : spec->nfeatures) * sizeof *f + sizeof *f);
+  if (f == NULL) { ds_err(err, errlen, "out of memory"); return -1; }
+  int k = 0;
+  if (spec->features != NULL && spec->nfeatures > 0) {
+    for (int i = 0; i < spec->nfeatures; i++) {
+      int c = spec->features[i] ? ds_find_column(names, ncol, spec->features[i], nocase) : -1;
+      if (c < 0) {
+        ds_column_list(list, sizeof list, names, ncol);
+        ds_err(err, errlen, "%s has no feature column '%s' (columns: %s)", src,
+               spec->features[i] ? spec->features[i] : "(null)", list);
+        free(f);
+        return -1;
+      }
+      f[k++] = c;
+    }
+  } else {
+    for (int c = 0; c < ncol; c++)
+      if (c != *label_col) f[k++] = c;
+  }
+  if (k == 0) {
+    ds_err(err, errlen, "%s has no feature columns besides the label '%s'", src, label);
+    free(f);
+    return -1;
+  }
+  *feat = f;
+  *nfeat = k;
+  return 0;
+}
+
+/* Stores v / scale as float32; 0 if it does not fit. */
+static int ds_store(float *dst, double v, double scale)
+{
+  if (scale != 0) v /= scale;
+  float f = (float)v;
+  if (!isfinite(f)) return 0;
+  *dst = f;
+  return 1;
+}
+
+/* -------------------------------------------------------------------- idx */
+
+static uint32_t be32(const unsigned char *p)
+{
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Opens "<prefix>-<suffix>", else the same with ".gz". gzopen reads plain
+** files as they are. *name (malloc'ed) is the file actually opened. */
+static gzFile idx_open(const char *prefix, const char *suffix, char **name, char *err, size_t errlen)
+{
+  size_t len = strlen(prefix) + strlen(suffix) + 8;
+  char *p = malloc(len);
+  struct stat st;
+  *name = NULL;
+  if (p == NULL) { ds_err(err, errlen, "out of memory"); return NULL; }
+  snprintf(p, len, "%s-%s", prefix, suffix);
+  if (stat(p, &st) != 0) {
+    int e = errno;
+    snprintf(p, len, "%s-%s.gz", prefix, suffix);
+    if (stat(p, &st) != 0) {
+      ds_err(err, errlen, "cannot open %s-%s (or .gz): %s", prefix, suffix, strerror(e));
+      free(p);
+      return NULL;
+    }
+  }
+  gzFile g = gzopen(p, "rb");
+  if (g == NULL) {
+    ds_err(err, errlen, "cannot open %s: %s", p, errno ? strerror(errno) : "out of memory");
+    free(p);
+    return NULL;
+  }
+  gzbuffer(g, 1 << 17);
+  *name = p;
+  return g;
+}
+
+/* Reads up to len bytes; returns the count (short only at end of file) or
+** -1 with err set. A gzip stream cut short counts as the end of file. */
+static int64_t idx_read(gzFile g, void *buf, size_t len, const char *name, char *err, size_t errlen)
+{
+  size_t got = 0;
+  while (got < len) {
+    size_t want = len - got;
+    if (want > (1u << 30)) want = 1u << 30;
+    int k = gzread(g, (char *)buf + got, (unsigned)want);
+    if (k < 0) {
+      int zerr;
+      const char *msg = gzerror(g, &zerr);
+      if (zerr == Z_BUF_ERROR) break;   /* "unexpected end of file" */
+      ds_err(err, errlen, "cannot read %s: %s", name, zerr == Z_ERRNO ? strerror(errno) : msg);
+      return -1;
+    }
+    if (k == 0) break;
+    got += (size_t)k;
+  }
+  return (int64_t)got;
+}
+
+static int ds_load_idx(const lf_dataset_spec *spec, const char *prefix, lf_dataset *out,
+                       char *err, size_t errlen)
+{
+  char *iname = NULL, *lname = NULL;
+  gzFile gi = NULL, gl = NULL;
+  unsigned char hi[16], hl[8], *chunk = NULL, *labels = NULL;
+  float *x = NULL, *y = NULL;
+  int rc = -1;
+  int64_t got;
+
+  gi = idx_open(prefix, "images-idx3-ubyte", &iname, err, errlen);
+  if (gi == NULL) goto done;
+  gl = idx_open(prefix, "labels-idx1-ubyte", &lname, err, errlen);
+  if (gl == NULL) goto done;
+
+  if ((got = idx_read(gi, hi, 16, iname, err, errlen)) < 0) goto done;
+  if (got < 16) {
+    ds_err(err, errlen, "%s is truncated: expected a 16-byte idx3 header, found %lld bytes", iname, (long long)got);
+    goto done;
+  }
+  if ((got = idx_read(gl, hl, 8, lname, err, errlen)) < 0) goto done;
+  if (got < 8) {
+    ds_err(err, errlen, "%s is truncated: expected an 8-byte idx1 header, found %lld bytes", lname, (long long)got);
+    goto done;
+  }
+  if (be32(hi) != 0x00000803) {
+    ds_err(err, errlen, "%s is not an idx3 image file: magic 0x%08x, expected 0x00000803", iname, be32(hi));
+    goto done;
+  }
+  if (be32(hl) != 0x00000801) {
+    ds_err(err, errlen, "%s is not an idx1 label file: magic 0x%08x, expected 0x00000801", lname, be32(hl));
+    goto done;
+  }
+  int64_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12), nl = be32(hl + 4);
+  if (n == 0) { ds_err(err, errlen, "%s holds no images (the dataset is empty)", iname); goto done; }
+  if (rows == 0 || cols == 0 || rows > DS_MAX_IMAGE_SIDE || cols > DS_MAX_IMAGE_SIDE) {
+    ds_err(err, errlen, "%s: bad image size %lldx%lld", iname, (long long)rows, (long long)cols);
+    goto done;
+  }
+  int64_t img = rows * cols;
+  if (img > DS_MAX_IMAGE_PIXELS) {
+    ds_err(err, errlen, "%s: images of %lldx%lld are too large", iname, (long long)rows, (long long)cols);
+    goto done;
+  }
+  if (n > DS_MAX_VALUES / img) {
+    ds_err(err, errlen, "%s: %lld images of %lldx%lld is too large", iname, (long long)n, (long long)rows, (long long)cols);
+    goto done;
+  }
+  if (nl != n) {
+    ds_err(err, errlen, "%s has %lld labels but %s has %lld images", lname, (long long)nl, iname, (long long)n);
+    goto done;
+  }
+
+  float lut[256];
+  for (int v = 0; v < 256; v++) lut[v] = spec->scale != 0 ? (float)(v / spec->scale) : (float)v;
+
+  /* Read in chunks, growing x as data actually arrives: a forged count
+  ** fails on the short read, not on a giant allocation. */
+  int64_t per_chunk = (1 << 20) / img + 1, cap = 0, have = 0;
+  chunk = malloc((size_t)(per_chunk * img));
+  if (chunk == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  while (have < n) {
+    int64_t k = n - have < per_chunk ? n - have : per_chunk;
+    if (have + k > cap) {
+      int64_t c = cap ? cap * 2 : per_chunk;
+      if (c > n) c = n;
+      if (c < have + k) c = have + k;
+      float *nx = realloc(x, (size_t)(c * img) * sizeof *nx);
+      if (nx == NULL) { ds_err(err, errlen, "out of memory for %lld images", (long long)c); goto done; }
+      x = nx;
+      cap = c;
+    }
+    got = idx_read(gi, chunk, (size_t)(k * img), iname, err, errlen);
+    if (got < 0) goto done;
+    if (got < k * img) {
+      ds_err(err, errlen, "%s is truncated: header declares %lld images of %lldx%lld (%lld bytes of pixels), "
+             "found only %lld", iname, (long long)n, (long long)rows, (long long)cols,
+             (long long)(n * img), (long long)(have * img + got));
+      goto done;
+    }
+    float *dst = x + have * img;
+    for (int64_t j = 0; j < k * img; j++) dst[j] = lut[chunk[j]];
+    have += k;
+  }
+
+  labels = malloc((size_t)n);
+  y = malloc((size_t)n * sizeof *y);
+  if (labels == NULL || y == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  got = idx_read(gl, labels, (size_t)n, lname, err, errlen);
+  if (got < 0) goto done;
+  if (got < n) {
+    ds_err(err, errlen, "%s is truncated: header declares %lld labels, found only %lld",
+           lname, (long long)n, (long long)got);
+    goto done;
+  }
+  int maxl = 0;
+  for (int64_t i = 0; i < n; i++) {
+    y[i] = labels[i];
+    if (labels[i] > maxl) maxl = labels[i];
+  }
+  out->n = n;
+  out->shape.ndim = 3;
+  out->shape.dim[0] = 1;
+  out->shape.dim[1] = rows;
+  out->shape.dim[2] = cols;
+  out->x = x;
+  out->y = y;
+  out->nclasses = spec->regression ? 0 : maxl + 1;
+  x = NULL;
+  y = NULL;
+  rc = 0;
+
+done:
+  if (gi) gzclose(gi);
+  if (gl) gzclose(gl);
+  free(iname);
+  free(lname);
+  free(chunk);
+  free(labels);
+  free(x);
+  free(y);
+  return rc;
+}
+
+/* -------------------------------------------------------------------- csv */
+
+/* An RFC 4180 reader over a whole file held in memory (with a NUL after
+** it). Fields are unquoted in place and NUL-terminated, so they point into
+** the buffer and live as long as it. */
+typedef struct csv_reader {
+  char *p, *end;
+  const char *name;
+  char **field;
+  int nfield, cap;
+} csv_reader;
+
+/* Next record into r->field[0..nfield): 1, 0 at end of file, -1 on error.
+** Empty lines are skipped. row is the row number for messages. */
+static int csv_next(csv_reader *r, int64_t row, char *err, size_t errlen)
+{
+  while (r->p < r->end && (*r->p == '\n' || *r->p == '\r')) r->p++;
+  if (r->p >= r->end) return 0;
+  r->nfield = 0;
+  for (;;) {
+    char *start = r->p, *w;
+    if (*r->p == '"') {
+      char *q = r->p + 1;
+      w = start;
+      for (;;) {
+        if (q >= r->end) {
+          ds_err(err, errlen, "%s row %lld: a quoted field is never closed", r->name, (long long)row);
+          return -1;
+        }
+        if (*q == '"') {
+          if (q + 1 < r->end && q[1] == '"') { *w++ = '"'; q += 2; continue; }
+          q++;
+          break;
+        }
+        *w++ = *q++;
+      }
+      r->p = q;
+      if (r->p < r->end && *r->p != ',' && *r->p != '\n' && *r->p != '\r') {
+        ds_err(err, errlen, "%s row %lld column %d: text after the closing quote of a field",
+               r->name, (long long)row, r->nfield + 1);
+        return -1;
+      }
+    } else {
+      while (r->p < r->end && *r->p != ',' && *r->p != '\n' && *r->p != '\r') r->p++;
+      w = r->p;
+    }
+    char sep = r->p < r->end ? *r->p : 0;
+    *w = 0;                           /* safe: w <= p, and end has a spare byte */
+    if (r->nfield == r->cap) {
+      int cap = r->cap ? r->cap * 2 : 32;
+      char **f = realloc(r->field, (size_t)cap * sizeof *f);
+      if (f == NULL) { ds_err(err, errlen, "out of memory reading %s", r->name); return -1; }
+      r->field = f;
+      r->cap = cap;
+    }
+    r->field[r->nfield++] = start;
+    if (sep == ',') { r->p++; continue; }
+    if (sep == '\r') { r->p++; if (r->p < r->end && *r->p == '\n') r->p++; }
+    else if (sep == '\n') r->p++;
+    return 1;
+  }
+}
+
+/* Reads a whole file, with one spare NUL byte after it. */
+static char *read_whole_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); return NULL; }
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    ds_err(err, errlen, "%s is not a regular file", path);
+    fclose(f);
+    return NULL;
+  }
+  size_t size = (size_t)st.st_size;
+  char *buf = malloc(size + 1);
+  if (buf == NULL) { ds_err(err, errlen, "out of memory reading %s (%zu bytes)", path, size); fclose(f); return NULL; }
+  size_t got = fread(buf, 1, size, f);
+  if (got != size && ferror(f)) {
+    ds_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    free(buf);
+    fclose(f);
+    return NULL;
+  }
+  fclose(f);
+  buf[got] = 0;
+  *len = got;
+  return buf;
+}
+
+static int ds_load_csv(const lf_dataset_spec *spec, const char *path, char *const *given, int ngiven,
+                       lf_dataset *out, char *err, size_t errlen)
+{
+  size_t len = 0;
+  char *buf = read_whole_file(path, &len, err, errlen);
+  if (buf == NULL) return -1;
+  csv_reader r = { buf, buf + len, path, NULL, 0, 0 };
+  if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.p += 3;   /* UTF-8 BOM */
+  ds_builder b;
+  memset(&b, 0, sizeof b);
+  const char **header = NULL;
+  int *feat = NULL, nfeat = 0, label_col = -1, nhdr = 0, rc = -1;
+
+  int k = csv_next(&r, 0, err, errlen);
+  if (k < 0) goto done;
+  if (k == 0) { ds_err(err, errlen, "%s is empty (a header row is required)", path); goto done; }
+  nhdr = r.nfield;
+  header = malloc((size_t)nhdr * sizeof *header);
+  if (header == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  memcpy(header, r.field, (size_t)nhdr * sizeof *header);
+  if (ds_resolve_columns(spec, header, nhdr, 0, -1, path, &label_col, &feat, &nfeat, err, errlen) != 0)
+    goto done;
+
+  b.nvals = nfeat;
+  for (int64_t row = 1;; row++) {
+    k = csv_next(&r, row, err, errlen);
+    if (k < 0) goto done;
+    if (k == 0) break;
+    if (r.nfield != nhdr) {
+      ds_err(err, errlen, "%s row %lld has %d fields, the header has %d", path, (long long)row, r.nfield, nhdr);
+      goto done;
+    }
+    float *dst = builder_row(&b, err, errlen);
+    if (dst == NULL) goto done;
+    for (int j = 0; j < nfeat; j++) {
+      const char *s = r.field[feat[j]];
+      double v;
+      if (!ds_parse_num(s, &v)) {
+        ds_err(err, errlen, "%s row %lld column '%s': '%s' is not a number", path, (long long)row, header[feat[j]], s);
+        goto done;
+      }
+      if (!ds_store(dst + j, v, spec->scale)) {
+        ds_err(err, errlen, "%s row %lld column '%s': '%s' is out of float32 range", path, (long long)row, header[feat[j]], s);
+        goto done;
+      }
+    }
+    const char *lab = r.field[label_col];
+    if (*lab == 0) {
+      ds_err(err, errlen, "%s row %lld: the label ('%s') is empty", path, (long long)row, header[label_col]);
+      goto done;
+    }
+    if (builder_label(&b, lab, strlen(lab), err, errlen) != 0) goto done;
+  }
+  if (builder_finish(&b, spec, given, ngiven, path, out, err, errlen) != 0) goto done;
+  out->shape.ndim = 1;
+  out->shape.dim[0] = nfeat;
+  rc = 0;
+
+done:
+  builder_free(&b);
+  free(header);
+  free(feat);
+  free(r.field);
+  free(buf);
+  return rc;
+}
+
+/* -------------------------------------------------------------------- sql */
+
+#define SQL_SRC "dataset query"
+
+/* Prepares src as exactly one read-only statement that returns rows. */
+static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *src, char *err, size_t errlen)
+{
+  sqlite3_stmt *st = NULL, *extra = NULL;
+  const char *tail = NULL;
+  if (db == NULL) { ds_err(err, errlen, SQL_SRC ": no database connection"); return NULL; }
+  if (sqlite3_prepare_v2(db, src, -1, &st, &tail) != SQLITE_OK) {
+    ds_err(err, errlen, SQL_SRC " does not compile: %s", sqlite3_errmsg(db));
+    return NULL;
+  }
+  if (st == NULL) { ds_err(err, errlen, SQL_SRC " is empty"); return NULL; }
+  /* Whatever follows must be nothing but blanks, semicolons and comments. */
+  while (tail && *tail) {
+    const char *next = NULL;
+    int rc = sqlite3_prepare_v2(db, tail, -1, &extra, &next);
+    if (rc != SQLITE_OK || extra != NULL) {
+      sqlite3_finalize(extra);
+      sqlite3_finalize(st);
+      ds_err(err, errlen, SQL_SRC " must be a single SELECT statement");
+      return NULL;
+    }
+    if (next == tail) break;
+    tail = next;
+  }
+  if (!sqlite3_stmt_readonly(st)) {
+    sqlite3_finalize(st);
+    ds_err(err, errlen, SQL_SRC " must be a read-only SELECT statement: %s", src);
+    return NULL;
+  }
+  if (sqlite3_column_count(st) == 0) {
+    sqlite3_finalize(st);
+    ds_err(err, errlen, SQL_SRC " returns no columns (it must be a SELECT): %s", src);
+    return NULL;
+  }
+  return st;
+}
+
+/* A numeric feature value of the current row; 0 with err set if it is not
+** a number. */
+static int sql_value(sqlite3_stmt *st, int col, const char *name, int64_t row, double *v,
+                     char *err, size_t errlen)
+{
+  switch (sqlite3_column_type(st, col)) {
+    case SQLITE_INTEGER:
+    case SQLITE_FLOAT:
+      *v = sqlite3_column_double(st, col);
+      if (isfinite(*v)) return 1;
+      ds_err(err, errlen, SQL_SRC " row %lld column '%s': value is not finite", (long long)row, name);
+      return 0;
+    case SQLITE_TEXT: {
+      const char *s = (const char *)sqlite3_column_text(st, col);
+      if (s && ds_parse_num(s, v)) return 1;
+      ds_err(err, errlen, SQL_SRC " row %lld column '%s': '%s' is not a number", (long long)row,
+             name, s ? s : "");
+      return 0;
+    }
+    case SQLITE_NULL:
+      ds_err(err, errlen, SQL_SRC " row %lld column '%s': value is NULL", (long long)row, name);
+      return 0;
+    default:
+      ds_err(err, errlen, SQL_SRC " row %lld column '%s': a BLOB is not a number", (long long)row, name);
+      return 0;
+  }
+}
+
+static int ds_load_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                       char *const *given, int ngiven, lf_dataset *out, char *err, size_t errlen)
+{
+  ds_builder b;
+  memset(&b, 0, sizeof b);
+  const char **names = NULL;
+  int *feat = NULL, nfeat = 0, label_col = -1, blob_col = -1, rc = -1;
+  lf_shape shape;
+  memset(&shape, 0, sizeof shape);
+  int64_t sample_bytes = 0;
+  float lut[256];
+
+  sqlite3_stmt *st = sql_prepare(db, src ? src : "", err, errlen);
+  if (st == NULL) return -1;
+  int ncol = sqlite3_column_count(st);
+  names = calloc((size_t)ncol, sizeof *names);
+  if (names == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  /* Copies: sqlite3_column_name's result dies if step re-prepares. */
+  for (int c = 0; c < ncol; c++) {
+    const char *nm = sqlite3_column_name(st, c);
+    names[c] = strdup(nm ? nm : "?");
+    if (names[c] == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  }
+
+  int use_blob = spec->blob != NULL && *spec->blob;
+  if (use_blob) {
+    if (spec->features != NULL && spec->nfeatures > 0) {
+      ds_err(err, errlen, SQL_SRC ": give either a blob column or feature columns, not both");
+      goto done;
+    }
+    if (spec->blob_dtype != 1 && spec->blob_dtype != 4) {
+      ds_err(err, errlen, SQL_SRC ": blob dtype %d is not supported (1 = uint8, 4 = float32)", spec->blob_dtype);
+      goto done;
+    }
+    blob_col = ds_find_column(names, ncol, spec->blob, 1);
+    if (blob_col < 0) {
+      char list[DS_COLUMN_LIST_MAX];
+      ds_column_list(list, sizeof list, names, ncol);
+      ds_err(err, errlen, SQL_SRC " has no blob column '%s' (columns: %s)", spec->blob, list);
+      goto done;
+    }
+    if (spec->blob_shape.ndim > 0) {
+      shape = spec->blob_shape;
+      if (ds_count(&shape) < 0) {
+        char s[64];
+        ds_err(err, errlen, SQL_SRC ": bad blob shape %s", ds_shape_str(&shape, s, sizeof s));
+        goto done;
+      }
+      sample_bytes = ds_count(&shape) * spec->blob_dtype;
+    }
+    for (int v = 0; v < 256; v++) lut[v] = spec->scale != 0 ? (float)(v / spec->scale) : (float)v;
+  }
+  if (ds_resolve_columns(spec, names, ncol, 1, blob_col, SQL_SRC, &label_col, &feat, &nfeat, err, errlen) != 0)
+    goto done;
+  b.nvals = use_blob ? ds_count(&shape) : nfeat;   /* blob without shape: set on row 1 */
+
+  for (int64_t row = 1;; row++) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) break;
+    if (s != SQLITE_ROW) {
+      ds_err(err, errlen, SQL_SRC " failed at row %lld: %s", (long long)row, sqlite3_errmsg(db));
+      goto done;
+    }
+    if (use_blob) {
+      int t = sqlite3_column_type(st, blob_col);
+      const void *blob = sqlite3_column_blob(st, blob_col);
+      int64_t bytes = sqlite3_column_bytes(st, blob_col);
+      if (t != SQLITE_BLOB) {
+        ds_err(err, errlen, SQL_SRC " row %lld column '%s': expected a BLOB, got %s", (long long)row,
+               names[blob_col], t == SQLITE_NULL ? "NULL" : t == SQLITE_TEXT ? "TEXT" : "a number");
+        goto done;
+      }
+      if (sample_bytes == 0) {
+        /* No shape given: the first row's blob fixes [len]. */
+        if (bytes == 0 || bytes % spec->blob_dtype != 0) {
+          ds_err(err, errlen, SQL_SRC " row %lld column '%s': blob of %lld bytes is not a whole number of %s values",
+                 (long long)row, names[blob_col], (long long)bytes, spec->blob_dtype == 1 ? "uint8" : "float32");
+          goto done;
+        }
+        shape.ndim = 1;
+        shape.dim[0] = bytes / spec->blob_dtype;
+        sample_bytes = bytes;
+        b.nvals = shape.dim[0];
+      }
+      if (bytes != sample_bytes) {
+        char sh[64];
+        ds_err(err, errlen, SQL_SRC " row %lld column '%s': blob has %lld bytes, expected %lld (%s %s)",
+               (long long)row, names[blob_col], (long long)bytes, (long long)sample_bytes,
+               ds_shape_str(&shape, sh, sizeof sh), spec->blob_dtype == 1 ? "uint8" : "float32");
+        goto done;
+      }
+      float *dst = builder_row(&b, err, errlen);
+      if (dst == NULL) goto done;
+      if (spec->blob_dtype == 1) {
+        const unsigned char *u = blob;
+        for (int64_t j = 0; j < b.nvals; j++) dst[j] = lut[u[j]];
+      } else {
+        memcpy(dst, blob, (size_t)bytes);   /* float32, host byte order */
+        for (int64_t j = 0; j < b.nvals; j++) {
+          if (!isfinite(dst[j]) || !ds_store(dst + j, dst[j], spec->scale)) {
+            ds_err(err, errlen, SQL_SRC " row %lld column '%s': element %lld of the blob is not a finite number",
+                   (long long)row, names[blob_col], (long long)j);
+            goto done;
+          }
+        }
+      }
+    } else {
+      float *dst = builder_row(&b, err, errlen);
+      if (dst == NULL) goto done;
+      for (int j = 0; j < nfeat; j++) {
+        double v;
+        if (!sql_value(st, feat[j], names[feat[j]], row, &v, err, errlen)) goto done;
+        if (!ds_store(dst + j, v, spec->scale)) {
+          ds_err(err, errlen, SQL_SRC " row %lld column '%s': %g is out of float32 range", (long long)row, names[feat[j]], v);
+          goto done;
+        }
+      }
+    }
+    int t = sqlite3_column_type(st, label_col);
+    if (t == SQLITE_NULL || t == SQLITE_BLOB) {
+      ds_err(err, errlen, SQL_SRC " row %lld: the label ('%s') is %s", (long long)row, names[label_col],
+             t == SQLITE_NULL ? "NULL" : "a BLOB");
+      goto done;
+    }
+    const char *lab = (const char *)sqlite3_column_text(st, label_col);
+    int lablen = sqlite3_column_bytes(st, label_col);
+    if (lab == NULL || lablen == 0) {
+      ds_err(err, errlen, SQL_SRC " row %lld: the label ('%s') is empty", (long long)row, names[label_col]);
+      goto done;
+    }
+    if (builder_label(&b, lab, (size_t)lablen, err, errlen) != 0) goto done;
+  }
+  if (builder_finish(&b, spec, given, ngiven, SQL_SRC, out, err, errlen) != 0) goto done;
+  if (use_blob) {
+    out->shape = shape;
+  } else {
+    out->shape.ndim = 1;
+    out->shape.dim[0] = nfeat;
+  }
+  rc = 0;
+
+done:
+  builder_free(&b);
+  free(feat);
+  if (names != NULL) for (int c = 0; c < ncol; c++) free((char *)names[c]);
+  free(names);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- public */
+
+int lf_dataset_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                    char *const *class_names, int nclass_names,
+                    lf_dataset *out, char *err, size_t errlen)
+{
+  memset(out, 0, sizeof *out);
+  if (spec == NULL || src == NULL) { ds_err(err, errlen, "dataset: no source given"); return -1; }
+  if (!(spec->scale >= 0) || !isfinite(spec->scale)) {
+    ds_err(err, errlen, "dataset: scale %g must be a positive number (or 0 for none)", spec->scale);
+    return -1;
+  }
+  int rc;
+  switch (spec->kind) {
+    case LF_DS_IDX: rc = ds_load_idx(spec, src, out, err, errlen); break;
+    case LF_DS_CSV: rc = ds_load_csv(spec, src, class_names, nclass_names, out, err, errlen); break;
+    case LF_DS_SQL: rc = ds_load_sql(spec, src, db, class_names, nclass_names, out, err, errlen); break;
+    default:
+      ds_err(err, errlen, "dataset: unknown kind %d", (int)spec->kind);
+      return -1;
+  }
+  if (rc != 0) lf_dataset_free(out);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ probe */
+
+static int probe_idx(const char *prefix, lf_shape *shape, char *err, size_t errlen)
+{
+  char *iname = NULL, *lname = NULL;
+  unsigned char hi[16], hl[8];
+  int rc = -1;
+  gzFile gl = NULL, gi = idx_open(prefix, "images-idx3-ubyte", &iname, err, errlen);
+  if (gi == NULL) goto done;
+  gl = idx_open(prefix, "labels-idx1-ubyte", &lname, err, errlen);
+  if (gl == NULL) goto done;
+  int64_t got = idx_read(gi, hi, 16, iname, err, errlen);
+  if (got < 0) goto done;
+  if (got < 16) { ds_err(err, errlen, "%s is truncated: expected a 16-byte idx3 header", iname); goto done; }
+  if ((got = idx_read(gl, hl, 8, lname, err, errlen)) < 0) goto done;
+  if (got < 8) { ds_err(err, errlen, "%s is truncated: expected an 8-byte idx1 header", lname); goto done; }
+  if (be32(hi) != 0x00000803) {
+    ds_err(err, errlen, "%s is not an idx3 image file: magic 0x%08x, expected 0x00000803", iname, be32(hi));
+    goto done;
+  }
+  if (be32(hl) != 0x00000801) {
+    ds_err(err, errlen, "%s is not an idx1 label file: magic 0x%08x, expected 0x00000801", lname, be32(hl));
+    goto done;
+  }
+  uint32_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12);
+  if (n == 0) { ds_err(err, errlen, "%s holds no images (the dataset is empty)", iname); goto done; }
+  if (rows == 0 || cols == 0 || rows > DS_MAX_IMAGE_SIDE || cols > DS_MAX_IMAGE_SIDE
+      || (int64_t)rows * cols > DS_MAX_IMAGE_PIXELS) {
+    ds_err(err, errlen, "%s: bad image size %ux%u", iname, rows, cols);
+    goto done;
+  }
+  if (be32(hl + 4) != n) {
+    ds_err(err, errlen, "%s has %u labels but %s has %u images", lname, be32(hl + 4), iname, n);
+    goto done;
+  }
+  shape->ndim = 3;
+  shape->dim[0] = 1;
+  shape->dim[1] = rows;
+  shape->dim[2] = cols;
+  rc = 0;
+done:
+  if (gi) gzclose(gi);
+  if (gl) gzclose(gl);
+  free(iname);
+  free(lname);
+  return rc;
+}
+
+/* Reads only as much of the file as the header row needs. */
+static int probe_csv(const lf_dataset_spec *spec, const char *path, lf_shape *shape, char *err, size_t errlen)
+{
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); return -1; }
+  char *buf = NULL;
+  size_t len = 0, cap = 0, scanned = 0;
+  int in_quote = 0, seen = 0, complete = 0, rc = -1;
+  while (!complete) {
+    if (cap - len < 65536 + 1) {
+      size_t c = cap ? cap * 2 : 65536 * 2;
+      char *b = realloc(buf, c);
+      if (b == NULL) { ds_err(err, errlen, "out of memory reading %s", path); goto done; }
+      buf = b;
+      cap = c;
+    }
+    size_t k = fread(buf + len, 1, 65536, f);
+    if (k == 0) {
+      if (ferror(f)) { ds_err(err, errlen, "cannot read %s: %s", path, strerror(errno)); goto done; }
+      break;
+    }
+    len += k;
+    /* The header ends at the first line break outside quotes after some
+    ** content (blank lines before it are skipped, as when loading). */
+    for (; scanned < len; scanned++) {
+      char ch = buf[scanned];
+      if (ch == '"') in_quote = !in_quote;
+      if (!in_quote && (ch == '\n' || ch == '\r')) {
+        if (seen) { complete = 1; break; }
+      } else {
+        seen = 1;
+      }
+    }
+  }
+  buf = buf ? buf : malloc(1);
+  if (buf == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  buf[len] = 0;
+  csv_reader r = { buf, buf + len, path, NULL, 0, 0 };
+  if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.p += 3;
+  int k = csv_next(&r, 0, err, errlen);
+  if (k == 0) ds_err(err, errlen, "%s is empty (a header row is required)", path);
+  if (k == 1) {
+    int label_col, *feat = NULL, nfeat = 0;
+    if (ds_resolve_columns(spec, (const char *const *)r.field, r.nfield, 0, -1, path, &label_col, &feat, &nfeat,
+                           err, errlen) == 0) {
+      shape->ndim = 1;
+      shape->dim[0] = nfeat;
+      rc = 0;
+    }
+    free(feat);
+  }
+  free(r.field);
+done:
+  fclose(f);
+  free(buf);
+  return rc;
+}
+
+/* Prepares the statement and resolves its columns; only a blob without a
+** shape needs a row (its length gives the shape). */
+static int probe_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db, lf_shape *shape,
+                     char *err, size_t errlen)
+{
+  sqlite3_stmt *st = sql_prepare(db, src, err, errlen);
+  if (st == NULL) return -1;
+  int ncol = sqlite3_column_count(st), rc = -1, label_col, blob_col = -1, *feat = NULL, nfeat = 0;
+  char **names = calloc((size_t)ncol, sizeof *names);
+  if (names == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  for (int c = 0; c < ncol; c++) {
+    const char *nm = sqlite3_column_name(st, c);
+    names[c] = strdup(nm ? nm : "?");
+    if (names[c] == NULL) { ds_err(err, errlen, "out of memory"); goto done; }
+  }
+  int use_blob = spec->blob != NULL && *spec->blob;
+  if (use_blob) {
+    if (spec->features != NULL && spec->nfeatures > 0) {
+      ds_err(err, errlen, SQL_SRC ": give either a blob column or feature columns, not both");
+      goto done;
+    }
+    if (spec->blob_dtype != 1 && spec->blob_dtype != 4) {
+      ds_err(err, errlen, SQL_SRC ": blob dtype %d is not supported (1 = uint8, 4 = float32)", spec->blob_dtype);
+      goto done;
+    }
+    blob_col = ds_find_column((const char *const *)names, ncol, spec->blob, 1);
+    if (blob_col < 0) {
+      char list[DS_COLUMN_LIST_MAX];
+      ds_column_list(list, sizeof list, (const char *const *)names, ncol);
+      ds_err(err, errlen, SQL_SRC " has no blob column '%s' (columns: %s)", spec->blob, list);
+      goto done;
+    }
+  }
+  if (ds_resolve_columns(spec, (const char *const *)names, ncol, 1, blob_col, SQL_SRC, &label_col, &feat, &nfeat,
+                         err, errlen) != 0)
+    goto done;
+  if (!use_blob) {
+    shape->ndim = 1;
+    shape->dim[0] = nfeat;
+  } else if (spec->blob_shape.ndim > 0) {
+    *shape = spec->blob_shape;
+    if (ds_count(shape) < 0) {
+      char sh[64];
+      ds_err(err, errlen, SQL_SRC ": bad blob shape %s", ds_shape_str(shape, sh, sizeof sh));
+      goto done;
+    }
+  } else {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) { ds_err(err, errlen, SQL_SRC " has no data rows (the dataset is empty)"); goto done; }
+    if (s != SQLITE_ROW) { ds_err(err, errlen, SQL_SRC " failed at row 1: %s", sqlite3_errmsg(db)); goto done; }
+    int64_t bytes = sqlite3_column_bytes(st, blob_col);
+    if (sqlite3_column_type(st, blob_col) != SQLITE_BLOB || bytes == 0 || bytes % spec->blob_dtype != 0) {
+      ds_err(err, errlen, SQL_SRC " row 1 column '%s': not a blob of whole %s values", names[blob_col],
+             spec->blob_dtype == 1 ? "uint8" : "float32");
+      goto done;
+    }
+    shape->ndim = 1;
+    shape->dim[0] = bytes / spec->blob_dtype;
+  }
+  rc = 0;
+done:
+  free(feat);
+  if (names != NULL) for (int c = 0; c < ncol; c++) free(names[c]);
+  free(names);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int lf_dataset_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                     lf_shape *shape, char *err, size_t errlen)
+{
+  memset(shape, 0, sizeof *shape);
+  if (spec == NULL || src == NULL) { ds_err(err, errlen, "dataset: no source given"); return -1; }
+  switch (spec->kind) {
+    case LF_DS_IDX: return probe_idx(src, shape, err, errlen);
+    case LF_DS_CSV: return probe_csv(spec, src, shape, err, errlen);
+    case LF_DS_SQL: return probe_sql(spec, src, db, shape, err, errlen);
+    default:
+      ds_err(err, errlen, "dataset: unknown kind %d", (int)spec->kind);
+      return -1;
+  }
+}
+
+void lf_dataset_free(lf_dataset *d)
+{
+  if (d == NULL) return;
+  free(d->x);
+  free(d->y);
+  free_names(d->class_names, d->nclasses);
+  memset(d, 0, sizeof *d);
+}
+
+void lf_dataset_stats(const lf_dataset *d, float **mean, float **std)
+{
+  *mean = NULL;
+  *std = NULL;
+  int64_t f = ds_count(&d->shape);
+  if (f <= 0) return;
+  double *sum = calloc((size_t)f, sizeof *sum), *sq = calloc((size_t)f, sizeof *sq);
+  float *m = malloc((size_t)f * sizeof *m), *s = malloc((size_t)f * sizeof *s);
+  if (sum == NULL || sq == NULL || m == NULL || s == NULL) {
+    free(sum); free(sq); free(m); free(s);
+    return;
+  }
+  /* Two passes (mean, then squared deviations) for accuracy. */
+  for (int64_t i = 0; i < d->n; i++) {
+    const float *row = d->x + i * f;
+    for (int64_t j = 0; j < f; j++) sum[j] += row[j];
+  }
+  for (int64_t j = 0; j < f; j++) sum[j] = d->n > 0 ? sum[j] / (double)d->n : 0.0;
+  for (int64_t i = 0; i < d->n; i++) {
+    const float *row = d->x + i * f;
+    for (int64_t j = 0; j < f; j++) { double e = row[j] - sum[j]; sq[j] += e * e; }
+  }
+  for (int64_t j = 0; j < f; j++) {
+    double sd = d->n > 0 ? sqrt(sq[j] / (double)d->n) : 0.0;
+    m[j] = (float)sum[j];
+    s[j] = (float)sd;
+    if (!(s[j] > 0) || !isfinite(s[j])) s[j] = 1.0f;   /* constant feature: leave centred */
+  }
+  free(sum);
+  free(sq);
+  *mean = m;
+  *std = s;
+}
+
+void lf_dataset_standardize(lf_dataset *d, const float *mean, const float *std)
+{
+  int64_t f = ds_count(&d->shape);
+  if (f <= 0 || mean == NULL || std == NULL) return;
+  for (int64_t i = 0; i < d->n; i++) {
+    float *row = d->x + i * f;
+    for (int64_t j = 0; j < f; j++) {
+      float s = std[j] > 0 ? std[j] : 1.0f;
+      row[j] = (row[j] - mean[j]) / s;
+    }
+  }
+}

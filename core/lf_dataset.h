@@ -1,0 +1,61 @@
+/*
+** lf_dataset.h — datasets loaded fully into memory as float32.
+**
+** Three sources, chosen by the config's dataset loc:
+**   idx  prefix P: P-images-idx3-ubyte[.gz], P-labels-idx1-ubyte[.gz] (zlib)
+**   csv  a CSV file with a header row
+**   sql  a SELECT run on a database connection
+*/
+#ifndef LF_DATASET_H
+#define LF_DATASET_H
+
+#include "lf_sqlite.h"
+#include "../kernels/lf_tensor.h"
+
+typedef enum lf_dataset_kind { LF_DS_IDX = 1, LF_DS_CSV, LF_DS_SQL } lf_dataset_kind;
+
+typedef struct lf_dataset_spec {
+  lf_dataset_kind kind;
+  double scale;            /* features are divided by it; 0 = no scaling.
+                              idx default 255; blob default 1 */
+  char *label;             /* csv/sql: label column name */
+  char **features;         /* csv/sql: feature column names; NULL = all others */
+  int nfeatures;
+  int standardize;         /* per-feature (x-mean)/std from the train split */
+  char *blob;              /* sql: column holding each row's features */
+  int blob_dtype;          /* 1 = uint8, 4 = float32 */
+  lf_shape blob_shape;     /* sql blob: per-sample shape; ndim 0 = [len] */
+  int regression;          /* labels are numbers (regression loss), not classes */
+} lf_dataset_spec;
+
+typedef struct lf_dataset {
+  int64_t n;               /* samples */
+  lf_shape shape;          /* per-sample feature shape */
+  float *x;                /* n * count(shape), row-major, owned */
+  float *y;                /* n labels: class index, or regression target */
+  int nclasses;            /* classification: max label + 1 (or #names) */
+  char **class_names;      /* text labels in sorted order (index = class),
+                              NULL when labels were integers; owned */
+} lf_dataset;
+
+/* Loads `src` per spec. db is the connection used by the sql kind (ignored
+** otherwise). class_names, if not NULL, fixes the text-label mapping (so the
+** validation split uses the training split's classes); a text label not in it
+** is an error. Returns 0, or -1 with a message naming the file/column/row. */
+int lf_dataset_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                    char *const *class_names, int nclass_names,
+                    lf_dataset *out, char *err, size_t errlen);
+void lf_dataset_free(lf_dataset *d);
+
+/* Per-feature mean and std over d (std of 0 becomes 1); apply to any split. */
+void lf_dataset_stats(const lf_dataset *d, float **mean, float **std);
+void lf_dataset_standardize(lf_dataset *d, const float *mean, const float *std);
+
+
+
+/* Cheap look at a source without loading it: the per-sample feature shape
+** (idx: image header; csv: header row; sql: the statement's columns or the
+** blob shape). ppl_new uses it to check the model's shapes. 0 or -1. */
+int lf_dataset_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                     lf_shape *shape, char *err, size_t errlen);
+#endif
