@@ -1,0 +1,39 @@
+/*
+** lf_claim.h — claiming a pipeline for training (the runnings table).
+**
+** A claim is one row per pplid, inserted in an IMMEDIATE transaction, so two
+** trainers racing for one pipeline cannot both win. The row records who
+** holds it (host, pid, process start time) and a heartbeat, so anyone can
+** tell a live trainer from a dead one and clear the dead one's row.
+*/
+#ifndef LF_CLAIM_H
+#define LF_CLAIM_H
+
+#include "lf_sqlite.h"
+
+/* A claim older than this many seconds without heartbeat, held by another
+** host, is considered dead. Trainers beat every LF_HEARTBEAT_SECONDS. */
+#define LF_HEARTBEAT_SECONDS 5
+#define LF_STALE_SECONDS 120
+
+/* Takes the claim; on conflict with a live trainer returns -1 with
+** "already running in logid: N". A dead trainer's row is replaced. */
+int lf_claim_take(sqlite3 *db, const char *pplid, sqlite3_int64 logid,
+                  sqlite3_int64 *runid, char *err, size_t n);
+/* Removes the claim (end of training). */
+int lf_claim_release(sqlite3 *db, sqlite3_int64 runid);
+/* Refreshes the heartbeat; returns 1 if a stop was requested, 0 if not,
+** -1 if the claim row is gone (someone cleared it: stop too). */
+int lf_claim_beat(sqlite3 *db, sqlite3_int64 runid, int write_heartbeat);
+
+/* logid of the live trainer of pplid, 0 if none (a dead one's row is
+** deleted), -1 on error. */
+sqlite3_int64 lf_claim_running(sqlite3 *db, const char *pplid, char *err, size_t n);
+/* Asks the live trainer of pplid to stop: 1 if asked, 0 if none runs. */
+int lf_claim_request_stop(sqlite3 *db, const char *pplid, char *err, size_t n);
+
+/* This process's identity: host name, pid and start time (clock ticks since
+** boot, from /proc/self/stat; 0 where unavailable). */
+void lf_process_identity(char *host, size_t hostlen, long *pid, long long *start);
+
+#endif

@@ -1,0 +1,466 @@
+/*
+** lf_config.c — validating a pipeline config against the registry.
+**
+** The walk carries the path of the node being checked ("model>args>
+** layers[1]>args>out") so every refusal names exactly the key to fix.
+** Nothing is written anywhere: the caller decides what to do with the
+** result, after everything has been checked.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lf_config.h"
+
+#define MAX_JSON_DEPTH 64
+
+typedef struct walk {
+  char *err;
+  size_t errlen;
+} walk;
+
+static int fail(walk *w, const char *fmt, ...){
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(w->err, w->errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* Builds the path of a child node; over-long paths are cut (they only
+** appear in messages). */
+static void subpath(char *dst, size_t n, const char *fmt, ...){
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(dst, n, fmt, ap);
+  va_end(ap);
+}
+
+static char *dupstr(const char *s){
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if( d ) memcpy(d, s, n);
+  return d;
+}
+
+/* Short, printable rendering of a JSON value for error messages. */
+static void show_value(const cJSON *v, char *buf, size_t n){
+  char *t = cJSON_PrintUnformatted(v);
+  if( !t ){ snprintf(buf, n, "?"); return; }
+  if( strlen(t) > 40 ) snprintf(buf, n, "%.37s...", t);
+  else snprintf(buf, n, "%s", t);
+  free(t);
+}
+
+static int json_depth(const cJSON *v, int depth){
+  if( depth > MAX_JSON_DEPTH ) return depth;
+  int worst = depth;
+  for(const cJSON *c = v->child; c; c = c->next){
+    int d = json_depth(c, depth+1);
+    if( d > worst ) worst = d;
+    if( worst > MAX_JSON_DEPTH ) break;
+  }
+  return worst;
+}
+
+cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n){
+  if( !text ){ snprintf(err, n, "%s is NULL; pass a JSON object", what); return NULL; }
+  const char *end = NULL;
+  cJSON *v = cJSON_ParseWithOpts(text, &end, 1);
+  if( !v ){
+    size_t off = end ? (size_t)(end - text) : 0;
+    snprintf(err, n, "%s is not valid JSON (error near byte %zu)", what, off);
+    return NULL;
+  }
+  if( !cJSON_IsObject(v) ){
+    cJSON_Delete(v);
+    snprintf(err, n, "%s must be a JSON object", what);
+    return NULL;
+  }
+  if( json_depth(v, 0) > MAX_JSON_DEPTH ){
+    cJSON_Delete(v);
+    snprintf(err, n, "%s is nested deeper than %d levels", what, MAX_JSON_DEPTH);
+    return NULL;
+  }
+  return v;
+}
+
+/* Names of a component's args, "out, bias", for "unknown key" messages. */
+static void arg_names(const lf_component *c, char *buf, size_t n){
+  size_t used = 0;
+  buf[0] = 0;
+  for(const lf_arg_spec *a = c->args; a->name; a++){
+    int w = snprintf(buf+used, n-used, "%s%s", used ? ", " : "", a->name);
+    if( w<0 || (size_t)w >= n-used ) break;
+    used += (size_t)w;
+  }
+  if( !used ) snprintf(buf, n, "no args");
+}
+
+static int check_number(walk *w, const char *path, const lf_arg_spec *a,
+                        const cJSON *v, int integral, double *out){
+  char shown[64];
+  if( !cJSON_IsNumber(v) || !isfinite(v->valuedouble) ){
+    show_value(v, shown, sizeof shown);
+    return fail(w, "%s must be %s, got %s", path, integral ? "an integer" : "a number", shown);
+  }
+  double d = v->valuedouble;
+  if( integral && d != floor(d) ){
+    show_value(v, shown, sizeof shown);
+    return fail(w, "%s must be an integer, got %s", path, shown);
+  }
+  if( d < a->min || (a->min_open && d==a->min) || d > a->max ){
+    show_value(v, shown, sizeof shown);
+    if( a->min_open ) return fail(w, "%s must be > %g and <= %g, got %s", path, a->min, a->max, shown);
+    return fail(w, "%s must be between %g and %g, got %s", path, a->min, a->max, shown);
+  }
+  *out = d;
+  return 0;
+}
+
+static int parse_component(walk *w, const cJSON *node, const char *path,
+                           lf_kind kind, const lf_component **comp_out,
+                           void *spec, lf_pipeline_spec *p);
+
+/* Sequential's layers: each a layer component filling one lf_layer_spec. */
+static int parse_layers(walk *w, const cJSON *v, const char *path, lf_pipeline_spec *p){
+  if( !cJSON_IsArray(v) ) return fail(w, "%s must be a list of layer components", path);
+  int n = cJSON_GetArraySize(v);
+  if( n < 1 ) return fail(w, "%s is empty; a model needs at least one layer", path);
+  if( n > 1000 ) return fail(w, "%s has %d layers; at most 1000 are supported", path, n);
+  p->layers = calloc((size_t)n, sizeof(lf_layer_spec));
+  p->layer_paths = calloc((size_t)n, sizeof(char*));
+  if( !p->layers || !p->layer_paths ) return fail(w, "out of memory");
+  int i = 0;
+  for(const cJSON *c = v->child; c; c = c->next, i++){
+    char sub[512];
+    subpath(sub, sizeof sub, "%s[%d]", path, i);
+    const lf_component *comp = NULL;
+    p->nlayers = i+1;
+    p->layer_paths[i] = dupstr(sub);
+    if( !p->layer_paths[i] ) return fail(w, "out of memory");
+    if( parse_component(w, c, sub, LF_KIND_LAYER, &comp, &p->layers[i], p) ) return -1;
+    p->layers[i].ops = lf_layer_ops_find(comp->loc);
+    if( !p->layers[i].ops ){
+      return fail(w, "layer '%s' in %s has no kernel in this build", comp->loc, sub);
+    }
+  }
+  return 0;
+}
+
+static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
+                     const char *path, void *spec, lf_pipeline_spec *p){
+  char *base = spec;
+  double d;
+  char shown[64];
+  switch( a->type ){
+    case LF_ARG_INT:
+      if( check_number(w, path, a, v, 1, &d) ) return -1;
+      *(int*)(base + a->offset) = (int)d;
+      return 0;
+    case LF_ARG_INT64:
+      if( check_number(w, path, a, v, 1, &d) ) return -1;
+      *(int64_t*)(base + a->offset) = (int64_t)d;
+      return 0;
+    case LF_ARG_NUM:
+      if( check_number(w, path, a, v, 0, &d) ) return -1;
+      *(double*)(base + a->offset) = d;
+      return 0;
+    case LF_ARG_BOOL:
+      if( cJSON_IsBool(v) ){ *(int*)(base + a->offset) = cJSON_IsTrue(v); return 0; }
+      if( cJSON_IsNumber(v) && (v->valuedouble==0 || v->valuedouble==1) ){
+        *(int*)(base + a->offset) = v->valuedouble==1;
+        return 0;
+      }
+      show_value(v, shown, sizeof shown);
+      return fail(w, "%s must be true or false, got %s", path, shown);
+    case LF_ARG_INT_PAIR: {
+      int *dst = (int*)(base + a->offset);
+      if( cJSON_IsArray(v) ){
+        if( cJSON_GetArraySize(v)!=2 ) return fail(w, "%s must be an integer or a list of 2 integers", path);
+        char sub[512];
+        for(int i=0; i<2; i++){
+          subpath(sub, sizeof sub, "%s[%d]", path, i);
+          if( check_number(w, sub, a, cJSON_GetArrayItem(v, i), 1, &d) ) return -1;
+          dst[i] = (int)d;
+        }
+        return 0;
+      }
+      if( check_number(w, path, a, v, 1, &d) ) return -1;
+      dst[0] = dst[1] = (int)d;
+      return 0;
+    }
+    case LF_ARG_NUM_PAIR: {
+      double *dst = (double*)(base + a->offset);
+      if( !cJSON_IsArray(v) || cJSON_GetArraySize(v)!=2 ){
+        return fail(w, "%s must be a list of 2 numbers", path);
+      }
+      char sub[512];
+      for(int i=0; i<2; i++){
+        subpath(sub, sizeof sub, "%s[%d]", path, i);
+        if( check_number(w, sub, a, cJSON_GetArrayItem(v, i), 0, &d) ) return -1;
+        dst[i] = d;
+      }
+      return 0;
+    }
+    case LF_ARG_STR: {
+      if( !cJSON_IsString(v) || !v->valuestring[0] ){
+        show_value(v, shown, sizeof shown);
+        return fail(w, "%s must be a non-empty string, got %s", path, shown);
+      }
+      char **dst = (char**)(base + a->offset);
+      free(*dst);
+      *dst = dupstr(v->valuestring);
+      return *dst ? 0 : fail(w, "out of memory");
+    }
+    case LF_ARG_STR_LIST: {
+      if( !cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 ){
+        return fail(w, "%s must be a non-empty list of strings", path);
+      }
+      int n = cJSON_GetArraySize(v);
+      char **list = calloc((size_t)n, sizeof(char*));
+      if( !list ) return fail(w, "out of memory");
+      *(char***)(base + a->offset) = list;
+      *(int*)(base + a->offset2) = n;
+      int i = 0;
+      for(const cJSON *c = v->child; c; c = c->next, i++){
+        if( !cJSON_IsString(c) || !c->valuestring[0] ){
+          return fail(w, "%s[%d] must be a non-empty string", path, i);
+        }
+        list[i] = dupstr(c->valuestring);
+        if( !list[i] ) return fail(w, "out of memory");
+      }
+      return 0;
+    }
+    case LF_ARG_SHAPE: {
+      lf_shape *s = (lf_shape*)(base + a->offset);
+      int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+      if( n < 1 || n > LF_MAX_DIMS ) return fail(w, "%s must be a list of 1 to %d positive integers", path, LF_MAX_DIMS);
+      char sub[512];
+      double total = 1;
+      for(int i=0; i<n; i++){
+        subpath(sub, sizeof sub, "%s[%d]", path, i);
+        if( check_number(w, sub, a, cJSON_GetArrayItem(v, i), 1, &d) ) return -1;
+        s->dim[i] = (int64_t)d;
+        total *= d;
+      }
+      if( total > 1e8 ) return fail(w, "%s describes %.0f values per sample; at most 100000000", path, total);
+      s->ndim = n;
+      return 0;
+    }
+    case LF_ARG_DTYPE:
+      if( cJSON_IsString(v) && strcmp(v->valuestring, "uint8")==0 ){ *(int*)(base + a->offset) = 1; return 0; }
+      if( cJSON_IsString(v) && strcmp(v->valuestring, "float32")==0 ){ *(int*)(base + a->offset) = 4; return 0; }
+      show_value(v, shown, sizeof shown);
+      return fail(w, "%s must be \"uint8\" or \"float32\", got %s", path, shown);
+    case LF_ARG_LAYERS:
+      return parse_layers(w, v, path, p);
+    case LF_ARG_SCHEDULER: {
+      const lf_component *sc = NULL;
+      if( parse_component(w, v, path, LF_KIND_SCHEDULER, &sc, spec, p) ) return -1;
+      ((lf_optim_spec*)spec)->sched = (lf_sched_kind)sc->code;
+      return 0;
+    }
+  }
+  return fail(w, "%s: unsupported argument type", path);
+}
+
+/* Sets an arg's default into the spec before the args are read. */
+static void apply_default(const lf_arg_spec *a, void *spec){
+  char *base = spec;
+  if( !a->has_default ) return;
+  switch( a->type ){
+    case LF_ARG_INT: case LF_ARG_BOOL: case LF_ARG_DTYPE:
+      *(int*)(base + a->offset) = (int)a->def; break;
+    case LF_ARG_INT64: *(int64_t*)(base + a->offset) = (int64_t)a->def; break;
+    case LF_ARG_NUM: *(double*)(base + a->offset) = a->def; break;
+    case LF_ARG_INT_PAIR:
+      ((int*)(base + a->offset))[0] = ((int*)(base + a->offset))[1] = (int)a->def; break;
+    default: break;
+  }
+}
+
+static int parse_component(walk *w, const cJSON *node, const char *path,
+                           lf_kind kind, const lf_component **comp_out,
+                           void *spec, lf_pipeline_spec *p){
+  char names[512], sub[512];
+  if( !cJSON_IsObject(node) ){
+    return fail(w, "%s must be a component {\"loc\": ..., \"args\": {...}}", path);
+  }
+  const cJSON *loc = NULL, *args = NULL;
+  for(const cJSON *c = node->child; c; c = c->next){
+    if( strcmp(c->string, "loc")==0 ) loc = c;
+    else if( strcmp(c->string, "args")==0 ) args = c;
+    else return fail(w, "unknown key %s>%s (a component has only loc and args)", path, c->string);
+  }
+  if( !loc ) return fail(w, "%s>loc is missing (known %ss: %s)", path, lf_kind_name(kind),
+                         lf_registry_names(kind, names, sizeof names));
+  if( !cJSON_IsString(loc) ) return fail(w, "%s>loc must be a string", path);
+  const lf_component *comp = lf_registry_find(loc->valuestring);
+  if( !comp || comp->kind != kind ){
+    char shown[64];
+    snprintf(shown, sizeof shown, "%.40s", loc->valuestring);
+    if( comp ){
+      return fail(w, "'%s' in %s is a %s, not a %s (known %ss: %s)", shown, path,
+                  lf_kind_name(comp->kind), lf_kind_name(kind), lf_kind_name(kind),
+                  lf_registry_names(kind, names, sizeof names));
+    }
+    return fail(w, "unknown loc '%s' in %s (known: %s)", shown, path,
+                lf_registry_names(kind, names, sizeof names));
+  }
+  *comp_out = comp;
+  if( args && !cJSON_IsObject(args) && !cJSON_IsNull(args) ){
+    return fail(w, "%s>args must be an object", path);
+  }
+  for(const lf_arg_spec *a = comp->args; a->name; a++) apply_default(a, spec);
+  if( args ){
+    for(const cJSON *c = args->child; c; c = c->next){
+      const lf_arg_spec *a = comp->args;
+      while( a->name && strcmp(a->name, c->string)!=0 ) a++;
+      subpath(sub, sizeof sub, "%s>args>%s", path, c->string);
+      if( !a->name ){
+        arg_names(comp, names, sizeof names);
+        return fail(w, "unknown key %s (%s takes: %s)", sub, comp->loc, names);
+      }
+      if( parse_arg(w, a, c, sub, spec, p) ) return -1;
+    }
+  }
+  for(const lf_arg_spec *a = comp->args; a->name; a++){
+    if( a->required && !(args && cJSON_GetObjectItemCaseSensitive(args, a->name)) ){
+      return fail(w, "%s>args>%s is required (%s: %s)", path, a->name, comp->loc, a->help);
+    }
+  }
+  if( comp->finish ){
+    char why[256];
+    if( comp->finish(spec, why, sizeof why) ) return fail(w, "%s (%s): %s", path, comp->loc, why);
+  }
+  return 0;
+}
+
+static int parse_int_key(walk *w, const cJSON *v, const char *key, double lo, double hi, double *out){
+  char shown[64];
+  if( !cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)
+   || v->valuedouble < lo || v->valuedouble > hi ){
+    show_value(v, shown, sizeof shown);
+    return fail(w, "%s must be an integer between %.0f and %.0f, got %s", key, lo, hi, shown);
+  }
+  *out = v->valuedouble;
+  return 0;
+}
+
+static int parse_metrics(walk *w, const cJSON *v, const lf_settings *s, lf_pipeline_spec *p){
+  if( !cJSON_IsObject(v) ) return fail(w, "metrics must be an object mapping each project metric name to a metric component");
+  p->metrics = calloc((size_t)(s->nmetrics ? s->nmetrics : 1), sizeof(lf_metric_slot));
+  if( !p->metrics ) return fail(w, "out of memory");
+  p->nmetrics = s->nmetrics;
+  for(const cJSON *c = v->child; c; c = c->next){
+    int i = lf_settings_metric_index(s, c->string);
+    if( i < 0 ){
+      return fail(w, "unknown key metrics>%s: the project's metrics are those of lab_init (%d given there)",
+                  c->string, s->nmetrics);
+    }
+    char sub[512];
+    subpath(sub, sizeof sub, "metrics>%s", c->string);
+    const lf_component *comp = NULL;
+    int dummy = 0;
+    if( parse_component(w, c, sub, LF_KIND_METRIC, &comp, &dummy, p) ) return -1;
+    p->metrics[i].kind = (lf_metric_kind)comp->code;
+    p->metrics[i].name = dupstr(s->metrics[i]);
+    if( !p->metrics[i].name ) return fail(w, "out of memory");
+  }
+  for(int i=0; i<s->nmetrics; i++){
+    if( !p->metrics[i].name ){
+      return fail(w, "metrics>%s is missing: every project metric needs a component, e.g. {\"loc\": \"Accuracy\"}",
+                  s->metrics[i]);
+    }
+  }
+  return 0;
+}
+
+int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
+                    lf_pipeline_spec *p, char *err, size_t errlen){
+  walk w = { err, errlen };
+  memset(p, 0, sizeof *p);
+  p->train_batch = 32;
+  p->val_batch = 256;
+  const cJSON *model = NULL, *dataset = NULL, *loss = NULL, *optim = NULL, *metrics = NULL;
+  int rc = -1;
+  if( !cJSON_IsObject(cfg) ){ fail(&w, "config must be a JSON object"); goto done; }
+  for(const cJSON *c = cfg->child; c; c = c->next){
+    const char *k = c->string;
+    double d;
+    if( strcmp(k, "model")==0 ) model = c;
+    else if( strcmp(k, "dataset")==0 ) dataset = c;
+    else if( strcmp(k, "loss")==0 ) loss = c;
+    else if( strcmp(k, "optimizer")==0 ) optim = c;
+    else if( strcmp(k, "metrics")==0 ) metrics = c;
+    else if( strcmp(k, "train_data_src")==0 || strcmp(k, "val_data_src")==0 ){
+      if( !cJSON_IsString(c) || !c->valuestring[0] ){ fail(&w, "%s must be a non-empty string", k); goto done; }
+      char **dst = k[0]=='t' ? &p->train_src : &p->val_src;
+      *dst = dupstr(c->valuestring);
+      if( !*dst ){ fail(&w, "out of memory"); goto done; }
+    }
+    else if( strcmp(k, "train_batch_size")==0 ){
+      if( parse_int_key(&w, c, k, 1, 1<<20, &d) ) goto done;
+      p->train_batch = (int)d;
+    }
+    else if( strcmp(k, "val_batch_size")==0 ){
+      if( parse_int_key(&w, c, k, 1, 1<<20, &d) ) goto done;
+      p->val_batch = (int)d;
+    }
+    else if( strcmp(k, "seed")==0 ){
+      if( parse_int_key(&w, c, k, 0, 9007199254740991.0, &d) ) goto done;
+      p->seed = (uint64_t)d;
+    }
+    else if( strcmp(k, "precision")==0 ){
+      if( cJSON_IsString(c) && strcmp(c->valuestring, "f32")==0 ) p->bf16 = 0;
+      else if( cJSON_IsString(c) && strcmp(c->valuestring, "bf16")==0 ) p->bf16 = 1;
+      else { fail(&w, "precision must be \"f32\" or \"bf16\""); goto done; }
+    }
+    else {
+      fail(&w, "unknown key %s (known: model, dataset, train_data_src, val_data_src, loss, optimizer, "
+               "metrics, train_batch_size, val_batch_size, seed, precision)", k);
+      goto done;
+    }
+  }
+  static const char *const required[] = {"model", "dataset", "train_data_src", "val_data_src",
+                                         "loss", "optimizer", "metrics"};
+  for(size_t i=0; i<sizeof required/sizeof required[0]; i++){
+    if( !cJSON_GetObjectItemCaseSensitive(cfg, required[i]) ){
+      fail(&w, "%s is missing from the config", required[i]);
+      goto done;
+    }
+  }
+  const lf_component *comp = NULL;
+  int unused = 0;
+  if( parse_component(&w, model, "model", LF_KIND_MODEL, &comp, &unused, p) ) goto done;
+  if( parse_component(&w, dataset, "dataset", LF_KIND_DATASET, &comp, &p->dataset, p) ) goto done;
+  p->dataset.kind = (lf_dataset_kind)comp->code;
+  if( p->dataset.kind==LF_DS_SQL && p->dataset.blob && p->dataset.scale==0 ) p->dataset.scale = 0;
+  if( parse_component(&w, loss, "loss", LF_KIND_LOSS, &comp, &p->loss, p) ) goto done;
+  p->loss.kind = (lf_loss_kind)comp->code;
+  p->dataset.regression = !lf_loss_is_classification(&p->loss) && p->loss.kind != LF_LOSS_BCE_WITH_LOGITS;
+  if( parse_component(&w, optim, "optimizer", LF_KIND_OPTIMIZER, &comp, &p->optim, p) ) goto done;
+  p->optim.kind = (lf_optim_kind)comp->code;
+  if( parse_metrics(&w, metrics, settings, p) ) goto done;
+  rc = 0;
+done:
+  if( rc ) lf_pipeline_spec_free(p);
+  return rc;
+}
+
+void lf_pipeline_spec_free(lf_pipeline_spec *p){
+  for(int i=0; i<p->nlayers; i++) free(p->layer_paths ? p->layer_paths[i] : NULL);
+  free(p->layer_paths);
+  free(p->layers);
+  free(p->dataset.label);
+  free(p->dataset.blob);
+  for(int i=0; i<p->dataset.nfeatures; i++) free(p->dataset.features[i]);
+  free(p->dataset.features);
+  free(p->train_src);
+  free(p->val_src);
+  for(int i=0; i<p->nmetrics; i++) free(p->metrics[i].name);
+  free(p->metrics);
+  memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,53 @@
+/*
+** lf_config.h — a pipeline config, validated against the registry and turned
+** into the kernel-side specs the trainer runs.
+**
+** Config keys (all components are {"loc": NAME, "args": {...}}):
+**   model, dataset, loss, optimizer    components (required)
+**   metrics          {"<project metric name>": component, ...} (required,
+**                    exactly the project's metrics)
+**   train_data_src   source handed to the dataset (required)
+**   val_data_src     source of the validation split (required)
+**   train_batch_size default 32;  val_batch_size default 256
+**   seed             default 0
+**   precision        "f32" (default) or "bf16"
+** Any other key, anywhere, is an error naming its path.
+*/
+#ifndef LF_CONFIG_H
+#define LF_CONFIG_H
+
+#include <cjson/cJSON.h>
+#include "lf_registry.h"
+#include "lf_project.h"
+
+typedef struct lf_metric_slot {
+  char *name;                  /* project metric name (owned) */
+  lf_metric_kind kind;
+} lf_metric_slot;
+
+typedef struct lf_pipeline_spec {
+  lf_layer_spec *layers;       /* owned */
+  char **layer_paths;          /* "model>args>layers[3]" per layer (owned) */
+  int nlayers;
+  lf_loss_spec loss;
+  lf_optim_spec optim;
+  lf_dataset_spec dataset;     /* strings owned */
+  char *train_src, *val_src;   /* as written in the config (owned) */
+  int train_batch, val_batch;
+  uint64_t seed;
+  int bf16;
+  lf_metric_slot *metrics;     /* in project metric order (owned) */
+  int nmetrics;
+} lf_pipeline_spec;
+
+/* Validates cfg completely (keys, locs, arg types and bounds, metric names)
+** and fills *out. err gets e.g. "unknown loc 'Linaer' in
+** model>args>layers[1] (known: Linear, Conv2d, ...)". */
+int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
+                    lf_pipeline_spec *out, char *err, size_t n);
+void lf_pipeline_spec_free(lf_pipeline_spec *p);
+
+/* Parses JSON text into a cJSON object; err names the problem. */
+cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n);
+
+#endif

@@ -1,0 +1,10 @@
+/*
+** lf_json_patch.h — RFC 7396 JSON Merge Patch (ppl_fork).
+*/
+#ifndef LF_JSON_PATCH_H
+#define LF_JSON_PATCH_H
+#include <cjson/cJSON.h>
+/* Returns a new document: target with patch applied (target is not
+** modified); NULL on out of memory. */
+cJSON *lf_json_merge_patch(const cJSON *target, const cJSON *patch);
+#endif

@@ -1,0 +1,211 @@
+/*
+** lf_ppl.c — the pipeline store.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lf_ppl.h"
+#include "lf_canon.h"
+#include "lf_dataset.h"
+
+static char *dupstr(const char *s){
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if( d ) memcpy(d, s, n);
+  return d;
+}
+
+int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
+                      lf_pipeline_spec *spec, lf_shape *in_out, lf_shape *out_out,
+                      char *err, size_t n){
+  if( lf_config_parse(cfg, s, spec, err, n) ) return -1;
+  /* The model's input shape comes from the training data. */
+  lf_shape in, out;
+  char why[512];
+  char *src = spec->dataset.kind==LF_DS_SQL ? dupstr(spec->train_src)
+                                            : lf_project_resolve_path(db, spec->train_src);
+  if( !src ){ snprintf(err, n, "out of memory"); goto fail; }
+  int rc = lf_dataset_probe(&spec->dataset, src, db, &in, why, sizeof why);
+  free(src);
+  if( rc ){ snprintf(err, n, "train_data_src: %s", why); goto fail; }
+  char msg[512];
+  int bad = lf_net_infer(spec->layers, spec->nlayers, &in, &out, msg, sizeof msg);
+  if( bad >= 0 ){
+    /* The layer path says where; the message says why. */
+    snprintf(err, n, "%s: %s", spec->layer_paths[bad], msg);
+    goto fail;
+  }
+  if( out.ndim != 1 ){
+    char b[64];
+    snprintf(err, n, "model output has shape %s; end the model with a vector output (add Flatten and Linear)",
+             lf_shape_str(&out, b, sizeof b));
+    goto fail;
+  }
+  if( in_out ) *in_out = in;
+  if( out_out ) *out_out = out;
+  return 0;
+fail:
+  lf_pipeline_spec_free(spec);
+  return -1;
+}
+
+int lf_ppl_check_config(sqlite3 *db, const lf_settings *s, const char *config_text,
+                        char **canon, char hash[65], char *err, size_t n){
+  cJSON *cfg = lf_json_parse_object(config_text, "config", err, n);
+  if( !cfg ) return -1;
+  lf_pipeline_spec spec;
+  int rc = lf_ppl_check_spec(db, s, cfg, &spec, NULL, NULL, err, n);
+  if( rc==0 ){
+    lf_pipeline_spec_free(&spec);
+    *canon = lf_canon_json(cfg);
+    if( !*canon || lf_config_hash(cfg, hash) ){
+      free(*canon);
+      *canon = NULL;
+      snprintf(err, n, "out of memory");
+      rc = -1;
+    }
+  }
+  cJSON_Delete(cfg);
+  return rc;
+}
+
+int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.ppls WHERE pplid=?1", -1, &st, NULL);
+  if( rc != SQLITE_OK ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return -1;
+  }
+  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if( rc==SQLITE_ROW ) return 1;
+  if( rc==SQLITE_DONE ) return 0;
+  snprintf(err, n, "%s", sqlite3_errmsg(db));
+  return -1;
+}
+
+/* Runs a one-text-column query with one text parameter; malloc'ed result,
+** NULL if no row (err[0] stays 0) or on error (err set). */
+static char *query_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  char *out = NULL;
+  err[0] = 0;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if( rc != SQLITE_OK ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if( rc==SQLITE_ROW ){
+    const char *t = (const char*)sqlite3_column_text(st, 0);
+    out = dupstr(t ? t : "");
+    if( !out ) snprintf(err, n, "out of memory");
+  }else if( rc != SQLITE_DONE ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n){
+  char *c = query_text(db, "SELECT config FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  if( !c && !err[0] ) snprintf(err, n, "no pipeline '%s' in this project", pplid);
+  return c;
+}
+
+char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n){
+  return query_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, err, n);
+}
+
+int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
+                  const char *hash, const char *base, const char *patch,
+                  char *err, size_t n){
+  char e2[64];
+  int ex = lf_ppl_exists(db, pplid, err, n);
+  if( ex < 0 ) return -1;
+  if( ex ){ snprintf(err, n, "pipeline '%s' already exists", pplid); return -1; }
+  char *other = lf_ppl_by_hash(db, hash, err, n);
+  if( other ){
+    snprintf(err, n, "same configuration already exists in: %s", other);
+    free(other);
+    return -1;
+  }
+  if( err[0] ) return -1;
+  if( lf_exec(db, "SAVEPOINT ppl_insert", err, n) ) return -1;
+  char now[32];
+  lf_now_text(now, sizeof now);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db,
+      "INSERT INTO main.ppls(pplid, config, config_hash, status, created_time) VALUES(?1, ?2, ?3, 'new', ?4)",
+      -1, &st, NULL);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, canon, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  if( rc != SQLITE_DONE ) goto fail;
+  rc = sqlite3_prepare_v2(db, "INSERT INTO main.ppl_state(pplid) VALUES(?1)", -1, &st, NULL);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  if( rc != SQLITE_DONE ) goto fail;
+  if( base ){
+    rc = sqlite3_prepare_v2(db, "INSERT INTO main.ppl_edges(child, base, patch) VALUES(?1, ?2, ?3)", -1, &st, NULL);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 2, base, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 3, patch, -1, SQLITE_STATIC);
+      rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if( rc != SQLITE_DONE ) goto fail;
+  }
+  return lf_exec(db, "RELEASE ppl_insert", err, n);
+fail:
+  snprintf(err, n, "cannot record pipeline '%s': %s", pplid, sqlite3_errmsg(db));
+  lf_exec(db, "ROLLBACK TO ppl_insert", e2, sizeof e2);
+  lf_exec(db, "RELEASE ppl_insert", e2, sizeof e2);
+  return -1;
+}
+
+int lf_ppl_epochs(sqlite3 *db, const char *pplid, int *last, int *best, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  *last = 0; *best = -1;
+  int rc = sqlite3_prepare_v2(db, "SELECT last_epoch, best_epoch FROM main.ppl_state WHERE pplid=?1", -1, &st, NULL);
+  if( rc != SQLITE_OK ){ snprintf(err, n, "%s", sqlite3_errmsg(db)); sqlite3_finalize(st); return -1; }
+  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if( rc==SQLITE_ROW ){
+    *last = sqlite3_column_int(st, 0);
+    *best = sqlite3_column_type(st, 1)==SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+  }
+  sqlite3_finalize(st);
+  if( rc==SQLITE_ROW || rc==SQLITE_DONE ) return 0;
+  snprintf(err, n, "%s", sqlite3_errmsg(db));
+  return -1;
+}
+
+char *lf_ppl_path(const char *art, const char *of, const char *pplid, int epoch,
+                  char *err, size_t n){
+  char buf[4096];
+  if( strcmp(of, "config")==0 ) snprintf(buf, sizeof buf, "%s/Configs/%s.json", art, pplid);
+  else if( strcmp(of, "history")==0 ) snprintf(buf, sizeof buf, "%s/Histories/%s.csv", art, pplid);
+  else if( strcmp(of, "quick")==0 ) snprintf(buf, sizeof buf, "%s/Quicks/%s.json", art, pplid);
+  else if( strcmp(of, "weight")==0 ) snprintf(buf, sizeof buf, "%s/Weights/%s/e%d.lfw", art, pplid, epoch);
+  else if( strcmp(of, "gradient")==0 ) snprintf(buf, sizeof buf, "%s/Gradients/%s/e%d.lfw", art, pplid, epoch);
+  else if( strcmp(of, "state")==0 ) snprintf(buf, sizeof buf, "%s/Weights/%s/e%d.state", art, pplid, epoch);
+  else {
+    snprintf(err, n, "unknown kind of path '%.40s' (known: config, weight, gradient, history, quick)", of);
+    return NULL;
+  }
+  return dupstr(buf);
+}

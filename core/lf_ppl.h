@@ -1,0 +1,47 @@
+/*
+** lf_ppl.h — the pipeline store: creating, finding and describing
+** pipelines in the project database. Everything is checked before anything
+** is written, and writes happen inside one savepoint.
+*/
+#ifndef LF_PPL_H
+#define LF_PPL_H
+
+#include "lf_sqlite.h"
+#include "lf_project.h"
+#include "lf_config.h"
+
+/* Validates config_text completely for this project (keys, locs, args,
+** metrics, data sources and every layer's shapes). On success returns 0 with
+** the canonical config text (malloc'ed) and its SHA-256 hex. */
+int lf_ppl_check_config(sqlite3 *db, const lf_settings *s, const char *config_text,
+                        char **canon, char hash[65], char *err, size_t n);
+
+/* As lf_ppl_check_config on a parsed object; fills *spec (caller frees) and
+** the input/output shapes if not NULL. */
+int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
+                      lf_pipeline_spec *spec, lf_shape *in, lf_shape *out,
+                      char *err, size_t n);
+
+/* Inserts a new pipeline (and its fork edge when base is not NULL). Refuses
+** an existing pplid and a config hash already in the project with
+** "same configuration already exists in: <pplid>". */
+int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
+                  const char *hash, const char *base, const char *patch,
+                  char *err, size_t n);
+
+/* 1 if the pipeline exists, 0 if not, -1 on error. */
+int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n);
+/* The stored config text of pplid (malloc'ed), NULL with err if unknown. */
+char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n);
+/* The pplid with this config hash (malloc'ed), or NULL (err[0]==0 if none). */
+char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n);
+
+/* last/best epoch of a pipeline (0 / -1 when none yet). */
+int lf_ppl_epochs(sqlite3 *db, const char *pplid, int *last, int *best, char *err, size_t n);
+
+/* Artifact paths (malloc'ed). of: config, weight, gradient, history, quick,
+** state. epoch is used by weight, gradient and state. */
+char *lf_ppl_path(const char *artifacts, const char *of, const char *pplid, int epoch,
+                  char *err, size_t n);
+
+#endif

@@ -1,0 +1,354 @@
+/*
+** lf_project.c — project settings, the schema and the artifacts folder.
+*/
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "lf_project.h"
+#include "lf_canon.h"
+#include "lf_config.h"
+#include "lf_ckpt.h"
+
+extern const char lf_schema_sql[];
+#define LF_SCHEMA_VERSION "1"
+
+static char *dupstr(const char *s){
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if( d ) memcpy(d, s, n);
+  return d;
+}
+
+void lf_now_text(char *buf, size_t n){
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+double lf_now_unix(void){
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + tv.tv_usec*1e-6;
+}
+
+int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n){
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if( rc != SQLITE_OK ){
+    snprintf(err, n, "%s", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* Metric names become column names (train_<name>, val_<name>). */
+static int metric_name_ok(const char *s){
+  if( !s[0] || strlen(s) > 48 ) return 0;
+  if( !(islower((unsigned char)s[0])) ) return 0;
+  for(const char *c = s; *c; c++){
+    if( !(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c=='_') ) return 0;
+  }
+  return strcmp(s, "loss")!=0 && strcmp(s, "duration")!=0;
+}
+
+void lf_settings_free(lf_settings *s){
+  for(int i=0; i<s->nmetrics; i++) free(s->metrics[i]);
+  free(s->metrics);
+  free(s->monitor);
+  free(s->artifacts);
+  memset(s, 0, sizeof *s);
+}
+
+int lf_settings_metric_index(const lf_settings *s, const char *name){
+  for(int i=0; i<s->nmetrics; i++) if( strcmp(s->metrics[i], name)==0 ) return i;
+  return -1;
+}
+
+int lf_settings_parse(const char *json, lf_settings *s, char *err, size_t n){
+  memset(s, 0, sizeof *s);
+  s->progress = 1;
+  cJSON *v = lf_json_parse_object(json, "settings", err, n);
+  if( !v ) return -1;
+  const cJSON *strategy = NULL;
+  int rc = -1;
+  for(const cJSON *c = v->child; c; c = c->next){
+    const char *k = c->string;
+    if( strcmp(k, "metrics")==0 ){
+      int m = cJSON_IsArray(c) ? cJSON_GetArraySize(c) : -1;
+      if( m < 0 || m > 32 ){ snprintf(err, n, "settings: metrics must be a list of up to 32 metric names"); goto done; }
+      s->metrics = calloc((size_t)(m ? m : 1), sizeof(char*));
+      if( !s->metrics ){ snprintf(err, n, "out of memory"); goto done; }
+      int i = 0;
+      for(const cJSON *e = c->child; e; e = e->next, i++){
+        if( !cJSON_IsString(e) || !metric_name_ok(e->valuestring) ){
+          snprintf(err, n, "settings: metrics[%d] must be a name of lowercase letters, digits and _ "
+                   "(starting with a letter, not 'loss' or 'duration')", i);
+          goto done;
+        }
+        if( lf_settings_metric_index(s, e->valuestring) >= 0 ){
+          snprintf(err, n, "settings: metric '%s' is listed twice", e->valuestring);
+          goto done;
+        }
+        s->metrics[i] = dupstr(e->valuestring);
+        if( !s->metrics[i] ){ snprintf(err, n, "out of memory"); goto done; }
+        s->nmetrics = i + 1;
+      }
+    }else if( strcmp(k, "strategy")==0 ){
+      strategy = c;
+    }else if( strcmp(k, "artifacts")==0 ){
+      if( !cJSON_IsString(c) || !c->valuestring[0] ){ snprintf(err, n, "settings: artifacts must be a path"); goto done; }
+      s->artifacts = dupstr(c->valuestring);
+    }else if( strcmp(k, "threads")==0 ){
+      if( !cJSON_IsNumber(c) || c->valuedouble != (int)c->valuedouble || c->valuedouble < 0 || c->valuedouble > 1024 ){
+        snprintf(err, n, "settings: threads must be an integer from 0 (all cores) to 1024");
+        goto done;
+      }
+      s->threads = (int)c->valuedouble;
+    }else if( strcmp(k, "keep")==0 ){
+      if( cJSON_IsString(c) && strcmp(c->valuestring, "all")==0 ) s->keep_all = 1;
+      else if( cJSON_IsString(c) && strcmp(c->valuestring, "best_last")==0 ) s->keep_all = 0;
+      else { snprintf(err, n, "settings: keep must be \"best_last\" or \"all\""); goto done; }
+    }else if( strcmp(k, "progress")==0 ){
+      if( !cJSON_IsBool(c) ){ snprintf(err, n, "settings: progress must be true or false"); goto done; }
+      s->progress = cJSON_IsTrue(c);
+    }else{
+      snprintf(err, n, "settings: unknown key %s (known: metrics, strategy, artifacts, threads, keep, progress)", k);
+      goto done;
+    }
+  }
+  if( !s->metrics ){
+    snprintf(err, n, "settings: metrics is missing (a list of metric names, e.g. [\"accuracy\"])");
+    goto done;
+  }
+  s->monitor = dupstr("val_loss");
+  if( strategy ){
+    if( !cJSON_IsObject(strategy) ){ snprintf(err, n, "settings: strategy must be {\"monitor\": ..., \"mode\": \"min\"|\"max\"}"); goto done; }
+    int have_mode = 0;
+    for(const cJSON *c = strategy->child; c; c = c->next){
+      if( strcmp(c->string, "monitor")==0 ){
+        if( !cJSON_IsString(c) ){ snprintf(err, n, "settings: strategy>monitor must be a string"); goto done; }
+        free(s->monitor);
+        s->monitor = dupstr(c->valuestring);
+      }else if( strcmp(c->string, "mode")==0 ){
+        if( cJSON_IsString(c) && strcmp(c->valuestring, "min")==0 ) s->mode_max = 0;
+        else if( cJSON_IsString(c) && strcmp(c->valuestring, "max")==0 ) s->mode_max = 1;
+        else { snprintf(err, n, "settings: strategy>mode must be \"min\" or \"max\""); goto done; }
+        have_mode = 1;
+      }else{
+        snprintf(err, n, "settings: unknown key strategy>%s (known: monitor, mode)", c->string);
+        goto done;
+      }
+    }
+    if( !have_mode ){ snprintf(err, n, "settings: strategy>mode is missing (\"min\" or \"max\")"); goto done; }
+  }
+  /* The monitor must be a history column: (train|val)_(loss|<metric>). */
+  const char *m = s->monitor;
+  const char *rest = strncmp(m, "val_", 4)==0 ? m+4 : strncmp(m, "train_", 6)==0 ? m+6 : NULL;
+  if( !rest || !(strcmp(rest, "loss")==0 || lf_settings_metric_index(s, rest) >= 0) ){
+    snprintf(err, n, "settings: strategy>monitor '%.60s' is not a history column "
+             "(val_loss, train_loss, val_<metric> or train_<metric>)", m);
+    goto done;
+  }
+  rc = 0;
+done:
+  cJSON_Delete(v);
+  if( rc ) lf_settings_free(s);
+  return rc;
+}
+
+char *lf_settings_json(const lf_settings *s){
+  cJSON *o = cJSON_CreateObject();
+  cJSON *m = cJSON_AddArrayToObject(o, "metrics");
+  for(int i=0; i<s->nmetrics; i++) cJSON_AddItemToArray(m, cJSON_CreateString(s->metrics[i]));
+  cJSON *st = cJSON_AddObjectToObject(o, "strategy");
+  cJSON_AddStringToObject(st, "monitor", s->monitor);
+  cJSON_AddStringToObject(st, "mode", s->mode_max ? "max" : "min");
+  if( s->artifacts ) cJSON_AddStringToObject(o, "artifacts", s->artifacts);
+  cJSON_AddNumberToObject(o, "threads", s->threads);
+  cJSON_AddStringToObject(o, "keep", s->keep_all ? "all" : "best_last");
+  cJSON_AddBoolToObject(o, "progress", s->progress);
+  char *out = lf_canon_json(o);
+  cJSON_Delete(o);
+  return out;
+}
+
+int lf_project_settings(sqlite3 *db, lf_settings *out, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  memset(out, 0, sizeof *out);
+  int rc = sqlite3_prepare_v2(db, "SELECT value FROM main.lab_meta WHERE key='settings'", -1, &st, NULL);
+  if( rc != SQLITE_OK ){
+    sqlite3_finalize(st);
+    snprintf(err, n, "not a LabFlow project: run lab_init('{\"metrics\": [...]}') first");
+    return -1;
+  }
+  rc = sqlite3_step(st);
+  if( rc != SQLITE_ROW ){
+    sqlite3_finalize(st);
+    snprintf(err, n, "not a LabFlow project: run lab_init('{\"metrics\": [...]}') first");
+    return -1;
+  }
+  char *json = dupstr((const char*)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  if( !json ){ snprintf(err, n, "out of memory"); return -1; }
+  int r = lf_settings_parse(json, out, err, n);
+  free(json);
+  return r;
+}
+
+char *lf_project_dbdir(sqlite3 *db){
+  const char *f = sqlite3_db_filename(db, "main");
+  if( !f || !f[0] ) return NULL;
+  char *d = dupstr(f);
+  if( !d ) return NULL;
+  char *slash = strrchr(d, '/');
+  if( slash == d ) d[1] = 0;
+  else if( slash ) *slash = 0;
+  else { free(d); d = getcwd(NULL, 0); }
+  return d;
+}
+
+static char *join_path(const char *dir, const char *rel){
+  size_t n = strlen(dir) + strlen(rel) + 2;
+  char *p = malloc(n);
+  if( p ) snprintf(p, n, "%s%s%s", dir, dir[strlen(dir)-1]=='/' ? "" : "/", rel);
+  return p;
+}
+
+char *lf_project_resolve_path(sqlite3 *db, const char *path){
+  if( path[0]=='/' ) return dupstr(path);
+  char *dir = lf_project_dbdir(db);
+  if( !dir ) dir = getcwd(NULL, 0);
+  if( !dir ) return NULL;
+  char *p = join_path(dir, path);
+  free(dir);
+  return p;
+}
+
+char *lf_project_artifacts(sqlite3 *db, const lf_settings *s, char *err, size_t n){
+  if( s->artifacts ){
+    if( s->artifacts[0]=='/' ) return dupstr(s->artifacts);
+    char *dir = lf_project_dbdir(db);
+    if( !dir ){
+      snprintf(err, n, "artifacts '%s' is relative but the database has no folder; give an absolute path", s->artifacts);
+      return NULL;
+    }
+    char *p = join_path(dir, s->artifacts);
+    free(dir);
+    return p;
+  }
+  const char *f = sqlite3_db_filename(db, "main");
+  if( !f || !f[0] ){
+    snprintf(err, n, "an in-memory or temporary database has no folder for artifacts: "
+             "pass \"artifacts\": \"/some/dir\" in the settings");
+    return NULL;
+  }
+  size_t len = strlen(f) + sizeof ".labflow";
+  char *p = malloc(len);
+  if( p ) snprintf(p, len, "%s.labflow", f);
+  return p;
+}
+
+/* Names the first setting that differs, for lab_init's refusal. */
+static void describe_difference(const char *old_json, const char *new_json, char *buf, size_t n){
+  cJSON *a = cJSON_Parse(old_json), *b = cJSON_Parse(new_json);
+  snprintf(buf, n, "settings differ");
+  if( a && b ){
+    for(const cJSON *c = a->child; c; c = c->next){
+      const cJSON *d = cJSON_GetObjectItemCaseSensitive(b, c->string);
+      if( !d || !cJSON_Compare(c, d, 1) ){
+        char *x = cJSON_PrintUnformatted(c), *y = d ? cJSON_PrintUnformatted(d) : NULL;
+        snprintf(buf, n, "%s is %s in this project, %s given", c->string, x ? x : "?", y ? y : "nothing");
+        free(x); free(y);
+        break;
+      }
+    }
+    for(const cJSON *d = b->child; d; d = d->next){
+      if( !cJSON_GetObjectItemCaseSensitive(a, d->string) ){
+        char *y = cJSON_PrintUnformatted(d);
+        snprintf(buf, n, "%s is not set in this project, %s given", d->string, y ? y : "?");
+        free(y);
+        break;
+      }
+    }
+  }
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+}
+
+char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
+                      char *err, size_t n){
+  lf_settings s;
+  *created = 0;
+  char *canon = NULL, *artifacts = NULL, *existing = NULL;
+  if( lf_settings_parse(settings_json, &s, err, n) ) return NULL;
+  canon = lf_settings_json(&s);
+  artifacts = lf_project_artifacts(db, &s, err, n);
+  if( !canon || !artifacts ) goto fail;
+  if( sqlite3_db_readonly(db, "main")==1 ){
+    snprintf(err, n, "the database is read-only");
+    goto fail;
+  }
+  /* Is the project already initialised? Then the settings must match. */
+  {
+    lf_settings old;
+    char e2[256];
+    if( lf_project_settings(db, &old, e2, sizeof e2)==0 ){
+      existing = lf_settings_json(&old);
+      lf_settings_free(&old);
+      if( existing && strcmp(existing, canon)==0 ){
+        if( lf_mkdirs(artifacts, err, n) ) goto fail;
+        free(canon); free(existing); lf_settings_free(&s);
+        return artifacts;
+      }
+      char diff[512];
+      describe_difference(existing ? existing : "{}", canon, diff, sizeof diff);
+      snprintf(err, n, "project already initialised with other settings: %s", diff);
+      goto fail;
+    }
+  }
+  if( lf_exec(db, "SAVEPOINT lab_init", err, n) ) goto fail;
+  if( lf_exec(db, lf_schema_sql, err, n) ) goto rollback;
+  {
+    sqlite3_stmt *st = NULL;
+    char now[32];
+    lf_now_text(now, sizeof now);
+    int rc = sqlite3_prepare_v2(db, "INSERT INTO lab_meta(key, value) VALUES"
+                                    "('schema_version', '" LF_SCHEMA_VERSION "'), ('settings', ?1), ('created_time', ?2)",
+                                -1, &st, NULL);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+      rc = sqlite3_step(st);
+    }
+    if( rc != SQLITE_DONE ){
+      snprintf(err, n, "cannot record settings: %s", sqlite3_errmsg(db));
+      sqlite3_finalize(st);
+      goto rollback;
+    }
+    sqlite3_finalize(st);
+  }
+  /* Folders last: if they cannot be made, the schema is rolled back. */
+  if( lf_mkdirs(artifacts, err, n) ) goto rollback;
+  if( lf_exec(db, "RELEASE lab_init", err, n) ) goto rollback;
+  *created = 1;
+  free(canon); lf_settings_free(&s);
+  return artifacts;
+rollback:
+  {
+    char e2[64];
+    lf_exec(db, "ROLLBACK TO lab_init", e2, sizeof e2);
+    lf_exec(db, "RELEASE lab_init", e2, sizeof e2);
+  }
+fail:
+  free(canon); free(artifacts); free(existing);
+  lf_settings_free(&s);
+  return NULL;
+}

@@ -1,0 +1,63 @@
+/*
+** lf_project.h — a LabFlow project: one database file, its settings and the
+** artifacts folder beside it.
+**
+** The artifacts folder of "/dir/name.db" is "/dir/name.db.labflow" (the full
+** file name plus ".labflow", so two databases in one folder never share
+** one), unless the settings name one explicitly; an explicit relative path
+** is taken relative to the database's folder. ":memory:" and temporary
+** databases need an explicit absolute `artifacts`.
+*/
+#ifndef LF_PROJECT_H
+#define LF_PROJECT_H
+
+#include "lf_sqlite.h"
+#include <stdint.h>
+
+typedef struct lf_settings {
+  char **metrics;        /* metric names, as given (owned) */
+  int nmetrics;
+  char *monitor;         /* e.g. "val_loss" (owned) */
+  int mode_max;          /* strategy mode: 1 = max, 0 = min */
+  char *artifacts;       /* explicit artifacts path, or NULL (owned) */
+  int threads;           /* 0 = oneDNN's default (all cores) */
+  int keep_all;          /* keep: "all" (1) or "best_last" (0) */
+  int progress;          /* progress lines on stderr */
+} lf_settings;
+
+/* Parses and validates settings JSON; fills defaults. */
+int lf_settings_parse(const char *json, lf_settings *out, char *err, size_t n);
+/* Canonical JSON of the settings with every default spelled out (malloc'ed). */
+char *lf_settings_json(const lf_settings *s);
+void lf_settings_free(lf_settings *s);
+/* Index of a metric name, or -1. */
+int lf_settings_metric_index(const lf_settings *s, const char *name);
+
+/* Reads the project's settings; -1 with "not a LabFlow project: run
+** lab_init(...) first" when the database was never initialised. */
+int lf_project_settings(sqlite3 *db, lf_settings *out, char *err, size_t n);
+
+/* Artifacts folder of the project (malloc'ed absolute path). */
+char *lf_project_artifacts(sqlite3 *db, const lf_settings *s, char *err, size_t n);
+
+/* Folder of the main database file, or NULL for :memory:/temp (malloc'ed). */
+char *lf_project_dbdir(sqlite3 *db);
+
+/* Resolves a data path of a config: absolute stays, relative is joined to
+** the database folder (or the current directory for :memory:). malloc'ed. */
+char *lf_project_resolve_path(sqlite3 *db, const char *path);
+
+/* Initialises (or checks) the project; returns the artifacts path.
+** *created is 1 if this call made the project, 0 if it already was one. */
+char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
+                      char *err, size_t n);
+
+/* Current UTC time as "YYYY-MM-DD HH:MM:SS" into buf[20+]. */
+void lf_now_text(char *buf, size_t n);
+double lf_now_unix(void);
+
+/* Executes one SQL statement with optional text binds (NULL-terminated);
+** error text into err. */
+int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n);
+
+#endif

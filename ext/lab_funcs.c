@@ -1,0 +1,70 @@
+/*
+** lab_funcs.c — lab_init() and lab_settings(): the project as a whole.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lf_ext.h"
+#include "../core/lf_project.h"
+
+void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *json = lf_arg_text(ctx, argv, 0, "lab_init: settings_json");
+  if( !json ) return;
+  char err[1024];
+  lf_settings check;
+  if( lf_settings_parse(json, &check, err, sizeof err) ){
+    lf_errorf(ctx, "lab_init: %s", err);
+    return;
+  }
+  lf_settings_free(&check);
+  /* Training writes through a second connection while the caller reads,
+  ** which needs WAL. Switching is only possible outside a transaction. */
+  const char *f = sqlite3_db_filename(db, "main");
+  if( f && f[0] ){
+    sqlite3_stmt *st = NULL;
+    char mode[16] = "";
+    if( sqlite3_prepare_v2(db, "PRAGMA main.journal_mode", -1, &st, NULL)==SQLITE_OK
+     && sqlite3_step(st)==SQLITE_ROW ){
+      snprintf(mode, sizeof mode, "%s", (const char*)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if( strcmp(mode, "wal") != 0 ){
+      if( lf_exec(db, "PRAGMA main.journal_mode=WAL", err, sizeof err) ){
+        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode (%s); "
+                  "call lab_init outside a transaction, alone in its statement", err);
+        return;
+      }
+    }
+  }
+  int created = 0;
+  char *artifacts = lf_project_init(db, json, &created, err, sizeof err);
+  if( !artifacts ){
+    lf_errorf(ctx, "lab_init: %s", err);
+    return;
+  }
+  lf_conn *c = sqlite3_user_data(ctx);
+  /* A connection is logged when it first changes the project. */
+  if( created && !lf_conn_logid(c, db, err, sizeof err) ){
+    free(artifacts);
+    lf_errorf(ctx, "lab_init: %s", err);
+    return;
+  }
+  sqlite3_result_text(ctx, artifacts, -1, free);
+}
+
+void lf_fn_lab_settings(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc; (void)argv;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  lf_settings s;
+  char err[512];
+  if( lf_project_settings(db, &s, err, sizeof err) ){
+    lf_errorf(ctx, "lab_settings: %s", err);
+    return;
+  }
+  char *json = lf_settings_json(&s);
+  lf_settings_free(&s);
+  if( !json ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, json, -1, free);
+}

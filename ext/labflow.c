@@ -1,0 +1,267 @@
+/*
+** labflow.c — the extension's entry point and its one table of SQL
+** functions.
+**
+** sqlite3_labflow_init() registers every entry of lf_funcs[] (and every
+** virtual table of lf_modules[]) on the connection that loads it. Functions
+** with side effects are SQLITE_DIRECTONLY, so a view or trigger in a
+** database someone sent you cannot call them; pure helpers are
+** SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC. labflow_help() prints from the
+** same table, so the help cannot drift from what is registered.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lf_ext.h"
+#include "../core/lf_pplid.h"
+#include "../core/lf_project.h"
+#include "../core/lf_registry.h"
+
+SQLITE_EXTENSION_INIT1
+
+#define LF_VERSION "0.1.0"
+#define SIDE SQLITE_UTF8 | SQLITE_DIRECTONLY
+#define PURE SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC
+/* Reads the database: innocuous, but not deterministic across statements. */
+#define READS SQLITE_UTF8 | SQLITE_INNOCUOUS
+
+static void fn_version(sqlite3_context*, int, sqlite3_value**);
+static void fn_help(sqlite3_context*, int, sqlite3_value**);
+
+static const lf_func_entry lf_funcs[] = {
+  {"labflow_version", 0, 0, PURE, fn_version,
+   "labflow_version() -> text", "The LabFlow version."},
+  {"labflow_help", 0, 1, PURE, fn_help,
+   "labflow_help([name]) -> text",
+   "Usage of every SQL function, or of one function or component (loc)."},
+  {"lab_init", 1, 1, SIDE, lf_fn_lab_init,
+   "lab_init(settings_json) -> artifacts path",
+   "Makes the database a LabFlow project (tables, WAL mode, artifacts folder). "
+   "settings: metrics (list of names), strategy {monitor, mode}, artifacts, threads, keep, progress. "
+   "The same settings again do nothing; different ones are refused."},
+  {"lab_settings", 0, 0, READS, lf_fn_lab_settings,
+   "lab_settings() -> JSON", "The project's settings with every default spelled out."},
+  {"ppl_new", 2, 2, SIDE, lf_fn_ppl_new,
+   "ppl_new(pplid, config_json) -> pplid",
+   "Creates a pipeline after validating every component, arg and shape of its config."},
+  {"ppl_fork", 3, 3, SIDE, lf_fn_ppl_fork,
+   "ppl_fork(new_pplid, base_pplid, patch_json) -> new pplid",
+   "Creates a pipeline from a base's config with an RFC 7396 merge patch; records base -> new."},
+  {"ppl_verify", 1, 1, READS, lf_fn_ppl_verify,
+   "ppl_verify(pplid) -> pplid or NULL", "The pplid if the pipeline exists, else NULL."},
+  {"ppl_find", 1, 1, READS, lf_fn_ppl_find,
+   "ppl_find(config_json) -> pplid or NULL", "The pipeline with exactly this config (canonical JSON), else NULL."},
+  {"ppl_config", 1, 1, READS, lf_fn_ppl_config,
+   "ppl_config(pplid) -> JSON", "The pipeline's config (canonical JSON)."},
+  {"ppl_path", 2, 3, READS, lf_fn_ppl_path,
+   "ppl_path(of, pplid [, epoch]) -> path",
+   "Path of an artifact: of is config, weight, gradient, history or quick; epoch is 'best', 'last' or N "
+   "(weight and gradient). The file may not exist yet."},
+  {"ppl_is_running", 1, 1, SIDE, lf_fn_ppl_is_running,
+   "ppl_is_running(pplid) -> logid or NULL",
+   "The logid of the connection training pplid, else NULL; a dead trainer's stale claim is cleared."},
+  {"ppl_stop", 1, 1, SIDE, lf_fn_ppl_stop,
+   "ppl_stop(pplid) -> 1 or 0",
+   "Asks the trainer of pplid, in any process, to stop at the next batch: 1 if one was running."},
+  {"ppl_train", 1, 4, SIDE, lf_fn_ppl_train,
+   "ppl_train(pplid [, epochs=5 [, patience [, verbose]]]) -> JSON summary",
+   "Trains epochs more epochs, resuming after the last finished one, with early stopping on the "
+   "project's strategy after patience epochs without improvement. verbose: a metric name or JSON list "
+   "of them shown in the progress line. Ctrl-C or ppl_stop() stop after the current batch."},
+  {"ppl_predict", 2, 4, SIDE, lf_fn_ppl_predict,
+   "ppl_predict(pplid, input [, epoch='best' [, mode='raw']]) -> JSON",
+   "Model outputs for one sample or a list of samples (JSON array, or BLOB of float32): "
+   "mode 'raw', 'proba' or 'class'."},
+  {"ppl_evaluate", 2, 3, SIDE, lf_fn_ppl_evaluate,
+   "ppl_evaluate(pplid, data_src [, epoch='best']) -> JSON",
+   "Loss and every project metric of the pipeline's model on another data source."},
+};
+
+const lf_func_entry *lf_func_entries(int *n){
+  *n = (int)(sizeof lf_funcs / sizeof lf_funcs[0]);
+  return lf_funcs;
+}
+
+/* ---- helpers shared by ext/ files ----------------------------------- */
+
+void lf_errorf(sqlite3_context *ctx, const char *fmt, ...){
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  sqlite3_result_error(ctx, msg, -1);
+}
+
+const char *lf_arg_text(sqlite3_context *ctx, sqlite3_value **argv, int i, const char *what){
+  if( sqlite3_value_type(argv[i]) != SQLITE_TEXT ){
+    static const char *const type_names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
+    lf_errorf(ctx, "%s must be text, got %s", what, type_names[sqlite3_value_type(argv[i])]);
+    return NULL;
+  }
+  return (const char*)sqlite3_value_text(argv[i]);
+}
+
+const char *lf_arg_pplid(sqlite3_context *ctx, sqlite3_value **argv, int i,
+                         const char *fn){
+  if( sqlite3_value_type(argv[i]) != SQLITE_TEXT ){
+    lf_errorf(ctx, "%s: pplid must be text", fn);
+    return NULL;
+  }
+  const char *s = (const char*)sqlite3_value_text(argv[i]);
+  char err[256];
+  if( lf_pplid_check(s, sqlite3_value_bytes(argv[i]), err, sizeof err) ){
+    lf_errorf(ctx, "%s: %s", fn, err);
+    return NULL;
+  }
+  return s;
+}
+
+sqlite3_int64 lf_conn_logid(lf_conn *c, sqlite3 *writer, char *err, size_t n){
+  /* The row may have been rolled back with the caller's transaction. */
+  if( c->logid ){
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if( sqlite3_prepare_v2(writer, "SELECT 1 FROM main.lab_logs WHERE logid=?1", -1, &st, NULL)==SQLITE_OK ){
+      sqlite3_bind_int64(st, 1, c->logid);
+      found = sqlite3_step(st)==SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    if( found ) return c->logid;
+  }
+  char called_at[512], host[256], comm[64] = "?", now[32];
+  FILE *f = fopen("/proc/self/comm", "r");
+  if( f ){
+    if( fgets(comm, sizeof comm, f) ) comm[strcspn(comm, "\n")] = 0;
+    fclose(f);
+  }
+  if( gethostname(host, sizeof host) ) snprintf(host, sizeof host, "unknown");
+  host[sizeof host - 1] = 0;
+  snprintf(called_at, sizeof called_at, "%s pid %ld on %s", comm, (long)getpid(), host);
+  lf_now_text(now, sizeof now);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(writer, "INSERT INTO main.lab_logs(called_at, created_time) VALUES(?1, ?2)", -1, &st, NULL);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, called_at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  if( rc != SQLITE_DONE ){
+    snprintf(err, n, "cannot record this connection in lab_logs: %s", sqlite3_errmsg(writer));
+    return 0;
+  }
+  c->logid = sqlite3_last_insert_rowid(writer);
+  return c->logid;
+}
+
+/* ---- labflow_version, labflow_help ---------------------------------- */
+
+static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc; (void)argv;
+  sqlite3_result_text(ctx, LF_VERSION, -1, SQLITE_STATIC);
+}
+
+static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  sqlite3_str *out = sqlite3_str_new(NULL);
+  const char *name = NULL;
+  if( argc==1 ){
+    name = lf_arg_text(ctx, argv, 0, "labflow_help: name");
+    if( !name ){ sqlite3_free(sqlite3_str_finish(out)); return; }
+  }
+  int found = 0;
+  for(size_t i=0; i<sizeof lf_funcs/sizeof lf_funcs[0]; i++){
+    if( name && strcmp(name, lf_funcs[i].name)!=0 ) continue;
+    sqlite3_str_appendf(out, "%s%s\n  %s", found ? "\n" : "", lf_funcs[i].usage, lf_funcs[i].help);
+    found++;
+  }
+  if( name && !found ){
+    const lf_component *c = lf_registry_find(name);
+    if( c ){
+      char *h = lf_registry_help(c);
+      if( h ) sqlite3_str_appendall(out, h);
+      free(h);
+      found = 1;
+    }
+  }
+  if( !name ){
+    sqlite3_str_appendall(out, "\n\nComponents (labflow_help('<loc>') for args):");
+    for(int k = LF_KIND_MODEL; k <= LF_KIND_DATASET; k++){
+      char names[1024];
+      sqlite3_str_appendf(out, "\n  %s: %s", lf_kind_name((lf_kind)k), lf_registry_names((lf_kind)k, names, sizeof names));
+    }
+  }
+  if( sqlite3_str_errcode(out) ){
+    sqlite3_free(sqlite3_str_finish(out));
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  char *text = sqlite3_str_finish(out);
+  if( name && !found ){
+    sqlite3_free(text);
+    lf_errorf(ctx, "labflow_help: no function or component named '%.60s'", name);
+    return;
+  }
+  sqlite3_result_text(ctx, text, -1, sqlite3_free);
+}
+
+/* ---- registration ---------------------------------------------------- */
+
+static void conn_release(void *p){
+  lf_conn *c = p;
+  if( --c->refs == 0 ) sqlite3_free(c);
+}
+
+/* Virtual tables, registered from lf_vtab.c's table. */
+int lf_register_modules(sqlite3 *db);
+
+/* An existing project is switched to WAL on load, before any statement
+** runs: training writes through its own connection while the caller's
+** SELECT reads, which only WAL allows. */
+static void ensure_wal(sqlite3 *db){
+  sqlite3_stmt *st = NULL;
+  int is_project = 0;
+  if( sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_schema WHERE name='lab_meta'", -1, &st, NULL)==SQLITE_OK ){
+    is_project = sqlite3_step(st)==SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  if( is_project && sqlite3_db_readonly(db, "main")==0 ){
+    sqlite3_exec(db, "PRAGMA main.journal_mode=WAL", NULL, NULL, NULL);
+  }
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+__attribute__((visibility("default")))
+int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi){
+  SQLITE_EXTENSION_INIT2(pApi);
+  lf_conn *c = sqlite3_malloc(sizeof *c);
+  if( !c ) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  c->db = db;
+  c->refs = 1;   /* held by this function until registration is done */
+  int rc = SQLITE_OK;
+  for(size_t i=0; i<sizeof lf_funcs/sizeof lf_funcs[0] && rc==SQLITE_OK; i++){
+    const lf_func_entry *e = &lf_funcs[i];
+    for(int nargs = e->nmin; nargs <= e->nmax && rc==SQLITE_OK; nargs++){
+      c->refs++;
+      rc = sqlite3_create_function_v2(db, e->name, nargs, e->flags, c, e->fn, NULL, NULL, conn_release);
+      /* On failure SQLite has already called conn_release for this one. */
+      if( rc != SQLITE_OK && pzErrMsg ){
+        *pzErrMsg = sqlite3_mprintf("labflow: cannot register %s: %s", e->name, sqlite3_errmsg(db));
+      }
+    }
+  }
+  if( rc==SQLITE_OK ){
+    rc = lf_register_modules(db);
+    if( rc != SQLITE_OK && pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf("labflow: cannot register virtual tables: %s", sqlite3_errmsg(db));
+    }
+  }
+  if( rc==SQLITE_OK ) ensure_wal(db);
+  conn_release(c);
+  return rc;
+}

@@ -1,0 +1,63 @@
+/*
+** lf_ext.h — what the SQL-surface files share: the per-connection context,
+** the table of SQL functions and small helpers for arguments and errors.
+** Files under ext/ check arguments, call the core and shape results; they
+** do no math and no file formats themselves.
+*/
+#ifndef LF_EXT_H
+#define LF_EXT_H
+
+#include <stddef.h>
+#include "../core/lf_sqlite.h"
+
+/* One per connection that loaded LabFlow; shared by all its functions. */
+typedef struct lf_conn {
+  sqlite3 *db;
+  sqlite3_int64 logid;   /* lab_logs row of this connection, 0 until used */
+  int refs;              /* functions registered with it (freed at 0) */
+} lf_conn;
+
+/* One SQL function. Registered once per argument count in [nmin, nmax]. */
+typedef struct lf_func_entry {
+  const char *name;
+  int nmin, nmax;
+  int flags;             /* SQLITE_DIRECTONLY or INNOCUOUS|DETERMINISTIC */
+  void (*fn)(sqlite3_context*, int, sqlite3_value**);
+  const char *usage;     /* "ppl_new(pplid, config_json) -> pplid" */
+  const char *help;
+} lf_func_entry;
+
+const lf_func_entry *lf_func_entries(int *n);
+
+/* Function groups, one file each. */
+void lf_fn_lab_init(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_lab_settings(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_new(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_fork(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_verify(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_find(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_config(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_path(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_is_running(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_stop(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_train(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_predict(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_evaluate(sqlite3_context*, int, sqlite3_value**);
+
+/* sqlite3_result_error with printf formatting; the message is prefixed
+** with the SQL function's name, as "ppl_new: ...". */
+void lf_errorf(sqlite3_context *ctx, const char *fmt, ...);
+
+/* Text of argument i, or NULL after reporting "<fn>: <what> must be text"
+** (NULL, numbers and blobs are refused; allow_null returns "" for NULL). */
+const char *lf_arg_text(sqlite3_context *ctx, sqlite3_value **argv, int i,
+                        const char *what);
+/* A valid pplid argument, or NULL after reporting why it is not. */
+const char *lf_arg_pplid(sqlite3_context *ctx, sqlite3_value **argv, int i,
+                         const char *fn);
+
+/* The connection's logid, creating its lab_logs row through `writer` (the
+** caller's connection, or a trainer's private one). 0 on error (err set). */
+sqlite3_int64 lf_conn_logid(lf_conn *c, sqlite3 *writer, char *err, size_t n);
+
+#endif

@@ -1,0 +1,80 @@
+-- LabFlow project schema (version 1).
+-- Applied by lab_init() inside one transaction; every statement is
+-- idempotent so initialising an initialised project changes nothing.
+
+-- Project-wide facts: 'schema_version', 'settings' (canonical JSON),
+-- 'created_time'.
+CREATE TABLE IF NOT EXISTS lab_meta(
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One row per connection that used the project [get_logs].
+CREATE TABLE IF NOT EXISTS lab_logs(
+  logid        INTEGER PRIMARY KEY,
+  called_at    TEXT NOT NULL,        -- "<program> pid <pid> on <host>"
+  created_time TEXT NOT NULL
+);
+
+-- Pipelines (experiments). status: new, running, trained, early_stopped,
+-- stopped (a run was stopped before its epochs were done).
+CREATE TABLE IF NOT EXISTS ppls(
+  pplid        TEXT PRIMARY KEY,
+  config       TEXT NOT NULL,        -- canonical JSON
+  config_hash  TEXT NOT NULL UNIQUE, -- SHA-256 of config
+  status       TEXT NOT NULL DEFAULT 'new',
+  created_time TEXT NOT NULL
+);
+
+-- Fork edges: child was made from base with an RFC 7396 merge patch.
+CREATE TABLE IF NOT EXISTS ppl_edges(
+  child  TEXT PRIMARY KEY,
+  base   TEXT NOT NULL,
+  patch  TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Training state of each pipeline, updated in the same transaction as the
+-- epoch's history rows. classes: JSON array of text labels, or NULL.
+CREATE TABLE IF NOT EXISTS ppl_state(
+  pplid      TEXT PRIMARY KEY,
+  last_epoch INTEGER NOT NULL DEFAULT 0,
+  best_epoch INTEGER,
+  best_value REAL,
+  classes    TEXT
+) WITHOUT ROWID;
+
+-- History, narrow: one row per pipeline, epoch and quantity
+-- (train_loss, val_accuracy, train_duration, ...). ppl_history is the wide
+-- view of it.
+CREATE TABLE IF NOT EXISTS history(
+  pplid TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  name  TEXT NOT NULL,
+  value REAL,
+  PRIMARY KEY(pplid, epoch, name)
+) WITHOUT ROWID;
+
+-- Weight files that exist for a pipeline (which epochs were kept).
+CREATE TABLE IF NOT EXISTS ppl_weight_files(
+  pplid TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY(pplid, epoch)
+) WITHOUT ROWID;
+
+-- Claims of pipelines being trained: at most one per pplid. host, pid,
+-- proc_start (the process start time in clock ticks since boot, from
+-- /proc/<pid>/stat, so a reused pid is not mistaken for the trainer) and
+-- heartbeat (unix time, refreshed every few seconds) tell a live trainer
+-- from a dead one. parity is 'run', or 'stop' once ppl_stop() asked.
+CREATE TABLE IF NOT EXISTS runnings(
+  runid        INTEGER PRIMARY KEY,
+  pplid        TEXT NOT NULL UNIQUE,
+  logid        INTEGER NOT NULL,
+  parity       TEXT NOT NULL DEFAULT 'run',
+  started_time TEXT NOT NULL,
+  host         TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  proc_start   INTEGER NOT NULL,
+  heartbeat    REAL NOT NULL
+);
