@@ -1,0 +1,232 @@
+/*
+** layer_conv.c — Conv2d(out, kernel, stride, padding, bias) on (C,H,W)
+** images, as oneDNN direct convolutions.
+**
+** Source, weights and destination use format any: oneDNN picks its blocked
+** layouts (nChw16c and friends) and the next layers keep working in them.
+** Only the input is reordered, and only when the previous layer produced a
+** layout this convolution does not want. Weights stay plain (oc,ic,kh,kw)
+** in the lf_param and are reordered into the primitive's layout per step.
+*/
+#include "lf_layer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct conv_state {
+  lf_prim fwd, bwd_data, bwd_weights;
+  dnnl_memory_t w, gw, b, gb;   /* plain views of the lf_params */
+  lf_relayout src_in;           /* incoming layout -> convolution's src */
+  lf_relayout diff_src_out;     /* convolution's diff_src -> incoming layout */
+  lf_relayout w_fwd, w_bwd, gw_out;
+} conv_state;
+
+/* Output size of one spatial dimension, or -1 if the kernel does not fit. */
+static int64_t conv_out_dim(int64_t in, int k, int stride, int pad){
+  if( in + 2*(int64_t)pad < k || stride<1 ) return -1;
+  return (in + 2*(int64_t)pad - k) / stride + 1;
+}
+
+static int conv_infer(const lf_layer_spec *spec, const lf_shape *in,
+                      lf_shape *out, char *err, size_t errlen){
+  char buf[64];
+  int64_t oh, ow;
+  if( in->ndim!=3 ){
+    snprintf(err, errlen, "Conv2d expects an image input (C,H,W), got %s",
+             lf_shape_str(in, buf, sizeof buf));
+    return -1;
+  }
+  if( spec->out<1 || spec->kernel[0]<1 || spec->kernel[1]<1 ){
+    snprintf(err, errlen, "Conv2d needs out >= 1 and kernel >= 1");
+    return -1;
+  }
+  oh = conv_out_dim(in->dim[1], spec->kernel[0], spec->stride[0], spec->padding[0]);
+  ow = conv_out_dim(in->dim[2], spec->kernel[1], spec->stride[1], spec->padding[1]);
+  if( spec->stride[0]<1 || spec->stride[1]<1 ){
+    snprintf(err, errlen, "Conv2d needs stride >= 1");
+    return -1;
+  }
+  if( oh<1 || ow<1 ){
+    if( spec->padding[0]==spec->padding[1] ){
+      snprintf(err, errlen, "Conv2d kernel %dx%d with padding %d does not fit "
+               "input %s", spec->kernel[0], spec->kernel[1], spec->padding[0],
+               lf_shape_str(in, buf, sizeof buf));
+    }else{
+      snprintf(err, errlen, "Conv2d kernel %dx%d with padding %dx%d does not "
+               "fit input %s", spec->kernel[0], spec->kernel[1],
+               spec->padding[0], spec->padding[1],
+               lf_shape_str(in, buf, sizeof buf));
+    }
+    return -1;
+  }
+  out->ndim = 3;
+  out->dim[0] = spec->out;
+  out->dim[1] = oh;
+  out->dim[2] = ow;
+  return 0;
+}
+
+static int conv_params(const lf_layer_spec *spec, const lf_shape *in,
+                       lf_param_decl *d){
+  d[0].suffix = "weight";
+  d[0].shape.ndim = 4;
+  d[0].shape.dim[0] = spec->out;
+  d[0].shape.dim[1] = in->dim[0];
+  d[0].shape.dim[2] = spec->kernel[0];
+  d[0].shape.dim[3] = spec->kernel[1];
+  d[0].trainable = 1;
+  if( !spec->bias ) return 1;
+  d[1].suffix = "bias";
+  d[1].shape.ndim = 1;
+  d[1].shape.dim[0] = spec->out;
+  d[1].trainable = 1;
+  return 2;
+}
+
+static void conv_init(const lf_layer *L, lf_rng *rng){
+  double fan_in = (double)L->in.dim[0] * L->spec.kernel[0] * L->spec.kernel[1];
+  double bound = 1.0 / sqrt(fan_in);
+  int i;
+  for(i=0; i<L->nparam; i++){
+    lf_fill_uniform(L->param[i]->data, L->param[i]->n, bound, rng);
+  }
+}
+
+static void conv_release(void *p){
+  conv_state *s = p;
+  if( s==0 ) return;
+  lf_prim_free(&s->fwd);
+  lf_prim_free(&s->bwd_data);
+  lf_prim_free(&s->bwd_weights);
+  lf_relayout_free(&s->src_in);
+  lf_relayout_free(&s->diff_src_out);
+  lf_relayout_free(&s->w_fwd);
+  lf_relayout_free(&s->w_bwd);
+  lf_relayout_free(&s->gw_out);
+  if( s->w ) dnnl_memory_destroy(s->w);
+  if( s->gw ) dnnl_memory_destroy(s->gw);
+  if( s->b ) dnnl_memory_destroy(s->b);
+  if( s->gb ) dnnl_memory_destroy(s->gb);
+  free(s);
+}
+
+static int conv_build(const lf_layer *L, lf_layer_build *b,
+                      char *err, size_t errlen){
+  conv_state *s = calloc(1, sizeof(*s));
+  dnnl_memory_desc_t src_any, w_any, w_plain, b_md, dst_any;
+  dnnl_dims_t wd, strides, pad_l, pad_r;
+  dnnl_convolution_desc_t d;
+  const dnnl_memory_desc_t *bias = L->spec.bias ? &b_md : 0;
+  const dnnl_memory_desc_t *src, *dst;
+  int64_t nb = L->spec.out;
+  int i, rc;
+
+  if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
+  for(i=0; i<4; i++) wd[i] = L->param[0]->shape.dim[i];
+  for(i=0; i<2; i++){
+    strides[i] = L->spec.stride[i];
+    pad_l[i] = pad_r[i] = L->spec.padding[i];
+  }
+  rc = lf_dnnl_md(&src_any, b->batch, &L->in, 1, err, errlen)
+    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32,
+         dnnl_format_tag_any), "oneDNN memory descriptor", err, errlen)
+    || lf_dnnl_md_dims(&w_plain, 4, L->param[0]->shape.dim, err, errlen)
+    || lf_dnnl_md_dims(&b_md, 1, &nb, err, errlen)
+    || lf_dnnl_md(&dst_any, b->batch, &L->out, 1, err, errlen)
+    || lf_dnnl_check(dnnl_convolution_forward_desc_init(&d,
+         dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
+         bias, &dst_any, strides, pad_l, pad_r),
+         "Conv2d forward descriptor", err, errlen)
+    || lf_prim_create(&s->fwd, &d, 0, 0, "oneDNN convolution forward",
+                      err, errlen);
+  if( rc ) goto fail;
+  src = lf_prim_md(&s->fwd, dnnl_query_src_md, 0);
+  dst = lf_prim_md(&s->fwd, dnnl_query_dst_md, 0);
+  b->dst_md = *dst;
+
+  rc = lf_relayout_init(&s->src_in, b->src_md, src, 1, err, errlen)
+    || lf_dnnl_mem(&s->w, &w_plain, L->param[0]->data, err, errlen)
+    || lf_dnnl_mem(&s->gw, &w_plain, L->param[0]->grad, err, errlen)
+    || lf_relayout_init(&s->w_fwd, &w_plain,
+         lf_prim_md(&s->fwd, dnnl_query_weights_md, 0), 1, err, errlen);
+  if( rc ) goto fail;
+  if( L->spec.bias ){
+    rc = lf_dnnl_mem(&s->b, &b_md, L->param[1]->data, err, errlen)
+      || lf_dnnl_mem(&s->gb, &b_md, L->param[1]->grad, err, errlen);
+    if( rc ) goto fail;
+  }
+
+  if( b->need_diff_src ){
+    rc = lf_dnnl_check(dnnl_convolution_backward_data_desc_init(&d,
+           dnnl_convolution_direct, src, &w_any, dst, strides, pad_l, pad_r),
+           "Conv2d backward descriptor", err, errlen)
+      || lf_prim_create(&s->bwd_data, &d, 0, s->fwd.pd,
+                        "oneDNN convolution backward data", err, errlen)
+      || lf_relayout_init(&s->w_bwd, &w_plain,
+           lf_prim_md(&s->bwd_data, dnnl_query_weights_md, 0), 1, err, errlen)
+      || lf_relayout_init(&s->diff_src_out, b->src_md,
+           lf_prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0), 0, err, errlen);
+    if( rc ) goto fail;
+  }
+  rc = lf_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d,
+         dnnl_convolution_direct, src, &w_any, bias, dst, strides, pad_l,
+         pad_r), "Conv2d backward descriptor", err, errlen)
+    || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
+                      "oneDNN convolution backward weights", err, errlen)
+    || lf_relayout_init(&s->gw_out, &w_plain,
+         lf_prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0), 0,
+         err, errlen);
+  if( rc ) goto fail;
+  b->state = s;
+  return 0;
+fail:
+  conv_release(s);
+  return -1;
+}
+
+static int conv_forward(const lf_layer *L, void *p, const lf_layer_run *r,
+                        char *err, size_t errlen){
+  conv_state *s = p;
+  dnnl_exec_arg_t a[4];
+  int n = 0;
+  if( lf_relayout_run(&s->src_in, r->src, r->stream, err, errlen)
+   || lf_relayout_run(&s->w_fwd, s->w, r->stream, err, errlen) ) return -1;
+  a[n].arg = DNNL_ARG_SRC;     a[n++].memory = lf_relayout_mem(&s->src_in, r->src);
+  a[n].arg = DNNL_ARG_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->w_fwd, s->w);
+  if( L->spec.bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
+  a[n].arg = DNNL_ARG_DST;     a[n++].memory = r->dst;
+  return lf_prim_run(&s->fwd, r->stream, n, a, "Conv2d forward", err, errlen);
+}
+
+static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
+                         char *err, size_t errlen){
+  conv_state *s = p;
+  dnnl_exec_arg_t a[4];
+  int n = 0;
+  if( r->diff_src ){
+    if( lf_relayout_run(&s->w_bwd, s->w, r->stream, err, errlen) ) return -1;
+    a[0].arg = DNNL_ARG_DIFF_DST; a[0].memory = r->diff_dst;
+    a[1].arg = DNNL_ARG_WEIGHTS;  a[1].memory = lf_relayout_mem(&s->w_bwd, s->w);
+    a[2].arg = DNNL_ARG_DIFF_SRC;
+    a[2].memory = lf_relayout_mem(&s->diff_src_out, r->diff_src);
+    if( lf_prim_run(&s->bwd_data, r->stream, 3, a, "Conv2d backward data",
+                    err, errlen)
+     || lf_relayout_run(&s->diff_src_out, r->diff_src, r->stream, err, errlen) ){
+      return -1;
+    }
+  }
+  /* The forward's src, in the convolution's layout, is still in src_in. */
+  a[n].arg = DNNL_ARG_SRC;          a[n++].memory = lf_relayout_mem(&s->src_in, r->src);
+  a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = r->diff_dst;
+  a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
+  if( L->spec.bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
+  if( lf_prim_run(&s->bwd_weights, r->stream, n, a, "Conv2d backward weights",
+                  err, errlen) ) return -1;
+  return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);
+}
+
+const lf_layer_ops lf_layer_conv2d = {
+  "Conv2d", conv_infer, conv_params, conv_init, conv_build,
+  conv_forward, conv_backward, conv_release
+};

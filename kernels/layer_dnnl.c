@@ -1,0 +1,266 @@
+/*
+** layer_dnnl.c — the oneDNN plumbing shared by every layer: the process
+** engine, status checking, memory descriptors, primitives that carry their
+** own scratchpad, and relayouts (reorders that vanish when the layouts
+** already agree).
+**
+** Every oneDNN status is checked and turned into a message: this code runs
+** inside the user's SQLite process, which must never be aborted.
+*/
+#include "lf_layer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+
+/* One engine for the process: creating one is costly and primitives made on
+** it can be shared freely by nets. It lives until exit. */
+static dnnl_engine_t lf_engine;
+static dnnl_status_t lf_engine_status = dnnl_success;
+static pthread_once_t lf_engine_once = PTHREAD_ONCE_INIT;
+
+static void lf_engine_make(void){
+  lf_engine_status = dnnl_engine_create(&lf_engine, dnnl_cpu, 0);
+  if( lf_engine_status!=dnnl_success ) lf_engine = 0;
+}
+
+dnnl_engine_t lf_dnnl_engine(char *err, size_t errlen){
+  pthread_once(&lf_engine_once, lf_engine_make);
+  if( lf_engine==0 ){
+    lf_dnnl_check(lf_engine_status==dnnl_success ? dnnl_runtime_error
+                  : lf_engine_status, "oneDNN CPU engine", err, errlen);
+  }
+  return lf_engine;
+}
+
+int lf_dnnl_check(dnnl_status_t st, const char *what, char *err, size_t errlen){
+  if( st==dnnl_success ) return 0;
+  if( err && errlen ){
+    snprintf(err, errlen, "%s failed: %s", what, dnnl_status2str(st));
+  }
+  return -1;
+}
+
+int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
+                    char *err, size_t errlen){
+  static const dnnl_format_tag_t plain[] = {
+    dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde
+  };
+  dnnl_dims_t d;
+  int i;
+  if( ndims<1 || ndims>5 ){
+    snprintf(err, errlen, "unsupported tensor rank %d", ndims);
+    return -1;
+  }
+  for(i=0; i<ndims; i++) d[i] = dims[i];
+  return lf_dnnl_check(dnnl_memory_desc_init_by_tag(md, ndims, d, dnnl_f32,
+                       plain[ndims]), "oneDNN memory descriptor", err, errlen);
+}
+
+int lf_dnnl_md(dnnl_memory_desc_t *md, int batch, const lf_shape *shape,
+               int any, char *err, size_t errlen){
+  int64_t dims[LF_MAX_DIMS+1];
+  dnnl_dims_t d;
+  int i;
+  dims[0] = batch;
+  for(i=0; i<shape->ndim; i++) dims[i+1] = shape->dim[i];
+  if( !any ){
+    return lf_dnnl_md_dims(md, shape->ndim+1, dims, err, errlen);
+  }
+  for(i=0; i<=shape->ndim; i++) d[i] = dims[i];
+  return lf_dnnl_check(dnnl_memory_desc_init_by_tag(md, shape->ndim+1, d,
+                       dnnl_f32, dnnl_format_tag_any),
+                       "oneDNN memory descriptor", err, errlen);
+}
+
+int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md){
+  dnnl_memory_desc_t plain;
+  dnnl_dims_t d;
+  static const dnnl_format_tag_t tag[] = {
+    dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde
+  };
+  int i;
+  if( md->ndims<1 || md->ndims>5 ) return 0;
+  for(i=0; i<md->ndims; i++) d[i] = md->dims[i];
+  if( dnnl_memory_desc_init_by_tag(&plain, md->ndims, d, dnnl_f32,
+                                   tag[md->ndims])!=dnnl_success ) return 0;
+  return dnnl_memory_desc_equal(&plain, md);
+}
+
+int lf_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md,
+                void *handle, char *err, size_t errlen){
+  dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
+  *mem = 0;
+  if( eng==0 ) return -1;
+  if( lf_dnnl_check(dnnl_memory_create(mem, md, eng, handle),
+                    "oneDNN memory allocation", err, errlen) ){
+    *mem = 0;
+    return -1;
+  }
+  return 0;
+}
+
+float *lf_dnnl_ptr(const_dnnl_memory_t mem){
+  void *p = 0;
+  if( mem==0 || dnnl_memory_get_data_handle(mem, &p)!=dnnl_success ) return 0;
+  return p;
+}
+
+size_t lf_dnnl_nfloat(const_dnnl_memory_t mem){
+  const dnnl_memory_desc_t *md = 0;
+  if( mem==0 || dnnl_memory_get_memory_desc(mem, &md)!=dnnl_success ) return 0;
+  return dnnl_memory_desc_get_size(md) / sizeof(float);
+}
+
+/* Scratchpads are requested in user mode and allocated here once, so that
+** executing never allocates behind our back. */
+static int lf_prim_finish(lf_prim *p, const char *what, char *err,
+                          size_t errlen){
+  const dnnl_memory_desc_t *smd;
+  if( lf_dnnl_check(dnnl_primitive_create(&p->prim, p->pd), what, err, errlen) ){
+    p->prim = 0;
+    return -1;
+  }
+  smd = dnnl_primitive_desc_query_md(p->pd, dnnl_query_scratchpad_md, 0);
+  if( smd && dnnl_memory_desc_get_size(smd)>0 ){
+    if( lf_dnnl_mem(&p->scratch, smd, DNNL_MEMORY_ALLOCATE, err, errlen) ){
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int lf_prim_create(lf_prim *p, const void *op_desc,
+                   const_dnnl_primitive_attr_t attr,
+                   const_dnnl_primitive_desc_t hint, const char *what,
+                   char *err, size_t errlen){
+  dnnl_primitive_attr_t a = 0;
+  dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
+  int rc;
+  memset(p, 0, sizeof(*p));
+  if( eng==0 ) return -1;
+  if( attr ){
+    rc = lf_dnnl_check(dnnl_primitive_attr_clone(&a, attr), what, err, errlen);
+  }else{
+    rc = lf_dnnl_check(dnnl_primitive_attr_create(&a), what, err, errlen);
+  }
+  if( rc ) return -1;
+  rc = lf_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(a,
+                     dnnl_scratchpad_mode_user), what, err, errlen);
+  if( rc==0 ){
+    rc = lf_dnnl_check(dnnl_primitive_desc_create(&p->pd, op_desc, a, eng,
+                       hint), what, err, errlen);
+    if( rc ) p->pd = 0;
+  }
+  dnnl_primitive_attr_destroy(a);
+  if( rc==0 ) rc = lf_prim_finish(p, what, err, errlen);
+  if( rc ) lf_prim_free(p);
+  return rc;
+}
+
+int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
+                    const dnnl_memory_desc_t *to, char *err, size_t errlen){
+  dnnl_primitive_attr_t a = 0;
+  dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
+  int rc;
+  memset(p, 0, sizeof(*p));
+  if( eng==0 ) return -1;
+  if( lf_dnnl_check(dnnl_primitive_attr_create(&a), "oneDNN reorder", err,
+                    errlen) ) return -1;
+  rc = lf_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(a,
+                     dnnl_scratchpad_mode_user), "oneDNN reorder", err, errlen);
+  if( rc==0 ){
+    rc = lf_dnnl_check(dnnl_reorder_primitive_desc_create(&p->pd, from, eng,
+                       to, eng, a), "oneDNN reorder", err, errlen);
+    if( rc ) p->pd = 0;
+  }
+  dnnl_primitive_attr_destroy(a);
+  if( rc==0 ) rc = lf_prim_finish(p, "oneDNN reorder", err, errlen);
+  if( rc ) lf_prim_free(p);
+  return rc;
+}
+
+const dnnl_memory_desc_t *lf_prim_md(const lf_prim *p, dnnl_query_t what,
+                                     int index){
+  return dnnl_primitive_desc_query_md(p->pd, what, index);
+}
+
+int lf_prim_run(const lf_prim *p, dnnl_stream_t s, int nargs,
+                const dnnl_exec_arg_t *args, const char *what,
+                char *err, size_t errlen){
+  dnnl_exec_arg_t all[13];
+  int n = nargs;
+  if( nargs>12 ){
+    snprintf(err, errlen, "%s: too many arguments", what);
+    return -1;
+  }
+  memcpy(all, args, sizeof(*args)*(size_t)nargs);
+  if( p->scratch ){
+    all[n].arg = DNNL_ARG_SCRATCHPAD;
+    all[n].memory = p->scratch;
+    n++;
+  }
+  return lf_dnnl_check(dnnl_primitive_execute(p->prim, s, n, all), what,
+                       err, errlen);
+}
+
+void lf_prim_free(lf_prim *p){
+  if( p->prim ) dnnl_primitive_destroy(p->prim);
+  if( p->pd ) dnnl_primitive_desc_destroy(p->pd);
+  if( p->scratch ) dnnl_memory_destroy(p->scratch);
+  memset(p, 0, sizeof(*p));
+}
+
+int lf_relayout_init(lf_relayout *r, const dnnl_memory_desc_t *outer,
+                     const dnnl_memory_desc_t *inner, int to_inner,
+                     char *err, size_t errlen){
+  memset(r, 0, sizeof(*r));
+  r->to_inner = to_inner;
+  if( dnnl_memory_desc_equal(outer, inner) ) return 0;
+  if( lf_dnnl_mem(&r->inner, inner, DNNL_MEMORY_ALLOCATE, err, errlen) ){
+    return -1;
+  }
+  if( to_inner ? lf_prim_reorder(&r->reorder, outer, inner, err, errlen)
+               : lf_prim_reorder(&r->reorder, inner, outer, err, errlen) ){
+    lf_relayout_free(r);
+    return -1;
+  }
+  return 0;
+}
+
+dnnl_memory_t lf_relayout_mem(const lf_relayout *r, dnnl_memory_t outer){
+  return r->inner ? r->inner : outer;
+}
+
+int lf_relayout_run(const lf_relayout *r, dnnl_memory_t outer,
+                    dnnl_stream_t s, char *err, size_t errlen){
+  dnnl_exec_arg_t a[2];
+  if( r->inner==0 ) return 0;
+  a[0].arg = DNNL_ARG_FROM;
+  a[1].arg = DNNL_ARG_TO;
+  if( r->to_inner ){
+    a[0].memory = outer;  a[1].memory = r->inner;
+  }else{
+    a[0].memory = r->inner;  a[1].memory = outer;
+  }
+  return lf_prim_run(&r->reorder, s, 2, a, "oneDNN reorder", err, errlen);
+}
+
+void lf_relayout_free(lf_relayout *r){
+  if( r->inner ) dnnl_memory_destroy(r->inner);
+  lf_prim_free(&r->reorder);
+  memset(r, 0, sizeof(*r));
+}
+
+void lf_fill_uniform(float *x, int64_t n, double bound, lf_rng *rng){
+  int64_t i;
+  for(i=0; i<n; i++){
+    x[i] = (float)((2.0*lf_rng_uniform(rng) - 1.0) * bound);
+  }
+}
+
+void lf_fill_const(float *x, int64_t n, float v){
+  int64_t i;
+  for(i=0; i<n; i++) x[i] = v;
+}

@@ -1,0 +1,100 @@
+/*
+** layer_eltwise.c — the element-wise activations ReLU, LeakyReLU, Tanh,
+** Sigmoid and GELU (erf form, PyTorch's default), as oneDNN eltwise
+** primitives. They run in the layout of their input (blocked or plain), and
+** their backward reads the forward's input, which the net keeps anyway.
+*/
+#include "lf_layer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct eltwise_state {
+  lf_prim fwd, bwd;
+} eltwise_state;
+
+static int eltwise_infer(const lf_layer_spec *spec, const lf_shape *in,
+                         lf_shape *out, char *err, size_t errlen){
+  (void)spec; (void)err; (void)errlen;
+  *out = *in;
+  return 0;
+}
+
+/* oneDNN algorithm and alpha of a layer. */
+static dnnl_alg_kind_t eltwise_alg(const lf_layer *L, float *alpha){
+  *alpha = 0.0f;
+  if( L->ops==&lf_layer_leakyrelu ){
+    *alpha = (float)L->spec.negative_slope;
+    return dnnl_eltwise_relu;
+  }
+  if( L->ops==&lf_layer_tanh ) return dnnl_eltwise_tanh;
+  if( L->ops==&lf_layer_sigmoid ) return dnnl_eltwise_logistic;
+  if( L->ops==&lf_layer_gelu ) return dnnl_eltwise_gelu_erf;
+  return dnnl_eltwise_relu;
+}
+
+static void eltwise_release(void *p){
+  eltwise_state *s = p;
+  if( s==0 ) return;
+  lf_prim_free(&s->fwd);
+  lf_prim_free(&s->bwd);
+  free(s);
+}
+
+static int eltwise_build(const lf_layer *L, lf_layer_build *b,
+                         char *err, size_t errlen){
+  eltwise_state *s = calloc(1, sizeof(*s));
+  dnnl_eltwise_desc_t d;
+  float alpha;
+  dnnl_alg_kind_t alg = eltwise_alg(L, &alpha);
+  int rc;
+  if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
+  rc = lf_dnnl_check(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training,
+         alg, b->src_md, alpha, 0.0f), "activation forward descriptor",
+         err, errlen)
+    || lf_prim_create(&s->fwd, &d, 0, 0, "oneDNN eltwise forward", err, errlen);
+  if( rc ) goto fail;
+  b->dst_md = *lf_prim_md(&s->fwd, dnnl_query_dst_md, 0);
+  if( b->need_diff_src ){
+    rc = lf_dnnl_check(dnnl_eltwise_backward_desc_init(&d, alg, &b->dst_md,
+           b->src_md, alpha, 0.0f), "activation backward descriptor",
+           err, errlen)
+      || lf_prim_create(&s->bwd, &d, 0, s->fwd.pd, "oneDNN eltwise backward",
+                        err, errlen);
+    if( rc ) goto fail;
+  }
+  b->state = s;
+  return 0;
+fail:
+  eltwise_release(s);
+  return -1;
+}
+
+static int eltwise_forward(const lf_layer *L, void *p, const lf_layer_run *r,
+                           char *err, size_t errlen){
+  eltwise_state *s = p;
+  dnnl_exec_arg_t a[2];
+  a[0].arg = DNNL_ARG_SRC; a[0].memory = r->src;
+  a[1].arg = DNNL_ARG_DST; a[1].memory = r->dst;
+  return lf_prim_run(&s->fwd, r->stream, 2, a, L->ops->loc, err, errlen);
+}
+
+static int eltwise_backward(const lf_layer *L, void *p, const lf_layer_run *r,
+                            char *err, size_t errlen){
+  eltwise_state *s = p;
+  dnnl_exec_arg_t a[3];
+  if( r->diff_src==0 ) return 0;
+  a[0].arg = DNNL_ARG_SRC;      a[0].memory = r->src;
+  a[1].arg = DNNL_ARG_DIFF_DST; a[1].memory = r->diff_dst;
+  a[2].arg = DNNL_ARG_DIFF_SRC; a[2].memory = r->diff_src;
+  return lf_prim_run(&s->bwd, r->stream, 3, a, L->ops->loc, err, errlen);
+}
+
+#define LF_ELTWISE(sym, loc) const lf_layer_ops sym = { loc, eltwise_infer, \
+  0, 0, eltwise_build, eltwise_forward, eltwise_backward, eltwise_release }
+
+LF_ELTWISE(lf_layer_relu, "ReLU");
+LF_ELTWISE(lf_layer_leakyrelu, "LeakyReLU");
+LF_ELTWISE(lf_layer_tanh, "Tanh");
+LF_ELTWISE(lf_layer_sigmoid, "Sigmoid");
+LF_ELTWISE(lf_layer_gelu, "GELU");

@@ -1,0 +1,191 @@
+/*
+** lf_layer.h — the interface every layer implements (built-in layers and,
+** later, user plugins), plus the small oneDNN toolkit they share.
+**
+** A layer is a table of functions (struct lf_layer_ops) and nothing else:
+**
+**   infer     per-sample output shape from the input shape, or an error
+**   params    which parameters/buffers it owns (name suffix and shape)
+**   init      fills them with their initial values (PyTorch defaults)
+**   build     creates primitives and private buffers for one batch size
+**   forward   runs, reading run->src and writing run->dst
+**   backward  reads run->diff_dst, writes run->diff_src (unless NULL) and
+**             the grads of its parameters
+**   release   frees what build made
+**
+** The net owns every activation and activation-gradient buffer; a layer owns
+** what build put in its state (primitives, workspaces, relayout buffers).
+** Layout contract: a layer receives its input in whatever layout the
+** previous layer produced (build's src_md) and chooses the layout of its own
+** output (build's dst_md). Gradients travel in the layout of the activation
+** they belong to: diff_src has src_md, diff_dst has dst_md. Parameters
+** (lf_param.data/grad) are always plain row-major when forward/backward
+** return; a layer whose primitive prefers another weight layout reorders.
+**
+** Nothing here is called per element or allocates per batch: build runs
+** once per (net, batch size); forward/backward only execute.
+*/
+#ifndef LF_LAYER_H
+#define LF_LAYER_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include "lf_net.h"
+
+#define LF_LAYER_MAX_PARAMS 4
+
+/* One parameter or buffer as a layer declares it. The net names it
+** "<layer index>.<suffix>" and allocates data (and grad when trainable). */
+typedef struct lf_param_decl {
+  const char *suffix;       /* "weight", "bias", "running_mean", ... */
+  lf_shape shape;
+  int trainable;            /* 1: has a grad and is optimised */
+} lf_param_decl;
+
+/* A layer as placed in a net. Read-only for the layer, except the contents
+** of its params (forward may update buffers such as running statistics). */
+typedef struct lf_layer {
+  const lf_layer_ops *ops;
+  lf_layer_spec spec;
+  int index;                        /* position in the Sequential */
+  lf_shape in, out;                 /* per-sample shapes */
+  int nparam;
+  lf_param *param[LF_LAYER_MAX_PARAMS];  /* in declaration order */
+} lf_layer;
+
+/* In/out arguments of build. */
+typedef struct lf_layer_build {
+  dnnl_engine_t engine;
+  int batch;
+  const dnnl_memory_desc_t *src_md; /* layout of the input (batch included) */
+  int need_diff_src;                /* 0: nobody reads dL/dinput (first layer) */
+  /* set by build: */
+  dnnl_memory_desc_t dst_md;        /* layout of the output (and diff_dst) */
+  int dst_is_src;                   /* output is the input buffer, reread
+                                    ** through dst_md (a free reshape); the
+                                    ** same then holds for diff_src/diff_dst */
+  void *state;                      /* handed back to forward/backward/release */
+} lf_layer_build;
+
+/* Arguments of forward and backward. Memories are owned by the net. */
+typedef struct lf_layer_run {
+  dnnl_stream_t stream;
+  int batch;
+  int training;                     /* forward only */
+  lf_rng *rng;                      /* forward only; NULL in inference */
+  dnnl_memory_t src, dst;           /* forward output, still valid in backward */
+  dnnl_memory_t diff_dst, diff_src; /* backward only; diff_src may be NULL */
+} lf_layer_run;
+
+struct lf_layer_ops {
+  const char *loc;
+  /* Returns 0 and sets *out, or -1 with a message naming the shapes. */
+  int (*infer)(const lf_layer_spec *spec, const lf_shape *in, lf_shape *out,
+               char *err, size_t errlen);
+  /* Fills decl (room for LF_LAYER_MAX_PARAMS) in state_dict order; returns
+  ** the count. NULL: no parameters. */
+  int (*params)(const lf_layer_spec *spec, const lf_shape *in,
+                lf_param_decl *decl);
+  /* Initial values, drawing from rng in param order. NULL: all zero. */
+  void (*init)(const lf_layer *layer, lf_rng *rng);
+  int (*build)(const lf_layer *layer, lf_layer_build *b,
+               char *err, size_t errlen);
+  int (*forward)(const lf_layer *layer, void *state, const lf_layer_run *run,
+                 char *err, size_t errlen);
+  int (*backward)(const lf_layer *layer, void *state, const lf_layer_run *run,
+                  char *err, size_t errlen);
+  void (*release)(void *state);
+};
+
+/* ---- built-in layers (kernels/layer_*.c) ---- */
+extern const lf_layer_ops lf_layer_linear, lf_layer_conv2d;
+extern const lf_layer_ops lf_layer_maxpool2d, lf_layer_avgpool2d;
+extern const lf_layer_ops lf_layer_batchnorm1d, lf_layer_batchnorm2d;
+extern const lf_layer_ops lf_layer_dropout, lf_layer_flatten;
+extern const lf_layer_ops lf_layer_relu, lf_layer_leakyrelu, lf_layer_tanh;
+extern const lf_layer_ops lf_layer_sigmoid, lf_layer_gelu;
+
+/* ---- oneDNN toolkit (kernels/layer_dnnl.c) ---- */
+
+/* The process-wide CPU engine, created on first use (thread-safe). NULL
+** with err set if oneDNN cannot create it. */
+dnnl_engine_t lf_dnnl_engine(char *err, size_t errlen);
+
+/* 0 if st is dnnl_success, else -1 with "<what> failed: <status>" in err. */
+int lf_dnnl_check(dnnl_status_t st, const char *what, char *err, size_t errlen);
+
+/* Memory descriptor of batch x shape, f32: plain row-major, or with
+** any=1 format any (the primitive decides). */
+int lf_dnnl_md(dnnl_memory_desc_t *md, int batch, const lf_shape *shape,
+               int any, char *err, size_t errlen);
+/* Plain row-major descriptor of an explicit dims list. */
+int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
+                    char *err, size_t errlen);
+/* 1 if md is dense row-major (no blocking, no padding). */
+int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
+
+/* handle: a buffer the memory wraps (not owned), or DNNL_MEMORY_ALLOCATE. */
+int lf_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md,
+                void *handle, char *err, size_t errlen);
+float *lf_dnnl_ptr(const_dnnl_memory_t mem);
+/* Number of floats physically held by a memory (padding included). */
+size_t lf_dnnl_nfloat(const_dnnl_memory_t mem);
+
+/* A primitive with its own (user-mode) scratchpad, so executing it never
+** allocates. */
+typedef struct lf_prim {
+  dnnl_primitive_desc_t pd;
+  dnnl_primitive_t prim;
+  dnnl_memory_t scratch;    /* NULL when the primitive needs none */
+} lf_prim;
+
+/* op_desc: any dnnl_*_desc_t; attr may be NULL; hint: the forward pd for
+** backward primitives. `what` names it in error messages. */
+int lf_prim_create(lf_prim *p, const void *op_desc,
+                   const_dnnl_primitive_attr_t attr,
+                   const_dnnl_primitive_desc_t hint, const char *what,
+                   char *err, size_t errlen);
+int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
+                    const dnnl_memory_desc_t *to, char *err, size_t errlen);
+const dnnl_memory_desc_t *lf_prim_md(const lf_prim *p, dnnl_query_t what,
+                                     int index);
+/* Executes with up to 12 arguments (the scratchpad is added here). */
+int lf_prim_run(const lf_prim *p, dnnl_stream_t s, int nargs,
+                const dnnl_exec_arg_t *args, const char *what,
+                char *err, size_t errlen);
+void lf_prim_free(lf_prim *p);
+
+/* Moves data between an outer buffer (e.g. a plain parameter, or the
+** previous layer's output) and an inner buffer in the layout a primitive
+** wants. When both layouts are equal there is no inner buffer and the outer
+** memory is used as is. */
+typedef struct lf_relayout {
+  dnnl_memory_t inner;      /* NULL: same layout, use the outer memory */
+  lf_prim reorder;
+  int to_inner;             /* 1: outer->inner (inputs), 0: inner->outer */
+} lf_relayout;
+
+int lf_relayout_init(lf_relayout *r, const dnnl_memory_desc_t *outer,
+                     const dnnl_memory_desc_t *inner, int to_inner,
+                     char *err, size_t errlen);
+/* The memory the primitive should read or write. */
+dnnl_memory_t lf_relayout_mem(const lf_relayout *r, dnnl_memory_t outer);
+/* Runs the reorder, if any, in the direction given at init. */
+int lf_relayout_run(const lf_relayout *r, dnnl_memory_t outer,
+                    dnnl_stream_t s, char *err, size_t errlen);
+void lf_relayout_free(lf_relayout *r);
+
+/* U(-bound, bound) into x[0..n), the distribution of PyTorch's
+** kaiming_uniform(a=sqrt(5)) (bound 1/sqrt(fan_in)) and of its biases. */
+void lf_fill_uniform(float *x, int64_t n, double bound, lf_rng *rng);
+void lf_fill_const(float *x, int64_t n, float v);
+
+/* ---- hooks for tests and plugin authors (kernels/lf_net.c) ---- */
+
+/* Asks the net to also compute dL/dinput in backward (off by default: a
+** trainer never needs it). Drops the primitives built so far. */
+void lf_net_want_input_grad(lf_net *net, int on);
+/* dL/dinput of the last backward on `batch` samples, plain layout; NULL if
+** not requested or not computed. */
+const float *lf_net_input_grad(lf_net *net, int batch);
+
+#endif

@@ -1,0 +1,507 @@
+/*
+** lf_net.c — a Sequential network: the layer list, its parameters, and the
+** forward/backward driver over a small cache of per-batch-size builds.
+**
+** Everything a batch size needs (every layer's primitives and workspaces,
+** every activation and activation gradient) is built the first time that
+** size is seen and reused afterwards, so a training step allocates nothing
+** and creates no primitive. Activations stay in the layout each layer chose
+** (e.g. nChw16c through conv/relu/pool); only the net's output is reordered
+** to plain, and only if the last layer left it blocked.
+**
+** Ownership: the net owns its layers, parameters (plain row-major floats at
+** fixed addresses, so optimisers may keep pointers), batch builds and its
+** stream. The caller's x and dy are only read, never kept past the call.
+*/
+#include "lf_layer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Everything built for one batch size. Arrays have nlayers+1 entries for
+** activations (act[0] is the caller's input) and nlayers for layers. */
+typedef struct lf_net_batch {
+  int batch;                   /* 0: free slot */
+  uint64_t last_use;           /* for eviction when the cache is full */
+  int nbuilt;                  /* layers whose build succeeded */
+  void **state;                /* per layer, from ops->build */
+  int *alias;                  /* per layer: output is its input reshaped */
+  dnnl_memory_desc_t *md;      /* activation layouts */
+  dnnl_memory_t *act;          /* activations */
+  dnnl_memory_t *grad;         /* dL/dact; NULL where nobody needs it */
+  dnnl_memory_t y_plain;       /* plain output if act[n] is not plain */
+  lf_prim y_reorder;
+  dnnl_memory_t dy_plain;      /* caller's dy if grad[n] is not plain */
+  lf_prim dy_reorder;
+} lf_net_batch;
+
+struct lf_net {
+  int nlayers;
+  lf_layer *layers;
+  lf_shape in, out;
+  int nparam;
+  lf_param *params;            /* all layers' params, state_dict order */
+  dnnl_stream_t stream;
+  int want_input_grad;
+  int *need_grad;              /* nlayers+1: grad[i] must be computed */
+  lf_net_batch cache[LF_NET_MAX_BATCH_SIZES];
+  uint64_t clock;
+  lf_net_batch *trained;       /* build of the last training forward */
+};
+
+/* ---- the built-in layers ---- */
+
+static const lf_layer_ops *const lf_builtin[] = {
+  &lf_layer_linear, &lf_layer_conv2d, &lf_layer_maxpool2d,
+  &lf_layer_avgpool2d, &lf_layer_batchnorm1d, &lf_layer_batchnorm2d,
+  &lf_layer_dropout, &lf_layer_relu, &lf_layer_leakyrelu, &lf_layer_tanh,
+  &lf_layer_sigmoid, &lf_layer_gelu, &lf_layer_flatten
+};
+#define LF_NBUILTIN ((int)(sizeof(lf_builtin)/sizeof(lf_builtin[0])))
+
+const lf_layer_ops *lf_layer_ops_find(const char *loc){
+  int i;
+  if( loc==0 ) return 0;
+  for(i=0; i<LF_NBUILTIN; i++){
+    if( strcmp(lf_builtin[i]->loc, loc)==0 ) return lf_builtin[i];
+  }
+  return 0;
+}
+
+const char *const *lf_layer_ops_list(void){
+  static const char *names[LF_NBUILTIN+1];
+  static int done;
+  int i;
+  if( !done ){   /* idempotent: racing first calls write the same values */
+    for(i=0; i<LF_NBUILTIN; i++) names[i] = lf_builtin[i]->loc;
+    names[LF_NBUILTIN] = 0;
+    done = 1;
+  }
+  return names;
+}
+
+/* ---- shapes ---- */
+
+int lf_net_infer(const lf_layer_spec *layers, int nlayers, const lf_shape *in,
+                 lf_shape *out, char *err, size_t errlen){
+  lf_shape cur, next;
+  char buf[64];
+  int i;
+  if( in==0 || in->ndim<1 || in->ndim>LF_MAX_DIMS || lf_shape_count(in)<1 ){
+    snprintf(err, errlen, "bad input shape %s",
+             in ? lf_shape_str(in, buf, sizeof buf) : "(none)");
+    return 0;
+  }
+  cur = *in;
+  for(i=0; i<nlayers; i++){
+    const lf_layer_ops *ops = layers[i].ops;
+    if( ops==0 || ops->infer==0 || ops->build==0 || ops->forward==0 ){
+      snprintf(err, errlen, "layer has no implementation");
+      return i;
+    }
+    memset(&next, 0, sizeof next);
+    if( ops->infer(&layers[i], &cur, &next, err, errlen) ) return i;
+    if( next.ndim<1 || next.ndim>LF_MAX_DIMS || lf_shape_count(&next)<1 ){
+      snprintf(err, errlen, "%s produced an empty output from input %s",
+               ops->loc, lf_shape_str(&cur, buf, sizeof buf));
+      return i;
+    }
+    cur = next;
+  }
+  if( out ) *out = cur;
+  return -1;
+}
+
+/* ---- the per-batch-size builds ---- */
+
+static void lf_batch_free(lf_net *net, lf_net_batch *b){
+  int i, n = net->nlayers;
+  if( b->state ){
+    for(i=0; i<b->nbuilt; i++){
+      if( net->layers[i].ops->release ) net->layers[i].ops->release(b->state[i]);
+    }
+  }
+  if( b->act ){
+    for(i=0; i<=n; i++) if( b->act[i] ) dnnl_memory_destroy(b->act[i]);
+  }
+  if( b->grad ){
+    for(i=0; i<=n; i++) if( b->grad[i] ) dnnl_memory_destroy(b->grad[i]);
+  }
+  if( b->y_plain ) dnnl_memory_destroy(b->y_plain);
+  if( b->dy_plain ) dnnl_memory_destroy(b->dy_plain);
+  lf_prim_free(&b->y_reorder);
+  lf_prim_free(&b->dy_reorder);
+  free(b->state);
+  free(b->alias);
+  free(b->md);
+  free(b->act);
+  free(b->grad);
+  if( net->trained==b ) net->trained = 0;
+  memset(b, 0, sizeof(*b));
+}
+
+/* Memory for activation i: its own buffer, or (alias) none yet: it will
+** be pointed at the buffer it reshapes on every pass. */
+static int lf_batch_buffer(dnnl_memory_t *m, const dnnl_memory_desc_t *md,
+                           int alias, char *err, size_t errlen){
+  return lf_dnnl_mem(m, md, alias ? DNNL_MEMORY_NONE : DNNL_MEMORY_ALLOCATE,
+                     err, errlen);
+}
+
+static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
+                          char *err, size_t errlen){
+  int i, n = net->nlayers;
+  char msg[400];
+  dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
+  if( eng==0 ) return -1;
+  memset(b, 0, sizeof(*b));
+  b->batch = batch;
+  b->state = calloc((size_t)n+1, sizeof(void*));
+  b->alias = calloc((size_t)n+1, sizeof(int));
+  b->md = calloc((size_t)n+1, sizeof(dnnl_memory_desc_t));
+  b->act = calloc((size_t)n+1, sizeof(dnnl_memory_t));
+  b->grad = calloc((size_t)n+1, sizeof(dnnl_memory_t));
+  if( !b->state || !b->alias || !b->md || !b->act || !b->grad ){
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  /* The input wraps the caller's x, set on every forward. */
+  if( lf_dnnl_md(&b->md[0], batch, &net->in, 0, err, errlen)
+   || lf_dnnl_mem(&b->act[0], &b->md[0], DNNL_MEMORY_NONE, err, errlen) ){
+    goto fail;
+  }
+  for(i=0; i<n; i++){
+    const lf_layer *L = &net->layers[i];
+    lf_layer_build lb;
+    memset(&lb, 0, sizeof lb);
+    lb.engine = eng;
+    lb.batch = batch;
+    lb.src_md = &b->md[i];
+    lb.need_diff_src = net->need_grad[i];
+    if( L->ops->build(L, &lb, msg, sizeof msg) ){
+      snprintf(err, errlen, "layer %d (%s): %s", i, L->ops->loc, msg);
+      goto fail;
+    }
+    b->state[i] = lb.state;
+    b->nbuilt = i+1;
+    b->md[i+1] = lb.dst_md;
+    b->alias[i] = lb.dst_is_src;
+    if( lf_batch_buffer(&b->act[i+1], &b->md[i+1], lb.dst_is_src, err, errlen) ){
+      goto fail;
+    }
+  }
+  /* Gradients share the layouts of their activations; an aliasing layer's
+  ** diff_src is its diff_dst reshaped. grad[n] may wrap the caller's dy. */
+  for(i=0; i<=n; i++){
+    int alias = i<n ? b->alias[i] : lf_dnnl_md_is_plain(&b->md[n]);
+    if( !net->need_grad[i] ) continue;
+    if( lf_batch_buffer(&b->grad[i], &b->md[i], alias, err, errlen) ) goto fail;
+  }
+  if( !lf_dnnl_md_is_plain(&b->md[n]) ){
+    dnnl_memory_desc_t plain;
+    if( lf_dnnl_md(&plain, batch, &net->out, 0, err, errlen)
+     || lf_dnnl_mem(&b->y_plain, &plain, DNNL_MEMORY_ALLOCATE, err, errlen)
+     || lf_prim_reorder(&b->y_reorder, &b->md[n], &plain, err, errlen)
+     || lf_dnnl_mem(&b->dy_plain, &plain, DNNL_MEMORY_NONE, err, errlen)
+     || lf_prim_reorder(&b->dy_reorder, &plain, &b->md[n], err, errlen) ){
+      goto fail;
+    }
+  }
+  return 0;
+fail:
+  lf_batch_free(net, b);
+  return -1;
+}
+
+/* The build for `batch`, made if needed (evicting the least recently used
+** one when the cache is full). */
+static lf_net_batch *lf_batch_get(lf_net *net, int batch, char *err,
+                                  size_t errlen){
+  lf_net_batch *b = 0;
+  int i;
+  for(i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
+    if( net->cache[i].batch==batch ){ b = &net->cache[i]; break; }
+  }
+  if( b==0 ){
+    for(i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
+      lf_net_batch *c = &net->cache[i];
+      if( c->batch==0 ){ b = c; break; }
+      if( b==0 || c->last_use<b->last_use ) b = c;
+    }
+    if( b->batch ) lf_batch_free(net, b);
+    if( lf_batch_build(net, b, batch, err, errlen) ) return 0;
+  }
+  b->last_use = ++net->clock;
+  return b;
+}
+
+static void lf_cache_clear(lf_net *net){
+  int i;
+  for(i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
+    if( net->cache[i].batch ) lf_batch_free(net, &net->cache[i]);
+  }
+}
+
+/* Which activation gradients backward computes: dL/dinput only on request,
+** and nothing below the first layer that has something to learn. */
+static void lf_net_plan_grads(lf_net *net){
+  int i, j;
+  net->need_grad[0] = net->want_input_grad;
+  for(i=0; i<net->nlayers; i++){
+    int learns = 0;
+    for(j=0; j<net->layers[i].nparam; j++){
+      if( net->layers[i].param[j]->grad ) learns = 1;
+    }
+    net->need_grad[i+1] = net->need_grad[i] || learns;
+  }
+}
+
+/* ---- creation ---- */
+
+static float *lf_floats(int64_t n){
+  /* 64-byte alignment suits AVX-512 loads of weights used in place. */
+  size_t bytes = (size_t)(n>0 ? n : 1) * sizeof(float);
+  float *p;
+  bytes = (bytes + 63) & ~(size_t)63;
+  p = aligned_alloc(64, bytes);
+  if( p ) memset(p, 0, bytes);
+  return p;
+}
+
+lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
+                      const lf_shape *in, char *err, size_t errlen){
+  lf_net *net;
+  lf_param_decl decl[LF_LAYER_MAX_PARAMS];
+  lf_shape cur;
+  dnnl_engine_t eng;
+  int i, j, total = 0;
+
+  if( nlayers<0 || (nlayers>0 && layers==0) ){
+    snprintf(err, errlen, "bad layer list");
+    return 0;
+  }
+  if( lf_net_infer(layers, nlayers, in, &cur, err, errlen)>=0 ) return 0;
+  eng = lf_dnnl_engine(err, errlen);
+  if( eng==0 ) return 0;
+  net = calloc(1, sizeof(*net));
+  if( net==0 ){ snprintf(err, errlen, "out of memory"); return 0; }
+  net->nlayers = nlayers;
+  net->in = *in;
+  net->out = cur;
+  net->layers = calloc((size_t)nlayers+1, sizeof(lf_layer));
+  net->need_grad = calloc((size_t)nlayers+1, sizeof(int));
+  if( net->layers==0 || net->need_grad==0 ) goto oom;
+
+  /* Shapes again, this time keeping them, and the parameter count. */
+  cur = *in;
+  for(i=0; i<nlayers; i++){
+    lf_layer *L = &net->layers[i];
+    L->ops = layers[i].ops;
+    L->spec = layers[i];
+    L->index = i;
+    L->in = cur;
+    L->ops->infer(&L->spec, &L->in, &L->out, err, errlen);
+    cur = L->out;
+    L->nparam = L->ops->params ? L->ops->params(&L->spec, &L->in, decl) : 0;
+    if( L->nparam<0 || L->nparam>LF_LAYER_MAX_PARAMS ){
+      snprintf(err, errlen, "layer %d (%s): bad parameter count", i,
+               L->ops->loc);
+      lf_net_free(net);
+      return 0;
+    }
+    total += L->nparam;
+  }
+  net->params = calloc((size_t)total+1, sizeof(lf_param));
+  if( net->params==0 ) goto oom;
+  for(i=0; i<nlayers; i++){
+    lf_layer *L = &net->layers[i];
+    if( L->ops->params ) L->ops->params(&L->spec, &L->in, decl);
+    for(j=0; j<L->nparam; j++){
+      lf_param *p = &net->params[net->nparam++];
+      snprintf(p->name, sizeof p->name, "%d.%s", i, decl[j].suffix);
+      p->shape = decl[j].shape;
+      p->n = lf_shape_count(&decl[j].shape);
+      /* PyTorch's optimisers decay every parameter they are given. */
+      p->decay = decl[j].trainable;
+      p->data = lf_floats(p->n);
+      if( p->data==0 ) goto oom;
+      if( decl[j].trainable ){
+        p->grad = lf_floats(p->n);
+        if( p->grad==0 ) goto oom;
+      }
+      L->param[j] = p;
+    }
+  }
+  lf_net_plan_grads(net);
+  if( lf_dnnl_check(dnnl_stream_create(&net->stream, eng,
+                    dnnl_stream_default_flags), "oneDNN stream", err, errlen) ){
+    net->stream = 0;
+    lf_net_free(net);
+    return 0;
+  }
+  return net;
+oom:
+  snprintf(err, errlen, "out of memory");
+  lf_net_free(net);
+  return 0;
+}
+
+void lf_net_free(lf_net *net){
+  int i;
+  if( net==0 ) return;
+  lf_cache_clear(net);
+  for(i=0; i<net->nparam; i++){
+    free(net->params[i].data);
+    free(net->params[i].grad);
+  }
+  free(net->params);
+  free(net->layers);
+  free(net->need_grad);
+  if( net->stream ) dnnl_stream_destroy(net->stream);
+  free(net);
+}
+
+void lf_net_init_params(lf_net *net, lf_rng *rng){
+  int i, j;
+  for(i=0; i<net->nlayers; i++){
+    lf_layer *L = &net->layers[i];
+    if( L->ops->init ){
+      L->ops->init(L, rng);
+    }else{
+      for(j=0; j<L->nparam; j++) lf_fill_const(L->param[j]->data, L->param[j]->n, 0);
+    }
+  }
+}
+
+int lf_net_param_count(const lf_net *net){ return net->nparam; }
+
+lf_param *lf_net_param(lf_net *net, int i){
+  return i>=0 && i<net->nparam ? &net->params[i] : 0;
+}
+
+lf_shape lf_net_in_shape(const lf_net *net){ return net->in; }
+lf_shape lf_net_out_shape(const lf_net *net){ return net->out; }
+
+/* ---- passes ---- */
+
+static int lf_set_handle(dnnl_memory_t m, const void *p, char *err,
+                         size_t errlen){
+  return lf_dnnl_check(dnnl_memory_set_data_handle(m, (void*)p),
+                       "oneDNN set buffer", err, errlen);
+}
+
+const float *lf_net_forward(lf_net *net, const float *x, int batch,
+                            int training, lf_rng *rng,
+                            char *err, size_t errlen){
+  lf_net_batch *b;
+  lf_layer_run r;
+  char msg[400];
+  int i, n = net->nlayers;
+
+  if( batch<1 || x==0 ){
+    snprintf(err, errlen, "forward needs a batch of at least 1 sample");
+    return 0;
+  }
+  net->trained = 0;
+  b = lf_batch_get(net, batch, err, errlen);
+  if( b==0 ) return 0;
+  if( lf_set_handle(b->act[0], x, err, errlen) ) return 0;
+  memset(&r, 0, sizeof r);
+  r.stream = net->stream;
+  r.batch = batch;
+  r.training = training;
+  r.rng = rng;
+  for(i=0; i<n; i++){
+    const lf_layer *L = &net->layers[i];
+    if( b->alias[i]
+     && lf_set_handle(b->act[i+1], lf_dnnl_ptr(b->act[i]), err, errlen) ){
+      return 0;
+    }
+    r.src = b->act[i];
+    r.dst = b->act[i+1];
+    if( L->ops->forward(L, b->state[i], &r, msg, sizeof msg) ){
+      snprintf(err, errlen, "layer %d (%s): %s", i, L->ops->loc, msg);
+      return 0;
+    }
+  }
+  if( b->y_plain ){
+    dnnl_exec_arg_t a[2];
+    a[0].arg = DNNL_ARG_FROM; a[0].memory = b->act[n];
+    a[1].arg = DNNL_ARG_TO;   a[1].memory = b->y_plain;
+    if( lf_prim_run(&b->y_reorder, net->stream, 2, a, "output reorder",
+                    err, errlen) ) return 0;
+  }
+  if( lf_dnnl_check(dnnl_stream_wait(net->stream), "forward", err, errlen) ){
+    return 0;
+  }
+  if( training ) net->trained = b;
+  return lf_dnnl_ptr(b->y_plain ? b->y_plain : b->act[n]);
+}
+
+int lf_net_backward(lf_net *net, const float *dy, int batch,
+                    char *err, size_t errlen){
+  lf_net_batch *b = net->trained;
+  lf_layer_run r;
+  char msg[400];
+  int i, n = net->nlayers;
+
+  if( b==0 || b->batch!=batch ){
+    snprintf(err, errlen, "backward needs a training forward on the same "
+             "batch of %d samples first", batch);
+    return -1;
+  }
+  if( dy==0 ){
+    snprintf(err, errlen, "backward needs dL/doutput");
+    return -1;
+  }
+  if( b->dy_plain ){
+    dnnl_exec_arg_t a[2];
+    a[0].arg = DNNL_ARG_FROM; a[0].memory = b->dy_plain;
+    a[1].arg = DNNL_ARG_TO;   a[1].memory = b->grad[n];
+    if( lf_set_handle(b->dy_plain, dy, err, errlen)
+     || lf_prim_run(&b->dy_reorder, net->stream, 2, a, "gradient reorder",
+                    err, errlen) ) return -1;
+  }else if( b->grad[n] ){
+    if( lf_set_handle(b->grad[n], dy, err, errlen) ) return -1;
+  }
+  memset(&r, 0, sizeof r);
+  r.stream = net->stream;
+  r.batch = batch;
+  r.training = 1;
+  for(i=n-1; i>=0; i--){
+    const lf_layer *L = &net->layers[i];
+    if( !net->need_grad[i+1] ) break;   /* nothing below learns */
+    if( b->alias[i] && b->grad[i]
+     && lf_set_handle(b->grad[i], lf_dnnl_ptr(b->grad[i+1]), err, errlen) ){
+      return -1;
+    }
+    r.src = b->act[i];
+    r.dst = b->act[i+1];
+    r.diff_dst = b->grad[i+1];
+    r.diff_src = b->grad[i];
+    if( L->ops->backward && L->ops->backward(L, b->state[i], &r, msg, sizeof msg) ){
+      snprintf(err, errlen, "layer %d (%s): %s", i, L->ops->loc, msg);
+      return -1;
+    }
+  }
+  return lf_dnnl_check(dnnl_stream_wait(net->stream), "backward", err, errlen);
+}
+
+/* ---- test hooks ---- */
+
+void lf_net_want_input_grad(lf_net *net, int on){
+  if( net->want_input_grad==(on!=0) ) return;
+  lf_cache_clear(net);
+  net->want_input_grad = on!=0;
+  lf_net_plan_grads(net);
+}
+
+const float *lf_net_input_grad(lf_net *net, int batch){
+  int i;
+  for(i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
+    lf_net_batch *b = &net->cache[i];
+    if( b->batch==batch && b->grad && b->grad[0] ) return lf_dnnl_ptr(b->grad[0]);
+  }
+  return 0;
+}

@@ -1,0 +1,726 @@
+/*
+** test_layers.c — the layers and the net driver (kernels/lf_net.c,
+** kernels/layer_*.c): finite-difference gradient checks of every layer
+** (w.r.t. the input and every parameter), shape errors, forward results
+** against naive loops, BatchNorm/Dropout modes, batch-size caching, and a
+** small MLP trained with an inline SGD loop.
+*/
+#include "lf_test.h"
+#include "lf_net.h"
+#include "lf_layer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static lf_layer_spec spec(const char *loc){
+  lf_layer_spec s;
+  memset(&s, 0, sizeof s);
+  s.ops = lf_layer_ops_find(loc);
+  s.bias = 1;
+  s.stride[0] = s.stride[1] = 1;
+  s.p = 0.5;
+  s.negative_slope = 0.01;
+  s.eps = 1e-5;
+  s.momentum = 0.1;
+  return s;
+}
+
+static lf_layer_spec linear(int out, int bias){
+  lf_layer_spec s = spec("Linear");
+  s.out = out;
+  s.bias = bias;
+  return s;
+}
+
+static lf_layer_spec conv(int out, int kh, int kw, int sh, int sw, int ph,
+                          int pw, int bias){
+  lf_layer_spec s = spec("Conv2d");
+  s.out = out;
+  s.kernel[0] = kh; s.kernel[1] = kw;
+  s.stride[0] = sh; s.stride[1] = sw;
+  s.padding[0] = ph; s.padding[1] = pw;
+  s.bias = bias;
+  return s;
+}
+
+static lf_layer_spec pool(const char *loc, int k, int stride, int pad){
+  lf_layer_spec s = spec(loc);
+  s.kernel[0] = s.kernel[1] = k;
+  s.stride[0] = s.stride[1] = stride;
+  s.padding[0] = s.padding[1] = pad;
+  return s;
+}
+
+static lf_shape shape3(int c, int h, int w){
+  lf_shape s;
+  memset(&s, 0, sizeof s);
+  s.ndim = 3; s.dim[0] = c; s.dim[1] = h; s.dim[2] = w;
+  return s;
+}
+
+static lf_shape shape1(int f){
+  lf_shape s;
+  memset(&s, 0, sizeof s);
+  s.ndim = 1; s.dim[0] = f;
+  return s;
+}
+
+static float *randn(int64_t n, lf_rng *rng){
+  float *x = malloc(sizeof(float) * (size_t)n);
+  int64_t i;
+  for(i=0; i<n; i++) x[i] = lf_rng_normal(rng);
+  return x;
+}
+
+/* Input whose values keep clear of 0 (ReLU kinks) and of each other
+** (MaxPool ties): a shuffled grid with step `gap`, centred on 0. */
+static float *spaced(int64_t n, float gap, lf_rng *rng){
+  float *x = malloc(sizeof(float) * (size_t)n);
+  int64_t *idx = malloc(sizeof(int64_t) * (size_t)n), i;
+  for(i=0; i<n; i++) idx[i] = i;
+  lf_rng_shuffle(rng, idx, n);
+  for(i=0; i<n; i++) x[i] = ((float)idx[i] - (float)n/2 + 0.5f) * gap;
+  free(idx);
+  return x;
+}
+
+/* L = sum(y .* r) in double. rng0 (if any) is copied for each pass so
+** Dropout draws the same mask every time. */
+static double loss_of(lf_net *net, const float *x, int batch, int training,
+                      const lf_rng *rng0, const float *r, int64_t nout,
+                      char *err, size_t errlen){
+  lf_rng rng;
+  const float *y;
+  double L = 0;
+  int64_t i;
+  if( rng0 ) rng = *rng0;
+  y = lf_net_forward(net, x, batch, training, rng0 ? &rng : 0, err, errlen);
+  if( y==0 ) return NAN;
+  for(i=0; i<nout; i++) L += (double)y[i] * r[i];
+  return L;
+}
+
+/* ||a-b|| / max(||a||,||b||) */
+static double rel_err(const double *a, const double *b, int n){
+  double d = 0, na = 0, nb = 0;
+  int i;
+  for(i=0; i<n; i++){
+    d += (a[i]-b[i])*(a[i]-b[i]);
+    na += a[i]*a[i];
+    nb += b[i]*b[i];
+  }
+  na = sqrt(na > nb ? na : nb);
+  return na < 1e-12 ? sqrt(d) : sqrt(d) / na;
+}
+
+#define MAX_PROBE 48
+
+/* Central differences on up to MAX_PROBE coordinates of v (the input or a
+** parameter), compared with the analytical gradient g. */
+static double probe(lf_net *net, float *v, int64_t nv, const float *g,
+                    const float *x, int batch, const lf_rng *rng0,
+                    const float *r, int64_t nout, double h, lf_rng *pick){
+  double num[MAX_PROBE], ana[MAX_PROBE];
+  char err[256];
+  int k, n = nv < MAX_PROBE ? (int)nv : MAX_PROBE;
+  for(k=0; k<n; k++){
+    int64_t j = nv <= MAX_PROBE ? k : (int64_t)(lf_rng_next(pick) % (uint64_t)nv);
+    float old = v[j];
+    double lp, lm;
+    v[j] = old + (float)h;
+    lp = loss_of(net, x, batch, 1, rng0, r, nout, err, sizeof err);
+    v[j] = old - (float)h;
+    lm = loss_of(net, x, batch, 1, rng0, r, nout, err, sizeof err);
+    v[j] = old;
+    num[k] = (lp - lm) / (2*h);
+    ana[k] = g[j];
+  }
+  return rel_err(ana, num, n);
+}
+
+/* The whole gradient check of one net: dL/dx and dL/dparam for every
+** trainable param, training mode. x may be given (NULL: normal noise). */
+static void gradcheck(const char *name, const lf_layer_spec *L, int nl,
+                      lf_shape in, int batch, float *xgiven, double h){
+  char err[512];
+  lf_net *net = lf_net_create(L, nl, &in, err, sizeof err);
+  lf_rng rng, rng0, pick;
+  lf_shape out;
+  int64_t nin, nout;
+  float *x, *r, **gsave;
+  const float *gx;
+  int i, np;
+  double e;
+
+  CHECK(net!=0, "%s: create (%s)", name, net ? "" : err);
+  if( net==0 ){ free(xgiven); return; }
+  lf_rng_seed(&rng, 42);
+  lf_rng_seed(&rng0, 7);
+  lf_rng_seed(&pick, 3);
+  lf_net_init_params(net, &rng);
+  lf_net_want_input_grad(net, 1);
+  out = lf_net_out_shape(net);
+  nin = lf_shape_count(&in) * batch;
+  nout = lf_shape_count(&out) * batch;
+  x = xgiven ? xgiven : randn(nin, &rng);
+  r = randn(nout, &rng);
+  /* Make the test sensitive to BatchNorm's affine params too. */
+  np = lf_net_param_count(net);
+  for(i=0; i<np; i++){
+    lf_param *p = lf_net_param(net, i);
+    int64_t j;
+    if( strstr(p->name, "running") ) continue;
+    if( p->grad && p->shape.ndim==1 && strstr(name, "BatchNorm") ){
+      for(j=0; j<p->n; j++) p->data[j] += 0.3f * lf_rng_normal(&rng);
+    }
+  }
+  if( isnan(loss_of(net, x, batch, 1, &rng0, r, nout, err, sizeof err))
+   || lf_net_backward(net, r, batch, err, sizeof err) ){
+    CHECK(0, "%s: forward/backward (%s)", name, err);
+    goto done;
+  }
+  gsave = calloc((size_t)np + 1, sizeof(float*));
+  for(i=0; i<np; i++){
+    lf_param *p = lf_net_param(net, i);
+    if( p->grad ){
+      gsave[i] = malloc(sizeof(float) * (size_t)p->n);
+      memcpy(gsave[i], p->grad, sizeof(float) * (size_t)p->n);
+    }
+  }
+  gx = lf_net_input_grad(net, batch);
+  CHECK(gx!=0, "%s: input gradient available", name);
+  if( gx ){
+    float *gxs = malloc(sizeof(float) * (size_t)nin);
+    memcpy(gxs, gx, sizeof(float) * (size_t)nin);
+    e = probe(net, x, nin, gxs, x, batch, &rng0, r, nout, h, &pick);
+    CHECK(e < 1e-3, "%s: dL/dinput rel err %.2e", name, e);
+    free(gxs);
+  }
+  for(i=0; i<np; i++){
+    lf_param *p = lf_net_param(net, i);
+    if( !gsave[i] ) continue;
+    e = probe(net, p->data, p->n, gsave[i], x, batch, &rng0, r, nout, h, &pick);
+    CHECK(e < 1e-3, "%s: dL/d%s rel err %.2e", name, p->name, e);
+    free(gsave[i]);
+  }
+  free(gsave);
+done:
+  lf_net_free(net);
+  free(x);
+  free(r);
+}
+
+/* ---- tests ---- */
+
+static void test_registry(void){
+  const char *const *names = lf_layer_ops_list();
+  int n = 0;
+  while( names[n] ) n++;
+  CHECK(n==13, "13 built-in layers (%d)", n);
+  CHECK(lf_layer_ops_find("Conv2d")!=0 && lf_layer_ops_find("GELU")!=0,
+        "find known layers");
+  CHECK(lf_layer_ops_find("Conv3d")==0, "unknown layer is NULL");
+}
+
+static void test_gradients(void){
+  lf_rng rng;
+  lf_layer_spec L[8];
+  lf_rng_seed(&rng, 11);
+
+  L[0] = linear(5, 1);
+  gradcheck("Linear", L, 1, shape1(7), 3, 0, 1e-2);
+  L[0] = linear(4, 0);
+  gradcheck("Linear(bias=false)", L, 1, shape1(6), 2, 0, 1e-2);
+
+  L[0] = conv(4, 3, 2, 2, 1, 1, 0, 1);
+  gradcheck("Conv2d(k3x2,s2x1,p1x0)", L, 1, shape3(3, 7, 6), 2, 0, 1e-2);
+  L[0] = conv(3, 5, 5, 1, 1, 2, 2, 0);
+  gradcheck("Conv2d(k5,p2,bias=false)", L, 1, shape3(2, 6, 6), 2, 0, 1e-2);
+
+  L[0] = pool("MaxPool2d", 2, 2, 0);
+  gradcheck("MaxPool2d(2)", L, 1, shape3(2, 6, 6), 2,
+            spaced(2*2*6*6, 0.05f, &rng), 1e-2);
+  L[0] = pool("MaxPool2d", 3, 2, 1);
+  gradcheck("MaxPool2d(3,s2,p1)", L, 1, shape3(2, 7, 7), 2,
+            spaced(2*2*7*7, 0.05f, &rng), 1e-2);
+  L[0] = pool("AvgPool2d", 3, 2, 1);
+  gradcheck("AvgPool2d(3,s2,p1)", L, 1, shape3(2, 7, 7), 2, 0, 1e-2);
+
+  L[0] = spec("BatchNorm1d");
+  gradcheck("BatchNorm1d", L, 1, shape1(5), 6, 0, 1e-2);
+  L[0] = spec("BatchNorm2d");
+  gradcheck("BatchNorm2d", L, 1, shape3(3, 3, 3), 4, 0, 1e-2);
+
+  L[0] = spec("Dropout"); L[0].p = 0.3;
+  gradcheck("Dropout(0.3)", L, 1, shape3(2, 3, 3), 3, 0, 1e-2);
+
+  L[0] = spec("ReLU");
+  gradcheck("ReLU", L, 1, shape3(2, 3, 3), 2, spaced(36, 0.1f, &rng), 1e-2);
+  L[0] = spec("LeakyReLU"); L[0].negative_slope = 0.2;
+  gradcheck("LeakyReLU(0.2)", L, 1, shape1(10), 3, spaced(30, 0.1f, &rng), 1e-2);
+  L[0] = spec("Tanh");
+  gradcheck("Tanh", L, 1, shape1(10), 3, 0, 1e-2);
+  L[0] = spec("Sigmoid");
+  gradcheck("Sigmoid", L, 1, shape1(10), 3, 0, 1e-2);
+  L[0] = spec("GELU");
+  gradcheck("GELU", L, 1, shape1(10), 3, 0, 1e-2);
+  L[0] = spec("Flatten");
+  gradcheck("Flatten", L, 1, shape3(2, 3, 4), 2, 0, 1e-2);
+
+  /* Blocked layouts between layers: conv output in nChw16c through BN,
+  ** activations, pooling, dropout and Flatten's reorder. */
+  L[0] = conv(5, 3, 3, 1, 1, 1, 1, 0);   /* a bias before BN has zero grad */
+  L[1] = spec("BatchNorm2d");
+  L[2] = spec("Tanh");
+  L[3] = pool("AvgPool2d", 2, 2, 0);
+  L[4] = spec("Dropout"); L[4].p = 0.25;
+  L[5] = spec("Flatten");
+  L[6] = linear(3, 1);
+  gradcheck("Conv-BN-Tanh-AvgPool-Dropout-Flatten-Linear", L, 7,
+            shape3(2, 6, 6), 3, 0, 1e-2);
+  L[0] = conv(17, 3, 3, 1, 1, 1, 1, 1);   /* 17: padded channel blocks */
+  L[1] = spec("GELU");
+  L[2] = conv(4, 3, 3, 2, 2, 0, 0, 1);
+  L[3] = spec("Sigmoid");
+  L[4] = spec("Flatten");
+  L[5] = linear(2, 1);
+  gradcheck("Conv(17)-GELU-Conv-Sigmoid-Flatten-Linear", L, 6,
+            shape3(3, 7, 7), 2, 0, 1e-2);
+}
+
+static void test_shape_errors(void){
+  lf_layer_spec L[3];
+  lf_shape in = shape3(1, 28, 28), out;
+  char err[256] = "";
+  int bad;
+  lf_net *net;
+
+  L[0] = conv(16, 5, 5, 2, 2, 0, 0, 1);
+  L[1] = linear(10, 1);
+  bad = lf_net_infer(L, 2, &in, &out, err, sizeof err);
+  CHECK(bad==1 && strstr(err, "Linear expects a vector input, got [16,12,12]")
+        && strstr(err, "Flatten"), "Linear on an image: layer %d, \"%s\"",
+        bad, err);
+  net = lf_net_create(L, 2, &in, err, sizeof err);
+  CHECK(net==0 && strstr(err, "Flatten"), "create refuses it too");
+
+  in = shape3(1, 3, 3);
+  L[0] = conv(4, 5, 5, 1, 1, 0, 0, 1);
+  bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
+  CHECK(bad==0 && strcmp(err, "Conv2d kernel 5x5 with padding 0 does not fit "
+        "input [1,3,3]")==0, "conv kernel too big: \"%s\"", err);
+  L[0].kernel[0] = L[0].kernel[1] = 7;
+  L[0].padding[0] = L[0].padding[1] = 1;
+  bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
+  CHECK(bad==0 && strstr(err, "7x7 with padding 1"), "with padding 1: \"%s\"", err);
+  L[0].kernel[0] = L[0].kernel[1] = 5;
+  L[0].padding[0] = L[0].padding[1] = 2;
+  bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
+  CHECK(bad==-1 && out.ndim==3 && out.dim[0]==4 && out.dim[1]==3
+        && out.dim[2]==3, "padding 2 fits: [4,3,3]");
+
+  in = shape1(20);
+  L[0] = conv(4, 3, 3, 1, 1, 0, 0, 1);
+  bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
+  CHECK(bad==0 && strstr(err, "Conv2d expects an image input (C,H,W), got [20]"),
+        "conv on a vector: \"%s\"", err);
+  L[0] = pool("MaxPool2d", 2, 2, 0);
+  bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
+  CHECK(bad==0 && strstr(err, "MaxPool2d"), "pool on a vector: \"%s\"", err);
+
+  in = shape3(3, 32, 32);
+  L[0] = conv(8, 3, 3, 1, 1, 1, 1, 1);
+  L[1] = pool("MaxPool2d", 2, 2, 0);
+  L[2] = spec("Flatten");
+  bad = lf_net_infer(L, 3, &in, &out, err, sizeof err);
+  CHECK(bad==-1 && out.ndim==1 && out.dim[0]==8*16*16, "conv-pool-flatten "
+        "shape [%lld]", (long long)out.dim[0]);
+  L[1] = pool("MaxPool2d", 3, 2, 0);   /* floor((32-3)/2)+1 = 15 */
+  bad = lf_net_infer(L, 2, &in, &out, err, sizeof err);
+  CHECK(bad==-1 && out.dim[1]==15 && out.dim[2]==15, "pool floor rounding");
+}
+
+static void test_params(void){
+  lf_layer_spec L[5];
+  lf_shape in = shape3(3, 8, 8);
+  char err[256];
+  lf_net *net;
+  lf_rng rng;
+  int ok = 1, i;
+  L[0] = conv(4, 3, 3, 1, 1, 1, 1, 1);
+  L[1] = spec("BatchNorm2d");
+  L[2] = spec("ReLU");
+  L[3] = spec("Flatten");
+  L[4] = linear(10, 0);
+  net = lf_net_create(L, 5, &in, err, sizeof err);
+  CHECK(net!=0, "create conv-bn net");
+  if( net==0 ) return;
+  CHECK(lf_net_param_count(net)==7, "7 params (%d)", lf_net_param_count(net));
+  {
+    static const char *names[] = { "0.weight", "0.bias", "1.weight", "1.bias",
+      "1.running_mean", "1.running_var", "4.weight" };
+    for(i=0; i<7; i++){
+      lf_param *p = lf_net_param(net, i);
+      if( !p || strcmp(p->name, names[i])!=0 ) ok = 0;
+    }
+  }
+  CHECK(ok, "state_dict names");
+  CHECK(lf_net_param(net, 0)->shape.ndim==4 && lf_net_param(net, 0)->shape.dim[1]==3
+        && lf_net_param(net, 0)->shape.dim[2]==3, "conv weight (oc,ic,kh,kw)");
+  CHECK(lf_net_param(net, 6)->shape.dim[0]==10
+        && lf_net_param(net, 6)->shape.dim[1]==4*8*8, "linear weight (out,in)");
+  CHECK(lf_net_param(net, 4)->grad==0 && lf_net_param(net, 5)->grad==0
+        && lf_net_param(net, 2)->grad!=0, "buffers have no grad");
+  lf_rng_seed(&rng, 1);
+  lf_net_init_params(net, &rng);
+  {
+    lf_param *w = lf_net_param(net, 0), *wl = lf_net_param(net, 6);
+    float mx = 0, mxl = 0;
+    int64_t j;
+    for(j=0; j<w->n; j++) if( fabsf(w->data[j])>mx ) mx = fabsf(w->data[j]);
+    for(j=0; j<wl->n; j++) if( fabsf(wl->data[j])>mxl ) mxl = fabsf(wl->data[j]);
+    CHECK(mx <= 1/sqrtf(27.0f) && mx > 0.8f/sqrtf(27.0f), "conv init bound "
+          "1/sqrt(fan_in) (max %.4f)", mx);
+    CHECK(mxl <= 1/sqrtf(256.0f) && mxl > 0.9f/sqrtf(256.0f), "linear init bound");
+    CHECK(lf_net_param(net, 2)->data[0]==1 && lf_net_param(net, 3)->data[0]==0
+          && lf_net_param(net, 4)->data[1]==0 && lf_net_param(net, 5)->data[2]==1,
+          "BatchNorm init 1/0/0/1");
+  }
+  lf_net_free(net);
+}
+
+static void test_linear_forward(void){
+  lf_layer_spec L[1];
+  lf_shape in = shape1(13);
+  char err[256];
+  lf_net *net;
+  lf_rng rng;
+  float *x;
+  const float *y;
+  double maxd = 0;
+  int b, o, i;
+  L[0] = linear(9, 1);
+  net = lf_net_create(L, 1, &in, err, sizeof err);
+  if( !net ){ CHECK(0, "create linear: %s", err); return; }
+  lf_rng_seed(&rng, 5);
+  lf_net_init_params(net, &rng);
+  x = randn(4*13, &rng);
+  y = lf_net_forward(net, x, 4, 0, 0, err, sizeof err);
+  CHECK(y!=0, "linear forward (%s)", y ? "" : err);
+  if( y ){
+    const float *W = lf_net_param(net, 0)->data, *B = lf_net_param(net, 1)->data;
+    for(b=0; b<4; b++) for(o=0; o<9; o++){
+      double s = B[o];
+      for(i=0; i<13; i++) s += (double)x[b*13+i] * W[o*13+i];
+      if( fabs(s - y[b*9+o]) > maxd ) maxd = fabs(s - y[b*9+o]);
+    }
+    CHECK(maxd < 1e-5, "linear matches x W^T + b (max diff %.2e)", maxd);
+  }
+  free(x);
+  lf_net_free(net);
+}
+
+static void test_conv_forward(void){
+  lf_layer_spec L[1];
+  int C = 3, H = 9, W = 8, OC = 5, KH = 3, KW = 4, SH = 2, SW = 1, PH = 1, PW = 2;
+  int N = 2, OH, OW, n, oc, oh, ow, c, kh, kw;
+  lf_shape in = shape3(C, H, W);
+  char err[256];
+  lf_net *net;
+  lf_rng rng;
+  float *x;
+  const float *y;
+  double maxd = 0;
+  L[0] = conv(OC, KH, KW, SH, SW, PH, PW, 1);
+  OH = (H + 2*PH - KH)/SH + 1;
+  OW = (W + 2*PW - KW)/SW + 1;
+  net = lf_net_create(L, 1, &in, err, sizeof err);
+  if( !net ){ CHECK(0, "create conv: %s", err); return; }
+  lf_rng_seed(&rng, 9);
+  lf_net_init_params(net, &rng);
+  x = randn(N*C*H*W, &rng);
+  y = lf_net_forward(net, x, N, 1, &rng, err, sizeof err);
+  CHECK(y!=0, "conv forward (%s)", y ? "" : err);
+  if( y ){
+    const float *Wt = lf_net_param(net, 0)->data, *B = lf_net_param(net, 1)->data;
+    for(n=0; n<N; n++) for(oc=0; oc<OC; oc++)
+    for(oh=0; oh<OH; oh++) for(ow=0; ow<OW; ow++){
+      double s = B[oc];
+      for(c=0; c<C; c++) for(kh=0; kh<KH; kh++) for(kw=0; kw<KW; kw++){
+        int ih = oh*SH - PH + kh, iw = ow*SW - PW + kw;
+        if( ih<0 || ih>=H || iw<0 || iw>=W ) continue;
+        s += (double)x[((n*C+c)*H+ih)*W+iw] * Wt[((oc*C+c)*KH+kh)*KW+kw];
+      }
+      s -= y[((n*OC+oc)*OH+oh)*OW+ow];
+      if( fabs(s)>maxd ) maxd = fabs(s);
+    }
+    CHECK(maxd < 1e-5, "conv matches naive loops, plain (N,C,H,W) output "
+          "(max diff %.2e)", maxd);
+  }
+  free(x);
+  lf_net_free(net);
+}
+
+static void test_batchnorm_modes(void){
+  lf_layer_spec L[1];
+  lf_shape in = shape3(3, 4, 5);
+  int N = 6, C = 3, HW = 20, n, c, i;
+  char err[256];
+  lf_net *net;
+  lf_rng rng;
+  float *x;
+  const float *y;
+  double maxd = 0, maxr = 0;
+  L[0] = spec("BatchNorm2d");
+  L[0].momentum = 0.25;
+  net = lf_net_create(L, 1, &in, err, sizeof err);
+  if( !net ){ CHECK(0, "create bn: %s", err); return; }
+  lf_rng_seed(&rng, 2);
+  lf_net_init_params(net, &rng);
+  for(c=0; c<C; c++){
+    lf_net_param(net, 0)->data[c] = 1.5f + c;      /* weight */
+    lf_net_param(net, 1)->data[c] = -0.5f * c;     /* bias */
+    lf_net_param(net, 2)->data[c] = 0.2f * c;      /* running_mean */
+    lf_net_param(net, 3)->data[c] = 2.0f + c;      /* running_var */
+  }
+  x = randn(N*C*HW, &rng);
+  for(i=0; i<N*C*HW; i++) x[i] = 3*x[i] + 1;
+  y = lf_net_forward(net, x, N, 0, 0, err, sizeof err);
+  CHECK(y!=0, "bn eval forward (%s)", y ? "" : err);
+  if( y ){
+    for(n=0; n<N; n++) for(c=0; c<C; c++) for(i=0; i<HW; i++){
+      int k = (n*C+c)*HW+i;
+      double e = (x[k] - 0.2*c) / sqrt(2.0 + c + 1e-5) * (1.5 + c) - 0.5*c;
+      if( fabs(e - y[k])>maxd ) maxd = fabs(e - y[k]);
+    }
+    CHECK(maxd < 1e-5, "eval BatchNorm uses running stats (max diff %.2e)", maxd);
+  }
+  /* One training pass: running = 0.75 running + 0.25 batch (unbiased var). */
+  y = lf_net_forward(net, x, N, 1, &rng, err, sizeof err);
+  CHECK(y!=0, "bn train forward");
+  for(c=0; c<C; c++){
+    double s = 0, ss = 0, mean, var, m = N*HW;
+    for(n=0; n<N; n++) for(i=0; i<HW; i++) s += x[(n*C+c)*HW+i];
+    mean = s/m;
+    for(n=0; n<N; n++) for(i=0; i<HW; i++){
+      double d = x[(n*C+c)*HW+i] - mean; ss += d*d;
+    }
+    var = ss/(m-1);
+    maxr = fmax(maxr, fabs(lf_net_param(net, 2)->data[c] - (0.75*0.2*c + 0.25*mean)));
+    maxr = fmax(maxr, fabs(lf_net_param(net, 3)->data[c] - (0.75*(2.0+c) + 0.25*var))
+                      / (2.0+c));
+    if( y ){
+      /* training output: normalised with the biased batch variance */
+      double vb = ss/m;
+      int k = (0*C+c)*HW+3;
+      double e = (x[k]-mean)/sqrt(vb+1e-5)*(1.5+c) - 0.5*c;
+      maxd = fmax(maxd, fabs(e - y[k]));
+    }
+  }
+  CHECK(maxr < 1e-5, "running stats updated with momentum and unbiased "
+        "variance (max diff %.2e)", maxr);
+  CHECK(maxd < 1e-4, "training BatchNorm uses batch stats (max diff %.2e)", maxd);
+  y = lf_net_forward(net, x, 1, 0, 0, err, sizeof err);
+  CHECK(y!=0, "eval batch of 1 works");
+  y = lf_net_forward(net, x, 1, 1, &rng, err, sizeof err);
+  (void)y;
+  L[0] = spec("BatchNorm1d");
+  lf_net_free(net);
+  in = shape1(4);
+  net = lf_net_create(L, 1, &in, err, sizeof err);
+  y = net ? lf_net_forward(net, x, 1, 1, &rng, err, sizeof err) : 0;
+  CHECK(net && y==0 && strstr(err, "more than 1 value per channel"),
+        "BatchNorm1d training on 1 sample is an error: \"%s\"", err);
+  lf_net_free(net);
+  free(x);
+}
+
+static void test_dropout(void){
+  lf_layer_spec L[1];
+  lf_shape in = shape1(1000);
+  char err[256];
+  lf_net *net;
+  lf_rng rng, r1, r2;
+  float *x, *y1;
+  const float *y;
+  int i, zeros = 0, scaled = 0, same = 1;
+  L[0] = spec("Dropout");
+  L[0].p = 0.4;
+  net = lf_net_create(L, 1, &in, err, sizeof err);
+  if( !net ){ CHECK(0, "create dropout: %s", err); return; }
+  lf_rng_seed(&rng, 4);
+  x = randn(2000, &rng);
+  y = lf_net_forward(net, x, 2, 0, 0, err, sizeof err);
+  CHECK(y && memcmp(x, y, 2000*sizeof(float))==0, "eval Dropout is the identity");
+  lf_rng_seed(&r1, 77);
+  y = lf_net_forward(net, x, 2, 1, &r1, err, sizeof err);
+  if( !y ){ CHECK(0, "dropout train: %s", err); goto done; }
+  y1 = malloc(2000*sizeof(float));
+  memcpy(y1, y, 2000*sizeof(float));
+  for(i=0; i<2000; i++){
+    if( y1[i]==0 ) zeros++;
+    else if( fabsf(y1[i] - x[i]/0.6f) < 1e-6f*fabsf(x[i])+1e-7f ) scaled++;
+  }
+  CHECK(zeros>700 && zeros<900 && zeros+scaled==2000, "inverted dropout: %d "
+        "zeros, %d scaled by 1/(1-p)", zeros, scaled);
+  lf_rng_seed(&r2, 77);
+  y = lf_net_forward(net, x, 2, 1, &r2, err, sizeof err);
+  for(i=0; y && i<2000; i++) if( y[i]!=y1[i] ) same = 0;
+  CHECK(y && same, "same seed, same mask");
+  free(y1);
+done:
+  free(x);
+  lf_net_free(net);
+}
+
+/* The per-sample results of a net do not depend on the batch size it was
+** built for, and returning to an earlier size reuses its build. */
+static void test_batch_sizes(void){
+  lf_layer_spec L[7];
+  lf_shape in = shape3(2, 10, 10);
+  int per_in = 200, per_out = 6, i;
+  char err[256];
+  lf_net *net;
+  lf_rng rng;
+  float *x, *y5, *g5;
+  const float *y;
+  double d = 0, dg = 0;
+  L[0] = conv(16, 3, 3, 1, 1, 1, 1, 1);
+  L[1] = spec("ReLU");
+  L[2] = pool("MaxPool2d", 2, 2, 0);
+  L[3] = conv(8, 3, 3, 1, 1, 0, 0, 1);
+  L[4] = spec("LeakyReLU");
+  L[5] = spec("Flatten");
+  L[6] = linear(per_out, 1);
+  net = lf_net_create(L, 7, &in, err, sizeof err);
+  if( !net ){ CHECK(0, "create: %s", err); return; }
+  lf_rng_seed(&rng, 8);
+  lf_net_init_params(net, &rng);
+  lf_net_want_input_grad(net, 1);
+  x = randn(5*per_in, &rng);
+  y = lf_net_forward(net, x, 5, 1, &rng, err, sizeof err);
+  if( !y ){ CHECK(0, "forward 5: %s", err); goto done0; }
+  y5 = malloc(5*per_out*sizeof(float));
+  g5 = malloc(5*per_in*sizeof(float));
+  memcpy(y5, y, 5*per_out*sizeof(float));
+  lf_net_backward(net, y5, 5, err, sizeof err);
+  memcpy(g5, lf_net_input_grad(net, 5), 5*per_in*sizeof(float));
+  y = lf_net_forward(net, x, 2, 1, &rng, err, sizeof err);
+  for(i=0; y && i<2*per_out; i++) d = fmax(d, fabs(y[i]-y5[i]));
+  CHECK(y && d < 1e-5, "batch 2 matches the first 2 samples of batch 5 "
+        "(max diff %.2e)", d);
+  if( y && lf_net_backward(net, y5, 2, err, sizeof err)==0 ){
+    const float *g = lf_net_input_grad(net, 2);
+    for(i=0; i<2*per_in; i++) dg = fmax(dg, fabs(g[i]-g5[i]));
+  }else dg = 1;
+  CHECK(dg < 1e-5, "batch 2 input grads match (max diff %.2e)", dg);
+  y = lf_net_forward(net, x, 5, 0, 0, err, sizeof err);
+  d = 0;
+  for(i=0; y && i<5*per_out; i++) d = fmax(d, fabs(y[i]-y5[i]));
+  CHECK(y && d < 1e-5, "back to batch 5 (max diff %.2e)", d);
+  CHECK(lf_net_backward(net, y5, 5, err, sizeof err)!=0,
+        "backward after an eval forward is refused: \"%s\"", err);
+  /* More sizes than the cache holds: the oldest builds are evicted. */
+  d = 0;
+  for(i=1; i<=LF_NET_MAX_BATCH_SIZES+2; i++){
+    int k = i<=5 ? i : 1 + i%5, j;
+    y = lf_net_forward(net, x, k, 0, 0, err, sizeof err);
+    for(j=0; y && j<k*per_out; j++) d = fmax(d, fabs(y[j]-y5[j]));
+    if( !y ) d = 1;
+  }
+  for(i=6; i<=LF_NET_MAX_BATCH_SIZES+3; i++){
+    float *xx = calloc((size_t)i*per_in, sizeof(float));
+    memcpy(xx, x, 5*per_in*sizeof(float));
+    y = lf_net_forward(net, xx, i, 0, 0, err, sizeof err);
+    for(int j=0; y && j<5*per_out; j++) d = fmax(d, fabs(y[j]-y5[j]));
+    if( !y ) d = 1;
+    free(xx);
+  }
+  CHECK(d < 1e-5, "%d batch sizes through a %d-entry cache (max diff %.2e)",
+        LF_NET_MAX_BATCH_SIZES+3, LF_NET_MAX_BATCH_SIZES, d);
+  free(y5);
+  free(g5);
+done0:
+  free(x);
+  lf_net_free(net);
+}
+
+/* A 3-class problem of well separated Gaussian blobs in 8-D, learnt by an
+** MLP with softmax cross-entropy and plain SGD written here. */
+static void test_train_mlp(void){
+  enum { D = 8, K = 3, B = 32, STEPS = 300 };
+  lf_layer_spec L[5];
+  lf_shape in = shape1(D);
+  float centre[K][D], x[B*D], dy[B*K];
+  int label[B], step, i, k, j, np, correct = 0;
+  double loss = 0, first = -1;
+  char err[256];
+  lf_net *net;
+  lf_rng rng;
+  L[0] = linear(32, 1);
+  L[1] = spec("ReLU");
+  L[2] = linear(16, 1);
+  L[3] = spec("Tanh");
+  L[4] = linear(K, 1);
+  net = lf_net_create(L, 5, &in, err, sizeof err);
+  if( !net ){ CHECK(0, "create mlp: %s", err); return; }
+  lf_rng_seed(&rng, 123);
+  lf_net_init_params(net, &rng);
+  np = lf_net_param_count(net);
+  for(k=0; k<K; k++) for(j=0; j<D; j++) centre[k][j] = 2*lf_rng_normal(&rng);
+  for(step=0; step<STEPS; step++){
+    const float *y;
+    for(i=0; i<B; i++){
+      label[i] = (int)(lf_rng_next(&rng) % K);
+      for(j=0; j<D; j++) x[i*D+j] = centre[label[i]][j] + 0.5f*lf_rng_normal(&rng);
+    }
+    y = lf_net_forward(net, x, B, 1, &rng, err, sizeof err);
+    if( !y ){ CHECK(0, "train forward: %s", err); break; }
+    loss = 0;
+    correct = 0;
+    for(i=0; i<B; i++){
+      double mx = y[i*K], z = 0;
+      int arg = 0;
+      for(k=1; k<K; k++) if( y[i*K+k]>mx ){ mx = y[i*K+k]; arg = k; }
+      for(k=0; k<K; k++) z += exp(y[i*K+k]-mx);
+      loss += -(y[i*K+label[i]] - mx - log(z)) / B;
+      for(k=0; k<K; k++){
+        dy[i*K+k] = (float)((exp(y[i*K+k]-mx)/z - (k==label[i])) / B);
+      }
+      correct += arg==label[i];
+    }
+    if( first<0 ) first = loss;
+    if( lf_net_backward(net, dy, B, err, sizeof err) ){
+      CHECK(0, "train backward: %s", err);
+      break;
+    }
+    for(i=0; i<np; i++){
+      lf_param *p = lf_net_param(net, i);
+      int64_t e;
+      if( !p->grad ) continue;
+      for(e=0; e<p->n; e++) p->data[e] -= 0.1f * p->grad[e];
+    }
+  }
+  CHECK(first > 0.5 && loss < 0.05, "MLP trained by SGD: loss %.3f -> %.4f "
+        "after %d steps", first, loss, STEPS);
+  CHECK(correct==B, "last batch all correct (%d/%d)", correct, B);
+  lf_net_free(net);
+}
+
+int main(void){
+  lf_set_threads(2);
+  test_registry();
+  test_shape_errors();
+  test_params();
+  test_linear_forward();
+  test_conv_forward();
+  test_batchnorm_modes();
+  test_dropout();
+  test_batch_sizes();
+  test_gradients();
+  test_train_mlp();
+  TEST_EXIT();
+}
