@@ -1,0 +1,45 @@
+/*
+** lf_model.h — a pipeline's model as the trainer and inference see it:
+** config specs, the network, the input transformation (standardisation)
+** and the label classes, plus loading and saving weight files.
+*/
+#ifndef LF_MODEL_H
+#define LF_MODEL_H
+
+#include "lf_sqlite.h"
+#include "lf_config.h"
+#include "lf_project.h"
+#include "lf_ckpt.h"
+
+typedef struct lf_model {
+  lf_settings settings;
+  lf_pipeline_spec spec;
+  char *artifacts;
+  lf_shape in, out;
+  lf_net *net;
+  float *mean, *std;       /* standardisation (count(in) each), or NULL */
+  char **classes;          /* text labels, or NULL */
+  int nclasses_text;
+} lf_model;
+
+/* Reads settings and config of pplid and validates them. The network is
+** not built yet (its input shape comes from data or a weight file). */
+int lf_model_open(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t n);
+/* Builds m->net for input shape in. */
+int lf_model_build(lf_model *m, const lf_shape *in, char *err, size_t n);
+void lf_model_close(lf_model *m);
+
+/* Loads the classes JSON of ppl_state into m->classes. */
+int lf_model_load_classes(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t n);
+
+/* Resolves "best" / "last" / "N" to a kept epoch; error says why not. */
+int lf_model_pick_epoch(sqlite3 *db, const char *pplid, const char *which,
+                        int *epoch, char *err, size_t n);
+
+/* Weight file: params and buffers, "__input_shape", "__input_mean/std". */
+int lf_model_save_weights(lf_model *m, const char *path, int level, int64_t *bytes,
+                          char *err, size_t n);
+/* Reads a weight file, builds the net if needed and loads the tensors. */
+int lf_model_load_weights(lf_model *m, const char *path, char *err, size_t n);
+
+#endif

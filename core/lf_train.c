@@ -1,0 +1,676 @@
+/*
+** lf_train.c — ppl_train's loop: resume, epochs, validation, durable
+** per-epoch commits, early stopping and stopping on request.
+**
+** The caller's SELECT keeps its transaction open until the statement ends,
+** so every write goes through a private connection to the same database
+** file (WAL, busy timeout). An epoch becomes visible in one transaction
+** (history rows, ppl_state, kept weight files) only after its weight and
+** state files are durable on disk; files no longer kept are removed after
+** that commit. A crash at any point leaves the last committed epoch whole.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lf_train.h"
+#include "lf_claim.h"
+#include "lf_dataset.h"
+#include "lf_model.h"
+#include "lf_ppl.h"
+#include "lf_progress.h"
+
+/* zlib level for weight files; level 1 compresses float weights nearly as
+** well as 6 at a fraction of the time (see tools/bench). */
+#define LF_WEIGHT_ZLEVEL 1
+#define LF_CHECK_SECONDS 0.2
+#define MAX_QUANTITIES (2 * (32 + 2))
+
+/* Everything one ppl_train call owns; released by trainer_close(). */
+typedef struct trainer {
+  sqlite3 *db;              /* the caller's connection: read only */
+  sqlite3 *priv;            /* our own connection: every write */
+  sqlite3_stmt *interrupt_probe;
+  const lf_train_request *req;
+  lf_model m;
+  lf_dataset train, val;
+  lf_optim *opt;
+  lf_metric **metrics;      /* nmetrics */
+  lf_rng rng;
+  sqlite3_int64 runid;
+  int claimed;
+  int last_epoch, best_epoch;
+  double best_value;
+  int have_best;
+  int64_t *perm;
+  float *xb, *yb, *dy;      /* batch buffers, allocated once */
+  char *classes_json;       /* text-label mapping to store, or NULL */
+  double t_last_check, t_last_beat;
+} trainer;
+
+static char *dupstr(const char *s){
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if( d ) memcpy(d, s, n);
+  return d;
+}
+
+static int target_width(const lf_model *m){
+  return lf_loss_is_classification(&m->spec.loss) ? 1 : (int)lf_shape_count(&m->out);
+}
+
+/* ---- stop requests --------------------------------------------------- */
+
+/* sqlite3_interrupt() on the caller's connection (Ctrl-C in the shell) makes
+** every statement on it fail with SQLITE_INTERRUPT, so stepping a trivial
+** statement is how a function notices it. */
+static int caller_interrupted(trainer *t){
+  if( !t->interrupt_probe ) return 0;
+  int rc = sqlite3_step(t->interrupt_probe);
+  sqlite3_reset(t->interrupt_probe);
+  return rc==SQLITE_INTERRUPT;
+}
+
+/* 0: go on; 1: ppl_stop() asked; 2: interrupted. Cheap: looks at most
+** every LF_CHECK_SECONDS. */
+static int stop_requested(trainer *t, int force){
+  double now = lf_now_unix();
+  if( !force && now - t->t_last_check < LF_CHECK_SECONDS ) return 0;
+  t->t_last_check = now;
+  if( caller_interrupted(t) ) return 2;
+  int beat = now - t->t_last_beat >= LF_HEARTBEAT_SECONDS;
+  if( beat ) t->t_last_beat = now;
+  int r = lf_claim_beat(t->priv, t->runid, beat);
+  return r != 0 ? 1 : 0;
+}
+
+/* ---- setup ----------------------------------------------------------- */
+
+static int open_private(trainer *t, char *err, size_t n){
+  const char *file = sqlite3_db_filename(t->db, "main");
+  if( !file || !file[0] ){
+    snprintf(err, n, "training needs a database file (an in-memory database cannot be shared "
+             "with the trainer's own connection)");
+    return -1;
+  }
+  if( sqlite3_txn_state(t->db, "main")==SQLITE_TXN_WRITE ){
+    snprintf(err, n, "this connection holds an open write transaction; the trainer commits each epoch "
+             "through its own connection, which would wait for yours until the statement ends. "
+             "COMMIT (or ROLLBACK) first, and call ppl_train outside BEGIN ... COMMIT");
+    return -1;
+  }
+  int rc = sqlite3_open_v2(file, &t->priv, SQLITE_OPEN_READWRITE, NULL);
+  if( rc != SQLITE_OK ){
+    snprintf(err, n, "cannot open %s for training: %s", file, t->priv ? sqlite3_errmsg(t->priv) : sqlite3_errstr(rc));
+    return -1;
+  }
+  sqlite3_busy_timeout(t->priv, 30000);
+  sqlite3_stmt *st = NULL;
+  char mode[16] = "";
+  if( sqlite3_prepare_v2(t->priv, "PRAGMA journal_mode", -1, &st, NULL)==SQLITE_OK && sqlite3_step(st)==SQLITE_ROW ){
+    snprintf(mode, sizeof mode, "%s", (const char*)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  if( strcmp(mode, "wal") != 0 ){
+    snprintf(err, n, "the project database is not in WAL mode (journal_mode=%s); run "
+             "PRAGMA journal_mode=WAL once, or reload LabFlow, which switches projects to WAL", mode);
+    return -1;
+  }
+  lf_exec(t->priv, "PRAGMA synchronous=FULL", err, n);
+  if( sqlite3_prepare_v2(t->db, "SELECT 1", -1, &t->interrupt_probe, NULL) != SQLITE_OK ){
+    t->interrupt_probe = NULL;
+  }
+  return 0;
+}
+
+static int read_state(trainer *t, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(t->priv, "SELECT last_epoch, best_epoch, best_value, classes "
+                              "FROM main.ppl_state WHERE pplid=?1", -1, &st, NULL);
+  if( rc != SQLITE_OK ){ snprintf(err, n, "%s", sqlite3_errmsg(t->priv)); sqlite3_finalize(st); return -1; }
+  sqlite3_bind_text(st, 1, t->req->pplid, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if( rc==SQLITE_ROW ){
+    t->last_epoch = sqlite3_column_int(st, 0);
+    t->have_best = sqlite3_column_type(st, 1) != SQLITE_NULL;
+    t->best_epoch = t->have_best ? sqlite3_column_int(st, 1) : 0;
+    t->best_value = sqlite3_column_double(st, 2);
+  }
+  sqlite3_finalize(st);
+  if( rc != SQLITE_ROW ){
+    snprintf(err, n, "pipeline '%s' has no training state row", t->req->pplid);
+    return -1;
+  }
+  return 0;
+}
+
+static char *resolve_src(trainer *t, const char *src){
+  return t->m.spec.dataset.kind==LF_DS_SQL ? dupstr(src) : lf_project_resolve_path(t->db, src);
+}
+
+static int load_data(trainer *t, char *err, size_t n){
+  char why[1024];
+  lf_model *m = &t->m;
+  if( lf_model_load_classes(t->priv, t->req->pplid, m, err, n) ) return -1;
+  char *src = resolve_src(t, m->spec.train_src);
+  int rc = src ? lf_dataset_load(&m->spec.dataset, src, t->db, m->classes, m->nclasses_text,
+                                 &t->train, why, sizeof why) : -1;
+  free(src);
+  if( rc ){ snprintf(err, n, "train_data_src: %s", why); return -1; }
+  /* The validation split uses the training split's text classes. */
+  if( t->train.class_names && !m->classes ){
+    cJSON *a = cJSON_CreateArray();
+    for(int i=0; i<t->train.nclasses; i++) cJSON_AddItemToArray(a, cJSON_CreateString(t->train.class_names[i]));
+    t->classes_json = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+  }
+  src = resolve_src(t, m->spec.val_src);
+  rc = src ? lf_dataset_load(&m->spec.dataset, src, t->db, t->train.class_names,
+                             t->train.class_names ? t->train.nclasses : 0, &t->val, why, sizeof why) : -1;
+  free(src);
+  if( rc ){ snprintf(err, n, "val_data_src: %s", why); return -1; }
+  if( lf_shape_count(&t->val.shape) != lf_shape_count(&t->train.shape) ){
+    char a[64], b[64];
+    snprintf(err, n, "val_data_src has samples of shape %s, train_data_src %s",
+             lf_shape_str(&t->val.shape, a, sizeof a), lf_shape_str(&t->train.shape, b, sizeof b));
+    return -1;
+  }
+  if( m->spec.dataset.standardize ){
+    lf_dataset_stats(&t->train, &m->mean, &m->std);
+    if( !m->mean || !m->std ){ snprintf(err, n, "out of memory"); return -1; }
+    lf_dataset_standardize(&t->train, m->mean, m->std);
+    lf_dataset_standardize(&t->val, m->mean, m->std);
+  }
+  return 0;
+}
+
+/* The model's output must fit the labels. */
+static int check_outputs(trainer *t, char *err, size_t n){
+  lf_model *m = &t->m;
+  int64_t nout = lf_shape_count(&m->out);
+  if( lf_loss_is_classification(&m->spec.loss) ){
+    int k = t->train.nclasses > t->val.nclasses ? t->train.nclasses : t->val.nclasses;
+    if( nout < k ){
+      snprintf(err, n, "the model has %lld outputs but the data has %d classes; make the last layer's out %d",
+               (long long)nout, k, k);
+      return -1;
+    }
+  }else if( nout != 1 ){
+    snprintf(err, n, "the model has %lld outputs; %s on one label per sample needs out 1",
+             (long long)nout, m->spec.loss.kind==LF_LOSS_BCE_WITH_LOGITS ? "BCEWithLogitsLoss" : "a regression loss");
+    return -1;
+  }
+  if( m->spec.loss.kind==LF_LOSS_BCE_WITH_LOGITS && t->train.nclasses > 2 ){
+    snprintf(err, n, "BCEWithLogitsLoss needs labels 0 and 1; the data has %d classes", t->train.nclasses);
+    return -1;
+  }
+  return 0;
+}
+
+/* Optimizer state and rng are restored from the last epoch's state file. */
+static int restore(trainer *t, char *err, size_t n){
+  lf_model *m = &t->m;
+  char *wpath = lf_ppl_path(m->artifacts, "weight", t->req->pplid, t->last_epoch, err, n);
+  char *spath = lf_ppl_path(m->artifacts, "state", t->req->pplid, t->last_epoch, err, n);
+  lf_tensor_rec *recs = NULL;
+  int nrec = 0, rc = -1;
+  if( !wpath || !spath ) goto done;
+  /* The mean/std of this run's data must match the saved ones anyway;
+  ** keep those computed from the data. */
+  float *mean = m->mean, *std = m->std;
+  m->mean = m->std = NULL;
+  rc = lf_model_load_weights(m, wpath, err, n);
+  free(m->mean); free(m->std);
+  m->mean = mean; m->std = std;
+  if( rc ) goto done;
+  rc = -1;
+  if( lf_ckpt_read(spath, &recs, &nrec, err, n) ) goto done;
+  const lf_tensor_rec *rng = lf_ckpt_find(recs, nrec, "__rng");
+  const lf_tensor_rec *cnt = lf_ckpt_find(recs, nrec, "__optim_counters");
+  if( !rng || rng->dtype != 8 || rng->dim[0] != 4 || !cnt || cnt->dtype != 8 || cnt->dim[0] != 2 ){
+    snprintf(err, n, "state file %s lacks the random or optimizer state", spath);
+    goto done;
+  }
+  memcpy(t->rng.s, rng->data, sizeof t->rng.s);
+  const int64_t *c = cnt->data;
+  lf_optim_set_counters(t->opt, c[0], c[1]);
+  for(int i=0; i<lf_optim_state_count(t->opt); i++){
+    lf_param *p = lf_optim_state(t->opt, i);
+    const lf_tensor_rec *r = lf_ckpt_find(recs, nrec, p->name);
+    int64_t count = 1;
+    if( r ) for(int d=0; d<r->ndim; d++) count *= r->dim[d];
+    if( !r || r->dtype != 4 || count != p->n ){
+      snprintf(err, n, "state file %s lacks optimizer tensor %s", spath, p->name);
+      goto done;
+    }
+    memcpy(p->data, r->data, (size_t)p->n * sizeof(float));
+  }
+  rc = 0;
+done:
+  lf_ckpt_free(recs, nrec);
+  free(wpath);
+  free(spath);
+  return rc;
+}
+
+static int save_state(trainer *t, const char *path, char *err, size_t n){
+  int ns = lf_optim_state_count(t->opt);
+  lf_tensor_rec *recs = calloc((size_t)ns + 2, sizeof *recs);
+  if( !recs ){ snprintf(err, n, "out of memory"); return -1; }
+  int64_t counters[2];
+  lf_optim_get_counters(t->opt, &counters[0], &counters[1]);
+  recs[0] = (lf_tensor_rec){ .name = "__rng", .dtype = 8, .ndim = 1, .dim = {4}, .data = t->rng.s };
+  recs[1] = (lf_tensor_rec){ .name = "__optim_counters", .dtype = 8, .ndim = 1, .dim = {2}, .data = counters };
+  for(int i=0; i<ns; i++){
+    lf_param *p = lf_optim_state(t->opt, i);
+    recs[i+2].name = p->name;
+    recs[i+2].dtype = 4;
+    recs[i+2].ndim = p->shape.ndim;
+    for(int d=0; d<p->shape.ndim; d++) recs[i+2].dim[d] = p->shape.dim[d];
+    recs[i+2].data = p->data;
+  }
+  int rc = lf_ckpt_write(path, recs, ns + 2, LF_WEIGHT_ZLEVEL, err, n);
+  free(recs);
+  return rc;
+}
+
+/* ---- one epoch ------------------------------------------------------- */
+
+typedef struct epoch_result {
+  const char *names[MAX_QUANTITIES];
+  char name_buf[MAX_QUANTITIES][64];
+  double values[MAX_QUANTITIES];
+  int n;
+} epoch_result;
+
+static void add_quantity(epoch_result *r, const char *prefix, const char *name, double v){
+  snprintf(r->name_buf[r->n], sizeof r->name_buf[0], "%s_%s", prefix, name);
+  r->names[r->n] = r->name_buf[r->n];
+  r->values[r->n] = v;
+  r->n++;
+}
+
+static void gather(const lf_dataset *d, const int64_t *idx, int64_t start, int nb,
+                   int tw, float *xb, float *yb){
+  int64_t cnt = lf_shape_count(&d->shape);
+  for(int i=0; i<nb; i++){
+    int64_t s = idx ? idx[start+i] : start+i;
+    memcpy(xb + (size_t)i*(size_t)cnt, d->x + (size_t)s*(size_t)cnt, (size_t)cnt*sizeof(float));
+    for(int k=0; k<tw; k++) yb[(size_t)i*tw + k] = d->y[s];
+  }
+}
+
+/* Runs one training epoch. Returns 0 when finished, 1 when stopped on
+** request, 2 when interrupted, -1 on error. */
+static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, size_t n){
+  lf_model *m = &t->m;
+  int bs = m->spec.train_batch;
+  int nout = (int)lf_shape_count(&m->out), tw = target_width(m);
+  int64_t N = t->train.n, nbatches = (N + bs - 1) / bs;
+  double t0 = lf_now_unix(), loss_sum = 0;
+  for(int i=0; i<m->spec.nmetrics; i++) lf_metric_reset(t->metrics[i]);
+  lf_rng_shuffle(&t->rng, t->perm, N);
+  lf_progress_epoch_begin(pg, t->last_epoch + 1, nbatches);
+  const char *show_names[34];
+  double show_vals[34];
+  for(int64_t b=0; b<nbatches; b++){
+    int64_t start = b * bs;
+    int nb = (int)((N - start) < bs ? (N - start) : bs);
+    gather(&t->train, t->perm, start, nb, tw, t->xb, t->yb);
+    char why[512];
+    const float *y = lf_net_forward(m->net, t->xb, nb, 1, &t->rng, why, sizeof why);
+    if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
+    double loss = lf_loss_compute(&m->spec.loss, y, t->yb, nb, nout, t->dy);
+    if( !isfinite(loss) ){
+      snprintf(err, n, "training diverged in epoch %d (loss is %g); lower the learning rate",
+               t->last_epoch + 1, loss);
+      return -1;
+    }
+    for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(t->metrics[i], y, t->yb, nb);
+    if( lf_net_backward(m->net, t->dy, nb, why, sizeof why) ){
+      snprintf(err, n, "backward pass failed: %s", why);
+      return -1;
+    }
+    lf_optim_step(t->opt);
+    loss_sum += loss * nb;
+    if( pg->tty ){
+      int k = 0;
+      show_names[k] = "loss"; show_vals[k++] = loss_sum / (double)(start + nb);
+      for(int i=0; i<m->spec.nmetrics && k<34; i++){
+        int shown = t->req->verbose == NULL;
+        for(int v=0; v<t->req->nverbose; v++) shown |= strcmp(t->req->verbose[v], m->spec.metrics[i].name)==0;
+        if( shown ){ show_names[k] = m->spec.metrics[i].name; show_vals[k++] = lf_metric_value(t->metrics[i]); }
+      }
+      lf_progress_batch(pg, b + 1, start + nb, show_names, show_vals, k);
+    }
+    int s = stop_requested(t, 0);
+    if( s ) return s;
+  }
+  lf_optim_epoch_end(t->opt);
+  for(int i=0; i<m->spec.nmetrics; i++){
+    add_quantity(r, "train", m->spec.metrics[i].name, lf_metric_value(t->metrics[i]));
+  }
+  add_quantity(r, "train", "loss", loss_sum / (double)N);
+  add_quantity(r, "train", "duration", lf_now_unix() - t0);
+  return 0;
+}
+
+/* Loss and metrics of the model on d, in eval mode. */
+static int evaluate_split(lf_model *m, const lf_dataset *d, lf_metric **metrics,
+                          float *xb, float *yb, double *loss_out, char *err, size_t n){
+  int bs = m->spec.val_batch;
+  int nout = (int)lf_shape_count(&m->out), tw = target_width(m);
+  double loss_sum = 0;
+  for(int i=0; i<m->spec.nmetrics; i++) lf_metric_reset(metrics[i]);
+  for(int64_t start=0; start<d->n; start+=bs){
+    int nb = (int)((d->n - start) < bs ? (d->n - start) : bs);
+    gather(d, NULL, start, nb, tw, xb, yb);
+    char why[512];
+    const float *y = lf_net_forward(m->net, xb, nb, 0, NULL, why, sizeof why);
+    if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
+    loss_sum += lf_loss_compute(&m->spec.loss, y, yb, nb, nout, NULL) * nb;
+    for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(metrics[i], y, yb, nb);
+  }
+  *loss_out = d->n ? loss_sum / (double)d->n : NAN;
+  return 0;
+}
+
+/* ---- the per-epoch commit ------------------------------------------- */
+
+static int bind_step(sqlite3_stmt *st){
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc==SQLITE_DONE ? 0 : -1;
+}
+
+/* Makes epoch `e` durable: files first (already written by the caller),
+** then one transaction with its history rows, state and kept files.
+** *drop receives the epochs whose weight files are no longer kept. */
+static int commit_epoch(trainer *t, int e, const epoch_result *r, int64_t wbytes,
+                        int *drop, int *ndrop, char *err, size_t n){
+  sqlite3 *db = t->priv;
+  const char *pplid = t->req->pplid;
+  sqlite3_stmt *st = NULL;
+  char e2[64];
+  *ndrop = 0;
+  if( lf_exec(db, "BEGIN IMMEDIATE", err, n) ) return -1;
+  if( sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO main.history(pplid, epoch, name, value) VALUES(?1, ?2, ?3, ?4)",
+                         -1, &st, NULL) != SQLITE_OK ) goto fail;
+  for(int i=0; i<r->n; i++){
+    sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, e);
+    sqlite3_bind_text(st, 3, r->names[i], -1, SQLITE_STATIC);
+    if( isfinite(r->values[i]) ) sqlite3_bind_double(st, 4, r->values[i]);
+    else sqlite3_bind_null(st, 4);
+    if( bind_step(st) ) goto fail;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  if( sqlite3_prepare_v2(db, "UPDATE main.ppl_state SET last_epoch=?2, best_epoch=?3, best_value=?4, "
+                         "classes=coalesce(classes, ?5) WHERE pplid=?1", -1, &st, NULL) != SQLITE_OK ) goto fail;
+  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, e);
+  sqlite3_bind_int(st, 3, t->best_epoch);
+  sqlite3_bind_double(st, 4, t->best_value);
+  if( t->classes_json ) sqlite3_bind_text(st, 5, t->classes_json, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, 5);
+  if( bind_step(st) ) goto fail;
+  sqlite3_finalize(st);
+  st = NULL;
+  if( sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO main.ppl_weight_files(pplid, epoch, bytes) VALUES(?1, ?2, ?3)",
+                         -1, &st, NULL) != SQLITE_OK ) goto fail;
+  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, e);
+  sqlite3_bind_int64(st, 3, wbytes);
+  if( bind_step(st) ) goto fail;
+  sqlite3_finalize(st);
+  st = NULL;
+  if( !t->m.settings.keep_all ){
+    if( sqlite3_prepare_v2(db, "SELECT epoch FROM main.ppl_weight_files WHERE pplid=?1 AND epoch NOT IN (?2, ?3)",
+                           -1, &st, NULL) != SQLITE_OK ) goto fail;
+    sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, e);
+    sqlite3_bind_int(st, 3, t->best_epoch);
+    while( sqlite3_step(st)==SQLITE_ROW && *ndrop < 64 ) drop[(*ndrop)++] = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if( sqlite3_prepare_v2(db, "DELETE FROM main.ppl_weight_files WHERE pplid=?1 AND epoch=?2", -1, &st, NULL) != SQLITE_OK ) goto fail;
+    for(int i=0; i<*ndrop; i++){
+      sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+      sqlite3_bind_int(st, 2, drop[i]);
+      if( bind_step(st) ) goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+  }
+  if( sqlite3_prepare_v2(db, "UPDATE main.ppls SET status='trained' WHERE pplid=?1", -1, &st, NULL) != SQLITE_OK ) goto fail;
+  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+  if( bind_step(st) ) goto fail;
+  sqlite3_finalize(st);
+  st = NULL;
+  if( lf_exec(db, "COMMIT", err, n) ) goto fail_msg;
+  return 0;
+fail:
+  snprintf(err, n, "cannot record epoch %d: %s", e, sqlite3_errmsg(db));
+fail_msg:
+  sqlite3_finalize(st);
+  lf_exec(db, "ROLLBACK", e2, sizeof e2);
+  return -1;
+}
+
+static void remove_artifact(trainer *t, const char *of, int epoch){
+  char err[256];
+  char *p = lf_ppl_path(t->m.artifacts, of, t->req->pplid, epoch, err, sizeof err);
+  if( p ){ unlink(p); free(p); }
+}
+
+static void set_status(trainer *t, const char *status){
+  sqlite3_stmt *st = NULL;
+  if( sqlite3_prepare_v2(t->priv, "UPDATE main.ppls SET status=?2 WHERE pplid=?1", -1, &st, NULL)==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, t->req->pplid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+}
+
+static const char *get_status(trainer *t){
+  static __thread char buf[32];
+  sqlite3_stmt *st = NULL;
+  buf[0] = 0;
+  if( sqlite3_prepare_v2(t->priv, "SELECT status FROM main.ppls WHERE pplid=?1", -1, &st, NULL)==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, t->req->pplid, -1, SQLITE_STATIC);
+    if( sqlite3_step(st)==SQLITE_ROW ) snprintf(buf, sizeof buf, "%s", (const char*)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  return buf;
+}
+
+static void trainer_close(trainer *t){
+  if( t->claimed ) lf_claim_release(t->priv, t->runid);
+  sqlite3_finalize(t->interrupt_probe);
+  if( t->priv ) sqlite3_close(t->priv);
+  if( t->metrics ){
+    for(int i=0; i<t->m.spec.nmetrics; i++) lf_metric_free(t->metrics[i]);
+    free(t->metrics);
+  }
+  if( t->opt ) lf_optim_free(t->opt);
+  lf_dataset_free(&t->train);
+  lf_dataset_free(&t->val);
+  free(t->perm);
+  free(t->xb); free(t->yb); free(t->dy);
+  free(t->classes_json);
+  lf_model_close(&t->m);
+}
+
+static char *summary(trainer *t, int first, const char *ended, const char *message){
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "pplid", t->req->pplid);
+  if( first <= t->last_epoch ){
+    cJSON_AddNumberToObject(o, "first_epoch", first);
+    cJSON_AddNumberToObject(o, "last_epoch", t->last_epoch);
+  }else{
+    cJSON_AddNullToObject(o, "first_epoch");
+    cJSON_AddNullToObject(o, "last_epoch");
+  }
+  cJSON_AddNumberToObject(o, "epochs_run", t->last_epoch - first + 1 > 0 ? t->last_epoch - first + 1 : 0);
+  if( t->have_best ){
+    cJSON_AddNumberToObject(o, "best_epoch", t->best_epoch);
+    cJSON_AddNumberToObject(o, t->m.settings.monitor, t->best_value);
+  }else{
+    cJSON_AddNullToObject(o, "best_epoch");
+  }
+  cJSON_AddStringToObject(o, "ended", ended);
+  if( message ) cJSON_AddStringToObject(o, "message", message);
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return s;
+}
+
+char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
+  trainer t;
+  memset(&t, 0, sizeof t);
+  t.db = db;
+  t.req = req;
+  char *result = NULL;
+  int first = 0;
+  if( lf_model_open(db, req->pplid, &t.m, err, n) ) return NULL;
+  lf_model *m = &t.m;
+  if( m->spec.bf16 ){
+    snprintf(err, n, "precision \"bf16\" is not available in this build yet; use \"f32\"");
+    goto done;
+  }
+  for(int v=0; v<req->nverbose; v++){
+    if( lf_settings_metric_index(&m->settings, req->verbose[v]) < 0 && strcmp(req->verbose[v], "loss")!=0 ){
+      snprintf(err, n, "verbose: '%.40s' is not a project metric", req->verbose[v]);
+      goto done;
+    }
+  }
+  if( open_private(&t, err, n) ) goto done;
+  sqlite3_int64 logid = req->logid(req->logid_arg, t.priv, err, n);
+  if( !logid ) goto done;
+  if( lf_claim_take(t.priv, req->pplid, logid, &t.runid, err, n) ) goto done;
+  t.claimed = 1;
+  if( read_state(&t, err, n) ) goto done;
+  first = t.last_epoch + 1;
+  int patience = req->patience > 0 ? req->patience : req->epochs;
+  if( strcmp(get_status(&t), "early_stopped")==0 && t.last_epoch - t.best_epoch >= patience ){
+    char msg[256];
+    snprintf(msg, sizeof msg, "already stopped early at epoch %d (best epoch %d, no improvement for %d epochs); "
+             "give a larger patience to train on", t.last_epoch, t.best_epoch, t.last_epoch - t.best_epoch);
+    result = summary(&t, first, "early_stop", msg);
+    goto done;
+  }
+  if( m->settings.threads > 0 ) lf_set_threads(m->settings.threads);
+  if( load_data(&t, err, n) ) goto done;
+  if( lf_model_build(m, &t.train.shape, err, n) ) goto done;
+  if( check_outputs(&t, err, n) ) goto done;
+  {
+    int np = lf_net_param_count(m->net);
+    lf_param **params = malloc(sizeof(lf_param*) * (size_t)(np ? np : 1));
+    if( !params ){ snprintf(err, n, "out of memory"); goto done; }
+    /* PyTorch's optimizers decay every parameter, biases included. */
+    for(int i=0; i<np; i++){ params[i] = lf_net_param(m->net, i); params[i]->decay = 1; }
+    t.opt = lf_optim_create(&m->spec.optim, params, np);
+    free(params);
+    if( !t.opt ){ snprintf(err, n, "out of memory creating the optimizer"); goto done; }
+  }
+  t.metrics = calloc((size_t)(m->spec.nmetrics ? m->spec.nmetrics : 1), sizeof(lf_metric*));
+  if( !t.metrics ){ snprintf(err, n, "out of memory"); goto done; }
+  for(int i=0; i<m->spec.nmetrics; i++){
+    t.metrics[i] = lf_metric_create(m->spec.metrics[i].kind, (int)lf_shape_count(&m->out));
+    if( !t.metrics[i] ){ snprintf(err, n, "out of memory"); goto done; }
+  }
+  if( t.last_epoch > 0 ){
+    if( restore(&t, err, n) ) goto done;
+  }else{
+    lf_rng_seed(&t.rng, m->spec.seed);
+    lf_net_init_params(m->net, &t.rng);
+  }
+  /* Buffers for the whole run, allocated once. */
+  {
+    int64_t cnt = lf_shape_count(&m->in), nout = lf_shape_count(&m->out);
+    int bmax = m->spec.train_batch > m->spec.val_batch ? m->spec.train_batch : m->spec.val_batch;
+    t.perm = malloc(sizeof(int64_t) * (size_t)t.train.n);
+    t.xb = malloc(sizeof(float) * (size_t)bmax * (size_t)cnt);
+    t.yb = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
+    t.dy = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
+    if( !t.perm || !t.xb || !t.yb || !t.dy ){ snprintf(err, n, "out of memory for batch buffers"); goto done; }
+    /* The permutation is reshuffled from the identity each epoch so that
+    ** a resumed run draws the same order as an uninterrupted one. */
+  }
+  lf_progress pg;
+  lf_progress_init(&pg, m->settings.progress, req->pplid);
+  const char *ended = "finished";
+  char ended_msg[256] = "";
+  for(int k=0; k<req->epochs; k++){
+    int e = t.last_epoch + 1;
+    epoch_result r;
+    r.n = 0;
+    for(int64_t i=0; i<t.train.n; i++) t.perm[i] = i;
+    int s = train_epoch(&t, &pg, &r, err, n);
+    if( s < 0 ) goto done;
+    if( s > 0 ){
+      ended = s==1 ? "stop_requested" : "interrupted";
+      if( pg.enabled ) fprintf(stderr, "%s%s epoch %d: %s; epoch not recorded\n", pg.tty ? "\r\033[K" : "",
+                               req->pplid, e, ended);
+      break;
+    }
+    double t0 = lf_now_unix(), vloss;
+    if( evaluate_split(m, &t.val, t.metrics, t.xb, t.yb, &vloss, err, n) ) goto done;
+    for(int i=0; i<m->spec.nmetrics; i++) add_quantity(&r, "val", m->spec.metrics[i].name, lf_metric_value(t.metrics[i]));
+    add_quantity(&r, "val", "loss", vloss);
+    add_quantity(&r, "val", "duration", lf_now_unix() - t0);
+    /* Best epoch on the project's strategy. */
+    double mv = NAN;
+    for(int i=0; i<r.n; i++) if( strcmp(r.names[i], m->settings.monitor)==0 ) mv = r.values[i];
+    int improved = isfinite(mv) && (!t.have_best || (m->settings.mode_max ? mv > t.best_value : mv < t.best_value));
+    if( improved ){ t.best_epoch = e; t.best_value = mv; t.have_best = 1; }
+    /* Files first, durable; then the commit that makes them count. */
+    char *wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, e, err, n);
+    char *spath = lf_ppl_path(m->artifacts, "state", req->pplid, e, err, n);
+    char *dir = wpath ? dupstr(wpath) : NULL;
+    if( dir ) *strrchr(dir, '/') = 0;
+    int64_t wbytes = 0;
+    int rc = (!wpath || !spath || !dir) ? -1
+           : (lf_mkdirs(dir, err, n) || lf_model_save_weights(m, wpath, LF_WEIGHT_ZLEVEL, &wbytes, err, n)
+              || save_state(&t, spath, err, n)) ? -1 : 0;
+    int drop[64], ndrop = 0;
+    if( rc==0 ) rc = commit_epoch(&t, e, &r, wbytes, drop, &ndrop, err, n);
+    if( rc ){
+      /* The epoch did not happen: its files go, the previous ones stay. */
+      if( wpath ) unlink(wpath);
+      if( spath ) unlink(spath);
+      free(wpath); free(spath); free(dir);
+      if( improved ){ /* restore the committed best for the summary */ read_state(&t, err + strlen(err), 0); }
+      goto done;
+    }
+    free(wpath); free(spath); free(dir);
+    t.last_epoch = e;
+    for(int i=0; i<ndrop; i++) remove_artifact(&t, "weight", drop[i]);
+    if( e > 1 ) remove_artifact(&t, "state", e - 1);
+    lf_progress_epoch_end(&pg, r.names, r.values, r.n, improved ? "best" : "");
+    if( e - t.best_epoch >= patience && k < req->epochs - 1 ){
+      ended = "early_stop";
+      snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs", m->settings.monitor, patience);
+      set_status(&t, "early_stopped");
+      break;
+    }
+    if( e - t.best_epoch >= patience ){
+      ended = "early_stop";
+      snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs", m->settings.monitor, patience);
+      set_status(&t, "early_stopped");
+    }
+    int s2 = stop_requested(&t, 1);
+    if( s2 && k < req->epochs - 1 ){
+      ended = s2==1 ? "stop_requested" : "interrupted";
+      break;
+    }
+  }
+  result = summary(&t, first, ended, ended_msg[0] ? ended_msg : NULL);
+  if( !result ) snprintf(err, n, "out of memory");
+done:
+  trainer_close(&t);
+  return result;
+}

@@ -1,0 +1,40 @@
+/*
+** lf_train.h — the training loop behind ppl_train(), and the inference
+** behind ppl_predict() / ppl_evaluate().
+*/
+#ifndef LF_TRAIN_H
+#define LF_TRAIN_H
+
+#include "lf_sqlite.h"
+
+typedef struct lf_train_request {
+  const char *pplid;
+  int epochs;              /* more epochs to run (>= 1) */
+  int patience;            /* early stopping; <= 0: same as epochs */
+  char **verbose;          /* metric names shown live (NULL: all) */
+  int nverbose;
+  /* Gives the caller connection's logid, creating its lab_logs row through
+  ** `writer` (the trainer's own connection) when needed. */
+  sqlite3_int64 (*logid)(void *arg, sqlite3 *writer, char *err, size_t n);
+  void *logid_arg;
+} lf_train_request;
+
+/* Trains; the caller's connection `db` is only read (config, sql
+** datasets) and watched for sqlite3_interrupt(). Writes go through a
+** private connection to the same file. Returns a malloc'ed JSON summary, or
+** NULL with err set. */
+char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n);
+
+/* Inference with a kept weight file. which: "best", "last" or an epoch
+** number as text. input is JSON text (a sample or a list of samples) or,
+** when blob != NULL, blob_len bytes of float32 samples. mode: "raw",
+** "proba" or "class". Returns malloc'ed JSON or NULL with err. */
+char *lf_predict(sqlite3 *db, const char *pplid, const char *which,
+                 const char *json_input, const void *blob, int blob_len,
+                 const char *mode, char *err, size_t n);
+
+/* Loss and every metric of the model on another data source. */
+char *lf_evaluate(sqlite3 *db, const char *pplid, const char *data_src,
+                  const char *which, char *err, size_t n);
+
+#endif

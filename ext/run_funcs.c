@@ -1,0 +1,184 @@
+/*
+** run_funcs.c — training and using pipelines: ppl_train, ppl_stop,
+** ppl_is_running, ppl_predict, ppl_evaluate.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "lf_ext.h"
+#include "../core/lf_claim.h"
+#include "../core/lf_ppl.h"
+#include "../core/lf_train.h"
+
+#define ERRLEN 2048
+
+/* The pipeline must exist in an initialised project. */
+static int require_pipeline(sqlite3_context *ctx, const char *fn, const char *pplid){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  char err[ERRLEN];
+  lf_settings s;
+  if( lf_project_settings(db, &s, err, sizeof err) ){ lf_errorf(ctx, "%s: %s", fn, err); return -1; }
+  lf_settings_free(&s);
+  int ex = lf_ppl_exists(db, pplid, err, sizeof err);
+  if( ex < 0 ){ lf_errorf(ctx, "%s: %s", fn, err); return -1; }
+  if( ex==0 ){ lf_errorf(ctx, "%s: no pipeline '%s' in this project", fn, pplid); return -1; }
+  return 0;
+}
+
+void lf_fn_ppl_is_running(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_is_running");
+  if( !pplid || require_pipeline(ctx, "ppl_is_running", pplid) ) return;
+  char err[ERRLEN];
+  sqlite3_int64 logid = lf_claim_running(sqlite3_context_db_handle(ctx), pplid, err, sizeof err);
+  if( logid < 0 ) lf_errorf(ctx, "ppl_is_running: %s", err);
+  else if( logid==0 ) sqlite3_result_null(ctx);
+  else sqlite3_result_int64(ctx, logid);
+}
+
+void lf_fn_ppl_stop(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_stop");
+  if( !pplid || require_pipeline(ctx, "ppl_stop", pplid) ) return;
+  char err[ERRLEN];
+  int r = lf_claim_request_stop(sqlite3_context_db_handle(ctx), pplid, err, sizeof err);
+  if( r < 0 ) lf_errorf(ctx, "ppl_stop: %s", err);
+  else sqlite3_result_int(ctx, r);
+}
+
+static sqlite3_int64 logid_for_trainer(void *arg, sqlite3 *writer, char *err, size_t n){
+  return lf_conn_logid((lf_conn*)arg, writer, err, n);
+}
+
+/* verbose: a metric name or a JSON list of names. */
+static int parse_verbose(sqlite3_context *ctx, sqlite3_value *v, char ***names, int *n){
+  *names = NULL;
+  *n = 0;
+  if( sqlite3_value_type(v)==SQLITE_NULL ) return 0;
+  if( sqlite3_value_type(v) != SQLITE_TEXT ){
+    lf_errorf(ctx, "ppl_train: verbose must be a metric name or a JSON list of them");
+    return -1;
+  }
+  const char *t = (const char*)sqlite3_value_text(v);
+  cJSON *a = t[0]=='[' ? cJSON_Parse(t) : NULL;
+  if( t[0]=='[' && (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > 32) ){
+    cJSON_Delete(a);
+    lf_errorf(ctx, "ppl_train: verbose must be a metric name or a JSON list of up to 32 names");
+    return -1;
+  }
+  int k = a ? cJSON_GetArraySize(a) : 1;
+  *names = calloc((size_t)(k ? k : 1), sizeof(char*));
+  if( !*names ){ cJSON_Delete(a); sqlite3_result_error_nomem(ctx); return -1; }
+  for(int i=0; i<k; i++){
+    const cJSON *e = a ? cJSON_GetArrayItem(a, i) : NULL;
+    const char *s = a ? (cJSON_IsString(e) ? e->valuestring : NULL) : t;
+    if( !s ){
+      cJSON_Delete(a);
+      lf_errorf(ctx, "ppl_train: verbose[%d] must be a metric name", i);
+      for(int j=0; j<*n; j++) free((*names)[j]);
+      free(*names);
+      *names = NULL;
+      *n = 0;
+      return -1;
+    }
+    (*names)[i] = strdup(s);
+    *n = i + 1;
+  }
+  cJSON_Delete(a);
+  return 0;
+}
+
+/* An integer argument within [lo, hi]; NULL gives dflt. */
+static int int_arg(sqlite3_context *ctx, sqlite3_value *v, const char *what, int lo, int hi, int dflt, int *out){
+  if( sqlite3_value_type(v)==SQLITE_NULL ){ *out = dflt; return 0; }
+  if( sqlite3_value_type(v) != SQLITE_INTEGER || sqlite3_value_int64(v) < lo || sqlite3_value_int64(v) > hi ){
+    lf_errorf(ctx, "ppl_train: %s must be an integer from %d to %d", what, lo, hi);
+    return -1;
+  }
+  *out = (int)sqlite3_value_int64(v);
+  return 0;
+}
+
+void lf_fn_ppl_train(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_train");
+  if( !pplid || require_pipeline(ctx, "ppl_train", pplid) ) return;
+  lf_train_request req;
+  memset(&req, 0, sizeof req);
+  req.pplid = pplid;
+  req.epochs = 5;
+  if( argc >= 2 && int_arg(ctx, argv[1], "epochs", 1, 1000000, 5, &req.epochs) ) return;
+  if( argc >= 3 && int_arg(ctx, argv[2], "patience", 1, 1000000, 0, &req.patience) ) return;
+  if( argc >= 4 && parse_verbose(ctx, argv[3], &req.verbose, &req.nverbose) ) return;
+  req.logid = logid_for_trainer;
+  req.logid_arg = sqlite3_user_data(ctx);
+  char err[ERRLEN];
+  err[0] = 0;
+  char *summary = lf_train(sqlite3_context_db_handle(ctx), &req, err, sizeof err);
+  for(int i=0; i<req.nverbose; i++) free(req.verbose[i]);
+  free(req.verbose);
+  if( !summary ){ lf_errorf(ctx, "ppl_train: %s", err); return; }
+  sqlite3_result_text(ctx, summary, -1, free);
+  sqlite3_result_subtype(ctx, 'J');
+}
+
+/* 'best', 'last' or an epoch number, as text for the core. */
+static int epoch_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, char *buf, size_t n){
+  if( sqlite3_value_type(v)==SQLITE_INTEGER ){
+    snprintf(buf, n, "%lld", (long long)sqlite3_value_int64(v));
+    return 0;
+  }
+  if( sqlite3_value_type(v)==SQLITE_TEXT ){
+    snprintf(buf, n, "%s", (const char*)sqlite3_value_text(v));
+    return 0;
+  }
+  lf_errorf(ctx, "%s: epoch must be 'best', 'last' or an epoch number", fn);
+  return -1;
+}
+
+void lf_fn_ppl_predict(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_predict");
+  if( !pplid || require_pipeline(ctx, "ppl_predict", pplid) ) return;
+  char which[64] = "best";
+  if( argc >= 3 && epoch_arg(ctx, "ppl_predict", argv[2], which, sizeof which) ) return;
+  const char *mode = "raw";
+  if( argc >= 4 ){
+    mode = lf_arg_text(ctx, argv, 3, "ppl_predict: mode");
+    if( !mode ) return;
+    if( strcmp(mode, "raw") && strcmp(mode, "proba") && strcmp(mode, "class") ){
+      lf_errorf(ctx, "ppl_predict: mode must be 'raw', 'proba' or 'class', got '%.40s'", mode);
+      return;
+    }
+  }
+  const char *json = NULL;
+  const void *blob = NULL;
+  int blob_len = 0;
+  if( sqlite3_value_type(argv[1])==SQLITE_BLOB ){
+    blob = sqlite3_value_blob(argv[1]);
+    blob_len = sqlite3_value_bytes(argv[1]);
+  }else if( sqlite3_value_type(argv[1])==SQLITE_TEXT ){
+    json = (const char*)sqlite3_value_text(argv[1]);
+  }else{
+    lf_errorf(ctx, "ppl_predict: input must be a JSON array (one sample or a list of samples) or a BLOB of float32");
+    return;
+  }
+  char err[ERRLEN];
+  char *out = lf_predict(sqlite3_context_db_handle(ctx), pplid, which, json, blob, blob_len, mode, err, sizeof err);
+  if( !out ){ lf_errorf(ctx, "ppl_predict: %s", err); return; }
+  sqlite3_result_text(ctx, out, -1, free);
+  sqlite3_result_subtype(ctx, 'J');
+}
+
+void lf_fn_ppl_evaluate(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_evaluate");
+  if( !pplid || require_pipeline(ctx, "ppl_evaluate", pplid) ) return;
+  const char *src = lf_arg_text(ctx, argv, 1, "ppl_evaluate: data_src");
+  if( !src ) return;
+  char which[64] = "best";
+  if( argc >= 3 && epoch_arg(ctx, "ppl_evaluate", argv[2], which, sizeof which) ) return;
+  char err[ERRLEN];
+  char *out = lf_evaluate(sqlite3_context_db_handle(ctx), pplid, src, which, err, sizeof err);
+  if( !out ){ lf_errorf(ctx, "ppl_evaluate: %s", err); return; }
+  sqlite3_result_text(ctx, out, -1, free);
+  sqlite3_result_subtype(ctx, 'J');
+}
