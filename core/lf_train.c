@@ -554,11 +554,13 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   t.claimed = 1;
   if( read_state(&t, err, n) ) goto done;
   first = t.last_epoch + 1;
+  /* Patience counts epochs without improvement within this call, as the
+  ** reference does; without an explicit patience it is the epoch count. */
   int patience = req->patience > 0 ? req->patience : req->epochs;
-  if( strcmp(get_status(&t), "early_stopped")==0 && t.last_epoch - t.best_epoch >= patience ){
+  if( strcmp(get_status(&t), "early_stopped")==0 && req->patience <= 0 ){
     char msg[256];
-    snprintf(msg, sizeof msg, "already stopped early at epoch %d (best epoch %d, no improvement for %d epochs); "
-             "give a larger patience to train on", t.last_epoch, t.best_epoch, t.last_epoch - t.best_epoch);
+    snprintf(msg, sizeof msg, "already stopped early at epoch %d (best epoch %d); "
+             "pass a patience to ppl_train to train on", t.last_epoch, t.best_epoch);
     result = summary(&t, first, "early_stop", msg);
     goto done;
   }
@@ -643,7 +645,6 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
       if( wpath ) unlink(wpath);
       if( spath ) unlink(spath);
       free(wpath); free(spath); free(dir);
-      if( improved ){ /* restore the committed best for the summary */ read_state(&t, err + strlen(err), 0); }
       goto done;
     }
     free(wpath); free(spath); free(dir);
@@ -651,16 +652,12 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     for(int i=0; i<ndrop; i++) remove_artifact(&t, "weight", drop[i]);
     if( e > 1 ) remove_artifact(&t, "state", e - 1);
     lf_progress_epoch_end(&pg, r.names, r.values, r.n, improved ? "best" : "");
-    if( e - t.best_epoch >= patience && k < req->epochs - 1 ){
+    int since = e - (t.best_epoch > first - 1 ? t.best_epoch : first - 1);
+    if( since >= patience ){
       ended = "early_stop";
       snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs", m->settings.monitor, patience);
       set_status(&t, "early_stopped");
       break;
-    }
-    if( e - t.best_epoch >= patience ){
-      ended = "early_stop";
-      snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs", m->settings.monitor, patience);
-      set_status(&t, "early_stopped");
     }
     int s2 = stop_requested(&t, 1);
     if( s2 && k < req->epochs - 1 ){
