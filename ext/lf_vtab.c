@@ -1,0 +1,212 @@
+/*
+** lf_vtab.c — the table of LabFlow's virtual tables (table-valued
+** functions), registered by sqlite3_labflow_init() next to the functions,
+** and the helpers they share (declared in lf_vtab.h).
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include "lf_ext.h"
+#include "lf_vtab.h"
+#include "../core/lf_pplid.h"
+
+typedef struct lf_module_entry {
+  const char *name;
+  const sqlite3_module *module;
+} lf_module_entry;
+
+static const lf_module_entry lf_modules[] = {
+  {"ppl_history",  &lf_history_module},
+  {"ppl_status",   &lf_status_module},
+  {"ppl_details",  &lf_details_module},
+  {"ppl_filter",   &lf_filter_module},
+  {"ppl_matching", &lf_matching_module},
+  {"ppl_weights",  &lf_weights_module},
+  {0, 0}
+};
+
+int lf_register_modules(sqlite3 *db){
+  for(int i=0; lf_modules[i].name; i++){
+    int rc = sqlite3_create_module(db, lf_modules[i].name, lf_modules[i].module, NULL);
+    if( rc != SQLITE_OK ) return rc;
+  }
+  return SQLITE_OK;
+}
+
+/* ---- helpers shared by the vtab_*.c files ---------------------------- */
+
+int lf_vt_error(sqlite3_vtab *vt, const char *fmt, ...){
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  sqlite3_free(vt->zErrMsg);
+  vt->zErrMsg = msg;
+  return msg ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+int lf_vt_best_index(sqlite3_vtab *vt, sqlite3_index_info *info, const lf_vt_plan *plan){
+  int arg_at[8], pplid_at = -1;          /* aConstraint index used per arg */
+  unsigned unusable = 0, have = 0;
+  (void)vt;
+  for(int j=0; j<plan->nargs; j++) arg_at[j] = -1;
+  for(int i=0; i<info->nConstraint; i++){
+    const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+    int j;
+    for(j=0; j<plan->nargs && plan->arg_cols[j]!=c->iColumn; j++){}
+    if( j<plan->nargs ){
+      if( c->op != SQLITE_INDEX_CONSTRAINT_EQ ) continue;  /* SQLite checks it */
+      if( !c->usable ){ unusable |= 1u<<j; continue; }
+      if( arg_at[j] < 0 ){ arg_at[j] = i; have |= 1u<<j; }
+    }else if( c->iColumn==plan->pplid_col && c->usable
+           && c->op==SQLITE_INDEX_CONSTRAINT_EQ && pplid_at < 0 ){
+      /* A lookup finds the exact pplid: pplid = 'P1' COLLATE NOCASE must
+      ** scan, or it would miss 'p1'. */
+      const char *coll = sqlite3_vtab_collation(info, i);
+      if( !coll || sqlite3_stricmp(coll, "BINARY")==0 ) pplid_at = i;
+    }
+  }
+  /* An argument given in the call but not usable in this plan: refuse the
+  ** plan rather than run without the argument. */
+  if( unusable & ~have ) return SQLITE_CONSTRAINT;
+
+  int by_arg = plan->pplid_arg >= 0 && (have & (1u<<plan->pplid_arg));
+  if( by_arg ) pplid_at = -1;            /* the argument already selects it */
+  int n = 0;
+  sqlite3_str *desc = sqlite3_str_new(NULL);
+  for(int j=0; j<plan->nargs; j++){
+    if( arg_at[j] < 0 ) continue;
+    info->aConstraintUsage[arg_at[j]].argvIndex = ++n;
+    info->aConstraintUsage[arg_at[j]].omit = 1;   /* the value is the argument */
+    sqlite3_str_appendf(desc, "%s%s=?", n>1 ? " " : "", plan->arg_names[j]);
+  }
+  int idx = (int)have;
+  if( pplid_at >= 0 ){
+    /* Not omitted: SQLite re-checks it with the column's own comparison. */
+    info->aConstraintUsage[pplid_at].argvIndex = ++n;
+    idx |= 1<<LF_VT_PPLID_BIT;
+    sqlite3_str_appendf(desc, "%spplid=?", n>1 ? " " : "");
+  }
+  if( n==0 ) sqlite3_str_appendall(desc, "scan");
+
+  int one = by_arg || pplid_at >= 0;
+  double rows = one ? plan->rows_one : plan->rows_all;
+  unsigned required = (1u<<plan->nrequired) - 1;
+  if( (have & required) != required ){
+    /* Runs only to report the missing argument: make every other plan win. */
+    info->estimatedCost = 1e18;
+    info->estimatedRows = (sqlite3_int64)1e9;
+  }else{
+    info->estimatedCost = 10.0 + rows*10.0;
+    info->estimatedRows = (sqlite3_int64)rows;
+    if( one && plan->rows_one <= 1.0 ) info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+  }
+  info->idxNum = idx;
+  info->idxStr = sqlite3_str_finish(desc);
+  info->needToFreeIdxStr = 1;
+  if( !info->idxStr ) return SQLITE_NOMEM;
+
+  /* Rows come sorted by plan->order_cols: an ascending ORDER BY on a prefix
+  ** of them needs no sorter. */
+  if( info->nOrderBy > 0 && info->nOrderBy <= plan->norder ){
+    int ok = 1;
+    for(int k=0; k<info->nOrderBy && ok; k++){
+      ok = info->aOrderBy[k].iColumn==plan->order_cols[k] && !info->aOrderBy[k].desc;
+    }
+    info->orderByConsumed = ok;
+  }
+  return SQLITE_OK;
+}
+
+void lf_vt_split_args(int idxNum, int argc, sqlite3_value **argv, int nargs,
+                      sqlite3_value **args, sqlite3_value **pplid_eq){
+  int k = 0;
+  for(int j=0; j<nargs; j++){
+    args[j] = (idxNum & (1<<j)) && k<argc ? argv[k++] : NULL;
+  }
+  *pplid_eq = (idxNum & (1<<LF_VT_PPLID_BIT)) && k<argc ? argv[k] : NULL;
+}
+
+const char *lf_vt_pplid_arg(sqlite3_vtab *vt, const char *fn, sqlite3_value *v){
+  static const char *const type_names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
+  int t = sqlite3_value_type(v);
+  if( t != SQLITE_TEXT && t != SQLITE_INTEGER ){
+    lf_vt_error(vt, "%s: pplid must be text, got %s", fn, type_names[t]);
+    return NULL;
+  }
+  const char *s = (const char*)sqlite3_value_text(v);
+  if( !s ){ lf_vt_error(vt, "%s: out of memory", fn); return NULL; }
+  char err[256];
+  if( lf_pplid_check(s, sqlite3_value_bytes(v), err, sizeof err) ){
+    lf_vt_error(vt, "%s: %s", fn, err);
+    return NULL;
+  }
+  return s;
+}
+
+const char *lf_vt_pplid_eq(sqlite3_value *v){
+  int t = sqlite3_value_type(v);
+  if( t==SQLITE_NULL || t==SQLITE_BLOB ) return NULL;
+  const char *s = (const char*)sqlite3_value_text(v);
+  char err[8];
+  if( !s || lf_pplid_check(s, sqlite3_value_bytes(v), err, sizeof err) ) return NULL;
+  return s;
+}
+
+int lf_vt_prepare(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const char *sql,
+                  sqlite3_stmt **st){
+  *st = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+  if( rc==SQLITE_OK ) return SQLITE_OK;
+  const char *why = sqlite3_errmsg(db);
+  if( strncmp(why, "no such table", 13)==0 ){
+    lf_vt_error(vt, "%s: not a LabFlow project: run lab_init('{\"metrics\": [...]}') first", fn);
+  }else{
+    lf_vt_error(vt, "%s: %s", fn, why);
+  }
+  return rc==SQLITE_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
+}
+
+int lf_vt_ppl_must_exist(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const char *pplid){
+  sqlite3_stmt *st;
+  int rc = lf_vt_prepare(vt, db, fn, "SELECT 1 FROM main.ppls WHERE pplid=?1", &st);
+  if( rc ) return rc;
+  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if( rc==SQLITE_ROW ) rc = SQLITE_OK;
+  else if( rc==SQLITE_DONE ) rc = lf_vt_error(vt, "%s: no pipeline '%s' in this project", fn, pplid);
+  else rc = lf_vt_error(vt, "%s: %s", fn, sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+void lf_vt_free_names(char **names, int n){
+  if( !names ) return;
+  for(int i=0; i<n; i++) sqlite3_free(names[i]);
+  sqlite3_free(names);
+}
+
+int lf_vt_history_names(const lf_settings *s, char ***names, int *n){
+  int m = s ? s->nmetrics : 0;
+  int total = 2*(m+2);
+  char **v = sqlite3_malloc64(sizeof(char*) * (sqlite3_uint64)total);
+  *names = NULL; *n = 0;
+  if( !v ) return SQLITE_NOMEM;
+  static const char *const split[2] = {"train", "val"};
+  int k = 0;
+  for(int p=0; p<2; p++){
+    for(int i=0; i<m; i++) v[k++] = sqlite3_mprintf("%s_%s", split[p], s->metrics[i]);
+    v[k++] = sqlite3_mprintf("%s_loss", split[p]);
+    v[k++] = sqlite3_mprintf("%s_duration", split[p]);
+  }
+  for(int i=0; i<total; i++){
+    if( !v[i] ){ lf_vt_free_names(v, total); return SQLITE_NOMEM; }
+  }
+  *names = v; *n = total;
+  return SQLITE_OK;
+}
+
+int lf_vt_name_index(char *const *names, int n, const char *name){
+  for(int i=0; i<n; i++) if( strcmp(names[i], name)==0 ) return i;
+  return -1;
+}

@@ -1,0 +1,232 @@
+/*
+** vtab_status.c — ppl_status / ppl_status(pplid): one row per pipeline
+** with its status, the logid training it, its best epoch's history and its
+** last epoch [get_ppl_status].
+**
+**   pplid|status|running_logid|best_epoch|train_<metric>...|train_loss|
+**   train_duration|val_<metric>...|val_loss|val_duration|last_epoch
+**
+** running_logid is the claim recorded in runnings; a claim whose trainer
+** died stays visible until ppl_is_running() (which may write) clears it.
+** A pipeline never trained has best_epoch and the history columns NULL and
+** last_epoch 0.
+*/
+#include <string.h>
+#include "lf_ext.h"
+#include "lf_vtab.h"
+
+#define FN "ppl_status"
+#define COL_PPLID 0
+#define COL_STATUS 1
+#define COL_LOGID 2
+#define COL_BEST 3
+#define COL_FIRST 4            /* first history column */
+
+typedef struct status_vtab {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  char **names;                /* history column names, in column order */
+  int nnames;
+  int col_last;                /* last_epoch */
+  int col_arg;                 /* HIDDEN pplid argument */
+} status_vtab;
+
+typedef struct status_cursor {
+  sqlite3_vtab_cursor base;
+  sqlite3_stmt *st;            /* pplid, status, logid, best_epoch, last_epoch */
+  sqlite3_stmt *hist;          /* name, value of one (pplid, epoch) */
+  int eof;
+  double *val;
+  unsigned char *set;
+  sqlite3_int64 rowid;
+} status_cursor;
+
+static int status_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                          sqlite3_vtab **ppVtab, char **pzErr){
+  (void)aux; (void)argc; (void)argv;
+  lf_settings s;
+  char err[512];
+  /* Metric columns need settings; see vtab_history.c for why this fails. */
+  if( lf_project_settings(db, &s, err, sizeof err) ){
+    *pzErr = sqlite3_mprintf(FN ": %s", err);
+    return SQLITE_ERROR;
+  }
+  status_vtab *vt = sqlite3_malloc(sizeof *vt);
+  if( !vt ){ lf_settings_free(&s); return SQLITE_NOMEM; }
+  memset(vt, 0, sizeof *vt);
+  vt->db = db;
+  int rc = lf_vt_history_names(&s, &vt->names, &vt->nnames);
+  lf_settings_free(&s);
+  sqlite3_str *sql = sqlite3_str_new(db);
+  sqlite3_str_appendall(sql, "CREATE TABLE x(pplid TEXT, status TEXT, running_logid INTEGER, best_epoch INTEGER");
+  for(int i=0; i<vt->nnames; i++) sqlite3_str_appendf(sql, ", \"%w\" REAL", vt->names[i]);
+  sqlite3_str_appendall(sql, ", last_epoch INTEGER, ppl HIDDEN)");
+  char *ddl = sqlite3_str_finish(sql);
+  if( rc==SQLITE_OK && !ddl ) rc = SQLITE_NOMEM;
+  if( rc==SQLITE_OK ) rc = sqlite3_declare_vtab(db, ddl);
+  sqlite3_free(ddl);
+  if( rc != SQLITE_OK ){
+    lf_vt_free_names(vt->names, vt->nnames);
+    sqlite3_free(vt);
+    return rc;
+  }
+  vt->col_last = COL_FIRST + vt->nnames;
+  vt->col_arg = vt->col_last + 1;
+  sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+  *ppVtab = &vt->base;
+  return SQLITE_OK;
+}
+
+static int status_disconnect(sqlite3_vtab *p){
+  status_vtab *vt = (status_vtab*)p;
+  lf_vt_free_names(vt->names, vt->nnames);
+  sqlite3_free(vt);
+  return SQLITE_OK;
+}
+
+static int status_open(sqlite3_vtab *p, sqlite3_vtab_cursor **ppCur){
+  status_vtab *vt = (status_vtab*)p;
+  status_cursor *c = sqlite3_malloc(sizeof *c);
+  if( !c ) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  c->val = sqlite3_malloc64(sizeof(double) * (sqlite3_uint64)vt->nnames + 1);
+  c->set = sqlite3_malloc64((sqlite3_uint64)vt->nnames + 1);
+  if( !c->val || !c->set ){
+    sqlite3_free(c->val); sqlite3_free(c->set); sqlite3_free(c);
+    return SQLITE_NOMEM;
+  }
+  c->eof = 1;
+  *ppCur = &c->base;
+  return SQLITE_OK;
+}
+
+static int status_close(sqlite3_vtab_cursor *cur){
+  status_cursor *c = (status_cursor*)cur;
+  sqlite3_finalize(c->st);
+  sqlite3_finalize(c->hist);
+  sqlite3_free(c->val);
+  sqlite3_free(c->set);
+  sqlite3_free(c);
+  return SQLITE_OK;
+}
+
+/* Loads the best epoch's history of the current pipeline into val/set. */
+static int status_load_best(status_cursor *c, status_vtab *vt){
+  memset(c->set, 0, (size_t)vt->nnames);
+  if( sqlite3_column_type(c->st, 3)==SQLITE_NULL ) return SQLITE_OK;
+  sqlite3_reset(c->hist);
+  sqlite3_bind_text(c->hist, 1, (const char*)sqlite3_column_text(c->st, 0), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(c->hist, 2, sqlite3_column_int64(c->st, 3));
+  int rc;
+  while( (rc = sqlite3_step(c->hist))==SQLITE_ROW ){
+    const char *name = (const char*)sqlite3_column_text(c->hist, 0);
+    int i = name ? lf_vt_name_index(vt->names, vt->nnames, name) : -1;
+    if( i >= 0 && sqlite3_column_type(c->hist, 1) != SQLITE_NULL ){
+      c->val[i] = sqlite3_column_double(c->hist, 1);
+      c->set[i] = 1;
+    }
+  }
+  if( rc != SQLITE_DONE ) return lf_vt_error(c->base.pVtab, FN ": %s", sqlite3_errmsg(vt->db));
+  return SQLITE_OK;
+}
+
+static int status_next(sqlite3_vtab_cursor *cur){
+  status_cursor *c = (status_cursor*)cur;
+  status_vtab *vt = (status_vtab*)cur->pVtab;
+  int rc = sqlite3_step(c->st);
+  if( rc==SQLITE_DONE ){ c->eof = 1; return SQLITE_OK; }
+  if( rc != SQLITE_ROW ) return lf_vt_error(cur->pVtab, FN ": %s", sqlite3_errmsg(vt->db));
+  c->eof = 0;
+  c->rowid++;
+  return status_load_best(c, vt);
+}
+
+static const int status_order[] = {COL_PPLID};
+static const char *const status_arg_names[] = {"ppl"};
+
+static int status_best_index(sqlite3_vtab *p, sqlite3_index_info *info){
+  status_vtab *vt = (status_vtab*)p;
+  lf_vt_plan plan = {
+    .nargs = 1, .arg_cols = &vt->col_arg, .arg_names = status_arg_names,
+    .nrequired = 0, .pplid_arg = 0, .pplid_col = COL_PPLID,
+    .order_cols = status_order, .norder = 1,
+    .rows_one = 1, .rows_all = 100,
+  };
+  return lf_vt_best_index(p, info, &plan);
+}
+
+static int status_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
+                         int argc, sqlite3_value **argv){
+  status_cursor *c = (status_cursor*)cur;
+  status_vtab *vt = (status_vtab*)cur->pVtab;
+  (void)idxStr;
+  sqlite3_finalize(c->st);
+  sqlite3_finalize(c->hist);
+  c->st = c->hist = NULL;
+  c->eof = 1;
+  c->rowid = 0;
+  sqlite3_value *arg, *eq;
+  lf_vt_split_args(idxNum, argc, argv, 1, &arg, &eq);
+  const char *pplid = NULL;
+  if( arg ){
+    pplid = lf_vt_pplid_arg(cur->pVtab, FN, arg);
+    if( !pplid ) return SQLITE_ERROR;
+    int rc = lf_vt_ppl_must_exist(cur->pVtab, vt->db, FN, pplid);
+    if( rc ) return rc;
+  }else if( eq ){
+    pplid = lf_vt_pplid_eq(eq);
+    if( !pplid ) return SQLITE_OK;
+  }
+  static const char *const sel =
+    "SELECT p.pplid, p.status, r.logid, s.best_epoch, COALESCE(s.last_epoch, 0)"
+    " FROM main.ppls p LEFT JOIN main.ppl_state s ON s.pplid=p.pplid"
+    " LEFT JOIN main.runnings r ON r.pplid=p.pplid";
+  char *sql = sqlite3_mprintf("%s%s ORDER BY p.pplid", sel, pplid ? " WHERE p.pplid=?1" : "");
+  if( !sql ) return SQLITE_NOMEM;
+  int rc = lf_vt_prepare(cur->pVtab, vt->db, FN, sql, &c->st);
+  sqlite3_free(sql);
+  if( rc ) return rc;
+  rc = lf_vt_prepare(cur->pVtab, vt->db, FN,
+                     "SELECT name, value FROM main.history WHERE pplid=?1 AND epoch=?2", &c->hist);
+  if( rc ) return rc;
+  if( pplid ) sqlite3_bind_text(c->st, 1, pplid, -1, SQLITE_TRANSIENT);
+  return status_next(cur);
+}
+
+static int status_eof(sqlite3_vtab_cursor *cur){
+  return ((status_cursor*)cur)->eof;
+}
+
+static int status_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
+  status_cursor *c = (status_cursor*)cur;
+  status_vtab *vt = (status_vtab*)cur->pVtab;
+  if( i==COL_PPLID || i==vt->col_arg ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 0));
+  else if( i==COL_STATUS ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 1));
+  else if( i==COL_LOGID ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 2));
+  else if( i==COL_BEST ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 3));
+  else if( i==vt->col_last ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 4));
+  else if( i >= COL_FIRST && i < vt->col_last && c->set[i-COL_FIRST] ){
+    sqlite3_result_double(ctx, c->val[i-COL_FIRST]);
+  }
+  return SQLITE_OK;
+}
+
+static int status_rowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
+  *pRowid = ((status_cursor*)cur)->rowid;
+  return SQLITE_OK;
+}
+
+const sqlite3_module lf_status_module = {
+  .iVersion = 0,
+  .xCreate = 0,                  /* eponymous only */
+  .xConnect = status_connect,
+  .xBestIndex = status_best_index,
+  .xDisconnect = status_disconnect,
+  .xOpen = status_open,
+  .xClose = status_close,
+  .xFilter = status_filter,
+  .xNext = status_next,
+  .xEof = status_eof,
+  .xColumn = status_column,
+  .xRowid = status_rowid,
+};
