@@ -1,0 +1,37 @@
+#!/bin/sh
+# test_examples.sh — every SQL example in examples/ runs as written (from the
+# repository root, on a fresh database) and shows what it promises.
+cd "$(dirname "$0")/../.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+run(){  # run NAME — runs examples/NAME.sql, output in $tmp/NAME.out
+  sqlite3 "$tmp/$1.db" < "examples/$1.sql" > "$tmp/$1.out" 2> "$tmp/$1.err"
+  echo $? > "$tmp/$1.rc"
+}
+ok(){ echo "PASS examples/$1: $2"; }
+bad(){ echo "FAIL examples/$1: $2"; sed -n 1,20p "$tmp/$1.err" "$tmp/$1.out"; }
+expect(){  # expect NAME DESCRIPTION PATTERN — the output matches PATTERN
+  if [ "$(cat "$tmp/$1.rc")" = 0 ] && ! grep -q 'error' "$tmp/$1.err" && grep -Eq "$3" "$tmp/$1.out"; then
+    ok "$1" "$2"
+  else
+    bad "$1" "$2"
+  fi
+}
+
+run csv_iris_like
+expect csv_iris_like "trains two pipelines and ranks them" 'flowers-sgd\|finished'
+expect csv_iris_like "predicts text labels" '\["setosa","virginica"\]'
+
+run sql_table
+expect sql_table "learns y = 3x + 1 from a table" '│ 1\.0  │ 4\.0  │'
+expect sql_table "lists its weights" '0\.weight │ \[1,1\]'
+
+run fashion_mlp
+expect fashion_mlp "trains 3 epochs and shows the history" '│ 3     │'
+acc=$(grep -E '^│ 3 ' "$tmp/fashion_mlp.out" | awk -F'│' '{print $5}' | tr -d ' ')
+if awk "BEGIN{exit !($acc >= 0.85)}" 2>/dev/null; then ok fashion_mlp "val_accuracy $acc >= 0.85"; else bad fashion_mlp "val_accuracy '$acc' < 0.85"; fi
+
+run fashion_cnn
+expect fashion_cnn "trains 3 epochs and shows the history" '│ 3     │'
+expect fashion_cnn "evaluates the best epoch on the test split" '"samples":10000'
