@@ -8,6 +8,10 @@
 #include "lf_canon.h"
 #include "lf_dataset.h"
 
+/* 1e9 f32 parameters is 4 GB of weights (16 GB with Adam's state). */
+#define LF_MAX_PARAMS 1e9
+#define LF_MAX_ACTIVATIONS 1e8
+
 static char *dupstr(const char *s){
   size_t n = strlen(s) + 1;
   char *d = malloc(n);
@@ -34,6 +38,29 @@ int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
     /* The layer path says where; the message says why. */
     snprintf(err, n, "%s: %s", spec->layer_paths[bad], msg);
     goto fail;
+  }
+  /* Sizes the kernels would accept but no machine can hold: refuse them
+  ** here, not with an allocation failure (or the OOM killer) in training. */
+  {
+    const lf_layer_ops *lin = lf_layer_ops_find("Linear"), *conv = lf_layer_ops_find("Conv2d");
+    double params = 0;
+    lf_shape prev = in, cur;
+    for(int i=0; i<spec->nlayers; i++){
+      if( lf_net_infer(spec->layers, i+1, &in, &cur, msg, sizeof msg) >= 0 ) break;
+      const lf_layer_spec *l = &spec->layers[i];
+      double cin = (double)lf_shape_count(&prev), outs = (double)lf_shape_count(&cur);
+      if( l->ops==lin ) params += cin * (double)l->out + (double)l->out;
+      else if( l->ops==conv && prev.ndim==3 )
+        params += (double)prev.dim[0] * (double)l->out * l->kernel[0] * l->kernel[1] + (double)l->out;
+      if( params > LF_MAX_PARAMS || outs > LF_MAX_ACTIVATIONS ){
+        snprintf(err, n, "%s: the model is too large: %.0f %s (at most %.0f)", spec->layer_paths[i],
+                 params > LF_MAX_PARAMS ? params : outs,
+                 params > LF_MAX_PARAMS ? "parameters so far" : "values per sample out of this layer",
+                 params > LF_MAX_PARAMS ? LF_MAX_PARAMS : LF_MAX_ACTIVATIONS);
+        goto fail;
+      }
+      prev = cur;
+    }
   }
   if( out.ndim != 1 ){
     char b[64];
@@ -202,10 +229,15 @@ char *lf_ppl_path(const char *art, const char *of, const char *pplid, int epoch,
   else if( strcmp(of, "quick")==0 ) snprintf(buf, sizeof buf, "%s/Quicks/%s.json", art, pplid);
   else if( strcmp(of, "weight")==0 ) snprintf(buf, sizeof buf, "%s/Weights/%s/e%d.lfw", art, pplid, epoch);
   else if( strcmp(of, "gradient")==0 ) snprintf(buf, sizeof buf, "%s/Gradients/%s/e%d.lfw", art, pplid, epoch);
-  else if( strcmp(of, "state")==0 ) snprintf(buf, sizeof buf, "%s/Weights/%s/e%d.state", art, pplid, epoch);
   else {
     snprintf(err, n, "unknown kind of path '%.40s' (known: config, weight, gradient, history, quick)", of);
     return NULL;
   }
+  return dupstr(buf);
+}
+
+char *lf_ppl_state_path(const char *art, const char *pplid, int epoch){
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s/Weights/%s/e%d.state", art, pplid, epoch);
   return dupstr(buf);
 }

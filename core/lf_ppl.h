@@ -39,9 +39,12 @@ char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n);
 /* last/best epoch of a pipeline (0 / -1 when none yet). */
 int lf_ppl_epochs(sqlite3 *db, const char *pplid, int *last, int *best, char *err, size_t n);
 
-/* Artifact paths (malloc'ed). of: config, weight, gradient, history, quick,
-** state. epoch is used by weight, gradient and state. */
+/* Artifact paths (malloc'ed). of: config, weight, gradient, history, quick;
+** epoch is used by weight and gradient. */
 char *lf_ppl_path(const char *artifacts, const char *of, const char *pplid, int epoch,
                   char *err, size_t n);
+/* The optimizer and random state saved with an epoch (for resuming); only
+** the last epoch's is kept. malloc'ed. */
+char *lf_ppl_state_path(const char *artifacts, const char *pplid, int epoch);
 
 #endif
