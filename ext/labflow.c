@@ -77,6 +77,35 @@ static const lf_func_entry lf_funcs[] = {
   {"ppl_evaluate", 2, 3, SIDE, lf_fn_ppl_evaluate,
    "ppl_evaluate(pplid, data_src [, epoch='best']) -> JSON",
    "Loss and every project metric of the pipeline's model on another data source."},
+  {"ppl_archive", 1, 2, SIDE, lf_fn_ppl_archive,
+   "ppl_archive(ppls [, reverse=0]) -> count",
+   "Archives pipelines (a pplid or a JSON array): their rows leave every listing for the archived_* "
+   "tables and their files move under Archived/. reverse=1 unarchives. Running pipelines are refused."},
+  {"ppl_unarchive", 1, 1, SIDE, lf_fn_ppl_unarchive,
+   "ppl_unarchive(ppls) -> count",
+   "Restores archived pipelines exactly; refused if an active pipeline has the same pplid or configuration."},
+  {"ppl_delete", 1, 1, SIDE, lf_fn_ppl_delete,
+   "ppl_delete(ppls) -> count",
+   "Deletes archived pipelines: their rows and files. Active pipelines must be archived first."},
+  {"ppl_clean", 1, 2, SIDE, lf_fn_ppl_clean,
+   "ppl_clean(ppls [, keep='best,last']) -> bytes freed",
+   "Deletes the weight files of epochs not kept (keep: best, last and/or epoch numbers). "
+   "The last epoch's weights and state always stay: ppl_train resumes from them."},
+  {"ppl_transfer", 3, 5, SIDE, lf_fn_ppl_transfer,
+   "ppl_transfer(ppls, 'export'|'import', 'copy'|'move' [, bundle_path [, remap_json]]) -> count",
+   "export: writes the pipelines (NULL: all) into one bundle file (default Transfer/<pplid>.lfbundle); "
+   "'move' removes them once the bundle is durable. import: merges a bundle (NULL path: every bundle in "
+   "Transfer/), skipping configurations already here and refusing colliding pplids; remap_json "
+   "{\"old prefix\": \"new prefix\"} rewrites data paths; 'move' deletes the bundle afterwards."},
+  {"ppl_sync", 1, 1, SIDE, lf_fn_ppl_sync,
+   "ppl_sync(pplid) -> path",
+   "Writes Configs/<pplid>.json (config plus best and last epochs) and Histories/<pplid>.csv; "
+   "returns the config file's path."},
+  {"ppl_plot", 3, 4, SIDE, lf_fn_ppl_plot,
+   "ppl_plot(ppls, metrics, out_path [, x='epoch']) -> JSON list of files",
+   "One SVG line chart per metric (<out_path>/<metric>.svg), a line per pipeline. NULL ppls: all "
+   "pipelines; NULL metrics: every history column but durations; a metric is a column (val_loss) or a "
+   "quantity (loss = train_loss and val_loss)."},
 };
 
 const lf_func_entry *lf_func_entries(int *n){
@@ -207,6 +236,53 @@ static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_text(ctx, text, -1, sqlite3_free);
 }
 
+/* ---- the write-statement guard --------------------------------------- */
+
+/* SQLite (3.40 at least) does not apply SQLITE_DIRECTONLY to CHECK
+** constraints: a CHECK in a database someone sent you could call
+** ppl_delete() when you INSERT into its table. So the functions that change
+** the project also refuse to run while a statement that writes (INSERT,
+** UPDATE, DELETE, CREATE TABLE ... AS) is executing on the connection: call
+** them from a SELECT. ppl_predict and ppl_evaluate only read and stay
+** usable in UPDATE ... SET x = ppl_predict(...). */
+static int writing_statement_busy(sqlite3 *db){
+  for(sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)){
+    if( sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s) ) return 1;
+  }
+  return 0;
+}
+
+#define N_FUNCS (sizeof lf_funcs / sizeof lf_funcs[0])
+
+static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t i){
+  if( i >= N_FUNCS ) return;
+  if( writing_statement_busy(sqlite3_context_db_handle(ctx)) ){
+    lf_errorf(ctx, "%s: cannot run inside an INSERT, UPDATE or DELETE statement (a CHECK constraint "
+              "of the database may be calling it); call it from a SELECT", lf_funcs[i].name);
+    return;
+  }
+  lf_funcs[i].fn(ctx, argc, argv);
+}
+
+#define GUARD(i) static void guard_##i(sqlite3_context *c, int n, sqlite3_value **v){ guarded(c, n, v, i); }
+GUARD(0) GUARD(1) GUARD(2) GUARD(3) GUARD(4) GUARD(5) GUARD(6) GUARD(7)
+GUARD(8) GUARD(9) GUARD(10) GUARD(11) GUARD(12) GUARD(13) GUARD(14) GUARD(15)
+GUARD(16) GUARD(17) GUARD(18) GUARD(19) GUARD(20) GUARD(21) GUARD(22) GUARD(23)
+GUARD(24) GUARD(25) GUARD(26) GUARD(27) GUARD(28) GUARD(29) GUARD(30) GUARD(31)
+static void (*const guards[])(sqlite3_context*, int, sqlite3_value**) = {
+  guard_0, guard_1, guard_2, guard_3, guard_4, guard_5, guard_6, guard_7,
+  guard_8, guard_9, guard_10, guard_11, guard_12, guard_13, guard_14, guard_15,
+  guard_16, guard_17, guard_18, guard_19, guard_20, guard_21, guard_22, guard_23,
+  guard_24, guard_25, guard_26, guard_27, guard_28, guard_29, guard_30, guard_31,
+};
+_Static_assert(N_FUNCS <= sizeof guards / sizeof guards[0], "add GUARD() entries for the new functions");
+
+static void (*entry_fn(size_t i))(sqlite3_context*, int, sqlite3_value**){
+  const lf_func_entry *e = &lf_funcs[i];
+  int writes = (e->flags & SQLITE_DIRECTONLY) && e->fn != lf_fn_ppl_predict && e->fn != lf_fn_ppl_evaluate;
+  return writes ? guards[i] : e->fn;
+}
+
 /* ---- registration ---------------------------------------------------- */
 
 static void conn_release(void *p){
@@ -248,7 +324,7 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     const lf_func_entry *e = &lf_funcs[i];
     for(int nargs = e->nmin; nargs <= e->nmax && rc==SQLITE_OK; nargs++){
       c->refs++;
-      rc = sqlite3_create_function_v2(db, e->name, nargs, e->flags, c, e->fn, NULL, NULL, conn_release);
+      rc = sqlite3_create_function_v2(db, e->name, nargs, e->flags, c, entry_fn(i), NULL, NULL, conn_release);
       /* On failure SQLite has already called conn_release for this one. */
       if( rc != SQLITE_OK && pzErrMsg ){
         *pzErrMsg = sqlite3_mprintf("labflow: cannot register %s: %s", e->name, sqlite3_errmsg(db));

@@ -43,6 +43,13 @@ void lf_fn_ppl_stop(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_train(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_predict(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_evaluate(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_archive(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_unarchive(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_delete(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_clean(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_transfer(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_sync(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_plot(sqlite3_context*, int, sqlite3_value**);
 
 /* sqlite3_result_error with printf formatting; the message is prefixed
 ** with the SQL function's name, as "ppl_new: ...". */

@@ -78,3 +78,21 @@ CREATE TABLE IF NOT EXISTS runnings(
   proc_start   INTEGER NOT NULL,
   heartbeat    REAL NOT NULL
 );
+
+-- Archived pipelines: the same columns as the active tables, rows moved
+-- here by ppl_archive() and back by ppl_unarchive(). config_hash is not
+-- UNIQUE: two archived pipelines may share a configuration.
+CREATE TABLE IF NOT EXISTS archived_ppls(
+  pplid TEXT PRIMARY KEY, config TEXT NOT NULL, config_hash TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'new', created_time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS archived_ppl_edges(
+  child TEXT PRIMARY KEY, base TEXT NOT NULL, patch TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_ppl_state(
+  pplid TEXT PRIMARY KEY, last_epoch INTEGER NOT NULL DEFAULT 0, best_epoch INTEGER,
+  best_value REAL, classes TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_history(
+  pplid TEXT NOT NULL, epoch INTEGER NOT NULL, name TEXT NOT NULL, value REAL,
+  PRIMARY KEY(pplid, epoch, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_ppl_weight_files(
+  pplid TEXT NOT NULL, epoch INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  PRIMARY KEY(pplid, epoch)) WITHOUT ROWID;

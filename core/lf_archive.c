@@ -1,0 +1,899 @@
+/*
+** lf_archive.c — archive, unarchive, delete and clean pipelines, and the
+** shared machinery: pplid lists, the all-or-nothing transaction and
+** undoable file moves (see lf_archive.h).
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "lf_archive.h"
+#include "lf_ckpt.h"
+#include "lf_claim.h"
+#include "lf_pplid.h"
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static char *strf(const char *fmt, ...){
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if( k < 0 ) return NULL;
+  char *s = malloc((size_t)k + 1);
+  if( !s ) return NULL;
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)k + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+char *lf_path_join(const char *a, const char *b){
+  return strf("%s%s%s", a, a[0] && a[strlen(a)-1]=='/' ? "" : "/", b);
+}
+
+int lf_path_exists(const char *path){
+  struct stat sb;
+  return lstat(path, &sb)==0;
+}
+
+void lf_art_items(const char *pplid, char rel[LF_ART_ITEMS][200]){
+  snprintf(rel[0], 200, "Weights/%s", pplid);
+  snprintf(rel[1], 200, "Gradients/%s", pplid);
+  snprintf(rel[2], 200, "Configs/%s.json", pplid);
+  snprintf(rel[3], 200, "Histories/%s.csv", pplid);
+  snprintf(rel[4], 200, "Quicks/%s.json", pplid);
+}
+
+/* ---- pplid lists -------------------------------------------------------- */
+
+int lf_pplist_has(const lf_pplist *l, const char *id){
+  for(int i=0; i<l->n; i++) if( strcmp(l->ids[i], id)==0 ) return 1;
+  return 0;
+}
+
+int lf_pplist_add(lf_pplist *l, const char *id){
+  if( lf_pplist_has(l, id) ) return 0;
+  char **ids = realloc(l->ids, sizeof(char*) * (size_t)(l->n + 1));
+  if( !ids ) return -1;
+  l->ids = ids;
+  l->ids[l->n] = strdup(id);
+  if( !l->ids[l->n] ) return -1;
+  l->n++;
+  return 0;
+}
+
+void lf_pplist_free(lf_pplist *l){
+  for(int i=0; i<l->n; i++) free(l->ids[i]);
+  free(l->ids);
+  l->ids = NULL;
+  l->n = 0;
+}
+
+int lf_pplist_parse(const char *text, lf_pplist *out, char *err, size_t n){
+  memset(out, 0, sizeof *out);
+  const char *p = text;
+  while( *p==' ' || *p=='\t' || *p=='\n' || *p=='\r' ) p++;
+  if( *p != '[' ){
+    if( lf_pplid_check(text, -1, err, n) ) return -1;
+    if( lf_pplist_add(out, text) ){ snprintf(err, n, "out of memory"); return -1; }
+    return 0;
+  }
+  cJSON *a = cJSON_Parse(text);
+  if( !cJSON_IsArray(a) ){
+    cJSON_Delete(a);
+    snprintf(err, n, "ppls must be a pplid or a JSON array of pplids; '%.60s' is not valid JSON", text);
+    return -1;
+  }
+  int i = 0;
+  for(const cJSON *e = a->child; e; e = e->next, i++){
+    if( !cJSON_IsString(e) ){
+      snprintf(err, n, "ppls[%d] must be a pplid (text)", i);
+      goto fail;
+    }
+    if( lf_pplid_check(e->valuestring, -1, err, n) ) goto fail;
+    if( lf_pplist_add(out, e->valuestring) ){ snprintf(err, n, "out of memory"); goto fail; }
+  }
+  cJSON_Delete(a);
+  return 0;
+fail:
+  cJSON_Delete(a);
+  lf_pplist_free(out);
+  return -1;
+}
+
+int lf_pplist_all(sqlite3 *db, lf_pplist *out, char *err, size_t n){
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *st = NULL;
+  if( sqlite3_prepare_v2(db, "SELECT pplid FROM main.ppls ORDER BY pplid", -1, &st, NULL) != SQLITE_OK ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+    return -1;
+  }
+  int rc;
+  while( (rc = sqlite3_step(st))==SQLITE_ROW ){
+    if( lf_pplist_add(out, (const char*)sqlite3_column_text(st, 0)) ){
+      snprintf(err, n, "out of memory");
+      rc = SQLITE_NOMEM;
+      break;
+    }
+  }
+  if( rc != SQLITE_DONE ){
+    if( rc != SQLITE_NOMEM ) snprintf(err, n, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    lf_pplist_free(out);
+    return -1;
+  }
+  sqlite3_finalize(st);
+  return 0;
+}
+
+/* ---- project ------------------------------------------------------------ */
+
+int lf_proj_open(sqlite3 *db, lf_proj *p, char *err, size_t n){
+  memset(p, 0, sizeof *p);
+  if( lf_project_settings(db, &p->s, err, n) ) return -1;
+  p->art = lf_project_artifacts(db, &p->s, err, n);
+  if( !p->art ){ lf_settings_free(&p->s); return -1; }
+  return 0;
+}
+
+void lf_proj_close(lf_proj *p){
+  free(p->art);
+  lf_settings_free(&p->s);
+  memset(p, 0, sizeof *p);
+}
+
+/* ---- transaction -------------------------------------------------------- */
+
+int lf_hk_begin(sqlite3 *db, char *err, size_t n){
+  if( !sqlite3_get_autocommit(db) ){
+    snprintf(err, n, "cannot run inside a transaction (files move with the commit, and a later "
+             "ROLLBACK could not bring them back): COMMIT or ROLLBACK first");
+    return -1;
+  }
+  /* Up to ~10 s for a trainer's epoch commit to finish. */
+  for(int tries = 0; ; tries++){
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if( rc==SQLITE_OK ) return 0;
+    if( (rc & 0xff) != SQLITE_BUSY || tries >= 200 ){
+      snprintf(err, n, "cannot start a write transaction: %s", sqlite3_errmsg(db));
+      return -1;
+    }
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+  }
+}
+
+int lf_hk_commit(sqlite3 *db, char *err, size_t n){
+  char e2[512];
+  if( lf_exec(db, "COMMIT", e2, sizeof e2) ){
+    snprintf(err, n, "cannot commit: %s", e2);
+    return -1;
+  }
+  return 0;
+}
+
+void lf_hk_rollback(sqlite3 *db){
+  if( !sqlite3_get_autocommit(db) ) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int lf_hk_not_running(sqlite3 *db, const char *pplid, char *err, size_t n){
+  sqlite3_int64 logid = lf_claim_running(db, pplid, err, n);
+  if( logid < 0 ) return -1;
+  if( logid > 0 ){
+    snprintf(err, n, "pipeline '%s' is running (logid %lld): stop it with ppl_stop('%s') first",
+             pplid, (long long)logid, pplid);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- file moves --------------------------------------------------------- */
+
+void lf_moves_init(lf_moves *mv, const char *art){
+  memset(mv, 0, sizeof *mv);
+  mv->art = art;
+}
+
+static int push_dir(lf_moves *mv, const char *d){
+  if( mv->ndirs == mv->capdirs ){
+    int cap = mv->capdirs ? mv->capdirs * 2 : 8;
+    char **x = realloc(mv->dirs, sizeof(char*) * (size_t)cap);
+    if( !x ) return -1;
+    mv->dirs = x;
+    mv->capdirs = cap;
+  }
+  mv->dirs[mv->ndirs] = strdup(d);
+  if( !mv->dirs[mv->ndirs] ) return -1;
+  mv->ndirs++;
+  return 0;
+}
+
+/* mkdir -p of path's parent, recording each folder made. */
+static int make_parents(lf_moves *mv, const char *path, char *err, size_t n){
+  char *p = strdup(path);
+  if( !p ){ snprintf(err, n, "out of memory"); return -1; }
+  char *last = strrchr(p, '/');
+  if( !last || last==p ){ free(p); return 0; }
+  *last = 0;
+  for(char *s = p + 1; ; s++){
+    if( *s != '/' && *s != 0 ) continue;
+    char saved = *s;
+    *s = 0;
+    struct stat sb;
+    if( stat(p, &sb) != 0 ){
+      if( mkdir(p, 0755) != 0 ){
+        snprintf(err, n, "cannot create directory %s: %s", p, strerror(errno));
+        free(p);
+        return -1;
+      }
+      if( push_dir(mv, p) ){ snprintf(err, n, "out of memory"); free(p); return -1; }
+    }else if( !S_ISDIR(sb.st_mode) ){
+      snprintf(err, n, "cannot create directory %s: a file of that name exists", p);
+      free(p);
+      return -1;
+    }
+    *s = saved;
+    if( saved==0 ) break;
+  }
+  free(p);
+  return 0;
+}
+
+int lf_moves_rename(lf_moves *mv, const char *from, const char *to, char *err, size_t n){
+  if( lf_path_exists(to) ){
+    snprintf(err, n, "%s already exists (move it away first)", to);
+    return -1;
+  }
+  if( make_parents(mv, to, err, n) ) return -1;
+  if( mv->n == mv->cap ){
+    int cap = mv->cap ? mv->cap * 2 : 8;
+    lf_move *x = realloc(mv->m, sizeof *x * (size_t)cap);
+    if( !x ){ snprintf(err, n, "out of memory"); return -1; }
+    mv->m = x;
+    mv->cap = cap;
+  }
+  char *f = strdup(from), *t = strdup(to);
+  if( !f || !t ){ free(f); free(t); snprintf(err, n, "out of memory"); return -1; }
+  if( rename(from, to) != 0 ){
+    snprintf(err, n, "cannot move %s to %s: %s", from, to, strerror(errno));
+    free(f); free(t);
+    return -1;
+  }
+  mv->m[mv->n].from = f;
+  mv->m[mv->n].to = t;
+  mv->n++;
+  return 0;
+}
+
+int lf_moves_trash(lf_moves *mv, const char *path, char *err, size_t n){
+  if( !mv->trash ){
+    char *tmpl = strf("%s/.trash-XXXXXX", mv->art);
+    if( !tmpl ){ snprintf(err, n, "out of memory"); return -1; }
+    if( !mkdtemp(tmpl) ){
+      snprintf(err, n, "cannot create a trash folder in %s: %s", mv->art, strerror(errno));
+      free(tmpl);
+      return -1;
+    }
+    if( push_dir(mv, tmpl) ){ rmdir(tmpl); free(tmpl); snprintf(err, n, "out of memory"); return -1; }
+    mv->trash = tmpl;
+  }
+  char name[32];
+  snprintf(name, sizeof name, "%d", mv->ntrash++);
+  char *to = lf_path_join(mv->trash, name);
+  if( !to ){ snprintf(err, n, "out of memory"); return -1; }
+  int rc = lf_moves_rename(mv, path, to, err, n);
+  free(to);
+  return rc;
+}
+
+static int sync_dir(const char *dir, char *err, size_t n){
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if( fd < 0 ) return 0;   /* gone or unreadable: nothing to make durable */
+  int rc = 0;
+  if( fsync(fd) != 0 && errno != EINVAL && errno != EROFS ){
+    snprintf(err, n, "cannot sync directory %s: %s", dir, strerror(errno));
+    rc = -1;
+  }
+  close(fd);
+  return rc;
+}
+
+static int sync_parent(const char *path, char *err, size_t n){
+  char *d = strdup(path);
+  if( !d ){ snprintf(err, n, "out of memory"); return -1; }
+  char *s = strrchr(d, '/');
+  if( s && s != d ) *s = 0;
+  int rc = sync_dir(d, err, n);
+  free(d);
+  return rc;
+}
+
+int lf_moves_sync(lf_moves *mv, char *err, size_t n){
+  for(int i=0; i<mv->ndirs; i++) if( sync_parent(mv->dirs[i], err, n) ) return -1;
+  for(int i=0; i<mv->n; i++){
+    if( sync_parent(mv->m[i].from, err, n) || sync_parent(mv->m[i].to, err, n) ) return -1;
+  }
+  return 0;
+}
+
+void lf_moves_undo(lf_moves *mv){
+  for(int i=mv->n-1; i>=0; i--) rename(mv->m[i].to, mv->m[i].from);
+  for(int i=mv->ndirs-1; i>=0; i--) rmdir(mv->dirs[i]);
+  for(int i=0; i<mv->n; i++){ free(mv->m[i].from); free(mv->m[i].to); }
+  mv->n = 0;
+  for(int i=0; i<mv->ndirs; i++) free(mv->dirs[i]);
+  mv->ndirs = 0;
+  free(mv->trash);
+  mv->trash = NULL;
+}
+
+void lf_moves_purge(lf_moves *mv){
+  if( mv->trash ){
+    char e[256];
+    lf_rm_tree(mv->trash, e, sizeof e);   /* leftovers are harmless: .trash-* */
+  }
+}
+
+void lf_moves_free(lf_moves *mv){
+  for(int i=0; i<mv->n; i++){ free(mv->m[i].from); free(mv->m[i].to); }
+  for(int i=0; i<mv->ndirs; i++) free(mv->dirs[i]);
+  free(mv->m);
+  free(mv->dirs);
+  free(mv->trash);
+  memset(mv, 0, sizeof *mv);
+}
+
+static __thread int rm_errno;
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw){
+  (void)sb; (void)flag; (void)ftw;
+  if( remove(path) != 0 && !rm_errno ) rm_errno = errno;
+  return 0;
+}
+
+int lf_rm_tree(const char *path, char *err, size_t n){
+  if( !lf_path_exists(path) ) return 0;
+  rm_errno = 0;
+  if( nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && !rm_errno ) rm_errno = errno;
+  if( rm_errno ){
+    snprintf(err, n, "cannot remove %s: %s", path, strerror(rm_errno));
+    return -1;
+  }
+  return 0;
+}
+
+void lf_rmdir_empty(const char *dir, const char *stop){
+  char *d = strdup(dir);
+  if( !d ) return;
+  size_t stoplen = strlen(stop);
+  while( strlen(d) > stoplen && strncmp(d, stop, stoplen)==0 ){
+    if( rmdir(d) != 0 ) break;
+    char *s = strrchr(d, '/');
+    if( !s ) break;
+    *s = 0;
+  }
+  free(d);
+}
+
+/* ---- rows --------------------------------------------------------------- */
+
+/* The per-pipeline tables, their key column and columns. */
+typedef struct lf_table {
+  const char *name, *key, *cols;
+  int rowid;               /* a rowid table whose rowid order we keep */
+} lf_table;
+
+static const lf_table tables[] = {
+  {"ppls", "pplid", "pplid, config, config_hash, status, created_time", 1},
+  {"ppl_state", "pplid", "pplid, last_epoch, best_epoch, best_value, classes", 0},
+  {"history", "pplid", "pplid, epoch, name, value", 0},
+  {"ppl_edges", "child", "child, base, patch", 0},
+  {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 0},
+};
+#define NTABLES (int)(sizeof tables / sizeof tables[0])
+
+/* Runs sql with ?1 = text; 0 or -1 with err. */
+static int exec1(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if( rc==SQLITE_OK ){
+    if( arg ) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+  }
+  if( rc != SQLITE_DONE && rc != SQLITE_ROW ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return -1;
+  }
+  sqlite3_finalize(st);
+  return 0;
+}
+
+/* First column of the first row as malloc'ed text; NULL if none (err[0]
+** stays 0) or on error. */
+static char *query1(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  char *out = NULL;
+  err[0] = 0;
+  if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+    return NULL;
+  }
+  if( arg ) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if( rc==SQLITE_ROW ){
+    const char *t = (const char*)sqlite3_column_text(st, 0);
+    out = strdup(t ? t : "");
+    if( !out ) snprintf(err, n, "out of memory");
+  }else if( rc != SQLITE_DONE ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+static int archive_tables_exist(sqlite3 *db, char *err, size_t n){
+  char *x = query1(db, "SELECT 1 FROM main.sqlite_schema WHERE type='table' AND name='archived_ppls'",
+                   NULL, err, n);
+  if( x ){ free(x); return 1; }
+  return err[0] ? -1 : 0;
+}
+
+/* 1/0/-1: is pplid in ppls (archived = 0) or archived_ppls (archived = 1)? */
+static int ppl_in(sqlite3 *db, const char *pplid, int archived, char *err, size_t n){
+  if( archived ){
+    int t = archive_tables_exist(db, err, n);
+    if( t <= 0 ) return t;
+  }
+  char *x = query1(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
+                                : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  if( x ){ free(x); return 1; }
+  return err[0] ? -1 : 0;
+}
+
+/* Moves a pipeline's rows between the active and the archive tables. */
+static int move_rows(sqlite3 *db, const char *pplid, int to_archive, char *err, size_t n){
+  for(int i=0; i<NTABLES; i++){
+    const lf_table *t = &tables[i];
+    const char *src = to_archive ? "" : "archived_", *dst = to_archive ? "archived_" : "";
+    char *ins = t->rowid
+      ? strf("INSERT INTO main.%s%s(rowid, %s) SELECT CASE WHEN EXISTS(SELECT 1 FROM main.%s%s d "
+             "WHERE d.rowid=s.rowid) THEN NULL ELSE s.rowid END, %s FROM main.%s%s s WHERE %s=?1 ORDER BY s.rowid",
+             dst, t->name, t->cols, dst, t->name, t->cols, src, t->name, t->key)
+      : strf("INSERT INTO main.%s%s(%s) SELECT %s FROM main.%s%s WHERE %s=?1",
+             dst, t->name, t->cols, t->cols, src, t->name, t->key);
+    char *del = strf("DELETE FROM main.%s%s WHERE %s=?1", src, t->name, t->key);
+    int rc = (!ins || !del) ? (snprintf(err, n, "out of memory"), -1)
+           : (exec1(db, ins, pplid, err, n) || exec1(db, del, pplid, err, n)) ? -1 : 0;
+    free(ins);
+    free(del);
+    if( rc ) return -1;
+  }
+  return 0;
+}
+
+/* Deletes a pipeline's rows from the active (prefix "") or archive tables. */
+static int delete_rows(sqlite3 *db, const char *prefix, const char *pplid, char *err, size_t n){
+  for(int i=0; i<NTABLES; i++){
+    char *del = strf("DELETE FROM main.%s%s WHERE %s=?1", prefix, tables[i].name, tables[i].key);
+    if( !del ){ snprintf(err, n, "out of memory"); return -1; }
+    int rc = exec1(db, del, pplid, err, n);
+    free(del);
+    if( rc ) return -1;
+  }
+  return 0;
+}
+
+/* ---- archive / unarchive ------------------------------------------------ */
+
+/* Paths of the artifacts of ids that exist at `from_root`, with their
+** destinations under `to_root`; refuses destinations that exist. */
+typedef struct file_plan {
+  char **from, **to;
+  int n;
+} file_plan;
+
+static void plan_free(file_plan *p){
+  for(int i=0; i<p->n; i++){ free(p->from[i]); free(p->to[i]); }
+  free(p->from);
+  free(p->to);
+  memset(p, 0, sizeof *p);
+}
+
+static int plan_files(file_plan *p, const lf_pplist *ids, const char *from_root,
+                      const char *to_root, const char *verb, char *err, size_t n){
+  memset(p, 0, sizeof *p);
+  size_t cap = (size_t)ids->n * LF_ART_ITEMS + 1;
+  p->from = calloc(cap, sizeof(char*));
+  p->to = calloc(cap, sizeof(char*));
+  if( !p->from || !p->to ){ snprintf(err, n, "out of memory"); return -1; }
+  for(int i=0; i<ids->n; i++){
+    char rel[LF_ART_ITEMS][200];
+    lf_art_items(ids->ids[i], rel);
+    for(int k=0; k<LF_ART_ITEMS; k++){
+      char *f = lf_path_join(from_root, rel[k]);
+      char *t = to_root ? lf_path_join(to_root, rel[k]) : strdup("");
+      if( !f || !t ){ free(f); free(t); snprintf(err, n, "out of memory"); return -1; }
+      if( !lf_path_exists(f) ){ free(f); free(t); continue; }
+      if( to_root && lf_path_exists(t) ){
+        snprintf(err, n, "cannot %s '%s': %s already exists (move it away first)", verb, ids->ids[i], t);
+        free(f); free(t);
+        return -1;
+      }
+      p->from[p->n] = f;
+      p->to[p->n] = t;
+      p->n++;
+    }
+  }
+  return 0;
+}
+
+/* Checks that unarchiving ids collides with no active pipeline and with
+** no other pipeline of the same call. */
+static int check_unarchive(sqlite3 *db, const lf_pplist *ids, char *err, size_t n){
+  char e2[512];
+  for(int i=0; i<ids->n; i++){
+    const char *id = ids->ids[i];
+    int in_arch = ppl_in(db, id, 1, err, n);
+    if( in_arch < 0 ) return -1;
+    int in_act = ppl_in(db, id, 0, err, n);
+    if( in_act < 0 ) return -1;
+    if( !in_arch ){
+      if( in_act ) snprintf(err, n, "pipeline '%s' is not archived", id);
+      else snprintf(err, n, "no archived pipeline '%s' in this project", id);
+      return -1;
+    }
+    if( in_act ){
+      snprintf(err, n, "cannot unarchive '%s': an active pipeline has the same pplid "
+               "(archive or rename that one first)", id);
+      return -1;
+    }
+    char *hash = query1(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", id, err, n);
+    if( !hash ){ if( !err[0] ) snprintf(err, n, "archived pipeline '%s' has no row", id); return -1; }
+    char *other = query1(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, e2, sizeof e2);
+    if( other ){
+      snprintf(err, n, "cannot unarchive '%s': active pipeline '%s' has the same configuration "
+               "(archive '%s' first)", id, other, other);
+      free(other); free(hash);
+      return -1;
+    }
+    if( e2[0] ){ snprintf(err, n, "%s", e2); free(hash); return -1; }
+    for(int j=0; j<i; j++){
+      char *h2 = query1(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", ids->ids[j], e2, sizeof e2);
+      int same = h2 && strcmp(h2, hash)==0;
+      free(h2);
+      if( same ){
+        snprintf(err, n, "cannot unarchive '%s' and '%s' together: they have the same configuration",
+                 ids->ids[j], id);
+        free(hash);
+        return -1;
+      }
+    }
+    free(hash);
+  }
+  return 0;
+}
+
+int lf_archive(sqlite3 *db, const lf_pplist *ids, int reverse, char *err, size_t n){
+  lf_proj pj;
+  if( lf_proj_open(db, &pj, err, n) ) return -1;
+  char *arch = lf_path_join(pj.art, "Archived");
+  file_plan plan = {0};
+  lf_moves mv;
+  lf_moves_init(&mv, pj.art);
+  int result = -1;
+  if( !arch ){ snprintf(err, n, "out of memory"); goto done; }
+  if( ids->n==0 ){ result = 0; goto done; }
+  if( lf_hk_begin(db, err, n) ) goto done;
+  /* Validate everything. */
+  if( !reverse ){
+    for(int i=0; i<ids->n; i++){
+      const char *id = ids->ids[i];
+      int act = ppl_in(db, id, 0, err, n);
+      if( act < 0 ) goto fail;
+      if( !act ){
+        int arc = ppl_in(db, id, 1, err, n);
+        if( arc < 0 ) goto fail;
+        if( arc ) snprintf(err, n, "pipeline '%s' is already archived", id);
+        else snprintf(err, n, "no pipeline '%s' in this project", id);
+        goto fail;
+      }
+      int arc = ppl_in(db, id, 1, err, n);
+      if( arc < 0 ) goto fail;
+      if( arc ){
+        snprintf(err, n, "cannot archive '%s': an archived pipeline has the same pplid "
+                 "(delete it with ppl_delete('%s') first)", id, id);
+        goto fail;
+      }
+      if( lf_hk_not_running(db, id, err, n) ) goto fail;
+    }
+  }else{
+    if( check_unarchive(db, ids, err, n) ) goto fail;
+  }
+  if( plan_files(&plan, ids, reverse ? arch : pj.art, reverse ? pj.art : arch,
+                 reverse ? "unarchive" : "archive", err, n) ) goto fail;
+  /* Act: rows, then files, then the commit. */
+  for(int i=0; i<ids->n; i++){
+    if( move_rows(db, ids->ids[i], !reverse, err, n) ){
+      char e2[512];
+      snprintf(e2, sizeof e2, "%s", err);
+      snprintf(err, n, "cannot move the rows of '%s': %s", ids->ids[i], e2);
+      goto fail;
+    }
+  }
+  for(int i=0; i<plan.n; i++){
+    if( lf_moves_rename(&mv, plan.from[i], plan.to[i], err, n) ) goto fail;
+  }
+  if( lf_moves_sync(&mv, err, n) ) goto fail;
+  if( lf_hk_commit(db, err, n) ) goto fail;
+  /* Tidy: an emptied Archived/<kind> folder (and Archived/) goes. */
+  if( reverse ){
+    for(int i=0; i<plan.n; i++){
+      char *d = strdup(plan.from[i]);
+      if( d ){
+        char *s = strrchr(d, '/');
+        if( s ) *s = 0;
+        lf_rmdir_empty(d, pj.art);
+        free(d);
+      }
+    }
+  }
+  result = ids->n;
+  goto done;
+fail:
+  lf_moves_undo(&mv);
+  lf_hk_rollback(db);
+done:
+  plan_free(&plan);
+  lf_moves_free(&mv);
+  free(arch);
+  lf_proj_close(&pj);
+  return result;
+}
+
+/* ---- delete ------------------------------------------------------------- */
+
+int lf_delete_archived(sqlite3 *db, const lf_pplist *ids, char *err, size_t n){
+  lf_proj pj;
+  if( lf_proj_open(db, &pj, err, n) ) return -1;
+  char *arch = lf_path_join(pj.art, "Archived");
+  file_plan plan = {0};
+  lf_moves mv;
+  lf_moves_init(&mv, pj.art);
+  int result = -1;
+  if( !arch ){ snprintf(err, n, "out of memory"); goto done; }
+  if( ids->n==0 ){ result = 0; goto done; }
+  if( lf_hk_begin(db, err, n) ) goto done;
+  for(int i=0; i<ids->n; i++){
+    const char *id = ids->ids[i];
+    int arc = ppl_in(db, id, 1, err, n);
+    if( arc < 0 ) goto fail;
+    if( !arc ){
+      int act = ppl_in(db, id, 0, err, n);
+      if( act < 0 ) goto fail;
+      if( act ) snprintf(err, n, "pipeline '%s' is active: archive it first (ppl_archive('%s'))", id, id);
+      else snprintf(err, n, "no archived pipeline '%s' in this project", id);
+      goto fail;
+    }
+  }
+  if( plan_files(&plan, ids, arch, NULL, "delete", err, n) ) goto fail;
+  for(int i=0; i<ids->n; i++){
+    if( delete_rows(db, "archived_", ids->ids[i], err, n) ) goto fail;
+  }
+  for(int i=0; i<plan.n; i++){
+    if( lf_moves_trash(&mv, plan.from[i], err, n) ) goto fail;
+  }
+  if( lf_moves_sync(&mv, err, n) ) goto fail;
+  if( lf_hk_commit(db, err, n) ) goto fail;
+  lf_moves_purge(&mv);
+  for(int i=0; i<plan.n; i++){
+    char *d = strdup(plan.from[i]);
+    if( d ){
+      char *s = strrchr(d, '/');
+      if( s ) *s = 0;
+      lf_rmdir_empty(d, pj.art);
+      free(d);
+    }
+  }
+  result = ids->n;
+  goto done;
+fail:
+  lf_moves_undo(&mv);
+  lf_hk_rollback(db);
+done:
+  plan_free(&plan);
+  lf_moves_free(&mv);
+  free(arch);
+  lf_proj_close(&pj);
+  return result;
+}
+
+int lf_remove_active(sqlite3 *db, const char *art, const lf_pplist *ids,
+                     lf_moves *mv, char *err, size_t n){
+  file_plan plan;
+  if( plan_files(&plan, ids, art, NULL, "remove", err, n) ){ plan_free(&plan); return -1; }
+  int rc = 0;
+  for(int i=0; i<ids->n && !rc; i++) rc = delete_rows(db, "", ids->ids[i], err, n);
+  for(int i=0; i<plan.n && !rc; i++) rc = lf_moves_trash(mv, plan.from[i], err, n);
+  plan_free(&plan);
+  return rc;
+}
+
+/* ---- clean -------------------------------------------------------------- */
+
+typedef struct keep_spec {
+  int best, last;
+  int *epochs;
+  int nepochs;
+} keep_spec;
+
+static int parse_keep(const char *text, keep_spec *k, char *err, size_t n){
+  memset(k, 0, sizeof *k);
+  char *copy = strdup(text);
+  if( !copy ){ snprintf(err, n, "out of memory"); return -1; }
+  k->epochs = malloc(sizeof(int) * (strlen(text) / 2 + 1));
+  if( !k->epochs ){ free(copy); snprintf(err, n, "out of memory"); return -1; }
+  int items = 0;
+  char *save = NULL;
+  for(char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)){
+    while( *tok==' ' ) tok++;
+    char *end = tok + strlen(tok);
+    while( end > tok && end[-1]==' ' ) *--end = 0;
+    items++;
+    if( strcmp(tok, "best")==0 ){ k->best = 1; continue; }
+    if( strcmp(tok, "last")==0 ){ k->last = 1; continue; }
+    char *e = NULL;
+    long v = strtol(tok, &e, 10);
+    if( !tok[0] || *e || v < 1 || v > 100000000 ){
+      snprintf(err, n, "keep: '%.40s' is not best, last or an epoch number >= 1", tok);
+      free(copy); free(k->epochs); k->epochs = NULL;
+      return -1;
+    }
+    k->epochs[k->nepochs++] = (int)v;
+  }
+  free(copy);
+  if( !items ){
+    snprintf(err, n, "keep must list what to keep: best, last and/or epoch numbers, e.g. 'best,last'");
+    free(k->epochs); k->epochs = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+static int kept(const keep_spec *k, int epoch, int best, int last){
+  if( epoch==last ) return 1;                 /* ppl_train resumes from it */
+  if( k->best && epoch==best ) return 1;
+  for(int i=0; i<k->nepochs; i++) if( k->epochs[i]==epoch ) return 1;
+  return 0;
+}
+
+/* Epoch of a weight-folder file name "e<N>.lfw" / "e<N>.state", or 0. */
+static int file_epoch(const char *name){
+  if( name[0] != 'e' ) return 0;
+  char *end = NULL;
+  long v = strtol(name + 1, &end, 10);
+  if( end==name + 1 || v < 1 || v > 100000000 ) return 0;
+  if( strcmp(end, ".lfw")==0 || strcmp(end, ".state")==0 ) return (int)v;
+  return 0;
+}
+
+sqlite3_int64 lf_clean(sqlite3 *db, const lf_pplist *ids, const char *keep,
+                       char *err, size_t n){
+  keep_spec k;
+  if( parse_keep(keep, &k, err, n) ) return -1;
+  lf_proj pj;
+  if( lf_proj_open(db, &pj, err, n) ){ free(k.epochs); return -1; }
+  lf_moves mv;
+  lf_moves_init(&mv, pj.art);
+  sqlite3_int64 freed = 0, result = -1;
+  sqlite3_stmt *del = NULL;
+  if( ids->n==0 ){ result = 0; goto done; }
+  if( lf_hk_begin(db, err, n) ) goto done;
+  for(int i=0; i<ids->n; i++){
+    int act = ppl_in(db, ids->ids[i], 0, err, n);
+    if( act < 0 ) goto fail;
+    if( !act ){
+      int arc = ppl_in(db, ids->ids[i], 1, err, n);
+      if( arc < 0 ) goto fail;
+      if( arc ) snprintf(err, n, "pipeline '%s' is archived: unarchive it to clean it", ids->ids[i]);
+      else snprintf(err, n, "no pipeline '%s' in this project", ids->ids[i]);
+      goto fail;
+    }
+    if( lf_hk_not_running(db, ids->ids[i], err, n) ) goto fail;
+  }
+  if( sqlite3_prepare_v2(db, "DELETE FROM main.ppl_weight_files WHERE pplid=?1 AND epoch=?2", -1, &del, NULL) != SQLITE_OK ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+    goto fail;
+  }
+  for(int i=0; i<ids->n; i++){
+    const char *id = ids->ids[i];
+    int last = 0, best = -1;
+    {
+      sqlite3_stmt *st = NULL;
+      if( sqlite3_prepare_v2(db, "SELECT last_epoch, best_epoch FROM main.ppl_state WHERE pplid=?1", -1, &st, NULL) != SQLITE_OK ){
+        snprintf(err, n, "%s", sqlite3_errmsg(db));
+        goto fail;
+      }
+      sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+      if( sqlite3_step(st)==SQLITE_ROW ){
+        last = sqlite3_column_int(st, 0);
+        best = sqlite3_column_type(st, 1)==SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+      }
+      sqlite3_finalize(st);
+    }
+    /* Every e<N>.lfw / e<N>.state on disk, recorded in ppl_weight_files or
+    ** not (an interrupted run may leave one behind). */
+    char rel[LF_ART_ITEMS][200];
+    lf_art_items(id, rel);
+    char *wdir = lf_path_join(pj.art, rel[0]);
+    if( !wdir ){ snprintf(err, n, "out of memory"); goto fail; }
+    DIR *d = opendir(wdir);
+    if( !d ){ free(wdir); continue; }
+    struct dirent *de;
+    int rc = 0;
+    while( !rc && (de = readdir(d)) != NULL ){
+      int e = file_epoch(de->d_name);
+      if( e==0 || kept(&k, e, best, last) ) continue;
+      char *p = lf_path_join(wdir, de->d_name);
+      struct stat sb;
+      if( !p ){ snprintf(err, n, "out of memory"); rc = -1; break; }
+      if( lstat(p, &sb)==0 && S_ISREG(sb.st_mode) ){
+        freed += sb.st_size;
+        rc = lf_moves_trash(&mv, p, err, n);
+      }
+      free(p);
+    }
+    closedir(d);
+    free(wdir);
+    if( rc ) goto fail;
+    /* The rows of epochs not kept, whether or not their file was there. */
+    sqlite3_stmt *st = NULL;
+    if( sqlite3_prepare_v2(db, "SELECT epoch FROM main.ppl_weight_files WHERE pplid=?1", -1, &st, NULL) != SQLITE_OK ){
+      snprintf(err, n, "%s", sqlite3_errmsg(db));
+      goto fail;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int *drop = NULL, ndrop = 0;
+    while( sqlite3_step(st)==SQLITE_ROW ){
+      int e = sqlite3_column_int(st, 0);
+      if( kept(&k, e, best, last) ) continue;
+      int *x = realloc(drop, sizeof(int) * (size_t)(ndrop + 1));
+      if( !x ){ rc = -1; break; }
+      drop = x;
+      drop[ndrop++] = e;
+    }
+    sqlite3_finalize(st);
+    for(int j=0; j<ndrop && !rc; j++){
+      sqlite3_bind_text(del, 1, id, -1, SQLITE_STATIC);
+      sqlite3_bind_int(del, 2, drop[j]);
+      if( sqlite3_step(del) != SQLITE_DONE ) rc = -1;
+      sqlite3_reset(del);
+    }
+    free(drop);
+    if( rc ){ snprintf(err, n, "cannot update ppl_weight_files: %s", sqlite3_errmsg(db)); goto fail; }
+  }
+  sqlite3_finalize(del);
+  del = NULL;
+  if( lf_moves_sync(&mv, err, n) ) goto fail;
+  if( lf_hk_commit(db, err, n) ) goto fail;
+  lf_moves_purge(&mv);
+  result = freed;
+  goto done;
+fail:
+  sqlite3_finalize(del);
+  lf_moves_undo(&mv);
+  lf_hk_rollback(db);
+done:
+  lf_moves_free(&mv);
+  lf_proj_close(&pj);
+  free(k.epochs);
+  return result;
+}
