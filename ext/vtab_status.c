@@ -31,11 +31,15 @@ typedef struct status_vtab {
   int col_arg;                 /* HIDDEN pplid argument */
 } status_vtab;
 
+/* One statement joins every pipeline with its best epoch's history rows
+** (one output row per quantity), so a full scan is a single pass instead of
+** a lookup per pipeline. The cursor folds each pipeline's rows into one. */
 typedef struct status_cursor {
   sqlite3_vtab_cursor base;
-  sqlite3_stmt *st;            /* pplid, status, logid, best_epoch, last_epoch */
-  sqlite3_stmt *hist;          /* name, value of one (pplid, epoch) */
+  sqlite3_stmt *st;            /* pplid, status, logid, best, last, name, value */
+  int st_done;                 /* st has no more rows */
   int eof;
+  sqlite3_value *head[5];      /* pplid, status, logid, best, last of this row */
   double *val;
   unsigned char *set;
   sqlite3_int64 rowid;
@@ -100,45 +104,48 @@ static int status_open(sqlite3_vtab *p, sqlite3_vtab_cursor **ppCur){
   return SQLITE_OK;
 }
 
+static void status_clear_head(status_cursor *c){
+  for(int i=0; i<5; i++){ sqlite3_value_free(c->head[i]); c->head[i] = NULL; }
+}
+
 static int status_close(sqlite3_vtab_cursor *cur){
   status_cursor *c = (status_cursor*)cur;
   sqlite3_finalize(c->st);
-  sqlite3_finalize(c->hist);
+  status_clear_head(c);
   sqlite3_free(c->val);
   sqlite3_free(c->set);
   sqlite3_free(c);
   return SQLITE_OK;
 }
 
-/* Loads the best epoch's history of the current pipeline into val/set. */
-static int status_load_best(status_cursor *c, status_vtab *vt){
-  memset(c->set, 0, (size_t)vt->nnames);
-  if( sqlite3_column_type(c->st, 3)==SQLITE_NULL ) return SQLITE_OK;
-  sqlite3_reset(c->hist);
-  sqlite3_bind_text(c->hist, 1, (const char*)sqlite3_column_text(c->st, 0), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(c->hist, 2, sqlite3_column_int64(c->st, 3));
-  int rc;
-  while( (rc = sqlite3_step(c->hist))==SQLITE_ROW ){
-    const char *name = (const char*)sqlite3_column_text(c->hist, 0);
-    int i = name ? lf_vt_name_index(vt->names, vt->nnames, name) : -1;
-    if( i >= 0 && sqlite3_column_type(c->hist, 1) != SQLITE_NULL ){
-      c->val[i] = sqlite3_column_double(c->hist, 1);
-      c->set[i] = 1;
-    }
-  }
-  if( rc != SQLITE_DONE ) return lf_vt_error(c->base.pVtab, FN ": %s", sqlite3_errmsg(vt->db));
-  return SQLITE_OK;
-}
-
+/* Takes the pipeline at st's current row and folds in its history rows,
+** leaving st on the next pipeline's first row (or done). */
 static int status_next(sqlite3_vtab_cursor *cur){
   status_cursor *c = (status_cursor*)cur;
   status_vtab *vt = (status_vtab*)cur->pVtab;
-  int rc = sqlite3_step(c->st);
-  if( rc==SQLITE_DONE ){ c->eof = 1; return SQLITE_OK; }
-  if( rc != SQLITE_ROW ) return lf_vt_error(cur->pVtab, FN ": %s", sqlite3_errmsg(vt->db));
+  status_clear_head(c);
+  if( c->st_done ){ c->eof = 1; return SQLITE_OK; }
+  for(int i=0; i<5; i++){
+    c->head[i] = sqlite3_value_dup(sqlite3_column_value(c->st, i));
+    if( !c->head[i] ) return SQLITE_NOMEM;
+  }
+  memset(c->set, 0, (size_t)vt->nnames);
+  const unsigned char *pplid = sqlite3_value_text(c->head[0]);
+  int rc;
+  do{
+    const char *name = (const char*)sqlite3_column_text(c->st, 5);
+    int i = name ? lf_vt_name_index(vt->names, vt->nnames, name) : -1;
+    if( i >= 0 && sqlite3_column_type(c->st, 6) != SQLITE_NULL ){
+      c->val[i] = sqlite3_column_double(c->st, 6);
+      c->set[i] = 1;
+    }
+    rc = sqlite3_step(c->st);
+  }while( rc==SQLITE_ROW && strcmp((const char*)sqlite3_column_text(c->st, 0), (const char*)pplid)==0 );
+  if( rc==SQLITE_DONE ) c->st_done = 1;
+  else if( rc != SQLITE_ROW ) return lf_vt_error(cur->pVtab, FN ": %s", sqlite3_errmsg(vt->db));
   c->eof = 0;
   c->rowid++;
-  return status_load_best(c, vt);
+  return SQLITE_OK;
 }
 
 static const int status_order[] = {COL_PPLID};
@@ -161,8 +168,9 @@ static int status_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxSt
   status_vtab *vt = (status_vtab*)cur->pVtab;
   (void)idxStr;
   sqlite3_finalize(c->st);
-  sqlite3_finalize(c->hist);
-  c->st = c->hist = NULL;
+  c->st = NULL;
+  status_clear_head(c);
+  c->st_done = 0;
   c->eof = 1;
   c->rowid = 0;
   sqlite3_value *arg, *eq;
@@ -178,18 +186,19 @@ static int status_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxSt
     if( !pplid ) return SQLITE_OK;
   }
   static const char *const sel =
-    "SELECT p.pplid, p.status, r.logid, s.best_epoch, COALESCE(s.last_epoch, 0)"
+    "SELECT p.pplid, p.status, r.logid, s.best_epoch, COALESCE(s.last_epoch, 0), h.name, h.value"
     " FROM main.ppls p LEFT JOIN main.ppl_state s ON s.pplid=p.pplid"
-    " LEFT JOIN main.runnings r ON r.pplid=p.pplid";
+    " LEFT JOIN main.runnings r ON r.pplid=p.pplid"
+    " LEFT JOIN main.history h ON h.pplid=p.pplid AND h.epoch=s.best_epoch";
   char *sql = sqlite3_mprintf("%s%s ORDER BY p.pplid", sel, pplid ? " WHERE p.pplid=?1" : "");
   if( !sql ) return SQLITE_NOMEM;
   int rc = lf_vt_prepare(cur->pVtab, vt->db, FN, sql, &c->st);
   sqlite3_free(sql);
   if( rc ) return rc;
-  rc = lf_vt_prepare(cur->pVtab, vt->db, FN,
-                     "SELECT name, value FROM main.history WHERE pplid=?1 AND epoch=?2", &c->hist);
-  if( rc ) return rc;
   if( pplid ) sqlite3_bind_text(c->st, 1, pplid, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(c->st);
+  if( rc==SQLITE_DONE ) c->st_done = 1;
+  else if( rc != SQLITE_ROW ) return lf_vt_error(cur->pVtab, FN ": %s", sqlite3_errmsg(vt->db));
   return status_next(cur);
 }
 
@@ -200,11 +209,11 @@ static int status_eof(sqlite3_vtab_cursor *cur){
 static int status_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   status_cursor *c = (status_cursor*)cur;
   status_vtab *vt = (status_vtab*)cur->pVtab;
-  if( i==COL_PPLID || i==vt->col_arg ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 0));
-  else if( i==COL_STATUS ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 1));
-  else if( i==COL_LOGID ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 2));
-  else if( i==COL_BEST ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 3));
-  else if( i==vt->col_last ) sqlite3_result_value(ctx, sqlite3_column_value(c->st, 4));
+  if( i==COL_PPLID || i==vt->col_arg ) sqlite3_result_value(ctx, c->head[0]);
+  else if( i==COL_STATUS ) sqlite3_result_value(ctx, c->head[1]);
+  else if( i==COL_LOGID ) sqlite3_result_value(ctx, c->head[2]);
+  else if( i==COL_BEST ) sqlite3_result_value(ctx, c->head[3]);
+  else if( i==vt->col_last ) sqlite3_result_value(ctx, c->head[4]);
   else if( i >= COL_FIRST && i < vt->col_last && c->set[i-COL_FIRST] ){
     sqlite3_result_double(ctx, c->val[i-COL_FIRST]);
   }
