@@ -50,6 +50,7 @@ demo: deps all
 	sh examples/run-demo.sh
 
 test: deps all
+	sh tools/host-deps.sh
 	sh tests/run.sh
 
 # Same as test without the package check (for a machine already set up).
