@@ -19,26 +19,10 @@
 #include "lf_ckpt.h"
 #include "lf_claim.h"
 #include "lf_pplid.h"
+#include "lf_util.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static char *strf(const char *fmt, ...){
-  va_list ap;
-  va_start(ap, fmt);
-  int k = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if( k < 0 ) return NULL;
-  char *s = malloc((size_t)k + 1);
-  if( !s ) return NULL;
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)k + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
-
-char *lf_path_join(const char *a, const char *b){
-  return strf("%s%s%s", a, a[0] && a[strlen(a)-1]=='/' ? "" : "/", b);
-}
 
 int lf_path_exists(const char *path){
   struct stat sb;
@@ -276,7 +260,7 @@ int lf_moves_rename(lf_moves *mv, const char *from, const char *to, char *err, s
 
 int lf_moves_trash(lf_moves *mv, const char *path, char *err, size_t n){
   if( !mv->trash ){
-    char *tmpl = strf("%s/.trash-XXXXXX", mv->art);
+    char *tmpl = lf_strf("%s/.trash-XXXXXX", mv->art);
     if( !tmpl ){ snprintf(err, n, "out of memory"); return -1; }
     if( !mkdtemp(tmpl) ){
       snprintf(err, n, "cannot create a trash folder in %s: %s", mv->art, strerror(errno));
@@ -465,12 +449,12 @@ static int move_rows(sqlite3 *db, const char *pplid, int to_archive, char *err, 
     const lf_table *t = &tables[i];
     const char *src = to_archive ? "" : "archived_", *dst = to_archive ? "archived_" : "";
     char *ins = t->rowid
-      ? strf("INSERT INTO main.%s%s(rowid, %s) SELECT CASE WHEN EXISTS(SELECT 1 FROM main.%s%s d "
+      ? lf_strf("INSERT INTO main.%s%s(rowid, %s) SELECT CASE WHEN EXISTS(SELECT 1 FROM main.%s%s d "
              "WHERE d.rowid=s.rowid) THEN NULL ELSE s.rowid END, %s FROM main.%s%s s WHERE %s=?1 ORDER BY s.rowid",
              dst, t->name, t->cols, dst, t->name, t->cols, src, t->name, t->key)
-      : strf("INSERT INTO main.%s%s(%s) SELECT %s FROM main.%s%s WHERE %s=?1",
+      : lf_strf("INSERT INTO main.%s%s(%s) SELECT %s FROM main.%s%s WHERE %s=?1",
              dst, t->name, t->cols, t->cols, src, t->name, t->key);
-    char *del = strf("DELETE FROM main.%s%s WHERE %s=?1", src, t->name, t->key);
+    char *del = lf_strf("DELETE FROM main.%s%s WHERE %s=?1", src, t->name, t->key);
     int rc = (!ins || !del) ? (snprintf(err, n, "out of memory"), -1)
            : (exec1(db, ins, pplid, err, n) || exec1(db, del, pplid, err, n)) ? -1 : 0;
     free(ins);
@@ -483,7 +467,7 @@ static int move_rows(sqlite3 *db, const char *pplid, int to_archive, char *err, 
 /* Deletes a pipeline's rows from the active (prefix "") or archive tables. */
 static int delete_rows(sqlite3 *db, const char *prefix, const char *pplid, char *err, size_t n){
   for(int i=0; i<NTABLES; i++){
-    char *del = strf("DELETE FROM main.%s%s WHERE %s=?1", prefix, tables[i].name, tables[i].key);
+    char *del = lf_strf("DELETE FROM main.%s%s WHERE %s=?1", prefix, tables[i].name, tables[i].key);
     if( !del ){ snprintf(err, n, "out of memory"); return -1; }
     int rc = exec1(db, del, pplid, err, n);
     free(del);

@@ -108,8 +108,6 @@ void lf_rmdir_empty(const char *dir, const char *stop);
 #define LF_ART_ITEMS 5
 void lf_art_items(const char *pplid, char rel[LF_ART_ITEMS][200]);
 
-/* malloc'ed "<a>/<b>" */
-char *lf_path_join(const char *a, const char *b);
 /* 1 if path exists (without following a final symlink). */
 int lf_path_exists(const char *path);
 

@@ -12,6 +12,7 @@
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
 #include "lf_sync.h"
+#include "lf_util.h"
 
 /* ---- drawing ------------------------------------------------------------ */
 

@@ -12,12 +12,6 @@
 #define LF_MAX_PARAMS 1e9
 #define LF_MAX_ACTIVATIONS 1e8
 
-static char *dupstr(const char *s){
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if( d ) memcpy(d, s, n);
-  return d;
-}
 
 int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
                       lf_pipeline_spec *spec, lf_shape *in_out, lf_shape *out_out,
@@ -26,7 +20,7 @@ int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
   /* The model's input shape comes from the training data. */
   lf_shape in, out;
   char why[512];
-  char *src = spec->dataset.kind==LF_DS_SQL ? dupstr(spec->train_src)
+  char *src = spec->dataset.kind==LF_DS_SQL ? strdup(spec->train_src)
                                             : lf_project_resolve_path(db, spec->train_src);
   if( !src ){ snprintf(err, n, "out of memory"); goto fail; }
   int rc = lf_dataset_probe(&spec->dataset, src, db, &in, why, sizeof why);
@@ -129,7 +123,7 @@ static char *query_text(sqlite3 *db, const char *sql, const char *arg, char *err
   rc = sqlite3_step(st);
   if( rc==SQLITE_ROW ){
     const char *t = (const char*)sqlite3_column_text(st, 0);
-    out = dupstr(t ? t : "");
+    out = strdup(t ? t : "");
     if( !out ) snprintf(err, n, "out of memory");
   }else if( rc != SQLITE_DONE ){
     snprintf(err, n, "%s", sqlite3_errmsg(db));
@@ -233,11 +227,11 @@ char *lf_ppl_path(const char *art, const char *of, const char *pplid, int epoch,
     snprintf(err, n, "unknown kind of path '%.40s' (known: config, weight, gradient, history, quick)", of);
     return NULL;
   }
-  return dupstr(buf);
+  return strdup(buf);
 }
 
 char *lf_ppl_state_path(const char *art, const char *pplid, int epoch){
   char buf[4096];
   snprintf(buf, sizeof buf, "%s/Weights/%s/e%d.state", art, pplid, epoch);
-  return dupstr(buf);
+  return strdup(buf);
 }

@@ -14,16 +14,11 @@
 #include "lf_canon.h"
 #include "lf_config.h"
 #include "lf_ckpt.h"
+#include "lf_util.h"
 
 extern const char lf_schema_sql[];
 #define LF_SCHEMA_VERSION "1"
 
-static char *dupstr(const char *s){
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if( d ) memcpy(d, s, n);
-  return d;
-}
 
 void lf_now_text(char *buf, size_t n){
   time_t t = time(NULL);
@@ -97,7 +92,7 @@ int lf_settings_parse(const char *json, lf_settings *s, char *err, size_t n){
           snprintf(err, n, "settings: metric '%s' is listed twice", e->valuestring);
           goto done;
         }
-        s->metrics[i] = dupstr(e->valuestring);
+        s->metrics[i] = strdup(e->valuestring);
         if( !s->metrics[i] ){ snprintf(err, n, "out of memory"); goto done; }
         s->nmetrics = i + 1;
       }
@@ -105,7 +100,7 @@ int lf_settings_parse(const char *json, lf_settings *s, char *err, size_t n){
       strategy = c;
     }else if( strcmp(k, "artifacts")==0 ){
       if( !cJSON_IsString(c) || !c->valuestring[0] ){ snprintf(err, n, "settings: artifacts must be a path"); goto done; }
-      s->artifacts = dupstr(c->valuestring);
+      s->artifacts = strdup(c->valuestring);
     }else if( strcmp(k, "threads")==0 ){
       if( !cJSON_IsNumber(c) || c->valuedouble != (int)c->valuedouble || c->valuedouble < 0 || c->valuedouble > 1024 ){
         snprintf(err, n, "settings: threads must be an integer from 0 (all cores) to 1024");
@@ -128,7 +123,7 @@ int lf_settings_parse(const char *json, lf_settings *s, char *err, size_t n){
     snprintf(err, n, "settings: metrics is missing (a list of metric names, e.g. [\"accuracy\"])");
     goto done;
   }
-  s->monitor = dupstr("val_loss");
+  s->monitor = strdup("val_loss");
   if( strategy ){
     if( !cJSON_IsObject(strategy) ){ snprintf(err, n, "settings: strategy must be {\"monitor\": ..., \"mode\": \"min\"|\"max\"}"); goto done; }
     int have_mode = 0;
@@ -136,7 +131,7 @@ int lf_settings_parse(const char *json, lf_settings *s, char *err, size_t n){
       if( strcmp(c->string, "monitor")==0 ){
         if( !cJSON_IsString(c) ){ snprintf(err, n, "settings: strategy>monitor must be a string"); goto done; }
         free(s->monitor);
-        s->monitor = dupstr(c->valuestring);
+        s->monitor = strdup(c->valuestring);
       }else if( strcmp(c->string, "mode")==0 ){
         if( cJSON_IsString(c) && strcmp(c->valuestring, "min")==0 ) s->mode_max = 0;
         else if( cJSON_IsString(c) && strcmp(c->valuestring, "max")==0 ) s->mode_max = 1;
@@ -195,7 +190,7 @@ int lf_project_settings(sqlite3 *db, lf_settings *out, char *err, size_t n){
     snprintf(err, n, "not a LabFlow project: run lab_init('{\"metrics\": [...]}') first");
     return -1;
   }
-  char *json = dupstr((const char*)sqlite3_column_text(st, 0));
+  char *json = strdup((const char*)sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   if( !json ){ snprintf(err, n, "out of memory"); return -1; }
   int r = lf_settings_parse(json, out, err, n);
@@ -206,7 +201,7 @@ int lf_project_settings(sqlite3 *db, lf_settings *out, char *err, size_t n){
 char *lf_project_dbdir(sqlite3 *db){
   const char *f = sqlite3_db_filename(db, "main");
   if( !f || !f[0] ) return NULL;
-  char *d = dupstr(f);
+  char *d = strdup(f);
   if( !d ) return NULL;
   char *slash = strrchr(d, '/');
   if( slash == d ) d[1] = 0;
@@ -215,32 +210,25 @@ char *lf_project_dbdir(sqlite3 *db){
   return d;
 }
 
-static char *join_path(const char *dir, const char *rel){
-  size_t n = strlen(dir) + strlen(rel) + 2;
-  char *p = malloc(n);
-  if( p ) snprintf(p, n, "%s%s%s", dir, dir[strlen(dir)-1]=='/' ? "" : "/", rel);
-  return p;
-}
-
 char *lf_project_resolve_path(sqlite3 *db, const char *path){
-  if( path[0]=='/' ) return dupstr(path);
+  if( path[0]=='/' ) return strdup(path);
   char *dir = lf_project_dbdir(db);
   if( !dir ) dir = getcwd(NULL, 0);
   if( !dir ) return NULL;
-  char *p = join_path(dir, path);
+  char *p = lf_path_join(dir, path);
   free(dir);
   return p;
 }
 
 char *lf_project_artifacts(sqlite3 *db, const lf_settings *s, char *err, size_t n){
   if( s->artifacts ){
-    if( s->artifacts[0]=='/' ) return dupstr(s->artifacts);
+    if( s->artifacts[0]=='/' ) return strdup(s->artifacts);
     char *dir = lf_project_dbdir(db);
     if( !dir ){
       snprintf(err, n, "artifacts '%s' is relative but the database has no folder; give an absolute path", s->artifacts);
       return NULL;
     }
-    char *p = join_path(dir, s->artifacts);
+    char *p = lf_path_join(dir, s->artifacts);
     free(dir);
     return p;
   }

@@ -18,24 +18,12 @@
 #include "lf_config.h"
 #include "lf_ppl.h"
 #include "lf_pplid.h"
+#include "lf_util.h"
 
 #define BLOB_CHUNK (1 << 20)
 /* SQLite's default limit on a value's size. */
 #define BUNDLE_MAX_FILE 1000000000LL
 
-static char *strf(const char *fmt, ...){
-  va_list ap;
-  va_start(ap, fmt);
-  int k = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if( k < 0 ) return NULL;
-  char *s = malloc((size_t)k + 1);
-  if( !s ) return NULL;
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)k + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
 
 /* The per-pipeline tables a bundle carries: name, key column, columns. */
 typedef struct btable { const char *name, *key, *cols; int ncols; } btable;
@@ -210,7 +198,7 @@ static char *bundle_target(sqlite3 *db, const char *art, const char *given, cons
     }
     return p;
   }
-  char *p = strf("%s/Transfer/%s.lfbundle", art, first);
+  char *p = lf_strf("%s/Transfer/%s.lfbundle", art, first);
   for(int k=1; p && lf_path_exists(p) && k < 1000; k++){
     char stamp[32];
     time_t t = time(NULL);
@@ -218,8 +206,8 @@ static char *bundle_target(sqlite3 *db, const char *art, const char *given, cons
     gmtime_r(&t, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     free(p);
-    p = k==1 ? strf("%s/Transfer/%s-%s.lfbundle", art, first, stamp)
-             : strf("%s/Transfer/%s-%s-%d.lfbundle", art, first, stamp, k);
+    p = k==1 ? lf_strf("%s/Transfer/%s-%s.lfbundle", art, first, stamp)
+             : lf_strf("%s/Transfer/%s-%s-%d.lfbundle", art, first, stamp, k);
   }
   if( !p ) snprintf(err, n, "out of memory");
   return p;
@@ -288,8 +276,8 @@ static int write_bundle(sqlite3 *db, const lf_proj *pj, const lf_pplist *ids, co
   for(int i=0; i<ids->n; i++){
     for(int t=0; t<NBTABLES; t++){
       const btable *bt = &btables[t];
-      char *sel = strf("SELECT %s FROM main.%s WHERE %s=?1", bt->cols, bt->name, bt->key);
-      char *ins = strf("INSERT INTO %s(%s) VALUES(?1, ?2, ?3%s%s)", bt->name, bt->cols,
+      char *sel = lf_strf("SELECT %s FROM main.%s WHERE %s=?1", bt->cols, bt->name, bt->key);
+      char *ins = lf_strf("INSERT INTO %s(%s) VALUES(?1, ?2, ?3%s%s)", bt->name, bt->cols,
                        bt->ncols > 3 ? ", ?4" : "", bt->ncols > 4 ? ", ?5" : "");
       int r = (!sel || !ins) ? (snprintf(err, n, "out of memory"), -1)
             : copy_rows(db, sel, ids->ids[i], b, ins, err, n);
@@ -338,7 +326,7 @@ int lf_transfer_export(sqlite3 *db, const lf_pplist *ids_in, int move, const cha
   target = bundle_target(db, pj.art, bundle_path, ids->ids[0], err, n);
   if( !target ) goto fail;
   tdir = strdup(target);
-  tmp = strf("%s.tmp-%ld", target, (long)getpid());
+  tmp = lf_strf("%s.tmp-%ld", target, (long)getpid());
   if( !tdir || !tmp ){ snprintf(err, n, "out of memory"); goto fail; }
   *strrchr(tdir, '/') = 0;
   made_dir = !lf_path_exists(tdir);
@@ -551,12 +539,12 @@ static char *remap_src(const cJSON *remap, const char *src){
     if( l >= bl && strncmp(src, e->string, l)==0 ){ best = e; bl = l; }
   }
   if( !best ) return NULL;
-  return strf("%s%s", best->valuestring, src + bl);
+  return lf_strf("%s%s", best->valuestring, src + bl);
 }
 
 /* 1 if the hash or pplid is in the table (ppls or archived_ppls). */
 static int in_project(sqlite3 *db, const char *table, const char *col, const char *v, char *err, size_t n){
-  char *sql = strf("SELECT 1 FROM main.%s WHERE %s=?1", table, col);
+  char *sql = lf_strf("SELECT 1 FROM main.%s WHERE %s=?1", table, col);
   if( !sql ){ snprintf(err, n, "out of memory"); return -1; }
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -759,8 +747,8 @@ static int import_one(importer *im, const incoming *x, const char *staging, int 
   }
   for(int t=1; t<NBTABLES; t++){
     const btable *bt = &btables[t];
-    char *sel = strf("SELECT %s FROM %s WHERE %s=?1", bt->cols, bt->name, bt->key);
-    char *in2 = strf("INSERT INTO main.%s(%s) VALUES(?1, ?2, ?3%s%s)", bt->name, bt->cols,
+    char *sel = lf_strf("SELECT %s FROM %s WHERE %s=?1", bt->cols, bt->name, bt->key);
+    char *in2 = lf_strf("INSERT INTO main.%s(%s) VALUES(?1, ?2, ?3%s%s)", bt->name, bt->cols,
                      bt->ncols > 3 ? ", ?4" : "", bt->ncols > 4 ? ", ?5" : "");
     char e2[512];
     int r = (!sel || !in2) ? (snprintf(e2, sizeof e2, "out of memory"), -1)

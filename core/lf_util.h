@@ -1,0 +1,12 @@
+/*
+** lf_util.h — small string helpers shared by core/ files.
+*/
+#ifndef LF_UTIL_H
+#define LF_UTIL_H
+
+/* printf into a malloc'ed string; NULL on out of memory. */
+char *lf_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* malloc'ed "<a>/<b>" (no doubled slash). */
+char *lf_path_join(const char *a, const char *b);
+
+#endif
