@@ -57,9 +57,17 @@ test: deps all
 test-only: all
 	sh tests/run.sh
 
+# The suite with an ASan+UBSan build of the extension (build/asan/labflow.so).
 asan: deps
-	$(MAKE) BUILD=build/asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" labflow.so
-	LF_ASAN=1 sh tests/run.sh
+	sh tests/asan.sh
+
+# libFuzzer harnesses, FUZZ_SECONDS each (CI: 30; release checks: 600).
+fuzz: deps
+	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30)
+
+# The long reliability variants: 200 random kills, longer concurrency runs.
+check-all: deps all
+	sh tests/reliability/check-all.sh
 
 bench: deps all
 	sh tools/bench/run.sh

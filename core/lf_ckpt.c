@@ -221,7 +221,7 @@ static int writer_feed(ckpt_writer *w, const void *data, size_t len, int finish)
       if (have > 0 && write_all(w->fd, w->out, have) != 0) return -1;
       w->csize += have;
     } while (w->zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
-    p += k;
+    if (k > 0) p += k;                /* p may be NULL when finishing */
     len -= k;
   } while (len > 0);
   return 0;

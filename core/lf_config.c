@@ -37,12 +37,6 @@ static void subpath(char *dst, size_t n, const char *fmt, ...){
   va_end(ap);
 }
 
-static char *dupstr(const char *s){
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if( d ) memcpy(d, s, n);
-  return d;
-}
 
 /* Short, printable rendering of a JSON value for error messages. */
 static void show_value(const cJSON *v, char *buf, size_t n){
@@ -64,6 +58,32 @@ static int json_depth(const cJSON *v, int depth){
   return worst;
 }
 
+static int cmp_key(const void *a, const void *b){
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first key that appears twice in one object anywhere in v, or NULL. */
+static const char *duplicate_key(const cJSON *v){
+  int count = 0;
+  for(const cJSON *c = v->child; c; c = c->next){
+    if( cJSON_IsObject(c) || cJSON_IsArray(c) ){
+      const char *d = duplicate_key(c);
+      if( d ) return d;
+    }
+    count++;
+  }
+  if( !cJSON_IsObject(v) || count < 2 ) return NULL;
+  const char **keys = malloc(sizeof(char*) * (size_t)count);
+  if( !keys ) return NULL;
+  int k = 0;
+  for(const cJSON *c = v->child; c; c = c->next) keys[k++] = c->string ? c->string : "";
+  qsort(keys, (size_t)count, sizeof *keys, cmp_key);
+  const char *dup = NULL;
+  for(int i=1; i<count && !dup; i++) if( strcmp(keys[i-1], keys[i])==0 ) dup = keys[i];
+  free(keys);
+  return dup;
+}
+
 cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n){
   if( !text ){ snprintf(err, n, "%s is NULL; pass a JSON object", what); return NULL; }
   const char *end = NULL;
@@ -81,6 +101,14 @@ cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_
   if( json_depth(v, 0) > MAX_JSON_DEPTH ){
     cJSON_Delete(v);
     snprintf(err, n, "%s is nested deeper than %d levels", what, MAX_JSON_DEPTH);
+    return NULL;
+  }
+  /* A key given twice would be validated with one value and, after the
+  ** canonical sort, possibly trained with the other. */
+  const char *dup = duplicate_key(v);
+  if( dup ){
+    snprintf(err, n, "%s has the key \"%.60s\" twice in one object", what, dup);
+    cJSON_Delete(v);
     return NULL;
   }
   return v;
@@ -138,7 +166,7 @@ static int parse_layers(walk *w, const cJSON *v, const char *path, lf_pipeline_s
     subpath(sub, sizeof sub, "%s[%d]", path, i);
     const lf_component *comp = NULL;
     p->nlayers = i+1;
-    p->layer_paths[i] = dupstr(sub);
+    p->layer_paths[i] = strdup(sub);
     if( !p->layer_paths[i] ) return fail(w, "out of memory");
     if( parse_component(w, c, sub, LF_KIND_LAYER, &comp, &p->layers[i], p) ) return -1;
     p->layers[i].ops = lf_layer_ops_find(comp->loc);
@@ -211,7 +239,7 @@ static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
       }
       char **dst = (char**)(base + a->offset);
       free(*dst);
-      *dst = dupstr(v->valuestring);
+      *dst = strdup(v->valuestring);
       return *dst ? 0 : fail(w, "out of memory");
     }
     case LF_ARG_STR_LIST: {
@@ -228,7 +256,7 @@ static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
         if( !cJSON_IsString(c) || !c->valuestring[0] ){
           return fail(w, "%s[%d] must be a non-empty string", path, i);
         }
-        list[i] = dupstr(c->valuestring);
+        list[i] = strdup(c->valuestring);
         if( !list[i] ) return fail(w, "out of memory");
       }
       return 0;
@@ -366,7 +394,7 @@ static int parse_metrics(walk *w, const cJSON *v, const lf_settings *s, lf_pipel
     int dummy = 0;
     if( parse_component(w, c, sub, LF_KIND_METRIC, &comp, &dummy, p) ) return -1;
     p->metrics[i].kind = (lf_metric_kind)comp->code;
-    p->metrics[i].name = dupstr(s->metrics[i]);
+    p->metrics[i].name = strdup(s->metrics[i]);
     if( !p->metrics[i].name ) return fail(w, "out of memory");
   }
   for(int i=0; i<s->nmetrics; i++){
@@ -398,7 +426,8 @@ int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
     else if( strcmp(k, "train_data_src")==0 || strcmp(k, "val_data_src")==0 ){
       if( !cJSON_IsString(c) || !c->valuestring[0] ){ fail(&w, "%s must be a non-empty string", k); goto done; }
       char **dst = k[0]=='t' ? &p->train_src : &p->val_src;
-      *dst = dupstr(c->valuestring);
+      free(*dst);
+      *dst = strdup(c->valuestring);
       if( !*dst ){ fail(&w, "out of memory"); goto done; }
     }
     else if( strcmp(k, "train_batch_size")==0 ){
@@ -437,7 +466,6 @@ int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
   if( parse_component(&w, model, "model", LF_KIND_MODEL, &comp, &unused, p) ) goto done;
   if( parse_component(&w, dataset, "dataset", LF_KIND_DATASET, &comp, &p->dataset, p) ) goto done;
   p->dataset.kind = (lf_dataset_kind)comp->code;
-  if( p->dataset.kind==LF_DS_SQL && p->dataset.blob && p->dataset.scale==0 ) p->dataset.scale = 0;
   if( parse_component(&w, loss, "loss", LF_KIND_LOSS, &comp, &p->loss, p) ) goto done;
   p->loss.kind = (lf_loss_kind)comp->code;
   p->dataset.regression = !lf_loss_is_classification(&p->loss) && p->loss.kind != LF_LOSS_BCE_WITH_LOGITS;

@@ -410,6 +410,11 @@ static gzFile idx_open(const char *prefix, const char *suffix, char **name, char
       return NULL;
     }
   }
+  if (!S_ISREG(st.st_mode)) {
+    ds_err(err, errlen, "%s is not a regular file", p);
+    free(p);
+    return NULL;
+  }
   gzFile g = gzopen(p, "rb");
   if (g == NULL) {
     ds_err(err, errlen, "cannot open %s: %s", p, errno ? strerror(errno) : "out of memory");
@@ -633,6 +638,11 @@ static int csv_next(csv_reader *r, int64_t row, char *err, size_t errlen)
 /* Reads a whole file, with one spare NUL byte after it. */
 static char *read_whole_file(const char *path, size_t *len, char *err, size_t errlen)
 {
+  struct stat pre;
+  if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) {
+    ds_err(err, errlen, "%s is not a regular file", path);
+    return NULL;
+  }
   FILE *f = fopen(path, "rb");
   if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); return NULL; }
   struct stat st;
@@ -728,6 +738,40 @@ done:
 
 #define SQL_SRC "dataset query"
 
+/* Does the statement call a function registered SQLITE_DIRECTONLY (the
+** shell's writefile(), load_extension(), LabFlow's ppl_delete(), ...)? A
+** config may come from a bundle or a database someone sent, so its query
+** gets the rules of a view. The functions are read from EXPLAIN (P4 shows
+** "name(nargs)", the name cut at 16 characters) and their flags from
+** pragma_function_list. 1 with the name in fn, or 0. */
+static int sql_calls_directonly(sqlite3 *db, sqlite3_stmt *st, char *fn, size_t n)
+{
+  int found = 0;
+  char *sql = sqlite3_mprintf("EXPLAIN %s", sqlite3_sql(st));
+  sqlite3_stmt *ex = NULL, *fl = NULL;
+  if (sql == NULL) return 0;
+  if (sqlite3_prepare_v2(db, sql, -1, &ex, NULL) == SQLITE_OK
+      && sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_function_list WHERE (name = ?1 OR (length(?1) = 16 AND "
+                                "substr(name, 1, 16) = ?1)) AND (flags & 524288) != 0", -1, &fl, NULL) == SQLITE_OK) {
+    while (!found && sqlite3_step(ex) == SQLITE_ROW) {
+      const char *op = (const char *)sqlite3_column_text(ex, 1);
+      const char *p4 = (const char *)sqlite3_column_text(ex, 5);
+      if (op == NULL || p4 == NULL || (strstr(op, "Function") == NULL && strncmp(op, "Agg", 3) != 0)) continue;
+      size_t k = strcspn(p4, "(");
+      if (k == 0 || k >= n) continue;
+      memcpy(fn, p4, k);
+      fn[k] = 0;
+      sqlite3_bind_text(fl, 1, fn, -1, SQLITE_TRANSIENT);
+      found = sqlite3_step(fl) == SQLITE_ROW;
+      sqlite3_reset(fl);
+    }
+  }
+  sqlite3_finalize(fl);
+  sqlite3_finalize(ex);
+  sqlite3_free(sql);
+  return found;
+}
+
 /* Prepares src as exactly one read-only statement that returns rows. */
 static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *src, char *err, size_t errlen)
 {
@@ -760,6 +804,13 @@ static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *src, char *err, size_t
   if (sqlite3_column_count(st) == 0) {
     sqlite3_finalize(st);
     ds_err(err, errlen, SQL_SRC " returns no columns (it must be a SELECT): %s", src);
+    return NULL;
+  }
+  char fn[64];
+  if (sql_calls_directonly(db, st, fn, sizeof fn)) {
+    sqlite3_finalize(st);
+    ds_err(err, errlen, SQL_SRC " may not call %s(): a dataset query may call only the functions a view "
+           "may (the config could come from a bundle or a database someone sent)", fn);
     return NULL;
   }
   return st;
@@ -1019,12 +1070,22 @@ done:
 /* Reads only as much of the file as the header row needs. */
 static int probe_csv(const lf_dataset_spec *spec, const char *path, lf_shape *shape, char *err, size_t errlen)
 {
+  /* Only regular files: /dev/zero would be read forever, a FIFO blocks. */
+  struct stat pre;
+  if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) {
+    ds_err(err, errlen, "%s is not a regular file", path);
+    return -1;
+  }
   FILE *f = fopen(path, "rb");
   if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); return -1; }
   char *buf = NULL;
   size_t len = 0, cap = 0, scanned = 0;
   int in_quote = 0, seen = 0, complete = 0, rc = -1;
   while (!complete) {
+    if (len > ((size_t)16 << 20)) {
+      ds_err(err, errlen, "%s: the header row is longer than 16 MiB (is it a CSV file?)", path);
+      goto done;
+    }
     if (cap - len < 65536 + 1) {
       size_t c = cap ? cap * 2 : 65536 * 2;
       char *b = realloc(buf, c);

@@ -99,6 +99,12 @@ char *lf_predict(sqlite3 *db, const char *pplid, const char *which,
     x = malloc((size_t)blob_len);
     if( !x ){ snprintf(err, n, "out of memory"); goto done; }
     memcpy(x, blob, (size_t)blob_len);
+    for(int64_t i=0; i<total; i++){
+      if( !isfinite(x[i]) ){
+        snprintf(err, n, "BLOB input value %lld is not a finite number", (long long)i);
+        goto done;
+      }
+    }
     one_sample = total == cnt;
   }else{
     in = cJSON_Parse(json_input);

@@ -1,24 +1,38 @@
 #!/bin/sh
 # run.sh — the whole test suite: C unit tests, SQL scripts through the
-# sqlite3 shell, and host-program tests (Python's sqlite3 module, ...).
-# Every check prints PASS/FAIL; the last line is "N passed, N failed".
+# sqlite3 shell, process and host-program tests (tests/py, tests/sh) and a
+# short run of each fuzzer. Every check prints one line "PASS name" or
+# "FAIL name: why"; a test file that exits non-zero without saying why counts
+# as a failure of its own. The last line is "N passed, N failed".
 cd "$(dirname "$0")/.."
 mkdir -p tests/out
 log=tests/out/run.log
 : > "$log"
 PY=/usr/bin/python3
+
+# run NAME CMD... — runs one test file, turning a silent crash into a FAIL.
+run(){
+  name=$1; shift
+  out=$("$@" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q 'FAIL'; then
+    echo "FAIL $name: exited with status $rc without a failing check"
+  fi
+}
+
 {
   sh tests/run_c.sh
-  $PY tests/sqltest.py tests/sql/*.test
-  for t in tests/py/test_*.py; do
-    [ -f "$t" ] && $PY "$t"
-  done
-  for t in tests/sh/test_*.sh; do
-    [ -f "$t" ] && sh "$t"
-  done
-} 2>&1 | tee "$log" | grep -E '^(PASS|FAIL)' | grep -v '^PASS' 
-passed=$(grep -c '^PASS' "$log")
-failed=$(grep -c '^FAIL' "$log")
+  run tests/sql $PY tests/sqltest.py tests/sql/*.test
+  for t in tests/py/test_*.py; do run "$t" $PY "$t"; done
+  for t in tests/sh/test_*.sh; do run "$t" sh "$t"; done
+  # A short run of each libFuzzer harness (LF_FUZZ_SECONDS=0 skips them;
+  # `make fuzz FUZZ_SECONDS=600` is the long run).
+  if [ "${LF_FUZZ_SECONDS:-15}" != 0 ] && command -v clang-14 >/dev/null; then
+    make -s -C tests/fuzz run FUZZ_SECONDS="${LF_FUZZ_SECONDS:-15}" 2>&1 | grep -aE 'PASS|FAIL'
+  fi
+} 2>&1 | sed 's/.*\r//; s/^[[:space:]]*//' | tee "$log" | grep -aE '^FAIL'
+passed=$(grep -ac '^PASS' "$log")
+failed=$(grep -ac '^FAIL' "$log")
 echo "(full log: $log)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -22,7 +22,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXT = os.path.join(ROOT, "labflow")
+EXT = os.environ.get("LF_EXT", os.path.join(ROOT, "labflow"))
+SQLITE = os.environ.get("LF_SQLITE3", "sqlite3")
 failed = 0
 
 
@@ -63,7 +64,7 @@ def run_examples():
     try:
         db = os.path.join(tmp, "project.db")
         for n, (heading, sql, expected) in enumerate(blocks(os.path.join(ROOT, "docs", "functions.md"))):
-            p = subprocess.run(["sqlite3", "-batch", db], input=".load " + EXT + "\n" + sql,
+            p = subprocess.run([SQLITE, "-batch", db], input=".load " + EXT + "\n" + sql,
                                capture_output=True, text=True, cwd=tmp, timeout=600)
             got = (p.stdout + p.stderr).strip()
             name = "docs/functions.md example %d (%s)" % (n + 1, heading)

@@ -17,7 +17,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXT = os.path.join(ROOT, "labflow")
+EXT = os.environ.get("LF_EXT", os.path.join(ROOT, "labflow"))
+SQLITE = os.environ.get("LF_SQLITE3", "sqlite3")
 FASHION = "/usr/share/datasets/fashion-mnist"
 failed = 0
 
@@ -32,13 +33,13 @@ def check(ok, name, why=""):
 
 def shell(db, sql, timeout=600):
     """Runs SQL in a fresh sqlite3 shell with LabFlow loaded."""
-    p = subprocess.run(["sqlite3", "-batch", db], input=".load " + EXT + "\n" + sql + "\n",
+    p = subprocess.run([SQLITE, "-batch", db], input=".load " + EXT + "\n" + sql + "\n",
                        capture_output=True, text=True, timeout=timeout)
     return p.stdout.strip(), p.stderr.strip()
 
 
 def start_shell(db, sql):
-    return subprocess.Popen(["sqlite3", "-batch", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    return subprocess.Popen([SQLITE, "-batch", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
