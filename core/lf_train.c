@@ -9,6 +9,7 @@
 ** state files are durable on disk; files no longer kept are removed after
 ** that commit. A crash at any point leaves the last committed epoch whole.
 */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,11 @@
 #include "lf_ppl.h"
 #include "lf_progress.h"
 
-/* zlib level for weight files; level 1 compresses float weights nearly as
-** well as 6 at a fraction of the time (see tools/bench). */
-#define LF_WEIGHT_ZLEVEL 1
+/* zlib level for weight and state files, chosen by measurement
+** (tools/bench/ckpt_bench.c, docs/performance.md): trained float weights
+** and Adam moments shrink only 7-12% at level 1, which costs ~10x the time
+** of level 0 (stored blocks, still checksummed) on every epoch. */
+#define LF_WEIGHT_ZLEVEL 0
 #define LF_CHECK_SECONDS 0.2
 #define MAX_QUANTITIES (2 * (32 + 2))
 
@@ -47,6 +50,7 @@ typedef struct trainer {
   float *xb, *yb, *dy;      /* batch buffers, allocated once */
   char *classes_json;       /* text-label mapping to store, or NULL */
   double t_last_check, t_last_beat;
+  sqlite3_int64 new_logid;  /* lab_logs row this call created, else 0 */
 } trainer;
 
 static char *dupstr(const char *s){
@@ -212,7 +216,7 @@ static int check_outputs(trainer *t, char *err, size_t n){
 static int restore(trainer *t, char *err, size_t n){
   lf_model *m = &t->m;
   char *wpath = lf_ppl_path(m->artifacts, "weight", t->req->pplid, t->last_epoch, err, n);
-  char *spath = lf_ppl_path(m->artifacts, "state", t->req->pplid, t->last_epoch, err, n);
+  char *spath = lf_ppl_state_path(m->artifacts, t->req->pplid, t->last_epoch);
   lf_tensor_rec *recs = NULL;
   int nrec = 0, rc = -1;
   if( !wpath || !spath ) goto done;
@@ -291,12 +295,22 @@ static void add_quantity(epoch_result *r, const char *prefix, const char *name, 
   r->n++;
 }
 
+/* Copies samples idx[start..start+nb) into the batch buffers: xb as f32, or
+** as bf16 (x16, the net's compute type, converted on the way) when x16 is
+** not NULL. Rows are split across the OpenMP threads (oneDNN's pool) when
+** the batch is large enough for that to pay. */
 static void gather(const lf_dataset *d, const int64_t *idx, int64_t start, int nb,
-                   int tw, float *xb, float *yb){
+                   int tw, float *xb, uint16_t *x16, float *yb){
   int64_t cnt = lf_shape_count(&d->shape);
+  #pragma omp parallel for schedule(static) if((int64_t)nb*cnt >= 32768)
   for(int i=0; i<nb; i++){
     int64_t s = idx ? idx[start+i] : start+i;
-    memcpy(xb + (size_t)i*(size_t)cnt, d->x + (size_t)s*(size_t)cnt, (size_t)cnt*sizeof(float));
+    const float *src = d->x + (size_t)s*(size_t)cnt;
+    if( x16 ) lf_bf16_from_f32_n(x16 + (size_t)i*(size_t)cnt, src, cnt);
+    else memcpy(xb + (size_t)i*(size_t)cnt, src, (size_t)cnt*sizeof(float));
+  }
+  for(int i=0; i<nb; i++){
+    int64_t s = idx ? idx[start+i] : start+i;
     for(int k=0; k<tw; k++) yb[(size_t)i*tw + k] = d->y[s];
   }
 }
@@ -317,9 +331,12 @@ static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, 
   for(int64_t b=0; b<nbatches; b++){
     int64_t start = b * bs;
     int nb = (int)((N - start) < bs ? (N - start) : bs);
-    gather(&t->train, t->perm, start, nb, tw, t->xb, t->yb);
+    /* In bf16 the batch is gathered straight into the compute type. */
+    int x16 = lf_net_is_bf16(m->net);
+    gather(&t->train, t->perm, start, nb, tw, t->xb, x16 ? (uint16_t*)t->xb : NULL, t->yb);
     char why[512];
-    const float *y = lf_net_forward(m->net, t->xb, nb, 1, &t->rng, why, sizeof why);
+    const float *y = x16 ? lf_net_forward_bf16(m->net, (const uint16_t*)t->xb, nb, 1, &t->rng, why, sizeof why)
+                         : lf_net_forward(m->net, t->xb, nb, 1, &t->rng, why, sizeof why);
     if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
     double loss = lf_loss_compute(&m->spec.loss, y, t->yb, nb, nout, t->dy);
     if( !isfinite(loss) ){
@@ -363,14 +380,19 @@ static int evaluate_split(lf_model *m, const lf_dataset *d, lf_metric **metrics,
   int nout = (int)lf_shape_count(&m->out), tw = target_width(m);
   double loss_sum = 0;
   for(int i=0; i<m->spec.nmetrics; i++) lf_metric_reset(metrics[i]);
+  int64_t cnt = lf_shape_count(&d->shape);
   for(int64_t start=0; start<d->n; start+=bs){
     int nb = (int)((d->n - start) < bs ? (d->n - start) : bs);
-    gather(d, NULL, start, nb, tw, xb, yb);
+    /* Samples in order are already a batch in place: no copy, except of
+    ** targets that must be widened. */
+    const float *xs = d->x + (size_t)start*(size_t)cnt;
+    const float *ys = d->y + start;
+    if( tw != 1 ){ gather(d, NULL, start, nb, tw, xb, NULL, yb); xs = xb; ys = yb; }
     char why[512];
-    const float *y = lf_net_forward(m->net, xb, nb, 0, NULL, why, sizeof why);
+    const float *y = lf_net_forward(m->net, xs, nb, 0, NULL, why, sizeof why);
     if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
-    loss_sum += lf_loss_compute(&m->spec.loss, y, yb, nb, nout, NULL) * nb;
-    for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(metrics[i], y, yb, nb);
+    loss_sum += lf_loss_compute(&m->spec.loss, y, ys, nb, nout, NULL) * nb;
+    for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(metrics[i], y, ys, nb);
   }
   *loss_out = d->n ? loss_sum / (double)d->n : NAN;
   return 0;
@@ -459,10 +481,31 @@ fail_msg:
   return -1;
 }
 
-static void remove_artifact(trainer *t, const char *of, int epoch){
+/* Removes a file that no committed row refers to any more. */
+static void remove_file(char *path){
+  if( path ){ unlink(path); free(path); }
+}
+
+/* A trainer killed while writing a file leaves "<file>.tmp-<pid>" behind;
+** whoever holds the claim next is the only writer of the folder and
+** removes them. */
+static void remove_stale_temps(trainer *t){
   char err[256];
-  char *p = lf_ppl_path(t->m.artifacts, of, t->req->pplid, epoch, err, sizeof err);
-  if( p ){ unlink(p); free(p); }
+  char *p = lf_ppl_path(t->m.artifacts, "weight", t->req->pplid, 1, err, sizeof err);
+  char *slash = p ? strrchr(p, '/') : NULL;
+  if( slash ){
+    *slash = 0;
+    DIR *d = opendir(p);
+    struct dirent *de;
+    while( d && (de = readdir(d)) != NULL ){
+      if( !strstr(de->d_name, ".tmp-") ) continue;
+      size_t k = strlen(p) + strlen(de->d_name) + 2;
+      char *f = malloc(k);
+      if( f ){ snprintf(f, k, "%s/%s", p, de->d_name); unlink(f); free(f); }
+    }
+    if( d ) closedir(d);
+  }
+  free(p);
 }
 
 static void set_status(trainer *t, const char *status){
@@ -504,6 +547,16 @@ static void trainer_close(trainer *t){
   lf_model_close(&t->m);
 }
 
+/* Highest logid in lab_logs (0 if none), -1 if unreadable. */
+static sqlite3_int64 max_logid(sqlite3 *db){
+  sqlite3_stmt *st = NULL;
+  sqlite3_int64 v = -1;
+  if( sqlite3_prepare_v2(db, "SELECT coalesce(max(logid), 0) FROM main.lab_logs", -1, &st, NULL)==SQLITE_OK
+   && sqlite3_step(st)==SQLITE_ROW ) v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
 static char *summary(trainer *t, int first, const char *ended, const char *message){
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "pplid", t->req->pplid);
@@ -537,8 +590,10 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   int first = 0;
   if( lf_model_open(db, req->pplid, &t.m, err, n) ) return NULL;
   lf_model *m = &t.m;
-  if( m->spec.bf16 ){
-    snprintf(err, n, "precision \"bf16\" is not available in this build yet; use \"f32\"");
+  if( m->spec.bf16 && !lf_bf16_supported() ){
+    snprintf(err, n, "precision \"bf16\" needs a CPU with AVX-512 BF16 instructions (avx512_bf16: "
+             "Intel Cooper Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU has none: "
+             "use \"precision\": \"f32\"");
     goto done;
   }
   for(int v=0; v<req->nverbose; v++){
@@ -548,11 +603,14 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     }
   }
   if( open_private(&t, err, n) ) goto done;
+  sqlite3_int64 logs_before = max_logid(t.priv);
   sqlite3_int64 logid = req->logid(req->logid_arg, t.priv, err, n);
   if( !logid ) goto done;
+  if( logs_before >= 0 && logid > logs_before ) t.new_logid = logid;
   if( lf_claim_take(t.priv, req->pplid, logid, &t.runid, err, n) ) goto done;
   t.claimed = 1;
   if( read_state(&t, err, n) ) goto done;
+  remove_stale_temps(&t);
   first = t.last_epoch + 1;
   /* Patience counts epochs without improvement within this call, as the
   ** reference does; without an explicit patience it is the epoch count. */
@@ -599,6 +657,9 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     t.yb = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
     t.dy = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
     if( !t.perm || !t.xb || !t.yb || !t.dy ){ snprintf(err, n, "out of memory for batch buffers"); goto done; }
+    /* bf16: f32 master weights (what init/restore filled), bf16 copies for
+    ** the kernels, refreshed by the optimizer as it updates. */
+    if( m->spec.bf16 && lf_net_set_bf16(m->net, 1, err, n) ) goto done;
     /* The permutation is reshuffled from the identity each epoch so that
     ** a resumed run draws the same order as an uninterrupted one. */
   }
@@ -631,7 +692,7 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     if( improved ){ t.best_epoch = e; t.best_value = mv; t.have_best = 1; }
     /* Files first, durable; then the commit that makes them count. */
     char *wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, e, err, n);
-    char *spath = lf_ppl_path(m->artifacts, "state", req->pplid, e, err, n);
+    char *spath = lf_ppl_state_path(m->artifacts, req->pplid, e);
     char *dir = wpath ? dupstr(wpath) : NULL;
     if( dir ) *strrchr(dir, '/') = 0;
     int64_t wbytes = 0;
@@ -649,8 +710,11 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     }
     free(wpath); free(spath); free(dir);
     t.last_epoch = e;
-    for(int i=0; i<ndrop; i++) remove_artifact(&t, "weight", drop[i]);
-    if( e > 1 ) remove_artifact(&t, "state", e - 1);
+    for(int i=0; i<ndrop; i++){
+      char e2[64];
+      remove_file(lf_ppl_path(m->artifacts, "weight", req->pplid, drop[i], e2, sizeof e2));
+    }
+    if( e > 1 ) remove_file(lf_ppl_state_path(m->artifacts, req->pplid, e - 1));
     lf_progress_epoch_end(&pg, r.names, r.values, r.n, improved ? "best" : "");
     int since = e - (t.best_epoch > first - 1 ? t.best_epoch : first - 1);
     if( since >= patience ){
@@ -668,6 +732,16 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   result = summary(&t, first, ended, ended_msg[0] ? ended_msg : NULL);
   if( !result ) snprintf(err, n, "out of memory");
 done:
+  /* A call that failed before committing an epoch changed nothing: the
+  ** lab_logs row it made for this connection goes too. */
+  if( !result && t.new_logid && (first == 0 || t.last_epoch < first) ){
+    sqlite3_stmt *st = NULL;
+    if( sqlite3_prepare_v2(t.priv, "DELETE FROM main.lab_logs WHERE logid=?1", -1, &st, NULL)==SQLITE_OK ){
+      sqlite3_bind_int64(st, 1, t.new_logid);
+      sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+  }
   trainer_close(&t);
   return result;
 }

@@ -118,7 +118,8 @@ static int bn_build(const lf_layer *L, lf_layer_build *b,
   for(i=1; i<L->in.ndim; i++) s->per_channel *= L->in.dim[i];
   if( L->in.ndim==1 && lf_dnnl_md_is_plain(b->src_md) ){
     dnnl_dims_t vd = { b->batch, c, 1, 1 };
-    if( lf_dnnl_check(dnnl_memory_desc_init_by_tag(&view, 4, vd, dnnl_f32,
+    if( lf_dnnl_check(dnnl_memory_desc_init_by_tag(&view, 4, vd,
+                      b->src_md->data_type,
                       dnnl_acdb), "BatchNorm1d view", err, errlen) ) goto fail;
     for(i=0; i<4; i++){
       if( lf_dnnl_mem(&s->view[i], &view, DNNL_MEMORY_NONE, err, errlen) ){

@@ -6,7 +6,13 @@
 ** layouts (nChw16c and friends) and the next layers keep working in them.
 ** Only the input is reordered, and only when the previous layer produced a
 ** layout this convolution does not want. Weights stay plain (oc,ic,kh,kw)
-** in the lf_param and are reordered into the primitive's layout per step.
+** in the lf_param and are reordered into the primitive's layout per step
+** (a few thousand values: negligible next to the convolution).
+**
+** In bf16 (b->bf16) activations and weights are bf16 (the weights come from
+** lf_param.data16, which the optimizer keeps current), bias and gradients
+** of weights and bias f32: oneDNN's jit_bf16 convolutions.
+** A following ReLU/LeakyReLU is applied as an eltwise post-op (fuse_act).
 */
 #include "lf_layer.h"
 
@@ -114,12 +120,17 @@ static void conv_release(void *p){
 static int conv_build(const lf_layer *L, lf_layer_build *b,
                       char *err, size_t errlen){
   conv_state *s = calloc(1, sizeof(*s));
-  dnnl_memory_desc_t src_any, w_any, w_plain, b_md, dst_any;
+  dnnl_memory_desc_t src_any, w_any, gw_any, w_plain, gw_plain, b_md, dst_any;
   dnnl_dims_t wd, strides, pad_l, pad_r;
   dnnl_convolution_desc_t d;
+  dnnl_primitive_attr_t attr = 0;
   const dnnl_memory_desc_t *bias = L->spec.bias ? &b_md : 0;
   const dnnl_memory_desc_t *src, *dst;
   int64_t nb = L->spec.out;
+  /* bf16: activations and weights in bf16 (weights from data16), weight
+  ** gradients in f32. */
+  int bf16 = b->bf16 && L->param[0]->data16;
+  dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
   int i, rc;
 
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
@@ -128,26 +139,36 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     strides[i] = L->spec.stride[i];
     pad_l[i] = pad_r[i] = L->spec.padding[i];
   }
-  rc = lf_dnnl_md(&src_any, b->batch, &L->in, 1, err, errlen)
-    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32,
+  /* An activation after this layer runs as a post-op (ReLU fused). */
+  if( b->fuse_act && lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen) ){
+    goto fail;
+  }
+  rc = lf_dnnl_md_dt(&src_any, b->batch, &L->in, 1, dt, err, errlen)
+    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dt,
          dnnl_format_tag_any), "oneDNN memory descriptor", err, errlen)
-    || lf_dnnl_md_dims(&w_plain, 4, L->param[0]->shape.dim, err, errlen)
+    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&gw_any, 4, wd, dnnl_f32,
+         dnnl_format_tag_any), "oneDNN memory descriptor", err, errlen)
+    || lf_dnnl_md_dims(&gw_plain, 4, L->param[0]->shape.dim, err, errlen)
+    || lf_dnnl_md_retype(&w_plain, &gw_plain, dt, err, errlen)
     || lf_dnnl_md_dims(&b_md, 1, &nb, err, errlen)
-    || lf_dnnl_md(&dst_any, b->batch, &L->out, 1, err, errlen)
+    || lf_dnnl_md_dt(&dst_any, b->batch, &L->out, 1, dt, err, errlen)
     || lf_dnnl_check(dnnl_convolution_forward_desc_init(&d,
          dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
          bias, &dst_any, strides, pad_l, pad_r),
          "Conv2d forward descriptor", err, errlen)
-    || lf_prim_create(&s->fwd, &d, 0, 0, "oneDNN convolution forward",
+    || lf_prim_create(&s->fwd, &d, attr, 0, "oneDNN convolution forward",
                       err, errlen);
+  if( attr ) dnnl_primitive_attr_destroy(attr);
   if( rc ) goto fail;
+  b->act_fused = b->fuse_act;
   src = lf_prim_md(&s->fwd, dnnl_query_src_md, 0);
   dst = lf_prim_md(&s->fwd, dnnl_query_dst_md, 0);
   b->dst_md = *dst;
 
   rc = lf_relayout_init(&s->src_in, b->src_md, src, 1, err, errlen)
-    || lf_dnnl_mem(&s->w, &w_plain, L->param[0]->data, err, errlen)
-    || lf_dnnl_mem(&s->gw, &w_plain, L->param[0]->grad, err, errlen)
+    || lf_dnnl_mem(&s->w, &w_plain, bf16 ? (void*)L->param[0]->data16
+                                         : (void*)L->param[0]->data, err, errlen)
+    || lf_dnnl_mem(&s->gw, &gw_plain, L->param[0]->grad, err, errlen)
     || lf_relayout_init(&s->w_fwd, &w_plain,
          lf_prim_md(&s->fwd, dnnl_query_weights_md, 0), 1, err, errlen);
   if( rc ) goto fail;
@@ -170,11 +191,11 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     if( rc ) goto fail;
   }
   rc = lf_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d,
-         dnnl_convolution_direct, src, &w_any, bias, dst, strides, pad_l,
+         dnnl_convolution_direct, src, &gw_any, bias, dst, strides, pad_l,
          pad_r), "Conv2d backward descriptor", err, errlen)
     || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
                       "oneDNN convolution backward weights", err, errlen)
-    || lf_relayout_init(&s->gw_out, &w_plain,
+    || lf_relayout_init(&s->gw_out, &gw_plain,
          lf_prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0), 0,
          err, errlen);
   if( rc ) goto fail;

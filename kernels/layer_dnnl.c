@@ -58,20 +58,65 @@ int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                        plain[ndims]), "oneDNN memory descriptor", err, errlen);
 }
 
-int lf_dnnl_md(dnnl_memory_desc_t *md, int batch, const lf_shape *shape,
-               int any, char *err, size_t errlen){
-  int64_t dims[LF_MAX_DIMS+1];
+int lf_dnnl_md_dt(dnnl_memory_desc_t *md, int batch, const lf_shape *shape,
+                  int any, dnnl_data_type_t dt, char *err, size_t errlen){
+  static const dnnl_format_tag_t plain[] = {
+    dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde
+  };
   dnnl_dims_t d;
   int i;
-  dims[0] = batch;
-  for(i=0; i<shape->ndim; i++) dims[i+1] = shape->dim[i];
-  if( !any ){
-    return lf_dnnl_md_dims(md, shape->ndim+1, dims, err, errlen);
+  if( shape->ndim<0 || shape->ndim>LF_MAX_DIMS ){
+    snprintf(err, errlen, "unsupported tensor rank %d", shape->ndim+1);
+    return -1;
   }
-  for(i=0; i<=shape->ndim; i++) d[i] = dims[i];
-  return lf_dnnl_check(dnnl_memory_desc_init_by_tag(md, shape->ndim+1, d,
-                       dnnl_f32, dnnl_format_tag_any),
+  d[0] = batch;
+  for(i=0; i<shape->ndim; i++) d[i+1] = shape->dim[i];
+  return lf_dnnl_check(dnnl_memory_desc_init_by_tag(md, shape->ndim+1, d, dt,
+                       any ? dnnl_format_tag_any : plain[shape->ndim+1]),
                        "oneDNN memory descriptor", err, errlen);
+}
+
+int lf_dnnl_md(dnnl_memory_desc_t *md, int batch, const lf_shape *shape,
+               int any, char *err, size_t errlen){
+  return lf_dnnl_md_dt(md, batch, shape, any, dnnl_f32, err, errlen);
+}
+
+int lf_dnnl_md_retype(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md,
+                      dnnl_data_type_t dt, char *err, size_t errlen){
+  /* Blocking strides count elements, so the same layout holds for any
+  ** element size; only the type changes. */
+  if( md->format_kind!=dnnl_blocked || md->extra.flags!=0 ){
+    snprintf(err, errlen, "cannot change the data type of this layout");
+    return -1;
+  }
+  *out = *md;
+  out->data_type = dt;
+  return 0;
+}
+
+int lf_dnnl_attr_relu(dnnl_primitive_attr_t *attr, float alpha,
+                      char *err, size_t errlen){
+  dnnl_post_ops_t po = 0;
+  int rc;
+  *attr = 0;
+  if( lf_dnnl_check(dnnl_primitive_attr_create(attr), "oneDNN attribute",
+                    err, errlen) ){
+    *attr = 0;
+    return -1;
+  }
+  rc = lf_dnnl_check(dnnl_post_ops_create(&po), "oneDNN post-ops", err, errlen);
+  if( rc==0 ){
+    rc = lf_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu,
+                       alpha, 0.0f), "oneDNN post-ops", err, errlen)
+      || lf_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po),
+                       "oneDNN post-ops", err, errlen);
+    dnnl_post_ops_destroy(po);
+  }
+  if( rc ){
+    dnnl_primitive_attr_destroy(*attr);
+    *attr = 0;
+  }
+  return rc;
 }
 
 int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md){
@@ -83,7 +128,7 @@ int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md){
   int i;
   if( md->ndims<1 || md->ndims>5 ) return 0;
   for(i=0; i<md->ndims; i++) d[i] = md->dims[i];
-  if( dnnl_memory_desc_init_by_tag(&plain, md->ndims, d, dnnl_f32,
+  if( dnnl_memory_desc_init_by_tag(&plain, md->ndims, d, md->data_type,
                                    tag[md->ndims])!=dnnl_success ) return 0;
   return dnnl_memory_desc_equal(&plain, md);
 }

@@ -15,7 +15,8 @@
 #include <string.h>
 
 typedef struct dropout_state {
-  size_t n;          /* floats in the physical buffer */
+  size_t n;          /* elements in the physical buffer */
+  int bf16;          /* elements are bfloat16 (a net computing in bf16) */
   float *mask;       /* 0 or 1/(1-p) per element, from the last training pass */
 } dropout_state;
 
@@ -42,7 +43,9 @@ static int dropout_build(const lf_layer *L, lf_layer_build *b,
   (void)L;
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
   b->dst_md = *b->src_md;
-  s->n = dnnl_memory_desc_get_size(b->src_md) / sizeof(float);
+  s->bf16 = b->src_md->data_type==dnnl_bf16;
+  s->n = dnnl_memory_desc_get_size(b->src_md)
+         / (s->bf16 ? sizeof(uint16_t) : sizeof(float));
   s->mask = malloc((s->n ? s->n : 1) * sizeof(float));
   if( s->mask==0 ){
     free(s);
@@ -70,12 +73,21 @@ static int dropout_forward(const lf_layer *L, void *p, const lf_layer_run *r,
     return -1;
   }
   if( !r->training ){
-    memcpy(y, x, s->n * sizeof(float));
+    memcpy(y, x, s->n * (s->bf16 ? sizeof(uint16_t) : sizeof(float)));
     return 0;
   }
   if( r->rng==0 ){
     snprintf(err, errlen, "Dropout needs a random generator in training");
     return -1;
+  }
+  if( s->bf16 ){
+    const uint16_t *x16 = (const void*)x;
+    uint16_t *y16 = (void*)y;
+    for(i=0; i<s->n; i++){
+      s->mask[i] = lf_rng_uniform(r->rng) >= pdrop ? keep : 0.0f;
+      y16[i] = lf_bf16_from_f32(lf_bf16_to_f32(x16[i]) * s->mask[i]);
+    }
+    return 0;
   }
   for(i=0; i<s->n; i++){
     s->mask[i] = lf_rng_uniform(r->rng) >= pdrop ? keep : 0.0f;
@@ -96,6 +108,14 @@ static int dropout_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   dx = lf_dnnl_ptr(r->diff_src);
   if( lf_dnnl_check(dnnl_stream_wait(r->stream), "Dropout", err, errlen) ){
     return -1;
+  }
+  if( s->bf16 ){
+    const uint16_t *dy16 = (const void*)dy;
+    uint16_t *dx16 = (void*)dx;
+    for(i=0; i<s->n; i++){
+      dx16[i] = lf_bf16_from_f32(lf_bf16_to_f32(dy16[i]) * s->mask[i]);
+    }
+    return 0;
   }
   for(i=0; i<s->n; i++) dx[i] = dy[i] * s->mask[i];
   return 0;

@@ -11,6 +11,8 @@
 
 typedef struct eltwise_state {
   lf_prim fwd, bwd;
+  int fused;        /* the previous layer applied it: forward is a no-op,
+                    ** backward runs in place from the output */
 } eltwise_state;
 
 static int eltwise_infer(const lf_layer_spec *spec, const lf_shape *in,
@@ -49,6 +51,30 @@ static int eltwise_build(const lf_layer *L, lf_layer_build *b,
   dnnl_alg_kind_t alg = eltwise_alg(L, &alpha);
   int rc;
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
+  if( b->act_fused_before && alg==dnnl_eltwise_relu && alpha>=0.0f ){
+    /* The output is the input (already activated); dL/dx = dL/dy where
+    ** y > 0, else alpha*dL/dy (y > 0 exactly where x > 0 for alpha >= 0),
+    ** computed in place on the gradient buffer. */
+    s->fused = 1;
+    b->dst_md = *b->src_md;
+    b->dst_is_src = 1;
+    if( b->need_diff_src ){
+      rc = lf_dnnl_check(dnnl_eltwise_forward_desc_init(&d,
+             dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd,
+             b->src_md, alpha, 0.0f), "activation forward descriptor",
+             err, errlen)
+        || lf_prim_create(&s->fwd, &d, 0, 0, "oneDNN eltwise forward", err,
+                          errlen)
+        || lf_dnnl_check(dnnl_eltwise_backward_desc_init(&d,
+             dnnl_eltwise_relu_use_dst_for_bwd, b->src_md, b->src_md, alpha,
+             0.0f), "activation backward descriptor", err, errlen)
+        || lf_prim_create(&s->bwd, &d, 0, s->fwd.pd,
+                          "oneDNN eltwise backward", err, errlen);
+      if( rc ) goto fail;
+    }
+    b->state = s;
+    return 0;
+  }
   rc = lf_dnnl_check(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training,
          alg, b->src_md, alpha, 0.0f), "activation forward descriptor",
          err, errlen)
@@ -74,6 +100,7 @@ static int eltwise_forward(const lf_layer *L, void *p, const lf_layer_run *r,
                            char *err, size_t errlen){
   eltwise_state *s = p;
   dnnl_exec_arg_t a[2];
+  if( s->fused ) return 0;
   a[0].arg = DNNL_ARG_SRC; a[0].memory = r->src;
   a[1].arg = DNNL_ARG_DST; a[1].memory = r->dst;
   return lf_prim_run(&s->fwd, r->stream, 2, a, L->ops->loc, err, errlen);
@@ -84,7 +111,8 @@ static int eltwise_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   eltwise_state *s = p;
   dnnl_exec_arg_t a[3];
   if( r->diff_src==0 ) return 0;
-  a[0].arg = DNNL_ARG_SRC;      a[0].memory = r->src;
+  a[0].arg = s->fused ? DNNL_ARG_DST : DNNL_ARG_SRC;
+  a[0].memory = r->src;
   a[1].arg = DNNL_ARG_DIFF_DST; a[1].memory = r->diff_dst;
   a[2].arg = DNNL_ARG_DIFF_SRC; a[2].memory = r->diff_src;
   return lf_prim_run(&s->bwd, r->stream, 3, a, L->ops->loc, err, errlen);

@@ -36,7 +36,8 @@ static int flatten_build(const lf_layer *L, lf_layer_build *b,
   flatten_state *s;
   dnnl_memory_desc_t plain;
   int rc;
-  if( lf_dnnl_md(&b->dst_md, b->batch, &L->out, 0, err, errlen) ){
+  if( lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, b->src_md->data_type,
+                    err, errlen) ){
     return -1;
   }
   if( lf_dnnl_md_is_plain(b->src_md) ){
@@ -46,7 +47,8 @@ static int flatten_build(const lf_layer *L, lf_layer_build *b,
   }
   s = calloc(1, sizeof(*s));
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
-  rc = lf_dnnl_md(&plain, b->batch, &L->in, 0, err, errlen)
+  rc = lf_dnnl_md_dt(&plain, b->batch, &L->in, 0, b->src_md->data_type,
+                     err, errlen)
     || lf_prim_reorder(&s->to_plain, b->src_md, &plain, err, errlen)
     || lf_dnnl_mem(&s->plain, &plain, DNNL_MEMORY_NONE, err, errlen);
   if( rc==0 && b->need_diff_src ){

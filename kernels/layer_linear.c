@@ -8,6 +8,14 @@
 ** ~0.25 s, brgemm on its blocked AB16b64a layout plus the two weight
 ** reorders per step needs ~0.33 s. Should a build pick another layout all
 ** the same, the relayouts below reorder (they are no-ops otherwise).
+**
+** In bf16 (b->bf16) source, destination and weights are bf16 (weights:
+** lf_param.data16, plain, kept current by the optimizer, so no per-step
+** conversion), bias and weight/bias gradients f32: oneDNN's gemm:jit bf16
+** inner product on avx512_core_bf16.
+**
+** A following ReLU/LeakyReLU is applied as an eltwise post-op (fuse_act):
+** one pass less over the activation in every forward.
 */
 #include "lf_layer.h"
 
@@ -17,7 +25,8 @@
 
 typedef struct linear_state {
   lf_prim fwd, bwd_data, bwd_weights;
-  dnnl_memory_t w, gw, b, gb;     /* plain views of the lf_params */
+  dnnl_memory_t w, gw, b, gb;     /* plain views of the lf_params (w: of
+                                  ** data16 in bf16) */
   lf_relayout w_fwd;              /* plain weights -> forward layout */
   lf_relayout w_bwd;              /* plain weights -> backward-data layout */
   lf_relayout gw_out;             /* weight grad layout -> plain grad */
@@ -82,28 +91,40 @@ static void linear_release(void *p){
 static int linear_build(const lf_layer *L, lf_layer_build *b,
                         char *err, size_t errlen){
   linear_state *s = calloc(1, sizeof(*s));
-  dnnl_memory_desc_t w_plain, b_md, dst_any;
+  dnnl_memory_desc_t w_plain, gw_plain, b_md, dst_any;
   dnnl_inner_product_desc_t d;
+  dnnl_primitive_attr_t attr = 0;
   const dnnl_memory_desc_t *bias = L->spec.bias ? &b_md : 0;
   const dnnl_memory_desc_t *dst;
   int64_t nb = L->spec.out;
+  int bf16 = b->bf16 && L->param[0]->data16
+             && b->src_md->data_type==dnnl_bf16;
+  dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
   int rc;
 
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
-  rc = lf_dnnl_md_dims(&w_plain, 2, L->param[0]->shape.dim, err, errlen)
+  /* An activation after this layer runs as a post-op (ReLU fused). */
+  if( b->fuse_act && lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen) ){
+    goto fail;
+  }
+  rc = lf_dnnl_md_dims(&gw_plain, 2, L->param[0]->shape.dim, err, errlen)
+    || lf_dnnl_md_retype(&w_plain, &gw_plain, dt, err, errlen)
     || lf_dnnl_md_dims(&b_md, 1, &nb, err, errlen)
-    || lf_dnnl_md(&dst_any, b->batch, &L->out, 1, err, errlen)
+    || lf_dnnl_md_dt(&dst_any, b->batch, &L->out, 1, dt, err, errlen)
     || lf_dnnl_check(dnnl_inner_product_forward_desc_init(&d,
          dnnl_forward_training, b->src_md, &w_plain, bias, &dst_any),
          "Linear forward descriptor", err, errlen)
-    || lf_prim_create(&s->fwd, &d, 0, 0, "oneDNN inner product forward",
+    || lf_prim_create(&s->fwd, &d, attr, 0, "oneDNN inner product forward",
                       err, errlen);
+  if( attr ) dnnl_primitive_attr_destroy(attr);
   if( rc ) goto fail;
+  b->act_fused = b->fuse_act;
   dst = lf_prim_md(&s->fwd, dnnl_query_dst_md, 0);
   b->dst_md = *dst;
 
-  rc = lf_dnnl_mem(&s->w, &w_plain, L->param[0]->data, err, errlen)
-    || lf_dnnl_mem(&s->gw, &w_plain, L->param[0]->grad, err, errlen)
+  rc = lf_dnnl_mem(&s->w, &w_plain, bf16 ? (void*)L->param[0]->data16
+                                         : (void*)L->param[0]->data, err, errlen)
+    || lf_dnnl_mem(&s->gw, &gw_plain, L->param[0]->grad, err, errlen)
     || lf_relayout_init(&s->w_fwd, &w_plain,
          lf_prim_md(&s->fwd, dnnl_query_weights_md, 0), 1, err, errlen);
   if( rc ) goto fail;
@@ -123,11 +144,11 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
     if( rc ) goto fail;
   }
   rc = lf_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&d,
-         b->src_md, &w_plain, bias, dst), "Linear backward descriptor",
+         b->src_md, &gw_plain, bias, dst), "Linear backward descriptor",
          err, errlen)
     || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
                       "oneDNN inner product backward weights", err, errlen)
-    || lf_relayout_init(&s->gw_out, &w_plain,
+    || lf_relayout_init(&s->gw_out, &gw_plain,
          lf_prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0), 0,
          err, errlen);
   if( rc ) goto fail;

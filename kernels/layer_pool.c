@@ -95,7 +95,8 @@ static int pool_build(const lf_layer *L, lf_layer_build *b,
     dilation[i] = 0;
     pad[i] = L->spec.padding[i];
   }
-  rc = lf_dnnl_md(&dst_any, b->batch, &L->out, 1, err, errlen)
+  rc = lf_dnnl_md_dt(&dst_any, b->batch, &L->out, 1, b->src_md->data_type,
+                     err, errlen)
     || lf_dnnl_check(dnnl_pooling_v2_forward_desc_init(&d,
          dnnl_forward_training, alg, b->src_md, &dst_any, strides, kernel,
          dilation, pad, pad), "pooling forward descriptor", err, errlen)

@@ -58,11 +58,25 @@ typedef struct lf_layer_build {
   int batch;
   const dnnl_memory_desc_t *src_md; /* layout of the input (batch included) */
   int need_diff_src;                /* 0: nobody reads dL/dinput (first layer) */
+  int bf16;                         /* 1: compute in bf16 where the layer can
+                                    ** (activations and their gradients in
+                                    ** bf16, weights from lf_param.data16,
+                                    ** weight gradients in f32); a layer
+                                    ** that cannot works on the dtype of
+                                    ** src_md as it comes */
+  int fuse_act;                     /* Linear/Conv2d: the next layer is
+                                    ** ReLU/LeakyReLU (slope act_alpha >= 0);
+                                    ** apply it as a post-op if possible */
+  float act_alpha;
+  int act_fused_before;             /* ReLU/LeakyReLU: the previous layer
+                                    ** already applied this activation to
+                                    ** its output (fuse_act accepted) */
   /* set by build: */
   dnnl_memory_desc_t dst_md;        /* layout of the output (and diff_dst) */
   int dst_is_src;                   /* output is the input buffer, reread
                                     ** through dst_md (a free reshape); the
                                     ** same then holds for diff_src/diff_dst */
+  int act_fused;                    /* 1: fuse_act was honoured */
   void *state;                      /* handed back to forward/backward/release */
 } lf_layer_build;
 
@@ -117,6 +131,17 @@ int lf_dnnl_check(dnnl_status_t st, const char *what, char *err, size_t errlen);
 ** any=1 format any (the primitive decides). */
 int lf_dnnl_md(dnnl_memory_desc_t *md, int batch, const lf_shape *shape,
                int any, char *err, size_t errlen);
+/* Same with an explicit data type (dnnl_f32 or dnnl_bf16). */
+int lf_dnnl_md_dt(dnnl_memory_desc_t *md, int batch, const lf_shape *shape,
+                  int any, dnnl_data_type_t dt, char *err, size_t errlen);
+/* md with its data type replaced (layout kept: plain stays plain, blocked
+** tags stay blocked). */
+int lf_dnnl_md_retype(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md,
+                      dnnl_data_type_t dt, char *err, size_t errlen);
+/* Attribute with one eltwise post-op (relu with slope alpha). *attr is NULL
+** on failure. */
+int lf_dnnl_attr_relu(dnnl_primitive_attr_t *attr, float alpha,
+                      char *err, size_t errlen);
 /* Plain row-major descriptor of an explicit dims list. */
 int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                     char *err, size_t errlen);

@@ -29,6 +29,8 @@ static int lf_class_index(float t, int nout){
 **   dloss_i/dy_k = softmax_k - ((1-eps)*[k==t_i] + eps/K),
 ** divided by the batch size for the mean. log-softmax subtracts the row
 ** max so exp() never overflows. */
+#define LF_CE_KEEP 256
+
 static double lf_cross_entropy(double eps, const float *y, const float *target,
                                int batch, int nout, float *dy){
   double total = 0.0;
@@ -42,15 +44,24 @@ static double lf_cross_entropy(double eps, const float *y, const float *target,
     const float *row = y + (int64_t)i*nout;
     int t = lf_class_index(target[i], nout);
     double mx = row[0], sumexp = 0.0, logz, sumlogp = 0.0;
+    /* exp(y - max) once per element, kept for the gradient when the row
+    ** fits the stack buffer (softmax = e / sumexp). */
+    double e[LF_CE_KEEP];
+    int keep = nout <= LF_CE_KEEP;
     for(k=1; k<nout; k++) if( row[k]>mx ) mx = row[k];
-    for(k=0; k<nout; k++) sumexp += exp((double)row[k] - mx);
+    if( keep ){
+      for(k=0; k<nout; k++){ e[k] = exp((double)row[k] - mx); sumexp += e[k]; }
+    }else{
+      for(k=0; k<nout; k++) sumexp += exp((double)row[k] - mx);
+    }
     logz = mx + log(sumexp);
     for(k=0; k<nout; k++) sumlogp += (double)row[k] - logz;
     total += -(1.0 - eps) * ((double)row[t] - logz) - off * sumlogp;
     if( dy ){
       float *g = dy + (int64_t)i*nout;
+      const double inv_sum = 1.0 / sumexp;
       for(k=0; k<nout; k++){
-        double p = exp((double)row[k] - logz);
+        double p = keep ? e[k] * inv_sum : exp((double)row[k] - logz);
         double q = off + (k==t ? 1.0 - eps : 0.0);
         g[k] = (float)((p - q) * inv_batch);
       }

@@ -9,6 +9,15 @@
 ** (e.g. nChw16c through conv/relu/pool); only the net's output is reordered
 ** to plain, and only if the last layer left it blocked.
 **
+** Two rewrites save memory passes without changing any result: ReLU (or
+** LeakyReLU) followed by MaxPool2d runs as MaxPool2d then the activation, on
+** the pooled tensor; an activation right after Linear/Conv2d is applied by
+** that layer as a post-op, and the activation layer itself becomes an
+** in-place view whose backward works from its output.
+**
+** In bf16 (lf_net_set_bf16) activations and their gradients are bf16 from
+** the input to the output, which is converted back to f32 for the caller.
+**
 ** Ownership: the net owns its layers, parameters (plain row-major floats at
 ** fixed addresses, so optimisers may keep pointers), batch builds and its
 ** stream. The caller's x and dy are only read, never kept past the call.
@@ -34,6 +43,9 @@ typedef struct lf_net_batch {
   lf_prim y_reorder;
   dnnl_memory_t dy_plain;      /* caller's dy if grad[n] is not plain */
   lf_prim dy_reorder;
+  dnnl_memory_t x_f32;         /* caller's f32 x when act[0] is bf16 */
+  lf_prim x_reorder;
+  void *x_buf;                 /* act[0]'s own buffer in that case */
 } lf_net_batch;
 
 struct lf_net {
@@ -48,6 +60,7 @@ struct lf_net {
   lf_net_batch cache[LF_NET_MAX_BATCH_SIZES];
   uint64_t clock;
   lf_net_batch *trained;       /* build of the last training forward */
+  int bf16;                    /* compute in bf16 (lf_net_set_bf16) */
 };
 
 /* ---- the built-in layers ---- */
@@ -130,8 +143,11 @@ static void lf_batch_free(lf_net *net, lf_net_batch *b){
   }
   if( b->y_plain ) dnnl_memory_destroy(b->y_plain);
   if( b->dy_plain ) dnnl_memory_destroy(b->dy_plain);
+  if( b->x_f32 ) dnnl_memory_destroy(b->x_f32);
   lf_prim_free(&b->y_reorder);
   lf_prim_free(&b->dy_reorder);
+  lf_prim_free(&b->x_reorder);
+  free(b->x_buf);
   free(b->state);
   free(b->alias);
   free(b->md);
@@ -149,9 +165,25 @@ static int lf_batch_buffer(dnnl_memory_t *m, const dnnl_memory_desc_t *md,
                      err, errlen);
 }
 
+/* ReLU or LeakyReLU with a slope >= 0: what Linear/Conv2d can apply as a
+** post-op and whose backward can run from its output alone. */
+static int lf_fusable_act(const lf_layer *L, float *alpha){
+  if( L->ops==&lf_layer_relu ){ *alpha = 0.0f; return 1; }
+  if( L->ops==&lf_layer_leakyrelu && L->spec.negative_slope>=0.0 ){
+    *alpha = (float)L->spec.negative_slope;
+    return 1;
+  }
+  return 0;
+}
+
+/* Dense row-major f32: a layout the caller's buffers can be used in. */
+static int lf_md_is_user(const dnnl_memory_desc_t *md){
+  return md->data_type==dnnl_f32 && lf_dnnl_md_is_plain(md);
+}
+
 static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
                           char *err, size_t errlen){
-  int i, n = net->nlayers;
+  int i, n = net->nlayers, fused_before = 0;
   char msg[400];
   dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
   if( eng==0 ) return -1;
@@ -166,10 +198,23 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
-  /* The input wraps the caller's x, set on every forward. */
-  if( lf_dnnl_md(&b->md[0], batch, &net->in, 0, err, errlen)
+  /* The input wraps the caller's x, set on every forward. In bf16 it is
+  ** bf16 too: lf_net_forward_bf16's x as is, or lf_net_forward's f32 x
+  ** converted into x_buf. */
+  if( lf_dnnl_md_dt(&b->md[0], batch, &net->in, 0,
+                    net->bf16 ? dnnl_bf16 : dnnl_f32, err, errlen)
    || lf_dnnl_mem(&b->act[0], &b->md[0], DNNL_MEMORY_NONE, err, errlen) ){
     goto fail;
+  }
+  if( net->bf16 ){
+    dnnl_memory_desc_t plain;
+    b->x_buf = aligned_alloc(64, (dnnl_memory_desc_get_size(&b->md[0])+63) & ~(size_t)63);
+    if( b->x_buf==0 ){ snprintf(err, errlen, "out of memory"); goto fail; }
+    if( lf_dnnl_md(&plain, batch, &net->in, 0, err, errlen)
+     || lf_dnnl_mem(&b->x_f32, &plain, DNNL_MEMORY_NONE, err, errlen)
+     || lf_prim_reorder(&b->x_reorder, &plain, &b->md[0], err, errlen) ){
+      goto fail;
+    }
   }
   for(i=0; i<n; i++){
     const lf_layer *L = &net->layers[i];
@@ -179,10 +224,14 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     lb.batch = batch;
     lb.src_md = &b->md[i];
     lb.need_diff_src = net->need_grad[i];
+    lb.bf16 = net->bf16;
+    lb.fuse_act = i+1<n && lf_fusable_act(&net->layers[i+1], &lb.act_alpha);
+    lb.act_fused_before = fused_before;
     if( L->ops->build(L, &lb, msg, sizeof msg) ){
       snprintf(err, errlen, "layer %d (%s): %s", i, L->ops->loc, msg);
       goto fail;
     }
+    fused_before = lb.fuse_act && lb.act_fused;
     b->state[i] = lb.state;
     b->nbuilt = i+1;
     b->md[i+1] = lb.dst_md;
@@ -194,11 +243,11 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   /* Gradients share the layouts of their activations; an aliasing layer's
   ** diff_src is its diff_dst reshaped. grad[n] may wrap the caller's dy. */
   for(i=0; i<=n; i++){
-    int alias = i<n ? b->alias[i] : lf_dnnl_md_is_plain(&b->md[n]);
+    int alias = i<n ? b->alias[i] : lf_md_is_user(&b->md[n]);
     if( !net->need_grad[i] ) continue;
     if( lf_batch_buffer(&b->grad[i], &b->md[i], alias, err, errlen) ) goto fail;
   }
-  if( !lf_dnnl_md_is_plain(&b->md[n]) ){
+  if( !lf_md_is_user(&b->md[n]) ){
     dnnl_memory_desc_t plain;
     if( lf_dnnl_md(&plain, batch, &net->out, 0, err, errlen)
      || lf_dnnl_mem(&b->y_plain, &plain, DNNL_MEMORY_ALLOCATE, err, errlen)
@@ -300,6 +349,30 @@ lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
     L->ops = layers[i].ops;
     L->spec = layers[i];
     L->index = i;
+    /* ReLU then MaxPool2d runs as MaxPool2d then ReLU: max commutes with a
+    ** non-decreasing activation, the argmax (first maximum) and hence the
+    ** gradient are the same, and the activation and its backward touch a
+    ** tensor kernel^2 times smaller. Neither layer has parameters, so no
+    ** parameter name changes. */
+    if( i+1<nlayers && layers[i+1].ops==&lf_layer_maxpool2d ){
+      float alpha;
+      lf_layer tmp;
+      tmp.ops = layers[i].ops;
+      tmp.spec = layers[i];
+      if( lf_fusable_act(&tmp, &alpha) ){
+        L->ops = layers[i+1].ops;
+        L->spec = layers[i+1];
+        L->in = cur;
+        L->ops->infer(&L->spec, &L->in, &L->out, err, errlen);
+        L->nparam = 0;
+        cur = L->out;
+        i++;
+        L = &net->layers[i];
+        L->ops = layers[i-1].ops;
+        L->spec = layers[i-1];
+        L->index = i;
+      }
+    }
     L->in = cur;
     L->ops->infer(&L->spec, &L->in, &L->out, err, errlen);
     cur = L->out;
@@ -354,6 +427,7 @@ void lf_net_free(lf_net *net){
   for(i=0; i<net->nparam; i++){
     free(net->params[i].data);
     free(net->params[i].grad);
+    free(net->params[i].data16);
   }
   free(net->params);
   free(net->layers);
@@ -391,9 +465,10 @@ static int lf_set_handle(dnnl_memory_t m, const void *p, char *err,
                        "oneDNN set buffer", err, errlen);
 }
 
-const float *lf_net_forward(lf_net *net, const float *x, int batch,
-                            int training, lf_rng *rng,
-                            char *err, size_t errlen){
+/* x16: x holds bf16 values (only in bf16 mode). */
+static const float *lf_forward(lf_net *net, const void *x, int x16, int batch,
+                               int training, lf_rng *rng,
+                               char *err, size_t errlen){
   lf_net_batch *b;
   lf_layer_run r;
   char msg[400];
@@ -403,10 +478,24 @@ const float *lf_net_forward(lf_net *net, const float *x, int batch,
     snprintf(err, errlen, "forward needs a batch of at least 1 sample");
     return 0;
   }
+  if( x16 && !net->bf16 ){
+    snprintf(err, errlen, "bf16 input to a net that computes in f32");
+    return 0;
+  }
   net->trained = 0;
   b = lf_batch_get(net, batch, err, errlen);
   if( b==0 ) return 0;
-  if( lf_set_handle(b->act[0], x, err, errlen) ) return 0;
+  if( net->bf16 && !x16 ){
+    dnnl_exec_arg_t a[2];
+    a[0].arg = DNNL_ARG_FROM; a[0].memory = b->x_f32;
+    a[1].arg = DNNL_ARG_TO;   a[1].memory = b->act[0];
+    if( lf_set_handle(b->x_f32, x, err, errlen)
+     || lf_set_handle(b->act[0], b->x_buf, err, errlen)
+     || lf_prim_run(&b->x_reorder, net->stream, 2, a, "input conversion",
+                    err, errlen) ) return 0;
+  }else if( lf_set_handle(b->act[0], x, err, errlen) ){
+    return 0;
+  }
   memset(&r, 0, sizeof r);
   r.stream = net->stream;
   r.batch = batch;
@@ -437,6 +526,71 @@ const float *lf_net_forward(lf_net *net, const float *x, int batch,
   }
   if( training ) net->trained = b;
   return lf_dnnl_ptr(b->y_plain ? b->y_plain : b->act[n]);
+}
+
+const float *lf_net_forward(lf_net *net, const float *x, int batch,
+                            int training, lf_rng *rng,
+                            char *err, size_t errlen){
+  return lf_forward(net, x, 0, batch, training, rng, err, errlen);
+}
+
+const float *lf_net_forward_bf16(lf_net *net, const uint16_t *x, int batch,
+                                 int training, lf_rng *rng,
+                                 char *err, size_t errlen){
+  return lf_forward(net, x, 1, batch, training, rng, err, errlen);
+}
+
+/* ---- precision ---- */
+
+int lf_bf16_supported(void){
+  /* oneDNN's own dispatcher decides which kernels run; asking it avoids
+  ** disagreeing with it (e.g. ONEDNN_MAX_CPU_ISA capping the ISA). */
+  unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+  unsigned need = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+  return (isa & need)==need;
+}
+
+int lf_net_is_bf16(const lf_net *net){ return net->bf16; }
+
+void lf_net_sync_bf16(lf_net *net){
+  int i;
+  if( !net->bf16 ) return;
+  for(i=0; i<net->nparam; i++){
+    lf_param *p = &net->params[i];
+    if( p->data16 ) lf_bf16_from_f32_n(p->data16, p->data, p->n);
+  }
+}
+
+int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
+  int i;
+  on = on!=0;
+  if( on==net->bf16 ){ lf_net_sync_bf16(net); return 0; }
+  if( on && !lf_bf16_supported() ){
+    snprintf(err, errlen, "precision \"bf16\" needs a CPU with AVX-512 "
+             "BF16 instructions (avx512_bf16: Intel Cooper Lake, Sapphire "
+             "Rapids or later, AMD Zen 4 or later); this one has none, use "
+             "\"f32\"");
+    return -1;
+  }
+  lf_cache_clear(net);
+  for(i=0; i<net->nparam; i++){
+    lf_param *p = &net->params[i];
+    free(p->data16);
+    p->data16 = 0;
+    if( on && p->grad ){
+      size_t bytes = ((size_t)p->n * sizeof(uint16_t) + 63) & ~(size_t)63;
+      p->data16 = aligned_alloc(64, bytes);
+      if( p->data16==0 ){
+        int j;
+        for(j=0; j<net->nparam; j++){ free(net->params[j].data16); net->params[j].data16 = 0; }
+        snprintf(err, errlen, "out of memory");
+        return -1;
+      }
+    }
+  }
+  net->bf16 = on;
+  lf_net_sync_bf16(net);
+  return 0;
 }
 
 int lf_net_backward(lf_net *net, const float *dy, int batch,

@@ -77,6 +77,26 @@ const float *lf_net_forward(lf_net *net, const float *x, int batch,
                             int training, lf_rng *rng,
                             char *err, size_t errlen);
 
+/* Precision. lf_net_set_bf16(net, 1) makes the net compute in bfloat16
+** where its layers can (Linear, Conv2d and the layers between them;
+** activations and their gradients in bf16), keeping every lf_param's data
+** and grad in f32 (master weights, f32 weight gradients) plus a bf16 copy
+** in lf_param.data16, which lf_optim_step refreshes as it updates data.
+** Whoever changes params' data by other means (loading weights) calls
+** lf_net_sync_bf16(). The output given to the caller and dy stay f32.
+** Fails with a message on a CPU without AVX-512 BF16 (lf_bf16_supported). */
+int lf_bf16_supported(void);
+int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen);
+int lf_net_is_bf16(const lf_net *net);
+void lf_net_sync_bf16(lf_net *net);
+
+/* lf_net_forward with bf16 input (a net in bf16 mode only): x is
+** batch*count(in) bfloat16 values, plain layout. Spares the conversion of
+** an f32 batch. */
+const float *lf_net_forward_bf16(lf_net *net, const uint16_t *x, int batch,
+                                 int training, lf_rng *rng,
+                                 char *err, size_t errlen);
+
 /* Backward pass after a training forward on the same batch: dy is
 ** batch*count(out) floats (dLoss/dOutput). Overwrites every param's grad.
 ** Returns 0, or -1 with err set. */

@@ -20,30 +20,44 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Large tensors are split across OpenMP threads; small ones stay serial
-** (a parallel region costs more than updating a bias). The pragmas only
-** exist when the build enables OpenMP (-fopenmp); without it the loops
-** are still plain vectorisable loops. The loop bound must be named n. */
-#define LF_OPTIM_PAR_MIN 65536
-
-/* The update loops must vectorise at the project's -O2: GCC's -O2 cost
-** model skips loops of unknown length, and sqrtf's errno handling blocks
-** vectorising Adam (v is never negative, so errno is moot here). GCC 12
-** honours the per-function no-math-errno only in GNU modes: with -std=c11
-** the build needs -fno-math-errno for the Adam loops to vectorise. */
-#if defined(__GNUC__) && !defined(__clang__)
-# define LF_VECTORISE __attribute__((noinline, optimize("no-math-errno", \
-                                               "vect-cost-model=dynamic")))
-#else
-# define LF_VECTORISE
-#endif
 #ifdef _OPENMP
-# define LF_PAR_FOR_SIMD \
-    _Pragma("omp parallel for simd if(n >= LF_OPTIM_PAR_MIN)")
-#else
-# define LF_PAR_FOR_SIMD
+# include <omp.h>
 #endif
+
+/* One step is one OpenMP parallel region over all parameters (on oneDNN's
+** OpenMP pool: there is no other), each thread updating its slice of every
+** tensor; small nets stay serial (a region costs more than their update).
+** Elements are independent, so the split never changes a result.
+**
+** The element loops are compiled twice, for AVX-512 and for the baseline
+** ISA, and picked once at run time: at the project's -O2 without -march
+** GCC would only use 128-bit vectors. Both compute the same float
+** operations in the same order (no FMA contraction under -std=c11), so the
+** results are bit-identical on every machine. GCC's -O2 cost model skips
+** loops of unknown length, and sqrtf's errno handling blocks vectorising
+** Adam (v is never negative, so errno is moot here): hence the
+** per-function optimize attributes. */
+#define LF_OPTIM_PAR_MIN 65536
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+# define LF_OPT_ATTR __attribute__((noinline, optimize("no-math-errno", \
+                                    "vect-cost-model=dynamic")))
+# define LF_OPT_AVX512 __attribute__((noinline, target("avx512f,avx512bw,\
+avx512dq,avx512vl,prefer-vector-width=512"), optimize("no-math-errno", \
+                                    "vect-cost-model=dynamic")))
+# define LF_HAVE_AVX512_CLONE 1
+#elif defined(__GNUC__) && !defined(__clang__)
+# define LF_OPT_ATTR __attribute__((noinline, optimize("no-math-errno", \
+                                    "vect-cost-model=dynamic")))
+#else
+# define LF_OPT_ATTR
+#endif
+
+/* Coefficients of one step, shared by every element loop. */
+typedef struct lf_coef {
+  int kind, first, nesterov;
+  float lr, wd, mom;                       /* SGD */
+  float b1, c1, b2, c2, neg_step, bc2_sqrt, eps, keep;   /* Adam(W) */
+} lf_coef;
 
 struct lf_optim {
   lf_optim_spec spec;
@@ -55,6 +69,7 @@ struct lf_optim {
   int64_t step;             /* optimizer steps taken */
   int64_t epoch;            /* epochs ended (scheduler position) */
   double lr;                /* current learning rate */
+  lf_coef *coef;            /* nparams, rewritten every step */
 };
 
 /* Learning rate after `epoch` scheduler steps, in closed form (torch's
@@ -112,7 +127,8 @@ lf_optim *lf_optim_create(const lf_optim_spec *s, lf_param *const *params,
   if( o==0 ) return 0;
   o->spec = *s;
   o->params = calloc(nparams>0 ? (size_t)nparams : 1, sizeof(lf_param*));
-  if( o->params==0 ) goto fail;
+  o->coef = calloc(nparams>0 ? (size_t)nparams : 1, sizeof(lf_coef));
+  if( o->params==0 || o->coef==0 ) goto fail;
   for(i=0; i<nparams; i++){
     lf_param *p = params[i];
     if( p && p->grad && p->data && p->n>0 ) o->params[o->nparams++] = p;
@@ -157,6 +173,7 @@ void lf_optim_free(lf_optim *o){
     free(o->state);
   }
   free(o->params);
+  free(o->coef);
   free(o);
 }
 
@@ -164,116 +181,179 @@ void lf_optim_free(lf_optim *o){
 **   d = g + wd*p
 **   buf = d on the first step, else momentum*buf + d
 **   d = nesterov ? d + momentum*buf : buf
-**   p -= lr*d                                                          */
-LF_VECTORISE
-static void lf_sgd_param(const lf_optim *o, lf_param *p,
-                         float *restrict buf){
-  const float lr = (float)o->lr;
-  const float wd = p->decay ? (float)o->spec.weight_decay : 0.0f;
-  const float mom = (float)o->spec.momentum;
-  const int64_t n = p->n;
-  float *restrict w = p->data;
-  const float *restrict g = p->grad;
-  int64_t i;
-  if( buf==0 ){
-    LF_PAR_FOR_SIMD
-    for(i=0; i<n; i++){
-      float d = g[i] + wd*w[i];
-      w[i] = w[i] + (-lr)*d;
-    }
-  }else if( o->step==0 ){
-    const int nesterov = o->spec.nesterov;
-    LF_PAR_FOR_SIMD
-    for(i=0; i<n; i++){
-      float d = g[i] + wd*w[i];
-      buf[i] = d;
-      if( nesterov ) d = d + mom*d;
-      w[i] = w[i] + (-lr)*d;
-    }
-  }else if( o->spec.nesterov ){
-    LF_PAR_FOR_SIMD
-    for(i=0; i<n; i++){
-      float d = g[i] + wd*w[i];
-      float b = buf[i]*mom + d;
-      buf[i] = b;
-      w[i] = w[i] + (-lr)*(d + mom*b);
-    }
-  }else{
-    LF_PAR_FOR_SIMD
-    for(i=0; i<n; i++){
-      float d = g[i] + wd*w[i];
-      float b = buf[i]*mom + d;
-      buf[i] = b;
-      w[i] = w[i] + (-lr)*b;
-    }
-  }
-}
-
-/* torch _single_tensor_adam / _single_tensor_adamw, step already counted:
+**   p -= lr*d
+** torch _single_tensor_adam / _single_tensor_adamw, step already counted:
 **   AdamW: p *= 1 - lr*wd            Adam: g += wd*p
 **   m = b1*m + (1-b1)*g ;  v = b2*v + (1-b2)*g*g
-**   p -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)              */
-LF_VECTORISE
-static void lf_adam_param(const lf_optim *o, lf_param *p, float *restrict m,
-                          float *restrict v){
-  const lf_optim_spec *s = &o->spec;
-  const double t = (double)o->step;
-  const double bc1 = 1.0 - pow(s->beta1, t);
-  const double bc2 = 1.0 - pow(s->beta2, t);
-  const float b1 = (float)s->beta1, c1 = (float)(1.0 - s->beta1);
-  const float b2 = (float)s->beta2, c2 = (float)(1.0 - s->beta2);
-  const float neg_step = (float)(-(o->lr / bc1));
-  const float bc2_sqrt = (float)sqrt(bc2);
-  const float eps = (float)s->eps;
-  const int64_t n = p->n;
-  float *restrict w = p->data;
-  const float *restrict g = p->grad;
-  int64_t i;
-  if( s->kind==LF_OPT_ADAMW ){
-    const float keep = p->decay ? (float)(1.0 - o->lr * s->weight_decay) : 1.0f;
-    LF_PAR_FOR_SIMD
-    for(i=0; i<n; i++){
-      float wi = w[i]*keep;
-      float gi = g[i];
-      float mi = m[i]*b1 + c1*gi;
-      float vi = v[i]*b2 + c2*gi*gi;
-      m[i] = mi;
-      v[i] = vi;
-      w[i] = wi + neg_step*mi / (sqrtf(vi)/bc2_sqrt + eps);
-    }
-  }else{
-    const float wd = p->decay ? (float)s->weight_decay : 0.0f;
-    LF_PAR_FOR_SIMD
-    for(i=0; i<n; i++){
-      float wi = w[i];
-      float gi = g[i] + wd*wi;
-      float mi = m[i]*b1 + c1*gi;
-      float vi = v[i]*b2 + c2*gi*gi;
-      m[i] = mi;
-      v[i] = vi;
-      w[i] = wi + neg_step*mi / (sqrtf(vi)/bc2_sqrt + eps);
-    }
+**   p -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+** Elements [lo,hi) of one tensor; w16, if not NULL, receives bf16(p). */
+#define LF_UPDATE_BODY                                                       \
+  int64_t i;                                                                 \
+  if( c->kind==LF_OPT_SGD ){                                                 \
+    const float lr = c->lr, wd = c->wd, mom = c->mom;                        \
+    if( buf==0 ){                                                            \
+      for(i=lo; i<hi; i++){                                                  \
+        float d = g[i] + wd*w[i];                                            \
+        w[i] = w[i] + (-lr)*d;                                               \
+      }                                                                      \
+    }else if( c->first ){                                                    \
+      const int nesterov = c->nesterov;                                      \
+      for(i=lo; i<hi; i++){                                                  \
+        float d = g[i] + wd*w[i];                                            \
+        buf[i] = d;                                                          \
+        if( nesterov ) d = d + mom*d;                                        \
+        w[i] = w[i] + (-lr)*d;                                               \
+      }                                                                      \
+    }else if( c->nesterov ){                                                 \
+      for(i=lo; i<hi; i++){                                                  \
+        float d = g[i] + wd*w[i];                                            \
+        float b = buf[i]*mom + d;                                            \
+        buf[i] = b;                                                          \
+        w[i] = w[i] + (-lr)*(d + mom*b);                                     \
+      }                                                                      \
+    }else{                                                                   \
+      for(i=lo; i<hi; i++){                                                  \
+        float d = g[i] + wd*w[i];                                            \
+        float b = buf[i]*mom + d;                                            \
+        buf[i] = b;                                                          \
+        w[i] = w[i] + (-lr)*b;                                               \
+      }                                                                      \
+    }                                                                        \
+  }else{                                                                     \
+    const float b1 = c->b1, c1 = c->c1, b2 = c->b2, c2 = c->c2;              \
+    const float neg_step = c->neg_step, bc2_sqrt = c->bc2_sqrt;              \
+    const float eps = c->eps, keep = c->keep, wd = c->wd;                    \
+    if( c->kind==LF_OPT_ADAMW ){                                             \
+      for(i=lo; i<hi; i++){                                                  \
+        float wi = w[i]*keep;                                                \
+        float gi = g[i];                                                     \
+        float mi = m[i]*b1 + c1*gi;                                          \
+        float vi = v[i]*b2 + c2*gi*gi;                                       \
+        m[i] = mi;                                                           \
+        v[i] = vi;                                                           \
+        w[i] = wi + neg_step*mi / (sqrtf(vi)/bc2_sqrt + eps);                \
+      }                                                                      \
+    }else{                                                                   \
+      for(i=lo; i<hi; i++){                                                  \
+        float wi = w[i];                                                     \
+        float gi = g[i] + wd*wi;                                             \
+        float mi = m[i]*b1 + c1*gi;                                          \
+        float vi = v[i]*b2 + c2*gi*gi;                                       \
+        m[i] = mi;                                                           \
+        v[i] = vi;                                                           \
+        w[i] = wi + neg_step*mi / (sqrtf(vi)/bc2_sqrt + eps);                \
+      }                                                                      \
+    }                                                                        \
+  }                                                                          \
+  if( w16 ){                                                                 \
+    /* The bf16 copy, while the slice is still in cache. */                  \
+    for(i=lo; i<hi; i++) w16[i] = lf_bf16_from_f32(w[i]);                    \
   }
+
+typedef void (*lf_update_fn)(const lf_coef *c, int64_t lo, int64_t hi,
+                             float *restrict w, const float *restrict g,
+                             float *restrict buf, float *restrict m,
+                             float *restrict v, uint16_t *restrict w16);
+
+LF_OPT_ATTR
+static void lf_update_base(const lf_coef *c, int64_t lo, int64_t hi,
+                           float *restrict w, const float *restrict g,
+                           float *restrict buf, float *restrict m,
+                           float *restrict v, uint16_t *restrict w16){
+  LF_UPDATE_BODY
+}
+
+#ifdef LF_HAVE_AVX512_CLONE
+LF_OPT_AVX512
+static void lf_update_avx512(const lf_coef *c, int64_t lo, int64_t hi,
+                             float *restrict w, const float *restrict g,
+                             float *restrict buf, float *restrict m,
+                             float *restrict v, uint16_t *restrict w16){
+  LF_UPDATE_BODY
+}
+#endif
+
+static lf_update_fn lf_update_pick(void){
+#ifdef LF_HAVE_AVX512_CLONE
+  __builtin_cpu_init();
+  if( __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+   && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") ){
+    return lf_update_avx512;
+  }
+#endif
+  return lf_update_base;
+}
+
+static lf_coef lf_coef_for(const lf_optim *o, const lf_param *p){
+  const lf_optim_spec *s = &o->spec;
+  lf_coef c;
+  memset(&c, 0, sizeof c);
+  c.kind = s->kind;
+  if( s->kind==LF_OPT_SGD ){
+    c.lr = (float)o->lr;
+    c.wd = p->decay ? (float)s->weight_decay : 0.0f;
+    c.mom = (float)s->momentum;
+    c.first = o->step==0;
+    c.nesterov = s->nesterov;
+  }else{
+    const double t = (double)o->step;
+    const double bc1 = 1.0 - pow(s->beta1, t);
+    const double bc2 = 1.0 - pow(s->beta2, t);
+    c.b1 = (float)s->beta1; c.c1 = (float)(1.0 - s->beta1);
+    c.b2 = (float)s->beta2; c.c2 = (float)(1.0 - s->beta2);
+    c.neg_step = (float)(-(o->lr / bc1));
+    c.bc2_sqrt = (float)sqrt(bc2);
+    c.eps = (float)s->eps;
+    c.wd = p->decay ? (float)s->weight_decay : 0.0f;
+    c.keep = s->kind==LF_OPT_ADAMW && p->decay
+             ? (float)(1.0 - o->lr * s->weight_decay) : 1.0f;
+  }
+  return c;
+}
+
+/* Slice [lo,hi) of n elements for thread t of nt, cut at multiples of 16
+** floats (64 bytes) so that threads never share a cache line. */
+static void lf_slice(int64_t n, int t, int nt, int64_t *lo, int64_t *hi){
+  int64_t blocks = (n + 15) / 16;
+  int64_t a = blocks * t / nt, b = blocks * (t+1) / nt;
+  *lo = a*16 < n ? a*16 : n;
+  *hi = b*16 < n ? b*16 : n;
 }
 
 void lf_optim_step(lf_optim *o){
+  static lf_update_fn update;
+  lf_coef *cf;
+  int64_t total = 0;
   int i;
   if( o==0 ) return;
-  if( o->spec.kind==LF_OPT_SGD ){
-    for(i=0; i<o->nparams; i++){
-      lf_param *p = o->params[i];
+  if( update==0 ) update = lf_update_pick();   /* idempotent */
+  if( o->spec.kind!=LF_OPT_SGD ) o->step++;   /* torch counts it first */
+  cf = o->coef;
+  for(i=0; i<o->nparams; i++){
+    cf[i] = lf_coef_for(o, o->params[i]);
+    total += o->params[i]->n;
+  }
+  #pragma omp parallel if(total >= LF_OPTIM_PAR_MIN)
+  {
+#ifdef _OPENMP
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    int t = 0, nt = 1;
+#endif
+    int j;
+    for(j=0; j<o->nparams; j++){
+      lf_param *p = o->params[j];
+      int64_t lo, hi;
       if( p->grad==0 ) continue;
-      lf_sgd_param(o, p, o->nper ? o->state[i].data : 0);
-    }
-    o->step++;
-  }else{
-    o->step++;               /* torch counts the step before using it */
-    for(i=0; i<o->nparams; i++){
-      lf_param *p = o->params[i];
-      if( p->grad==0 ) continue;
-      lf_adam_param(o, p, o->state[2*i].data, o->state[2*i+1].data);
+      lf_slice(p->n, t, nt, &lo, &hi);
+      if( lo>=hi ) continue;
+      update(&cf[j], lo, hi, p->data, p->grad,
+             o->nper==1 ? o->state[j].data : 0,
+             o->nper==2 ? o->state[2*j].data : 0,
+             o->nper==2 ? o->state[2*j+1].data : 0, p->data16);
     }
   }
+  if( o->spec.kind==LF_OPT_SGD ) o->step++;
 }
 
 void lf_optim_epoch_end(lf_optim *o){

@@ -134,3 +134,12 @@ void lf_set_threads(int n){
 int lf_get_threads(void){
   return omp_get_max_threads();
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("vect-cost-model=dynamic")))
+#endif
+void lf_bf16_from_f32_n(uint16_t *restrict dst, const float *restrict src,
+                        int64_t n){
+  int64_t i;
+  for(i=0; i<n; i++) dst[i] = lf_bf16_from_f32(src[i]);
+}

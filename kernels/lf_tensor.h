@@ -31,7 +31,25 @@ typedef struct lf_param {
   float *data;            /* plain row-major layout, owned by the net */
   float *grad;            /* same size, or NULL for non-trainable buffers */
   int decay;              /* 1 if weight decay applies (weights), else 0 */
+  uint16_t *data16;       /* bf16 copy of data (same order) while the net
+                          ** computes in bf16, else NULL; whoever writes
+                          ** data keeps it in step (the optimizers do) */
 } lf_param;
+
+/* float -> bfloat16, round to nearest even (NaN stays NaN), as oneDNN. */
+static inline uint16_t lf_bf16_from_f32(float f){
+  union { float f; uint32_t u; } v;
+  v.f = f;
+  if( (v.u & 0x7fffffffu) > 0x7f800000u ) return (uint16_t)((v.u >> 16) | 0x40);
+  return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+static inline float lf_bf16_to_f32(uint16_t h){
+  union { float f; uint32_t u; } v;
+  v.u = (uint32_t)h << 16;
+  return v.f;
+}
+/* n conversions (vectorised). */
+void lf_bf16_from_f32_n(uint16_t *dst, const float *src, int64_t n);
 
 /* xoshiro256** — small, fast, and its whole state (32 bytes) is saved in
 ** checkpoints so a resumed run draws the same numbers. */

@@ -1,0 +1,80 @@
+#!/bin/sh
+# run.sh — `make bench`: LabFlow against PyTorch on Fashion-MNIST, side by
+# side, on the same machine, threads, data and models (MLP 784-256-128-10,
+# CNN conv16-pool-conv32-pool-fc128-fc10), batch 128, Adam 1e-3.
+#
+# LabFlow trains through ppl_train in the sqlite3 shell (labflow_bench.sql,
+# driven by bench_util.py); PyTorch through torch_bench.py when
+# /usr/bin/python3 has torch. Runs alternate (LabFlow, PyTorch, LabFlow, ...)
+# so that a slow phase of the machine hits both. Every figure is a median
+# over epochs >= 2 of every run (epoch 1 pays data loading and primitive
+# creation). Raw lines and the summary go to tools/bench/results-<date>.txt.
+#
+# Environment knobs:
+#   BENCH_RUNS=3        alternating rounds
+#   BENCH_EPOCHS=3      epochs per run (>= 2)
+#   BENCH_THREADS=2
+#   BENCH_MODELS="mlp cnn"
+#   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
+#   BENCH_TORCH=1       0 skips PyTorch
+set -u
+cd "$(dirname "$0")/../.."
+RUNS=${BENCH_RUNS:-3}
+EPOCHS=${BENCH_EPOCHS:-3}
+THREADS=${BENCH_THREADS:-2}
+MODELS=${BENCH_MODELS:-"mlp cnn"}
+PRECS=${BENCH_PRECISIONS:-"f32 bf16"}
+PY=/usr/bin/python3
+LIB="$(pwd)/labflow"
+out="tools/bench/results-$(date +%Y%m%d-%H%M%S).txt"
+
+[ -f labflow.so ] || { echo "run.sh: build labflow.so first (make)"; exit 1; }
+[ -d /usr/share/datasets/fashion-mnist ] || { echo "run.sh: Fashion-MNIST missing (apt-get install dataset-fashion-mnist)"; exit 1; }
+if ! grep -qw avx512_bf16 /proc/cpuinfo; then
+  PRECS=$(echo "$PRECS" | sed 's/bf16//')
+  echo "note: this CPU has no avx512_bf16; bf16 is skipped"
+fi
+TORCH=${BENCH_TORCH:-1}
+if [ "$TORCH" = 1 ] && ! $PY -c 'import torch' 2>/dev/null; then
+  echo "note: $PY has no torch; PyTorch is skipped (apt-get install python3-torch)"
+  TORCH=0
+fi
+
+# PyTorch's best setting here: OpenBLAS (libopenblas0-pthread) with its own
+# core detection, glibc malloc that keeps big blocks instead of mmap/munmap
+# per batch, and the faster thread split of each model (as measured for the
+# targets): the MLP's time is in GEMMs (2 OpenBLAS threads, 1 torch thread),
+# the CNN's in convolutions and element-wise ops (2 torch threads, 1
+# OpenBLAS thread).
+torch_run() {  # model run
+  if [ "$1" = mlp ]; then tt=1; bt=$THREADS; else tt=$THREADS; bt=1; fi
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u OMP_NUM_THREADS \
+      MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 \
+      OPENBLAS_NUM_THREADS=$bt \
+      $PY tools/bench/torch_bench.py "$1" "$EPOCHS" "$tt" \
+    | sed "s/^torch $1 /torch $1 f32 run $2 /"
+}
+
+{
+  echo "# LabFlow vs PyTorch, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  echo "# git $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo '+dirty'), threads $THREADS, runs $RUNS, epochs/run $EPOCHS"
+  echo "# dataset in memory (f32): train 60000x784 + val 10000x784 floats = 219.5 MB; RSS target 1.5x + 100 MB = 429 MB"
+  echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  r=1
+  while [ $r -le "$RUNS" ]; do
+    for m in $MODELS; do
+      for p in $PRECS; do
+        $PY tools/bench/bench_util.py labflow "$LIB" "$m" "$p" "$EPOCHS" "$THREADS" "$r"
+      done
+      [ "$TORCH" = 1 ] && torch_run "$m" "$r"
+    done
+    r=$((r+1))
+  done
+  echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine makes every figure slower; rerun when it is idle)"
+} | tee "$out.raw"
+$PY tools/bench/bench_util.py summary "$out.raw" | tee "$out.sum"
+cat "$out.raw" "$out.sum" > "$out"
+rm -f "$out.raw" "$out.sum"
+echo "results: $out"
+echo "== the analysis tables at scale (10,000 pipelines x 50 epochs)"
+sh tools/bench/scale.sh

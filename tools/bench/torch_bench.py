@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""torch_bench.py — the PyTorch side of `make bench`.
+
+Trains the reference MLP or CNN on Fashion-MNIST exactly as the LabFlow
+side does: the same IDX files, images scaled to [0,1] and kept in memory as
+one float32 tensor, batch 128, Adam(lr=1e-3), a fresh shuffle each epoch,
+CrossEntropyLoss, training accuracy counted per batch. Each epoch is then
+evaluated on the 10,000 test images (batch 256, no_grad).
+
+PyTorch gets its best setting on this machine; run.sh sets the environment
+(OpenBLAS threads, glibc malloc thresholds) before starting Python, this
+script sets torch's own thread count. Batches are gathered with index_select
+on the in-memory tensor (no DataLoader, whose per-sample path is far slower).
+
+  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn EPOCHS TORCH_THREADS
+
+Prints one line per epoch:
+  torch <model> epoch <k> train_s <t> val_s <t> train_acc <a> val_acc <a>
+and, at the end, the process' peak RSS:
+  torch <model> maxrss_mb <m>
+"""
+import gzip
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load(prefix):
+    x = read_idx(f"{DATA}/{prefix}-images-idx3-ubyte.gz")
+    y = read_idx(f"{DATA}/{prefix}-labels-idx1-ubyte.gz")
+    x = torch.from_numpy(x.astype(np.float32) / np.float32(255.0)).unsqueeze(1)
+    return x.contiguous(), torch.from_numpy(y.astype(np.int64))
+
+
+def model(which):
+    if which == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(),
+                             nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    return nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def main():
+    which = sys.argv[1]
+    epochs = int(sys.argv[2])
+    threads = int(sys.argv[3])
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    xtr, ytr = load("train")
+    xva, yva = load("t10k")
+    net = model(which)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    lossf = nn.CrossEntropyLoss()
+    bs, n = 128, xtr.shape[0]
+    for e in range(1, epochs + 1):
+        net.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        correct = 0
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs]
+            xb = xtr.index_select(0, idx)
+            yb = ytr.index_select(0, idx)
+            out = net(xb)
+            loss = lossf(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            correct += int((out.argmax(1) == yb).sum())
+        t_train = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        net.eval()
+        vcorrect = 0
+        with torch.no_grad():
+            for s in range(0, xva.shape[0], 256):
+                out = net(xva[s:s + 256])
+                vcorrect += int((out.argmax(1) == yva[s:s + 256]).sum())
+        t_val = time.perf_counter() - t0
+        print(f"torch {which} epoch {e} train_s {t_train:.4f} val_s {t_val:.4f} "
+              f"train_acc {correct / n:.4f} val_acc {vcorrect / xva.shape[0]:.4f}",
+              flush=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"torch {which} maxrss_mb {rss:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
