@@ -210,3 +210,31 @@ int lf_vt_name_index(char *const *names, int n, const char *name){
   for(int i=0; i<n; i++) if( strcmp(names[i], name)==0 ) return i;
   return -1;
 }
+
+int lf_vt_declare_history(sqlite3 *db, const char *fn, const char *head,
+                          const char *tail, char ***names, int *n, char **pzErr){
+  lf_settings s;
+  char err[512];
+  *names = NULL;
+  *n = 0;
+  if( lf_project_settings(db, &s, err, sizeof err) ){
+    *pzErr = sqlite3_mprintf("%s: %s", fn, err);
+    return SQLITE_ERROR;
+  }
+  int rc = lf_vt_history_names(&s, names, n);
+  lf_settings_free(&s);
+  sqlite3_str *sql = sqlite3_str_new(db);
+  sqlite3_str_appendf(sql, "CREATE TABLE x(%s", head);
+  for(int i=0; i<*n; i++) sqlite3_str_appendf(sql, ", \"%w\" REAL", (*names)[i]);
+  sqlite3_str_appendf(sql, ", %s)", tail);
+  char *ddl = sqlite3_str_finish(sql);
+  if( rc==SQLITE_OK && !ddl ) rc = SQLITE_NOMEM;
+  if( rc==SQLITE_OK ) rc = sqlite3_declare_vtab(db, ddl);
+  sqlite3_free(ddl);
+  if( rc != SQLITE_OK ){
+    lf_vt_free_names(*names, *n);
+    *names = NULL;
+    *n = 0;
+  }
+  return rc;
+}

@@ -80,6 +80,13 @@ int lf_vt_prepare(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const char *sql
 ** loss and duration names. */
 int lf_vt_history_names(const lf_settings *s, char ***names, int *n);
 void lf_vt_free_names(char **names, int n);
+/* Connects a table whose columns are `head`, one REAL column per history
+** quantity of the project, then `tail` (e.g. "pplid TEXT, epoch INTEGER"
+** and "ppl HIDDEN"). Fails with "<fn>: not a LabFlow project ..." before
+** lab_init(), so the first use after it connects with the right columns.
+** *names receives the quantity names (free with lf_vt_free_names). */
+int lf_vt_declare_history(sqlite3 *db, const char *fn, const char *head,
+                          const char *tail, char ***names, int *n, char **pzErr);
 /* Index of name in names, or -1. */
 int lf_vt_name_index(char *const *names, int n, const char *name);
 

@@ -46,31 +46,14 @@ typedef struct status_cursor {
 } status_cursor;
 
 static int status_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                          sqlite3_vtab **ppVtab, char **pzErr){
+                           sqlite3_vtab **ppVtab, char **pzErr){
   (void)aux; (void)argc; (void)argv;
-  lf_settings s;
-  char err[512];
-  /* Metric columns need settings; see vtab_history.c for why this fails. */
-  if( lf_project_settings(db, &s, err, sizeof err) ){
-    *pzErr = sqlite3_mprintf(FN ": %s", err);
-    return SQLITE_ERROR;
-  }
   status_vtab *vt = sqlite3_malloc(sizeof *vt);
-  if( !vt ){ lf_settings_free(&s); return SQLITE_NOMEM; }
+  if( !vt ) return SQLITE_NOMEM;
   memset(vt, 0, sizeof *vt);
   vt->db = db;
-  int rc = lf_vt_history_names(&s, &vt->names, &vt->nnames);
-  lf_settings_free(&s);
-  sqlite3_str *sql = sqlite3_str_new(db);
-  sqlite3_str_appendall(sql, "CREATE TABLE x(pplid TEXT, status TEXT, running_logid INTEGER, best_epoch INTEGER");
-  for(int i=0; i<vt->nnames; i++) sqlite3_str_appendf(sql, ", \"%w\" REAL", vt->names[i]);
-  sqlite3_str_appendall(sql, ", last_epoch INTEGER, ppl HIDDEN)");
-  char *ddl = sqlite3_str_finish(sql);
-  if( rc==SQLITE_OK && !ddl ) rc = SQLITE_NOMEM;
-  if( rc==SQLITE_OK ) rc = sqlite3_declare_vtab(db, ddl);
-  sqlite3_free(ddl);
+  int rc = lf_vt_declare_history(db, FN, "pplid TEXT, status TEXT, running_logid INTEGER, best_epoch INTEGER", "last_epoch INTEGER, ppl HIDDEN", &vt->names, &vt->nnames, pzErr);
   if( rc != SQLITE_OK ){
-    lf_vt_free_names(vt->names, vt->nnames);
     sqlite3_free(vt);
     return rc;
   }
