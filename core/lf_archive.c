@@ -424,19 +424,8 @@ static char *query1(sqlite3 *db, const char *sql, const char *arg, char *err, si
   return out;
 }
 
-static int archive_tables_exist(sqlite3 *db, char *err, size_t n){
-  char *x = query1(db, "SELECT 1 FROM main.sqlite_schema WHERE type='table' AND name='archived_ppls'",
-                   NULL, err, n);
-  if( x ){ free(x); return 1; }
-  return err[0] ? -1 : 0;
-}
-
 /* 1/0/-1: is pplid in ppls (archived = 0) or archived_ppls (archived = 1)? */
 static int ppl_in(sqlite3 *db, const char *pplid, int archived, char *err, size_t n){
-  if( archived ){
-    int t = archive_tables_exist(db, err, n);
-    if( t <= 0 ) return t;
-  }
   char *x = query1(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
                                 : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
   if( x ){ free(x); return 1; }

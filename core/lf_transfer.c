@@ -551,7 +551,6 @@ static int in_project(sqlite3 *db, const char *table, const char *col, const cha
   free(sql);
   if( rc != SQLITE_OK ){
     sqlite3_finalize(st);
-    if( strcmp(table, "archived_ppls")==0 ) return 0;   /* never archived yet */
     snprintf(err, n, "%s", sqlite3_errmsg(db));
     return -1;
   }
