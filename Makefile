@@ -2,7 +2,8 @@
 #
 #   make            build labflow.so
 #   make demo       install missing packages, build, train on Fashion-MNIST
-#   make test       install missing packages, build, run every test
+#   make test       install missing packages, build, run every test (then
+#                   all of them again under ASan+UBSan+LSan)
 #   make bench      speed/memory against PyTorch (see tools/bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make asan       run the test suite with ASan+UBSan builds

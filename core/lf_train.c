@@ -21,6 +21,7 @@
 #include "lf_model.h"
 #include "lf_ppl.h"
 #include "lf_progress.h"
+#include "../kernels/lf_signals.h"
 
 /* zlib level for weight and state files, chosen by measurement
 ** (tools/bench/ckpt_bench.c, docs/performance.md): trained float weights
@@ -315,12 +316,38 @@ static void gather(const lf_dataset *d, const int64_t *idx, int64_t start, int n
   }
 }
 
+/* One optimisation step on the samples perm[start .. start+nb-1]; *loss
+** receives the batch's mean loss. */
+static int train_batch(trainer *t, int64_t start, int nb, double *loss, char *err, size_t n){
+  lf_model *m = &t->m;
+  int nout = (int)lf_shape_count(&m->out), tw = target_width(m);
+  /* In bf16 the batch is gathered straight into the compute type. */
+  int x16 = lf_net_is_bf16(m->net);
+  gather(&t->train, t->perm, start, nb, tw, t->xb, x16 ? (uint16_t*)t->xb : NULL, t->yb);
+  char why[512];
+  const float *y = x16 ? lf_net_forward_bf16(m->net, (const uint16_t*)t->xb, nb, 1, &t->rng, why, sizeof why)
+                       : lf_net_forward(m->net, t->xb, nb, 1, &t->rng, why, sizeof why);
+  if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
+  *loss = lf_loss_compute(&m->spec.loss, y, t->yb, nb, nout, t->dy);
+  if( !isfinite(*loss) ){
+    snprintf(err, n, "training diverged in epoch %d (loss is %g); lower the learning rate",
+             t->last_epoch + 1, *loss);
+    return -1;
+  }
+  for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(t->metrics[i], y, t->yb, nb);
+  if( lf_net_backward(m->net, t->dy, nb, why, sizeof why) ){
+    snprintf(err, n, "backward pass failed: %s", why);
+    return -1;
+  }
+  lf_optim_step(t->opt);
+  return 0;
+}
+
 /* Runs one training epoch. Returns 0 when finished, 1 when stopped on
 ** request, 2 when interrupted, -1 on error. */
 static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, size_t n){
   lf_model *m = &t->m;
   int bs = m->spec.train_batch;
-  int nout = (int)lf_shape_count(&m->out), tw = target_width(m);
   int64_t N = t->train.n, nbatches = (N + bs - 1) / bs;
   double t0 = lf_now_unix(), loss_sum = 0;
   for(int i=0; i<m->spec.nmetrics; i++) lf_metric_reset(t->metrics[i]);
@@ -331,25 +358,14 @@ static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, 
   for(int64_t b=0; b<nbatches; b++){
     int64_t start = b * bs;
     int nb = (int)((N - start) < bs ? (N - start) : bs);
-    /* In bf16 the batch is gathered straight into the compute type. */
-    int x16 = lf_net_is_bf16(m->net);
-    gather(&t->train, t->perm, start, nb, tw, t->xb, x16 ? (uint16_t*)t->xb : NULL, t->yb);
-    char why[512];
-    const float *y = x16 ? lf_net_forward_bf16(m->net, (const uint16_t*)t->xb, nb, 1, &t->rng, why, sizeof why)
-                         : lf_net_forward(m->net, t->xb, nb, 1, &t->rng, why, sizeof why);
-    if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
-    double loss = lf_loss_compute(&m->spec.loss, y, t->yb, nb, nout, t->dy);
-    if( !isfinite(loss) ){
-      snprintf(err, n, "training diverged in epoch %d (loss is %g); lower the learning rate",
-               t->last_epoch + 1, loss);
-      return -1;
-    }
-    for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(t->metrics[i], y, t->yb, nb);
-    if( lf_net_backward(m->net, t->dy, nb, why, sizeof why) ){
-      snprintf(err, n, "backward pass failed: %s", why);
-      return -1;
-    }
-    lf_optim_step(t->opt);
+    double loss;
+    /* Signals wait while the batch runs (kernels/lf_signals.h); a Ctrl-C
+    ** that came meanwhile is handled at the release, before the check
+    ** below looks for it. */
+    lf_signals_hold();
+    int rc = train_batch(t, start, nb, &loss, err, n);
+    lf_signals_release();
+    if( rc ) return -1;
     loss_sum += loss * nb;
     if( pg->tty ){
       int k = 0;
@@ -387,9 +403,11 @@ static int evaluate_split(lf_model *m, const lf_dataset *d, lf_metric **metrics,
     ** targets that must be widened. */
     const float *xs = d->x + (size_t)start*(size_t)cnt;
     const float *ys = d->y + start;
-    if( tw != 1 ){ gather(d, NULL, start, nb, tw, xb, NULL, yb); xs = xb; ys = yb; }
     char why[512];
+    lf_signals_hold();   /* the gather's threads, like training's */
+    if( tw != 1 ){ gather(d, NULL, start, nb, tw, xb, NULL, yb); xs = xb; ys = yb; }
     const float *y = lf_net_forward(m->net, xs, nb, 0, NULL, why, sizeof why);
+    lf_signals_release();
     if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
     loss_sum += lf_loss_compute(&m->spec.loss, y, ys, nb, nout, NULL) * nb;
     for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(metrics[i], y, ys, nb);

@@ -8,6 +8,7 @@
 ** inside the user's SQLite process, which must never be aborted.
 */
 #include "lf_layer.h"
+#include "lf_signals.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -246,8 +247,14 @@ int lf_prim_run(const lf_prim *p, dnnl_stream_t s, int nargs,
     all[n].memory = p->scratch;
     n++;
   }
-  return lf_dnnl_check(dnnl_primitive_execute(p->prim, s, n, all), what,
+  {
+    int rc;
+    lf_signals_hold();
+    rc = lf_dnnl_check(dnnl_primitive_execute(p->prim, s, n, all), what,
                        err, errlen);
+    lf_signals_release();
+    return rc;
+  }
 }
 
 void lf_prim_free(lf_prim *p){

@@ -23,6 +23,7 @@
 ** stream. The caller's x and dy are only read, never kept past the call.
 */
 #include "lf_layer.h"
+#include "lf_signals.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -528,16 +529,25 @@ static const float *lf_forward(lf_net *net, const void *x, int x16, int batch,
   return lf_dnnl_ptr(b->y_plain ? b->y_plain : b->act[n]);
 }
 
+/* Passes hold signals once around all their primitives (lf_signals.h). */
 const float *lf_net_forward(lf_net *net, const float *x, int batch,
                             int training, lf_rng *rng,
                             char *err, size_t errlen){
-  return lf_forward(net, x, 0, batch, training, rng, err, errlen);
+  const float *y;
+  lf_signals_hold();
+  y = lf_forward(net, x, 0, batch, training, rng, err, errlen);
+  lf_signals_release();
+  return y;
 }
 
 const float *lf_net_forward_bf16(lf_net *net, const uint16_t *x, int batch,
                                  int training, lf_rng *rng,
                                  char *err, size_t errlen){
-  return lf_forward(net, x, 1, batch, training, rng, err, errlen);
+  const float *y;
+  lf_signals_hold();
+  y = lf_forward(net, x, 1, batch, training, rng, err, errlen);
+  lf_signals_release();
+  return y;
 }
 
 /* ---- precision ---- */
@@ -593,8 +603,8 @@ int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
   return 0;
 }
 
-int lf_net_backward(lf_net *net, const float *dy, int batch,
-                    char *err, size_t errlen){
+static int lf_backward(lf_net *net, const float *dy, int batch,
+                       char *err, size_t errlen){
   lf_net_batch *b = net->trained;
   lf_layer_run r;
   char msg[400];
@@ -640,6 +650,15 @@ int lf_net_backward(lf_net *net, const float *dy, int batch,
     }
   }
   return lf_dnnl_check(dnnl_stream_wait(net->stream), "backward", err, errlen);
+}
+
+int lf_net_backward(lf_net *net, const float *dy, int batch,
+                    char *err, size_t errlen){
+  int rc;
+  lf_signals_hold();
+  rc = lf_backward(net, dy, batch, err, errlen);
+  lf_signals_release();
+  return rc;
 }
 
 /* ---- test hooks ---- */

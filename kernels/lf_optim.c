@@ -16,6 +16,7 @@
 ** lf_optim_state() / lf_optim_{get,set}_counters() for exact resume.
 */
 #include "lf_optim.h"
+#include "lf_signals.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -333,6 +334,9 @@ void lf_optim_step(lf_optim *o){
     cf[i] = lf_coef_for(o, o->params[i]);
     total += o->params[i]->n;
   }
+  /* Held so that any worker this region starts inherits blocked signals
+  ** (lf_signals.h); inside a training batch this only counts. */
+  lf_signals_hold();
   #pragma omp parallel if(total >= LF_OPTIM_PAR_MIN)
   {
 #ifdef _OPENMP
@@ -353,6 +357,7 @@ void lf_optim_step(lf_optim *o){
              o->nper==2 ? o->state[2*j+1].data : 0, p->data16);
     }
   }
+  lf_signals_release();
   if( o->spec.kind==LF_OPT_SGD ) o->step++;
 }
 

@@ -1,10 +1,10 @@
 #!/bin/sh
 # check-all.sh — everything, long variants included (make check-all):
-#   1. the whole suite (tests/run.sh), with the fast reliability tests
+#   1. the whole suite (tests/run.sh, what make test runs), with the fast
+#      reliability tests, then again under ASan+UBSan+LSan
 #   2. LF_LONG=1: 200 SIGKILLs on two pipelines (test_crash.py), longer
 #      concurrent training and 20 races (test_concurrency.py)
-#   3. the suite under ASan+UBSan+LSan (tests/asan.sh)
-#   4. every libFuzzer harness for FUZZ_SECONDS (default 600 = 10 minutes)
+#   3. every libFuzzer harness for FUZZ_SECONDS (default 600 = 10 minutes)
 # Prints PASS/FAIL lines; the last line is "N passed, N failed".
 # FUZZ_SECONDS=30 sh tests/reliability/check-all.sh is the quick version.
 set -u
@@ -15,12 +15,10 @@ log=$OUT/run.log
 : > "$log"
 FUZZ_SECONDS=${FUZZ_SECONDS:-600}
 {
-  sh tests/run.sh > "$OUT/suite.log" 2>&1
-  grep -E '^(PASS|FAIL)' "$OUT/suite.log"
+  LF_SANITIZE=1 LF_FUZZ_SECONDS=0 sh tests/run.sh > "$OUT/suite.log" 2>&1
+  grep -aE '^(PASS|FAIL)' tests/out/run.log   # the suite's full log
   LF_LONG=1 /usr/bin/python3 tests/py/test_crash.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
   LF_LONG=1 /usr/bin/python3 tests/py/test_concurrency.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
-  sh tests/asan.sh > "$OUT/asan.log" 2>&1
-  grep -E '^(PASS|FAIL)' tests/out/asan/run.log | sed 's/^\(PASS\|FAIL\) /\1 asan: /'
   if make -C tests/fuzz all > "$OUT/fuzz-build.log" 2>&1; then
     make -k -C tests/fuzz run FUZZ_SECONDS="$FUZZ_SECONDS" 2>&1 | tee "$OUT/fuzz.log" | grep -E '^(PASS|FAIL)'
   else
