@@ -1218,10 +1218,31 @@ int lf_dataset_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
   }
 }
 
+void lf_dataset_to_bf16(lf_dataset *d)
+{
+  enum { BLOCK = 4096 };
+  uint16_t block[BLOCK];
+  if (d == NULL || d->x == NULL) return;
+  int64_t total = d->n * lf_shape_count(&d->shape);
+  uint16_t *x16 = (uint16_t *)d->x;
+  /* Front to back through a small block: block k is written to bytes
+  ** [2*k*B, 2*(k+1)*B), below the floats of block k+1 at 4*(k+1)*B, so no
+  ** value is overwritten before it is read. */
+  for (int64_t i = 0; i < total; i += BLOCK) {
+    int64_t m = total - i < BLOCK ? total - i : BLOCK;
+    lf_bf16_from_f32_n(block, d->x + i, m);
+    memcpy(x16 + i, block, (size_t)m * sizeof(uint16_t));
+  }
+  uint16_t *shrunk = realloc(x16, (size_t)(total > 0 ? total : 1) * sizeof(uint16_t));
+  d->x16 = shrunk ? shrunk : x16;
+  d->x = NULL;
+}
+
 void lf_dataset_free(lf_dataset *d)
 {
   if (d == NULL) return;
   free(d->x);
+  free(d->x16);
   free(d->y);
   free_names(d->class_names, d->nclasses);
   memset(d, 0, sizeof *d);

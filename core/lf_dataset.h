@@ -31,7 +31,10 @@ typedef struct lf_dataset_spec {
 typedef struct lf_dataset {
   int64_t n;               /* samples */
   lf_shape shape;          /* per-sample feature shape */
-  float *x;                /* n * count(shape), row-major, owned */
+  float *x;                /* n * count(shape), row-major, owned; NULL
+                              after lf_dataset_to_bf16() */
+  uint16_t *x16;           /* the same as bfloat16 after lf_dataset_to_bf16(),
+                              else NULL; owned */
   float *y;                /* n labels: class index, or regression target */
   int nclasses;            /* classification: max label + 1 (or #names) */
   char **class_names;      /* text labels in sorted order (index = class),
@@ -50,6 +53,10 @@ void lf_dataset_free(lf_dataset *d);
 /* Per-feature mean and std over d (std of 0 becomes 1); apply to any split. */
 void lf_dataset_stats(const lf_dataset *d, float **mean, float **std);
 void lf_dataset_standardize(lf_dataset *d, const float *mean, const float *std);
+/* Turns x into x16 (bfloat16, round to nearest even), in place: for a net
+** that computes in bf16, half the memory and half the bytes per batch
+** gather, and no conversion per step. Idempotent. */
+void lf_dataset_to_bf16(lf_dataset *d);
 
 
 

@@ -297,18 +297,20 @@ static void add_quantity(epoch_result *r, const char *prefix, const char *name, 
 }
 
 /* Copies samples idx[start..start+nb) into the batch buffers: xb as f32, or
-** as bf16 (x16, the net's compute type, converted on the way) when x16 is
-** not NULL. Rows are split across the OpenMP threads (oneDNN's pool) when
-** the batch is large enough for that to pay. */
+** as bf16 (x16, the net's compute type) when x16 is not NULL, from a
+** dataset already in bf16 (d->x16) or converted on the way. Rows are split
+** across the OpenMP threads (oneDNN's pool) when the batch is large enough
+** for that to pay. */
 static void gather(const lf_dataset *d, const int64_t *idx, int64_t start, int nb,
                    int tw, float *xb, uint16_t *x16, float *yb){
   int64_t cnt = lf_shape_count(&d->shape);
   #pragma omp parallel for schedule(static) if((int64_t)nb*cnt >= 32768)
   for(int i=0; i<nb; i++){
     int64_t s = idx ? idx[start+i] : start+i;
-    const float *src = d->x + (size_t)s*(size_t)cnt;
-    if( x16 ) lf_bf16_from_f32_n(x16 + (size_t)i*(size_t)cnt, src, cnt);
-    else memcpy(xb + (size_t)i*(size_t)cnt, src, (size_t)cnt*sizeof(float));
+    size_t at = (size_t)s*(size_t)cnt, to = (size_t)i*(size_t)cnt;
+    if( d->x16 ) memcpy(x16 + to, d->x16 + at, (size_t)cnt*sizeof(uint16_t));
+    else if( x16 ) lf_bf16_from_f32_n(x16 + to, d->x + at, cnt);
+    else memcpy(xb + to, d->x + at, (size_t)cnt*sizeof(float));
   }
   for(int i=0; i<nb; i++){
     int64_t s = idx ? idx[start+i] : start+i;
@@ -401,12 +403,19 @@ static int evaluate_split(lf_model *m, const lf_dataset *d, lf_metric **metrics,
     int nb = (int)((d->n - start) < bs ? (d->n - start) : bs);
     /* Samples in order are already a batch in place: no copy, except of
     ** targets that must be widened. */
-    const float *xs = d->x + (size_t)start*(size_t)cnt;
+    int x16 = d->x16 != NULL;
+    const void *xs = x16 ? (const void*)(d->x16 + (size_t)start*(size_t)cnt)
+                         : (const void*)(d->x + (size_t)start*(size_t)cnt);
     const float *ys = d->y + start;
     char why[512];
     lf_signals_hold();   /* the gather's threads, like training's */
-    if( tw != 1 ){ gather(d, NULL, start, nb, tw, xb, NULL, yb); xs = xb; ys = yb; }
-    const float *y = lf_net_forward(m->net, xs, nb, 0, NULL, why, sizeof why);
+    if( tw != 1 ){
+      gather(d, NULL, start, nb, tw, xb, x16 ? (uint16_t*)xb : NULL, yb);
+      xs = xb;
+      ys = yb;
+    }
+    const float *y = x16 ? lf_net_forward_bf16(m->net, xs, nb, 0, NULL, why, sizeof why)
+                         : lf_net_forward(m->net, xs, nb, 0, NULL, why, sizeof why);
     lf_signals_release();
     if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
     loss_sum += lf_loss_compute(&m->spec.loss, y, ys, nb, nout, NULL) * nb;
@@ -678,6 +687,8 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     /* bf16: f32 master weights (what init/restore filled), bf16 copies for
     ** the kernels, refreshed by the optimizer as it updates. */
     if( m->spec.bf16 && lf_net_set_bf16(m->net, 1, err, n) ) goto done;
+    /* ... and the samples kept in bf16 too (lf_dataset_to_bf16). */
+    if( m->spec.bf16 ){ lf_dataset_to_bf16(&t.train); lf_dataset_to_bf16(&t.val); }
     /* The permutation is reshuffled from the identity each epoch so that
     ** a resumed run draws the same order as an uninterrupted one. */
   }

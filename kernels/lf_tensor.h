@@ -39,16 +39,19 @@ typedef struct lf_param {
 /* float -> bfloat16, round to nearest even (NaN stays NaN), as oneDNN. */
 static inline uint16_t lf_bf16_from_f32(float f){
   union { float f; uint32_t u; } v;
+  uint32_t rounded, quiet_nan;
   v.f = f;
-  if( (v.u & 0x7fffffffu) > 0x7f800000u ) return (uint16_t)((v.u >> 16) | 0x40);
-  return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+  /* Branch-free, so that loops of it vectorise. */
+  rounded = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16;
+  quiet_nan = (v.u >> 16) | 0x40u;
+  return (uint16_t)((v.u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 static inline float lf_bf16_to_f32(uint16_t h){
   union { float f; uint32_t u; } v;
   v.u = (uint32_t)h << 16;
   return v.f;
 }
-/* n conversions (vectorised). */
+/* n conversions, vectorised (AVX-512 where the CPU has it). */
 void lf_bf16_from_f32_n(uint16_t *dst, const float *src, int64_t n);
 
 /* xoshiro256** — small, fast, and its whole state (32 bytes) is saved in

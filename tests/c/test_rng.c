@@ -1,12 +1,13 @@
 /*
-** test_rng.c — the random generator, shapes and thread count of
-** kernels/lf_tensor.c.
+** test_rng.c — the random generator, shapes, thread count and bfloat16
+** conversion of kernels/lf_tensor.c.
 */
 #include "lf_test.h"
 #include "lf_tensor.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void test_known_values(void){
   lf_rng r;
@@ -167,6 +168,48 @@ static void test_threads(void){
   CHECK(lf_get_threads()>=1, "set_threads(0) uses all processors -> %d", lf_get_threads());
 }
 
+/* bf16 rounding as oneDNN does it, written the obvious way. */
+static uint16_t bf16_reference(uint32_t u){
+  if( (u & 0x7fffffffu) > 0x7f800000u ) return (uint16_t)((u >> 16) | 0x40u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static float f32_bits(uint32_t u){
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static void test_bf16(void){
+  /* Every upper half with low halves below, at and above the tie, in a
+  ** length that leaves a vector tail, through the (vectorised) batch
+  ** conversion and the scalar one. */
+  int64_t n = 65536*5 + 7, i, bad_n = 0, bad_1 = 0;
+  static const uint32_t low[5] = { 0x0000u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu };
+  float *x = malloc(sizeof(float)*(size_t)n);
+  uint16_t *y = malloc(sizeof(uint16_t)*(size_t)n);
+  uint32_t *u = malloc(sizeof(uint32_t)*(size_t)n);
+  if( !x || !y || !u ){ CHECK(0, "bf16: memory"); free(x); free(y); free(u); return; }
+  for(i=0; i<n; i++){
+    u[i] = i < 65536*5 ? ((uint32_t)(i/5) << 16) | low[i%5] : 0x3f808000u + (uint32_t)i;
+    x[i] = f32_bits(u[i]);
+  }
+  lf_bf16_from_f32_n(y, x, n);
+  for(i=0; i<n; i++){
+    if( y[i]!=bf16_reference(u[i]) ) bad_n++;
+    if( lf_bf16_from_f32(x[i])!=bf16_reference(u[i]) ) bad_1++;
+  }
+  CHECK(bad_n==0, "bf16: batch conversion rounds like oneDNN for all %lld patterns (%lld differ)",
+        (long long)n, (long long)bad_n);
+  CHECK(bad_1==0, "bf16: scalar conversion rounds like oneDNN (%lld differ)", (long long)bad_1);
+  CHECK(lf_bf16_from_f32(1.0f)==0x3f80 && lf_bf16_from_f32(f32_bits(0x3f808000u))==0x3f80
+        && lf_bf16_from_f32(f32_bits(0x3f818000u))==0x3f82 && lf_bf16_from_f32(f32_bits(0x3f808001u))==0x3f81,
+        "bf16: ties go to even, above a tie rounds up");
+  CHECK(lf_bf16_from_f32(f32_bits(0x7f800000u))==0x7f80 && lf_bf16_from_f32(f32_bits(0x7f800001u))==0x7fc0
+        && lf_bf16_to_f32(0xc000)==-2.0f, "bf16: infinity stays, a signalling NaN becomes quiet, bf16->f32 exact");
+  free(x); free(y); free(u);
+}
+
 int main(void){
   test_known_values();
   test_determinism();
@@ -176,5 +219,6 @@ int main(void){
   test_shuffle();
   test_shapes();
   test_threads();
+  test_bf16();
   TEST_EXIT();
 }

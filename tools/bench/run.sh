@@ -17,6 +17,7 @@
 #   BENCH_MODELS="mlp cnn"
 #   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
 #   BENCH_TORCH=1       0 skips PyTorch
+#   BENCH_SCALE=1       0 skips the analysis-tables-at-scale part
 set -u
 cd "$(dirname "$0")/../.."
 RUNS=${BENCH_RUNS:-3}
@@ -76,5 +77,6 @@ $PY tools/bench/bench_util.py summary "$out.raw" | tee "$out.sum"
 cat "$out.raw" "$out.sum" > "$out"
 rm -f "$out.raw" "$out.sum"
 echo "results: $out"
+[ "${BENCH_SCALE:-1}" = 0 ] && exit 0
 echo "== the analysis tables at scale (10,000 pipelines x 50 epochs)"
 sh tools/bench/scale.sh
