@@ -156,11 +156,13 @@ float *lf_dnnl_ptr(const_dnnl_memory_t mem);
 size_t lf_dnnl_nfloat(const_dnnl_memory_t mem);
 
 /* A primitive with its own (user-mode) scratchpad, so executing it never
-** allocates. */
+** allocates. One whose tensors are small is created and run on the calling
+** thread alone (serial): waking the OpenMP team costs more than it saves. */
 typedef struct lf_prim {
   dnnl_primitive_desc_t pd;
   dnnl_primitive_t prim;
   dnnl_memory_t scratch;    /* NULL when the primitive needs none */
+  int serial;               /* made and run with one OpenMP thread */
 } lf_prim;
 
 /* op_desc: any dnnl_*_desc_t; attr may be NULL; hint: the forward pd for
