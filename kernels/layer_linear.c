@@ -2,12 +2,17 @@
 ** layer_linear.c — Linear(out, bias): y = x W^T + b on (F) vectors, as
 ** oneDNN inner-product primitives.
 **
-** The primitives are asked for plain (out,in) weights, the layout of the
-** lf_param, so they use it in place. Measured on AVX-512 (oneDNN 2.6, MLP
-** 784-256-128-10, batch 128): gemm:jit on plain weights trains an epoch in
-** ~0.25 s, brgemm on its blocked AB16b64a layout plus the two weight
-** reorders per step needs ~0.33 s. Should a build pick another layout all
-** the same, the relayouts below reorder (they are no-ops otherwise).
+** The backward primitives are asked for plain (out,in) weights and weight
+** gradients, the layout of the lf_param, so they use it in place (gemm:jit).
+** The f32 forward picks its own weight layout (brgemm on a blocked one) and
+** reorders the plain weights into it every step: measured on AVX-512
+** (oneDNN 2.6, batch 128, inside training), gemm:jit's forward on plain
+** weights is its slow case (784->256: 181 us), brgemm takes 132 us plus a
+** 44 us reorder; 256->128: 49 us against 25 + 9 us. In bf16 the same
+** reorder (into the pair-interleaved bf16 layout) costs 73 us, more than
+** brgemm saves, so the bf16 forward stays on plain weights. All-blocked
+** (forward, backward and gradient, with two reorders per step) measured
+** slower still. The relayouts below do nothing when the layouts agree.
 **
 ** In bf16 (b->bf16) source, destination and weights are bf16 (weights:
 ** lf_param.data16, plain, kept current by the optimizer, so no per-step
@@ -91,7 +96,8 @@ static void linear_release(void *p){
 static int linear_build(const lf_layer *L, lf_layer_build *b,
                         char *err, size_t errlen){
   linear_state *s = calloc(1, sizeof(*s));
-  dnnl_memory_desc_t w_plain, gw_plain, b_md, dst_any;
+  dnnl_memory_desc_t w_plain, w_any, gw_plain, b_md, dst_any;
+  dnnl_dims_t wdims;
   dnnl_inner_product_desc_t d;
   dnnl_primitive_attr_t attr = 0;
   const dnnl_memory_desc_t *bias = L->spec.bias ? &b_md : 0;
@@ -103,6 +109,8 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
   int rc;
 
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
+  wdims[0] = nb;
+  wdims[1] = L->in.dim[0];
   /* An activation after this layer runs as a post-op (ReLU fused). */
   if( b->fuse_act && lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen) ){
     goto fail;
@@ -111,8 +119,11 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
     || lf_dnnl_md_retype(&w_plain, &gw_plain, dt, err, errlen)
     || lf_dnnl_md_dims(&b_md, 1, &nb, err, errlen)
     || lf_dnnl_md_dt(&dst_any, b->batch, &L->out, 1, dt, err, errlen)
+    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dt,
+         bf16 ? dnnl_ab : dnnl_format_tag_any), "Linear weights descriptor",
+         err, errlen)
     || lf_dnnl_check(dnnl_inner_product_forward_desc_init(&d,
-         dnnl_forward_training, b->src_md, &w_plain, bias, &dst_any),
+         dnnl_forward_training, b->src_md, &w_any, bias, &dst_any),
          "Linear forward descriptor", err, errlen)
     || lf_prim_create(&s->fwd, &d, attr, 0, "oneDNN inner product forward",
                       err, errlen);
