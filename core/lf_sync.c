@@ -139,8 +139,16 @@ static cJSON *epoch_object(const lf_hist *h, char **names, int e){
     if( h->epochs[r] != e ) continue;
     for(int c=0; c<h->ncols; c++){
       size_t at = (size_t)r * (size_t)h->ncols + (size_t)c;
-      if( h->present[at] ) cJSON_AddNumberToObject(o, names[c], h->v[at]);
-      else cJSON_AddNullToObject(o, names[c]);
+      /* cJSON prints 15 digits when they come within an epsilon of the
+      ** value, which can lose its last bit: the text is written here, in
+      ** the shortest form that reads back exactly. */
+      if( h->present[at] && isfinite(h->v[at]) ){
+        char num[40];
+        lf_fmt_double(h->v[at], num);
+        cJSON_AddRawToObject(o, names[c], num);
+      }else{
+        cJSON_AddNullToObject(o, names[c]);
+      }
     }
   }
   return o;
