@@ -18,6 +18,7 @@
 #include "lf_archive.h"
 #include "lf_ckpt.h"
 #include "lf_claim.h"
+#include "lf_ppl.h"
 #include "lf_pplid.h"
 #include "lf_util.h"
 
@@ -401,33 +402,10 @@ static int exec1(sqlite3 *db, const char *sql, const char *arg, char *err, size_
   return 0;
 }
 
-/* First column of the first row as malloc'ed text; NULL if none (err[0]
-** stays 0) or on error. */
-static char *query1(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
-  sqlite3_stmt *st = NULL;
-  char *out = NULL;
-  err[0] = 0;
-  if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
-    snprintf(err, n, "%s", sqlite3_errmsg(db));
-    return NULL;
-  }
-  if( arg ) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if( rc==SQLITE_ROW ){
-    const char *t = (const char*)sqlite3_column_text(st, 0);
-    out = strdup(t ? t : "");
-    if( !out ) snprintf(err, n, "out of memory");
-  }else if( rc != SQLITE_DONE ){
-    snprintf(err, n, "%s", sqlite3_errmsg(db));
-  }
-  sqlite3_finalize(st);
-  return out;
-}
-
 /* 1/0/-1: is pplid in ppls (archived = 0) or archived_ppls (archived = 1)? */
 static int ppl_in(sqlite3 *db, const char *pplid, int archived, char *err, size_t n){
-  char *x = query1(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
-                                : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  char *x = lf_query_text(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
+                                       : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
   if( x ){ free(x); return 1; }
   return err[0] ? -1 : 0;
 }
@@ -481,6 +459,19 @@ static void plan_free(file_plan *p){
   memset(p, 0, sizeof *p);
 }
 
+/* After the plan's files left their folders: each folder left empty goes,
+** and its parents up to (not including) art when they empty too. */
+static void remove_emptied_folders(const file_plan *p, const char *art){
+  for(int i=0; i<p->n; i++){
+    char *d = strdup(p->from[i]);
+    if( !d ) continue;
+    char *slash = strrchr(d, '/');
+    if( slash ) *slash = 0;
+    lf_rmdir_empty(d, art);
+    free(d);
+  }
+}
+
 static int plan_files(file_plan *p, const lf_pplist *ids, const char *from_root,
                       const char *to_root, const char *verb, char *err, size_t n){
   memset(p, 0, sizeof *p);
@@ -529,9 +520,9 @@ static int check_unarchive(sqlite3 *db, const lf_pplist *ids, char *err, size_t 
                "(archive or rename that one first)", id);
       return -1;
     }
-    char *hash = query1(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", id, err, n);
+    char *hash = lf_query_text(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", id, err, n);
     if( !hash ){ if( !err[0] ) snprintf(err, n, "archived pipeline '%s' has no row", id); return -1; }
-    char *other = query1(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, e2, sizeof e2);
+    char *other = lf_query_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, e2, sizeof e2);
     if( other ){
       snprintf(err, n, "cannot unarchive '%s': active pipeline '%s' has the same configuration "
                "(archive '%s' first)", id, other, other);
@@ -540,7 +531,7 @@ static int check_unarchive(sqlite3 *db, const lf_pplist *ids, char *err, size_t 
     }
     if( e2[0] ){ snprintf(err, n, "%s", e2); free(hash); return -1; }
     for(int j=0; j<i; j++){
-      char *h2 = query1(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", ids->ids[j], e2, sizeof e2);
+      char *h2 = lf_query_text(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", ids->ids[j], e2, sizeof e2);
       int same = h2 && strcmp(h2, hash)==0;
       free(h2);
       if( same ){
@@ -608,17 +599,7 @@ int lf_archive(sqlite3 *db, const lf_pplist *ids, int reverse, char *err, size_t
   if( lf_moves_sync(&mv, err, n) ) goto fail;
   if( lf_hk_commit(db, err, n) ) goto fail;
   /* Tidy: an emptied Archived/<kind> folder (and Archived/) goes. */
-  if( reverse ){
-    for(int i=0; i<plan.n; i++){
-      char *d = strdup(plan.from[i]);
-      if( d ){
-        char *s = strrchr(d, '/');
-        if( s ) *s = 0;
-        lf_rmdir_empty(d, pj.art);
-        free(d);
-      }
-    }
-  }
+  if( reverse ) remove_emptied_folders(&plan, pj.art);
   result = ids->n;
   goto done;
 fail:
@@ -667,15 +648,7 @@ int lf_delete_archived(sqlite3 *db, const lf_pplist *ids, char *err, size_t n){
   if( lf_moves_sync(&mv, err, n) ) goto fail;
   if( lf_hk_commit(db, err, n) ) goto fail;
   lf_moves_purge(&mv);
-  for(int i=0; i<plan.n; i++){
-    char *d = strdup(plan.from[i]);
-    if( d ){
-      char *s = strrchr(d, '/');
-      if( s ) *s = 0;
-      lf_rmdir_empty(d, pj.art);
-      free(d);
-    }
-  }
+  remove_emptied_folders(&plan, pj.art);
   result = ids->n;
   goto done;
 fail:

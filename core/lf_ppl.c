@@ -107,20 +107,16 @@ int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n){
   return -1;
 }
 
-/* Runs a one-text-column query with one text parameter; malloc'ed result,
-** NULL if no row (err[0] stays 0) or on error (err set). */
-static char *query_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
+char *lf_query_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
   sqlite3_stmt *st = NULL;
   char *out = NULL;
   err[0] = 0;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-  if( rc != SQLITE_OK ){
+  if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
     snprintf(err, n, "%s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
     return NULL;
   }
-  sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
+  if( arg ) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
   if( rc==SQLITE_ROW ){
     const char *t = (const char*)sqlite3_column_text(st, 0);
     out = strdup(t ? t : "");
@@ -133,13 +129,13 @@ static char *query_text(sqlite3 *db, const char *sql, const char *arg, char *err
 }
 
 char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n){
-  char *c = query_text(db, "SELECT config FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  char *c = lf_query_text(db, "SELECT config FROM main.ppls WHERE pplid=?1", pplid, err, n);
   if( !c && !err[0] ) snprintf(err, n, "no pipeline '%s' in this project", pplid);
   return c;
 }
 
 char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n){
-  return query_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, err, n);
+  return lf_query_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, err, n);
 }
 
 int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
