@@ -404,10 +404,8 @@ static int exec1(sqlite3 *db, const char *sql, const char *arg, char *err, size_
 
 /* 1/0/-1: is pplid in ppls (archived = 0) or archived_ppls (archived = 1)? */
 static int ppl_in(sqlite3 *db, const char *pplid, int archived, char *err, size_t n){
-  char *x = lf_query_text(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
-                                       : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
-  if( x ){ free(x); return 1; }
-  return err[0] ? -1 : 0;
+  return lf_query_exists(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
+                                      : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
 }
 
 /* Moves a pipeline's rows between the active and the archive tables. */

@@ -91,15 +91,17 @@ int lf_ppl_check_config(sqlite3 *db, const lf_settings *s, const char *config_te
 }
 
 int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n){
+  return lf_query_exists(db, "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
+}
+
+int lf_query_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
   sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.ppls WHERE pplid=?1", -1, &st, NULL);
-  if( rc != SQLITE_OK ){
+  if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
     snprintf(err, n, "%s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
     return -1;
   }
-  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
+  if( arg ) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if( rc==SQLITE_ROW ) return 1;
   if( rc==SQLITE_DONE ) return 0;

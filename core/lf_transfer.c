@@ -546,21 +546,9 @@ static char *remap_src(const cJSON *remap, const char *src){
 static int in_project(sqlite3 *db, const char *table, const char *col, const char *v, char *err, size_t n){
   char *sql = lf_strf("SELECT 1 FROM main.%s WHERE %s=?1", table, col);
   if( !sql ){ snprintf(err, n, "out of memory"); return -1; }
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  int rc = lf_query_exists(db, sql, v, err, n);
   free(sql);
-  if( rc != SQLITE_OK ){
-    sqlite3_finalize(st);
-    snprintf(err, n, "%s", sqlite3_errmsg(db));
-    return -1;
-  }
-  sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if( rc==SQLITE_ROW ) return 1;
-  if( rc==SQLITE_DONE ) return 0;
-  snprintf(err, n, "%s", sqlite3_errmsg(db));
-  return -1;
+  return rc;
 }
 
 /* Checks one bundle's pipelines and queues those to import. *collide
