@@ -124,7 +124,7 @@ int lf_pplist_all(sqlite3 *db, lf_pplist *out, char *err, size_t n){
 
 int lf_proj_open(sqlite3 *db, lf_proj *p, char *err, size_t n){
   memset(p, 0, sizeof *p);
-  if( lf_project_settings(db, &p->s, err, n) ) return -1;
+  if( lf_project_upgrade(db, err, n) || lf_project_settings(db, &p->s, err, n) ) return -1;
   p->art = lf_project_artifacts(db, &p->s, err, n);
   if( !p->art ){ lf_settings_free(&p->s); return -1; }
   return 0;
@@ -382,6 +382,7 @@ static const lf_table tables[] = {
   {"history", "pplid", "pplid, epoch, name, value", 0},
   {"ppl_edges", "child", "child, base, patch", 0},
   {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 0},
+  {"ppl_tags", "pplid", "pplid, key, value", 0},
 };
 #define NTABLES (int)(sizeof tables / sizeof tables[0])
 

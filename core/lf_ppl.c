@@ -154,6 +154,7 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
     return -1;
   }
   if( err[0] ) return -1;
+  if( base && lf_project_upgrade(db, err, n) ) return -1;
   if( lf_exec(db, "SAVEPOINT ppl_insert", err, n) ) return -1;
   char now[32];
   lf_now_text(now, sizeof now);
@@ -183,6 +184,16 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
       sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
       sqlite3_bind_text(st, 2, base, -1, SQLITE_STATIC);
       sqlite3_bind_text(st, 3, patch, -1, SQLITE_STATIC);
+      rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if( rc != SQLITE_DONE ) goto fail;
+    /* A fork starts with its base's tags and note. */
+    rc = sqlite3_prepare_v2(db, "INSERT INTO main.ppl_tags(pplid, key, value) "
+                                "SELECT ?1, key, value FROM main.ppl_tags WHERE pplid=?2", -1, &st, NULL);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 2, base, -1, SQLITE_STATIC);
       rc = sqlite3_step(st);
     }
     sqlite3_finalize(st);

@@ -14,10 +14,12 @@
 #include "lf_canon.h"
 #include "lf_config.h"
 #include "lf_ckpt.h"
+#include "lf_ppl.h"
 #include "lf_util.h"
 
 extern const char lf_schema_sql[];
-#define LF_SCHEMA_VERSION "1"
+/* 2: ppl_tags, archived_ppl_tags (run notes and tags). */
+#define LF_SCHEMA_VERSION "2"
 
 
 void lf_now_text(char *buf, size_t n){
@@ -292,7 +294,7 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
       existing = lf_settings_json(&old);
       lf_settings_free(&old);
       if( existing && strcmp(existing, canon)==0 ){
-        if( lf_mkdirs(artifacts, err, n) ) goto fail;
+        if( lf_project_upgrade(db, err, n) || lf_mkdirs(artifacts, err, n) ) goto fail;
         free(canon); free(existing); lf_settings_free(&s);
         return artifacts;
       }
@@ -339,4 +341,31 @@ fail:
   free(canon); free(artifacts); free(existing);
   lf_settings_free(&s);
   return NULL;
+}
+
+/* Projects made by an earlier LabFlow lack the tables added since. The
+** schema is idempotent (CREATE ... IF NOT EXISTS), so applying it again
+** adds exactly those; schema_version then records the upgrade. */
+int lf_project_upgrade(sqlite3 *db, char *err, size_t n){
+  char e2[256];
+  int is_project = lf_query_exists(db, "SELECT 1 FROM main.sqlite_schema WHERE name=?1", "lab_meta", e2, sizeof e2);
+  if( is_project != 1 ) return 0;
+  char *v = lf_query_text(db, "SELECT value FROM main.lab_meta WHERE key=?1", "schema_version", e2, sizeof e2);
+  long have = v ? strtol(v, NULL, 10) : 0;
+  free(v);
+  if( have >= strtol(LF_SCHEMA_VERSION, NULL, 10) ) return 0;
+  if( sqlite3_db_readonly(db, "main")==1 ){
+    snprintf(err, n, "this project was made by an older LabFlow (schema %ld) and needs new tables, "
+             "but the database is read-only: open it writable once (any LabFlow call upgrades it)", have);
+    return -1;
+  }
+  if( lf_exec(db, "SAVEPOINT lf_upgrade", err, n) ) return -1;
+  if( lf_exec(db, lf_schema_sql, err, n)
+   || lf_exec(db, "INSERT OR REPLACE INTO main.lab_meta(key, value) VALUES('schema_version', '"
+                  LF_SCHEMA_VERSION "')", err, n) ){
+    lf_exec(db, "ROLLBACK TO lf_upgrade", e2, sizeof e2);
+    lf_exec(db, "RELEASE lf_upgrade", e2, sizeof e2);
+    return -1;
+  }
+  return lf_exec(db, "RELEASE lf_upgrade", err, n);
 }

@@ -52,6 +52,11 @@ char *lf_project_resolve_path(sqlite3 *db, const char *path);
 char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
                       char *err, size_t n);
 
+/* Brings a project made by an earlier LabFlow up to this schema (adds the
+** tables added since, in one transaction). 0 when there is nothing to do,
+** also for a database that is no project; -1 with err otherwise. */
+int lf_project_upgrade(sqlite3 *db, char *err, size_t n);
+
 /* Current UTC time as "YYYY-MM-DD HH:MM:SS" into buf[20+]. */
 void lf_now_text(char *buf, size_t n);
 double lf_now_unix(void);

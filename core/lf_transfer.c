@@ -26,13 +26,17 @@
 
 
 /* The per-pipeline tables a bundle carries: name, key column, columns. */
-typedef struct btable { const char *name, *key, *cols; int ncols; } btable;
+/* `optional`: added to the format later, so a bundle written before may
+** lack it (format_version stays 1: readers that do not know the table
+** ignore it). */
+typedef struct btable { const char *name, *key, *cols; int ncols, optional; } btable;
 static const btable btables[] = {
-  {"ppls", "pplid", "pplid, config, config_hash, status, created_time", 5},
-  {"ppl_state", "pplid", "pplid, last_epoch, best_epoch, best_value, classes", 5},
-  {"history", "pplid", "pplid, epoch, name, value", 4},
-  {"ppl_edges", "child", "child, base, patch", 3},
-  {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 3},
+  {"ppls", "pplid", "pplid, config, config_hash, status, created_time", 5, 0},
+  {"ppl_state", "pplid", "pplid, last_epoch, best_epoch, best_value, classes", 5, 0},
+  {"history", "pplid", "pplid, epoch, name, value", 4, 0},
+  {"ppl_edges", "child", "child, base, patch", 3, 0},
+  {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 3, 0},
+  {"ppl_tags", "pplid", "pplid, key, value", 3, 1},
 };
 #define NBTABLES (int)(sizeof btables / sizeof btables[0])
 
@@ -47,6 +51,7 @@ static const char bundle_ddl[] =
   "CREATE TABLE ppl_edges(child TEXT PRIMARY KEY, base TEXT NOT NULL, patch TEXT NOT NULL);"
   "CREATE TABLE ppl_weight_files(pplid TEXT NOT NULL, epoch INTEGER NOT NULL, bytes INTEGER NOT NULL,"
   "  PRIMARY KEY(pplid, epoch));"
+  "CREATE TABLE ppl_tags(pplid TEXT NOT NULL, key TEXT NOT NULL, value NOT NULL, PRIMARY KEY(pplid, key));"
   "CREATE TABLE files(path TEXT PRIMARY KEY, pplid TEXT NOT NULL, data BLOB NOT NULL);";
 
 /* Copies the rows `sel` (one text parameter) returns from `from` into
@@ -480,6 +485,26 @@ static int list_bundles(importer *im, const char *given, char *err, size_t n){
   return 0;
 }
 
+/* 1 if the bundle has the table (optional tables may be missing). */
+static int bundle_has_table(sqlite3 *b, const char *name){
+  char e2[128];
+  return lf_query_exists(b, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?1", name, e2, sizeof e2)==1;
+}
+
+/* Tags from a bundle must look like the ones ppl_tag writes. */
+static int bundle_tags_ok(sqlite3 *b, const char *bpath, const char *pplid, char *err, size_t n){
+  if( !bundle_has_table(b, "ppl_tags") ) return 0;
+  char e2[256];
+  int bad = lf_query_exists(b, "SELECT 1 FROM ppl_tags WHERE pplid=?1 AND (typeof(key)<>'text' "
+                               "OR length(key) NOT BETWEEN 1 AND 100 OR typeof(value) NOT IN ('text','integer','real'))",
+                            pplid, e2, sizeof e2);
+  if( bad==0 ) return 0;
+  if( bad < 0 ) snprintf(err, n, "bundle %s: cannot read the tags of '%s': %s", bpath, pplid, e2);
+  else snprintf(err, n, "bundle %s: a tag of pipeline '%s' is not a text key of 1-100 bytes with a text "
+                "or number value (refused)", bpath, pplid);
+  return -1;
+}
+
 /* Opens a bundle read-only and checks that it is one we can read. */
 static int open_bundle(importer *im, int k, char *err, size_t n){
   const char *path = im->paths[k];
@@ -637,6 +662,7 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
       free(canon);
       continue;
     }
+    if( bundle_tags_ok(b, bpath, pplid, err, n) ){ free(canon); goto done; }
     /* Its files: plain relative names inside its own folders, intact, and
     ** not already present here. */
     sqlite3_stmt *fs = NULL;
@@ -734,6 +760,7 @@ static int import_one(importer *im, const incoming *x, const char *staging, int 
   }
   for(int t=1; t<NBTABLES; t++){
     const btable *bt = &btables[t];
+    if( bt->optional && !bundle_has_table(b, bt->name) ) continue;
     char *sel = lf_strf("SELECT %s FROM %s WHERE %s=?1", bt->cols, bt->name, bt->key);
     char *in2 = lf_strf("INSERT INTO main.%s(%s) VALUES(?1, ?2, ?3%s%s)", bt->name, bt->cols,
                      bt->ncols > 3 ? ", ?4" : "", bt->ncols > 4 ? ", ?5" : "");

@@ -101,6 +101,14 @@ static const lf_func_entry lf_funcs[] = {
    "ppl_sync(pplid) -> path",
    "Writes Configs/<pplid>.json (config plus best and last epochs) and Histories/<pplid>.csv; "
    "returns the config file's path."},
+  {"ppl_note", 2, 2, SIDE, lf_fn_ppl_note,
+   "ppl_note(pplid, text) -> text",
+   "Sets the pipeline's free-text note (the tag 'note' in ppl_tags); NULL removes it. Kept through "
+   "archive, bundles and forks."},
+  {"ppl_tag", 3, 3, SIDE, lf_fn_ppl_tag,
+   "ppl_tag(pplid, key, value) -> value",
+   "Sets a tag (text or number) on a pipeline, replacing the key's old value; NULL removes the tag. "
+   "Tags are rows of the ppl_tags table (pplid, key, value), kept through archive, bundles and forks."},
   {"ppl_plot", 3, 4, SIDE, lf_fn_ppl_plot,
    "ppl_plot(ppls, metrics, out_path [, x='epoch']) -> JSON list of files",
    "One SVG line chart per metric (<out_path>/<metric>.svg), a line per pipeline. NULL ppls: all "
@@ -305,6 +313,11 @@ static void ensure_wal(sqlite3 *db){
   sqlite3_finalize(st);
   if( is_project && sqlite3_db_readonly(db, "main")==0 ){
     sqlite3_exec(db, "PRAGMA main.journal_mode=WAL", NULL, NULL, NULL);
+    /* A project of an earlier LabFlow gets the new tables now; if that is
+    ** not possible here (a statement is running), the functions that need
+    ** them try again. */
+    char err[256];
+    lf_project_upgrade(db, err, sizeof err);
   }
 }
 

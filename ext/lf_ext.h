@@ -50,6 +50,8 @@ void lf_fn_ppl_clean(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_transfer(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_sync(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_plot(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_note(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_tag(sqlite3_context*, int, sqlite3_value**);
 
 /* sqlite3_result_error with printf formatting; the message is prefixed
 ** with the SQL function's name, as "ppl_new: ...". */

@@ -1,4 +1,4 @@
--- LabFlow project schema (version 1).
+-- LabFlow project schema (version 2; core/lf_project.c upgrades older projects).
 -- Applied by lab_init() inside one transaction; every statement is
 -- idempotent so initialising an initialised project changes nothing.
 
@@ -96,3 +96,17 @@ CREATE TABLE IF NOT EXISTS archived_history(
 CREATE TABLE IF NOT EXISTS archived_ppl_weight_files(
   pplid TEXT NOT NULL, epoch INTEGER NOT NULL, bytes INTEGER NOT NULL,
   PRIMARY KEY(pplid, epoch)) WITHOUT ROWID;
+
+-- Tags researchers put on a pipeline (MLflow's tags): one value per key.
+-- The key 'note' holds the pipeline's free-text note (ppl_note). value is
+-- text or a number. Kept through archive (archived_ppl_tags), bundles and
+-- forks (a fork starts with its base's tags).
+CREATE TABLE IF NOT EXISTS ppl_tags(
+  pplid TEXT NOT NULL,
+  key   TEXT NOT NULL,
+  value NOT NULL,
+  PRIMARY KEY(pplid, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_ppl_tags(
+  pplid TEXT NOT NULL, key TEXT NOT NULL, value NOT NULL,
+  PRIMARY KEY(pplid, key)) WITHOUT ROWID;
