@@ -14,6 +14,7 @@
 ** validation split); regression -> plain numbers.
 */
 #include "lf_dataset.h"
+#include "lf_readonly_query.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -738,79 +739,16 @@ done:
 
 #define SQL_SRC "dataset query"
 
-/* Does the statement call a function registered SQLITE_DIRECTONLY (the
-** shell's writefile(), load_extension(), LabFlow's ppl_delete(), ...)? A
+/* Prepares src as exactly one read-only statement that returns rows: a
 ** config may come from a bundle or a database someone sent, so its query
-** gets the rules of a view. The functions are read from EXPLAIN (P4 shows
-** "name(nargs)", the name cut at 16 characters) and their flags from
-** pragma_function_list. 1 with the name in fn, or 0. */
-static int sql_calls_directonly(sqlite3 *db, sqlite3_stmt *st, char *fn, size_t n)
-{
-  int found = 0;
-  char *sql = sqlite3_mprintf("EXPLAIN %s", sqlite3_sql(st));
-  sqlite3_stmt *ex = NULL, *fl = NULL;
-  if (sql == NULL) return 0;
-  if (sqlite3_prepare_v2(db, sql, -1, &ex, NULL) == SQLITE_OK
-      && sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_function_list WHERE (name = ?1 OR (length(?1) = 16 AND "
-                                "substr(name, 1, 16) = ?1)) AND (flags & 524288) != 0", -1, &fl, NULL) == SQLITE_OK) {
-    while (!found && sqlite3_step(ex) == SQLITE_ROW) {
-      const char *op = (const char *)sqlite3_column_text(ex, 1);
-      const char *p4 = (const char *)sqlite3_column_text(ex, 5);
-      if (op == NULL || p4 == NULL || (strstr(op, "Function") == NULL && strncmp(op, "Agg", 3) != 0)) continue;
-      size_t k = strcspn(p4, "(");
-      if (k == 0 || k >= n) continue;
-      memcpy(fn, p4, k);
-      fn[k] = 0;
-      sqlite3_bind_text(fl, 1, fn, -1, SQLITE_TRANSIENT);
-      found = sqlite3_step(fl) == SQLITE_ROW;
-      sqlite3_reset(fl);
-    }
-  }
-  sqlite3_finalize(fl);
-  sqlite3_finalize(ex);
-  sqlite3_free(sql);
-  return found;
-}
-
-/* Prepares src as exactly one read-only statement that returns rows. */
+** may only read (lf_readonly_query.h). */
 static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *src, char *err, size_t errlen)
 {
-  sqlite3_stmt *st = NULL, *extra = NULL;
-  const char *tail = NULL;
-  if (db == NULL) { ds_err(err, errlen, SQL_SRC ": no database connection"); return NULL; }
-  if (sqlite3_prepare_v2(db, src, -1, &st, &tail) != SQLITE_OK) {
-    ds_err(err, errlen, SQL_SRC " does not compile: %s", sqlite3_errmsg(db));
-    return NULL;
-  }
-  if (st == NULL) { ds_err(err, errlen, SQL_SRC " is empty"); return NULL; }
-  /* Whatever follows must be nothing but blanks, semicolons and comments. */
-  while (tail && *tail) {
-    const char *next = NULL;
-    int rc = sqlite3_prepare_v2(db, tail, -1, &extra, &next);
-    if (rc != SQLITE_OK || extra != NULL) {
-      sqlite3_finalize(extra);
-      sqlite3_finalize(st);
-      ds_err(err, errlen, SQL_SRC " must be a single SELECT statement");
-      return NULL;
-    }
-    if (next == tail) break;
-    tail = next;
-  }
-  if (!sqlite3_stmt_readonly(st)) {
-    sqlite3_finalize(st);
-    ds_err(err, errlen, SQL_SRC " must be a read-only SELECT statement: %s", src);
-    return NULL;
-  }
-  if (sqlite3_column_count(st) == 0) {
-    sqlite3_finalize(st);
-    ds_err(err, errlen, SQL_SRC " returns no columns (it must be a SELECT): %s", src);
-    return NULL;
-  }
-  char fn[64];
-  if (sql_calls_directonly(db, st, fn, sizeof fn)) {
-    sqlite3_finalize(st);
-    ds_err(err, errlen, SQL_SRC " may not call %s(): a dataset query may call only the functions a view "
-           "may (the config could come from a bundle or a database someone sent)", fn);
+  sqlite3_stmt *st = NULL;
+  char *why = NULL;
+  if (lf_prepare_readonly(db, src, &st, &why) != SQLITE_OK) {
+    ds_err(err, errlen, SQL_SRC " %s", why ? why : "cannot be prepared (out of memory)");
+    sqlite3_free(why);
     return NULL;
   }
   return st;
