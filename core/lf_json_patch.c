@@ -21,3 +21,24 @@ cJSON *lf_json_merge_patch(const cJSON *target, const cJSON *patch){
   }
   return out;
 }
+
+cJSON *lf_json_merge_diff(const cJSON *from, const cJSON *to){
+  cJSON *patch = cJSON_CreateObject();
+  if( !patch ) return NULL;
+  for(const cJSON *t = to->child; t; t = t->next){
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(from, t->string);
+    if( f && cJSON_Compare(f, t, 1) ) continue;
+    /* A null value cannot be patched in (null deletes); configs hold none
+    ** that differ, and the result is still checked by the caller. */
+    cJSON *v = f && cJSON_IsObject(f) && cJSON_IsObject(t) ? lf_json_merge_diff(f, t) : cJSON_Duplicate(t, 1);
+    if( !v ){ cJSON_Delete(patch); return NULL; }
+    cJSON_AddItemToObject(patch, t->string, v);
+  }
+  for(const cJSON *f = from->child; f; f = f->next){
+    if( cJSON_GetObjectItemCaseSensitive(to, f->string) ) continue;
+    cJSON *v = cJSON_CreateNull();
+    if( !v ){ cJSON_Delete(patch); return NULL; }
+    cJSON_AddItemToObject(patch, f->string, v);
+  }
+  return patch;
+}

@@ -18,8 +18,9 @@
 #include "lf_util.h"
 
 extern const char lf_schema_sql[];
-/* 2: ppl_tags, archived_ppl_tags (run notes and tags). */
-#define LF_SCHEMA_VERSION "2"
+/* 2: ppl_tags, archived_ppl_tags (run notes and tags).
+** 3: sweeps, sweep_members (ppl_sweep, ppl_halving). */
+#define LF_SCHEMA_VERSION "3"
 
 
 void lf_now_text(char *buf, size_t n){

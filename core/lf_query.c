@@ -310,6 +310,80 @@ const cJSON *lf_json_at(const cJSON *root, const char *path){
   return node;
 }
 
+/* Parses a plain path into p; -1 with *why when malformed. */
+static int parse_plain_path(const char *path, qpath *p, const char **why){
+  const char *s = path;
+  for(;;){
+    const char *gt = strchr(s, '>');
+    size_t len = gt ? (size_t)(gt - s) : strlen(s);
+    if( parse_segment(s, len, p, why) ) return -1;
+    if( !gt ) return 0;
+    s = gt + 1;
+  }
+}
+
+int lf_json_set(cJSON *root, const char *path, cJSON *value, char *err, size_t n){
+  qpath p = {0};
+  const char *why = NULL;
+  int rc = -1;
+  if( parse_plain_path(path, &p, &why) ){
+    snprintf(err, n, "path '%.80s': %s", path, why);
+    goto done;
+  }
+  cJSON *node = root;
+  for(int i=0; i<p.n; i++){
+    const qstep *s = &p.v[i];
+    int last = i == p.n - 1;
+    cJSON *next = NULL;
+    if( s->key ){
+      if( !cJSON_IsObject(node) ){
+        qpath head = { p.v, i, 0 };
+        char *at = path_text(&head);
+        snprintf(err, n, "path '%.80s': '%.80s' is not an object, it has no key '%.40s'", path, at ? at : "", s->key);
+        free(at);
+        goto done;
+      }
+      next = cJSON_GetObjectItemCaseSensitive(node, s->key);
+      if( last ){
+        /* A key the base does not write is an optional arg: added here,
+        ** judged by the config's validation like any other arg. */
+        if( next ) cJSON_ReplaceItemInObjectCaseSensitive(node, s->key, value);
+        else cJSON_AddItemToObject(node, s->key, value);
+        rc = 0;
+        goto done;
+      }
+    }else{
+      int size = cJSON_IsArray(node) ? cJSON_GetArraySize(node) : -1;
+      if( s->index >= size ){
+        qpath head = { p.v, i, 0 };
+        char *at = path_text(&head);
+        if( size < 0 ) snprintf(err, n, "path '%.80s': '%.80s' is not a list", path, at ? at : "");
+        else snprintf(err, n, "path '%.80s': '%.80s' has %d items, no [%ld]", path, at ? at : "", size, s->index);
+        free(at);
+        goto done;
+      }
+      if( last ){
+        cJSON_ReplaceItemInArray(node, (int)s->index, value);
+        rc = 0;
+        goto done;
+      }
+      next = cJSON_GetArrayItem(node, (int)s->index);
+    }
+    if( !next ){
+      qpath head = { p.v, i + 1, 0 };
+      char *at = path_text(&head);
+      snprintf(err, n, "unknown path '%.80s': the base config has no '%.80s'", path, at ? at : "");
+      free(at);
+      goto done;
+    }
+    node = next;
+  }
+  snprintf(err, n, "empty path");
+done:
+  path_free(&p);
+  return rc;
+}
+
 /* ---- flattening ------------------------------------------------------ */
 
 typedef struct flat_acc {

@@ -52,6 +52,12 @@ int lf_json_equal(const cJSON *a, const cJSON *b);
 ** does not exist or the path is malformed. */
 const cJSON *lf_json_at(const cJSON *root, const char *path);
 
+/* Sets the node at a plain path of root to value (owned by root on
+** success). Every step but the last must exist; the last may be a new key
+** of an existing object (an optional arg the config does not write).
+** Returns 0, or -1 with err naming the step that is missing. */
+int lf_json_set(cJSON *root, const char *path, cJSON *value, char *err, size_t n);
+
 /* One leaf of a flattened config: key is a plain path (malloc'ed), value
 ** borrowed from the flattened tree (a scalar, or an empty object/list). */
 typedef struct lf_flat {

@@ -114,6 +114,17 @@ static const lf_func_entry lf_funcs[] = {
    "One SVG line chart per metric (<out_path>/<metric>.svg), a line per pipeline. NULL ppls: all "
    "pipelines; NULL metrics: every history column but durations; a metric is a column (val_loss) or a "
    "quantity (loss = train_loss and val_loss)."},
+  {"ppl_sweep", 3, 6, SIDE, lf_fn_ppl_sweep,
+   "ppl_sweep(name, base_pplid, space_json [, method='grid' [, n [, seed=0]]]) -> member count",
+   "Creates a sweep: member pipelines forked from the base, named <name>-1, <name>-2, ... space maps config "
+   "paths (optimizer>args>lr) to lists of values or distributions ({\"uniform\": [a, b]}, {\"log_uniform\": "
+   "[a, b]}, {\"int\": [a, b]}, {\"choice\": [...]}); 'grid' takes every combination, 'random' draws n from "
+   "seed. Every member is validated before any is created; a config already in the project is reused."},
+  {"ppl_halving", 3, 4, SIDE, lf_fn_ppl_halving,
+   "ppl_halving(name, min_epochs, max_epochs [, eta=3]) -> JSON summary",
+   "Successive halving over a sweep's members: trains them to min_epochs, keeps the best 1/eta by the "
+   "project's strategy, trains those eta times longer, ... up to max_epochs; losers are marked pruned. "
+   "Progress is stored: after a stop, Ctrl-C or a kill, the same call continues without retraining."},
 };
 
 const lf_func_entry *lf_func_entries(int *n){
@@ -303,7 +314,8 @@ int lf_register_modules(sqlite3 *db);
 
 /* An existing project is switched to WAL on load, before any statement
 ** runs: training writes through its own connection while the caller's
-** SELECT reads, which only WAL allows. */
+** SELECT reads, which only WAL allows. Tables added to the schema since
+** the project was made are created then too (lf_project_upgrade). */
 static void ensure_wal(sqlite3 *db){
   sqlite3_stmt *st = NULL;
   int is_project = 0;

@@ -52,6 +52,8 @@ void lf_fn_ppl_sync(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_plot(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_note(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_tag(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_sweep(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_halving(sqlite3_context*, int, sqlite3_value**);
 
 /* sqlite3_result_error with printf formatting; the message is prefixed
 ** with the SQL function's name, as "ppl_new: ...". */

@@ -22,6 +22,7 @@ static const lf_module_entry lf_modules[] = {
   {"ppl_filter",   &lf_filter_module},
   {"ppl_matching", &lf_matching_module},
   {"ppl_weights",  &lf_weights_module},
+  {"ppl_sweep_status", &lf_sweep_status_module},
   {0, 0}
 };
 

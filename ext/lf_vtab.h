@@ -19,6 +19,7 @@ extern const sqlite3_module lf_details_module;   /* vtab_details.c */
 extern const sqlite3_module lf_filter_module;    /* vtab_filter.c */
 extern const sqlite3_module lf_matching_module;  /* vtab_filter.c */
 extern const sqlite3_module lf_weights_module;   /* vtab_weights.c */
+extern const sqlite3_module lf_sweep_status_module; /* vtab_sweep_status.c */
 
 /* Replaces vt->zErrMsg with the formatted message; returns SQLITE_ERROR,
 ** or SQLITE_NOMEM when the message cannot be allocated. */

@@ -110,3 +110,33 @@ CREATE TABLE IF NOT EXISTS ppl_tags(
 CREATE TABLE IF NOT EXISTS archived_ppl_tags(
   pplid TEXT NOT NULL, key TEXT NOT NULL, value NOT NULL,
   PRIMARY KEY(pplid, key)) WITHOUT ROWID;
+
+-- Hyperparameter sweeps (ppl_sweep). space: the canonical JSON space;
+-- method 'grid' or 'random' (n draws from seed); halving: the progress of
+-- ppl_halving as JSON {min_epochs, max_epochs, eta, rung, done, winner},
+-- NULL until it first runs.
+CREATE TABLE IF NOT EXISTS sweeps(
+  name    TEXT PRIMARY KEY,
+  base    TEXT NOT NULL,
+  space   TEXT NOT NULL,
+  method  TEXT NOT NULL,
+  n       INTEGER,
+  seed    INTEGER,
+  created TEXT NOT NULL,
+  halving TEXT
+) WITHOUT ROWID;
+
+-- One row per member of a sweep: the pipeline (a fork <sweep>-<member> of
+-- the base, or an existing pipeline with the same config: reused=1), the
+-- parameters it was given, and where ppl_halving pruned it (rung index and
+-- the epochs it had reached then; NULL while it is in the race).
+CREATE TABLE IF NOT EXISTS sweep_members(
+  sweep         TEXT NOT NULL,
+  member        INTEGER NOT NULL,
+  pplid         TEXT NOT NULL,
+  params        TEXT NOT NULL,
+  reused        INTEGER NOT NULL DEFAULT 0,
+  pruned_rung   INTEGER,
+  pruned_epochs INTEGER,
+  PRIMARY KEY(sweep, member)
+) WITHOUT ROWID;
