@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """test_docs.py — the documentation cannot drift from the code.
 
-1. Every example of docs/functions.md runs: each ```sql block in a fresh
-   sqlite3 shell (LabFlow loaded) on one project database in an empty
-   folder, in order; a ```text block right after it is its exact output
-   (stdout then stderr), where "..." matches any text.
+1. Every example of the pages in EXAMPLE_PAGES runs: each ```sql block in
+   a fresh sqlite3 shell (LabFlow loaded) on one project database in an
+   empty folder (one per page), in order; a ```text block right after it is
+   its exact output (stdout then stderr), where "..." matches any text.
 2. The SQL functions LabFlow registers (pragma_function_list with the
    extension loaded, minus without) are exactly the functions documented
    with a "### name(" heading in docs/*.md, and the table-valued functions
@@ -25,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EXT = os.environ.get("LF_EXT", os.path.join(ROOT, "labflow"))
 SQLITE = os.environ.get("LF_SQLITE3", "sqlite3")
 failed = 0
+# Pages whose examples run here (docs/manage.md's run in test_transfer.py).
+EXAMPLE_PAGES = ["functions.md", "sweeps.md"]
 
 
 def check(ok, name, why=""):
@@ -59,15 +61,15 @@ def matches(expected, got):
     return re.match(pattern, got, re.S) is not None
 
 
-def run_examples():
+def run_examples(page):
     tmp = tempfile.mkdtemp(prefix="lfdocs-")
     try:
         db = os.path.join(tmp, "project.db")
-        for n, (heading, sql, expected) in enumerate(blocks(os.path.join(ROOT, "docs", "functions.md"))):
+        for n, (heading, sql, expected) in enumerate(blocks(os.path.join(ROOT, "docs", page))):
             p = subprocess.run([SQLITE, "-batch", db], input=".load " + EXT + "\n" + sql,
                                capture_output=True, text=True, cwd=tmp, timeout=600)
             got = (p.stdout + p.stderr).strip()
-            name = "docs/functions.md example %d (%s)" % (n + 1, heading)
+            name = "docs/%s example %d (%s)" % (page, n + 1, heading)
             if expected is None:
                 check(p.returncode == 0 and not p.stderr.strip(), name, got)
             else:
@@ -102,7 +104,8 @@ def documented():
 
 
 def main():
-    run_examples()
+    for page in EXAMPLE_PAGES:
+        run_examples(page)
     funcs, mods = registered()
     dfuncs, dtables = documented()
     check(funcs == dfuncs - mods, "registered SQL functions equal the documented set",
