@@ -1,5 +1,5 @@
 /*
-** lf_loss.c — the four losses, mean reduction, with the formulas of
+** lf_loss.c — the losses, mean reduction, with the formulas of
 ** PyTorch 1.13 so a model trained here matches one trained there.
 **
 ** Sums are kept in double (a batch mean of thousands of float terms would
@@ -89,19 +89,39 @@ static double lf_mse_l1(int l1, const float *y, const float *target,
   return total * inv_n;
 }
 
-/* BCEWithLogitsLoss in the overflow-free form
-**   max(x,0) - x*t + log(1 + exp(-|x|)),
-** whose gradient is sigmoid(x) - t. */
-static double lf_bce_logits(const float *y, const float *target, int64_t n,
-                            float *dy){
+/* BCEWithLogitsLoss with pos_weight pw, in torch's overflow-free form
+**   l = (1-t)*x + lw*(log(1 + exp(-|x|)) + max(-x,0)),  lw = (pw-1)*t + 1
+** (pw = 1 gives max(x,0) - x*t + log(1 + exp(-|x|))), whose gradient is
+**   dl/dx = (1-t) - lw*(1 - sigmoid(x))   (= sigmoid(x) - t for pw = 1). */
+static double lf_bce_logits(double pw, const float *y, const float *target,
+                            int64_t n, float *dy){
   double total = 0.0, inv_n = 1.0 / (double)n;
   int64_t i;
   for(i=0; i<n; i++){
     double x = y[i], t = target[i];
-    total += (x>0 ? x : 0.0) - x*t + log1p(exp(-fabs(x)));
+    double lw = (pw - 1.0)*t + 1.0;
+    total += (1.0 - t)*x + lw*(log1p(exp(-fabs(x))) + (x<0 ? -x : 0.0));
     if( dy ){
-      double s = x>=0 ? 1.0/(1.0 + exp(-x)) : exp(x)/(1.0 + exp(x));
-      dy[i] = (float)((s - t) * inv_n);
+      /* 1 - sigmoid(x) = sigmoid(-x), computed without overflow */
+      double sn = x>=0 ? exp(-x)/(1.0 + exp(-x)) : 1.0/(1.0 + exp(x));
+      dy[i] = (float)(((1.0 - t) - lw*sn) * inv_n);
+    }
+  }
+  return total * inv_n;
+}
+
+/* HuberLoss(delta): 0.5*d^2 where |d| < delta, else delta*(|d| - delta/2);
+** gradient d clipped to [-delta, delta] (torch's huber_loss_backward). */
+static double lf_huber(double delta, const float *y, const float *target,
+                       int64_t n, float *dy){
+  double total = 0.0, inv_n = 1.0 / (double)n;
+  int64_t i;
+  for(i=0; i<n; i++){
+    double d = (double)y[i] - (double)target[i], z = fabs(d);
+    total += z < delta ? 0.5*d*d : delta*(z - 0.5*delta);
+    if( dy ){
+      double g = d < -delta ? -delta : d > delta ? delta : d;
+      dy[i] = (float)(g * inv_n);
     }
   }
   return total * inv_n;
@@ -120,7 +140,14 @@ double lf_loss_compute(const lf_loss_spec *s, const float *y,
     }
     case LF_LOSS_MSE:             return lf_mse_l1(0, y, target, n, dy);
     case LF_LOSS_L1:              return lf_mse_l1(1, y, target, n, dy);
-    case LF_LOSS_BCE_WITH_LOGITS: return lf_bce_logits(y, target, n, dy);
+    case LF_LOSS_BCE_WITH_LOGITS: {
+      double pw = s->pos_weight==0.0 ? 1.0 : s->pos_weight;
+      if( !(pw>0.0) || !isfinite(pw) ) return NAN;
+      return lf_bce_logits(pw, y, target, n, dy);
+    }
+    case LF_LOSS_HUBER:
+      if( !(s->delta>0.0) || !isfinite(s->delta) ) return NAN;
+      return lf_huber(s->delta, y, target, n, dy);
   }
   return NAN;
 }

@@ -10,12 +10,16 @@ typedef enum lf_loss_kind {
   LF_LOSS_CROSS_ENTROPY = 1,  /* y: logits (batch,K); target: class index */
   LF_LOSS_MSE,                /* y and target: (batch,K) */
   LF_LOSS_L1,
-  LF_LOSS_BCE_WITH_LOGITS     /* y: logits (batch,K); target in [0,1] */
+  LF_LOSS_BCE_WITH_LOGITS,    /* y: logits (batch,K); target in [0,1] */
+  LF_LOSS_HUBER               /* y and target: (batch,K) */
 } lf_loss_kind;
 
 typedef struct lf_loss_spec {
   lf_loss_kind kind;
   double label_smoothing;     /* CrossEntropyLoss only, default 0 */
+  double pos_weight;          /* BCEWithLogitsLoss: weight of the positive
+                              ** term; 0 means not given (weight 1) */
+  double delta;               /* HuberLoss: > 0 (the registry's default 1) */
 } lf_loss_spec;
 
 /* Returns the mean loss over the batch. target holds batch floats (class

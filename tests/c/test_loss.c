@@ -134,6 +134,36 @@ static void test_bce(void){
   check_fd("bce one output", &s, yfd, t, 6, 1);
 }
 
+/* torch: BCEWithLogitsLoss(pos_weight=tensor([2.5])) and
+** HuberLoss(delta=1.5) (tools/bench/optim_ref.py). */
+static void test_pos_weight_huber(void){
+  lf_loss_spec s = { LF_LOSS_BCE_WITH_LOGITS, 0.0, 2.5, 0 };
+  static const float y[] = { -3.0f, -0.5f, 0.0f, 0.7f, 4.0f, 20.0f };
+  static const float t[] = { 0, 1, 1, 0, 1, 0 };
+  static const double g[] = { 0.00790431257, -0.259358048, -0.208333328, 0.111364625, -0.00749425078, 0.166666672 };
+  static const float yh[] = { -3.0f, 0.2f, -0.5f, 1.0f, 0.0f, 2.0f };
+  static const float th[] = { 0, 0, 1, -1, 1.5f, 0.5f };
+  static const double gh[] = { -0.25, 0.0333333351, -0.25, 0.25, -0.25, 0.25 };
+  check_torch("bce pos_weight 2.5", &s, y, t, 6, 1, 4.2275347709655762, g);
+  check_fd("bce pos_weight 2.5", &s, y, t, 6, 1);
+  s.pos_weight = 1.0;
+  {
+    lf_loss_spec plain = { LF_LOSS_BCE_WITH_LOGITS, 0.0, 0, 0 };
+    float d1[6], d2[6];
+    double a = lf_loss_compute(&s, y, t, 6, 1, d1), b = lf_loss_compute(&plain, y, t, 6, 1, d2);
+    CHECK(close_rel(a, b, 1e-15, 0) && memcmp(d1, d2, sizeof d1)==0, "bce pos_weight 1 equals the unweighted loss");
+  }
+  lf_loss_spec h = { LF_LOSS_HUBER, 0.0, 0, 1.5 };
+  check_torch("huber delta 1.5", &h, yh, th, 3, 2, 1.4408334493637085, gh);
+  /* away from the kinks at |d| = delta */
+  static const float yfd[] = { -3.0f, 0.2f, -0.5f, 1.2f, 0.0f, 2.3f };
+  check_fd("huber delta 1.5", &h, yfd, th, 3, 2);
+  h.delta = 0;
+  CHECK(isnan(lf_loss_compute(&h, yh, th, 3, 2, 0)), "huber delta 0 gives NAN");
+  s.pos_weight = -1;
+  CHECK(isnan(lf_loss_compute(&s, y, t, 6, 1, 0)), "negative pos_weight gives NAN");
+}
+
 static void test_bad_input(void){
   lf_loss_spec s = { LF_LOSS_CROSS_ENTROPY, 0.0 };
   float dy[12] = {0};
@@ -165,6 +195,7 @@ int main(void){
   test_cross_entropy();
   test_regression();
   test_bce();
+  test_pos_weight_huber();
   test_bad_input();
   TEST_EXIT();
 }
