@@ -23,6 +23,16 @@
 ** arithmetic, without the false ties of saturated floats. Ties get average
 ** ranks (Mann-Whitney U), which equals the trapezoidal ROC area.
 **
+** AUPRC is binary average precision over the same scores, as sklearn's
+** average_precision_score and torchmetrics' BinaryAveragePrecision:
+**   AP = sum over distinct thresholds (descending) of (R_n - R_{n-1}) P_n,
+** all samples sharing a score entering at the same threshold.
+**
+** TopKAccuracy(k): the label's rank is the number of outputs above its
+** own, plus those equal to it at a lower index (ties go to the lower
+** index, as argmax's first maximum); a sample counts when its rank < k.
+** k=1 is Accuracy exactly; nout==1 reads as the two scores (0, y).
+**
 ** Regression (MAE, RMSE, R2) pools every output of every sample. R2 is
 ** 1 - SS_res/SS_tot; a constant target gives 1 if predicted exactly, else 0
 ** (sklearn's force_finite behaviour).
@@ -44,6 +54,7 @@ typedef struct lf_scored {
 struct lf_metric {
   lf_metric_kind kind;
   int nout;
+  int k;                    /* TopKAccuracy */
   int ncls;                 /* classes counted: max(nout,2) */
   int bad;                  /* bad target seen or allocation failed */
   int64_t n;                /* samples (classification) or values */
@@ -59,18 +70,30 @@ struct lf_metric {
 
 static int lf_metric_is_class(lf_metric_kind k){
   return k==LF_MET_ACCURACY || k==LF_MET_PRECISION || k==LF_MET_RECALL
-      || k==LF_MET_F1 || k==LF_MET_AUROC;
+      || k==LF_MET_F1 || k==LF_MET_AUROC || k==LF_MET_AUPRC || k==LF_MET_TOPK;
+}
+
+/* Metrics that keep every score of the evaluation. */
+static int lf_metric_is_ranked(lf_metric_kind k){
+  return k==LF_MET_AUROC || k==LF_MET_AUPRC;
 }
 
 lf_metric *lf_metric_create(lf_metric_kind kind, int nout){
+  return lf_metric_create_args(kind, nout, 0);
+}
+
+lf_metric *lf_metric_create_args(lf_metric_kind kind, int nout,
+                                 const lf_metric_args *args){
   lf_metric *m;
-  if( kind<LF_MET_ACCURACY || kind>LF_MET_R2 || nout<1 ) return 0;
+  if( kind<LF_MET_ACCURACY || kind>LF_MET_TOPK || nout<1 ) return 0;
+  if( kind==LF_MET_TOPK && (args==0 || args->k<1) ) return 0;
   m = calloc(1, sizeof(*m));
   if( m==0 ) return 0;
   m->kind = kind;
   m->nout = nout;
+  m->k = args ? args->k : 0;
   m->ncls = nout<2 ? 2 : nout;
-  if( lf_metric_is_class(kind) && kind!=LF_MET_AUROC ){
+  if( lf_metric_is_class(kind) && !lf_metric_is_ranked(kind) ){
     m->tp = calloc((size_t)m->ncls * 3, sizeof(int64_t));
     if( m->tp==0 ){ free(m); return 0; }
     m->npred = m->tp + m->ncls;
@@ -142,7 +165,25 @@ void lf_metric_update(lf_metric *m, const float *y, const float *target,
   int i;
   if( m==0 || batch<=0 ) return;
   if( y==0 || target==0 ){ m->bad = 1; return; }
-  if( m->kind==LF_MET_AUROC ){
+  if( m->kind==LF_MET_TOPK ){
+    for(i=0; i<batch; i++){
+      const float *row = y + (int64_t)i*m->nout;
+      int t = lf_target_class(m, target[i]), rank = 0, j;
+      if( t<0 ){ m->bad = 1; continue; }
+      if( m->nout==1 ){
+        /* scores (0, y): class 1 wins only when y > 0 */
+        rank = t==1 ? !(row[0]>0.0f) : row[0]>0.0f;
+      }else{
+        float st = row[t];
+        for(j=0; j<m->nout; j++){
+          if( row[j]>st || (j<t && row[j]==st) ) rank++;
+        }
+        if( st!=st ) rank = m->nout;          /* NaN: never a hit */
+      }
+      m->n++;
+      if( rank < m->k ) m->correct++;
+    }
+  }else if( lf_metric_is_ranked(m->kind) ){
     if( !lf_scored_reserve(m, m->nscored + batch) ){ m->bad = 1; return; }
     for(i=0; i<batch; i++){
       const float *row = y + (int64_t)i*m->nout;
@@ -207,6 +248,29 @@ static double lf_auroc(const lf_metric *m){
          / ((double)npos * (double)(n - npos));
 }
 
+/* Average precision: thresholds at each distinct score, descending; at
+** each, precision = tp/(tp+fp) weighted by the recall it adds. */
+static double lf_auprc(const lf_metric *m){
+  lf_scored *s = m->scored;
+  int64_t n = m->nscored, i, j, npos = 0, tp = 0;
+  double ap = 0.0;
+  if( n==0 ) return NAN;
+  for(i=0; i<n; i++){
+    if( s[i].score!=s[i].score ) return NAN;
+    npos += s[i].positive;
+  }
+  if( npos==0 ) return NAN;            /* recall undefined */
+  qsort(s, (size_t)n, sizeof(lf_scored), lf_cmp_scored);
+  /* ascending order: walk from the top */
+  for(i=n; i>0; i=j){
+    int64_t pos_in_tie = 0;
+    for(j=i; j>0 && s[j-1].score==s[i-1].score; j--) pos_in_tie += s[j-1].positive;
+    tp += pos_in_tie;
+    if( pos_in_tie ) ap += ((double)pos_in_tie / (double)npos) * ((double)tp / (double)(n - j));
+  }
+  return ap;
+}
+
 /* Macro average over the classes seen in targets or predictions. */
 static double lf_macro(const lf_metric *m){
   double sum = 0.0;
@@ -230,7 +294,9 @@ static double lf_macro(const lf_metric *m){
 double lf_metric_value(const lf_metric *m){
   if( m==0 || m->bad || m->n==0 ) return NAN;
   switch( m->kind ){
-    case LF_MET_ACCURACY:  return (double)m->correct / (double)m->n;
+    case LF_MET_ACCURACY:
+    case LF_MET_TOPK:      return (double)m->correct / (double)m->n;
+    case LF_MET_AUPRC:     return lf_auprc(m);
     case LF_MET_PRECISION:
     case LF_MET_RECALL:
     case LF_MET_F1:        return lf_macro(m);

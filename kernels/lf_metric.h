@@ -9,13 +9,24 @@
 typedef enum lf_metric_kind {
   LF_MET_ACCURACY = 1, LF_MET_PRECISION, LF_MET_RECALL, LF_MET_F1, /* macro */
   LF_MET_AUROC,      /* binary: score = sigmoid(y) if nout==1 else softmax[1] */
-  LF_MET_MAE, LF_MET_RMSE, LF_MET_R2
+  LF_MET_MAE, LF_MET_RMSE, LF_MET_R2,
+  LF_MET_AUPRC,      /* binary average precision, scores as AUROC */
+  LF_MET_TOPK        /* label among the k highest outputs */
 } lf_metric_kind;
+
+/* Arguments of the metrics that take some (filled from the config). */
+typedef struct lf_metric_args {
+  int k;             /* TopKAccuracy, >= 1 */
+} lf_metric_args;
 
 typedef struct lf_metric lf_metric;
 
 /* nout: model output width (classes for classification). */
 lf_metric *lf_metric_create(lf_metric_kind kind, int nout);
+/* The same with the metric's arguments (NULL: defaults; TopKAccuracy
+** needs k). */
+lf_metric *lf_metric_create_args(lf_metric_kind kind, int nout,
+                                 const lf_metric_args *args);
 void lf_metric_free(lf_metric *m);
 void lf_metric_reset(lf_metric *m);
 /* y: batch*nout model outputs; target: as for lf_loss_compute (class

@@ -170,7 +170,50 @@ static void test_undefined(void){
   CHECK(isnan(lf_metric_value(0)), "NULL metric is harmless");
 }
 
+/* AUPRC by hand (the walk of sklearn's average_precision_score, in
+** Python): sum over distinct scores, descending, of
+** (new positives / P) * precision at that score. */
+static void test_auprc_topk(void){
+  static const float yb[] = { 2.0f, -1.0f, 0.5f, -0.2f, 0.0f, 3.0f, -2.5f,
+                              0.7f, 0.7f, -1.0f };
+  static const float tb[] = { 1, 0, 0, 1, 1, 1, 0, 0, 1, 1 };
+  static const float y2[] = { 0.1f, 0.9f, 0.5f, 0.2f, 0.3f, 0.3f,
+                              2.0f, -1.0f, 0.0f, 1.5f, 1.0f, 1.2f };
+  static const float t2[] = { 1, 0, 1, 0, 0, 1 };
+  /* 1/6*1 + 1/6*1 + 1/6*3/4 + 1/6*4/6 + 1/6*5/7 + 1/6*6/9 (ties at 0.7, -1) */
+  check_metric("auprc binary logit with ties", LF_MET_AUPRC, 1, yb, tb, 10, 1, 0.79960317460317465);
+  /* log-odds 0.8,-0.3,0,-3,1.5,0.2: 1/3*1/2 + 1/3*2/3 + 1/3*3/4 */
+  check_metric("auprc nout=2 softmax[1]", LF_MET_AUPRC, 2, y2, t2, 6, 1, 0.63888888888888884);
+  check_metric("auprc perfect ranking", LF_MET_AUPRC, 1, (const float[]){-1, 2, -3, 4}, (const float[]){0, 1, 0, 1}, 4, 1, 1.0);
+  {
+    lf_metric *m = lf_metric_create(LF_MET_AUPRC, 1);
+    lf_metric_update(m, (const float[]){1, 2}, (const float[]){0, 0}, 2);
+    CHECK(isnan(lf_metric_value(m)), "auprc without positives is undefined (NaN)");
+    lf_metric_free(m);
+  }
+  /* Ranks of the label in y3: 0,0,0,2,0,0,1,1 (row 4 ties class 0 with
+  ** class 1; the label 0 is the lower index and wins, as in argmax). */
+  static const int ks[] = { 1, 2, 3 };
+  static const double want[] = { 5.0/8, 7.0/8, 1.0 };
+  for(int i=0; i<3; i++){
+    lf_metric_args a = { ks[i] };
+    lf_metric *m = lf_metric_create_args(LF_MET_TOPK, 3, &a);
+    double split, got = m ? eval(m, y3, t3, 8, 3, 1, &split) : NAN;
+    CHECK(m && near(got, want[i]) && near(split, got), "top-%d accuracy = %.15g (expected %.15g)", ks[i], got, want[i]);
+    lf_metric_free(m);
+  }
+  {
+    lf_metric_args a = { 1 };
+    lf_metric *m = lf_metric_create_args(LF_MET_TOPK, 1, &a);
+    double split, got = m ? eval(m, yb, tb, 10, 1, 1, &split) : NAN;
+    CHECK(m && near(got, 0.5), "top-1 of a binary logit equals binary accuracy (%.15g)", got);
+    lf_metric_free(m);
+  }
+  CHECK(lf_metric_create(LF_MET_TOPK, 3)==0, "TopKAccuracy without k is refused");
+}
+
 int main(void){
+  test_auprc_topk();
   test_multiclass();
   test_binary();
   test_regression();
