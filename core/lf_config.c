@@ -391,8 +391,7 @@ static int parse_metrics(walk *w, const cJSON *v, const lf_settings *s, lf_pipel
     char sub[512];
     subpath(sub, sizeof sub, "metrics>%s", c->string);
     const lf_component *comp = NULL;
-    int dummy = 0;
-    if( parse_component(w, c, sub, LF_KIND_METRIC, &comp, &dummy, p) ) return -1;
+    if( parse_component(w, c, sub, LF_KIND_METRIC, &comp, &p->metrics[i].args, p) ) return -1;
     p->metrics[i].kind = (lf_metric_kind)comp->code;
     p->metrics[i].name = strdup(s->metrics[i]);
     if( !p->metrics[i].name ) return fail(w, "out of memory");
@@ -404,6 +403,15 @@ static int parse_metrics(walk *w, const cJSON *v, const lf_settings *s, lf_pipel
     }
   }
   return 0;
+}
+
+/* ReduceLROnPlateau watches one of the quantities every epoch records. */
+static int check_monitor(walk *w, const char *q, const lf_settings *s){
+  if( strcmp(q, "val_loss")==0 || strcmp(q, "train_loss")==0 ) return 0;
+  if( (strncmp(q, "val_", 4)==0 && lf_settings_metric_index(s, q+4) >= 0)
+   || (strncmp(q, "train_", 6)==0 && lf_settings_metric_index(s, q+6) >= 0) ) return 0;
+  return fail(w, "optimizer>args>scheduler>args>monitor: '%.60s' is not recorded each epoch; "
+              "use val_loss, train_loss, or val_/train_ followed by a project metric name", q);
 }
 
 int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
@@ -472,6 +480,7 @@ int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
   if( parse_component(&w, optim, "optimizer", LF_KIND_OPTIMIZER, &comp, &p->optim, p) ) goto done;
   p->optim.kind = (lf_optim_kind)comp->code;
   if( parse_metrics(&w, metrics, settings, p) ) goto done;
+  if( p->optim.sched==LF_SCHED_PLATEAU && check_monitor(&w, p->optim.monitor, settings) ) goto done;
   rc = 0;
 done:
   if( rc ) lf_pipeline_spec_free(p);
@@ -488,6 +497,10 @@ void lf_pipeline_spec_free(lf_pipeline_spec *p){
   free(p->dataset.features);
   free(p->train_src);
   free(p->val_src);
+  free(p->optim.monitor);
+  free(p->optim.mode_str);
+  free(p->optim.threshold_mode_str);
+  free(p->optim.anneal_str);
   for(int i=0; i<p->nmetrics; i++) free(p->metrics[i].name);
   free(p->metrics);
   memset(p, 0, sizeof *p);

@@ -23,6 +23,7 @@
 typedef struct lf_metric_slot {
   char *name;                  /* project metric name (owned) */
   lf_metric_kind kind;
+  lf_metric_args args;         /* TopKAccuracy's k */
 } lf_metric_slot;
 
 typedef struct lf_pipeline_spec {

@@ -211,7 +211,7 @@ char *lf_evaluate(sqlite3 *db, const char *pplid, const char *data_src,
     goto done;
   }
   for(int i=0; i<m.spec.nmetrics; i++){
-    metrics[i] = lf_metric_create(m.spec.metrics[i].kind, nout);
+    metrics[i] = lf_metric_create_args(m.spec.metrics[i].kind, nout, &m.spec.metrics[i].args);
     if( !metrics[i] ){ snprintf(err, n, "out of memory"); goto done; }
   }
   int bs = m.spec.val_batch;

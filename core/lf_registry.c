@@ -84,7 +84,30 @@ static const lf_arg_spec ce_args[] = {
   {0}
 };
 
+static const lf_arg_spec bce_args[] = {
+  {"pos_weight", LF_ARG_NUM, 0, 1, 1, 0, BIG, 1, offsetof(lf_loss_spec, pos_weight), 0,
+   "weight of the positive term (e.g. negatives/positives for imbalanced data)"},
+  {0}
+};
+static const lf_arg_spec huber_args[] = {
+  {"delta", LF_ARG_NUM, 0, 1, 1, 0, BIG, 1, offsetof(lf_loss_spec, delta), 0,
+   "where the loss turns from quadratic to linear"},
+  {0}
+};
+
+/* ---- metrics --------------------------------------------------------- */
+
+static const lf_arg_spec topk_args[] = {
+  {"k", LF_ARG_INT, 1, 0, 0, 1, 1000000, 0, offsetof(lf_metric_args, k), 0,
+   "a sample counts when its label is among the k highest outputs"},
+  {0}
+};
+
 /* ---- optimizers and schedulers -------------------------------------- */
+
+#define GRAD_CLIP_ARG \
+  {"grad_clip", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, O(grad_clip), 0, \
+   "clip the gradients' global L2 norm to this before each step (clip_grad_norm_; 0: off)"}
 
 static const lf_arg_spec sgd_args[] = {
   {"lr", LF_ARG_NUM, 1, 0, 0, 0, BIG, 1, O(lr), 0, "learning rate"},
@@ -92,6 +115,7 @@ static const lf_arg_spec sgd_args[] = {
   {"nesterov", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, O(nesterov), 0, "Nesterov momentum"},
   {"weight_decay", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, O(weight_decay), 0, "L2 penalty"},
   {"scheduler", LF_ARG_SCHEDULER, 0, 0, 0, 0, 0, 0, 0, 0, "learning-rate scheduler component"},
+  GRAD_CLIP_ARG,
   {0}
 };
 static const lf_arg_spec adam_args[] = {
@@ -100,6 +124,7 @@ static const lf_arg_spec adam_args[] = {
   {"eps", LF_ARG_NUM, 0, 1, 1e-8, 0, 1, 1, O(eps), 0, "added to the denominator"},
   {"weight_decay", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, O(weight_decay), 0, "L2 penalty"},
   {"scheduler", LF_ARG_SCHEDULER, 0, 0, 0, 0, 0, 0, 0, 0, "learning-rate scheduler component"},
+  GRAD_CLIP_ARG,
   {0}
 };
 static const lf_arg_spec adamw_args[] = {
@@ -108,6 +133,18 @@ static const lf_arg_spec adamw_args[] = {
   {"eps", LF_ARG_NUM, 0, 1, 1e-8, 0, 1, 1, O(eps), 0, "added to the denominator"},
   {"weight_decay", LF_ARG_NUM, 0, 1, 1e-2, 0, BIG, 0, O(weight_decay), 0, "decoupled weight decay"},
   {"scheduler", LF_ARG_SCHEDULER, 0, 0, 0, 0, 0, 0, 0, 0, "learning-rate scheduler component"},
+  GRAD_CLIP_ARG,
+  {0}
+};
+static const lf_arg_spec rmsprop_args[] = {
+  {"lr", LF_ARG_NUM, 0, 1, 1e-2, 0, BIG, 1, O(lr), 0, "learning rate"},
+  {"alpha", LF_ARG_NUM, 0, 1, 0.99, 0, 1, 0, O(alpha), 0, "smoothing constant of the squared-gradient average"},
+  {"eps", LF_ARG_NUM, 0, 1, 1e-8, 0, 1, 1, O(eps), 0, "added to the denominator"},
+  {"weight_decay", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, O(weight_decay), 0, "L2 penalty"},
+  {"momentum", LF_ARG_NUM, 0, 1, 0, 0, 1, 0, O(momentum), 0, "momentum factor"},
+  {"centered", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, O(centered), 0, "normalise by the estimated variance of the gradient"},
+  {"scheduler", LF_ARG_SCHEDULER, 0, 0, 0, 0, 0, 0, 0, 0, "learning-rate scheduler component"},
+  GRAD_CLIP_ARG,
   {0}
 };
 static int adam_finish(void *spec, char *err, size_t n){
@@ -138,6 +175,68 @@ static const lf_arg_spec cosine_args[] = {
   {"eta_min", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, O(eta_min), 0, "minimum learning rate"},
   {0}
 };
+static const lf_arg_spec linearlr_args[] = {
+  {"start_factor", LF_ARG_NUM, 0, 1, 1.0/3.0, 0, 1, 1, O(start_factor), 0, "lr multiplier in the first epoch"},
+  {"end_factor", LF_ARG_NUM, 0, 1, 1, 0, 1, 0, O(end_factor), 0, "lr multiplier from epoch total_iters on"},
+  {"total_iters", LF_ARG_INT, 0, 1, 5, 1, BIG, 0, O(total_iters), 0, "epochs of the linear ramp"},
+  {0}
+};
+static const lf_arg_spec onecycle_args[] = {
+  {"max_lr", LF_ARG_NUM, 1, 0, 0, 0, BIG, 1, O(max_lr), 0, "peak learning rate (the optimizer's lr is not used)"},
+  {"total_steps", LF_ARG_INT64, 0, 1, 0, 0, BIG, 0, O(total_steps), 0, "batches in the cycle (or give epochs)"},
+  {"epochs", LF_ARG_INT, 0, 1, 0, 0, BIG, 0, O(cycle_epochs), 0, "epochs in the cycle; total_steps = epochs * batches per epoch"},
+  {"pct_start", LF_ARG_NUM, 0, 1, 0.3, 0, 1, 1, O(pct_start), 0, "fraction of the cycle spent increasing the lr"},
+  {"anneal_strategy", LF_ARG_STR, 0, 0, 0, 0, 0, 0, O(anneal_str), 0, "\"cos\" (default) or \"linear\""},
+  {"div_factor", LF_ARG_NUM, 0, 1, 25, 0, BIG, 1, O(div_factor), 0, "initial lr = max_lr / div_factor"},
+  {"final_div_factor", LF_ARG_NUM, 0, 1, 1e4, 0, BIG, 1, O(final_div_factor), 0, "final lr = initial lr / final_div_factor"},
+  {"three_phase", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, O(three_phase), 0, "fastai's three phases instead of two"},
+  {"cycle_momentum", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, O(cycle_momentum), 0, "cycle momentum (beta1 for Adam) inversely to the lr"},
+  {"base_momentum", LF_ARG_NUM, 0, 1, 0.85, 0, 1, 0, O(base_momentum), 0, "momentum at the lr peak"},
+  {"max_momentum", LF_ARG_NUM, 0, 1, 0.95, 0, 1, 0, O(max_momentum), 0, "momentum at the start and end"},
+  {0}
+};
+static int onecycle_finish(void *spec, char *err, size_t n){
+  lf_optim_spec *s = spec;
+  if( (s->total_steps > 0) == (s->cycle_epochs > 0) ){
+    snprintf(err, n, "give either total_steps or epochs (one of them, > 0)");
+    return -1;
+  }
+  if( !s->anneal_str || strcmp(s->anneal_str, "cos")==0 ) s->anneal_linear = 0;
+  else if( strcmp(s->anneal_str, "linear")==0 ) s->anneal_linear = 1;
+  else { snprintf(err, n, "anneal_strategy must be \"cos\" or \"linear\""); return -1; }
+  if( s->base_momentum > s->max_momentum ){
+    snprintf(err, n, "base_momentum must not exceed max_momentum");
+    return -1;
+  }
+  return 0;
+}
+static const lf_arg_spec plateau_args[] = {
+  {"monitor", LF_ARG_STR, 0, 0, 0, 0, 0, 0, O(monitor), 0, "quantity watched each epoch: val_loss (default), train_loss, val_<metric> or train_<metric>"},
+  {"mode", LF_ARG_STR, 0, 0, 0, 0, 0, 0, O(mode_str), 0, "\"min\" (default): lower is better; \"max\": higher is better"},
+  {"factor", LF_ARG_NUM, 0, 1, 0.1, 0, 1, 0, O(factor), 0, "lr is multiplied by it on a plateau (< 1)"},
+  {"patience", LF_ARG_INT, 0, 1, 10, 0, BIG, 0, O(patience), 0, "epochs without improvement before the lr drops"},
+  {"threshold", LF_ARG_NUM, 0, 1, 1e-4, 0, BIG, 0, O(threshold), 0, "least change that counts as an improvement"},
+  {"threshold_mode", LF_ARG_STR, 0, 0, 0, 0, 0, 0, O(threshold_mode_str), 0, "\"rel\" (default) or \"abs\""},
+  {"cooldown", LF_ARG_INT, 0, 1, 0, 0, BIG, 0, O(cooldown), 0, "epochs to wait after a drop before counting again"},
+  {"min_lr", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, O(min_lr), 0, "lower bound of the lr"},
+  {"eps", LF_ARG_NUM, 0, 1, 1e-8, 0, BIG, 0, O(plateau_eps), 0, "drops smaller than this are skipped"},
+  {0}
+};
+static int plateau_finish(void *spec, char *err, size_t n){
+  lf_optim_spec *s = spec;
+  if( s->factor >= 1.0 ){ snprintf(err, n, "factor must be below 1"); return -1; }
+  if( !s->mode_str || strcmp(s->mode_str, "min")==0 ) s->plateau_max = 0;
+  else if( strcmp(s->mode_str, "max")==0 ) s->plateau_max = 1;
+  else { snprintf(err, n, "mode must be \"min\" or \"max\""); return -1; }
+  if( !s->threshold_mode_str || strcmp(s->threshold_mode_str, "rel")==0 ) s->threshold_abs = 0;
+  else if( strcmp(s->threshold_mode_str, "abs")==0 ) s->threshold_abs = 1;
+  else { snprintf(err, n, "threshold_mode must be \"rel\" or \"abs\""); return -1; }
+  if( !s->monitor ){
+    s->monitor = strdup("val_loss");
+    if( !s->monitor ){ snprintf(err, n, "out of memory"); return -1; }
+  }
+  return 0;
+}
 
 /* ---- datasets -------------------------------------------------------- */
 
@@ -195,20 +294,27 @@ static const lf_component catalogue[] = {
   {LF_KIND_LOSS, "CrossEntropyLoss", "Softmax cross-entropy on logits; targets are class indices.", ce_args, LF_LOSS_CROSS_ENTROPY, 0},
   {LF_KIND_LOSS, "MSELoss", "Mean squared error (regression).", no_args, LF_LOSS_MSE, 0},
   {LF_KIND_LOSS, "L1Loss", "Mean absolute error (regression).", no_args, LF_LOSS_L1, 0},
-  {LF_KIND_LOSS, "BCEWithLogitsLoss", "Binary cross-entropy on logits; targets 0/1.", no_args, LF_LOSS_BCE_WITH_LOGITS, 0},
+  {LF_KIND_LOSS, "BCEWithLogitsLoss", "Binary cross-entropy on logits; targets 0/1.", bce_args, LF_LOSS_BCE_WITH_LOGITS, 0},
+  {LF_KIND_LOSS, "HuberLoss", "Quadratic for errors below delta, linear above (regression).", huber_args, LF_LOSS_HUBER, 0},
 
   {LF_KIND_OPTIMIZER, "SGD", "Stochastic gradient descent (PyTorch rules).", sgd_args, LF_OPT_SGD, sgd_finish},
   {LF_KIND_OPTIMIZER, "Adam", "Adam (L2 weight decay).", adam_args, LF_OPT_ADAM, adam_finish},
   {LF_KIND_OPTIMIZER, "AdamW", "Adam with decoupled weight decay.", adamw_args, LF_OPT_ADAMW, adam_finish},
+  {LF_KIND_OPTIMIZER, "RMSprop", "RMSprop (PyTorch rules; optional momentum, centred).", rmsprop_args, LF_OPT_RMSPROP, 0},
 
   {LF_KIND_SCHEDULER, "StepLR", "lr * gamma^(epoch // step_size), stepped per epoch.", steplr_args, LF_SCHED_STEP, 0},
   {LF_KIND_SCHEDULER, "CosineAnnealingLR", "Cosine from lr to eta_min over T_max epochs.", cosine_args, LF_SCHED_COSINE, 0},
+  {LF_KIND_SCHEDULER, "LinearLR", "Linear warm-up: lr * factor, the factor going linearly from start_factor to end_factor over total_iters epochs.", linearlr_args, LF_SCHED_LINEAR, 0},
+  {LF_KIND_SCHEDULER, "OneCycleLR", "One cycle per batch: lr up from max_lr/div_factor to max_lr, then down, momentum the other way.", onecycle_args, LF_SCHED_ONECYCLE, onecycle_finish},
+  {LF_KIND_SCHEDULER, "ReduceLROnPlateau", "lr * factor when the monitored quantity stops improving for patience epochs.", plateau_args, LF_SCHED_PLATEAU, plateau_finish},
 
   {LF_KIND_METRIC, "Accuracy", "Fraction of samples whose predicted class is the label.", no_args, LF_MET_ACCURACY, 0},
   {LF_KIND_METRIC, "Precision", "Macro-averaged precision.", no_args, LF_MET_PRECISION, 0},
   {LF_KIND_METRIC, "Recall", "Macro-averaged recall.", no_args, LF_MET_RECALL, 0},
   {LF_KIND_METRIC, "F1", "Macro-averaged F1 score.", no_args, LF_MET_F1, 0},
   {LF_KIND_METRIC, "AUROC", "Area under the ROC curve (binary).", no_args, LF_MET_AUROC, 0},
+  {LF_KIND_METRIC, "AUPRC", "Average precision: area under the precision-recall curve (binary).", no_args, LF_MET_AUPRC, 0},
+  {LF_KIND_METRIC, "TopKAccuracy", "Fraction of samples whose label is among the k highest outputs.", topk_args, LF_MET_TOPK, 0},
   {LF_KIND_METRIC, "MAE", "Mean absolute error.", no_args, LF_MET_MAE, 0},
   {LF_KIND_METRIC, "RMSE", "Root mean squared error.", no_args, LF_MET_RMSE, 0},
   {LF_KIND_METRIC, "R2", "Coefficient of determination.", no_args, LF_MET_R2, 0},

@@ -240,6 +240,13 @@ static int restore(trainer *t, char *err, size_t n){
   memcpy(t->rng.s, rng->data, sizeof t->rng.s);
   const int64_t *c = cnt->data;
   lf_optim_set_counters(t->opt, c[0], c[1]);
+  /* Files written before schedulers kept state have no "__sched". */
+  const lf_tensor_rec *sch = lf_ckpt_find(recs, nrec, "__sched");
+  if( sch && sch->dtype==8 && sch->dim[0]==LF_OPTIM_SCHED_WORDS ) lf_optim_set_sched_state(t->opt, sch->data);
+  else if( m->spec.optim.sched==LF_SCHED_PLATEAU ){
+    snprintf(err, n, "state file %s lacks the ReduceLROnPlateau state", spath);
+    goto done;
+  }
   for(int i=0; i<lf_optim_state_count(t->opt); i++){
     lf_param *p = lf_optim_state(t->opt, i);
     const lf_tensor_rec *r = lf_ckpt_find(recs, nrec, p->name);
@@ -261,10 +268,11 @@ done:
 
 static int save_state(trainer *t, const char *path, char *err, size_t n){
   int ns = lf_optim_state_count(t->opt);
-  lf_tensor_rec *recs = calloc((size_t)ns + 2, sizeof *recs);
+  lf_tensor_rec *recs = calloc((size_t)ns + 3, sizeof *recs);
   if( !recs ){ snprintf(err, n, "out of memory"); return -1; }
-  int64_t counters[2];
+  int64_t counters[2], sched[LF_OPTIM_SCHED_WORDS];
   lf_optim_get_counters(t->opt, &counters[0], &counters[1]);
+  lf_optim_get_sched_state(t->opt, sched);
   recs[0] = (lf_tensor_rec){ .name = "__rng", .dtype = 8, .ndim = 1, .dim = {4}, .data = t->rng.s };
   recs[1] = (lf_tensor_rec){ .name = "__optim_counters", .dtype = 8, .ndim = 1, .dim = {2}, .data = counters };
   for(int i=0; i<ns; i++){
@@ -275,7 +283,8 @@ static int save_state(trainer *t, const char *path, char *err, size_t n){
     for(int d=0; d<p->shape.ndim; d++) recs[i+2].dim[d] = p->shape.dim[d];
     recs[i+2].data = p->data;
   }
-  int rc = lf_ckpt_write(path, recs, ns + 2, LF_WEIGHT_ZLEVEL, err, n);
+  recs[ns+2] = (lf_tensor_rec){ .name = "__sched", .dtype = 8, .ndim = 1, .dim = {LF_OPTIM_SCHED_WORDS}, .data = sched };
+  int rc = lf_ckpt_write(path, recs, ns + 3, LF_WEIGHT_ZLEVEL, err, n);
   free(recs);
   return rc;
 }
@@ -659,14 +668,26 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     if( !params ){ snprintf(err, n, "out of memory"); goto done; }
     /* PyTorch's optimizers decay every parameter, biases included. */
     for(int i=0; i<np; i++){ params[i] = lf_net_param(m->net, i); params[i]->decay = 1; }
-    t.opt = lf_optim_create(&m->spec.optim, params, np);
+    lf_optim_spec *os = &m->spec.optim;
+    os->steps_per_epoch = (t.train.n + m->spec.train_batch - 1) / m->spec.train_batch;
+    if( os->sched==LF_SCHED_ONECYCLE ){
+      int64_t total = os->total_steps > 0 ? os->total_steps : (int64_t)os->cycle_epochs * os->steps_per_epoch;
+      double up = os->pct_start * (double)total - 1.0;
+      if( !(up > 0.0) || !(total - 1.0 > (os->three_phase ? 2.0*up : up)) ){
+        snprintf(err, n, "OneCycleLR: a cycle of %lld batches is too short for pct_start %g (every phase needs "
+                 "at least one batch); give more epochs or total_steps, or change pct_start", (long long)total, os->pct_start);
+        free(params);
+        goto done;
+      }
+    }
+    t.opt = lf_optim_create(os, params, np);
     free(params);
     if( !t.opt ){ snprintf(err, n, "out of memory creating the optimizer"); goto done; }
   }
   t.metrics = calloc((size_t)(m->spec.nmetrics ? m->spec.nmetrics : 1), sizeof(lf_metric*));
   if( !t.metrics ){ snprintf(err, n, "out of memory"); goto done; }
   for(int i=0; i<m->spec.nmetrics; i++){
-    t.metrics[i] = lf_metric_create(m->spec.metrics[i].kind, (int)lf_shape_count(&m->out));
+    t.metrics[i] = lf_metric_create_args(m->spec.metrics[i].kind, (int)lf_shape_count(&m->out), &m->spec.metrics[i].args);
     if( !t.metrics[i] ){ snprintf(err, n, "out of memory"); goto done; }
   }
   if( t.last_epoch > 0 ){
@@ -719,6 +740,11 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     for(int i=0; i<r.n; i++) if( strcmp(r.names[i], m->settings.monitor)==0 ) mv = r.values[i];
     int improved = isfinite(mv) && (!t.have_best || (m->settings.mode_max ? mv > t.best_value : mv < t.best_value));
     if( improved ){ t.best_epoch = e; t.best_value = mv; t.have_best = 1; }
+    if( m->spec.optim.sched==LF_SCHED_PLATEAU ){
+      double pv = NAN;
+      for(int i=0; i<r.n; i++) if( strcmp(r.names[i], m->spec.optim.monitor)==0 ) pv = r.values[i];
+      lf_optim_plateau_step(t.opt, pv);
+    }
     /* Files first, durable; then the commit that makes them count. */
     char *wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, e, err, n);
     char *spath = lf_ppl_state_path(m->artifacts, req->pplid, e);
