@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lf_ext.h"
+#include "lf_guard.h"
 #include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
 #include "../core/lf_registry.h"
@@ -255,32 +256,28 @@ static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_text(ctx, text, -1, sqlite3_free);
 }
 
-/* ---- the write-statement guard --------------------------------------- */
+/* ---- the guard ------------------------------------------------------ */
 
-/* SQLite (3.40 at least) does not apply SQLITE_DIRECTONLY to CHECK
-** constraints: a CHECK in a database someone sent you could call
-** ppl_delete() when you INSERT into its table. So the functions that change
-** the project also refuse to run while a statement that writes (INSERT,
-** UPDATE, DELETE, CREATE TABLE ... AS) is executing on the connection: call
-** them from a SELECT. ppl_predict and ppl_evaluate only read and stay
-** usable in UPDATE ... SET x = ppl_predict(...). */
-static int writing_statement_busy(sqlite3 *db){
-  for(sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)){
-    if( sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s) ) return 1;
-  }
-  return 0;
-}
-
+/* Every SQLITE_DIRECTONLY function runs through guarded(): lf_guard.c
+** refuses calls that a database someone sent could have made (CHECK
+** constraints under PRAGMA integrity_check or INSERT, generated columns,
+** calls from inside another LabFlow function). ppl_predict and
+** ppl_evaluate only read and stay usable in UPDATE ... SET x = ppl_predict(...). */
 #define N_FUNCS (sizeof lf_funcs / sizeof lf_funcs[0])
 
 static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t i){
   if( i >= N_FUNCS ) return;
-  if( writing_statement_busy(sqlite3_context_db_handle(ctx)) ){
-    lf_errorf(ctx, "%s: cannot run inside an INSERT, UPDATE or DELETE statement (a CHECK constraint "
-              "of the database may be calling it); call it from a SELECT", lf_funcs[i].name);
+  const lf_func_entry *e = &lf_funcs[i];
+  lf_conn *c = sqlite3_user_data(ctx);
+  int writes = e->fn != lf_fn_ppl_predict && e->fn != lf_fn_ppl_evaluate;
+  char why[512];
+  if( lf_guard_refuses(ctx, c, writes, why, sizeof why) ){
+    lf_errorf(ctx, "%s: %s", e->name, why);
     return;
   }
-  lf_funcs[i].fn(ctx, argc, argv);
+  c->depth++;
+  e->fn(ctx, argc, argv);
+  c->depth--;
 }
 
 #define GUARD(i) static void guard_##i(sqlite3_context *c, int n, sqlite3_value **v){ guarded(c, n, v, i); }
@@ -297,9 +294,7 @@ static void (*const guards[])(sqlite3_context*, int, sqlite3_value**) = {
 _Static_assert(N_FUNCS <= sizeof guards / sizeof guards[0], "add GUARD() entries for the new functions");
 
 static void (*entry_fn(size_t i))(sqlite3_context*, int, sqlite3_value**){
-  const lf_func_entry *e = &lf_funcs[i];
-  int writes = (e->flags & SQLITE_DIRECTONLY) && e->fn != lf_fn_ppl_predict && e->fn != lf_fn_ppl_evaluate;
-  return writes ? guards[i] : e->fn;
+  return (lf_funcs[i].flags & SQLITE_DIRECTONLY) ? guards[i] : lf_funcs[i].fn;
 }
 
 /* ---- registration ---------------------------------------------------- */

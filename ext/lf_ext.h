@@ -15,6 +15,7 @@ typedef struct lf_conn {
   sqlite3 *db;
   sqlite3_int64 logid;   /* lab_logs row of this connection, 0 until used */
   int refs;              /* functions registered with it (freed at 0) */
+  int depth;             /* LabFlow functions with side effects running now */
 } lf_conn;
 
 /* One SQL function. Registered once per argument count in [nmin, nmax]. */

@@ -97,6 +97,14 @@ else fail "views are refused in Python's sqlite3 module too" "$(first "$TMP/out"
 [ "$(snapshot)" = "$before" ] && pass "the refused calls changed nothing" || fail "the refused calls changed nothing" "project differs"
 [ ! -e /tmp/stolen.lfbundle ] && [ ! -e /tmp/stolen2.lfbundle ] && pass "no bundle was written to /tmp" || { fail "no bundle was written to /tmp" "exists"; rm -f /tmp/stolen.lfbundle /tmp/stolen2.lfbundle; }
 
+# The victim removes the traps (while they are there every LabFlow function
+# that acts refuses to run: tests/sh/test_sent_schema.sh); what follows tests
+# the rows.
+"$SQLITE" -batch "$DB" "SELECT 'DROP VIEW ' || name || ';' FROM sqlite_schema WHERE type='view' AND name LIKE 'v\_%' ESCAPE '\\'
+  UNION ALL SELECT 'DROP TRIGGER ' || name || ';' FROM sqlite_schema WHERE type='trigger' AND name LIKE 't\_%' ESCAPE '\\'
+  UNION ALL SELECT 'DROP TABLE ' || name || ';' FROM sqlite_schema WHERE type='table' AND name LIKE 'chk%'" > "$TMP/drop.sql"
+"$SQLITE" -batch "$DB" < "$TMP/drop.sql"
+
 # A direct call on rows the sender wrote: a pplid with a path in it never
 # becomes a file path.
 "$SQLITE" -batch "$DB" <<'EOF'

@@ -1,0 +1,16 @@
+/*
+** lf_guard.h — may a LabFlow function with side effects run now? See
+** lf_guard.c for the checks and why SQLITE_DIRECTONLY alone is not enough.
+*/
+#ifndef LF_GUARD_H
+#define LF_GUARD_H
+
+#include <stddef.h>
+#include "lf_ext.h"
+
+/* 1 (with why set, without the function's name) if the call must be
+** refused; writes: the function changes the project (ppl_predict and
+** ppl_evaluate only read and stay usable in UPDATE ... SET). */
+int lf_guard_refuses(sqlite3_context *ctx, const lf_conn *c, int writes, char *why, size_t n);
+
+#endif
