@@ -15,55 +15,7 @@
 #include "../kernels/lf_optim.h"
 #include "../kernels/lf_metric.h"
 #include "lf_dataset.h"
-
-typedef enum lf_kind {
-  LF_KIND_MODEL = 1,   /* fills nothing itself: Sequential holds layers */
-  LF_KIND_LAYER,       /* fills lf_layer_spec */
-  LF_KIND_LOSS,        /* fills lf_loss_spec */
-  LF_KIND_OPTIMIZER,   /* fills lf_optim_spec */
-  LF_KIND_SCHEDULER,   /* fills lf_optim_spec (sched fields) */
-  LF_KIND_METRIC,      /* yields an lf_metric_kind */
-  LF_KIND_DATASET      /* fills lf_dataset_spec */
-} lf_kind;
-
-typedef enum lf_arg_type {
-  LF_ARG_INT,          /* integer, stored as int (or int64 for out) */
-  LF_ARG_INT64,
-  LF_ARG_NUM,          /* finite number, stored as double */
-  LF_ARG_BOOL,         /* true/false (0/1 accepted), stored as int */
-  LF_ARG_INT_PAIR,     /* n or [h,w], stored as int[2] */
-  LF_ARG_NUM_PAIR,     /* [a,b], stored as double[2] (betas) */
-  LF_ARG_STR,          /* string, stored as char* (owned by the spec) */
-  LF_ARG_STR_LIST,     /* list of strings: char** + count at offset2 */
-  LF_ARG_SHAPE,        /* list of 1..4 positive ints, stored as lf_shape */
-  LF_ARG_DTYPE,        /* "uint8" | "float32", stored as int 1 | 4 */
-  LF_ARG_LAYERS,       /* list of layer components (Sequential) */
-  LF_ARG_SCHEDULER     /* one scheduler component (optimizers) */
-} lf_arg_type;
-
-typedef struct lf_arg_spec {
-  const char *name;
-  lf_arg_type type;
-  int required;
-  int has_default;
-  double def;            /* default for numbers/ints/bools (pairs: both) */
-  double min, max;       /* inclusive bounds for numbers/ints */
-  int min_open;          /* 1: value must be > min, not >= */
-  size_t offset;         /* where the value goes in the kind's spec struct */
-  size_t offset2;        /* STR_LIST: where the count goes */
-  const char *help;
-} lf_arg_spec;
-
-typedef struct lf_component {
-  lf_kind kind;
-  const char *loc;
-  const char *help;
-  const lf_arg_spec *args;   /* terminated by an entry with name NULL */
-  int code;                  /* lf_loss_kind / lf_optim_kind / ... */
-  /* Fix-ups after args are parsed (derived defaults such as pool stride =
-  ** kernel); may refuse a combination with a message. NULL if none. */
-  int (*finish)(void *spec, char *err, size_t errlen);
-} lf_component;
+#include "../kernels/lf_component.h"
 
 const lf_component *lf_registry_find(const char *loc);
 const lf_component *lf_registry_find_kind(lf_kind kind, const char *loc);
