@@ -140,8 +140,15 @@ int lf_settings_parse(const char *json, lf_settings *s, char *err, size_t n){
         else if( cJSON_IsString(c) && strcmp(c->valuestring, "max")==0 ) s->mode_max = 1;
         else { snprintf(err, n, "settings: strategy>mode must be \"min\" or \"max\""); goto done; }
         have_mode = 1;
+      }else if( strcmp(c->string, "patience")==0 ){
+        if( !cJSON_IsNumber(c) || c->valuedouble != (int)c->valuedouble || c->valuedouble < 1 || c->valuedouble > 1000000 ){
+          snprintf(err, n, "settings: strategy>patience must be an integer from 1 to 1000000 "
+                   "(leave it out for no early stopping)");
+          goto done;
+        }
+        s->patience = (int)c->valuedouble;
       }else{
-        snprintf(err, n, "settings: unknown key strategy>%s (known: monitor, mode)", c->string);
+        snprintf(err, n, "settings: unknown key strategy>%s (known: monitor, mode, patience)", c->string);
         goto done;
       }
     }
@@ -169,6 +176,8 @@ char *lf_settings_json(const lf_settings *s){
   cJSON *st = cJSON_AddObjectToObject(o, "strategy");
   cJSON_AddStringToObject(st, "monitor", s->monitor);
   cJSON_AddStringToObject(st, "mode", s->mode_max ? "max" : "min");
+  /* Only when set, so settings stored before it existed stay the same. */
+  if( s->patience > 0 ) cJSON_AddNumberToObject(st, "patience", s->patience);
   if( s->artifacts ) cJSON_AddStringToObject(o, "artifacts", s->artifacts);
   cJSON_AddNumberToObject(o, "threads", s->threads);
   cJSON_AddStringToObject(o, "keep", s->keep_all ? "all" : "best_last");

@@ -19,6 +19,8 @@ typedef struct lf_settings {
   int nmetrics;
   char *monitor;         /* e.g. "val_loss" (owned) */
   int mode_max;          /* strategy mode: 1 = max, 0 = min */
+  int patience;          /* strategy patience: early stopping after this many
+                            epochs since the best one; 0 = none */
   char *artifacts;       /* explicit artifacts path, or NULL (owned) */
   int threads;           /* 0 = oneDNN's default (all cores) */
   int keep_all;          /* keep: "all" (1) or "best_last" (0) */

@@ -554,18 +554,6 @@ static void set_status(trainer *t, const char *status){
   sqlite3_finalize(st);
 }
 
-static const char *get_status(trainer *t){
-  static __thread char buf[32];
-  sqlite3_stmt *st = NULL;
-  buf[0] = 0;
-  if( sqlite3_prepare_v2(t->priv, "SELECT status FROM main.ppls WHERE pplid=?1", -1, &st, NULL)==SQLITE_OK ){
-    sqlite3_bind_text(st, 1, t->req->pplid, -1, SQLITE_STATIC);
-    if( sqlite3_step(st)==SQLITE_ROW ) snprintf(buf, sizeof buf, "%s", (const char*)sqlite3_column_text(st, 0));
-  }
-  sqlite3_finalize(st);
-  return buf;
-}
-
 static void trainer_close(trainer *t){
   if( t->claimed ) lf_claim_release(t->priv, t->runid);
   sqlite3_finalize(t->interrupt_probe);
@@ -639,6 +627,15 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     }
   }
   if( open_private(&t, err, n) ) goto done;
+  /* Nothing to train (epochs 0, or already at until_epoch): answer without
+  ** a claim or a lab_logs row, so the call changes nothing. */
+  if( read_state(&t, err, n) ) goto done;
+  first = t.last_epoch + 1;
+  if( req->until_epoch > 0 ? req->until_epoch <= t.last_epoch : req->epochs <= 0 ){
+    result = summary(&t, first, "finished", NULL);
+    if( !result ) snprintf(err, n, "out of memory");
+    goto done;
+  }
   sqlite3_int64 logs_before = max_logid(t.priv);
   sqlite3_int64 logid = req->logid(req->logid_arg, t.priv, err, n);
   if( !logid ) goto done;
@@ -648,14 +645,25 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   if( read_state(&t, err, n) ) goto done;
   remove_stale_temps(&t);
   first = t.last_epoch + 1;
-  /* Patience counts epochs without improvement within this call, as the
-  ** reference does; without an explicit patience it is the epoch count. */
-  int patience = req->patience > 0 ? req->patience : req->epochs;
-  if( strcmp(get_status(&t), "early_stopped")==0 && req->patience <= 0 ){
-    char msg[256];
-    snprintf(msg, sizeof msg, "already stopped early at epoch %d (best epoch %d); "
-             "pass a patience to ppl_train to train on", t.last_epoch, t.best_epoch);
-    result = summary(&t, first, "early_stop", msg);
+  /* Patience counts epochs since the best epoch of the whole history, as
+  ** the reference does; none given and none in the strategy: no early
+  ** stopping. */
+  int patience = req->patience >= 0 ? req->patience : m->settings.patience;
+  int epochs = req->until_epoch > 0 ? req->until_epoch - t.last_epoch : req->epochs;
+  if( epochs <= 0 ){   /* another trainer got there while we waited for the claim */
+    result = summary(&t, first, "finished", NULL);
+    if( !result ) snprintf(err, n, "out of memory");
+    goto done;
+  }
+  if( patience > 0 && t.last_epoch - (t.have_best ? t.best_epoch : 0) >= patience ){
+    int since = t.last_epoch - (t.have_best ? t.best_epoch : 0);
+    char best[64];
+    if( t.have_best ) snprintf(best, sizeof best, "best epoch %d", t.best_epoch);
+    else snprintf(best, sizeof best, "no best epoch yet");
+    snprintf(err, n, "pipeline '%s' has gone %d epochs without improving %s (%s, last epoch %d), which "
+             "exhausts patience %d; to train on, pass a larger patience, e.g. ppl_train('%s', %d, %d), "
+             "or 0 for no early stopping", req->pplid, since, m->settings.monitor, best, t.last_epoch,
+             patience, req->pplid, epochs, since + patience);
     goto done;
   }
   if( m->settings.threads > 0 ) lf_set_threads(m->settings.threads);
@@ -717,7 +725,7 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   lf_progress_init(&pg, m->settings.progress, req->pplid);
   const char *ended = "finished";
   char ended_msg[256] = "";
-  for(int k=0; k<req->epochs; k++){
+  for(int k=0; k<epochs; k++){
     int e = t.last_epoch + 1;
     epoch_result r;
     r.n = 0;
@@ -771,15 +779,16 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     }
     if( e > 1 ) remove_file(lf_ppl_state_path(m->artifacts, req->pplid, e - 1));
     lf_progress_epoch_end(&pg, r.names, r.values, r.n, improved ? "best" : "");
-    int since = e - (t.best_epoch > first - 1 ? t.best_epoch : first - 1);
-    if( since >= patience ){
+    int since = e - (t.have_best ? t.best_epoch : 0);
+    if( patience > 0 && since >= patience ){
       ended = "early_stop";
-      snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs", m->settings.monitor, patience);
+      snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs (best epoch %d)",
+               m->settings.monitor, since, t.have_best ? t.best_epoch : 0);
       set_status(&t, "early_stopped");
       break;
     }
     int s2 = stop_requested(&t, 1);
-    if( s2 && k < req->epochs - 1 ){
+    if( s2 && k < epochs - 1 ){
       ended = s2==1 ? "stop_requested" : "interrupted";
       break;
     }

@@ -9,8 +9,12 @@
 
 typedef struct lf_train_request {
   const char *pplid;
-  int epochs;              /* more epochs to run (>= 1) */
-  int patience;            /* early stopping; <= 0: same as epochs */
+  int epochs;              /* more epochs to run (>= 0) */
+  int until_epoch;         /* > 0: train up to this epoch instead (epochs
+                              is then ignored); already there: nothing */
+  int patience;            /* early stopping after this many epochs since
+                              the best epoch of the whole history;
+                              0: none; < 0: the strategy's (none if unset) */
   char **verbose;          /* metric names shown live (NULL: all) */
   int nverbose;
   /* Gives the caller connection's logid, creating its lab_logs row through

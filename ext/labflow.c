@@ -68,9 +68,15 @@ static const lf_func_entry lf_funcs[] = {
    "Asks the trainer of pplid, in any process, to stop at the next batch: 1 if one was running."},
   {"ppl_train", 1, 4, SIDE, lf_fn_ppl_train,
    "ppl_train(pplid [, epochs=5 [, patience [, verbose]]]) -> JSON summary",
-   "Trains epochs more epochs, resuming after the last finished one, with early stopping on the "
-   "project's strategy after patience epochs without improvement. verbose: a metric name or JSON list "
-   "of them shown in the progress line. Ctrl-C or ppl_stop() stop after the current batch."},
+   "Trains epochs more epochs (0: none), resuming after the last finished one. Early stopping: once "
+   "patience epochs have passed since the best epoch of the whole history (on the project's strategy); "
+   "NULL patience: the strategy's patience, if any; 0: no early stopping. A call whose patience is "
+   "already exhausted is an error. verbose: a metric name or JSON list of them shown in the progress "
+   "line. Ctrl-C or ppl_stop() stop after the current batch."},
+  {"ppl_train_to", 2, 4, SIDE, lf_fn_ppl_train_to,
+   "ppl_train_to(pplid, last_epoch [, patience [, verbose]]) -> JSON summary",
+   "Trains until the pipeline's last epoch is last_epoch (nothing if it already is), as ppl_train "
+   "otherwise: SELECT ppl_train_to(pplid, 10, 5) FROM ppls is the reference's multi_train(ppls, 10, 5)."},
   {"ppl_predict", 2, 4, SIDE, lf_fn_ppl_predict,
    "ppl_predict(pplid, input [, epoch='best' [, mode='raw']]) -> JSON",
    "Model outputs for one sample or a list of samples (JSON array, or BLOB of float32): "

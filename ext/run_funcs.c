@@ -90,25 +90,37 @@ static int parse_verbose(sqlite3_context *ctx, sqlite3_value *v, char ***names, 
 }
 
 /* An integer argument within [lo, hi]; NULL gives dflt. */
-static int int_arg(sqlite3_context *ctx, sqlite3_value *v, const char *what, int lo, int hi, int dflt, int *out){
+static int int_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, const char *what,
+                   int lo, int hi, int dflt, int *out){
   if( sqlite3_value_type(v)==SQLITE_NULL ){ *out = dflt; return 0; }
   if( sqlite3_value_type(v) != SQLITE_INTEGER || sqlite3_value_int64(v) < lo || sqlite3_value_int64(v) > hi ){
-    lf_errorf(ctx, "ppl_train: %s must be an integer from %d to %d", what, lo, hi);
+    lf_errorf(ctx, "%s: %s must be an integer from %d to %d%s", fn, what, lo, hi,
+              strcmp(what, "patience")==0 ? " (0: no early stopping; NULL: the strategy's)" : "");
     return -1;
   }
   *out = (int)sqlite3_value_int64(v);
   return 0;
 }
 
-void lf_fn_ppl_train(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_train");
-  if( !pplid || require_pipeline(ctx, "ppl_train", pplid) ) return;
+/* ppl_train(pplid, epochs, ...) and ppl_train_to(pplid, last_epoch, ...):
+** the second argument counts more epochs, or names the epoch to reach. */
+static void train_call(sqlite3_context *ctx, const char *fn, int until, int argc, sqlite3_value **argv){
+  const char *pplid = lf_arg_pplid(ctx, argv, 0, fn);
+  if( !pplid || require_pipeline(ctx, fn, pplid) ) return;
   lf_train_request req;
   memset(&req, 0, sizeof req);
   req.pplid = pplid;
   req.epochs = 5;
-  if( argc >= 2 && int_arg(ctx, argv[1], "epochs", 1, 1000000, 5, &req.epochs) ) return;
-  if( argc >= 3 && int_arg(ctx, argv[2], "patience", 1, 1000000, 0, &req.patience) ) return;
+  req.patience = -1;
+  if( until ){
+    if( sqlite3_value_type(argv[1])==SQLITE_NULL ){
+      lf_errorf(ctx, "%s: last_epoch must be an integer from 0 to 1000000, got NULL", fn);
+      return;
+    }
+    if( int_arg(ctx, fn, argv[1], "last_epoch", 0, 1000000, 0, &req.until_epoch) ) return;
+    req.epochs = 0;   /* until_epoch 0: already there */
+  }else if( argc >= 2 && int_arg(ctx, fn, argv[1], "epochs", 0, 1000000, 5, &req.epochs) ) return;
+  if( argc >= 3 && int_arg(ctx, fn, argv[2], "patience", 0, 1000000, -1, &req.patience) ) return;
   if( argc >= 4 && parse_verbose(ctx, argv[3], &req.verbose, &req.nverbose) ) return;
   req.logid = logid_for_trainer;
   req.logid_arg = sqlite3_user_data(ctx);
@@ -117,9 +129,17 @@ void lf_fn_ppl_train(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   char *summary = lf_train(sqlite3_context_db_handle(ctx), &req, err, sizeof err);
   for(int i=0; i<req.nverbose; i++) free(req.verbose[i]);
   free(req.verbose);
-  if( !summary ){ lf_errorf(ctx, "ppl_train: %s", err); return; }
+  if( !summary ){ lf_errorf(ctx, "%s: %s", fn, err); return; }
   sqlite3_result_text(ctx, summary, -1, free);
   sqlite3_result_subtype(ctx, 'J');
+}
+
+void lf_fn_ppl_train(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  train_call(ctx, "ppl_train", 0, argc, argv);
+}
+
+void lf_fn_ppl_train_to(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  train_call(ctx, "ppl_train_to", 1, argc, argv);
 }
 
 /* 'best', 'last' or an epoch number, as text for the core. */
