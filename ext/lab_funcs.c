@@ -10,7 +10,7 @@
 void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  const char *json = lf_arg_text(ctx, argv, 0, "lab_init: settings_json");
+  const char *json = lf_arg_json(ctx, argv, 0, "lab_init: settings_json");
   if( !json ) return;
   char err[1024];
   lf_settings check;

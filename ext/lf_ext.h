@@ -65,6 +65,11 @@ void lf_errorf(sqlite3_context *ctx, const char *fmt, ...);
 ** (NULL, numbers and blobs are refused; allow_null returns "" for NULL). */
 const char *lf_arg_text(sqlite3_context *ctx, sqlite3_value **argv, int i,
                         const char *what);
+/* A JSON argument: text, or a BLOB holding UTF-8 JSON (what readfile()
+** returns in the shell). NULL after reporting "<what> is NULL ..." (with
+** the hint that readfile() gives NULL for a missing file) or the type. */
+const char *lf_arg_json(sqlite3_context *ctx, sqlite3_value **argv, int i,
+                        const char *what);
 /* A valid pplid argument, or NULL after reporting why it is not. */
 const char *lf_arg_pplid(sqlite3_context *ctx, sqlite3_value **argv, int i,
                          const char *fn);

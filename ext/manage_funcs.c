@@ -27,13 +27,16 @@ static int arg_ppls(sqlite3_context *ctx, sqlite3_value **argv, int i, const cha
     *is_all = 1;
     return 0;
   }
-  if( t != SQLITE_TEXT ){
+  if( t != SQLITE_TEXT && t != SQLITE_BLOB ){
     lf_errorf(ctx, "%s: ppls must be a pplid or a JSON array of pplids%s", fn,
               allow_null ? " (or NULL for all)" : "");
     return -1;
   }
-  char err[ERRLEN];
-  if( lf_pplist_parse((const char*)sqlite3_value_text(argv[i]), out, err, sizeof err) ){
+  char err[ERRLEN], what[64];
+  snprintf(what, sizeof what, "%s: ppls", fn);
+  const char *text = lf_arg_json(ctx, argv, i, what);
+  if( !text ) return -1;
+  if( lf_pplist_parse(text, out, err, sizeof err) ){
     lf_errorf(ctx, "%s: %s", fn, err);
     return -1;
   }
@@ -125,7 +128,7 @@ void lf_fn_ppl_transfer(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   if( argc > 4 && sqlite3_value_type(argv[4]) != SQLITE_NULL ){
     if( is_export ){ lf_errorf(ctx, "%s: remapping data paths applies to 'import' only", fn); return; }
-    remap = lf_arg_text(ctx, argv, 4, "ppl_transfer: remap");
+    remap = lf_arg_json(ctx, argv, 4, "ppl_transfer: remap");
     if( !remap ) return;
   }
   lf_pplist ids;
@@ -159,7 +162,7 @@ void lf_fn_ppl_plot(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *fn = "ppl_plot";
   const char *metrics = NULL, *x = "epoch";
   if( sqlite3_value_type(argv[1]) != SQLITE_NULL ){
-    metrics = lf_arg_text(ctx, argv, 1, "ppl_plot: metrics");
+    metrics = lf_arg_json(ctx, argv, 1, "ppl_plot: metrics");
     if( !metrics ) return;
   }
   const char *out = lf_arg_text(ctx, argv, 2, "ppl_plot: out_path");

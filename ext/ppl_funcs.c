@@ -54,7 +54,7 @@ void lf_fn_ppl_new(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_new");
   if( !pplid ) return;
-  const char *cfg = lf_arg_text(ctx, argv, 1, "ppl_new: config_json");
+  const char *cfg = lf_arg_json(ctx, argv, 1, "ppl_new: config_json");
   if( !cfg ) return;
   create_pipeline(ctx, "ppl_new", pplid, cfg, NULL, NULL);
 }
@@ -66,7 +66,7 @@ void lf_fn_ppl_fork(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( !pplid ) return;
   const char *base = lf_arg_pplid(ctx, argv, 1, "ppl_fork");
   if( !base ) return;
-  const char *patch_text = lf_arg_text(ctx, argv, 2, "ppl_fork: patch_json");
+  const char *patch_text = lf_arg_json(ctx, argv, 2, "ppl_fork: patch_json");
   if( !patch_text ) return;
   char err[ERRLEN];
   cJSON *patch = lf_json_parse_object(patch_text, "patch_json", err, sizeof err);
@@ -112,7 +112,7 @@ void lf_fn_ppl_verify(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 void lf_fn_ppl_find(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
   sqlite3 *db = sqlite3_context_db_handle(ctx);
-  const char *text = lf_arg_text(ctx, argv, 0, "ppl_find: config_json");
+  const char *text = lf_arg_json(ctx, argv, 0, "ppl_find: config_json");
   if( !text ) return;
   char err[ERRLEN], hash[65];
   lf_settings s;

@@ -56,11 +56,12 @@ static int parse_verbose(sqlite3_context *ctx, sqlite3_value *v, char ***names, 
   *names = NULL;
   *n = 0;
   if( sqlite3_value_type(v)==SQLITE_NULL ) return 0;
-  if( sqlite3_value_type(v) != SQLITE_TEXT ){
+  if( sqlite3_value_type(v) != SQLITE_TEXT && sqlite3_value_type(v) != SQLITE_BLOB ){
     lf_errorf(ctx, "ppl_train: verbose must be a metric name or a JSON list of them");
     return -1;
   }
-  const char *t = (const char*)sqlite3_value_text(v);
+  const char *t = lf_arg_json(ctx, &v, 0, "ppl_train: verbose");
+  if( !t ) return -1;
   cJSON *a = t[0]=='[' ? cJSON_Parse(t) : NULL;
   if( t[0]=='[' && (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > 32) ){
     cJSON_Delete(a);
