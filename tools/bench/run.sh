@@ -17,6 +17,7 @@
 #   BENCH_MODELS="mlp cnn"
 #   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
 #   BENCH_TORCH=1       0 skips PyTorch
+#   BENCH_SWEEP=1       0 skips successive halving vs the full grid (sweep_bench.sh)
 #   BENCH_SCALE=1       0 skips the analysis-tables-at-scale part
 set -u
 cd "$(dirname "$0")/../.."
@@ -77,6 +78,10 @@ $PY tools/bench/bench_util.py summary "$out.raw" | tee "$out.sum"
 cat "$out.raw" "$out.sum" > "$out"
 rm -f "$out.raw" "$out.sum"
 echo "results: $out"
+if [ "${BENCH_SWEEP:-1}" != 0 ]; then
+  echo "== successive halving against the full grid (tools/bench/sweep_bench.sh)"
+  BENCH_THREADS=$THREADS sh tools/bench/sweep_bench.sh
+fi
 [ "${BENCH_SCALE:-1}" = 0 ] && exit 0
 echo "== the analysis tables at scale (10,000 pipelines x 50 epochs)"
 sh tools/bench/scale.sh
