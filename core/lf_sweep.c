@@ -409,6 +409,16 @@ static int settle(sqlite3 *db, const lf_settings *s, const char *sweep, progress
     next.rung = g->rung + 1;
   }
   if( lf_exec(db, "BEGIN IMMEDIATE", err, n) ) return -1;
+  /* Another process (a second ppl_halving, a rank of a runner) may have
+  ** settled this rung while we ranked: then take its outcome. */
+  progress now;
+  if( read_progress(db, sweep, &now, err, n) < 0 ) goto rollback;
+  if( now.rung != g->rung || now.done ){
+    char e2[64];
+    lf_exec(db, "ROLLBACK", e2, sizeof e2);
+    *g = now;
+    return 0;
+  }
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, "UPDATE main.sweep_members SET pruned_rung=?3, pruned_epochs=?4 "
                               "WHERE sweep=?1 AND pplid=?2", -1, &st, NULL);

@@ -50,13 +50,14 @@ EOF
   echo "training the other members on to 9 epochs: $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s"
   "$SQLITE" -batch "$db" <<'EOF'
 .mode list
-WITH best AS (
+CREATE TEMP VIEW best AS
   SELECT m.pplid, m.params, m.pruned_rung, max(h.value) AS acc
   FROM sweep_members m JOIN history h ON h.pplid=m.pplid AND h.name='val_accuracy' AND h.epoch<=9
-  WHERE m.sweep='grid' GROUP BY m.pplid),
-winner AS (SELECT json_extract(halving, '$.winner') AS pplid FROM sweeps WHERE name='grid'),
-top AS (SELECT * FROM best ORDER BY acc DESC, pplid LIMIT 1),
-spent AS (SELECT sum(coalesce(pruned_epochs, 9)) AS e FROM sweep_members WHERE sweep='grid')
+  WHERE m.sweep='grid' GROUP BY m.pplid;
+CREATE TEMP VIEW winner AS SELECT json_extract(halving, '$.winner') AS pplid FROM sweeps WHERE name='grid';
+CREATE TEMP VIEW top AS SELECT * FROM best ORDER BY acc DESC, pplid LIMIT 1;
+-- The epochs the schedule spent: a pruned member's rung, the others 9.
+CREATE TEMP VIEW spent AS SELECT sum(coalesce(pruned_epochs, 9)) AS e FROM sweep_members WHERE sweep='grid';
 SELECT 'member ' || pplid || ' ' || params || ': best val_accuracy (9 epochs) ' || printf('%.4f', acc)
        || CASE WHEN pruned_rung IS NULL THEN ' (halving winner)' ELSE ' (pruned at rung ' || pruned_rung || ')' END
 FROM best ORDER BY acc DESC;
