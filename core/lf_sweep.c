@@ -677,7 +677,7 @@ char *lf_halving_run(sqlite3 *caller, const lf_halving_params *p,
     if( r==0 ) break;
     for(int i=0; i<w.npending; i++){
       char why[ERRLEN];
-      char *summary = train(train_arg, w.pending[i], w.more[i], why, sizeof why);
+      char *summary = train(train_arg, w.pending[i], w.epochs, why, sizeof why);
       if( !summary ){
         snprintf(err, n, "training member '%s' (rung %d, to epoch %d): %s", w.pending[i], w.rung, w.epochs, why);
         goto done;

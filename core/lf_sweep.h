@@ -78,9 +78,10 @@ int lf_halving_step(sqlite3 *db, const lf_halving_params *p, lf_halving_work *wo
 char *lf_halving_summary(sqlite3 *db, const char *sweep, const char *ended,
                          int epochs_trained, char *err, size_t n);
 
-/* Trains one member `more` epochs on (ppl_train's core with early stopping
-** off); returns lf_train's malloc'ed JSON summary, or NULL with err. */
-typedef char *(*lf_halving_trainer)(void *arg, const char *pplid, int more, char *err, size_t n);
+/* Trains one member on until its last epoch is `until_epoch` (ppl_train's
+** core, lf_train with until_epoch and early stopping off); returns
+** lf_train's malloc'ed JSON summary, or NULL with err. */
+typedef char *(*lf_halving_trainer)(void *arg, const char *pplid, int until_epoch, char *err, size_t n);
 
 /* The whole search in this process: steps and trains until finished, a
 ** stop request or an interrupt. `caller` is the caller's connection (only

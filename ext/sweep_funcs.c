@@ -83,15 +83,16 @@ static sqlite3_int64 logid_for_trainer(void *arg, sqlite3 *writer, char *err, si
   return lf_conn_logid((lf_conn*)arg, writer, err, n);
 }
 
-/* ppl_train's entry point with early stopping off: a rung's budget is
-** fixed, and the ranking reads the history up to it. */
-static char *train_member(void *arg, const char *pplid, int more, char *err, size_t n){
+/* ppl_train's entry point (as ppl_train_to) with early stopping off
+** (patience 0, whatever the strategy says): a rung's budget is fixed, and
+** the ranking reads the history up to it. */
+static char *train_member(void *arg, const char *pplid, int until_epoch, char *err, size_t n){
   halving_ctx *h = arg;
   lf_train_request req;
   memset(&req, 0, sizeof req);
   req.pplid = pplid;
-  req.epochs = more;
-  req.patience = 1 << 30;
+  req.until_epoch = until_epoch;
+  req.patience = 0;
   req.logid = logid_for_trainer;
   req.logid_arg = h->conn;
   return lf_train(h->db, &req, err, n);
