@@ -1,6 +1,6 @@
 /*
 ** lf_train.h — the training loop behind ppl_train(), and the inference
-** behind ppl_predict() / ppl_evaluate().
+** behind ppl_evaluate() (ppl_predict: lf_predict.h).
 */
 #ifndef LF_TRAIN_H
 #define LF_TRAIN_H
@@ -28,14 +28,6 @@ typedef struct lf_train_request {
 ** private connection to the same file. Returns a malloc'ed JSON summary, or
 ** NULL with err set. */
 char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n);
-
-/* Inference with a kept weight file. which: "best", "last" or an epoch
-** number as text. input is JSON text (a sample or a list of samples) or,
-** when blob != NULL, blob_len bytes of float32 samples. mode: "raw",
-** "proba" or "class". Returns malloc'ed JSON or NULL with err. */
-char *lf_predict(sqlite3 *db, const char *pplid, const char *which,
-                 const char *json_input, const void *blob, int blob_len,
-                 const char *mode, char *err, size_t n);
 
 /* Loss and every metric of the model on another data source. */
 char *lf_evaluate(sqlite3 *db, const char *pplid, const char *data_src,

@@ -19,6 +19,7 @@
 #include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
 #include "../core/lf_registry.h"
+#include "../core/lf_model_cache.h"
 
 SQLITE_EXTENSION_INIT1
 
@@ -79,8 +80,14 @@ static const lf_func_entry lf_funcs[] = {
    "otherwise: SELECT ppl_train_to(pplid, 10, 5) FROM ppls is the reference's multi_train(ppls, 10, 5)."},
   {"ppl_predict", 2, 4, SIDE, lf_fn_ppl_predict,
    "ppl_predict(pplid, input [, epoch='best' [, mode='raw']]) -> JSON",
-   "Model outputs for one sample or a list of samples (JSON array, or BLOB of float32): "
-   "mode 'raw', 'proba' or 'class'."},
+   "Model outputs for one sample or a list of samples (JSON array, JSON object by feature column, "
+   "BLOB of one uint8 sample or of float32 samples): mode 'raw', 'proba' or 'class'. The network stays "
+   "cached on the connection between calls (see ppl_predict_cache)."},
+  {"ppl_predict_cache", 0, 1, SIDE, lf_fn_ppl_predict_cache,
+   "ppl_predict_cache([max_mb]) -> JSON",
+   "The connection's cache of ready networks used by ppl_predict and ppl_predict_rows: limit_mb, bytes "
+   "(estimate), models, hits, revalidated, loads, evictions. max_mb sets the bound (default 256; least "
+   "recently used models go first; 0 keeps none between calls)."},
   {"ppl_evaluate", 2, 3, SIDE, lf_fn_ppl_evaluate,
    "ppl_evaluate(pplid, data_src [, epoch='best']) -> JSON",
    "Loss and every project metric of the pipeline's model on another data source."},
@@ -315,21 +322,25 @@ static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** refuses calls that a database someone sent could have made (CHECK
 ** constraints under PRAGMA integrity_check or INSERT, generated columns,
 ** calls from inside another LabFlow function). ppl_predict and
-** ppl_evaluate only read and stay usable in UPDATE ... SET x = ppl_predict(...). */
+** ppl_evaluate only read and stay usable in UPDATE ... SET x = ppl_predict(...);
+** ppl_predict_cache only touches the connection's model cache. */
 #define N_FUNCS (sizeof lf_funcs / sizeof lf_funcs[0])
 
 static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t i){
   if( i >= N_FUNCS ) return;
   const lf_func_entry *e = &lf_funcs[i];
   lf_conn *c = sqlite3_user_data(ctx);
-  int writes = e->fn != lf_fn_ppl_predict && e->fn != lf_fn_ppl_evaluate;
+  int writes = e->fn != lf_fn_ppl_predict && e->fn != lf_fn_ppl_evaluate && e->fn != lf_fn_ppl_predict_cache;
   char why[512];
   if( lf_guard_refuses(ctx, c, writes, why, sizeof why) ){
     lf_errorf(ctx, "%s: %s", e->name, why);
     return;
   }
   c->depth++;
+  /* Any project change may make a cached model stale (lf_model_cache.h). */
+  if( writes ) lf_model_cache_changed();
   e->fn(ctx, argc, argv);
+  if( writes ) lf_model_cache_changed();
   c->depth--;
 }
 
@@ -354,7 +365,15 @@ static void (*entry_fn(size_t i))(sqlite3_context*, int, sqlite3_value**){
 
 static void conn_release(void *p){
   lf_conn *c = p;
-  if( --c->refs == 0 ) sqlite3_free(c);
+  if( --c->refs == 0 ){
+    lf_model_cache_free(c->models);
+    sqlite3_free(c);
+  }
+}
+
+struct lf_model_cache *lf_conn_models(lf_conn *c){
+  if( !c->models ) c->models = lf_model_cache_new();
+  return c->models;
 }
 
 /* Virtual tables, registered from lf_vtab.c's table. */

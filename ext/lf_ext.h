@@ -14,8 +14,9 @@
 typedef struct lf_conn {
   sqlite3 *db;
   sqlite3_int64 logid;   /* lab_logs row of this connection, 0 until used */
-  int refs;              /* functions registered with it (freed at 0) */
+  int refs;              /* functions and modules registered with it (freed at 0) */
   int depth;             /* LabFlow functions with side effects running now */
+  struct lf_model_cache *models;  /* ppl_predict's networks, made on first use */
 } lf_conn;
 
 /* One SQL function. Registered once per argument count in [nmin, nmax]. */
@@ -44,6 +45,7 @@ void lf_fn_ppl_stop(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_train(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_train_to(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_predict(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_predict_cache(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_evaluate(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_archive(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_unarchive(sqlite3_context*, int, sqlite3_value**);
@@ -73,6 +75,10 @@ const char *lf_arg_json(sqlite3_context *ctx, sqlite3_value **argv, int i,
 /* A valid pplid argument, or NULL after reporting why it is not. */
 const char *lf_arg_pplid(sqlite3_context *ctx, sqlite3_value **argv, int i,
                          const char *fn);
+
+/* The connection's model cache (lf_model_cache.h), created on first use;
+** NULL when out of memory. Freed with the connection. */
+struct lf_model_cache *lf_conn_models(lf_conn *c);
 
 /* The connection's logid, creating its lab_logs row through `writer` (the
 ** caller's connection, or a trainer's private one). 0 on error (err set). */

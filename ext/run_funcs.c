@@ -1,6 +1,7 @@
 /*
 ** run_funcs.c — training and using pipelines: ppl_train, ppl_stop,
-** ppl_is_running, ppl_predict, ppl_evaluate.
+** ppl_is_running, ppl_predict (on the connection's model cache),
+** ppl_predict_cache, ppl_evaluate.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "lf_ext.h"
 #include "../core/lf_claim.h"
 #include "../core/lf_ppl.h"
+#include "../core/lf_predict.h"
 #include "../core/lf_train.h"
 
 #define ERRLEN 2048
@@ -159,15 +161,15 @@ static int epoch_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, cha
 
 void lf_fn_ppl_predict(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_predict");
-  if( !pplid || require_pipeline(ctx, "ppl_predict", pplid) ) return;
+  if( !pplid ) return;
   char which[64] = "best";
   if( argc >= 3 && epoch_arg(ctx, "ppl_predict", argv[2], which, sizeof which) ) return;
-  const char *mode = "raw";
+  lf_predict_mode mode = LF_PREDICT_RAW;
   if( argc >= 4 ){
-    mode = lf_arg_text(ctx, argv, 3, "ppl_predict: mode");
-    if( !mode ) return;
-    if( strcmp(mode, "raw") && strcmp(mode, "proba") && strcmp(mode, "class") ){
-      lf_errorf(ctx, "ppl_predict: mode must be 'raw', 'proba' or 'class', got '%.40s'", mode);
+    const char *m = lf_arg_text(ctx, argv, 3, "ppl_predict: mode");
+    if( !m ) return;
+    if( lf_predict_mode_parse(m, &mode) ){
+      lf_errorf(ctx, "ppl_predict: mode must be 'raw', 'proba' or 'class', got '%.40s'", m);
       return;
     }
   }
@@ -180,13 +182,43 @@ void lf_fn_ppl_predict(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }else if( sqlite3_value_type(argv[1])==SQLITE_TEXT ){
     json = (const char*)sqlite3_value_text(argv[1]);
   }else{
-    lf_errorf(ctx, "ppl_predict: input must be a JSON array (one sample or a list of samples) or a BLOB of float32");
+    lf_errorf(ctx, "ppl_predict: input must be a JSON array or object (one sample or a list of samples) "
+              "or a BLOB of uint8 or float32");
     return;
   }
+  lf_model_cache *models = lf_conn_models(sqlite3_user_data(ctx));
+  if( !models ){ sqlite3_result_error_nomem(ctx); return; }
   char err[ERRLEN];
-  char *out = lf_predict(sqlite3_context_db_handle(ctx), pplid, which, json, blob, blob_len, mode, err, sizeof err);
-  if( !out ){ lf_errorf(ctx, "ppl_predict: %s", err); return; }
-  sqlite3_result_text(ctx, out, -1, free);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  /* The cache answers without SQL while nothing changed; on a failure,
+  ** "no such pipeline" is said the way every other function says it. */
+  char *out = lf_predict(models, db, pplid, which, json, blob, blob_len, mode, err, sizeof err);
+  if( !out ){
+    if( require_pipeline(ctx, "ppl_predict", pplid)==0 ) lf_errorf(ctx, "ppl_predict: %s", err);
+    return;
+  }
+  sqlite3_result_text(ctx, out, -1, sqlite3_free);
+  sqlite3_result_subtype(ctx, 'J');
+}
+
+/* ppl_predict_cache([max_mb]): the connection's model cache, its bound
+** changed first when max_mb is given. */
+void lf_fn_ppl_predict_cache(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  lf_model_cache *models = lf_conn_models(sqlite3_user_data(ctx));
+  if( !models ){ sqlite3_result_error_nomem(ctx); return; }
+  if( argc >= 1 ){
+    int t = sqlite3_value_type(argv[0]);
+    double mb = sqlite3_value_double(argv[0]);
+    if( (t != SQLITE_INTEGER && t != SQLITE_FLOAT) || !(mb >= 0 && mb <= 1048576) ){
+      lf_errorf(ctx, "ppl_predict_cache: max_mb must be a number of megabytes from 0 (keep no model "
+                "between calls) to 1048576, e.g. ppl_predict_cache(512)");
+      return;
+    }
+    lf_model_cache_set_limit(models, (int64_t)(mb * 1048576.0));
+  }
+  char *stats = lf_model_cache_stats(models);
+  if( !stats ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, stats, -1, free);
   sqlite3_result_subtype(ctx, 'J');
 }
 

@@ -1,0 +1,286 @@
+/*
+** lf_predict.c — ppl_predict's inputs, outputs and the call itself, on a
+** model from the connection's cache (see lf_predict.h for the input forms).
+**
+** Numbers are printed as cJSON prints them (%1.15g, or %1.17g when that
+** does not read back), so a prediction has one text whichever path made it.
+*/
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lf_predict.h"
+
+int lf_predict_mode_parse(const char *s, lf_predict_mode *mode){
+  if( strcmp(s, "raw")==0 ) *mode = LF_PREDICT_RAW;
+  else if( strcmp(s, "proba")==0 ) *mode = LF_PREDICT_PROBA;
+  else if( strcmp(s, "class")==0 ) *mode = LF_PREDICT_CLASS;
+  else return -1;
+  return 0;
+}
+
+static int is_bce(const lf_model *m){
+  return m->spec.loss.kind == LF_LOSS_BCE_WITH_LOGITS;
+}
+
+int lf_predict_check_mode(const lf_model *m, lf_predict_mode mode, char *err, size_t n){
+  int classification = lf_loss_is_classification(&m->spec.loss) || is_bce(m);
+  if( !classification && mode != LF_PREDICT_RAW ){
+    snprintf(err, n, "mode '%s' needs a classification loss; this pipeline is a regression",
+             mode==LF_PREDICT_PROBA ? "proba" : "class");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- inputs ------------------------------------------------------------ */
+
+/* Depth of nesting following first elements: 0 for a number. */
+static int json_depth(const cJSON *v){
+  int d = 0;
+  while( cJSON_IsArray(v) ){ d++; v = v->child; }
+  return d;
+}
+
+/* Appends every number of v (depth-first) to out; -1 on a non-number. */
+static int flatten_numbers(const cJSON *v, float *out, int64_t cap, int64_t *count){
+  if( cJSON_IsNumber(v) ){
+    if( *count >= cap || !isfinite(v->valuedouble) ) return -1;
+    out[(*count)++] = (float)v->valuedouble;
+    return 0;
+  }
+  if( !cJSON_IsArray(v) ) return -1;
+  for(const cJSON *c = v->child; c; c = c->next){
+    if( flatten_numbers(c, out, cap, count) ) return -1;
+  }
+  return 0;
+}
+
+static int count_leaves(const cJSON *v, int64_t *count){
+  if( cJSON_IsArray(v) ){
+    for(const cJSON *c = v->child; c; c = c->next) if( count_leaves(c, count) ) return -1;
+    return 0;
+  }
+  (*count)++;
+  return *count > 100000000 ? -1 : 0;
+}
+
+/* One sample from an object keyed by the dataset's feature names. */
+static int sample_from_object(const lf_model *m, const cJSON *o, float *dst, char *err, size_t n){
+  const lf_dataset_spec *d = &m->spec.dataset;
+  for(int i=0; i<d->nfeatures; i++){
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, d->features[i]);
+    if( !v ){
+      snprintf(err, n, "input object has no key \"%s\" (the features are the dataset's columns, in order)",
+               d->features[i]);
+      return -1;
+    }
+    if( !cJSON_IsNumber(v) || !isfinite(v->valuedouble) ){
+      snprintf(err, n, "input key \"%s\" must be a finite number", d->features[i]);
+      return -1;
+    }
+    dst[i] = (float)v->valuedouble;
+  }
+  return 0;
+}
+
+static int objects_to_samples(const lf_model *m, const cJSON *in, float **x, int64_t *nsamples,
+                              int *one_sample, char *err, size_t n){
+  const lf_dataset_spec *d = &m->spec.dataset;
+  int64_t cnt = lf_shape_count(&m->in);
+  if( d->nfeatures <= 0 || d->nfeatures != cnt || !d->features ){
+    snprintf(err, n, "a JSON object input needs the dataset to name its feature columns (dataset args "
+             "\"features\"); give a JSON array of %lld numbers in the source's column order instead", (long long)cnt);
+    return -1;
+  }
+  int single = cJSON_IsObject(in);
+  int64_t k = single ? 1 : cJSON_GetArraySize(in);
+  if( k < 1 ){ snprintf(err, n, "input is an empty list"); return -1; }
+  *x = malloc(sizeof(float) * (size_t)(k * cnt));
+  if( !*x ){ snprintf(err, n, "out of memory"); return -1; }
+  int64_t i = 0;
+  for(const cJSON *o = single ? in : in->child; o && i < k; o = single ? NULL : o->next, i++){
+    if( !cJSON_IsObject(o) ){
+      snprintf(err, n, "input sample %lld is not an object like the others", (long long)i);
+      return -1;
+    }
+    if( sample_from_object(m, o, *x + i*cnt, err, n) ) return -1;
+  }
+  *nsamples = k;
+  *one_sample = single;
+  return 0;
+}
+
+static int blob_to_samples(const lf_model *m, const void *blob, int blob_len, float **x,
+                           int64_t *nsamples, int *one_sample, char *err, size_t n){
+  int64_t cnt = lf_shape_count(&m->in);
+  char shape[64];
+  lf_shape_str(&m->in, shape, sizeof shape);
+  if( blob_len > 0 && blob_len == cnt ){
+    /* One sample as bytes, as an idx image or a uint8 blob column has it. */
+    const unsigned char *u = blob;
+    *x = malloc(sizeof(float) * (size_t)cnt);
+    if( !*x ){ snprintf(err, n, "out of memory"); return -1; }
+    for(int64_t i=0; i<cnt; i++) (*x)[i] = (float)u[i];
+    *nsamples = 1;
+    *one_sample = 1;
+    return 0;
+  }
+  if( blob_len <= 0 || blob_len % (int64_t)sizeof(float) || (blob_len / (int64_t)sizeof(float)) % cnt ){
+    snprintf(err, n, "a BLOB input holds one sample of %lld uint8 values or float32 samples of %lld values "
+             "(%lld bytes) each, shape %s; got %d bytes", (long long)cnt, (long long)cnt,
+             (long long)(cnt * (int64_t)sizeof(float)), shape, blob_len);
+    return -1;
+  }
+  int64_t total = blob_len / (int64_t)sizeof(float);
+  *x = malloc((size_t)blob_len);
+  if( !*x ){ snprintf(err, n, "out of memory"); return -1; }
+  memcpy(*x, blob, (size_t)blob_len);
+  for(int64_t i=0; i<total; i++){
+    if( !isfinite((*x)[i]) ){
+      snprintf(err, n, "BLOB input value %lld is not a finite number", (long long)i);
+      return -1;
+    }
+  }
+  *nsamples = total / cnt;
+  *one_sample = total == cnt;
+  return 0;
+}
+
+int lf_predict_parse_input(const lf_model *m, const char *json, const void *blob, int blob_len,
+                           float **x, int64_t *nsamples, int *one_sample, char *err, size_t n){
+  *x = NULL;
+  *nsamples = 0;
+  *one_sample = 0;
+  int rc = -1;
+  if( blob ) rc = blob_to_samples(m, blob, blob_len, x, nsamples, one_sample, err, n);
+  else{
+    int64_t cnt = lf_shape_count(&m->in), total = 0;
+    char shape[64];
+    lf_shape_str(&m->in, shape, sizeof shape);
+    cJSON *in = cJSON_Parse(json);
+    if( cJSON_IsObject(in) || (cJSON_IsArray(in) && cJSON_IsObject(in->child)) ){
+      rc = objects_to_samples(m, in, x, nsamples, one_sample, err, n);
+    }else if( !cJSON_IsArray(in) ){
+      snprintf(err, n, "input must be a JSON array: one sample of %lld numbers (shape %s) or a list of samples",
+               (long long)cnt, shape);
+    }else if( count_leaves(in, &total) || total == 0 || total % cnt ){
+      snprintf(err, n, "input has %lld values; each sample needs %lld (shape %s)", (long long)total, (long long)cnt, shape);
+    }else{
+      /* One sample is flat (depth 1) or nested like the shape (depth ndim);
+      ** anything deeper is a list of samples. */
+      int depth = json_depth(in);
+      int64_t got = 0;
+      *x = malloc(sizeof(float) * (size_t)total);
+      if( !*x ) snprintf(err, n, "out of memory");
+      else if( flatten_numbers(in, *x, total, &got) || got != total ) snprintf(err, n, "input must contain only finite numbers");
+      else{
+        *nsamples = total / cnt;
+        *one_sample = total == cnt && (depth == 1 || depth == m->in.ndim);
+        rc = 0;
+      }
+    }
+    cJSON_Delete(in);
+  }
+  if( rc ){
+    free(*x);
+    *x = NULL;
+  }
+  return rc;
+}
+
+void lf_predict_transform(const lf_model *m, float *x, int64_t nsamples){
+  int64_t cnt = lf_shape_count(&m->in);
+  double scale = m->spec.dataset.scale;
+  for(int64_t s=0; s<nsamples; s++){
+    float *row = x + s*cnt;
+    if( scale > 0 ) for(int64_t i=0; i<cnt; i++) row[i] = (float)(row[i] / scale);
+    if( m->mean ) for(int64_t i=0; i<cnt; i++) row[i] = (row[i] - m->mean[i]) / m->std[i];
+  }
+}
+
+/* ---- outputs ----------------------------------------------------------- */
+
+static void append_number(sqlite3_str *out, double d){
+  char buf[40];
+  if( !isfinite(d) ) snprintf(buf, sizeof buf, "null");
+  else if( d >= INT_MIN && d <= INT_MAX && d == (double)(int)d ) snprintf(buf, sizeof buf, "%d", (int)d);
+  else{
+    snprintf(buf, sizeof buf, "%1.15g", d);
+    double back = strtod(buf, NULL);
+    double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+    if( !(fabs(back - d) <= mx * DBL_EPSILON) ) snprintf(buf, sizeof buf, "%1.17g", d);
+  }
+  sqlite3_str_appendall(out, buf);
+}
+
+void lf_predict_format(const lf_cached_model *e, const float *y, lf_predict_mode mode, sqlite3_str *out){
+  const lf_model *m = &e->m;
+  int nout = (int)lf_shape_count(&m->out);
+  int bce = is_bce(m);
+  if( mode == LF_PREDICT_CLASS ){
+    int best = 0;
+    if( bce ) best = y[0] > 0;
+    else for(int k=1; k<nout; k++) if( y[k] > y[best] ) best = k;
+    if( e->class_json && best < m->nclasses_text ) sqlite3_str_appendall(out, e->class_json[best]);
+    else sqlite3_str_appendf(out, "%d", best);
+    return;
+  }
+  double mx = y[0], z = 0;
+  if( mode == LF_PREDICT_PROBA && !bce ){
+    for(int k=1; k<nout; k++) if( y[k] > mx ) mx = y[k];
+    for(int k=0; k<nout; k++) z += exp(y[k] - mx);
+  }
+  sqlite3_str_appendchar(out, 1, '[');
+  for(int k=0; k<nout; k++){
+    double v = y[k];
+    if( mode == LF_PREDICT_PROBA ) v = bce ? 1.0/(1.0+exp(-v)) : exp(v - mx)/z;
+    if( k ) sqlite3_str_appendchar(out, 1, ',');
+    append_number(out, (double)(float)v);
+  }
+  sqlite3_str_appendchar(out, 1, ']');
+}
+
+/* ---- ppl_predict --------------------------------------------------------- */
+
+char *lf_predict(lf_model_cache *c, sqlite3 *db, const char *pplid, const char *which,
+                 const char *json, const void *blob, int blob_len, lf_predict_mode mode,
+                 char *err, size_t n){
+  lf_cached_model *e = lf_model_cache_get(c, db, pplid, which, err, n);
+  if( !e ) return NULL;
+  const lf_model *m = &e->m;
+  char *result = NULL;
+  float *x = NULL;
+  int64_t nsamples = 0;
+  int one_sample = 0;
+  sqlite3_str *out = NULL;
+  if( lf_predict_check_mode(m, mode, err, n)
+   || lf_predict_parse_input(m, json, blob, blob_len, &x, &nsamples, &one_sample, err, n) ) goto done;
+  lf_predict_transform(m, x, nsamples);
+  out = sqlite3_str_new(NULL);
+  if( !one_sample ) sqlite3_str_appendchar(out, 1, '[');
+  int64_t cnt = lf_shape_count(&m->in), nout = lf_shape_count(&m->out);
+  int bs = m->spec.val_batch > 0 ? m->spec.val_batch : 256;
+  for(int64_t start=0; start<nsamples; start+=bs){
+    int nb = (int)(nsamples - start < bs ? nsamples - start : bs);
+    char why[512];
+    const float *y = lf_cached_forward(c, e, x + start*cnt, nb, why, sizeof why);
+    if( !y ){ snprintf(err, n, "forward pass failed: %s", why); goto done; }
+    for(int i=0; i<nb; i++){
+      if( start + i > 0 ) sqlite3_str_appendchar(out, 1, ',');
+      lf_predict_format(e, y + (size_t)i*(size_t)nout, mode, out);
+    }
+  }
+  if( !one_sample ) sqlite3_str_appendchar(out, 1, ']');
+  if( sqlite3_str_errcode(out) ){ snprintf(err, n, "out of memory"); goto done; }
+  result = sqlite3_str_finish(out);
+  out = NULL;
+  if( !result ) snprintf(err, n, "out of memory");
+done:
+  if( out ) sqlite3_free(sqlite3_str_finish(out));
+  free(x);
+  lf_model_cache_release(c, e);
+  return result;
+}
