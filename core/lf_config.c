@@ -169,10 +169,6 @@ static int parse_layers(walk *w, const cJSON *v, const char *path, lf_pipeline_s
     p->layer_paths[i] = strdup(sub);
     if( !p->layer_paths[i] ) return fail(w, "out of memory");
     if( parse_component(w, c, sub, LF_KIND_LAYER, &comp, &p->layers[i], p) ) return -1;
-    p->layers[i].ops = lf_layer_ops_find(comp->loc);
-    if( !p->layers[i].ops ){
-      return fail(w, "layer '%s' in %s has no kernel in this build", comp->loc, sub);
-    }
   }
   return 0;
 }
@@ -294,21 +290,6 @@ static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
   return fail(w, "%s: unsupported argument type", path);
 }
 
-/* Sets an arg's default into the spec before the args are read. */
-static void apply_default(const lf_arg_spec *a, void *spec){
-  char *base = spec;
-  if( !a->has_default ) return;
-  switch( a->type ){
-    case LF_ARG_INT: case LF_ARG_BOOL: case LF_ARG_DTYPE:
-      *(int*)(base + a->offset) = (int)a->def; break;
-    case LF_ARG_INT64: *(int64_t*)(base + a->offset) = (int64_t)a->def; break;
-    case LF_ARG_NUM: *(double*)(base + a->offset) = a->def; break;
-    case LF_ARG_INT_PAIR:
-      ((int*)(base + a->offset))[0] = ((int*)(base + a->offset))[1] = (int)a->def; break;
-    default: break;
-  }
-}
-
 static int parse_component(walk *w, const cJSON *node, const char *path,
                            lf_kind kind, const lf_component **comp_out,
                            void *spec, lf_pipeline_spec *p){
@@ -341,7 +322,22 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
   if( args && !cJSON_IsObject(args) && !cJSON_IsNull(args) ){
     return fail(w, "%s>args must be an object", path);
   }
-  for(const lf_arg_spec *a = comp->args; a->name; a++) apply_default(a, spec);
+  if( kind==LF_KIND_LAYER ){
+    /* A layer's args go into its own struct, owned by its lf_layer_spec. */
+    lf_layer_spec *ls = spec;
+    if( !comp->layer ) return fail(w, "layer '%s' in %s has no implementation in this build", comp->loc, path);
+    ls->ops = comp->layer;
+    ls->args = NULL;
+    if( comp->spec_size ){
+      void *block = calloc(1, comp->spec_size);
+      if( !block ) return fail(w, "out of memory");
+      ls->args = block;
+      spec = block;
+    }else{
+      spec = NULL;
+    }
+  }
+  if( spec ) lf_component_defaults(comp, spec);
   if( args ){
     for(const cJSON *c = args->child; c; c = c->next){
       const lf_arg_spec *a = comp->args;
@@ -490,6 +486,11 @@ done:
 void lf_pipeline_spec_free(lf_pipeline_spec *p){
   for(int i=0; i<p->nlayers; i++) free(p->layer_paths ? p->layer_paths[i] : NULL);
   free(p->layer_paths);
+  for(int i=0; p->layers && i<p->nlayers; i++){
+    const lf_component *c = lf_registry_find_layer(p->layers[i].ops);
+    if( c ) lf_component_free_args(c, (void*)p->layers[i].args);
+    free((void*)p->layers[i].args);
+  }
   free(p->layers);
   free(p->dataset.label);
   free(p->dataset.blob);

@@ -7,6 +7,7 @@
 #include "lf_ppl.h"
 #include "lf_canon.h"
 #include "lf_dataset.h"
+#include "../kernels/lf_layer.h"
 
 /* 1e9 f32 parameters is 4 GB of weights (16 GB with Adam's state). */
 #define LF_MAX_PARAMS 1e9
@@ -36,16 +37,12 @@ int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
   /* Sizes the kernels would accept but no machine can hold: refuse them
   ** here, not with an allocation failure (or the OOM killer) in training. */
   {
-    const lf_layer_ops *lin = lf_layer_ops_find("Linear"), *conv = lf_layer_ops_find("Conv2d");
     double params = 0;
     lf_shape prev = in, cur;
     for(int i=0; i<spec->nlayers; i++){
       if( lf_net_infer(spec->layers, i+1, &in, &cur, msg, sizeof msg) >= 0 ) break;
-      const lf_layer_spec *l = &spec->layers[i];
-      double cin = (double)lf_shape_count(&prev), outs = (double)lf_shape_count(&cur);
-      if( l->ops==lin ) params += cin * (double)l->out + (double)l->out;
-      else if( l->ops==conv && prev.ndim==3 )
-        params += (double)prev.dim[0] * (double)l->out * l->kernel[0] * l->kernel[1] + (double)l->out;
+      double outs = (double)lf_shape_count(&cur);
+      params += lf_layer_param_values(&spec->layers[i], &prev);
       if( params > LF_MAX_PARAMS || outs > LF_MAX_ACTIVATIONS ){
         snprintf(err, n, "%s: the model is too large: %.0f %s (at most %.0f)", spec->layer_paths[i],
                  params > LF_MAX_PARAMS ? params : outs,

@@ -11,51 +11,56 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lf_registry.h"
+#include "../kernels/lf_layer.h"
 
 #define BIG 1e9
-#define L(f) offsetof(lf_layer_spec, f)
+/* Where a layer arg lands in the layer's own args struct. */
+#define LIN(f) offsetof(lf_linear_args, f)
+#define CONV(f) offsetof(lf_conv2d_args, f)
+#define POOL(f) offsetof(lf_pool2d_args, f)
+#define BN(f) offsetof(lf_batchnorm_args, f)
 #define O(f) offsetof(lf_optim_spec, f)
 #define D(f) offsetof(lf_dataset_spec, f)
 
 /* ---- layers ---------------------------------------------------------- */
 
 static const lf_arg_spec linear_args[] = {
-  {"out", LF_ARG_INT64, 1, 0, 0, 1, BIG, 0, L(out), 0, "output features"},
-  {"bias", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, L(bias), 0, "learn an additive bias"},
+  {"out", LF_ARG_INT64, 1, 0, 0, 1, BIG, 0, LIN(out), 0, "output features"},
+  {"bias", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, LIN(bias), 0, "learn an additive bias"},
   {0}
 };
 static const lf_arg_spec conv_args[] = {
-  {"out", LF_ARG_INT64, 1, 0, 0, 1, 65536, 0, L(out), 0, "output channels"},
-  {"kernel", LF_ARG_INT_PAIR, 1, 0, 0, 1, 1024, 0, L(kernel), 0, "kernel size: n or [h,w]"},
-  {"stride", LF_ARG_INT_PAIR, 0, 1, 1, 1, 1024, 0, L(stride), 0, "stride: n or [h,w]"},
-  {"padding", LF_ARG_INT_PAIR, 0, 1, 0, 0, 1024, 0, L(padding), 0, "zero padding: n or [h,w]"},
-  {"bias", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, L(bias), 0, "learn an additive bias"},
+  {"out", LF_ARG_INT64, 1, 0, 0, 1, 65536, 0, CONV(out), 0, "output channels"},
+  {"kernel", LF_ARG_INT_PAIR, 1, 0, 0, 1, 1024, 0, CONV(kernel), 0, "kernel size: n or [h,w]"},
+  {"stride", LF_ARG_INT_PAIR, 0, 1, 1, 1, 1024, 0, CONV(stride), 0, "stride: n or [h,w]"},
+  {"padding", LF_ARG_INT_PAIR, 0, 1, 0, 0, 1024, 0, CONV(padding), 0, "zero padding: n or [h,w]"},
+  {"bias", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, CONV(bias), 0, "learn an additive bias"},
   {0}
 };
 static const lf_arg_spec pool_args[] = {
-  {"kernel", LF_ARG_INT_PAIR, 1, 0, 0, 1, 1024, 0, L(kernel), 0, "window size: n or [h,w]"},
-  {"stride", LF_ARG_INT_PAIR, 0, 0, 0, 1, 1024, 0, L(stride), 0, "stride (default: kernel)"},
-  {"padding", LF_ARG_INT_PAIR, 0, 1, 0, 0, 1024, 0, L(padding), 0, "implicit padding: n or [h,w]"},
+  {"kernel", LF_ARG_INT_PAIR, 1, 0, 0, 1, 1024, 0, POOL(kernel), 0, "window size: n or [h,w]"},
+  {"stride", LF_ARG_INT_PAIR, 0, 0, 0, 1, 1024, 0, POOL(stride), 0, "stride (default: kernel)"},
+  {"padding", LF_ARG_INT_PAIR, 0, 1, 0, 0, 1024, 0, POOL(padding), 0, "implicit padding: n or [h,w]"},
   {0}
 };
 static const lf_arg_spec batchnorm_args[] = {
-  {"eps", LF_ARG_NUM, 0, 1, 1e-5, 0, 1, 1, L(eps), 0, "added to the variance"},
-  {"momentum", LF_ARG_NUM, 0, 1, 0.1, 0, 1, 0, L(momentum), 0, "running statistics update rate"},
+  {"eps", LF_ARG_NUM, 0, 1, 1e-5, 0, 1, 1, BN(eps), 0, "added to the variance"},
+  {"momentum", LF_ARG_NUM, 0, 1, 0.1, 0, 1, 0, BN(momentum), 0, "running statistics update rate"},
   {0}
 };
 static const lf_arg_spec dropout_args[] = {
-  {"p", LF_ARG_NUM, 0, 1, 0.5, 0, 1, 0, L(p), 0, "probability of zeroing an element (0 <= p < 1)"},
+  {"p", LF_ARG_NUM, 0, 1, 0.5, 0, 1, 0, offsetof(lf_dropout_args, p), 0, "probability of zeroing an element (0 <= p < 1)"},
   {0}
 };
 static const lf_arg_spec leaky_args[] = {
-  {"negative_slope", LF_ARG_NUM, 0, 1, 0.01, -BIG, BIG, 0, L(negative_slope), 0, "slope for x < 0"},
+  {"negative_slope", LF_ARG_NUM, 0, 1, 0.01, -BIG, BIG, 0, offsetof(lf_leakyrelu_args, negative_slope), 0, "slope for x < 0"},
   {0}
 };
 static const lf_arg_spec no_args[] = { {0} };
 
 /* Pools default their stride to their kernel, as PyTorch does. */
 static int pool_finish(void *spec, char *err, size_t n){
-  lf_layer_spec *s = spec;
+  lf_pool2d_args *s = spec;
   if( s->stride[0]==0 ){ s->stride[0] = s->kernel[0]; s->stride[1] = s->kernel[1]; }
   if( 2*s->padding[0] > s->kernel[0] || 2*s->padding[1] > s->kernel[1] ){
     snprintf(err, n, "padding must be at most half the kernel size");
@@ -64,7 +69,7 @@ static int pool_finish(void *spec, char *err, size_t n){
   return 0;
 }
 static int dropout_finish(void *spec, char *err, size_t n){
-  lf_layer_spec *s = spec;
+  lf_dropout_args *s = spec;
   if( s->p >= 1.0 ){ snprintf(err, n, "p must be below 1"); return -1; }
   return 0;
 }
@@ -274,54 +279,59 @@ static int sql_finish(void *spec, char *err, size_t n){
   return 0;
 }
 
+/* A layer row: its args schema, args struct and implementation. */
+#define LAYER(loc, help, args, type, finish, impl) \
+  {LF_KIND_LAYER, loc, help, args, 0, finish, impl, sizeof(type)}
+#define LAYER0(loc, help, impl) {LF_KIND_LAYER, loc, help, no_args, 0, 0, impl, 0}
+
 static const lf_component catalogue[] = {
-  {LF_KIND_MODEL, "Sequential", "Layers applied in order; input sizes are inferred from the dataset.", sequential_args, 0, 0},
+  {LF_KIND_MODEL, "Sequential", "Layers applied in order; input sizes are inferred from the dataset.", sequential_args, 0, 0, 0, 0},
 
-  {LF_KIND_LAYER, "Linear", "Fully connected layer y = xW^T + b on a vector input.", linear_args, 0, 0},
-  {LF_KIND_LAYER, "Conv2d", "2-D convolution on a (C,H,W) input.", conv_args, 0, 0},
-  {LF_KIND_LAYER, "MaxPool2d", "2-D max pooling.", pool_args, 0, pool_finish},
-  {LF_KIND_LAYER, "AvgPool2d", "2-D average pooling (padding counted, as PyTorch).", pool_args, 0, pool_finish},
-  {LF_KIND_LAYER, "BatchNorm1d", "Batch normalisation of a vector input.", batchnorm_args, 0, 0},
-  {LF_KIND_LAYER, "BatchNorm2d", "Batch normalisation per channel of a (C,H,W) input.", batchnorm_args, 0, 0},
-  {LF_KIND_LAYER, "Dropout", "Zeroes elements with probability p while training.", dropout_args, 0, dropout_finish},
-  {LF_KIND_LAYER, "ReLU", "max(0, x).", no_args, 0, 0},
-  {LF_KIND_LAYER, "LeakyReLU", "x if x > 0 else negative_slope * x.", leaky_args, 0, 0},
-  {LF_KIND_LAYER, "Tanh", "tanh(x).", no_args, 0, 0},
-  {LF_KIND_LAYER, "Sigmoid", "1 / (1 + exp(-x)).", no_args, 0, 0},
-  {LF_KIND_LAYER, "GELU", "x * Phi(x) (erf form).", no_args, 0, 0},
-  {LF_KIND_LAYER, "Flatten", "(C,H,W) -> (C*H*W).", no_args, 0, 0},
+  LAYER("Linear", "Fully connected layer y = xW^T + b on a vector input.", linear_args, lf_linear_args, 0, &lf_layer_linear),
+  LAYER("Conv2d", "2-D convolution on a (C,H,W) input.", conv_args, lf_conv2d_args, 0, &lf_layer_conv2d),
+  LAYER("MaxPool2d", "2-D max pooling.", pool_args, lf_pool2d_args, pool_finish, &lf_layer_maxpool2d),
+  LAYER("AvgPool2d", "2-D average pooling (padding counted, as PyTorch).", pool_args, lf_pool2d_args, pool_finish, &lf_layer_avgpool2d),
+  LAYER("BatchNorm1d", "Batch normalisation of a vector input.", batchnorm_args, lf_batchnorm_args, 0, &lf_layer_batchnorm1d),
+  LAYER("BatchNorm2d", "Batch normalisation per channel of a (C,H,W) input.", batchnorm_args, lf_batchnorm_args, 0, &lf_layer_batchnorm2d),
+  LAYER("Dropout", "Zeroes elements with probability p while training.", dropout_args, lf_dropout_args, dropout_finish, &lf_layer_dropout),
+  LAYER0("ReLU", "max(0, x).", &lf_layer_relu),
+  LAYER("LeakyReLU", "x if x > 0 else negative_slope * x.", leaky_args, lf_leakyrelu_args, 0, &lf_layer_leakyrelu),
+  LAYER0("Tanh", "tanh(x).", &lf_layer_tanh),
+  LAYER0("Sigmoid", "1 / (1 + exp(-x)).", &lf_layer_sigmoid),
+  LAYER0("GELU", "x * Phi(x) (erf form).", &lf_layer_gelu),
+  LAYER0("Flatten", "(C,H,W) -> (C*H*W).", &lf_layer_flatten),
 
-  {LF_KIND_LOSS, "CrossEntropyLoss", "Softmax cross-entropy on logits; targets are class indices.", ce_args, LF_LOSS_CROSS_ENTROPY, 0},
-  {LF_KIND_LOSS, "MSELoss", "Mean squared error (regression).", no_args, LF_LOSS_MSE, 0},
-  {LF_KIND_LOSS, "L1Loss", "Mean absolute error (regression).", no_args, LF_LOSS_L1, 0},
-  {LF_KIND_LOSS, "BCEWithLogitsLoss", "Binary cross-entropy on logits; targets 0/1.", bce_args, LF_LOSS_BCE_WITH_LOGITS, 0},
-  {LF_KIND_LOSS, "HuberLoss", "Quadratic for errors below delta, linear above (regression).", huber_args, LF_LOSS_HUBER, 0},
+  {LF_KIND_LOSS, "CrossEntropyLoss", "Softmax cross-entropy on logits; targets are class indices.", ce_args, LF_LOSS_CROSS_ENTROPY, 0, 0, 0},
+  {LF_KIND_LOSS, "MSELoss", "Mean squared error (regression).", no_args, LF_LOSS_MSE, 0, 0, 0},
+  {LF_KIND_LOSS, "L1Loss", "Mean absolute error (regression).", no_args, LF_LOSS_L1, 0, 0, 0},
+  {LF_KIND_LOSS, "BCEWithLogitsLoss", "Binary cross-entropy on logits; targets 0/1.", bce_args, LF_LOSS_BCE_WITH_LOGITS, 0, 0, 0},
+  {LF_KIND_LOSS, "HuberLoss", "Quadratic for errors below delta, linear above (regression).", huber_args, LF_LOSS_HUBER, 0, 0, 0},
 
-  {LF_KIND_OPTIMIZER, "SGD", "Stochastic gradient descent (PyTorch rules).", sgd_args, LF_OPT_SGD, sgd_finish},
-  {LF_KIND_OPTIMIZER, "Adam", "Adam (L2 weight decay).", adam_args, LF_OPT_ADAM, adam_finish},
-  {LF_KIND_OPTIMIZER, "AdamW", "Adam with decoupled weight decay.", adamw_args, LF_OPT_ADAMW, adam_finish},
-  {LF_KIND_OPTIMIZER, "RMSprop", "RMSprop (PyTorch rules; optional momentum, centred).", rmsprop_args, LF_OPT_RMSPROP, 0},
+  {LF_KIND_OPTIMIZER, "SGD", "Stochastic gradient descent (PyTorch rules).", sgd_args, LF_OPT_SGD, sgd_finish, 0, 0},
+  {LF_KIND_OPTIMIZER, "Adam", "Adam (L2 weight decay).", adam_args, LF_OPT_ADAM, adam_finish, 0, 0},
+  {LF_KIND_OPTIMIZER, "AdamW", "Adam with decoupled weight decay.", adamw_args, LF_OPT_ADAMW, adam_finish, 0, 0},
+  {LF_KIND_OPTIMIZER, "RMSprop", "RMSprop (PyTorch rules; optional momentum, centred).", rmsprop_args, LF_OPT_RMSPROP, 0, 0, 0},
 
-  {LF_KIND_SCHEDULER, "StepLR", "lr * gamma^(epoch // step_size), stepped per epoch.", steplr_args, LF_SCHED_STEP, 0},
-  {LF_KIND_SCHEDULER, "CosineAnnealingLR", "Cosine from lr to eta_min over T_max epochs.", cosine_args, LF_SCHED_COSINE, 0},
-  {LF_KIND_SCHEDULER, "LinearLR", "Linear warm-up: lr * factor, the factor going linearly from start_factor to end_factor over total_iters epochs.", linearlr_args, LF_SCHED_LINEAR, 0},
-  {LF_KIND_SCHEDULER, "OneCycleLR", "One cycle per batch: lr up from max_lr/div_factor to max_lr, then down, momentum the other way.", onecycle_args, LF_SCHED_ONECYCLE, onecycle_finish},
-  {LF_KIND_SCHEDULER, "ReduceLROnPlateau", "lr * factor when the monitored quantity stops improving for patience epochs.", plateau_args, LF_SCHED_PLATEAU, plateau_finish},
+  {LF_KIND_SCHEDULER, "StepLR", "lr * gamma^(epoch // step_size), stepped per epoch.", steplr_args, LF_SCHED_STEP, 0, 0, 0},
+  {LF_KIND_SCHEDULER, "CosineAnnealingLR", "Cosine from lr to eta_min over T_max epochs.", cosine_args, LF_SCHED_COSINE, 0, 0, 0},
+  {LF_KIND_SCHEDULER, "LinearLR", "Linear warm-up: lr * factor, the factor going linearly from start_factor to end_factor over total_iters epochs.", linearlr_args, LF_SCHED_LINEAR, 0, 0, 0},
+  {LF_KIND_SCHEDULER, "OneCycleLR", "One cycle per batch: lr up from max_lr/div_factor to max_lr, then down, momentum the other way.", onecycle_args, LF_SCHED_ONECYCLE, onecycle_finish, 0, 0},
+  {LF_KIND_SCHEDULER, "ReduceLROnPlateau", "lr * factor when the monitored quantity stops improving for patience epochs.", plateau_args, LF_SCHED_PLATEAU, plateau_finish, 0, 0},
 
-  {LF_KIND_METRIC, "Accuracy", "Fraction of samples whose predicted class is the label.", no_args, LF_MET_ACCURACY, 0},
-  {LF_KIND_METRIC, "Precision", "Macro-averaged precision.", no_args, LF_MET_PRECISION, 0},
-  {LF_KIND_METRIC, "Recall", "Macro-averaged recall.", no_args, LF_MET_RECALL, 0},
-  {LF_KIND_METRIC, "F1", "Macro-averaged F1 score.", no_args, LF_MET_F1, 0},
-  {LF_KIND_METRIC, "AUROC", "Area under the ROC curve (binary).", no_args, LF_MET_AUROC, 0},
-  {LF_KIND_METRIC, "AUPRC", "Average precision: area under the precision-recall curve (binary).", no_args, LF_MET_AUPRC, 0},
-  {LF_KIND_METRIC, "TopKAccuracy", "Fraction of samples whose label is among the k highest outputs.", topk_args, LF_MET_TOPK, 0},
-  {LF_KIND_METRIC, "MAE", "Mean absolute error.", no_args, LF_MET_MAE, 0},
-  {LF_KIND_METRIC, "RMSE", "Root mean squared error.", no_args, LF_MET_RMSE, 0},
-  {LF_KIND_METRIC, "R2", "Coefficient of determination.", no_args, LF_MET_R2, 0},
+  {LF_KIND_METRIC, "Accuracy", "Fraction of samples whose predicted class is the label.", no_args, LF_MET_ACCURACY, 0, 0, 0},
+  {LF_KIND_METRIC, "Precision", "Macro-averaged precision.", no_args, LF_MET_PRECISION, 0, 0, 0},
+  {LF_KIND_METRIC, "Recall", "Macro-averaged recall.", no_args, LF_MET_RECALL, 0, 0, 0},
+  {LF_KIND_METRIC, "F1", "Macro-averaged F1 score.", no_args, LF_MET_F1, 0, 0, 0},
+  {LF_KIND_METRIC, "AUROC", "Area under the ROC curve (binary).", no_args, LF_MET_AUROC, 0, 0, 0},
+  {LF_KIND_METRIC, "AUPRC", "Average precision: area under the precision-recall curve (binary).", no_args, LF_MET_AUPRC, 0, 0, 0},
+  {LF_KIND_METRIC, "TopKAccuracy", "Fraction of samples whose label is among the k highest outputs.", topk_args, LF_MET_TOPK, 0, 0, 0},
+  {LF_KIND_METRIC, "MAE", "Mean absolute error.", no_args, LF_MET_MAE, 0, 0, 0},
+  {LF_KIND_METRIC, "RMSE", "Root mean squared error.", no_args, LF_MET_RMSE, 0, 0, 0},
+  {LF_KIND_METRIC, "R2", "Coefficient of determination.", no_args, LF_MET_R2, 0, 0, 0},
 
-  {LF_KIND_DATASET, "idx", "MNIST/Fashion-MNIST IDX files: source is the prefix P of P-images-idx3-ubyte[.gz] and P-labels-idx1-ubyte[.gz].", idx_args, LF_DS_IDX, 0},
-  {LF_KIND_DATASET, "csv", "A CSV file with a header row; source is its path.", csv_args, LF_DS_CSV, 0},
-  {LF_KIND_DATASET, "sql", "A SELECT run on the project database (ATTACHed databases included); source is the SELECT.", sql_args, LF_DS_SQL, sql_finish},
+  {LF_KIND_DATASET, "idx", "MNIST/Fashion-MNIST IDX files: source is the prefix P of P-images-idx3-ubyte[.gz] and P-labels-idx1-ubyte[.gz].", idx_args, LF_DS_IDX, 0, 0, 0},
+  {LF_KIND_DATASET, "csv", "A CSV file with a header row; source is its path.", csv_args, LF_DS_CSV, 0, 0, 0},
+  {LF_KIND_DATASET, "sql", "A SELECT run on the project database (ATTACHed databases included); source is the SELECT.", sql_args, LF_DS_SQL, sql_finish, 0, 0},
 };
 
 #define N_CATALOGUE ((int)(sizeof(catalogue)/sizeof(catalogue[0])))
@@ -333,6 +343,13 @@ const lf_component *lf_registry_at(int i){
 const lf_component *lf_registry_find(const char *loc){
   for(int i=0; i<N_CATALOGUE; i++){
     if( strcmp(catalogue[i].loc, loc)==0 ) return &catalogue[i];
+  }
+  return NULL;
+}
+
+const lf_component *lf_registry_find_layer(const lf_layer_ops *ops){
+  for(int i=0; ops && i<N_CATALOGUE; i++){
+    if( catalogue[i].layer==ops ) return &catalogue[i];
   }
   return NULL;
 }

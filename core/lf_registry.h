@@ -19,6 +19,8 @@
 
 const lf_component *lf_registry_find(const char *loc);
 const lf_component *lf_registry_find_kind(lf_kind kind, const char *loc);
+/* The row of a layer implementation, or NULL. */
+const lf_component *lf_registry_find_layer(const lf_layer_ops *ops);
 /* Iteration: i = 0.. until NULL. */
 const lf_component *lf_registry_at(int i);
 const char *lf_kind_name(lf_kind k);

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define ARGS(L) ((const lf_batchnorm_args*)(L)->args)
+
 typedef struct bn_state {
   lf_prim fwd_train, fwd_infer, bwd;
   dnnl_memory_t scale, shift;     /* weight, bias (plain views) */
@@ -33,7 +35,7 @@ typedef struct bn_state {
 } bn_state;
 
 static int bn_infer_common(const char *name, int want_ndim,
-                           const lf_layer_spec *spec, const lf_shape *in,
+                           const lf_batchnorm_args *spec, const lf_shape *in,
                            lf_shape *out, char *err, size_t errlen){
   char buf[64];
   if( in->ndim!=want_ndim ){
@@ -50,18 +52,23 @@ static int bn_infer_common(const char *name, int want_ndim,
   return 0;
 }
 
-static int bn1d_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int bn1d_infer(const void *args, const lf_shape *in, int nin,
                       lf_shape *out, char *err, size_t errlen){
+  const lf_batchnorm_args *spec = args;
+  (void)nin;
   return bn_infer_common("BatchNorm1d", 1, spec, in, out, err, errlen);
 }
 
-static int bn2d_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int bn2d_infer(const void *args, const lf_shape *in, int nin,
                       lf_shape *out, char *err, size_t errlen){
+  const lf_batchnorm_args *spec = args;
+  (void)nin;
   return bn_infer_common("BatchNorm2d", 3, spec, in, out, err, errlen);
 }
 
-static int bn_params(const lf_layer_spec *spec, const lf_shape *in,
+static int bn_params(const void *args, const lf_shape *in,
                      lf_param_decl *d){
+  const lf_batchnorm_args *spec = args;
   static const char *const names[4] = {
     "weight", "bias", "running_mean", "running_var"
   };
@@ -106,7 +113,7 @@ static int bn_build(const lf_layer *L, lf_layer_build *b,
                     char *err, size_t errlen){
   bn_state *s = calloc(1, sizeof(*s));
   unsigned ss = dnnl_use_scale | dnnl_use_shift;
-  float eps = (float)L->spec.eps;
+  float eps = (float)ARGS(L)->eps;
   dnnl_memory_desc_t c_md, view;
   const dnnl_memory_desc_t *data = b->src_md;
   dnnl_batch_normalization_desc_t d;
@@ -181,7 +188,7 @@ static dnnl_memory_t bn_mem(bn_state *s, int k, dnnl_memory_t m){
 static void bn_update_running(const lf_layer *L, bn_state *s){
   const float *mean = lf_dnnl_ptr(s->mean), *var = lf_dnnl_ptr(s->var);
   float *rm = L->param[2]->data, *rv = L->param[3]->data;
-  double m = L->spec.momentum;
+  double m = ARGS(L)->momentum;
   double unbias = (double)s->per_channel / (double)(s->per_channel - 1);
   int64_t i;
   for(i=0; i<L->param[2]->n; i++){

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define ARGS(L) ((const lf_conv2d_args*)(L)->args)
+
 typedef struct conv_state {
   lf_prim fwd, bwd_data, bwd_weights;
   dnnl_memory_t w, gw, b, gb;   /* plain views of the lf_params */
@@ -34,8 +36,10 @@ static int64_t conv_out_dim(int64_t in, int k, int stride, int pad){
   return (in + 2*(int64_t)pad - k) / stride + 1;
 }
 
-static int conv_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int conv_infer(const void *args, const lf_shape *in, int nin,
                       lf_shape *out, char *err, size_t errlen){
+  const lf_conv2d_args *spec = args;
+  (void)nin;
   char buf[64];
   int64_t oh, ow;
   if( in->ndim!=3 ){
@@ -73,8 +77,9 @@ static int conv_infer(const lf_layer_spec *spec, const lf_shape *in,
   return 0;
 }
 
-static int conv_params(const lf_layer_spec *spec, const lf_shape *in,
+static int conv_params(const void *args, const lf_shape *in,
                        lf_param_decl *d){
+  const lf_conv2d_args *spec = args;
   d[0].suffix = "weight";
   d[0].shape.ndim = 4;
   d[0].shape.dim[0] = spec->out;
@@ -91,7 +96,7 @@ static int conv_params(const lf_layer_spec *spec, const lf_shape *in,
 }
 
 static void conv_init(const lf_layer *L, lf_rng *rng){
-  double fan_in = (double)L->in.dim[0] * L->spec.kernel[0] * L->spec.kernel[1];
+  double fan_in = (double)L->in.dim[0] * ARGS(L)->kernel[0] * ARGS(L)->kernel[1];
   double bound = 1.0 / sqrt(fan_in);
   int i;
   for(i=0; i<L->nparam; i++){
@@ -124,9 +129,9 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
   dnnl_dims_t wd, strides, pad_l, pad_r;
   dnnl_convolution_desc_t d;
   dnnl_primitive_attr_t attr = 0;
-  const dnnl_memory_desc_t *bias = L->spec.bias ? &b_md : 0;
+  const dnnl_memory_desc_t *bias = ARGS(L)->bias ? &b_md : 0;
   const dnnl_memory_desc_t *src, *dst;
-  int64_t nb = L->spec.out;
+  int64_t nb = ARGS(L)->out;
   /* bf16: activations and weights in bf16 (weights from data16), weight
   ** gradients in f32. */
   int bf16 = b->bf16 && L->param[0]->data16;
@@ -136,8 +141,8 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
   for(i=0; i<4; i++) wd[i] = L->param[0]->shape.dim[i];
   for(i=0; i<2; i++){
-    strides[i] = L->spec.stride[i];
-    pad_l[i] = pad_r[i] = L->spec.padding[i];
+    strides[i] = ARGS(L)->stride[i];
+    pad_l[i] = pad_r[i] = ARGS(L)->padding[i];
   }
   /* An activation after this layer runs as a post-op (ReLU fused). */
   if( b->fuse_act && lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen) ){
@@ -172,7 +177,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     || lf_relayout_init(&s->w_fwd, &w_plain,
          lf_prim_md(&s->fwd, dnnl_query_weights_md, 0), 1, err, errlen);
   if( rc ) goto fail;
-  if( L->spec.bias ){
+  if( ARGS(L)->bias ){
     rc = lf_dnnl_mem(&s->b, &b_md, L->param[1]->data, err, errlen)
       || lf_dnnl_mem(&s->gb, &b_md, L->param[1]->grad, err, errlen);
     if( rc ) goto fail;
@@ -215,7 +220,7 @@ static int conv_forward(const lf_layer *L, void *p, const lf_layer_run *r,
    || lf_relayout_run(&s->w_fwd, s->w, r->stream, err, errlen) ) return -1;
   a[n].arg = DNNL_ARG_SRC;     a[n++].memory = lf_relayout_mem(&s->src_in, r->src);
   a[n].arg = DNNL_ARG_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->w_fwd, s->w);
-  if( L->spec.bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
+  if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
   a[n].arg = DNNL_ARG_DST;     a[n++].memory = r->dst;
   return lf_prim_run(&s->fwd, r->stream, n, a, "Conv2d forward", err, errlen);
 }
@@ -241,7 +246,7 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   a[n].arg = DNNL_ARG_SRC;          a[n++].memory = lf_relayout_mem(&s->src_in, r->src);
   a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = r->diff_dst;
   a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
-  if( L->spec.bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
+  if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
   if( lf_prim_run(&s->bwd_weights, r->stream, n, a, "Conv2d backward weights",
                   err, errlen) ) return -1;
   return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);

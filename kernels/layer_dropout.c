@@ -14,14 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ARGS(L) ((const lf_dropout_args*)(L)->args)
+
 typedef struct dropout_state {
   size_t n;          /* elements in the physical buffer */
   int bf16;          /* elements are bfloat16 (a net computing in bf16) */
   float *mask;       /* 0 or 1/(1-p) per element, from the last training pass */
 } dropout_state;
 
-static int dropout_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int dropout_infer(const void *args, const lf_shape *in, int nin,
                          lf_shape *out, char *err, size_t errlen){
+  const lf_dropout_args *spec = args;
+  (void)nin;
   if( !(spec->p>=0.0 && spec->p<1.0) ){
     snprintf(err, errlen, "Dropout p must be in [0, 1), got %g", spec->p);
     return -1;
@@ -61,8 +65,8 @@ static int dropout_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   dropout_state *s = p;
   const float *x = lf_dnnl_ptr(r->src);
   float *y = lf_dnnl_ptr(r->dst);
-  float keep = (float)(1.0 / (1.0 - L->spec.p));
-  float pdrop = (float)L->spec.p;
+  float keep = (float)(1.0 / (1.0 - ARGS(L)->p));
+  float pdrop = (float)ARGS(L)->p;
   size_t i;
   if( x==0 || y==0 ){
     snprintf(err, errlen, "Dropout: missing buffer");

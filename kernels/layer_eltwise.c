@@ -9,15 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define ARGS(L) ((const lf_leakyrelu_args*)(L)->args)
+
 typedef struct eltwise_state {
   lf_prim fwd, bwd;
   int fused;        /* the previous layer applied it: forward is a no-op,
                     ** backward runs in place from the output */
 } eltwise_state;
 
-static int eltwise_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int eltwise_infer(const void *args, const lf_shape *in, int nin,
                          lf_shape *out, char *err, size_t errlen){
-  (void)spec; (void)err; (void)errlen;
+  (void)args;
+  (void)nin;
+  (void)err; (void)errlen;
   *out = *in;
   return 0;
 }
@@ -26,7 +30,7 @@ static int eltwise_infer(const lf_layer_spec *spec, const lf_shape *in,
 static dnnl_alg_kind_t eltwise_alg(const lf_layer *L, float *alpha){
   *alpha = 0.0f;
   if( L->ops==&lf_layer_leakyrelu ){
-    *alpha = (float)L->spec.negative_slope;
+    *alpha = (float)ARGS(L)->negative_slope;
     return dnnl_eltwise_relu;
   }
   if( L->ops==&lf_layer_tanh ) return dnnl_eltwise_tanh;

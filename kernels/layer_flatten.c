@@ -14,9 +14,11 @@ typedef struct flatten_state {
   dnnl_memory_t plain;           /* plain view of dst / diff_dst */
 } flatten_state;
 
-static int flatten_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int flatten_infer(const void *args, const lf_shape *in, int nin,
                          lf_shape *out, char *err, size_t errlen){
-  (void)spec; (void)err; (void)errlen;
+  (void)args;
+  (void)nin;
+  (void)err; (void)errlen;
   out->ndim = 1;
   out->dim[0] = lf_shape_count(in);
   return 0;

@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define ARGS(L) ((const lf_linear_args*)(L)->args)
+
 typedef struct linear_state {
   lf_prim fwd, bwd_data, bwd_weights;
   dnnl_memory_t w, gw, b, gb;     /* plain views of the lf_params (w: of
@@ -37,8 +39,10 @@ typedef struct linear_state {
   lf_relayout gw_out;             /* weight grad layout -> plain grad */
 } linear_state;
 
-static int linear_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int linear_infer(const void *args, const lf_shape *in, int nin,
                         lf_shape *out, char *err, size_t errlen){
+  const lf_linear_args *spec = args;
+  (void)nin;
   char buf[64];
   if( in->ndim!=1 ){
     snprintf(err, errlen, "Linear expects a vector input, got %s: "
@@ -54,8 +58,9 @@ static int linear_infer(const lf_layer_spec *spec, const lf_shape *in,
   return 0;
 }
 
-static int linear_params(const lf_layer_spec *spec, const lf_shape *in,
+static int linear_params(const void *args, const lf_shape *in,
                          lf_param_decl *d){
+  const lf_linear_args *spec = args;
   d[0].suffix = "weight";
   d[0].shape.ndim = 2;
   d[0].shape.dim[0] = spec->out;
@@ -100,9 +105,9 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
   dnnl_dims_t wdims;
   dnnl_inner_product_desc_t d;
   dnnl_primitive_attr_t attr = 0;
-  const dnnl_memory_desc_t *bias = L->spec.bias ? &b_md : 0;
+  const dnnl_memory_desc_t *bias = ARGS(L)->bias ? &b_md : 0;
   const dnnl_memory_desc_t *dst;
-  int64_t nb = L->spec.out;
+  int64_t nb = ARGS(L)->out;
   int bf16 = b->bf16 && L->param[0]->data16
              && b->src_md->data_type==dnnl_bf16;
   dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
@@ -139,7 +144,7 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
     || lf_relayout_init(&s->w_fwd, &w_plain,
          lf_prim_md(&s->fwd, dnnl_query_weights_md, 0), 1, err, errlen);
   if( rc ) goto fail;
-  if( L->spec.bias ){
+  if( ARGS(L)->bias ){
     rc = lf_dnnl_mem(&s->b, &b_md, L->param[1]->data, err, errlen)
       || lf_dnnl_mem(&s->gb, &b_md, L->param[1]->grad, err, errlen);
     if( rc ) goto fail;
@@ -178,7 +183,7 @@ static int linear_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   if( lf_relayout_run(&s->w_fwd, s->w, r->stream, err, errlen) ) return -1;
   a[n].arg = DNNL_ARG_SRC;     a[n++].memory = r->src;
   a[n].arg = DNNL_ARG_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->w_fwd, s->w);
-  if( L->spec.bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
+  if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
   a[n].arg = DNNL_ARG_DST;     a[n++].memory = r->dst;
   return lf_prim_run(&s->fwd, r->stream, n, a, "Linear forward", err, errlen);
 }
@@ -199,7 +204,7 @@ static int linear_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   a[n].arg = DNNL_ARG_SRC;          a[n++].memory = r->src;
   a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = r->diff_dst;
   a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
-  if( L->spec.bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
+  if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
   if( lf_prim_run(&s->bwd_weights, r->stream, n, a, "Linear backward weights",
                   err, errlen) ) return -1;
   return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);

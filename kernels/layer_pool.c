@@ -14,16 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define ARGS(L) ((const lf_pool2d_args*)(L)->args)
+
 typedef struct pool_state {
   lf_prim fwd, bwd;
   dnnl_memory_t ws;             /* MaxPool argmax, NULL for AvgPool */
 } pool_state;
 
-static int pool_stride(const lf_layer_spec *spec, int i){
+static int pool_stride(const lf_pool2d_args *spec, int i){
   return spec->stride[i]>0 ? spec->stride[i] : spec->kernel[i];
 }
 
-static int pool_infer_named(const char *name, const lf_layer_spec *spec,
+static int pool_infer_named(const char *name, const lf_pool2d_args *spec,
                             const lf_shape *in, lf_shape *out,
                             char *err, size_t errlen){
   char buf[64];
@@ -57,13 +59,17 @@ static int pool_infer_named(const char *name, const lf_layer_spec *spec,
   return 0;
 }
 
-static int maxpool_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int maxpool_infer(const void *args, const lf_shape *in, int nin,
                          lf_shape *out, char *err, size_t errlen){
+  const lf_pool2d_args *spec = args;
+  (void)nin;
   return pool_infer_named("MaxPool2d", spec, in, out, err, errlen);
 }
 
-static int avgpool_infer(const lf_layer_spec *spec, const lf_shape *in,
+static int avgpool_infer(const void *args, const lf_shape *in, int nin,
                          lf_shape *out, char *err, size_t errlen){
+  const lf_pool2d_args *spec = args;
+  (void)nin;
   return pool_infer_named("AvgPool2d", spec, in, out, err, errlen);
 }
 
@@ -90,10 +96,10 @@ static int pool_build(const lf_layer *L, lf_layer_build *b,
 
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
   for(i=0; i<2; i++){
-    strides[i] = pool_stride(&L->spec, i);
-    kernel[i] = L->spec.kernel[i];
+    strides[i] = pool_stride(ARGS(L), i);
+    kernel[i] = ARGS(L)->kernel[i];
     dilation[i] = 0;
-    pad[i] = L->spec.padding[i];
+    pad[i] = ARGS(L)->padding[i];
   }
   rc = lf_dnnl_md_dt(&dst_any, b->batch, &L->out, 1, b->src_md->data_type,
                      err, errlen)

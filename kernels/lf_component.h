@@ -11,7 +11,7 @@
 
 typedef enum lf_kind {
   LF_KIND_MODEL = 1,   /* fills nothing itself: Sequential holds layers */
-  LF_KIND_LAYER,       /* fills lf_layer_spec */
+  LF_KIND_LAYER,       /* fills the layer's own args struct */
   LF_KIND_LOSS,        /* fills lf_loss_spec */
   LF_KIND_OPTIMIZER,   /* fills lf_optim_spec */
   LF_KIND_SCHEDULER,   /* fills lf_optim_spec (sched fields) */
@@ -47,6 +47,14 @@ typedef struct lf_arg_spec {
   const char *help;
 } lf_arg_spec;
 
+typedef struct lf_layer_ops lf_layer_ops;
+
+/* One row of the component table. A layer row points at its
+** implementation (kernels/lf_layer.h) and says how big its own args struct
+** is; the config parser allocates that struct, sets the defaults of `args`
+** and fills each arg at its offset, then calls finish. Rows of the other
+** kinds fill the kind's spec struct (lf_loss_spec, lf_optim_spec, ...) and
+** name their implementation by `code`. */
 typedef struct lf_component {
   lf_kind kind;
   const char *loc;
@@ -56,6 +64,14 @@ typedef struct lf_component {
   /* Fix-ups after args are parsed (derived defaults such as pool stride =
   ** kernel); may refuse a combination with a message. NULL if none. */
   int (*finish)(void *spec, char *err, size_t errlen);
+  const lf_layer_ops *layer; /* LF_KIND_LAYER: the implementation */
+  size_t spec_size;          /* LF_KIND_LAYER: bytes of its args struct */
 } lf_component;
+
+/* Sets the defaults of c's args into spec (a zeroed struct of the kind's
+** spec type, or of c->spec_size bytes for a layer). */
+void lf_component_defaults(const lf_component *c, void *spec);
+/* Frees what parsing put into spec (strings, string lists), not spec. */
+void lf_component_free_args(const lf_component *c, void *spec);
 
 #endif

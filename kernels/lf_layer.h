@@ -30,6 +30,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include "lf_net.h"
+#include "lf_layer_args.h"
 
 #define LF_LAYER_MAX_PARAMS 4
 
@@ -45,7 +46,7 @@ typedef struct lf_param_decl {
 ** of its params (forward may update buffers such as running statistics). */
 typedef struct lf_layer {
   const lf_layer_ops *ops;
-  lf_layer_spec spec;
+  const void *args;                 /* the layer's args struct (or NULL) */
   int index;                        /* position in the Sequential */
   lf_shape in, out;                 /* per-sample shapes */
   int nparam;
@@ -92,12 +93,13 @@ typedef struct lf_layer_run {
 
 struct lf_layer_ops {
   const char *loc;
-  /* Returns 0 and sets *out, or -1 with a message naming the shapes. */
-  int (*infer)(const lf_layer_spec *spec, const lf_shape *in, lf_shape *out,
+  /* in: the nin per-sample input shapes (nin is 1 unless multi_input).
+  ** Returns 0 and sets *out, or -1 with a message naming the shapes. */
+  int (*infer)(const void *args, const lf_shape *in, int nin, lf_shape *out,
                char *err, size_t errlen);
   /* Fills decl (room for LF_LAYER_MAX_PARAMS) in state_dict order; returns
   ** the count. NULL: no parameters. */
-  int (*params)(const lf_layer_spec *spec, const lf_shape *in,
+  int (*params)(const void *args, const lf_shape *in,
                 lf_param_decl *decl);
   /* Initial values, drawing from rng in param order. NULL: all zero. */
   void (*init)(const lf_layer *layer, lf_rng *rng);
@@ -109,6 +111,10 @@ struct lf_layer_ops {
                   char *err, size_t errlen);
   void (*release)(void *state);
 };
+
+/* Number of values (parameters and buffers) layer l declares for per-sample
+** input shape in, as a double: no overflow for absurd sizes. */
+double lf_layer_param_values(const lf_layer_spec *l, const lf_shape *in);
 
 /* ---- built-in layers (kernels/layer_*.c) ---- */
 extern const lf_layer_ops lf_layer_linear, lf_layer_conv2d;

@@ -64,37 +64,6 @@ struct lf_net {
   int bf16;                    /* compute in bf16 (lf_net_set_bf16) */
 };
 
-/* ---- the built-in layers ---- */
-
-static const lf_layer_ops *const lf_builtin[] = {
-  &lf_layer_linear, &lf_layer_conv2d, &lf_layer_maxpool2d,
-  &lf_layer_avgpool2d, &lf_layer_batchnorm1d, &lf_layer_batchnorm2d,
-  &lf_layer_dropout, &lf_layer_relu, &lf_layer_leakyrelu, &lf_layer_tanh,
-  &lf_layer_sigmoid, &lf_layer_gelu, &lf_layer_flatten
-};
-#define LF_NBUILTIN ((int)(sizeof(lf_builtin)/sizeof(lf_builtin[0])))
-
-const lf_layer_ops *lf_layer_ops_find(const char *loc){
-  int i;
-  if( loc==0 ) return 0;
-  for(i=0; i<LF_NBUILTIN; i++){
-    if( strcmp(lf_builtin[i]->loc, loc)==0 ) return lf_builtin[i];
-  }
-  return 0;
-}
-
-const char *const *lf_layer_ops_list(void){
-  static const char *names[LF_NBUILTIN+1];
-  static int done;
-  int i;
-  if( !done ){   /* idempotent: racing first calls write the same values */
-    for(i=0; i<LF_NBUILTIN; i++) names[i] = lf_builtin[i]->loc;
-    names[LF_NBUILTIN] = 0;
-    done = 1;
-  }
-  return names;
-}
-
 /* ---- shapes ---- */
 
 int lf_net_infer(const lf_layer_spec *layers, int nlayers, const lf_shape *in,
@@ -115,7 +84,7 @@ int lf_net_infer(const lf_layer_spec *layers, int nlayers, const lf_shape *in,
       return i;
     }
     memset(&next, 0, sizeof next);
-    if( ops->infer(&layers[i], &cur, &next, err, errlen) ) return i;
+    if( ops->infer(layers[i].args, &cur, 1, &next, err, errlen) ) return i;
     if( next.ndim<1 || next.ndim>LF_MAX_DIMS || lf_shape_count(&next)<1 ){
       snprintf(err, errlen, "%s produced an empty output from input %s",
                ops->loc, lf_shape_str(&cur, buf, sizeof buf));
@@ -125,6 +94,18 @@ int lf_net_infer(const lf_layer_spec *layers, int nlayers, const lf_shape *in,
   }
   if( out ) *out = cur;
   return -1;
+}
+
+double lf_layer_param_values(const lf_layer_spec *l, const lf_shape *in){
+  lf_param_decl decl[LF_LAYER_MAX_PARAMS];
+  double total = 0;
+  int n = l->ops && l->ops->params ? l->ops->params(l->args, in, decl) : 0;
+  for(int i=0; i<n && i<LF_LAYER_MAX_PARAMS; i++){
+    double c = 1;
+    for(int d=0; d<decl[i].shape.ndim; d++) c *= (double)decl[i].shape.dim[d];
+    total += c;
+  }
+  return total;
 }
 
 /* ---- the per-batch-size builds ---- */
@@ -170,8 +151,9 @@ static int lf_batch_buffer(dnnl_memory_t *m, const dnnl_memory_desc_t *md,
 ** post-op and whose backward can run from its output alone. */
 static int lf_fusable_act(const lf_layer *L, float *alpha){
   if( L->ops==&lf_layer_relu ){ *alpha = 0.0f; return 1; }
-  if( L->ops==&lf_layer_leakyrelu && L->spec.negative_slope>=0.0 ){
-    *alpha = (float)L->spec.negative_slope;
+  if( L->ops==&lf_layer_leakyrelu
+   && ((const lf_leakyrelu_args*)L->args)->negative_slope>=0.0 ){
+    *alpha = (float)((const lf_leakyrelu_args*)L->args)->negative_slope;
     return 1;
   }
   return 0;
@@ -348,7 +330,7 @@ lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
   for(i=0; i<nlayers; i++){
     lf_layer *L = &net->layers[i];
     L->ops = layers[i].ops;
-    L->spec = layers[i];
+    L->args = layers[i].args;
     L->index = i;
     /* ReLU then MaxPool2d runs as MaxPool2d then ReLU: max commutes with a
     ** non-decreasing activation, the argmax (first maximum) and hence the
@@ -359,25 +341,25 @@ lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
       float alpha;
       lf_layer tmp;
       tmp.ops = layers[i].ops;
-      tmp.spec = layers[i];
+      tmp.args = layers[i].args;
       if( lf_fusable_act(&tmp, &alpha) ){
         L->ops = layers[i+1].ops;
-        L->spec = layers[i+1];
+        L->args = layers[i+1].args;
         L->in = cur;
-        L->ops->infer(&L->spec, &L->in, &L->out, err, errlen);
+        L->ops->infer(L->args, &L->in, 1, &L->out, err, errlen);
         L->nparam = 0;
         cur = L->out;
         i++;
         L = &net->layers[i];
         L->ops = layers[i-1].ops;
-        L->spec = layers[i-1];
+        L->args = layers[i-1].args;
         L->index = i;
       }
     }
     L->in = cur;
-    L->ops->infer(&L->spec, &L->in, &L->out, err, errlen);
+    L->ops->infer(L->args, &L->in, 1, &L->out, err, errlen);
     cur = L->out;
-    L->nparam = L->ops->params ? L->ops->params(&L->spec, &L->in, decl) : 0;
+    L->nparam = L->ops->params ? L->ops->params(L->args, &L->in, decl) : 0;
     if( L->nparam<0 || L->nparam>LF_LAYER_MAX_PARAMS ){
       snprintf(err, errlen, "layer %d (%s): bad parameter count", i,
                L->ops->loc);
@@ -390,7 +372,7 @@ lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
   if( net->params==0 ) goto oom;
   for(i=0; i<nlayers; i++){
     lf_layer *L = &net->layers[i];
-    if( L->ops->params ) L->ops->params(&L->spec, &L->in, decl);
+    if( L->ops->params ) L->ops->params(L->args, &L->in, decl);
     for(j=0; j<L->nparam; j++){
       lf_param *p = &net->params[net->nparam++];
       snprintf(p->name, sizeof p->name, "%d.%s", i, decl[j].suffix);

@@ -18,26 +18,14 @@ typedef struct lf_layer_ops lf_layer_ops;
 
 #define LF_NET_MAX_BATCH_SIZES 8
 
-/* Arguments of one layer, as validated by the core's registry. Fields a
-** layer does not use are ignored. */
+/* One layer of a model: its implementation and its own args struct (the
+** layer's type from lf_layer_args.h, filled by the config parser from the
+** component table, or by hand in tests). The args are only read, and must
+** outlive every net built from them. */
 typedef struct lf_layer_spec {
-  const lf_layer_ops *ops;  /* which layer (from lf_layer_ops_find) */
-  int64_t out;              /* Linear: out features; Conv2d: out channels */
-  int kernel[2];            /* Conv2d, MaxPool2d, AvgPool2d */
-  int stride[2];            /* pools: default = kernel (the core fills it) */
-  int padding[2];
-  int bias;                 /* Linear, Conv2d: default 1 */
-  double p;                 /* Dropout: default 0.5 */
-  double negative_slope;    /* LeakyReLU: default 0.01 */
-  double eps;               /* BatchNorm: default 1e-5 */
-  double momentum;          /* BatchNorm: default 0.1 */
+  const lf_layer_ops *ops;
+  const void *args;         /* NULL for a layer without args */
 } lf_layer_spec;
-
-/* Finds the layer implementation for a loc ("Linear", "ReLU", ...);
-** NULL if unknown. The list of known locs is lf_layer_ops_list(). */
-const lf_layer_ops *lf_layer_ops_find(const char *loc);
-/* NULL-terminated list of loc names of all built-in layers. */
-const char *const *lf_layer_ops_list(void);
 
 /* Shape inference without building anything. On failure returns the index of
 ** the offending layer (>= 0) and writes a message such as

@@ -8,6 +8,7 @@
 #include "lf_test.h"
 #include "lf_net.h"
 #include "lf_layer.h"
+#include "lf_registry.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,42 +16,52 @@
 
 /* ---- helpers ---- */
 
+/* Layer args live in a static arena: a spec needs no free. */
+static _Alignas(16) char arena[1<<20];
+static size_t arena_used;
+
+/* A layer with its registry defaults. */
 static lf_layer_spec spec(const char *loc){
+  const lf_component *c = lf_registry_find_kind(LF_KIND_LAYER, loc);
   lf_layer_spec s;
   memset(&s, 0, sizeof s);
-  s.ops = lf_layer_ops_find(loc);
-  s.bias = 1;
-  s.stride[0] = s.stride[1] = 1;
-  s.p = 0.5;
-  s.negative_slope = 0.01;
-  s.eps = 1e-5;
-  s.momentum = 0.1;
+  if( c==0 ) return s;
+  s.ops = c->layer;
+  if( c->spec_size && arena_used + c->spec_size <= sizeof arena ){
+    void *a = arena + arena_used;
+    arena_used += (c->spec_size + 15) & ~(size_t)15;
+    lf_component_defaults(c, a);
+    s.args = a;
+  }
   return s;
 }
+#define ARG(s, type) ((type*)(s).args)
 
 static lf_layer_spec linear(int out, int bias){
   lf_layer_spec s = spec("Linear");
-  s.out = out;
-  s.bias = bias;
+  ARG(s, lf_linear_args)->out = out;
+  ARG(s, lf_linear_args)->bias = bias;
   return s;
 }
 
 static lf_layer_spec conv(int out, int kh, int kw, int sh, int sw, int ph,
                           int pw, int bias){
   lf_layer_spec s = spec("Conv2d");
-  s.out = out;
-  s.kernel[0] = kh; s.kernel[1] = kw;
-  s.stride[0] = sh; s.stride[1] = sw;
-  s.padding[0] = ph; s.padding[1] = pw;
-  s.bias = bias;
+  lf_conv2d_args *a = ARG(s, lf_conv2d_args);
+  a->out = out;
+  a->kernel[0] = kh; a->kernel[1] = kw;
+  a->stride[0] = sh; a->stride[1] = sw;
+  a->padding[0] = ph; a->padding[1] = pw;
+  a->bias = bias;
   return s;
 }
 
 static lf_layer_spec pool(const char *loc, int k, int stride, int pad){
   lf_layer_spec s = spec(loc);
-  s.kernel[0] = s.kernel[1] = k;
-  s.stride[0] = s.stride[1] = stride;
-  s.padding[0] = s.padding[1] = pad;
+  lf_pool2d_args *a = ARG(s, lf_pool2d_args);
+  a->kernel[0] = a->kernel[1] = k;
+  a->stride[0] = a->stride[1] = stride;
+  a->padding[0] = a->padding[1] = pad;
   return s;
 }
 
@@ -215,14 +226,34 @@ done:
 
 /* ---- tests ---- */
 
+/* The component table and the implementations agree: every layer row has
+** a complete implementation of the same name, and no implementation is
+** named by two rows. (That every lf_layer_* defined has a row is checked
+** from the sources by tests/sh/test_component_table.sh.) */
 static void test_registry(void){
-  const char *const *names = lf_layer_ops_list();
-  int n = 0;
-  while( names[n] ) n++;
-  CHECK(n==13, "13 built-in layers (%d)", n);
-  CHECK(lf_layer_ops_find("Conv2d")!=0 && lf_layer_ops_find("GELU")!=0,
+  int layers = 0, bad = 0;
+  const lf_component *c;
+  for(int i=0; (c = lf_registry_at(i))!=0; i++){
+    if( c->kind!=LF_KIND_LAYER ){
+      if( c->layer ){ bad++; CHECK(0, "%s is not a layer but names a layer implementation", c->loc); }
+      continue;
+    }
+    layers++;
+    const lf_layer_ops *o = c->layer;
+    if( !o || !o->infer || !o->build || !o->forward || strcmp(o->loc, c->loc)!=0 ){
+      bad++;
+      CHECK(0, "row %s has a complete implementation of that name", c->loc);
+      continue;
+    }
+    if( lf_registry_find_layer(o)!=c ){ bad++; CHECK(0, "%s: implementation named by one row", c->loc); }
+    for(const lf_arg_spec *a = c->args; a && a->name; a++){
+      if( a->offset + 1 > c->spec_size ){ bad++; CHECK(0, "%s arg %s lies inside its args struct", c->loc, a->name); }
+    }
+  }
+  CHECK(layers>=13 && bad==0, "every layer row has its implementation (%d rows)", layers);
+  CHECK(spec("Conv2d").ops==&lf_layer_conv2d && spec("GELU").ops==&lf_layer_gelu,
         "find known layers");
-  CHECK(lf_layer_ops_find("Conv3d")==0, "unknown layer is NULL");
+  CHECK(lf_registry_find_kind(LF_KIND_LAYER, "Conv3d")==0, "unknown layer is NULL");
 }
 
 static void test_gradients(void){
@@ -254,12 +285,12 @@ static void test_gradients(void){
   L[0] = spec("BatchNorm2d");
   gradcheck("BatchNorm2d", L, 1, shape3(3, 3, 3), 4, 0, 1e-2);
 
-  L[0] = spec("Dropout"); L[0].p = 0.3;
+  L[0] = spec("Dropout"); ARG(L[0], lf_dropout_args)->p = 0.3;
   gradcheck("Dropout(0.3)", L, 1, shape3(2, 3, 3), 3, 0, 1e-2);
 
   L[0] = spec("ReLU");
   gradcheck("ReLU", L, 1, shape3(2, 3, 3), 2, spaced(36, 0.1f, &rng), 1e-2);
-  L[0] = spec("LeakyReLU"); L[0].negative_slope = 0.2;
+  L[0] = spec("LeakyReLU"); ARG(L[0], lf_leakyrelu_args)->negative_slope = 0.2;
   gradcheck("LeakyReLU(0.2)", L, 1, shape1(10), 3, spaced(30, 0.1f, &rng), 1e-2);
   L[0] = spec("Tanh");
   gradcheck("Tanh", L, 1, shape1(10), 3, 0, 1e-2);
@@ -276,7 +307,7 @@ static void test_gradients(void){
   L[1] = spec("BatchNorm2d");
   L[2] = spec("Tanh");
   L[3] = pool("AvgPool2d", 2, 2, 0);
-  L[4] = spec("Dropout"); L[4].p = 0.25;
+  L[4] = spec("Dropout"); ARG(L[4], lf_dropout_args)->p = 0.25;
   L[5] = spec("Flatten");
   L[6] = linear(3, 1);
   gradcheck("Conv-BN-Tanh-AvgPool-Dropout-Flatten-Linear", L, 7,
@@ -312,12 +343,12 @@ static void test_shape_errors(void){
   bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
   CHECK(bad==0 && strcmp(err, "Conv2d kernel 5x5 with padding 0 does not fit "
         "input [1,3,3]")==0, "conv kernel too big: \"%s\"", err);
-  L[0].kernel[0] = L[0].kernel[1] = 7;
-  L[0].padding[0] = L[0].padding[1] = 1;
+  ARG(L[0], lf_conv2d_args)->kernel[0] = ARG(L[0], lf_conv2d_args)->kernel[1] = 7;
+  ARG(L[0], lf_conv2d_args)->padding[0] = ARG(L[0], lf_conv2d_args)->padding[1] = 1;
   bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
   CHECK(bad==0 && strstr(err, "7x7 with padding 1"), "with padding 1: \"%s\"", err);
-  L[0].kernel[0] = L[0].kernel[1] = 5;
-  L[0].padding[0] = L[0].padding[1] = 2;
+  ARG(L[0], lf_conv2d_args)->kernel[0] = ARG(L[0], lf_conv2d_args)->kernel[1] = 5;
+  ARG(L[0], lf_conv2d_args)->padding[0] = ARG(L[0], lf_conv2d_args)->padding[1] = 2;
   bad = lf_net_infer(L, 1, &in, &out, err, sizeof err);
   CHECK(bad==-1 && out.ndim==3 && out.dim[0]==4 && out.dim[1]==3
         && out.dim[2]==3, "padding 2 fits: [4,3,3]");
@@ -475,7 +506,7 @@ static void test_batchnorm_modes(void){
   const float *y;
   double maxd = 0, maxr = 0;
   L[0] = spec("BatchNorm2d");
-  L[0].momentum = 0.25;
+  ARG(L[0], lf_batchnorm_args)->momentum = 0.25;
   net = lf_net_create(L, 1, &in, err, sizeof err);
   if( !net ){ CHECK(0, "create bn: %s", err); return; }
   lf_rng_seed(&rng, 2);
@@ -548,7 +579,7 @@ static void test_dropout(void){
   const float *y;
   int i, zeros = 0, scaled = 0, same = 1;
   L[0] = spec("Dropout");
-  L[0].p = 0.4;
+  ARG(L[0], lf_dropout_args)->p = 0.4;
   net = lf_net_create(L, 1, &in, err, sizeof err);
   if( !net ){ CHECK(0, "create dropout: %s", err); return; }
   lf_rng_seed(&rng, 4);

@@ -10,6 +10,7 @@
 **   ONEDNN_VERBOSE=1 /tmp/net_bench cnn 1 | grep exec   # implementations
 */
 #include "lf_net.h"
+#include "lf_layer.h"
 #include "lf_optim.h"
 
 #include <omp.h>
@@ -27,33 +28,45 @@ static double now(void){
   return t.tv_sec + t.tv_nsec*1e-9;
 }
 
-static lf_layer_spec layer(const char *loc){
-  lf_layer_spec s;
-  memset(&s, 0, sizeof s);
-  s.ops = lf_layer_ops_find(loc);
-  s.bias = 1;
-  s.stride[0] = s.stride[1] = 1;
+/* Layer args outlive the nets: kept in static pools. */
+static lf_linear_args lin_pool[8];
+static lf_conv2d_args conv_pool[8];
+static lf_pool2d_args pool_pool[8];
+static int nlin, nconv, npool;
+
+static lf_layer_spec layer(const lf_layer_ops *ops){
+  lf_layer_spec s = { ops, 0 };
   return s;
 }
 
 static lf_layer_spec linear(int out){
-  lf_layer_spec s = layer("Linear");
-  s.out = out;
+  lf_layer_spec s = layer(&lf_layer_linear);
+  lf_linear_args *a = &lin_pool[nlin++ % 8];
+  a->out = out;
+  a->bias = 1;
+  s.args = a;
   return s;
 }
 
 static lf_layer_spec conv(int out, int k, int pad){
-  lf_layer_spec s = layer("Conv2d");
-  s.out = out;
-  s.kernel[0] = s.kernel[1] = k;
-  s.padding[0] = s.padding[1] = pad;
+  lf_layer_spec s = layer(&lf_layer_conv2d);
+  lf_conv2d_args *a = &conv_pool[nconv++ % 8];
+  a->out = out;
+  a->bias = 1;
+  a->kernel[0] = a->kernel[1] = k;
+  a->stride[0] = a->stride[1] = 1;
+  a->padding[0] = a->padding[1] = pad;
+  s.args = a;
   return s;
 }
 
 static lf_layer_spec maxpool(int k){
-  lf_layer_spec s = layer("MaxPool2d");
-  s.kernel[0] = s.kernel[1] = k;
-  s.stride[0] = s.stride[1] = k;
+  lf_layer_spec s = layer(&lf_layer_maxpool2d);
+  lf_pool2d_args *a = &pool_pool[npool++ % 8];
+  a->kernel[0] = a->kernel[1] = k;
+  a->stride[0] = a->stride[1] = k;
+  a->padding[0] = a->padding[1] = 0;
+  s.args = a;
   return s;
 }
 
@@ -141,19 +154,19 @@ int main(int argc, char **argv){
   if( strcmp(which, "cnn")!=0 ){
     lf_layer_spec L[6];
     lf_shape in = { 3, {1, 28, 28} };
-    L[0] = layer("Flatten");
-    L[1] = linear(256); L[2] = layer("ReLU");
-    L[3] = linear(128); L[4] = layer("ReLU");
+    L[0] = layer(&lf_layer_flatten);
+    L[1] = linear(256); L[2] = layer(&lf_layer_relu);
+    L[3] = linear(128); L[4] = layer(&lf_layer_relu);
     L[5] = linear(10);
     printf("MLP epoch: %.3f s\n", run(L, 6, in, epochs));
   }
   if( strcmp(which, "mlp")!=0 ){
     lf_layer_spec L[10];
     lf_shape in = { 3, {1, 28, 28} };
-    L[0] = conv(16, 5, 2); L[1] = layer("ReLU"); L[2] = maxpool(2);
-    L[3] = conv(32, 5, 2); L[4] = layer("ReLU"); L[5] = maxpool(2);
-    L[6] = layer("Flatten");
-    L[7] = linear(128); L[8] = layer("ReLU"); L[9] = linear(10);
+    L[0] = conv(16, 5, 2); L[1] = layer(&lf_layer_relu); L[2] = maxpool(2);
+    L[3] = conv(32, 5, 2); L[4] = layer(&lf_layer_relu); L[5] = maxpool(2);
+    L[6] = layer(&lf_layer_flatten);
+    L[7] = linear(128); L[8] = layer(&lf_layer_relu); L[9] = linear(10);
     printf("CNN epoch: %.3f s\n", run(L, 10, in, epochs));
   }
   return 0;

@@ -1,0 +1,41 @@
+/*
+** lf_layer_args.h — the args struct of each built-in layer, as the config
+** parser fills it from the layer's row in the component table
+** (core/lf_registry.c) and as the layer's code reads it. A layer without
+** args has no struct (its lf_layer_spec.args is NULL).
+*/
+#ifndef LF_LAYER_ARGS_H
+#define LF_LAYER_ARGS_H
+
+#include <stdint.h>
+
+typedef struct lf_linear_args {
+  int64_t out;              /* output features */
+  int bias;
+} lf_linear_args;
+
+typedef struct lf_conv2d_args {
+  int64_t out;              /* output channels */
+  int kernel[2], stride[2], padding[2];
+  int bias;
+} lf_conv2d_args;
+
+/* MaxPool2d, AvgPool2d. stride 0: the kernel size (the parser sets it). */
+typedef struct lf_pool2d_args {
+  int kernel[2], stride[2], padding[2];
+} lf_pool2d_args;
+
+/* BatchNorm1d, BatchNorm2d. */
+typedef struct lf_batchnorm_args {
+  double eps, momentum;
+} lf_batchnorm_args;
+
+typedef struct lf_dropout_args {
+  double p;
+} lf_dropout_args;
+
+typedef struct lf_leakyrelu_args {
+  double negative_slope;
+} lf_leakyrelu_args;
+
+#endif
