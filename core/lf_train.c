@@ -382,9 +382,7 @@ static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, 
       int k = 0;
       show_names[k] = "loss"; show_vals[k++] = loss_sum / (double)(start + nb);
       for(int i=0; i<m->spec.nmetrics && k<34; i++){
-        int shown = t->req->verbose == NULL;
-        for(int v=0; v<t->req->nverbose; v++) shown |= strcmp(t->req->verbose[v], m->spec.metrics[i].name)==0;
-        if( shown ){ show_names[k] = m->spec.metrics[i].name; show_vals[k++] = lf_metric_value(t->metrics[i]); }
+        if( lf_progress_shows(pg, m->spec.metrics[i].name) ){ show_names[k] = m->spec.metrics[i].name; show_vals[k++] = lf_metric_value(t->metrics[i]); }
       }
       lf_progress_batch(pg, b + 1, start + nb, show_names, show_vals, k);
     }
@@ -621,8 +619,9 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     goto done;
   }
   for(int v=0; v<req->nverbose; v++){
-    if( lf_settings_metric_index(&m->settings, req->verbose[v]) < 0 && strcmp(req->verbose[v], "loss")!=0 ){
-      snprintf(err, n, "verbose: '%.40s' is not a project metric", req->verbose[v]);
+    if( lf_settings_metric_index(&m->settings, req->verbose[v]) < 0 && strcmp(req->verbose[v], "loss")!=0
+     && strcmp(req->verbose[v], "duration")!=0 ){
+      snprintf(err, n, "verbose: '%.40s' is not a project metric, 'loss' or 'duration'", req->verbose[v]);
       goto done;
     }
   }
@@ -722,7 +721,8 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     ** a resumed run draws the same order as an uninterrupted one. */
   }
   lf_progress pg;
-  lf_progress_init(&pg, m->settings.progress, req->pplid);
+  lf_progress_init(&pg, m->settings.progress, req->pplid, first, first + epochs - 1,
+                   req->verbose, req->nverbose, req->quiet);
   const char *ended = "finished";
   char ended_msg[256] = "";
   for(int k=0; k<epochs; k++){

@@ -15,8 +15,9 @@ typedef struct lf_train_request {
   int patience;            /* early stopping after this many epochs since
                               the best epoch of the whole history;
                               0: none; < 0: the strategy's (none if unset) */
-  char **verbose;          /* metric names shown live (NULL: all) */
+  char **verbose;          /* quantities shown (NULL: all; lf_progress.h) */
   int nverbose;
+  int quiet;               /* verbose = 0: no progress output */
   /* Gives the caller connection's logid, creating its lab_logs row through
   ** `writer` (the trainer's own connection) when needed. */
   sqlite3_int64 (*logid)(void *arg, sqlite3 *writer, char *err, size_t n);

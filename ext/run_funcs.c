@@ -53,13 +53,18 @@ static sqlite3_int64 logid_for_trainer(void *arg, sqlite3 *writer, char *err, si
   return lf_conn_logid((lf_conn*)arg, writer, err, n);
 }
 
-/* verbose: a metric name or a JSON list of names. */
-static int parse_verbose(sqlite3_context *ctx, sqlite3_value *v, char ***names, int *n){
+/* verbose: NULL or 1 (everything), 0 (nothing), a quantity name or a JSON
+** list of names (lf_progress.h). */
+static int parse_verbose(sqlite3_context *ctx, sqlite3_value *v, char ***names, int *n, int *quiet){
   *names = NULL;
   *n = 0;
   if( sqlite3_value_type(v)==SQLITE_NULL ) return 0;
+  if( sqlite3_value_type(v)==SQLITE_INTEGER && (sqlite3_value_int64(v)==0 || sqlite3_value_int64(v)==1) ){
+    *quiet = sqlite3_value_int64(v)==0;
+    return 0;
+  }
   if( sqlite3_value_type(v) != SQLITE_TEXT && sqlite3_value_type(v) != SQLITE_BLOB ){
-    lf_errorf(ctx, "ppl_train: verbose must be a metric name or a JSON list of them");
+    lf_errorf(ctx, "ppl_train: verbose must be 0 (no progress), 1 (all), a metric name or a JSON list of them");
     return -1;
   }
   const char *t = lf_arg_json(ctx, &v, 0, "ppl_train: verbose");
@@ -124,7 +129,7 @@ static void train_call(sqlite3_context *ctx, const char *fn, int until, int argc
     req.epochs = 0;   /* until_epoch 0: already there */
   }else if( argc >= 2 && int_arg(ctx, fn, argv[1], "epochs", 0, 1000000, 5, &req.epochs) ) return;
   if( argc >= 3 && int_arg(ctx, fn, argv[2], "patience", 0, 1000000, -1, &req.patience) ) return;
-  if( argc >= 4 && parse_verbose(ctx, argv[3], &req.verbose, &req.nverbose) ) return;
+  if( argc >= 4 && parse_verbose(ctx, argv[3], &req.verbose, &req.nverbose, &req.quiet) ) return;
   req.logid = logid_for_trainer;
   req.logid_arg = sqlite3_user_data(ctx);
   char err[ERRLEN];
