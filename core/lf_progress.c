@@ -12,6 +12,7 @@
 #define BAR_MIN 10
 #define BAR_MAX 30
 #define MAX_PIECES 48
+#define PPLID_MAX 24
 
 void lf_progress_init(lf_progress *p, int enabled, const char *pplid,
                       int first_epoch, int last_epoch,
@@ -72,7 +73,10 @@ void lf_progress_format(char *buf, size_t size, int cols, const char *pplid,
 #define ADD(ord, rk, ...) do{ if( np < MAX_PIECES ){ \
     snprintf(pc[np].text, sizeof pc[np].text, __VA_ARGS__); \
     pc[np].order = (ord); pc[np].rank = (rk); pc[np].shown = 0; np++; } }while(0)
-  ADD(0, 90, "%s", pplid);
+  /* A long pplid keeps its start and end (where names tend to differ). */
+  size_t idl = strlen(pplid);
+  if( idl <= PPLID_MAX ) ADD(0, 4, "%s", pplid);
+  else ADD(0, 4, "%.*s..%s", PPLID_MAX / 2 - 1, pplid, pplid + idl - (PPLID_MAX / 2 - 1));
   ADD(1, 0, "epoch %d/%d", epoch, last_epoch);
   bar_at = np;
   ADD(2, 2, "%*s", BAR_MIN + 2, "");

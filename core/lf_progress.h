@@ -5,8 +5,9 @@
 ** narrower than the terminal (a line that wraps cannot be erased with \r,
 ** and every redraw would leave a line behind). It shows, as room allows and
 ** in this order of importance: `epoch i/N` (N: the last epoch this call
-** trains), the ETA of the whole call, a bar, batches done, the running loss,
-** the running metrics, the pplid, samples/s. After each epoch its finished
+** trains), the ETA of the whole call, a bar, batches done, the pplid
+** (shortened in the middle past 24 characters), the running loss, the
+** running metrics, samples/s. After each epoch its finished
 ** line, wrapped at the terminal's width. Otherwise (a pipe, a host
 ** program's captured output): one plain line per epoch,
 ** "<pplid> epoch <i>: name=value ...", no control characters.

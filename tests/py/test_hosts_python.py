@@ -344,7 +344,7 @@ def scenario_shell_tty(tmp):
     text = out.decode(errors="replace")
     tail = repr(text[-300:])
     check(f"{n}: the bar is redrawn with \\r and ESC[K on a terminal",
-          re.search(r"\r\x1b\[Ktty epoch 1 \[[#.]+\] \d+/3000 ", text) is not None, tail)
+          re.search(r"\r\x1b\[Ktty epoch 1/\d+ \[[#.]+\] \d+/3000 ", text) is not None, tail)
     check(f"{n}: Ctrl-C ends ppl_train as interrupted", '"ended":"interrupted"' in text, tail)
     check(f"{n}: the prompt comes back and works; finished epochs are kept", "alive|1" in text, tail)
     check(f"{n}: the shell exits normally after .quit",

@@ -99,9 +99,10 @@ EOF
   script -qec "'$SQLITE' '$D/p.db' < '$D/t.sql' > '$D/out'" /dev/null < /dev/null > "$D/pty" 2>&1; rc=$?
   check "tty: the training under a terminal exits 0" "exit $rc; $(first "$D/pty")" [ "$rc" -eq 0 ]
   check "tty: the bar is drawn with \\r and erased with ESC[K" "terminal: $(first "$D/pty")" \
-    sh -c "grep -q \"\$(printf '\r\033')\\[Ktty epoch 1 \\[#*\\.*\\] 5/5\" '$D/pty'"
+    sh -c "grep -q \"\$(printf '\r\033')\\[Ktty epoch 1/2 \\[#*\\.*\\] 5/5\" '$D/pty'"
+  # (wrapped between fields at the terminal's width: rows joined first)
   check "tty: the per-epoch line is still printed" "terminal: $(first "$D/pty")" \
-    sh -c "tr -d '\r' < '$D/pty' | grep -q 'tty epoch 2: .*val_loss='"
+    sh -c "tr -d '\r' < '$D/pty' | tr '\n' ' ' | grep -q 'tty epoch 2: .*val_loss='"
   check "tty: stdout is unchanged" "stdout: $(first "$D/out")" has "$D/out" '^finished$'
 else
   fail "tty" "script (util-linux) not found: run tools/host-deps.sh"
