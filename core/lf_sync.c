@@ -23,7 +23,7 @@ void lf_history_names_free(char **names, int n){
 }
 
 int lf_history_names(const lf_settings *s, char ***names, int *n){
-  int total = 2 * (s->nmetrics + 2), k = 0;
+  int total = 2 * (s->nmetrics + 2) + 1, k = 0;
   char **out = calloc((size_t)total, sizeof(char*));
   if( !out ) return -1;
   static const char *const split[2] = {"train", "val"};
@@ -37,6 +37,9 @@ int lf_history_names(const lf_settings *s, char ***names, int *n){
       k++;
     }
   }
+  out[k] = strdup("lr");   /* the epoch's learning rate, after the schedulers */
+  if( !out[k] ){ lf_history_names_free(out, k); return -1; }
+  k++;
   *names = out;
   *n = k;
   return 0;

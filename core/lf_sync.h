@@ -21,7 +21,7 @@
 
 /* The project's history quantities in ppl_history column order:
 ** train_<metric>..., train_loss, train_duration, val_<metric>..., val_loss,
-** val_duration. *names is malloc'ed (free with lf_history_names_free). */
+** val_duration, lr. *names is malloc'ed (free with lf_history_names_free). */
 int lf_history_names(const lf_settings *s, char ***names, int *n);
 void lf_history_names_free(char **names, int n);
 

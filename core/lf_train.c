@@ -29,7 +29,7 @@
 ** of level 0 (stored blocks, still checksummed) on every epoch. */
 #define LF_WEIGHT_ZLEVEL 0
 #define LF_CHECK_SECONDS 0.2
-#define MAX_QUANTITIES (2 * (32 + 2))
+#define MAX_QUANTITIES (2 * (32 + 2) + 1)   /* + lr */
 
 /* Everything one ppl_train call owns; released by trainer_close(). */
 typedef struct trainer {
@@ -389,12 +389,18 @@ static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, 
     int s = stop_requested(t, 0);
     if( s ) return s;
   }
+  /* The learning rate this epoch trained with (its last batch's, after the
+  ** schedulers), before the scheduler moves on to the next epoch's. */
+  double lr = lf_optim_lr(t->opt);
   lf_optim_epoch_end(t->opt);
   for(int i=0; i<m->spec.nmetrics; i++){
     add_quantity(r, "train", m->spec.metrics[i].name, lf_metric_value(t->metrics[i]));
   }
   add_quantity(r, "train", "loss", loss_sum / (double)N);
   add_quantity(r, "train", "duration", lf_now_unix() - t0);
+  snprintf(r->name_buf[r->n], sizeof r->name_buf[0], "lr");
+  r->names[r->n] = r->name_buf[r->n];
+  r->values[r->n++] = lr;
   return 0;
 }
 

@@ -189,7 +189,7 @@ void lf_vt_free_names(char **names, int n){
 
 int lf_vt_history_names(const lf_settings *s, char ***names, int *n){
   int m = s ? s->nmetrics : 0;
-  int total = 2*(m+2);
+  int total = 2*(m+2) + 1;
   char **v = sqlite3_malloc64(sizeof(char*) * (sqlite3_uint64)total);
   *names = NULL; *n = 0;
   if( !v ) return SQLITE_NOMEM;
@@ -200,6 +200,7 @@ int lf_vt_history_names(const lf_settings *s, char ***names, int *n){
     v[k++] = sqlite3_mprintf("%s_loss", split[p]);
     v[k++] = sqlite3_mprintf("%s_duration", split[p]);
   }
+  v[k++] = sqlite3_mprintf("lr");   /* the epoch's learning rate, after the schedulers */
   for(int i=0; i<total; i++){
     if( !v[i] ){ lf_vt_free_names(v, total); return SQLITE_NOMEM; }
   }

@@ -345,7 +345,7 @@ def run(tmp):
             "SELECT value FROM history WHERE pplid='p' AND name='val_loss' AND epoch=(SELECT best_epoch FROM ppl_state WHERE pplid='p')")
         with open(os.path.join(A.art, "Histories", "p.csv")) as f:
             lines = f.read().splitlines()
-        assert lines[0] == "epoch,train_accuracy,train_loss,train_duration,val_accuracy,val_loss,val_duration"
+        assert lines[0] == "epoch,train_accuracy,train_loss,train_duration,val_accuracy,val_loss,val_duration,lr"
         assert len(lines) == 1 + conf["last"]["epoch"]
         for line in lines[1:]:
             e, *vals = line.split(",")
