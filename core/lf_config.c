@@ -18,6 +18,7 @@
 typedef struct walk {
   char *err;
   size_t errlen;
+  int stored;       /* a stored config: metrics added to the project since may be absent */
 } walk;
 
 static int fail(walk *w, const char *fmt, ...){
@@ -393,11 +394,19 @@ static int parse_metrics(walk *w, const cJSON *v, const lf_settings *s, lf_pipel
     if( !p->metrics[i].name ) return fail(w, "out of memory");
   }
   for(int i=0; i<s->nmetrics; i++){
-    if( !p->metrics[i].name ){
+    if( !p->metrics[i].name && !w->stored ){
       return fail(w, "metrics>%s is missing: every project metric needs a component, e.g. {\"loc\": \"Accuracy\"}",
                   s->metrics[i]);
     }
   }
+  /* A pipeline made before lab_settings added a metric does not compute
+  ** it: its slots close up, in project order (history shows NULL there). */
+  int k = 0;
+  for(int i=0; i<s->nmetrics; i++){
+    if( p->metrics[i].name ) p->metrics[k++] = p->metrics[i];
+  }
+  for(int i=k; i<s->nmetrics; i++) memset(&p->metrics[i], 0, sizeof p->metrics[i]);
+  p->nmetrics = k;
   return 0;
 }
 
@@ -410,9 +419,22 @@ static int check_monitor(walk *w, const char *q, const lf_settings *s){
               "use val_loss, train_loss, or val_/train_ followed by a project metric name", q);
 }
 
+static int config_parse(const cJSON *cfg, const lf_settings *settings,
+                        lf_pipeline_spec *p, char *err, size_t errlen, int stored);
+
 int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
                     lf_pipeline_spec *p, char *err, size_t errlen){
-  walk w = { err, errlen };
+  return config_parse(cfg, settings, p, err, errlen, 0);
+}
+
+int lf_config_parse_stored(const cJSON *cfg, const lf_settings *settings,
+                           lf_pipeline_spec *p, char *err, size_t errlen){
+  return config_parse(cfg, settings, p, err, errlen, 1);
+}
+
+static int config_parse(const cJSON *cfg, const lf_settings *settings,
+                        lf_pipeline_spec *p, char *err, size_t errlen, int stored){
+  walk w = { err, errlen, stored };
   memset(p, 0, sizeof *p);
   p->train_batch = 32;
   p->val_batch = 256;

@@ -46,6 +46,11 @@ typedef struct lf_pipeline_spec {
 ** model>args>layers[1] (known: Linear, Conv2d, ...)". */
 int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
                     lf_pipeline_spec *out, char *err, size_t n);
+/* The same for a pipeline's stored config: a project metric added after the
+** pipeline was made (lab_settings) may be absent; it is left out of
+** out->metrics, which keeps project order. */
+int lf_config_parse_stored(const cJSON *cfg, const lf_settings *settings,
+                           lf_pipeline_spec *out, char *err, size_t n);
 void lf_pipeline_spec_free(lf_pipeline_spec *p);
 
 /* Parses JSON text into a cJSON object; err names the problem. */

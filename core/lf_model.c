@@ -17,7 +17,7 @@ int lf_model_open(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t
   cJSON *cfg = lf_json_parse_object(cfg_text, "stored config", err, n);
   free(cfg_text);
   if( !cfg ) goto fail;
-  int rc = lf_config_parse(cfg, &m->settings, &m->spec, err, n);
+  int rc = lf_config_parse_stored(cfg, &m->settings, &m->spec, err, n);
   cJSON_Delete(cfg);
   if( rc ) goto fail;
   m->artifacts = lf_project_artifacts(db, &m->settings, err, n);
@@ -114,7 +114,7 @@ int lf_model_pick_epoch(sqlite3 *db, const char *pplid, const char *which,
   sqlite3_finalize(st);
   if( !kept ){
     snprintf(err, n, "the weights of epoch %ld of '%s' were not kept (the project's keep setting keeps "
-             "best and last; use lab_init with \"keep\": \"all\" to keep every epoch)", e, pplid);
+             "only the best and last epochs; to keep every epoch trained from now on: SELECT lab_settings('{\"keep\": \"all\"}'))", e, pplid);
     return -1;
   }
   *epoch = (int)e;

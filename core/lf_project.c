@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include "lf_project.h"
 #include "lf_canon.h"
+#include "lf_json_patch.h"
 #include "lf_config.h"
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
@@ -283,6 +284,35 @@ static void describe_difference(const char *old_json, const char *new_json, char
   cJSON_Delete(b);
 }
 
+/* What to do instead of lab_init: the lab_settings call that makes the
+** settings these, when lab_settings accepts it (metrics only added,
+** artifacts unchanged). */
+static void settings_advice(const char *old_json, const char *new_json, char *buf, size_t n){
+  cJSON *a = cJSON_Parse(old_json), *b = cJSON_Parse(new_json);
+  const cJSON *am = a ? cJSON_GetObjectItemCaseSensitive(a, "metrics") : NULL;
+  const cJSON *bm = b ? cJSON_GetObjectItemCaseSensitive(b, "metrics") : NULL;
+  const cJSON *aa = a ? cJSON_GetObjectItemCaseSensitive(a, "artifacts") : NULL;
+  const cJSON *ba = b ? cJSON_GetObjectItemCaseSensitive(b, "artifacts") : NULL;
+  int ok = a && b && ((!aa && !ba) || (aa && ba && cJSON_Compare(aa, ba, 1)));
+  for(const cJSON *m = am ? am->child : NULL; ok && m; m = m->next){
+    int found = 0;
+    for(const cJSON *k = bm ? bm->child : NULL; k && !found; k = k->next) found = cJSON_Compare(m, k, 1);
+    ok = found;
+  }
+  cJSON *patch = ok ? lf_json_merge_diff(a, b) : NULL;
+  char *text = patch ? cJSON_PrintUnformatted(patch) : NULL;
+  if( text && strlen(text) + 64 < n && !strchr(text, '\'') ){
+    snprintf(buf, n, "to change them: SELECT lab_settings('%s')", text);
+  }else{
+    snprintf(buf, n, "lab_settings(patch) changes threads, progress, keep and strategy and adds metrics; "
+             "metrics cannot be removed and artifacts cannot change");
+  }
+  free(text);
+  cJSON_Delete(patch);
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+}
+
 char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
                       char *err, size_t n){
   lf_settings s;
@@ -308,9 +338,10 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
         free(canon); free(existing); lf_settings_free(&s);
         return artifacts;
       }
-      char diff[512];
+      char diff[512], advice[1024];
       describe_difference(existing ? existing : "{}", canon, diff, sizeof diff);
-      snprintf(err, n, "project already initialised with other settings: %s", diff);
+      settings_advice(existing ? existing : "{}", canon, advice, sizeof advice);
+      snprintf(err, n, "project already initialised with other settings: %s; %s", diff, advice);
       goto fail;
     }
   }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include "lf_ext.h"
 #include "../core/lf_project.h"
+#include "../core/lf_settings_patch.h"
+#include "lf_vtab.h"
 
 void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
@@ -67,4 +69,25 @@ void lf_fn_lab_settings(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   lf_settings_free(&s);
   if( !json ){ sqlite3_result_error_nomem(ctx); return; }
   sqlite3_result_text(ctx, json, -1, free);
+}
+
+void lf_fn_lab_settings_patch(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  (void)argc;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *patch = lf_arg_json(ctx, argv, 0, "lab_settings: patch_json");
+  if( !patch ) return;
+  char err[2048];
+  char *json = lf_settings_patch(db, patch, err, sizeof err);
+  if( !json ){ lf_errorf(ctx, "lab_settings: %s", err); return; }
+  /* A connection is logged when it first changes the project. */
+  lf_conn *c = sqlite3_user_data(ctx);
+  if( !lf_conn_logid(c, db, err, sizeof err) ){
+    free(json);
+    lf_errorf(ctx, "lab_settings: the settings changed, but %s", err);
+    return;
+  }
+  /* This connection's next statement sees added metric columns. */
+  lf_vt_refresh_metric_tables(db);
+  sqlite3_result_text(ctx, json, -1, free);
+  sqlite3_result_subtype(ctx, 'J');
 }

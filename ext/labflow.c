@@ -45,6 +45,10 @@ static const lf_func_entry lf_funcs[] = {
    "The same settings again do nothing; different ones are refused."},
   {"lab_settings", 0, 0, READS, lf_fn_lab_settings,
    "lab_settings() -> JSON", "The project's settings with every default spelled out."},
+  {"lab_settings", 1, 1, SIDE, lf_fn_lab_settings_patch,
+   "lab_settings(patch_json) -> JSON",
+   "Changes settings with an RFC 7396 merge patch and returns them: threads, progress and keep at any time; "
+   "metrics may be added (not removed) and the strategy changed (best epochs are recomputed) while nothing trains."},
   {"ppl_new", 2, 2, SIDE, lf_fn_ppl_new,
    "ppl_new(pplid, config_json) -> pplid",
    "Creates a pipeline after validating every component, arg and shape of its config."},

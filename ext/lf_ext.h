@@ -34,6 +34,7 @@ const lf_func_entry *lf_func_entries(int *n);
 /* Function groups, one file each. */
 void lf_fn_lab_init(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_lab_settings(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_lab_settings_patch(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_new(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_fork(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_verify(sqlite3_context*, int, sqlite3_value**);

@@ -34,6 +34,41 @@ int lf_register_modules(sqlite3 *db){
   return SQLITE_OK;
 }
 
+/* The tables whose columns follow the project's metrics, declared when a
+** connection first uses them. Registering a module again drops its
+** eponymous table, so the next statement declares it afresh (statements
+** already prepared keep the table they hold). */
+void lf_vt_refresh_metric_tables(sqlite3 *db){
+  for(int i=0; lf_modules[i].name; i++){
+    if( lf_modules[i].module==&lf_history_module || lf_modules[i].module==&lf_status_module
+     || lf_modules[i].module==&lf_details_module ){
+      sqlite3_create_module(db, lf_modules[i].name, lf_modules[i].module, NULL);
+    }
+  }
+}
+
+int lf_vt_metrics_current(sqlite3_vtab *vt, sqlite3 *db, const char *fn, char *const *metrics, int nmetrics){
+  lf_settings s;
+  char err[512];
+  if( lf_project_settings(db, &s, err, sizeof err) ) return lf_vt_error(vt, "%s: %s", fn, err);
+  int same = s.nmetrics == nmetrics;
+  for(int i=0; same && i<nmetrics; i++) same = strcmp(s.metrics[i], metrics[i])==0;
+  lf_settings_free(&s);
+  if( same ) return SQLITE_OK;
+  lf_vt_refresh_metric_tables(db);
+  return lf_vt_error(vt, "%s: the project's metrics changed (lab_settings) after this statement was prepared; "
+                     "run it again to see the new columns (a host that caches prepared statements must reconnect)", fn);
+}
+
+int lf_vt_history_current(sqlite3_vtab *vt, sqlite3 *db, const char *fn, char *const *names, int nnames){
+  /* names: train_<metric>..., train_loss, train_duration, val_..., lr */
+  int nm = (nnames - 1) / 2 - 2;
+  const char *metrics[34];
+  if( nm < 0 || nm > 32 ) nm = 0;
+  for(int i=0; i<nm; i++) metrics[i] = names[i] + 6;   /* after "train_" */
+  return lf_vt_metrics_current(vt, db, fn, (char *const *)metrics, nm);
+}
+
 /* ---- helpers shared by the vtab_*.c files ---------------------------- */
 
 int lf_vt_error(sqlite3_vtab *vt, const char *fmt, ...){

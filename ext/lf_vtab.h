@@ -80,6 +80,15 @@ int lf_vt_prepare(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const char *sql
 ** with lf_vt_free_names). With s == NULL (not a project yet) only the
 ** loss and duration names. */
 int lf_vt_history_names(const lf_settings *s, char ***names, int *n);
+/* Declares ppl_history, ppl_status and ppl_details afresh on the next use
+** (after lab_settings added metrics). */
+void lf_vt_refresh_metric_tables(sqlite3 *db);
+/* SQLITE_OK if the project's metrics are still metrics[0..nmetrics) (the
+** columns the table was declared with); else refreshes the tables and
+** reports that the statement must run again. */
+int lf_vt_metrics_current(sqlite3_vtab *vt, sqlite3 *db, const char *fn, char *const *metrics, int nmetrics);
+/* The same for a table declared with lf_vt_declare_history's names. */
+int lf_vt_history_current(sqlite3_vtab *vt, sqlite3 *db, const char *fn, char *const *names, int nnames);
 void lf_vt_free_names(char **names, int n);
 /* Connects a table whose columns are `head`, one REAL column per history
 ** quantity of the project, then `tail` (e.g. "pplid TEXT, epoch INTEGER"

@@ -154,6 +154,8 @@ static int details_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxS
   c->cfg = NULL;
   c->eof = 1;
   c->rowid = 0;
+  int stale = lf_vt_metrics_current(cur->pVtab, vt->db, FN, vt->metrics, vt->nmetrics);
+  if( stale ) return stale;
   sqlite3_value *arg, *eq;
   lf_vt_split_args(idxNum, argc, argv, 1, &arg, &eq);
   const char *pplid = NULL;

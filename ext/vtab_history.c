@@ -7,7 +7,8 @@
 **
 ** One row per (pplid, epoch) that has history rows, ordered by pplid, epoch.
 ** The metric columns come from the project's settings when the table is
-** first used on a connection (settings cannot change once initialised).
+** first used on a connection; after lab_settings adds metrics, a statement
+** prepared before says so once and the next one has the new columns.
 ** Each xFilter reads the history table afresh, so epochs a trainer commits
 ** on another connection show up in the next query.
 */
@@ -144,6 +145,8 @@ static int hist_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
   c->pending = 0;
   c->eof = 1;
   c->rowid = 0;
+  int stale = lf_vt_history_current(cur->pVtab, vt->db, FN, vt->names, vt->nnames);
+  if( stale ) return stale;
   sqlite3_value *arg, *eq;
   lf_vt_split_args(idxNum, argc, argv, 1, &arg, &eq);
   const char *pplid = NULL;

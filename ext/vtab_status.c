@@ -156,6 +156,8 @@ static int status_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxSt
   c->st_done = 0;
   c->eof = 1;
   c->rowid = 0;
+  int stale = lf_vt_history_current(cur->pVtab, vt->db, FN, vt->names, vt->nnames);
+  if( stale ) return stale;
   sqlite3_value *arg, *eq;
   lf_vt_split_args(idxNum, argc, argv, 1, &arg, &eq);
   const char *pplid = NULL;

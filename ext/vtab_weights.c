@@ -165,7 +165,8 @@ static int weights_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxS
   sqlite3_finalize(st);
   if( rc==SQLITE_DONE ){
     return lf_vt_error(cur->pVtab, FN ": the weights of epoch %d of '%s' were not kept (the project's keep "
-                       "setting keeps best and last; use lab_init with \"keep\": \"all\" to keep every epoch)",
+                       "setting keeps only the best and last epochs; to keep every epoch trained from now on: "
+                       "SELECT lab_settings('{\"keep\": \"all\"}'))",
                        c->epoch, c->pplid);
   }
   if( rc != SQLITE_ROW ) return lf_vt_error(cur->pVtab, FN ": %s", sqlite3_errmsg(vt->db));
