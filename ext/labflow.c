@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lf_ext.h"
+#include "lf_vtab.h"
 #include "lf_guard.h"
 #include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
@@ -425,6 +426,14 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
       if( rc != SQLITE_OK && pzErrMsg ){
         *pzErrMsg = sqlite3_mprintf("labflow: cannot register %s: %s", e->name, sqlite3_errmsg(db));
       }
+    }
+  }
+  if( rc==SQLITE_OK ){
+    /* Holds the connection's model cache: the module keeps c alive. */
+    c->refs++;
+    rc = sqlite3_create_module_v2(db, "ppl_predict_rows", &lf_predict_rows_module, c, conn_release);
+    if( rc != SQLITE_OK && pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf("labflow: cannot register ppl_predict_rows: %s", sqlite3_errmsg(db));
     }
   }
   if( rc==SQLITE_OK ){

@@ -19,6 +19,9 @@ extern const sqlite3_module lf_details_module;   /* vtab_details.c */
 extern const sqlite3_module lf_filter_module;    /* vtab_filter.c */
 extern const sqlite3_module lf_matching_module;  /* vtab_filter.c */
 extern const sqlite3_module lf_weights_module;   /* vtab_weights.c */
+/* vtab_predict_rows.c; registered by labflow.c with the connection's
+** lf_conn as client data (it uses the model cache). */
+extern const sqlite3_module lf_predict_rows_module;
 extern const sqlite3_module lf_sweep_status_module; /* vtab_sweep_status.c */
 
 /* Replaces vt->zErrMsg with the formatted message; returns SQLITE_ERROR,
