@@ -174,6 +174,52 @@ static int parse_layers(walk *w, const cJSON *v, const char *path, lf_pipeline_s
   return 0;
 }
 
+/* A dataset's named inputs: {"name": {"columns": [...], "categorical":
+** bool, "standardize": bool}, ...}. */
+static int parse_inputs(walk *w, const cJSON *v, const char *path, lf_dataset_spec *d){
+  if( !cJSON_IsObject(v) || !v->child ){
+    return fail(w, "%s must be an object of input groups, e.g. {\"cat\": {\"columns\": [\"a\", \"b\"], "
+                "\"categorical\": true}, \"cont\": {\"columns\": [\"c\"], \"standardize\": true}}", path);
+  }
+  int n = cJSON_GetArraySize(v);
+  if( n > 64 ) return fail(w, "%s has %d groups; at most 64", path, n);
+  d->inputs = calloc((size_t)n, sizeof(lf_input_group));
+  if( !d->inputs ) return fail(w, "out of memory");
+  for(const cJSON *g = v->child; g; g = g->next){
+    char sub[512], sub2[600];
+    lf_input_group *ig = &d->inputs[d->ninputs++];
+    subpath(sub, sizeof sub, "%s>%s", path, g->string);
+    if( !g->string[0] ) return fail(w, "%s: an input group needs a non-empty name", path);
+    ig->name = strdup(g->string);
+    if( !ig->name ) return fail(w, "out of memory");
+    if( !cJSON_IsObject(g) ) return fail(w, "%s must be an object with columns (and categorical, standardize)", sub);
+    for(const cJSON *c = g->child; c; c = c->next){
+      subpath(sub2, sizeof sub2, "%s>%s", sub, c->string);
+      if( strcmp(c->string, "columns")==0 ){
+        int m = cJSON_IsArray(c) ? cJSON_GetArraySize(c) : 0;
+        if( m < 1 ) return fail(w, "%s must be a non-empty list of column names", sub2);
+        ig->columns = calloc((size_t)m, sizeof(char*));
+        if( !ig->columns ) return fail(w, "out of memory");
+        for(const cJSON *e = c->child; e; e = e->next){
+          if( !cJSON_IsString(e) || !e->valuestring[0] ) return fail(w, "%s[%d] must be a non-empty string", sub2, ig->ncolumns);
+          ig->columns[ig->ncolumns] = strdup(e->valuestring);
+          if( !ig->columns[ig->ncolumns] ) return fail(w, "out of memory");
+          ig->ncolumns++;
+        }
+      }else if( strcmp(c->string, "categorical")==0 || strcmp(c->string, "standardize")==0 ){
+        if( !cJSON_IsBool(c) ) return fail(w, "%s must be true or false", sub2);
+        if( c->string[0]=='c' ) ig->categorical = cJSON_IsTrue(c);
+        else ig->standardize = cJSON_IsTrue(c);
+      }else{
+        return fail(w, "unknown key %s (an input group takes: columns, categorical, standardize)", sub2);
+      }
+    }
+    if( !ig->columns ) return fail(w, "%s>columns is missing", sub);
+    if( ig->categorical && ig->standardize ) return fail(w, "%s: a categorical group cannot be standardized", sub);
+  }
+  return 0;
+}
+
 static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
                      const char *path, void *spec, lf_pipeline_spec *p){
   char *base = spec;
@@ -281,6 +327,8 @@ static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
       return fail(w, "%s must be \"uint8\" or \"float32\", got %s", path, shown);
     case LF_ARG_LAYERS:
       return parse_layers(w, v, path, p);
+    case LF_ARG_INPUTS:
+      return parse_inputs(w, v, path, (lf_dataset_spec*)spec);
     case LF_ARG_SCHEDULER: {
       const lf_component *sc = NULL;
       if( parse_component(w, v, path, LF_KIND_SCHEDULER, &sc, spec, p) ) return -1;
@@ -518,6 +566,16 @@ void lf_pipeline_spec_free(lf_pipeline_spec *p){
   free(p->dataset.blob);
   for(int i=0; i<p->dataset.nfeatures; i++) free(p->dataset.features[i]);
   free(p->dataset.features);
+  for(int g=0; g<p->dataset.ninputs; g++){
+    lf_input_group *ig = &p->dataset.inputs[g];
+    for(int c=0; c<ig->ncolumns; c++) free(ig->columns[c]);
+    free(ig->columns);
+    free(ig->name);
+  }
+  free(p->dataset.inputs);
+  for(int i=0; i<p->dataset.nna_values; i++) free(p->dataset.na_values[i]);
+  free(p->dataset.na_values);
+  free(p->dataset.na_str);
   free(p->train_src);
   free(p->val_src);
   free(p->optim.monitor);

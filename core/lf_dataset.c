@@ -15,6 +15,7 @@
 */
 #include "lf_dataset.h"
 #include "lf_readonly_query.h"
+#include "lf_tabular.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -375,6 +376,201 @@ static int ds_resolve_columns(const lf_dataset_spec *spec, const char *const *na
   return 0;
 }
 
+/* ---------------------------------------------------------- named inputs */
+
+/* While rows are read: which features are categorical, where each
+** categorical value's text went (an arena, by offset; SIZE_MAX for a
+** missing one), and how many rows were dropped for a missing value. */
+typedef struct ds_tab {
+  int on, nfeat, ncat;
+  int *cat_index;          /* feature -> categorical slot, or -1 */
+  size_t *off;             /* rows * ncat */
+  int64_t cap;
+  char *arena;
+  size_t len, acap;
+  int64_t dropped;
+} ds_tab;
+
+static void tab_free(ds_tab *t)
+{
+  free(t->cat_index);
+  free(t->off);
+  free(t->arena);
+  memset(t, 0, sizeof *t);
+}
+
+static int tab_init(ds_tab *t, const lf_dataset_spec *spec, int nfeat, char *err, size_t errlen)
+{
+  memset(t, 0, sizeof *t);
+  if (!LF_DS_TABULAR(spec)) return 0;
+  t->on = 1;
+  t->nfeat = nfeat;
+  t->cat_index = malloc((size_t)nfeat * sizeof *t->cat_index);
+  if (t->cat_index == NULL) { ds_err(err, errlen, "out of memory"); return -1; }
+  int j = 0;
+  for (int g = 0; g < spec->ninputs; g++)
+    for (int c = 0; c < spec->inputs[g].ncolumns && j < nfeat; c++, j++)
+      t->cat_index[j] = spec->inputs[g].categorical ? t->ncat++ : -1;
+  for (; j < nfeat; j++) t->cat_index[j] = -1;
+  return 0;
+}
+
+/* Room for the categorical offsets of row `row`. */
+static int tab_reserve(ds_tab *t, int64_t row, char *err, size_t errlen)
+{
+  if (!t->on || t->ncat == 0 || row < t->cap) return 0;
+  int64_t cap = t->cap ? t->cap * 2 : 256;
+  while (cap <= row) cap *= 2;
+  size_t *o = realloc(t->off, (size_t)(cap * t->ncat) * sizeof *o);
+  if (o == NULL) { ds_err(err, errlen, "out of memory loading the dataset"); return -1; }
+  t->off = o;
+  t->cap = cap;
+  return 0;
+}
+
+static int is_na(const lf_dataset_spec *spec, const char *v)
+{
+  if (*v == 0) return 1;
+  if (spec->na_values == NULL) return strcmp(v, "?") == 0;
+  for (int i = 0; i < spec->nna_values; i++)
+    if (spec->na_values[i] && strcmp(v, spec->na_values[i]) == 0) return 1;
+  return 0;
+}
+
+/* One feature value of row `row` (text NULL: SQL NULL). Returns 1 if it
+** was handled here (missing, or categorical), 0 if the caller parses it as
+** a number, -1 on error. */
+static int tab_cell(ds_tab *t, const lf_dataset_spec *spec, int64_t row, int j, const char *text, size_t len,
+                    float *dst, int *missing, char *err, size_t errlen)
+{
+  char buf[1024];
+  const char *v = text ? lf_tabular_trim(text, len, buf, sizeof buf) : "";
+  int k = t->cat_index[j];
+  if (v == NULL) {
+    if (k < 0) return 0;
+    ds_err(err, errlen, "a categorical value of %zu bytes is too long (at most %zu)", len, sizeof buf - 1);
+    return -1;
+  }
+  if (is_na(spec, v)) {
+    *missing = 1;
+    if (k >= 0) t->off[row * t->ncat + k] = SIZE_MAX;
+    else *dst = NAN;
+    return 1;
+  }
+  if (k < 0) return 0;
+  size_t l = strlen(v) + 1;
+  if (t->acap - t->len < l) {
+    size_t cap = t->acap ? t->acap : 4096;
+    while (cap - t->len < l) cap *= 2;
+    char *a = realloc(t->arena, cap);
+    if (a == NULL) { ds_err(err, errlen, "out of memory loading the dataset"); return -1; }
+    t->arena = a;
+    t->acap = cap;
+  }
+  memcpy(t->arena + t->len, v, l);
+  t->off[row * t->ncat + k] = t->len;
+  t->len += l;
+  *dst = 0;
+  return 1;
+}
+
+/* After the rows are in out: vocabularies (built here, or given),
+** categorical codes and the fill of missing continuous values. */
+static int tab_finish(ds_tab *t, const lf_dataset_spec *spec, const lf_tabular *given, const char *src,
+                      lf_dataset *out, char *err, size_t errlen)
+{
+  (void)spec;
+  int nf = t->nfeat;
+  int64_t n = out->n;
+  if (given != NULL && given->ncols != nf) {
+    ds_err(err, errlen, "%s has %d input columns; the pipeline was trained on %d", src, nf, given->ncols);
+    return -1;
+  }
+  lf_tabular *tab = given ? lf_tabular_copy(given) : lf_tabular_new(nf);
+  const char **vals = malloc((size_t)(n > 0 ? n : 1) * sizeof *vals);
+  if (tab == NULL || vals == NULL) { ds_err(err, errlen, "out of memory"); free(vals); lf_tabular_free(tab); return -1; }
+  for (int j = 0; j < nf; j++) {
+    int k = t->cat_index[j];
+    if (given != NULL && (given->categorical[j] != 0) != (k >= 0)) {
+      ds_err(err, errlen, "%s: input column %d is %s here but was %s in training", src, j + 1,
+             k >= 0 ? "categorical" : "continuous", given->categorical[j] ? "categorical" : "continuous");
+      free(vals);
+      lf_tabular_free(tab);
+      return -1;
+    }
+    if (k >= 0) {
+      if (given == NULL) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+          size_t o = t->off[i * t->ncat + k];
+          if (o != SIZE_MAX) vals[m++] = t->arena + o;
+        }
+        qsort(vals, (size_t)m, sizeof *vals, cmp_str);
+        int64_t u = 0;
+        for (int64_t i = 0; i < m; i++)
+          if (u == 0 || strcmp(vals[u - 1], vals[i]) != 0) vals[u++] = vals[i];
+        if (u > 10000000) {
+          ds_err(err, errlen, "%s: a categorical column has %lld distinct values (at most 10000000)", src, (long long)u);
+          free(vals);
+          lf_tabular_free(tab);
+          return -1;
+        }
+        tab->categorical[j] = 1;
+        tab->vocab[j] = calloc((size_t)(u ? u : 1), sizeof(char *));
+        if (tab->vocab[j] == NULL) { ds_err(err, errlen, "out of memory"); free(vals); lf_tabular_free(tab); return -1; }
+        for (int64_t i = 0; i < u; i++) {
+          tab->vocab[j][i] = strdup(vals[i]);
+          if (tab->vocab[j][i] == NULL) { ds_err(err, errlen, "out of memory"); free(vals); lf_tabular_free(tab); return -1; }
+          tab->nvocab[j] = (int)(i + 1);
+        }
+      }
+      for (int64_t i = 0; i < n; i++) {
+        size_t o = t->off[i * t->ncat + k];
+        out->x[i * nf + j] = o == SIZE_MAX ? 0.0f : (float)lf_tabular_code(tab, j, t->arena + o);
+      }
+    } else {
+      if (given == NULL) {
+        double sum = 0;
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+          float v = out->x[i * nf + j];
+          if (v == v) { sum += v; m++; }
+        }
+        tab->fill[j] = m ? (float)(sum / (double)m) : 0.0f;
+      }
+      for (int64_t i = 0; i < n; i++)
+        if (out->x[i * nf + j] != out->x[i * nf + j]) out->x[i * nf + j] = tab->fill[j];
+    }
+  }
+  free(vals);
+  out->tab = tab;
+  out->dropped = t->dropped;
+  return 0;
+}
+
+int *lf_dataset_standardized_columns(const lf_dataset_spec *spec, int ncols)
+{
+  int *z = calloc((size_t)(ncols > 0 ? ncols : 1), sizeof *z);
+  if (z == NULL) return NULL;
+  if (!LF_DS_TABULAR(spec)) {
+    for (int j = 0; j < ncols; j++) z[j] = spec->standardize != 0;
+    return z;
+  }
+  int j = 0;
+  for (int g = 0; g < spec->ninputs; g++)
+    for (int c = 0; c < spec->inputs[g].ncolumns && j < ncols; c++, j++)
+      z[j] = spec->inputs[g].standardize && !spec->inputs[g].categorical;
+  return z;
+}
+
+int lf_dataset_wants_standardize(const lf_dataset_spec *spec)
+{
+  if (!LF_DS_TABULAR(spec)) return spec->standardize != 0;
+  for (int g = 0; g < spec->ninputs; g++)
+    if (spec->inputs[g].standardize && !spec->inputs[g].categorical) return 1;
+  return 0;
+}
+
 /* Stores v / scale as float32; 0 if it does not fit. */
 static int ds_store(float *dst, double v, double scale)
 {
@@ -669,8 +865,10 @@ static char *read_whole_file(const char *path, size_t *len, char *err, size_t er
 }
 
 static int ds_load_csv(const lf_dataset_spec *spec, const char *path, char *const *given, int ngiven,
-                       lf_dataset *out, char *err, size_t errlen)
+                       const lf_tabular *tgiven, lf_dataset *out, char *err, size_t errlen)
 {
+  ds_tab tc;
+  memset(&tc, 0, sizeof tc);
   size_t len = 0;
   char *buf = read_whole_file(path, &len, err, errlen);
   if (buf == NULL) return -1;
@@ -692,6 +890,7 @@ static int ds_load_csv(const lf_dataset_spec *spec, const char *path, char *cons
     goto done;
 
   b.nvals = nfeat;
+  if (tab_init(&tc, spec, nfeat, err, errlen) != 0) goto done;
   for (int64_t row = 1;; row++) {
     k = csv_next(&r, row, err, errlen);
     if (k < 0) goto done;
@@ -702,9 +901,17 @@ static int ds_load_csv(const lf_dataset_spec *spec, const char *path, char *cons
     }
     float *dst = builder_row(&b, err, errlen);
     if (dst == NULL) goto done;
+    if (tab_reserve(&tc, b.n, err, errlen) != 0) goto done;
+    int missing = 0;
     for (int j = 0; j < nfeat; j++) {
       const char *s = r.field[feat[j]];
       double v;
+      if (tc.on) {
+        char why[256];
+        int h = tab_cell(&tc, spec, b.n, j, s, strlen(s), dst + j, &missing, why, sizeof why);
+        if (h < 0) { ds_err(err, errlen, "%s row %lld column '%s': %s", path, (long long)row, header[feat[j]], why); goto done; }
+        if (h) continue;
+      }
       if (!ds_parse_num(s, &v)) {
         ds_err(err, errlen, "%s row %lld column '%s': '%s' is not a number", path, (long long)row, header[feat[j]], s);
         goto done;
@@ -714,6 +921,7 @@ static int ds_load_csv(const lf_dataset_spec *spec, const char *path, char *cons
         goto done;
       }
     }
+    if (missing && !spec->na_fill) { tc.dropped++; continue; }
     const char *lab = r.field[label_col];
     if (*lab == 0) {
       ds_err(err, errlen, "%s row %lld: the label ('%s') is empty", path, (long long)row, header[label_col]);
@@ -721,12 +929,19 @@ static int ds_load_csv(const lf_dataset_spec *spec, const char *path, char *cons
     }
     if (builder_label(&b, lab, strlen(lab), err, errlen) != 0) goto done;
   }
+  if (b.n == 0 && tc.dropped > 0) {
+    ds_err(err, errlen, "%s: all %lld rows have a missing value and were dropped (use \"na\": \"fill\")", path,
+           (long long)tc.dropped);
+    goto done;
+  }
   if (builder_finish(&b, spec, given, ngiven, path, out, err, errlen) != 0) goto done;
   out->shape.ndim = 1;
   out->shape.dim[0] = nfeat;
+  if (tc.on && tab_finish(&tc, spec, tgiven, path, out, err, errlen) != 0) goto done;
   rc = 0;
 
 done:
+  tab_free(&tc);
   builder_free(&b);
   free(header);
   free(feat);
@@ -783,8 +998,11 @@ static int sql_value(sqlite3_stmt *st, int col, const char *name, int64_t row, d
 }
 
 static int ds_load_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
-                       char *const *given, int ngiven, lf_dataset *out, char *err, size_t errlen)
+                       char *const *given, int ngiven, const lf_tabular *tgiven, lf_dataset *out,
+                       char *err, size_t errlen)
 {
+  ds_tab tc;
+  memset(&tc, 0, sizeof tc);
   ds_builder b;
   memset(&b, 0, sizeof b);
   const char **names = NULL;
@@ -837,6 +1055,8 @@ static int ds_load_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db
   if (ds_resolve_columns(spec, names, ncol, 1, blob_col, SQL_SRC, &label_col, &feat, &nfeat, err, errlen) != 0)
     goto done;
   b.nvals = use_blob ? ds_count(&shape) : nfeat;   /* blob without shape: set on row 1 */
+  if (!use_blob && tab_init(&tc, spec, nfeat, err, errlen) != 0) goto done;
+  int missing = 0;
 
   for (int64_t row = 1;; row++) {
     int s = sqlite3_step(st);
@@ -891,8 +1111,25 @@ static int ds_load_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db
     } else {
       float *dst = builder_row(&b, err, errlen);
       if (dst == NULL) goto done;
+      if (tab_reserve(&tc, b.n, err, errlen) != 0) goto done;
+      missing = 0;
       for (int j = 0; j < nfeat; j++) {
         double v;
+        if (tc.on) {
+          int ty = sqlite3_column_type(st, feat[j]);
+          if (ty == SQLITE_NULL || ty == SQLITE_TEXT || tc.cat_index[j] >= 0) {
+            /* column_text converts a number in place: only for these */
+            const char *s = ty == SQLITE_NULL ? NULL : (const char *)sqlite3_column_text(st, feat[j]);
+            size_t len = s ? (size_t)sqlite3_column_bytes(st, feat[j]) : 0;
+            char why[256];
+            int h = tab_cell(&tc, spec, b.n, j, s, len, dst + j, &missing, why, sizeof why);
+            if (h < 0) {
+              ds_err(err, errlen, SQL_SRC " row %lld column '%s': %s", (long long)row, names[feat[j]], why);
+              goto done;
+            }
+            if (h) continue;
+          }
+        }
         if (!sql_value(st, feat[j], names[feat[j]], row, &v, err, errlen)) goto done;
         if (!ds_store(dst + j, v, spec->scale)) {
           ds_err(err, errlen, SQL_SRC " row %lld column '%s': %g is out of float32 range", (long long)row, names[feat[j]], v);
@@ -900,6 +1137,7 @@ static int ds_load_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db
         }
       }
     }
+    if (missing && !spec->na_fill) { tc.dropped++; continue; }
     int t = sqlite3_column_type(st, label_col);
     if (t == SQLITE_NULL || t == SQLITE_BLOB) {
       ds_err(err, errlen, SQL_SRC " row %lld: the label ('%s') is %s", (long long)row, names[label_col],
@@ -914,6 +1152,11 @@ static int ds_load_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db
     }
     if (builder_label(&b, lab, (size_t)lablen, err, errlen) != 0) goto done;
   }
+  if (b.n == 0 && tc.dropped > 0) {
+    ds_err(err, errlen, SQL_SRC ": all %lld rows have a missing value and were dropped (use \"na\": \"fill\")",
+           (long long)tc.dropped);
+    goto done;
+  }
   if (builder_finish(&b, spec, given, ngiven, SQL_SRC, out, err, errlen) != 0) goto done;
   if (use_blob) {
     out->shape = shape;
@@ -921,9 +1164,11 @@ static int ds_load_sql(const lf_dataset_spec *spec, const char *src, sqlite3 *db
     out->shape.ndim = 1;
     out->shape.dim[0] = nfeat;
   }
+  if (tc.on && tab_finish(&tc, spec, tgiven, SQL_SRC, out, err, errlen) != 0) goto done;
   rc = 0;
 
 done:
+  tab_free(&tc);
   builder_free(&b);
   free(feat);
   if (names != NULL) for (int c = 0; c < ncol; c++) free((char *)names[c]);
@@ -938,6 +1183,13 @@ int lf_dataset_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                     char *const *class_names, int nclass_names,
                     lf_dataset *out, char *err, size_t errlen)
 {
+  return lf_dataset_load_tab(spec, src, db, class_names, nclass_names, NULL, out, err, errlen);
+}
+
+int lf_dataset_load_tab(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                        char *const *class_names, int nclass_names, const lf_tabular *given,
+                        lf_dataset *out, char *err, size_t errlen)
+{
   memset(out, 0, sizeof *out);
   if (spec == NULL || src == NULL) { ds_err(err, errlen, "dataset: no source given"); return -1; }
   if (!(spec->scale >= 0) || !isfinite(spec->scale)) {
@@ -947,8 +1199,8 @@ int lf_dataset_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
   int rc;
   switch (spec->kind) {
     case LF_DS_IDX: rc = ds_load_idx(spec, src, out, err, errlen); break;
-    case LF_DS_CSV: rc = ds_load_csv(spec, src, class_names, nclass_names, out, err, errlen); break;
-    case LF_DS_SQL: rc = ds_load_sql(spec, src, db, class_names, nclass_names, out, err, errlen); break;
+    case LF_DS_CSV: rc = ds_load_csv(spec, src, class_names, nclass_names, given, out, err, errlen); break;
+    case LF_DS_SQL: rc = ds_load_sql(spec, src, db, class_names, nclass_names, given, out, err, errlen); break;
     default:
       ds_err(err, errlen, "dataset: unknown kind %d", (int)spec->kind);
       return -1;
@@ -1183,6 +1435,7 @@ void lf_dataset_free(lf_dataset *d)
   free(d->x16);
   free(d->y);
   free_names(d->class_names, d->nclasses);
+  lf_tabular_free(d->tab);
   memset(d, 0, sizeof *d);
 }
 

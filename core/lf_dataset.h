@@ -14,6 +14,15 @@
 
 typedef enum lf_dataset_kind { LF_DS_IDX = 1, LF_DS_CSV, LF_DS_SQL } lf_dataset_kind;
 
+/* A named input group of a csv/sql dataset ("inputs" in the config). */
+typedef struct lf_input_group {
+  char *name;
+  char **columns;
+  int ncolumns;
+  int categorical;         /* values become codes (lf_tabular.h) */
+  int standardize;         /* (x-mean)/std from the train split */
+} lf_input_group;
+
 typedef struct lf_dataset_spec {
   lf_dataset_kind kind;
   double scale;            /* features are divided by it; 0 = no scaling.
@@ -26,7 +35,19 @@ typedef struct lf_dataset_spec {
   int blob_dtype;          /* 1 = uint8, 4 = float32 */
   lf_shape blob_shape;     /* sql blob: per-sample shape; ndim 0 = [len] */
   int regression;          /* labels are numbers (regression loss), not classes */
+  /* Named inputs (csv/sql): the feature columns are the groups' columns in
+  ** order (the config's finish step writes them into features). */
+  lf_input_group *inputs;
+  int ninputs;
+  char **na_values;        /* missing-value markers besides an empty field
+                              and NULL; NULL = {"?"} */
+  int nna_values;
+  char *na_str;            /* "drop" (default) or "fill", as written */
+  int na_fill;             /* 1: fill missing entries instead of dropping rows */
 } lf_dataset_spec;
+
+/* True if the spec has named inputs (categories, missing values). */
+#define LF_DS_TABULAR(spec) ((spec)->ninputs > 0)
 
 typedef struct lf_dataset {
   int64_t n;               /* samples */
@@ -39,6 +60,8 @@ typedef struct lf_dataset {
   int nclasses;            /* classification: max label + 1 (or #names) */
   char **class_names;      /* text labels in sorted order (index = class),
                               NULL when labels were integers; owned */
+  struct lf_tabular *tab;  /* named inputs: vocabularies and fills; owned */
+  int64_t dropped;         /* rows dropped for a missing value */
 } lf_dataset;
 
 /* Loads `src` per spec. db is the connection used by the sql kind (ignored
@@ -49,6 +72,18 @@ int lf_dataset_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                     char *const *class_names, int nclass_names,
                     lf_dataset *out, char *err, size_t errlen);
 void lf_dataset_free(lf_dataset *d);
+/* The same for a spec with named inputs: categorical columns are coded
+** with `given`'s vocabularies (the training split's) or, if given is NULL,
+** with vocabularies built from this data, kept in out->tab. */
+int lf_dataset_load_tab(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                        char *const *class_names, int nclass_names,
+                        const struct lf_tabular *given,
+                        lf_dataset *out, char *err, size_t errlen);
+/* Per column: 1 if it is standardised (named inputs: its group asks for
+** it; otherwise the dataset's standardize). malloc'ed, ncols entries. */
+int *lf_dataset_standardized_columns(const lf_dataset_spec *spec, int ncols);
+/* True if any column is standardised. */
+int lf_dataset_wants_standardize(const lf_dataset_spec *spec);
 
 /* Per-feature mean and std over d (std of 0 becomes 1); apply to any split. */
 void lf_dataset_stats(const lf_dataset *d, float **mean, float **std);

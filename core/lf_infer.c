@@ -12,6 +12,7 @@
 #include "lf_dataset.h"
 #include "lf_model.h"
 #include "lf_ppl.h"
+#include "lf_tabular.h"
 
 static int open_trained(sqlite3 *db, const char *pplid, const char *which, lf_model *m,
                         int *epoch, char *err, size_t n){
@@ -42,7 +43,12 @@ char *lf_evaluate(sqlite3 *db, const char *pplid, const char *data_src,
   cJSON *o = NULL;
   char *src = m.spec.dataset.kind==LF_DS_SQL ? strdup(data_src) : lf_project_resolve_path(db, data_src);
   if( !metrics || !src ){ snprintf(err, n, "out of memory"); goto done; }
-  if( lf_dataset_load(&m.spec.dataset, src, db, m.classes, m.nclasses_text, &d, why, sizeof why) ){
+  if( LF_DS_TABULAR(&m.spec.dataset) && !m.tab ){
+    snprintf(err, n, "the weight file of epoch %d has no category vocabularies (written by an older LabFlow?); "
+             "train the pipeline again", epoch);
+    goto done;
+  }
+  if( lf_dataset_load_tab(&m.spec.dataset, src, db, m.classes, m.nclasses_text, m.tab, &d, why, sizeof why) ){
     snprintf(err, n, "data_src: %s", why);
     goto done;
   }

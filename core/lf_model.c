@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "lf_model.h"
+#include "lf_tabular.h"
 #include "lf_ppl.h"
 
 int lf_model_open(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t n){
@@ -46,6 +47,7 @@ int lf_model_build(lf_model *m, const lf_shape *in, char *err, size_t n){
 
 void lf_model_close(lf_model *m){
   if( m->net ) lf_net_free(m->net);
+  lf_tabular_free(m->tab);
   free(m->mean);
   free(m->std);
   for(int i=0; i<m->nclasses_text; i++) free(m->classes[i]);
@@ -124,8 +126,11 @@ int lf_model_pick_epoch(sqlite3 *db, const char *pplid, const char *which,
 int lf_model_save_weights(lf_model *m, const char *path, int level, int64_t *bytes,
                           char *err, size_t n){
   int np = lf_net_param_count(m->net);
-  lf_tensor_rec *recs = calloc((size_t)np + 3, sizeof *recs);
-  if( !recs ){ snprintf(err, n, "out of memory"); return -1; }
+  lf_tensor_rec *trecs = NULL;
+  int ntrecs = 0;
+  if( m->tab && lf_tabular_to_recs(m->tab, &trecs, &ntrecs) ){ snprintf(err, n, "out of memory"); return -1; }
+  lf_tensor_rec *recs = calloc((size_t)np + 3 + (size_t)ntrecs, sizeof *recs);
+  if( !recs ){ lf_tabular_recs_free(trecs, ntrecs); snprintf(err, n, "out of memory"); return -1; }
   int k = 0;
   for(int i=0; i<np; i++){
     lf_param *p = lf_net_param(m->net, i);
@@ -146,8 +151,10 @@ int lf_model_save_weights(lf_model *m, const char *path, int level, int64_t *byt
     recs[k++] = (lf_tensor_rec){ .name = "__input_mean", .dtype = 4, .ndim = 1, .dim = {cnt}, .data = m->mean };
     recs[k++] = (lf_tensor_rec){ .name = "__input_std", .dtype = 4, .ndim = 1, .dim = {cnt}, .data = m->std };
   }
+  for(int i=0; i<ntrecs; i++) recs[k++] = trecs[i];
   int rc = lf_ckpt_write(path, recs, k, level, err, n);
   free(recs);
+  lf_tabular_recs_free(trecs, ntrecs);
   if( rc==0 && bytes ){
     struct stat sb;
     *bytes = stat(path, &sb)==0 ? (int64_t)sb.st_size : 0;
@@ -205,6 +212,18 @@ int lf_model_load_weights(lf_model *m, const char *path, char *err, size_t n){
     if( !m->std ) m->std = malloc((size_t)cnt * sizeof(float));
     if( !m->mean || !m->std ){ snprintf(err, n, "out of memory"); goto done; }
     if( take_floats(mean, m->mean, cnt, path, err, n) || take_floats(std, m->std, cnt, path, err, n) ) goto done;
+  }
+  {
+    lf_tabular *tab = lf_tabular_from_recs(recs, nrec, path, err, n);
+    if( !tab && err[0] ) goto done;
+    if( tab && tab->ncols != lf_shape_count(&m->in) ){
+      snprintf(err, n, "weight file %s: category records for %d columns, the model takes %lld values",
+               path, tab->ncols, (long long)lf_shape_count(&m->in));
+      lf_tabular_free(tab);
+      goto done;
+    }
+    lf_tabular_free(m->tab);
+    m->tab = tab;
   }
   rc = 0;
 done:

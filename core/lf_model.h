@@ -20,6 +20,7 @@ typedef struct lf_model {
   float *mean, *std;       /* standardisation (count(in) each), or NULL */
   char **classes;          /* text labels, or NULL */
   int nclasses_text;
+  struct lf_tabular *tab;  /* named inputs: vocabularies and fills, or NULL */
 } lf_model;
 
 /* Reads settings and config of pplid and validates them. The network is
@@ -36,7 +37,8 @@ int lf_model_load_classes(sqlite3 *db, const char *pplid, lf_model *m, char *err
 int lf_model_pick_epoch(sqlite3 *db, const char *pplid, const char *which,
                         int *epoch, char *err, size_t n);
 
-/* Weight file: params and buffers, "__input_shape", "__input_mean/std". */
+/* Weight file: params and buffers, "__input_shape", "__input_mean/std",
+** and for named inputs the "__tab_*" vocabularies (lf_tabular.h). */
 int lf_model_save_weights(lf_model *m, const char *path, int level, int64_t *bytes,
                           char *err, size_t n);
 /* Reads a weight file, builds the net if needed and loads the tensors. */

@@ -7,11 +7,13 @@
 */
 #include <float.h>
 #include <limits.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lf_predict.h"
+#include "lf_tabular.h"
 
 int lf_predict_mode_parse(const char *s, lf_predict_mode *mode){
   if( strcmp(s, "raw")==0 ) *mode = LF_PREDICT_RAW;
@@ -67,9 +69,72 @@ static int count_leaves(const cJSON *v, int64_t *count){
   return *count > 100000000 ? -1 : 0;
 }
 
-/* One sample from an object keyed by the dataset's feature names. */
-static int sample_from_object(const lf_model *m, const cJSON *o, float *dst, char *err, size_t n){
+/* Is v a missing value for this pipeline (null, empty, or an na marker)? */
+static int json_is_na(const lf_dataset_spec *d, const cJSON *v){
+  if( !v || cJSON_IsNull(v) ) return 1;
+  if( !cJSON_IsString(v) ) return 0;
+  char buf[1024];
+  const char *t = lf_tabular_trim(v->valuestring, strlen(v->valuestring), buf, sizeof buf);
+  if( !t ) return 0;
+  if( !t[0] ) return 1;
+  if( !d->na_values ) return strcmp(t, "?")==0;
+  for(int i=0; i<d->nna_values; i++) if( strcmp(t, d->na_values[i])==0 ) return 1;
+  return 0;
+}
+
+/* One sample given as {"column": value, ...} for a pipeline with named
+** inputs, into row (raw units, categorical values as codes); other keys
+** are ignored, as for plain features. */
+static int encode_object(const lf_model *m, const cJSON *obj, int64_t k, float *row, char *err, size_t n){
   const lf_dataset_spec *d = &m->spec.dataset;
+  const lf_tabular *tab = m->tab;
+  for(int j=0; j<tab->ncols; j++){
+    const char *col = d->features[j];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, col);
+    if( json_is_na(d, v) ){
+      if( !d->na_fill ){
+        snprintf(err, n, "sample %lld: column '%s' is %s; this pipeline drops rows with missing values "
+                 "(\"na\": \"drop\"), so give a value", (long long)k, col, v ? "a missing value" : "missing");
+        return -1;
+      }
+      row[j] = tab->categorical[j] ? 0.0f : tab->fill[j];
+      continue;
+    }
+    if( tab->categorical[j] ){
+      char num[64], buf[1024];
+      const char *text = NULL;
+      if( cJSON_IsString(v) ) text = lf_tabular_trim(v->valuestring, strlen(v->valuestring), buf, sizeof buf);
+      else if( cJSON_IsNumber(v) && isfinite(v->valuedouble) ){
+        double x = v->valuedouble;
+        if( x == floor(x) && fabs(x) < 9e15 ) snprintf(num, sizeof num, "%lld", (long long)x);
+        else snprintf(num, sizeof num, "%.15g", x);
+        text = num;
+      }
+      if( !text ){
+        snprintf(err, n, "sample %lld: column '%s' is categorical; give its value as a string or a number", (long long)k, col);
+        return -1;
+      }
+      row[j] = (float)lf_tabular_code(tab, j, text);
+    }else{
+      double x;
+      char *end = NULL;
+      if( cJSON_IsNumber(v) ) x = v->valuedouble;
+      else if( cJSON_IsString(v) ){ x = strtod(v->valuestring, &end); while( end && isspace((unsigned char)*end) ) end++; }
+      else x = NAN;
+      if( !isfinite(x) || (end && *end) || !isfinite((float)x) ){
+        snprintf(err, n, "sample %lld: column '%s' needs a number", (long long)k, col);
+        return -1;
+      }
+      row[j] = (float)x;
+    }
+  }
+  return 0;
+}
+
+/* One sample from an object keyed by the dataset's feature names. */
+static int sample_from_object(const lf_model *m, const cJSON *o, int64_t k, float *dst, char *err, size_t n){
+  const lf_dataset_spec *d = &m->spec.dataset;
+  if( m->tab ) return encode_object(m, o, k, dst, err, n);
   for(int i=0; i<d->nfeatures; i++){
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, d->features[i]);
     if( !v ){
@@ -106,7 +171,7 @@ static int objects_to_samples(const lf_model *m, const cJSON *in, float **x, int
       snprintf(err, n, "input sample %lld is not an object like the others", (long long)i);
       return -1;
     }
-    if( sample_from_object(m, o, *x + i*cnt, err, n) ) return -1;
+    if( sample_from_object(m, o, i, *x + i*cnt, err, n) ) return -1;
   }
   *nsamples = k;
   *one_sample = single;

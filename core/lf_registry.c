@@ -250,12 +250,62 @@ static const lf_arg_spec idx_args[] = {
   {"standardize", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, D(standardize), 0, "standardise each feature with train-split statistics"},
   {0}
 };
+#define TABULAR_ARGS \
+  {"inputs", LF_ARG_INPUTS, 0, 0, 0, 0, 0, 0, 0, 0, \
+   "named input groups {\"name\": {\"columns\": [...], \"categorical\": bool, \"standardize\": bool}}; categorical values become codes from the training split's vocabulary (0: unseen)"}, \
+  {"na_values", LF_ARG_STR_LIST, 0, 0, 0, 0, 0, 0, D(na_values), D(nna_values), \
+   "with inputs: values that mean missing besides an empty field and NULL (default [\"?\"])"}, \
+  {"na", LF_ARG_STR, 0, 0, 0, 0, 0, 0, D(na_str), 0, \
+   "with inputs: \"drop\" (default) rows with a missing value, or \"fill\" them (categorical: unknown code; continuous: training mean)"}
 static const lf_arg_spec csv_args[] = {
   {"label", LF_ARG_STR, 1, 0, 0, 0, 0, 0, D(label), 0, "label column name"},
   {"features", LF_ARG_STR_LIST, 0, 0, 0, 0, 0, 0, D(features), D(nfeatures), "feature column names (default: all other columns)"},
   {"standardize", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, D(standardize), 0, "standardise each feature with train-split statistics"},
+  TABULAR_ARGS,
   {0}
 };
+/* Named inputs: their columns, in order, become the features. */
+static int tabular_finish(lf_dataset_spec *s, char *err, size_t n){
+  if( !s->inputs ){
+    if( s->na_values || s->na_str ){ snprintf(err, n, "na_values and na need inputs"); return -1; }
+    return 0;
+  }
+  if( s->nfeatures ){ snprintf(err, n, "give either features or inputs, not both"); return -1; }
+  if( s->scale != 0 ){ snprintf(err, n, "scale is for blob data; with inputs, standardize groups instead"); return -1; }
+  if( s->standardize ){
+    snprintf(err, n, "with inputs, standardize is set per input group (\"standardize\": true inside a group)");
+    return -1;
+  }
+  if( !s->na_str || strcmp(s->na_str, "drop")==0 ) s->na_fill = 0;
+  else if( strcmp(s->na_str, "fill")==0 ) s->na_fill = 1;
+  else { snprintf(err, n, "na must be \"drop\" or \"fill\""); return -1; }
+  int total = 0;
+  for(int g=0; g<s->ninputs; g++) total += s->inputs[g].ncolumns;
+  s->features = calloc((size_t)total, sizeof(char*));
+  if( !s->features ){ snprintf(err, n, "out of memory"); return -1; }
+  for(int g=0; g<s->ninputs; g++){
+    for(int c=0; c<s->inputs[g].ncolumns; c++){
+      const char *col = s->inputs[g].columns[c];
+      for(int k=0; k<s->nfeatures; k++){
+        if( strcmp(s->features[k], col)==0 ){
+          snprintf(err, n, "column '%.60s' is in two input groups", col);
+          return -1;
+        }
+      }
+      if( s->label && strcmp(s->label, col)==0 ){
+        snprintf(err, n, "column '%.60s' is the label; it cannot be an input", col);
+        return -1;
+      }
+      s->features[s->nfeatures] = strdup(col);
+      if( !s->features[s->nfeatures] ){ snprintf(err, n, "out of memory"); return -1; }
+      s->nfeatures++;
+    }
+  }
+  return 0;
+}
+static int csv_finish(void *spec, char *err, size_t n){
+  return tabular_finish(spec, err, n);
+}
 static const lf_arg_spec sql_args[] = {
   {"label", LF_ARG_STR, 1, 0, 0, 0, 0, 0, D(label), 0, "label column name"},
   {"features", LF_ARG_STR_LIST, 0, 0, 0, 0, 0, 0, D(features), D(nfeatures), "feature column names (default: all other columns)"},
@@ -264,10 +314,15 @@ static const lf_arg_spec sql_args[] = {
   {"shape", LF_ARG_SHAPE, 0, 0, 0, 1, BIG, 0, D(blob_shape), 0, "per-sample shape of the BLOB, e.g. [1,28,28]"},
   {"scale", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, D(scale), 0, "features are divided by it (0: none)"},
   {"standardize", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, D(standardize), 0, "standardise each feature with train-split statistics"},
+  TABULAR_ARGS,
   {0}
 };
 static int sql_finish(void *spec, char *err, size_t n){
   lf_dataset_spec *s = spec;
+  if( s->blob && s->inputs ){
+    snprintf(err, n, "give either blob or inputs, not both");
+    return -1;
+  }
   if( s->blob && s->nfeatures ){
     snprintf(err, n, "give either blob or features, not both");
     return -1;
@@ -276,7 +331,7 @@ static int sql_finish(void *spec, char *err, size_t n){
     snprintf(err, n, "shape needs blob");
     return -1;
   }
-  return 0;
+  return tabular_finish(s, err, n);
 }
 
 /* A layer row: its args schema, args struct and implementation. */
@@ -330,7 +385,7 @@ static const lf_component catalogue[] = {
   {LF_KIND_METRIC, "R2", "Coefficient of determination.", no_args, LF_MET_R2, 0, 0, 0},
 
   {LF_KIND_DATASET, "idx", "MNIST/Fashion-MNIST IDX files: source is the prefix P of P-images-idx3-ubyte[.gz] and P-labels-idx1-ubyte[.gz].", idx_args, LF_DS_IDX, 0, 0, 0},
-  {LF_KIND_DATASET, "csv", "A CSV file with a header row; source is its path.", csv_args, LF_DS_CSV, 0, 0, 0},
+  {LF_KIND_DATASET, "csv", "A CSV file with a header row; source is its path.", csv_args, LF_DS_CSV, csv_finish, 0, 0},
   {LF_KIND_DATASET, "sql", "A SELECT run on the project database (ATTACHed databases included); source is the SELECT.", sql_args, LF_DS_SQL, sql_finish, 0, 0},
 };
 
@@ -397,6 +452,7 @@ static const char *arg_type_name(lf_arg_type t){
     case LF_ARG_DTYPE: return "\"uint8\" or \"float32\"";
     case LF_ARG_LAYERS: return "list of layers";
     case LF_ARG_SCHEDULER: return "scheduler component";
+    case LF_ARG_INPUTS: return "object of input groups";
   }
   return "?";
 }

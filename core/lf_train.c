@@ -21,6 +21,7 @@
 #include "lf_model.h"
 #include "lf_ppl.h"
 #include "lf_progress.h"
+#include "lf_tabular.h"
 #include "../kernels/lf_signals.h"
 
 /* zlib level for weight and state files, chosen by measurement
@@ -159,8 +160,8 @@ static int load_data(trainer *t, char *err, size_t n){
   lf_model *m = &t->m;
   if( lf_model_load_classes(t->priv, t->req->pplid, m, err, n) ) return -1;
   char *src = resolve_src(t, m->spec.train_src);
-  int rc = src ? lf_dataset_load(&m->spec.dataset, src, t->db, m->classes, m->nclasses_text,
-                                 &t->train, why, sizeof why) : -1;
+  int rc = src ? lf_dataset_load_tab(&m->spec.dataset, src, t->db, m->classes, m->nclasses_text,
+                                     NULL, &t->train, why, sizeof why) : -1;
   free(src);
   if( rc ){ snprintf(err, n, "train_data_src: %s", why); return -1; }
   /* The validation split uses the training split's text classes. */
@@ -171,8 +172,10 @@ static int load_data(trainer *t, char *err, size_t n){
     cJSON_Delete(a);
   }
   src = resolve_src(t, m->spec.val_src);
-  rc = src ? lf_dataset_load(&m->spec.dataset, src, t->db, t->train.class_names,
-                             t->train.class_names ? t->train.nclasses : 0, &t->val, why, sizeof why) : -1;
+  /* ... and the training split's vocabularies and fills. */
+  rc = src ? lf_dataset_load_tab(&m->spec.dataset, src, t->db, t->train.class_names,
+                                 t->train.class_names ? t->train.nclasses : 0, t->train.tab,
+                                 &t->val, why, sizeof why) : -1;
   free(src);
   if( rc ){ snprintf(err, n, "val_data_src: %s", why); return -1; }
   if( lf_shape_count(&t->val.shape) != lf_shape_count(&t->train.shape) ){
@@ -181,9 +184,19 @@ static int load_data(trainer *t, char *err, size_t n){
              lf_shape_str(&t->val.shape, a, sizeof a), lf_shape_str(&t->train.shape, b, sizeof b));
     return -1;
   }
-  if( m->spec.dataset.standardize ){
+  if( t->train.tab ){
+    m->tab = lf_tabular_copy(t->train.tab);
+    if( !m->tab ){ snprintf(err, n, "out of memory"); return -1; }
+  }
+  if( lf_dataset_wants_standardize(&m->spec.dataset) ){
     lf_dataset_stats(&t->train, &m->mean, &m->std);
     if( !m->mean || !m->std ){ snprintf(err, n, "out of memory"); return -1; }
+    /* Named inputs standardise only their groups that ask for it. */
+    int64_t cnt = lf_shape_count(&t->train.shape);
+    int *z = lf_dataset_standardized_columns(&m->spec.dataset, (int)cnt);
+    if( !z ){ snprintf(err, n, "out of memory"); return -1; }
+    for(int64_t j=0; j<cnt; j++) if( !z[j] ){ m->mean[j] = 0.0f; m->std[j] = 1.0f; }
+    free(z);
     lf_dataset_standardize(&t->train, m->mean, m->std);
     lf_dataset_standardize(&t->val, m->mean, m->std);
   }
@@ -224,10 +237,14 @@ static int restore(trainer *t, char *err, size_t n){
   /* The mean/std of this run's data must match the saved ones anyway;
   ** keep those computed from the data. */
   float *mean = m->mean, *std = m->std;
+  lf_tabular *tab = m->tab;
   m->mean = m->std = NULL;
+  m->tab = NULL;
   rc = lf_model_load_weights(m, wpath, err, n);
   free(m->mean); free(m->std);
+  lf_tabular_free(m->tab);
   m->mean = mean; m->std = std;
+  m->tab = tab;
   if( rc ) goto done;
   rc = -1;
   if( lf_ckpt_read(spath, &recs, &nrec, err, n) ) goto done;
@@ -603,6 +620,12 @@ static char *summary(trainer *t, int first, const char *ended, const char *messa
     cJSON_AddNullToObject(o, "best_epoch");
   }
   cJSON_AddStringToObject(o, "ended", ended);
+  if( LF_DS_TABULAR(&t->m.spec.dataset) && t->train.n ){
+    /* Rows left out for a missing value (na "drop"). */
+    cJSON *d = cJSON_AddObjectToObject(o, "dropped_rows");
+    cJSON_AddNumberToObject(d, "train", (double)t->train.dropped);
+    cJSON_AddNumberToObject(d, "val", (double)t->val.dropped);
+  }
   if( message ) cJSON_AddStringToObject(o, "message", message);
   char *s = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);

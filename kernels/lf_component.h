@@ -31,7 +31,8 @@ typedef enum lf_arg_type {
   LF_ARG_SHAPE,        /* list of 1..4 positive ints, stored as lf_shape */
   LF_ARG_DTYPE,        /* "uint8" | "float32", stored as int 1 | 4 */
   LF_ARG_LAYERS,       /* list of layer components (Sequential) */
-  LF_ARG_SCHEDULER     /* one scheduler component (optimizers) */
+  LF_ARG_SCHEDULER,    /* one scheduler component (optimizers) */
+  LF_ARG_INPUTS        /* named input groups of a dataset (lf_input_group) */
 } lf_arg_type;
 
 typedef struct lf_arg_spec {
