@@ -17,6 +17,7 @@
 #include "lf_ext.h"
 #include "lf_vtab.h"
 #include "lf_guard.h"
+#include "lf_vtab.h"
 #include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
 #include "../core/lf_registry.h"
@@ -434,6 +435,14 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     rc = sqlite3_create_module_v2(db, "ppl_predict_rows", &lf_predict_rows_module, c, conn_release);
     if( rc != SQLITE_OK && pzErrMsg ){
       *pzErrMsg = sqlite3_mprintf("labflow: cannot register ppl_predict_rows: %s", sqlite3_errmsg(db));
+    }
+  }
+  if( rc==SQLITE_OK ){
+    /* ppl_train_each trains for this connection: it needs its lf_conn. */
+    c->refs++;
+    rc = sqlite3_create_module_v2(db, "ppl_train_each", &lf_train_each_module, c, conn_release);
+    if( rc != SQLITE_OK && pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf("labflow: cannot register ppl_train_each: %s", sqlite3_errmsg(db));
     }
   }
   if( rc==SQLITE_OK ){

@@ -115,8 +115,27 @@ static int is_pragma(sqlite3_stmt *s){
   return strncasecmp(p, "PRAGMA", 6)==0 && !is_ident_char(p[6]);
 }
 
+/* CREATE TABLE ... AS SELECT writes only the table it creates, which has
+** no CHECK, DEFAULT or trigger yet: nothing of a sent schema runs there. */
+static int is_create(sqlite3_stmt *s){
+  const char *sql = sqlite3_sql(s);
+  if( !sql ) return 0;
+  const char *p = skip_blanks(sql);
+  return strncasecmp(p, "CREATE", 6)==0 && !is_ident_char(p[6]);
+}
+
+int lf_guard_create_busy(sqlite3 *db){
+  for(sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)){
+    if( sqlite3_stmt_busy(s) && is_create(s) ) return 1;
+  }
+  return 0;
+}
+
 int lf_guard_refuses(sqlite3_context *ctx, const lf_conn *c, int writes, char *why, size_t n){
-  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  return lf_guard_refuses_db(sqlite3_context_db_handle(ctx), c, writes, why, n);
+}
+
+int lf_guard_refuses_db(sqlite3 *db, const lf_conn *c, int writes, char *why, size_t n){
   if( c->depth > 0 ){
     snprintf(why, n, "cannot run while another LabFlow function runs on this connection (it was reached from "
              "inside one: a dataset query or the database's schema); call it on its own");
@@ -129,7 +148,7 @@ int lf_guard_refuses(sqlite3_context *ctx, const lf_conn *c, int writes, char *w
                "constraints, which may be calling it); call it from a SELECT");
       return 1;
     }
-    if( writes && !sqlite3_stmt_readonly(s) ){
+    if( writes && !sqlite3_stmt_readonly(s) && !is_create(s) ){
       snprintf(why, n, "cannot run inside an INSERT, UPDATE or DELETE statement (a CHECK constraint of the "
                "database may be calling it); call it from a SELECT");
       return 1;

@@ -13,4 +13,9 @@
 ** ppl_evaluate only read and stay usable in UPDATE ... SET). */
 int lf_guard_refuses(sqlite3_context *ctx, const lf_conn *c, int writes, char *why, size_t n);
 
+/* The same for a caller without a function context (a virtual table). */
+int lf_guard_refuses_db(sqlite3 *db, const lf_conn *c, int writes, char *why, size_t n);
+/* 1 if a CREATE statement (CREATE TABLE ... AS SELECT) is running on db. */
+int lf_guard_create_busy(sqlite3 *db);
+
 #endif

@@ -16,6 +16,7 @@
 extern const sqlite3_module lf_history_module;   /* vtab_history.c */
 extern const sqlite3_module lf_status_module;    /* vtab_status.c */
 extern const sqlite3_module lf_details_module;   /* vtab_details.c */
+extern const sqlite3_module lf_train_each_module; /* vtab_train_each.c: aux is the lf_conn */
 extern const sqlite3_module lf_filter_module;    /* vtab_filter.c */
 extern const sqlite3_module lf_matching_module;  /* vtab_filter.c */
 extern const sqlite3_module lf_weights_module;   /* vtab_weights.c */

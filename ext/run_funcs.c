@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "lf_ext.h"
+#include "lf_guard.h"
 #include "../core/lf_claim.h"
 #include "../core/lf_ppl.h"
 #include "../core/lf_predict.h"
@@ -130,6 +131,17 @@ static void train_call(sqlite3_context *ctx, const char *fn, int until, int argc
   }else if( argc >= 2 && int_arg(ctx, fn, argv[1], "epochs", 0, 1000000, 5, &req.epochs) ) return;
   if( argc >= 3 && int_arg(ctx, fn, argv[2], "patience", 0, 1000000, -1, &req.patience) ) return;
   if( argc >= 4 && parse_verbose(ctx, argv[3], &req.verbose, &req.nverbose, &req.quiet) ) return;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  if( sqlite3_txn_state(db, "main")==SQLITE_TXN_WRITE && lf_guard_create_busy(db) ){
+    lf_errorf(ctx, "%s: cannot train inside CREATE TABLE ... AS SELECT on the project's database: that "
+              "statement holds the database's write lock until it ends, and the trainer commits each epoch "
+              "through its own connection, so it would wait for it. Create a TEMP table instead "
+              "(CREATE TEMP TABLE t AS SELECT pplid, %s(pplid, ...) FROM ppls) or use "
+              "SELECT * FROM ppl_train_each(...)", fn, fn);
+    for(int i=0; i<req.nverbose; i++) free(req.verbose[i]);
+    free(req.verbose);
+    return;
+  }
   req.logid = logid_for_trainer;
   req.logid_arg = sqlite3_user_data(ctx);
   char err[ERRLEN];
