@@ -7,6 +7,7 @@
 #include "lf_ppl.h"
 #include "lf_canon.h"
 #include "lf_dataset.h"
+#include "lf_data_fit.h"
 #include "../kernels/lf_layer.h"
 
 /* 1e9 f32 parameters is 4 GB of weights (16 GB with Adam's state). */
@@ -58,6 +59,23 @@ int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
     snprintf(err, n, "model output has shape %s; end the model with a vector output (add Flatten and Linear)",
              lf_shape_str(&out, b, sizeof b));
     goto fail;
+  }
+  /* The output must fit the labels, as ppl_train will check: refuse what
+  ** can only fail there, with its message. */
+  {
+    int nclasses = -1;
+    int needs_classes = lf_loss_is_classification(&spec->loss) || spec->loss.kind==LF_LOSS_BCE_WITH_LOGITS;
+    if( needs_classes && lf_outputs_fit(&spec->loss, lf_shape_count(&out), -1, err, n)==0 ){
+      char *dsrc = spec->dataset.kind==LF_DS_SQL ? strdup(spec->train_src)
+                                                 : lf_project_resolve_path(db, spec->train_src);
+      if( !dsrc ){ snprintf(err, n, "out of memory"); goto fail; }
+      /* Rows the probe did not look at may be bad: that stays ppl_train's
+      ** error (it names the row); here the class count is then unknown. */
+      char e2[512];
+      if( lf_data_classes(db, cfg, spec, dsrc, &nclasses, e2, sizeof e2) ) nclasses = -1;
+      free(dsrc);
+    }
+    if( lf_outputs_fit(&spec->loss, lf_shape_count(&out), nclasses, err, n) ) goto fail;
   }
   if( in_out ) *in_out = in;
   if( out_out ) *out_out = out;

@@ -18,6 +18,7 @@
 #include "lf_train.h"
 #include "lf_claim.h"
 #include "lf_dataset.h"
+#include "lf_data_fit.h"
 #include "lf_model.h"
 #include "lf_ppl.h"
 #include "lf_progress.h"
@@ -205,25 +206,8 @@ static int load_data(trainer *t, char *err, size_t n){
 
 /* The model's output must fit the labels. */
 static int check_outputs(trainer *t, char *err, size_t n){
-  lf_model *m = &t->m;
-  int64_t nout = lf_shape_count(&m->out);
-  if( lf_loss_is_classification(&m->spec.loss) ){
-    int k = t->train.nclasses > t->val.nclasses ? t->train.nclasses : t->val.nclasses;
-    if( nout < k ){
-      snprintf(err, n, "the model has %lld outputs but the data has %d classes; make the last layer's out %d",
-               (long long)nout, k, k);
-      return -1;
-    }
-  }else if( nout != 1 ){
-    snprintf(err, n, "the model has %lld outputs; %s on one label per sample needs out 1",
-             (long long)nout, m->spec.loss.kind==LF_LOSS_BCE_WITH_LOGITS ? "BCEWithLogitsLoss" : "a regression loss");
-    return -1;
-  }
-  if( m->spec.loss.kind==LF_LOSS_BCE_WITH_LOGITS && t->train.nclasses > 2 ){
-    snprintf(err, n, "BCEWithLogitsLoss needs labels 0 and 1; the data has %d classes", t->train.nclasses);
-    return -1;
-  }
-  return 0;
+  int k = t->train.nclasses > t->val.nclasses ? t->train.nclasses : t->val.nclasses;
+  return lf_outputs_fit(&t->m.spec.loss, lf_shape_count(&t->m.out), k, err, n);
 }
 
 /* Optimizer state and rng are restored from the last epoch's state file. */
