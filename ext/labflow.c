@@ -373,6 +373,7 @@ static void conn_release(void *p){
   lf_conn *c = p;
   if( --c->refs == 0 ){
     lf_model_cache_free(c->models);
+    sqlite3_free(c->schema_clean);
     sqlite3_free(c);
   }
 }

@@ -108,6 +108,42 @@ static int schema_calls(sqlite3 *db, char *why, size_t n){
   return found;
 }
 
+/* Check 2 reads every schema, about 0.2 ms: too much for ppl_predict called
+** once per row. Its answer changes only when a schema does, so a clean
+** answer is remembered with every database's data version, which changes
+** with every commit (this connection's or another's). The key is not
+** trusted while a database has a write transaction open (this
+** connection's own uncommitted schema change). A database without an open
+** read transaction first gets one through PRAGMA data_version, which
+** refreshes the version (a statement that evaluates a schema expression
+** always has one open). NULL: no key, check the schemas. */
+static char *schema_key(sqlite3 *db){
+  sqlite3_str *s = sqlite3_str_new(NULL);
+  for(int i = 0; ; i++){
+    const char *name = sqlite3_db_name(db, i);
+    if( !name ) break;
+    if( strcmp(name, "temp")==0 ) continue;
+    int state = sqlite3_txn_state(db, name);
+    if( state==SQLITE_TXN_WRITE ) goto none;
+    if( state==SQLITE_TXN_NONE ){
+      char *q = sqlite3_mprintf("PRAGMA \"%w\".data_version", name);
+      sqlite3_stmt *st = NULL;
+      int rc = q ? sqlite3_prepare_v2(db, q, -1, &st, NULL) : SQLITE_NOMEM;
+      if( rc==SQLITE_OK ) rc = sqlite3_step(st);
+      sqlite3_finalize(st);
+      sqlite3_free(q);
+      if( rc != SQLITE_ROW ) goto none;
+    }
+    unsigned version = 0;
+    if( sqlite3_file_control(db, name, SQLITE_FCNTL_DATA_VERSION, &version) != SQLITE_OK ) goto none;
+    sqlite3_str_appendf(s, "%s=%u;", name, version);
+  }
+  if( sqlite3_str_errcode(s)==SQLITE_OK ) return sqlite3_str_finish(s);
+none:
+  sqlite3_free(sqlite3_str_finish(s));
+  return NULL;
+}
+
 static int is_pragma(sqlite3_stmt *s){
   const char *sql = sqlite3_sql(s);
   if( !sql ) return 0;
@@ -131,11 +167,11 @@ int lf_guard_create_busy(sqlite3 *db){
   return 0;
 }
 
-int lf_guard_refuses(sqlite3_context *ctx, const lf_conn *c, int writes, char *why, size_t n){
+int lf_guard_refuses(sqlite3_context *ctx, lf_conn *c, int writes, char *why, size_t n){
   return lf_guard_refuses_db(sqlite3_context_db_handle(ctx), c, writes, why, n);
 }
 
-int lf_guard_refuses_db(sqlite3 *db, const lf_conn *c, int writes, char *why, size_t n){
+int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n){
   if( c->depth > 0 ){
     snprintf(why, n, "cannot run while another LabFlow function runs on this connection (it was reached from "
              "inside one: a dataset query or the database's schema); call it on its own");
@@ -154,5 +190,14 @@ int lf_guard_refuses_db(sqlite3 *db, const lf_conn *c, int writes, char *why, si
       return 1;
     }
   }
-  return schema_calls(db, why, n) != 0;
+  char *key = schema_key(db);
+  if( key && c->schema_clean && strcmp(key, c->schema_clean)==0 ){
+    sqlite3_free(key);
+    return 0;
+  }
+  int found = schema_calls(db, why, n);
+  sqlite3_free(c->schema_clean);
+  c->schema_clean = found==0 ? key : NULL;
+  if( found != 0 ) sqlite3_free(key);
+  return found != 0;
 }

@@ -10,11 +10,12 @@
 
 /* 1 (with why set, without the function's name) if the call must be
 ** refused; writes: the function changes the project (ppl_predict and
-** ppl_evaluate only read and stay usable in UPDATE ... SET). */
-int lf_guard_refuses(sqlite3_context *ctx, const lf_conn *c, int writes, char *why, size_t n);
+** ppl_evaluate only read and stay usable in UPDATE ... SET). Remembers a
+** clean schema check in c->schema_clean (see lf_guard.c). */
+int lf_guard_refuses(sqlite3_context *ctx, lf_conn *c, int writes, char *why, size_t n);
 
 /* The same for a caller without a function context (a virtual table). */
-int lf_guard_refuses_db(sqlite3 *db, const lf_conn *c, int writes, char *why, size_t n);
+int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n);
 /* 1 if a CREATE statement (CREATE TABLE ... AS SELECT) is running on db. */
 int lf_guard_create_busy(sqlite3 *db);
 

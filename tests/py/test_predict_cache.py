@@ -273,6 +273,30 @@ def run(tmp):
         expect_error(A, "SELECT ppl_predict('p', ?)", bytes(5), contains="one sample of 3 uint8 values")
     check("inputs: JSON object by column, float32 and uint8 BLOBs as the data had them", inputs_as_data)
 
+    def guard_sees_schema_changes():
+        # The guard remembers a clean schema check between calls; a schema
+        # change (this connection's, in or out of a transaction, or
+        # another's) must still be seen.
+        one(A, "SELECT ppl_predict('p', ?)", SAMPLE)
+        A.execute("CREATE TABLE sneaky(a CHECK (ppl_predict('p', '[1,2,3]') IS NOT NULL))")
+        expect_error(A, "SELECT ppl_predict('p', ?)", SAMPLE, contains="sneaky")
+        A.execute("DROP TABLE sneaky")
+        one(A, "SELECT ppl_predict('p', ?)", SAMPLE)
+        A.execute("BEGIN")
+        try:
+            A.execute("CREATE TABLE sneaky2(a CHECK (ppl_predict('p', '[1,2,3]') IS NOT NULL))")
+            expect_error(A, "INSERT INTO sneaky2 VALUES (1)", contains="sneaky2")
+        finally:
+            A.execute("ROLLBACK")
+        one(A, "SELECT ppl_predict('p', ?)", SAMPLE)
+        B = connect(path)
+        B.execute("CREATE TABLE sneaky3(a CHECK (ppl_stop('p')))")
+        B.close()
+        expect_error(A, "SELECT ppl_predict('p', ?)", SAMPLE, contains="sneaky3")
+        A.execute("DROP TABLE sneaky3")
+        one(A, "SELECT ppl_predict('p', ?)", SAMPLE)
+    check("guard: a remembered clean schema check still sees new schema objects", guard_sees_schema_changes)
+
     def close_frees():
         C = connect(path)
         one(C, "SELECT ppl_predict('p', ?)", SAMPLE)
