@@ -2,8 +2,9 @@
 ** lf_predict.c — ppl_predict's inputs, outputs and the call itself, on a
 ** model from the connection's cache (see lf_predict.h for the input forms).
 **
-** Numbers are printed as cJSON prints them (%1.15g, or %1.17g when that
-** does not read back), so a prediction has one text whichever path made it.
+** Numbers are float32 results printed with 9 significant digits (they read
+** back as the same float); ppl_predict and ppl_predict_rows share the
+** formatting, so a prediction has one text whichever path made it.
 */
 #include <float.h>
 #include <limits.h>
@@ -181,8 +182,6 @@ static int objects_to_samples(const lf_model *m, const cJSON *in, float **x, int
 static int blob_to_samples(const lf_model *m, const void *blob, int blob_len, float **x,
                            int64_t *nsamples, int *one_sample, char *err, size_t n){
   int64_t cnt = lf_shape_count(&m->in);
-  char shape[64];
-  lf_shape_str(&m->in, shape, sizeof shape);
   if( blob_len > 0 && blob_len == cnt ){
     /* One sample as bytes, as an idx image or a uint8 blob column has it. */
     const unsigned char *u = blob;
@@ -194,6 +193,8 @@ static int blob_to_samples(const lf_model *m, const void *blob, int blob_len, fl
     return 0;
   }
   if( blob_len <= 0 || blob_len % (int64_t)sizeof(float) || (blob_len / (int64_t)sizeof(float)) % cnt ){
+    char shape[64];
+    lf_shape_str(&m->in, shape, sizeof shape);
     snprintf(err, n, "a BLOB input holds one sample of %lld uint8 values or float32 samples of %lld values "
              "(%lld bytes) each, shape %s; got %d bytes", (long long)cnt, (long long)cnt,
              (long long)(cnt * (int64_t)sizeof(float)), shape, blob_len);
@@ -223,9 +224,9 @@ int lf_predict_parse_input(const lf_model *m, const char *json, const void *blob
   if( blob ) rc = blob_to_samples(m, blob, blob_len, x, nsamples, one_sample, err, n);
   else{
     int64_t cnt = lf_shape_count(&m->in), total = 0;
-    char shape[64];
-    lf_shape_str(&m->in, shape, sizeof shape);
+    char shape[64] = "";
     cJSON *in = cJSON_Parse(json);
+    if( !cJSON_IsArray(in) || !cJSON_IsObject(in->child) ) lf_shape_str(&m->in, shape, sizeof shape);
     if( cJSON_IsObject(in) || (cJSON_IsArray(in) && cJSON_IsObject(in->child)) ){
       rc = objects_to_samples(m, in, x, nsamples, one_sample, err, n);
     }else if( !cJSON_IsArray(in) ){
@@ -268,16 +269,12 @@ void lf_predict_transform(const lf_model *m, float *x, int64_t nsamples){
 
 /* ---- outputs ----------------------------------------------------------- */
 
-static void append_number(sqlite3_str *out, double d){
-  char buf[40];
-  if( !isfinite(d) ) snprintf(buf, sizeof buf, "null");
-  else if( d >= INT_MIN && d <= INT_MAX && d == (double)(int)d ) snprintf(buf, sizeof buf, "%d", (int)d);
-  else{
-    snprintf(buf, sizeof buf, "%1.15g", d);
-    double back = strtod(buf, NULL);
-    double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
-    if( !(fabs(back - d) <= mx * DBL_EPSILON) ) snprintf(buf, sizeof buf, "%1.17g", d);
-  }
+/* A float32 result with the 9 significant digits that read back as the
+** same float: one printf, and no digits the model never computed. */
+static void append_number(sqlite3_str *out, float f){
+  char buf[32];
+  if( !isfinite(f) ) snprintf(buf, sizeof buf, "null");
+  else snprintf(buf, sizeof buf, "%.9g", (double)f);
   sqlite3_str_appendall(out, buf);
 }
 
@@ -303,7 +300,7 @@ void lf_predict_format(const lf_cached_model *e, const float *y, lf_predict_mode
     double v = y[k];
     if( mode == LF_PREDICT_PROBA ) v = bce ? 1.0/(1.0+exp(-v)) : exp(v - mx)/z;
     if( k ) sqlite3_str_appendchar(out, 1, ',');
-    append_number(out, (double)(float)v);
+    append_number(out, (float)v);
   }
   sqlite3_str_appendchar(out, 1, ']');
 }
