@@ -13,8 +13,9 @@
 ** the query, from 1.
 **
 ** Which columns are the sample:
-**   1. when the dataset names its feature columns (args "features") and
-**      the query has all of them: those columns, in the config's order;
+**   1. when the dataset names its feature columns (args "features", or the
+**      columns of named "inputs") and the query has all of them: those
+**      columns, in the config's order (categorical text as the data had it);
 **   2. else, when the dataset reads a blob column and the query has a
 **      column of that name: that column;
 **   3. else the query's last column, holding the sample as ppl_predict
@@ -152,7 +153,7 @@ static int choose_columns(rows_cursor *c, sqlite3_vtab *vt){
   if( !is_input || !c->key_cols ){ sqlite3_free(is_input); return SQLITE_NOMEM; }
   memset(is_input, 0, sizeof(int) * (size_t)ncol);
   c->input_col = -1;
-  if( d->features && d->nfeatures > 0 && d->nfeatures == cnt ){
+  if( d->features && d->nfeatures > 0 && (d->nfeatures == cnt || c->model->m.tab) ){
     c->feat_cols = sqlite3_malloc64(sizeof(int) * (sqlite3_uint64)d->nfeatures);
     if( !c->feat_cols ){ sqlite3_free(is_input); return SQLITE_NOMEM; }
     int found = 0;
@@ -187,6 +188,8 @@ static int choose_columns(rows_cursor *c, sqlite3_vtab *vt){
   return SQLITE_OK;
 }
 
+static void append_json_string(sqlite3_str *s, const char *t);
+
 /* One numeric column value of rule 1. */
 static int numeric_value(sqlite3_stmt *st, int col, double *v){
   int t = sqlite3_column_type(st, col);
@@ -205,6 +208,35 @@ static int read_sample(rows_cursor *c, sqlite3_vtab *vt, float *dst){
   const lf_model *m = &c->model->m;
   int64_t cnt = lf_shape_count(&m->in);
   sqlite3_int64 rowno = c->row + c->nbatch + 1;
+  if( c->nfeat && m->tab ){
+    /* Named inputs (categorical values, missing-value rules): the columns
+    ** as the JSON object ppl_predict would take. */
+    sqlite3_str *o = sqlite3_str_new(NULL);
+    sqlite3_str_appendchar(o, 1, '{');
+    for(int i=0; i<c->nfeat; i++){
+      int col = c->feat_cols[i], t = sqlite3_column_type(c->st, col);
+      if( i ) sqlite3_str_appendchar(o, 1, ',');
+      append_json_string(o, m->spec.dataset.features[i]);
+      sqlite3_str_appendchar(o, 1, ':');
+      if( t==SQLITE_INTEGER ) sqlite3_str_appendf(o, "%lld", (long long)sqlite3_column_int64(c->st, col));
+      else if( t==SQLITE_FLOAT && isfinite(sqlite3_column_double(c->st, col)) ) sqlite3_str_appendf(o, "%!.17g", sqlite3_column_double(c->st, col));
+      else if( t==SQLITE_TEXT ) append_json_string(o, (const char*)sqlite3_column_text(c->st, col));
+      else sqlite3_str_appendall(o, "null");
+    }
+    sqlite3_str_appendchar(o, 1, '}');
+    if( sqlite3_str_errcode(o) ){ sqlite3_free(sqlite3_str_finish(o)); return SQLITE_NOMEM; }
+    char *json = sqlite3_str_finish(o);
+    float *x = NULL;
+    int64_t ns = 0;
+    int one = 0;
+    char err[1024];
+    int rc = lf_predict_parse_input(m, json, NULL, 0, &x, &ns, &one, err, sizeof err);
+    sqlite3_free(json);
+    if( rc ) return lf_vt_error(vt, FN ": row %lld: %s", (long long)rowno, err);
+    memcpy(dst, x, sizeof(float) * (size_t)cnt);
+    free(x);
+    return SQLITE_OK;
+  }
   if( c->nfeat ){
     for(int i=0; i<c->nfeat; i++){
       double v;
