@@ -17,6 +17,10 @@
 #   BENCH_MODELS="mlp cnn"
 #   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
 #   BENCH_TORCH=1       0 skips PyTorch
+#   BENCH_TRAIN=1       0 skips the training comparison with PyTorch
+#   BENCH_PREDICT=1     0 skips scoring a table (predict_bench.py): row-by-row
+#                       ppl_predict, ppl_predict_rows and batched calls
+#   BENCH_PREDICT_ROWS=100000   rows of each scored table
 #   BENCH_SWEEP=1       0 skips successive halving vs the full grid (sweep_bench.sh)
 #   BENCH_SCALE=1       0 skips the analysis-tables-at-scale part
 set -u
@@ -57,6 +61,7 @@ torch_run() {  # model run
     | sed "s/^torch $1 /torch $1 f32 run $2 /"
 }
 
+if [ "${BENCH_TRAIN:-1}" != 0 ]; then
 {
   echo "# LabFlow vs PyTorch, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "# git $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo '+dirty'), threads $THREADS, runs $RUNS, epochs/run $EPOCHS"
@@ -78,6 +83,16 @@ $PY tools/bench/bench_util.py summary "$out.raw" | tee "$out.sum"
 cat "$out.raw" "$out.sum" > "$out"
 rm -f "$out.raw" "$out.sum"
 echo "results: $out"
+fi
+if [ "${BENCH_PREDICT:-1}" != 0 ]; then
+  echo "== scoring a table: row-by-row ppl_predict, ppl_predict_rows, batched calls (tools/bench/predict_bench.py)"
+  pout="tools/bench/predict-results-$(date +%Y%m%d-%H%M%S).txt"
+  { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), git $(git rev-parse --short HEAD 2>/dev/null)"
+    $PY tools/bench/predict_bench.py "$LIB" "${BENCH_PREDICT_ROWS:-100000}" "$THREADS" 3
+    echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  } | tee "$pout"
+  echo "results: $pout"
+fi
 if [ "${BENCH_SWEEP:-1}" != 0 ]; then
   echo "== successive halving against the full grid (tools/bench/sweep_bench.sh)"
   BENCH_THREADS=$THREADS sh tools/bench/sweep_bench.sh
