@@ -247,10 +247,10 @@ static int bn_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 
 const lf_layer_ops lf_layer_batchnorm1d = {
   "BatchNorm1d", bn1d_infer, bn_params, bn_init, bn_build, bn_forward,
-  bn_backward, bn_release
+  bn_backward, bn_release, 0
 };
 
 const lf_layer_ops lf_layer_batchnorm2d = {
   "BatchNorm2d", bn2d_infer, bn_params, bn_init, bn_build, bn_forward,
-  bn_backward, bn_release
+  bn_backward, bn_release, 0
 };

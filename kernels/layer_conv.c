@@ -254,5 +254,5 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 
 const lf_layer_ops lf_layer_conv2d = {
   "Conv2d", conv_infer, conv_params, conv_init, conv_build,
-  conv_forward, conv_backward, conv_release
+  conv_forward, conv_backward, conv_release, 0
 };

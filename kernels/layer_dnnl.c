@@ -188,10 +188,14 @@ static size_t lf_pd_bytes(const_dnnl_primitive_desc_t pd){
 }
 
 /* What a primitive descriptor is made from: an operation descriptor, or
-** (op_desc NULL) a reorder between two layouts. */
+** (op_desc NULL) a reorder between two layouts, or (nsrc > 0) a sum or a
+** concat of nsrc sources into `to`. */
 typedef struct lf_pd_args {
   const void *op_desc;
   const dnnl_memory_desc_t *from, *to;
+  int nsrc;                           /* sum/concat sources */
+  const dnnl_memory_desc_t *srcs;
+  int concat_axis;                    /* -1: sum */
   const_dnnl_primitive_attr_t attr;
   dnnl_engine_t eng;
   const_dnnl_primitive_desc_t hint;
@@ -201,10 +205,22 @@ typedef struct lf_pd_args {
 } lf_pd_args;
 
 static int lf_pd_create(lf_prim *p, const lf_pd_args *a){
-  dnnl_status_t st = a->op_desc
-    ? dnnl_primitive_desc_create(&p->pd, a->op_desc, a->attr, a->eng, a->hint)
-    : dnnl_reorder_primitive_desc_create(&p->pd, a->from, a->eng, a->to,
-                                         a->eng, a->attr);
+  dnnl_status_t st;
+  if( a->nsrc>0 && a->concat_axis<0 ){
+    float scales[LF_LAYER_MAX_INPUTS];
+    for(int i=0; i<a->nsrc; i++) scales[i] = 1.0f;
+    st = dnnl_sum_primitive_desc_create(&p->pd, a->to, a->nsrc, scales,
+                                        a->srcs, a->attr, a->eng);
+  }else if( a->nsrc>0 ){
+    st = dnnl_concat_primitive_desc_create(&p->pd, a->to, a->nsrc,
+                                           a->concat_axis, a->srcs, a->attr,
+                                           a->eng);
+  }else if( a->op_desc ){
+    st = dnnl_primitive_desc_create(&p->pd, a->op_desc, a->attr, a->eng, a->hint);
+  }else{
+    st = dnnl_reorder_primitive_desc_create(&p->pd, a->from, a->eng, a->to,
+                                            a->eng, a->attr);
+  }
   if( lf_dnnl_check(st, a->what, a->err, a->errlen) ){
     p->pd = 0;
     return -1;
@@ -268,7 +284,7 @@ int lf_prim_create(lf_prim *p, const void *op_desc,
   rc = lf_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(a,
                      dnnl_scratchpad_mode_user), what, err, errlen);
   if( rc==0 ){
-    lf_pd_args pa = { op_desc, 0, 0, a, eng, hint, what, err, errlen };
+    lf_pd_args pa = { op_desc, 0, 0, 0, 0, 0, a, eng, hint, what, err, errlen };
     rc = lf_pd_make(p, &pa);
   }
   dnnl_primitive_attr_destroy(a);
@@ -289,11 +305,36 @@ int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
   rc = lf_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(a,
                      dnnl_scratchpad_mode_user), "oneDNN reorder", err, errlen);
   if( rc==0 ){
-    lf_pd_args pa = { 0, from, to, a, eng, 0, "oneDNN reorder", err, errlen };
+    lf_pd_args pa = { 0, from, to, 0, 0, 0, a, eng, 0, "oneDNN reorder", err, errlen };
     rc = lf_pd_make(p, &pa);
   }
   dnnl_primitive_attr_destroy(a);
   if( rc==0 ) rc = lf_prim_finish(p, "oneDNN reorder", err, errlen);
+  if( rc ) lf_prim_free(p);
+  return rc;
+}
+
+int lf_prim_multi(lf_prim *p, int nsrc, const dnnl_memory_desc_t *srcs,
+                  const dnnl_memory_desc_t *dst, int concat_axis,
+                  const char *what, char *err, size_t errlen){
+  dnnl_primitive_attr_t a = 0;
+  dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
+  int rc;
+  memset(p, 0, sizeof(*p));
+  if( eng==0 ) return -1;
+  if( nsrc<1 || nsrc>LF_LAYER_MAX_INPUTS ){
+    snprintf(err, errlen, "%s: %d sources (1 to %d)", what, nsrc, LF_LAYER_MAX_INPUTS);
+    return -1;
+  }
+  if( lf_dnnl_check(dnnl_primitive_attr_create(&a), what, err, errlen) ) return -1;
+  rc = lf_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(a,
+                     dnnl_scratchpad_mode_user), what, err, errlen);
+  if( rc==0 ){
+    lf_pd_args pa = { 0, 0, dst, nsrc, srcs, concat_axis, a, eng, 0, what, err, errlen };
+    rc = lf_pd_make(p, &pa);
+  }
+  dnnl_primitive_attr_destroy(a);
+  if( rc==0 ) rc = lf_prim_finish(p, what, err, errlen);
   if( rc ) lf_prim_free(p);
   return rc;
 }
@@ -306,9 +347,9 @@ const dnnl_memory_desc_t *lf_prim_md(const lf_prim *p, dnnl_query_t what,
 int lf_prim_run(const lf_prim *p, dnnl_stream_t s, int nargs,
                 const dnnl_exec_arg_t *args, const char *what,
                 char *err, size_t errlen){
-  dnnl_exec_arg_t all[13];
+  dnnl_exec_arg_t all[LF_LAYER_MAX_INPUTS+4];
   int n = nargs;
-  if( nargs>12 ){
+  if( nargs>LF_LAYER_MAX_INPUTS+3 ){
     snprintf(err, errlen, "%s: too many arguments", what);
     return -1;
   }

@@ -127,5 +127,5 @@ static int dropout_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 
 const lf_layer_ops lf_layer_dropout = {
   "Dropout", dropout_infer, 0, 0, dropout_build, dropout_forward,
-  dropout_backward, dropout_release
+  dropout_backward, dropout_release, 0
 };

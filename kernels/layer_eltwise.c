@@ -123,7 +123,7 @@ static int eltwise_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 }
 
 #define LF_ELTWISE(sym, loc) const lf_layer_ops sym = { loc, eltwise_infer, \
-  0, 0, eltwise_build, eltwise_forward, eltwise_backward, eltwise_release }
+  0, 0, eltwise_build, eltwise_forward, eltwise_backward, eltwise_release, 0 }
 
 LF_ELTWISE(lf_layer_relu, "ReLU");
 LF_ELTWISE(lf_layer_leakyrelu, "LeakyReLU");

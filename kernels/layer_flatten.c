@@ -93,5 +93,5 @@ static int flatten_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 
 const lf_layer_ops lf_layer_flatten = {
   "Flatten", flatten_infer, 0, 0, flatten_build, flatten_forward,
-  flatten_backward, flatten_release
+  flatten_backward, flatten_release, 0
 };

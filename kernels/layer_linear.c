@@ -212,5 +212,5 @@ static int linear_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 
 const lf_layer_ops lf_layer_linear = {
   "Linear", linear_infer, linear_params, linear_init, linear_build,
-  linear_forward, linear_backward, linear_release
+  linear_forward, linear_backward, linear_release, 0
 };

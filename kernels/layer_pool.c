@@ -155,10 +155,10 @@ static int pool_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 
 const lf_layer_ops lf_layer_maxpool2d = {
   "MaxPool2d", maxpool_infer, 0, 0, pool_build, pool_forward, pool_backward,
-  pool_release
+  pool_release, 0
 };
 
 const lf_layer_ops lf_layer_avgpool2d = {
   "AvgPool2d", avgpool_infer, 0, 0, pool_build, pool_forward, pool_backward,
-  pool_release
+  pool_release, 0
 };

@@ -33,6 +33,9 @@
 #include "lf_layer_args.h"
 
 #define LF_LAYER_MAX_PARAMS 4
+/* Inputs of a merge layer (Add, Concat, Mul) and consumers summed into
+** one gradient at most. */
+#define LF_LAYER_MAX_INPUTS LF_NET_MAX_NODE_INPUTS
 
 /* One parameter or buffer as a layer declares it. The net names it
 ** "<layer index>.<suffix>" and allocates data (and grad when trainable). */
@@ -47,8 +50,10 @@ typedef struct lf_param_decl {
 typedef struct lf_layer {
   const lf_layer_ops *ops;
   const void *args;                 /* the layer's args struct (or NULL) */
-  int index;                        /* position in the Sequential */
-  lf_shape in, out;                 /* per-sample shapes */
+  int index;                        /* position in the net's node list */
+  lf_shape in, out;                 /* per-sample shapes (in: the first input) */
+  int nin;                          /* inputs: 1 unless ops->multi_input */
+  lf_shape ins[LF_LAYER_MAX_INPUTS];
   int nparam;
   lf_param *param[LF_LAYER_MAX_PARAMS];  /* in declaration order */
 } lf_layer;
@@ -59,6 +64,10 @@ typedef struct lf_layer_build {
   int batch;
   const dnnl_memory_desc_t *src_md; /* layout of the input (batch included) */
   int need_diff_src;                /* 0: nobody reads dL/dinput (first layer) */
+  int nsrc;                         /* inputs (L->nin); a merge layer reads */
+  const dnnl_memory_desc_t *src_mds[LF_LAYER_MAX_INPUTS];  /* their layouts */
+  int need_diff[LF_LAYER_MAX_INPUTS];  /* and which diff_srcs to compute;
+                                    ** src_md, need_diff_src are slot 0's */
   int bf16;                         /* 1: compute in bf16 where the layer can
                                     ** (activations and their gradients in
                                     ** bf16, weights from lf_param.data16,
@@ -89,6 +98,10 @@ typedef struct lf_layer_run {
   lf_rng *rng;                      /* forward only; NULL in inference */
   dnnl_memory_t src, dst;           /* forward output, still valid in backward */
   dnnl_memory_t diff_dst, diff_src; /* backward only; diff_src may be NULL */
+  int nsrc;                         /* a merge layer's inputs: */
+  dnnl_memory_t srcs[LF_LAYER_MAX_INPUTS];       /* srcs[0] is src */
+  dnnl_memory_t diff_srcs[LF_LAYER_MAX_INPUTS];  /* diff_srcs[0] is diff_src;
+                                    ** NULL where not needed */
 } lf_layer_run;
 
 struct lf_layer_ops {
@@ -110,6 +123,8 @@ struct lf_layer_ops {
   int (*backward)(const lf_layer *layer, void *state, const lf_layer_run *run,
                   char *err, size_t errlen);
   void (*release)(void *state);
+  int multi_input;                  /* 1: reads 2..LF_LAYER_MAX_INPUTS inputs
+                                    ** (Add, Concat, Mul); 0: exactly one */
 };
 
 /* Number of values (parameters and buffers) layer l declares for per-sample
@@ -179,9 +194,15 @@ int lf_prim_create(lf_prim *p, const void *op_desc,
                    char *err, size_t errlen);
 int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
                     const dnnl_memory_desc_t *to, char *err, size_t errlen);
+/* Sum (concat_axis < 0: dst = src0 + src1 + ...) or concat along
+** concat_axis (batch dimension included) of nsrc sources. dst may have
+** format any for a concat (query the result with lf_prim_md). */
+int lf_prim_multi(lf_prim *p, int nsrc, const dnnl_memory_desc_t *srcs,
+                  const dnnl_memory_desc_t *dst, int concat_axis,
+                  const char *what, char *err, size_t errlen);
 const dnnl_memory_desc_t *lf_prim_md(const lf_prim *p, dnnl_query_t what,
                                      int index);
-/* Executes with up to 12 arguments (the scratchpad is added here). */
+/* Executes with up to LF_LAYER_MAX_INPUTS+3 arguments (the scratchpad is added here). */
 int lf_prim_run(const lf_prim *p, dnnl_stream_t s, int nargs,
                 const dnnl_exec_arg_t *args, const char *what,
                 char *err, size_t errlen);

@@ -1,22 +1,29 @@
 /*
-** lf_net.c — a Sequential network: the layer list, its parameters, and the
-** forward/backward driver over a small cache of per-batch-size builds.
+** lf_net.c — a network: a graph of layers (a Sequential is the chain), its
+** parameters, and the forward/backward driver over a small cache of
+** per-batch-size builds.
 **
-** Everything a batch size needs (every layer's primitives and workspaces,
-** every activation and activation gradient) is built the first time that
-** size is seen and reused afterwards, so a training step allocates nothing
-** and creates no primitive. Activations stay in the layout each layer chose
-** (e.g. nChw16c through conv/relu/pool); only the net's output is reordered
-** to plain, and only if the last layer left it blocked.
+** Values are numbered as in lf_net_graph: the inputs, then each node's
+** output. Everything a batch size needs (every layer's primitives and
+** workspaces, every activation and activation gradient) is built the first
+** time that size is seen and reused afterwards, so a training step
+** allocates nothing and creates no primitive. Activations stay in the
+** layout each layer chose (e.g. nChw16c through conv/relu/pool); only the
+** net's output is reordered to plain, and only if it was left blocked.
+**
+** A value read by several nodes (a residual's input, an input used twice)
+** gets one gradient buffer per reader; before the backward of the node that
+** made the value, a oneDNN sum adds them into the value's gradient.
 **
 ** Two rewrites save memory passes without changing any result: ReLU (or
-** LeakyReLU) followed by MaxPool2d runs as MaxPool2d then the activation, on
-** the pooled tensor; an activation right after Linear/Conv2d is applied by
-** that layer as a post-op, and the activation layer itself becomes an
-** in-place view whose backward works from its output.
+** LeakyReLU) whose only reader is MaxPool2d runs as MaxPool2d then the
+** activation, on the pooled tensor; an activation that is the only reader
+** of a Linear/Conv2d output is applied by that layer as a post-op, and the
+** activation layer itself becomes an in-place view whose backward works
+** from its output.
 **
 ** In bf16 (lf_net_set_bf16) activations and their gradients are bf16 from
-** the input to the output, which is converted back to f32 for the caller.
+** the inputs to the output, which is converted back to f32 for the caller.
 **
 ** Ownership: the net owns its layers, parameters (plain row-major floats at
 ** fixed addresses, so optimisers may keep pointers), batch builds and its
@@ -29,71 +36,152 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Everything built for one batch size. Arrays have nlayers+1 entries for
-** activations (act[0] is the caller's input) and nlayers for layers. */
+#define MAXIN LF_LAYER_MAX_INPUTS
+
+/* Everything built for one batch size. Per value: md, act, grad (and sum
+** when the value has several readers); per node: state, alias, and part
+** (MAXIN slots: the node's own diff_src for a value with several readers). */
 typedef struct lf_net_batch {
   int batch;                   /* 0: free slot */
   uint64_t last_use;           /* for eviction when the cache is full */
-  int nbuilt;                  /* layers whose build succeeded */
-  void **state;                /* per layer, from ops->build */
-  int *alias;                  /* per layer: output is its input reshaped */
-  dnnl_memory_desc_t *md;      /* activation layouts */
-  dnnl_memory_t *act;          /* activations */
-  dnnl_memory_t *grad;         /* dL/dact; NULL where nobody needs it */
-  dnnl_memory_t y_plain;       /* plain output if act[n] is not plain */
+  int nbuilt;                  /* nodes whose build succeeded */
+  void **state;                /* per node, from ops->build */
+  int *alias;                  /* per node: output is its input reshaped */
+  dnnl_memory_desc_t *md;      /* per value: layouts */
+  dnnl_memory_t *act;          /* per value: activations */
+  dnnl_memory_t *grad;         /* per value: dL/dvalue; NULL if not needed */
+  dnnl_memory_t *part;         /* per node x MAXIN */
+  lf_prim *sum;                /* per value read more than once */
+  dnnl_memory_t y_plain;       /* plain output if act[output] is not plain */
   lf_prim y_reorder;
-  dnnl_memory_t dy_plain;      /* caller's dy if grad[n] is not plain */
+  dnnl_memory_t dy_plain;      /* caller's dy if grad[output] is not plain */
   lf_prim dy_reorder;
-  dnnl_memory_t x_f32;         /* caller's f32 x when act[0] is bf16 */
-  lf_prim x_reorder;
-  void *x_buf;                 /* act[0]'s own buffer in that case */
+  dnnl_memory_t *x_f32;        /* per input: caller's f32 x when act is bf16 */
+  lf_prim *x_reorder;
+  void **x_buf;                /* per input: act's own buffer in that case */
 } lf_net_batch;
 
 struct lf_net {
-  int nlayers;
-  lf_layer *layers;
-  lf_shape in, out;
+  int ninputs, nnodes, nvalues;
+  lf_layer *layers;            /* per node */
+  int *node_in;                /* per node x MAXIN: value ids read */
+  char **names;                /* per node: parameter prefix */
+  lf_shape *inputs;            /* per input */
+  lf_shape out;
+  int output;                  /* value id */
+  int *readers;                /* per value: (node, slot) pairs reading it */
   int nparam;
   lf_param *params;            /* all layers' params, state_dict order */
   dnnl_stream_t stream;
   int want_input_grad;
-  int *need_grad;              /* nlayers+1: grad[i] must be computed */
+  int *need_grad;              /* per value: its gradient must be computed */
   lf_net_batch cache[LF_NET_MAX_BATCH_SIZES];
   uint64_t clock;
   lf_net_batch *trained;       /* build of the last training forward */
   int bf16;                    /* compute in bf16 (lf_net_set_bf16) */
 };
 
+static int lf_out_value(const lf_net *net, int j){ return net->ninputs + j; }
+static int lf_in_value(const lf_net *net, int j, int k){ return net->node_in[j*MAXIN + k]; }
+
 /* ---- shapes ---- */
+
+static int lf_shape_ok(const lf_shape *s){
+  return s->ndim>=1 && s->ndim<=LF_MAX_DIMS && lf_shape_count(s)>=1;
+}
+
+int lf_net_graph_infer(const lf_net_graph *g, lf_shape *shapes, lf_shape *out,
+                       char *err, size_t errlen){
+  char buf[64];
+  int nv, i, k;
+  lf_shape *v;
+  if( g==0 || g->ninputs<1 || g->nnodes<0 || (g->nnodes>0 && g->nodes==0) ){
+    snprintf(err, errlen, "bad graph");
+    return 0;
+  }
+  for(i=0; i<g->ninputs; i++){
+    if( !lf_shape_ok(&g->inputs[i]) ){
+      snprintf(err, errlen, "bad input shape %s",
+               lf_shape_str(&g->inputs[i], buf, sizeof buf));
+      return 0;
+    }
+  }
+  nv = g->ninputs + g->nnodes;
+  v = shapes ? shapes : calloc((size_t)nv, sizeof(lf_shape));
+  if( v==0 ){ snprintf(err, errlen, "out of memory"); return 0; }
+  for(i=0; i<g->ninputs; i++) v[i] = g->inputs[i];
+  for(i=0; i<g->nnodes; i++){
+    const lf_net_node *n = &g->nodes[i];
+    const lf_layer_ops *ops = n->layer.ops;
+    lf_shape ins[MAXIN], next;
+    if( ops==0 || ops->infer==0 || ops->build==0 || ops->forward==0 ){
+      snprintf(err, errlen, "layer has no implementation");
+      goto bad;
+    }
+    if( n->nin<1 || n->nin>MAXIN || (!ops->multi_input && n->nin!=1) ){
+      snprintf(err, errlen, "%s takes %s, got %d", ops->loc,
+               ops->multi_input ? "2 or more inputs" : "one input", n->nin);
+      goto bad;
+    }
+    for(k=0; k<n->nin; k++){
+      if( n->in[k]<0 || n->in[k]>=g->ninputs+i ){
+        snprintf(err, errlen, "%s reads value %d, which is not made before it",
+                 ops->loc, n->in[k]);
+        goto bad;
+      }
+      ins[k] = v[n->in[k]];
+    }
+    memset(&next, 0, sizeof next);
+    if( ops->infer(n->layer.args, ins, n->nin, &next, err, errlen) ) goto bad;
+    if( !lf_shape_ok(&next) ){
+      snprintf(err, errlen, "%s produced an empty output from input %s",
+               ops->loc, lf_shape_str(&ins[0], buf, sizeof buf));
+      goto bad;
+    }
+    v[g->ninputs+i] = next;
+    continue;
+  bad:
+    if( v!=shapes ) free(v);
+    return i;
+  }
+  if( g->output<0 || g->output>=nv ){
+    snprintf(err, errlen, "the output is not a value of the graph");
+    if( v!=shapes ) free(v);
+    return g->nnodes>0 ? g->nnodes-1 : 0;
+  }
+  if( out ) *out = v[g->output];
+  if( v!=shapes ) free(v);
+  return -1;
+}
+
+/* The chain of a Sequential: node i reads value i. */
+static lf_net_node *lf_chain(const lf_layer_spec *layers, int nlayers){
+  lf_net_node *nodes = calloc((size_t)nlayers+1, sizeof(lf_net_node));
+  if( nodes==0 ) return 0;
+  for(int i=0; i<nlayers; i++){
+    nodes[i].layer = layers[i];
+    nodes[i].nin = 1;
+    nodes[i].in[0] = i;
+  }
+  return nodes;
+}
 
 int lf_net_infer(const lf_layer_spec *layers, int nlayers, const lf_shape *in,
                  lf_shape *out, char *err, size_t errlen){
-  lf_shape cur, next;
-  char buf[64];
-  int i;
-  if( in==0 || in->ndim<1 || in->ndim>LF_MAX_DIMS || lf_shape_count(in)<1 ){
-    snprintf(err, errlen, "bad input shape %s",
-             in ? lf_shape_str(in, buf, sizeof buf) : "(none)");
+  lf_net_node *nodes;
+  lf_net_graph g;
+  int rc;
+  if( nlayers<0 || (nlayers>0 && layers==0) || in==0 ){
+    snprintf(err, errlen, "bad layer list");
     return 0;
   }
-  cur = *in;
-  for(i=0; i<nlayers; i++){
-    const lf_layer_ops *ops = layers[i].ops;
-    if( ops==0 || ops->infer==0 || ops->build==0 || ops->forward==0 ){
-      snprintf(err, errlen, "layer has no implementation");
-      return i;
-    }
-    memset(&next, 0, sizeof next);
-    if( ops->infer(layers[i].args, &cur, 1, &next, err, errlen) ) return i;
-    if( next.ndim<1 || next.ndim>LF_MAX_DIMS || lf_shape_count(&next)<1 ){
-      snprintf(err, errlen, "%s produced an empty output from input %s",
-               ops->loc, lf_shape_str(&cur, buf, sizeof buf));
-      return i;
-    }
-    cur = next;
-  }
-  if( out ) *out = cur;
-  return -1;
+  nodes = lf_chain(layers, nlayers);
+  if( nodes==0 ){ snprintf(err, errlen, "out of memory"); return 0; }
+  g.ninputs = 1; g.inputs = in; g.nnodes = nlayers; g.nodes = nodes;
+  g.output = nlayers;
+  rc = lf_net_graph_infer(&g, 0, out, err, errlen);
+  free(nodes);
+  return rc;
 }
 
 double lf_layer_param_values(const lf_layer_spec *l, const lf_shape *in){
@@ -110,37 +198,45 @@ double lf_layer_param_values(const lf_layer_spec *l, const lf_shape *in){
 
 /* ---- the per-batch-size builds ---- */
 
+static void lf_mem_free(dnnl_memory_t *m, int n){
+  if( m==0 ) return;
+  for(int i=0; i<n; i++) if( m[i] ) dnnl_memory_destroy(m[i]);
+}
+
 static void lf_batch_free(lf_net *net, lf_net_batch *b){
-  int i, n = net->nlayers;
+  int i;
   if( b->state ){
     for(i=0; i<b->nbuilt; i++){
       if( net->layers[i].ops->release ) net->layers[i].ops->release(b->state[i]);
     }
   }
-  if( b->act ){
-    for(i=0; i<=n; i++) if( b->act[i] ) dnnl_memory_destroy(b->act[i]);
-  }
-  if( b->grad ){
-    for(i=0; i<=n; i++) if( b->grad[i] ) dnnl_memory_destroy(b->grad[i]);
-  }
+  lf_mem_free(b->act, net->nvalues);
+  lf_mem_free(b->grad, net->nvalues);
+  lf_mem_free(b->part, net->nnodes*MAXIN);
+  lf_mem_free(b->x_f32, net->ninputs);
+  if( b->sum ) for(i=0; i<net->nvalues; i++) lf_prim_free(&b->sum[i]);
+  if( b->x_reorder ) for(i=0; i<net->ninputs; i++) lf_prim_free(&b->x_reorder[i]);
+  if( b->x_buf ) for(i=0; i<net->ninputs; i++) free(b->x_buf[i]);
   if( b->y_plain ) dnnl_memory_destroy(b->y_plain);
   if( b->dy_plain ) dnnl_memory_destroy(b->dy_plain);
-  if( b->x_f32 ) dnnl_memory_destroy(b->x_f32);
   lf_prim_free(&b->y_reorder);
   lf_prim_free(&b->dy_reorder);
-  lf_prim_free(&b->x_reorder);
-  free(b->x_buf);
   free(b->state);
   free(b->alias);
   free(b->md);
   free(b->act);
   free(b->grad);
+  free(b->part);
+  free(b->sum);
+  free(b->x_f32);
+  free(b->x_reorder);
+  free(b->x_buf);
   if( net->trained==b ) net->trained = 0;
   memset(b, 0, sizeof(*b));
 }
 
-/* Memory for activation i: its own buffer, or (alias) none yet: it will
-** be pointed at the buffer it reshapes on every pass. */
+/* Memory of a value: its own buffer, or (alias) none yet: it will be
+** pointed at the buffer it reshapes on every pass. */
 static int lf_batch_buffer(dnnl_memory_t *m, const dnnl_memory_desc_t *md,
                            int alias, char *err, size_t errlen){
   return lf_dnnl_mem(m, md, alias ? DNNL_MEMORY_NONE : DNNL_MEMORY_ALLOCATE,
@@ -159,6 +255,17 @@ static int lf_fusable_act(const lf_layer *L, float *alpha){
   return 0;
 }
 
+/* The only node reading value v, or -1 (none, or several). */
+static int lf_only_reader(const lf_net *net, int v){
+  if( net->readers[v]!=1 ) return -1;
+  for(int j=0; j<net->nnodes; j++){
+    for(int k=0; k<net->layers[j].nin; k++){
+      if( lf_in_value(net, j, k)==v ) return j;
+    }
+  }
+  return -1;
+}
+
 /* Dense row-major f32: a layout the caller's buffers can be used in. */
 static int lf_md_is_user(const dnnl_memory_desc_t *md){
   return md->data_type==dnnl_f32 && lf_dnnl_md_is_plain(md);
@@ -166,7 +273,8 @@ static int lf_md_is_user(const dnnl_memory_desc_t *md){
 
 static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
                           char *err, size_t errlen){
-  int i, n = net->nlayers, fused_before = 0;
+  int i, k, n = net->nnodes, nv = net->nvalues, ni = net->ninputs;
+  int *fused = 0;
   char msg[400];
   dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
   if( eng==0 ) return -1;
@@ -174,74 +282,122 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   b->batch = batch;
   b->state = calloc((size_t)n+1, sizeof(void*));
   b->alias = calloc((size_t)n+1, sizeof(int));
-  b->md = calloc((size_t)n+1, sizeof(dnnl_memory_desc_t));
-  b->act = calloc((size_t)n+1, sizeof(dnnl_memory_t));
-  b->grad = calloc((size_t)n+1, sizeof(dnnl_memory_t));
-  if( !b->state || !b->alias || !b->md || !b->act || !b->grad ){
+  b->md = calloc((size_t)nv, sizeof(dnnl_memory_desc_t));
+  b->act = calloc((size_t)nv, sizeof(dnnl_memory_t));
+  b->grad = calloc((size_t)nv, sizeof(dnnl_memory_t));
+  b->part = calloc((size_t)n*MAXIN+1, sizeof(dnnl_memory_t));
+  b->sum = calloc((size_t)nv, sizeof(lf_prim));
+  b->x_f32 = calloc((size_t)ni, sizeof(dnnl_memory_t));
+  b->x_reorder = calloc((size_t)ni, sizeof(lf_prim));
+  b->x_buf = calloc((size_t)ni, sizeof(void*));
+  fused = calloc((size_t)n+1, sizeof(int));
+  if( !b->state || !b->alias || !b->md || !b->act || !b->grad || !b->part
+   || !b->sum || !b->x_f32 || !b->x_reorder || !b->x_buf || !fused ){
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
-  /* The input wraps the caller's x, set on every forward. In bf16 it is
-  ** bf16 too: lf_net_forward_bf16's x as is, or lf_net_forward's f32 x
-  ** converted into x_buf. */
-  if( lf_dnnl_md_dt(&b->md[0], batch, &net->in, 0,
-                    net->bf16 ? dnnl_bf16 : dnnl_f32, err, errlen)
-   || lf_dnnl_mem(&b->act[0], &b->md[0], DNNL_MEMORY_NONE, err, errlen) ){
-    goto fail;
-  }
-  if( net->bf16 ){
-    dnnl_memory_desc_t plain;
-    b->x_buf = aligned_alloc(64, (dnnl_memory_desc_get_size(&b->md[0])+63) & ~(size_t)63);
-    if( b->x_buf==0 ){ snprintf(err, errlen, "out of memory"); goto fail; }
-    if( lf_dnnl_md(&plain, batch, &net->in, 0, err, errlen)
-     || lf_dnnl_mem(&b->x_f32, &plain, DNNL_MEMORY_NONE, err, errlen)
-     || lf_prim_reorder(&b->x_reorder, &plain, &b->md[0], err, errlen) ){
+  /* Inputs wrap the caller's x, set on every forward. In bf16 they are
+  ** bf16 too: lf_net_forward_bf16's x as is, or an f32 x converted into
+  ** x_buf. */
+  for(i=0; i<ni; i++){
+    if( lf_dnnl_md_dt(&b->md[i], batch, &net->inputs[i], 0,
+                      net->bf16 ? dnnl_bf16 : dnnl_f32, err, errlen)
+     || lf_dnnl_mem(&b->act[i], &b->md[i], DNNL_MEMORY_NONE, err, errlen) ){
       goto fail;
+    }
+    if( net->bf16 ){
+      dnnl_memory_desc_t plain;
+      b->x_buf[i] = aligned_alloc(64, (dnnl_memory_desc_get_size(&b->md[i])+63) & ~(size_t)63);
+      if( b->x_buf[i]==0 ){ snprintf(err, errlen, "out of memory"); goto fail; }
+      if( lf_dnnl_md(&plain, batch, &net->inputs[i], 0, err, errlen)
+       || lf_dnnl_mem(&b->x_f32[i], &plain, DNNL_MEMORY_NONE, err, errlen)
+       || lf_prim_reorder(&b->x_reorder[i], &plain, &b->md[i], err, errlen) ){
+        goto fail;
+      }
     }
   }
   for(i=0; i<n; i++){
     const lf_layer *L = &net->layers[i];
+    int ov = lf_out_value(net, i), reader = lf_only_reader(net, ov);
+    int in0 = lf_in_value(net, i, 0);
     lf_layer_build lb;
     memset(&lb, 0, sizeof lb);
     lb.engine = eng;
     lb.batch = batch;
-    lb.src_md = &b->md[i];
-    lb.need_diff_src = net->need_grad[i];
+    lb.nsrc = L->nin;
+    for(k=0; k<L->nin; k++){
+      lb.src_mds[k] = &b->md[lf_in_value(net, i, k)];
+      lb.need_diff[k] = net->need_grad[lf_in_value(net, i, k)];
+    }
+    lb.src_md = lb.src_mds[0];
+    lb.need_diff_src = lb.need_diff[0];
     lb.bf16 = net->bf16;
-    lb.fuse_act = i+1<n && lf_fusable_act(&net->layers[i+1], &lb.act_alpha);
-    lb.act_fused_before = fused_before;
+    lb.fuse_act = reader>=0 && ov!=net->output
+               && lf_fusable_act(&net->layers[reader], &lb.act_alpha);
+    lb.act_fused_before = in0>=ni && fused[in0-ni];
     if( L->ops->build(L, &lb, msg, sizeof msg) ){
-      snprintf(err, errlen, "layer %d (%s): %s", i, L->ops->loc, msg);
+      snprintf(err, errlen, "layer %s (%s): %s", net->names[i], L->ops->loc, msg);
       goto fail;
     }
-    fused_before = lb.fuse_act && lb.act_fused;
+    fused[i] = lb.fuse_act && lb.act_fused;
     b->state[i] = lb.state;
     b->nbuilt = i+1;
-    b->md[i+1] = lb.dst_md;
+    b->md[ov] = lb.dst_md;
     b->alias[i] = lb.dst_is_src;
-    if( lf_batch_buffer(&b->act[i+1], &b->md[i+1], lb.dst_is_src, err, errlen) ){
+    if( lf_batch_buffer(&b->act[ov], &b->md[ov], lb.dst_is_src, err, errlen) ){
       goto fail;
     }
   }
-  /* Gradients share the layouts of their activations; an aliasing layer's
-  ** diff_src is its diff_dst reshaped. grad[n] may wrap the caller's dy. */
-  for(i=0; i<=n; i++){
-    int alias = i<n ? b->alias[i] : lf_md_is_user(&b->md[n]);
+  /* Gradients share the layouts of their values. A value with one reader
+  ** gets its diff_src directly (an aliasing reader's diff_src is its
+  ** diff_dst reshaped); one with several gets a part per reader, summed.
+  ** The output's gradient may wrap the caller's dy. */
+  for(i=0; i<nv; i++){
     if( !net->need_grad[i] ) continue;
-    if( lf_batch_buffer(&b->grad[i], &b->md[i], alias, err, errlen) ) goto fail;
+    if( i==net->output ){
+      if( lf_batch_buffer(&b->grad[i], &b->md[i], lf_md_is_user(&b->md[i]), err, errlen) ) goto fail;
+      continue;
+    }
+    int reader = lf_only_reader(net, i);
+    if( net->readers[i]==1 ){
+      if( lf_batch_buffer(&b->grad[i], &b->md[i], reader>=0 && b->alias[reader],
+                          err, errlen) ) goto fail;
+      continue;
+    }
+    if( net->readers[i]==0 ) continue;
+    dnnl_memory_desc_t mds[MAXIN];
+    int np = 0;
+    if( net->readers[i]>MAXIN ){
+      snprintf(err, errlen, "a value is read by %d nodes; at most %d are supported",
+               net->readers[i], MAXIN);
+      goto fail;
+    }
+    if( lf_batch_buffer(&b->grad[i], &b->md[i], 0, err, errlen) ) goto fail;
+    for(int j=0; j<n; j++){
+      for(k=0; k<net->layers[j].nin; k++){
+        if( lf_in_value(net, j, k)!=i ) continue;
+        if( lf_batch_buffer(&b->part[j*MAXIN+k], &b->md[i], b->alias[j] && k==0,
+                            err, errlen) ) goto fail;
+        mds[np++] = b->md[i];
+      }
+    }
+    if( lf_prim_multi(&b->sum[i], np, mds, &b->md[i], -1, "gradient sum",
+                      err, errlen) ) goto fail;
   }
-  if( !lf_md_is_user(&b->md[n]) ){
+  if( !lf_md_is_user(&b->md[net->output]) ){
     dnnl_memory_desc_t plain;
     if( lf_dnnl_md(&plain, batch, &net->out, 0, err, errlen)
      || lf_dnnl_mem(&b->y_plain, &plain, DNNL_MEMORY_ALLOCATE, err, errlen)
-     || lf_prim_reorder(&b->y_reorder, &b->md[n], &plain, err, errlen)
+     || lf_prim_reorder(&b->y_reorder, &b->md[net->output], &plain, err, errlen)
      || lf_dnnl_mem(&b->dy_plain, &plain, DNNL_MEMORY_NONE, err, errlen)
-     || lf_prim_reorder(&b->dy_reorder, &plain, &b->md[n], err, errlen) ){
+     || lf_prim_reorder(&b->dy_reorder, &plain, &b->md[net->output], err, errlen) ){
       goto fail;
     }
   }
+  free(fused);
   return 0;
 fail:
+  free(fused);
   lf_batch_free(net, b);
   return -1;
 }
@@ -275,17 +431,20 @@ static void lf_cache_clear(lf_net *net){
   }
 }
 
-/* Which activation gradients backward computes: dL/dinput only on request,
-** and nothing below the first layer that has something to learn. */
+/* Which value gradients backward computes: dL/dinput only on request, and
+** nothing that does not lead to a node with something to learn. */
 static void lf_net_plan_grads(lf_net *net){
-  int i, j;
-  net->need_grad[0] = net->want_input_grad;
-  for(i=0; i<net->nlayers; i++){
-    int learns = 0;
+  int i, j, k;
+  for(i=0; i<net->ninputs; i++) net->need_grad[i] = net->want_input_grad;
+  for(i=0; i<net->nnodes; i++){
+    int need = 0;
     for(j=0; j<net->layers[i].nparam; j++){
-      if( net->layers[i].param[j]->grad ) learns = 1;
+      if( net->layers[i].param[j]->grad ) need = 1;
     }
-    net->need_grad[i+1] = net->need_grad[i] || learns;
+    for(k=0; k<net->layers[i].nin; k++){
+      if( net->need_grad[lf_in_value(net, i, k)] ) need = 1;
+    }
+    net->need_grad[lf_out_value(net, i)] = need;
   }
 }
 
@@ -301,81 +460,118 @@ static float *lf_floats(int64_t n){
   return p;
 }
 
-lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
-                      const lf_shape *in, char *err, size_t errlen){
+/* ReLU then MaxPool2d runs as MaxPool2d then ReLU: max commutes with a
+** non-decreasing activation, the argmax (first maximum) and hence the
+** gradient are the same, and the activation and its backward touch a
+** tensor kernel^2 times smaller. Neither layer has parameters, so no
+** parameter name changes. Only when the pool is the activation's only
+** reader. */
+static void lf_swap_act_pool(lf_net *net){
+  for(int i=0; i<net->nnodes; i++){
+    lf_layer *A = &net->layers[i];
+    float alpha;
+    int r = lf_only_reader(net, lf_out_value(net, i));
+    if( r<0 || lf_out_value(net, i)==net->output || !lf_fusable_act(A, &alpha) ) continue;
+    lf_layer *P = &net->layers[r];
+    if( P->ops!=&lf_layer_maxpool2d ) continue;
+    const lf_layer_ops *ops = A->ops;
+    const void *args = A->args;
+    A->ops = P->ops; A->args = P->args;
+    P->ops = ops; P->args = args;
+  }
+}
+
+lf_net *lf_net_create_graph(const lf_net_graph *g, char *err, size_t errlen){
   lf_net *net;
   lf_param_decl decl[LF_LAYER_MAX_PARAMS];
-  lf_shape cur;
+  lf_shape *shapes = 0, out;
   dnnl_engine_t eng;
-  int i, j, total = 0;
+  int i, j, k, total = 0, nv;
 
-  if( nlayers<0 || (nlayers>0 && layers==0) ){
-    snprintf(err, errlen, "bad layer list");
+  if( lf_net_graph_infer(g, 0, &out, err, errlen)>=0 ) return 0;
+  if( g->output<g->ninputs ){
+    snprintf(err, errlen, "the output must be a node's output, not an input");
     return 0;
   }
-  if( lf_net_infer(layers, nlayers, in, &cur, err, errlen)>=0 ) return 0;
   eng = lf_dnnl_engine(err, errlen);
   if( eng==0 ) return 0;
   net = calloc(1, sizeof(*net));
   if( net==0 ){ snprintf(err, errlen, "out of memory"); return 0; }
-  net->nlayers = nlayers;
-  net->in = *in;
-  net->out = cur;
-  net->layers = calloc((size_t)nlayers+1, sizeof(lf_layer));
-  net->need_grad = calloc((size_t)nlayers+1, sizeof(int));
-  if( net->layers==0 || net->need_grad==0 ) goto oom;
-
-  /* Shapes again, this time keeping them, and the parameter count. */
-  cur = *in;
-  for(i=0; i<nlayers; i++){
+  nv = g->ninputs + g->nnodes;
+  net->ninputs = g->ninputs;
+  net->nnodes = g->nnodes;
+  net->nvalues = nv;
+  net->output = g->output;
+  net->out = out;
+  net->layers = calloc((size_t)g->nnodes+1, sizeof(lf_layer));
+  net->node_in = calloc((size_t)g->nnodes*MAXIN+1, sizeof(int));
+  net->names = calloc((size_t)g->nnodes+1, sizeof(char*));
+  net->inputs = calloc((size_t)g->ninputs, sizeof(lf_shape));
+  net->readers = calloc((size_t)nv, sizeof(int));
+  net->need_grad = calloc((size_t)nv, sizeof(int));
+  shapes = calloc((size_t)nv, sizeof(lf_shape));
+  if( !net->layers || !net->node_in || !net->names || !net->inputs
+   || !net->readers || !net->need_grad || !shapes ) goto oom;
+  for(i=0; i<g->ninputs; i++) net->inputs[i] = g->inputs[i];
+  for(i=0; i<g->nnodes; i++){
+    const lf_net_node *n = &g->nodes[i];
+    char buf[24];
     lf_layer *L = &net->layers[i];
-    L->ops = layers[i].ops;
-    L->args = layers[i].args;
+    L->ops = n->layer.ops;
+    L->args = n->layer.args;
     L->index = i;
-    /* ReLU then MaxPool2d runs as MaxPool2d then ReLU: max commutes with a
-    ** non-decreasing activation, the argmax (first maximum) and hence the
-    ** gradient are the same, and the activation and its backward touch a
-    ** tensor kernel^2 times smaller. Neither layer has parameters, so no
-    ** parameter name changes. */
-    if( i+1<nlayers && layers[i+1].ops==&lf_layer_maxpool2d ){
-      float alpha;
-      lf_layer tmp;
-      tmp.ops = layers[i].ops;
-      tmp.args = layers[i].args;
-      if( lf_fusable_act(&tmp, &alpha) ){
-        L->ops = layers[i+1].ops;
-        L->args = layers[i+1].args;
-        L->in = cur;
-        L->ops->infer(L->args, &L->in, 1, &L->out, err, errlen);
-        L->nparam = 0;
-        cur = L->out;
-        i++;
-        L = &net->layers[i];
-        L->ops = layers[i-1].ops;
-        L->args = layers[i-1].args;
-        L->index = i;
-      }
+    L->nin = n->nin;
+    for(k=0; k<n->nin; k++){
+      net->node_in[i*MAXIN+k] = n->in[k];
+      net->readers[n->in[k]]++;
     }
-    L->in = cur;
-    L->ops->infer(L->args, &L->in, 1, &L->out, err, errlen);
-    cur = L->out;
+    snprintf(buf, sizeof buf, "%d", i);
+    net->names[i] = strdup(n->name ? n->name : buf);
+    if( net->names[i]==0 ) goto oom;
+  }
+  for(i=0; i<g->nnodes; i++){
+    int v = lf_out_value(net, i);
+    if( net->readers[v]==0 && v!=net->output ){
+      snprintf(err, errlen, "layer %s (%s): its output is never used",
+               net->names[i], net->layers[i].ops->loc);
+      goto fail;
+    }
+    if( v==net->output && net->readers[v]>0 ){
+      snprintf(err, errlen, "layer %s (%s): the output is read by another node",
+               net->names[i], net->layers[i].ops->loc);
+      goto fail;
+    }
+  }
+  lf_swap_act_pool(net);
+  /* Shapes again (after the swap), keeping them, and the parameters. */
+  for(i=0; i<net->ninputs; i++) shapes[i] = net->inputs[i];
+  for(i=0; i<net->nnodes; i++){
+    lf_layer *L = &net->layers[i];
+    for(k=0; k<L->nin; k++) L->ins[k] = shapes[lf_in_value(net, i, k)];
+    L->in = L->ins[0];
+    if( L->ops->infer(L->args, L->ins, L->nin, &L->out, err, errlen) ) goto fail;
+    shapes[lf_out_value(net, i)] = L->out;
     L->nparam = L->ops->params ? L->ops->params(L->args, &L->in, decl) : 0;
     if( L->nparam<0 || L->nparam>LF_LAYER_MAX_PARAMS ){
-      snprintf(err, errlen, "layer %d (%s): bad parameter count", i,
+      snprintf(err, errlen, "layer %s (%s): bad parameter count", net->names[i],
                L->ops->loc);
-      lf_net_free(net);
-      return 0;
+      goto fail;
     }
     total += L->nparam;
   }
   net->params = calloc((size_t)total+1, sizeof(lf_param));
   if( net->params==0 ) goto oom;
-  for(i=0; i<nlayers; i++){
+  for(i=0; i<net->nnodes; i++){
     lf_layer *L = &net->layers[i];
     if( L->ops->params ) L->ops->params(L->args, &L->in, decl);
     for(j=0; j<L->nparam; j++){
       lf_param *p = &net->params[net->nparam++];
-      snprintf(p->name, sizeof p->name, "%d.%s", i, decl[j].suffix);
+      if( (size_t)snprintf(p->name, sizeof p->name, "%s.%s", net->names[i],
+                           decl[j].suffix) >= sizeof p->name ){
+        snprintf(err, errlen, "parameter name %s.%s is longer than %d bytes",
+                 net->names[i], decl[j].suffix, (int)sizeof p->name - 1);
+        goto fail;
+      }
       p->shape = decl[j].shape;
       p->n = lf_shape_count(&decl[j].shape);
       /* PyTorch's optimisers decay every parameter they are given. */
@@ -389,6 +585,7 @@ lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
       L->param[j] = p;
     }
   }
+  free(shapes);
   lf_net_plan_grads(net);
   if( lf_dnnl_check(dnnl_stream_create(&net->stream, eng,
                     dnnl_stream_default_flags), "oneDNN stream", err, errlen) ){
@@ -399,8 +596,32 @@ lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
   return net;
 oom:
   snprintf(err, errlen, "out of memory");
+fail:
+  free(shapes);
   lf_net_free(net);
   return 0;
+}
+
+lf_net *lf_net_create(const lf_layer_spec *layers, int nlayers,
+                      const lf_shape *in, char *err, size_t errlen){
+  lf_net_node *nodes;
+  lf_net_graph g;
+  lf_net *net;
+  if( nlayers<0 || (nlayers>0 && layers==0) || in==0 ){
+    snprintf(err, errlen, "bad layer list");
+    return 0;
+  }
+  if( nlayers==0 ){
+    snprintf(err, errlen, "a net needs at least one layer");
+    return 0;
+  }
+  nodes = lf_chain(layers, nlayers);
+  if( nodes==0 ){ snprintf(err, errlen, "out of memory"); return 0; }
+  g.ninputs = 1; g.inputs = in; g.nnodes = nlayers; g.nodes = nodes;
+  g.output = nlayers;
+  net = lf_net_create_graph(&g, err, errlen);
+  free(nodes);
+  return net;
 }
 
 void lf_net_free(lf_net *net){
@@ -412,8 +633,13 @@ void lf_net_free(lf_net *net){
     free(net->params[i].grad);
     free(net->params[i].data16);
   }
+  for(i=0; net->names && i<net->nnodes; i++) free(net->names[i]);
+  free(net->names);
   free(net->params);
   free(net->layers);
+  free(net->node_in);
+  free(net->inputs);
+  free(net->readers);
   free(net->need_grad);
   if( net->stream ) dnnl_stream_destroy(net->stream);
   free(net);
@@ -421,7 +647,7 @@ void lf_net_free(lf_net *net){
 
 void lf_net_init_params(lf_net *net, lf_rng *rng){
   int i, j;
-  for(i=0; i<net->nlayers; i++){
+  for(i=0; i<net->nnodes; i++){
     lf_layer *L = &net->layers[i];
     if( L->ops->init ){
       L->ops->init(L, rng);
@@ -437,8 +663,14 @@ lf_param *lf_net_param(lf_net *net, int i){
   return i>=0 && i<net->nparam ? &net->params[i] : 0;
 }
 
-lf_shape lf_net_in_shape(const lf_net *net){ return net->in; }
+lf_shape lf_net_in_shape(const lf_net *net){ return net->inputs[0]; }
 lf_shape lf_net_out_shape(const lf_net *net){ return net->out; }
+int lf_net_input_count(const lf_net *net){ return net->ninputs; }
+lf_shape lf_net_input_shape(const lf_net *net, int i){
+  lf_shape none;
+  memset(&none, 0, sizeof none);
+  return i>=0 && i<net->ninputs ? net->inputs[i] : none;
+}
 
 /* ---- passes ---- */
 
@@ -448,18 +680,24 @@ static int lf_set_handle(dnnl_memory_t m, const void *p, char *err,
                        "oneDNN set buffer", err, errlen);
 }
 
-/* x16: x holds bf16 values (only in bf16 mode). */
-static const float *lf_forward(lf_net *net, const void *x, int x16, int batch,
-                               int training, lf_rng *rng,
+/* xs: one buffer per input; x16: they hold bf16 values (bf16 mode only). */
+static const float *lf_forward(lf_net *net, const void *const *xs, int x16,
+                               int batch, int training, lf_rng *rng,
                                char *err, size_t errlen){
   lf_net_batch *b;
   lf_layer_run r;
   char msg[400];
-  int i, n = net->nlayers;
+  int i, k, n = net->nnodes;
 
-  if( batch<1 || x==0 ){
+  if( batch<1 || xs==0 ){
     snprintf(err, errlen, "forward needs a batch of at least 1 sample");
     return 0;
+  }
+  for(i=0; i<net->ninputs; i++){
+    if( xs[i]==0 ){
+      snprintf(err, errlen, "forward needs input %d", i);
+      return 0;
+    }
   }
   if( x16 && !net->bf16 ){
     snprintf(err, errlen, "bf16 input to a net that computes in f32");
@@ -468,16 +706,18 @@ static const float *lf_forward(lf_net *net, const void *x, int x16, int batch,
   net->trained = 0;
   b = lf_batch_get(net, batch, err, errlen);
   if( b==0 ) return 0;
-  if( net->bf16 && !x16 ){
-    dnnl_exec_arg_t a[2];
-    a[0].arg = DNNL_ARG_FROM; a[0].memory = b->x_f32;
-    a[1].arg = DNNL_ARG_TO;   a[1].memory = b->act[0];
-    if( lf_set_handle(b->x_f32, x, err, errlen)
-     || lf_set_handle(b->act[0], b->x_buf, err, errlen)
-     || lf_prim_run(&b->x_reorder, net->stream, 2, a, "input conversion",
-                    err, errlen) ) return 0;
-  }else if( lf_set_handle(b->act[0], x, err, errlen) ){
-    return 0;
+  for(i=0; i<net->ninputs; i++){
+    if( net->bf16 && !x16 ){
+      dnnl_exec_arg_t a[2];
+      a[0].arg = DNNL_ARG_FROM; a[0].memory = b->x_f32[i];
+      a[1].arg = DNNL_ARG_TO;   a[1].memory = b->act[i];
+      if( lf_set_handle(b->x_f32[i], xs[i], err, errlen)
+       || lf_set_handle(b->act[i], b->x_buf[i], err, errlen)
+       || lf_prim_run(&b->x_reorder[i], net->stream, 2, a, "input conversion",
+                      err, errlen) ) return 0;
+    }else if( lf_set_handle(b->act[i], xs[i], err, errlen) ){
+      return 0;
+    }
   }
   memset(&r, 0, sizeof r);
   r.stream = net->stream;
@@ -486,20 +726,24 @@ static const float *lf_forward(lf_net *net, const void *x, int x16, int batch,
   r.rng = rng;
   for(i=0; i<n; i++){
     const lf_layer *L = &net->layers[i];
+    int ov = lf_out_value(net, i);
     if( b->alias[i]
-     && lf_set_handle(b->act[i+1], lf_dnnl_ptr(b->act[i]), err, errlen) ){
+     && lf_set_handle(b->act[ov], lf_dnnl_ptr(b->act[lf_in_value(net, i, 0)]),
+                      err, errlen) ){
       return 0;
     }
-    r.src = b->act[i];
-    r.dst = b->act[i+1];
+    r.nsrc = L->nin;
+    for(k=0; k<L->nin; k++) r.srcs[k] = b->act[lf_in_value(net, i, k)];
+    r.src = r.srcs[0];
+    r.dst = b->act[ov];
     if( L->ops->forward(L, b->state[i], &r, msg, sizeof msg) ){
-      snprintf(err, errlen, "layer %d (%s): %s", i, L->ops->loc, msg);
+      snprintf(err, errlen, "layer %s (%s): %s", net->names[i], L->ops->loc, msg);
       return 0;
     }
   }
   if( b->y_plain ){
     dnnl_exec_arg_t a[2];
-    a[0].arg = DNNL_ARG_FROM; a[0].memory = b->act[n];
+    a[0].arg = DNNL_ARG_FROM; a[0].memory = b->act[net->output];
     a[1].arg = DNNL_ARG_TO;   a[1].memory = b->y_plain;
     if( lf_prim_run(&b->y_reorder, net->stream, 2, a, "output reorder",
                     err, errlen) ) return 0;
@@ -508,7 +752,7 @@ static const float *lf_forward(lf_net *net, const void *x, int x16, int batch,
     return 0;
   }
   if( training ) net->trained = b;
-  return lf_dnnl_ptr(b->y_plain ? b->y_plain : b->act[n]);
+  return lf_dnnl_ptr(b->y_plain ? b->y_plain : b->act[net->output]);
 }
 
 /* Passes hold signals once around all their primitives (lf_signals.h). */
@@ -516,8 +760,23 @@ const float *lf_net_forward(lf_net *net, const float *x, int batch,
                             int training, lf_rng *rng,
                             char *err, size_t errlen){
   const float *y;
+  const void *xs[1] = { x };
+  if( net->ninputs!=1 ){
+    snprintf(err, errlen, "the model has %d inputs; pass them all", net->ninputs);
+    return 0;
+  }
   lf_signals_hold();
-  y = lf_forward(net, x, 0, batch, training, rng, err, errlen);
+  y = lf_forward(net, xs, 0, batch, training, rng, err, errlen);
+  lf_signals_release();
+  return y;
+}
+
+const float *lf_net_forward_inputs(lf_net *net, const float *const *xs,
+                                   int batch, int training, lf_rng *rng,
+                                   char *err, size_t errlen){
+  const float *y;
+  lf_signals_hold();
+  y = lf_forward(net, (const void *const *)xs, 0, batch, training, rng, err, errlen);
   lf_signals_release();
   return y;
 }
@@ -526,8 +785,13 @@ const float *lf_net_forward_bf16(lf_net *net, const uint16_t *x, int batch,
                                  int training, lf_rng *rng,
                                  char *err, size_t errlen){
   const float *y;
+  const void *xs[1] = { x };
+  if( net->ninputs!=1 ){
+    snprintf(err, errlen, "the model has %d inputs; pass them all", net->ninputs);
+    return 0;
+  }
   lf_signals_hold();
-  y = lf_forward(net, x, 1, batch, training, rng, err, errlen);
+  y = lf_forward(net, xs, 1, batch, training, rng, err, errlen);
   lf_signals_release();
   return y;
 }
@@ -585,12 +849,31 @@ int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
   return 0;
 }
 
+/* Adds the parts of value v (one per reader) into its gradient. */
+static int lf_sum_parts(lf_net *net, lf_net_batch *b, int v, char *err,
+                        size_t errlen){
+  dnnl_exec_arg_t a[MAXIN+1];
+  int np = 0;
+  for(int j=0; j<net->nnodes; j++){
+    for(int k=0; k<net->layers[j].nin; k++){
+      if( lf_in_value(net, j, k)!=v ) continue;
+      a[np].arg = DNNL_ARG_MULTIPLE_SRC + np;
+      a[np].memory = b->part[j*MAXIN+k];
+      np++;
+    }
+  }
+  a[np].arg = DNNL_ARG_DST;
+  a[np].memory = b->grad[v];
+  return lf_prim_run(&b->sum[v], net->stream, np+1, a, "gradient sum",
+                     err, errlen);
+}
+
 static int lf_backward(lf_net *net, const float *dy, int batch,
                        char *err, size_t errlen){
   lf_net_batch *b = net->trained;
   lf_layer_run r;
   char msg[400];
-  int i, n = net->nlayers;
+  int i, k, out = net->output;
 
   if( b==0 || b->batch!=batch ){
     snprintf(err, errlen, "backward needs a training forward on the same "
@@ -604,32 +887,46 @@ static int lf_backward(lf_net *net, const float *dy, int batch,
   if( b->dy_plain ){
     dnnl_exec_arg_t a[2];
     a[0].arg = DNNL_ARG_FROM; a[0].memory = b->dy_plain;
-    a[1].arg = DNNL_ARG_TO;   a[1].memory = b->grad[n];
+    a[1].arg = DNNL_ARG_TO;   a[1].memory = b->grad[out];
     if( lf_set_handle(b->dy_plain, dy, err, errlen)
      || lf_prim_run(&b->dy_reorder, net->stream, 2, a, "gradient reorder",
                     err, errlen) ) return -1;
-  }else if( b->grad[n] ){
-    if( lf_set_handle(b->grad[n], dy, err, errlen) ) return -1;
+  }else if( b->grad[out] ){
+    if( lf_set_handle(b->grad[out], dy, err, errlen) ) return -1;
   }
   memset(&r, 0, sizeof r);
   r.stream = net->stream;
   r.batch = batch;
   r.training = 1;
-  for(i=n-1; i>=0; i--){
+  for(i=net->nnodes-1; i>=0; i--){
     const lf_layer *L = &net->layers[i];
-    if( !net->need_grad[i+1] ) break;   /* nothing below learns */
-    if( b->alias[i] && b->grad[i]
-     && lf_set_handle(b->grad[i], lf_dnnl_ptr(b->grad[i+1]), err, errlen) ){
-      return -1;
+    int ov = lf_out_value(net, i);
+    if( !net->need_grad[ov] ) continue;   /* nothing below learns */
+    if( net->readers[ov]>1 && lf_sum_parts(net, b, ov, err, errlen) ) return -1;
+    r.nsrc = L->nin;
+    for(k=0; k<L->nin; k++){
+      int v = lf_in_value(net, i, k);
+      dnnl_memory_t m = 0;
+      if( net->need_grad[v] ){
+        m = net->readers[v]>1 ? b->part[i*MAXIN+k] : b->grad[v];
+        if( b->alias[i] && k==0
+         && lf_set_handle(m, lf_dnnl_ptr(b->grad[ov]), err, errlen) ) return -1;
+      }
+      r.srcs[k] = b->act[v];
+      r.diff_srcs[k] = m;
     }
-    r.src = b->act[i];
-    r.dst = b->act[i+1];
-    r.diff_dst = b->grad[i+1];
-    r.diff_src = b->grad[i];
+    r.src = r.srcs[0];
+    r.diff_src = r.diff_srcs[0];
+    r.dst = b->act[ov];
+    r.diff_dst = b->grad[ov];
     if( L->ops->backward && L->ops->backward(L, b->state[i], &r, msg, sizeof msg) ){
-      snprintf(err, errlen, "layer %d (%s): %s", i, L->ops->loc, msg);
+      snprintf(err, errlen, "layer %s (%s): %s", net->names[i], L->ops->loc, msg);
       return -1;
     }
+  }
+  for(i=0; i<net->ninputs; i++){
+    if( net->need_grad[i] && net->readers[i]>1
+     && lf_sum_parts(net, b, i, err, errlen) ) return -1;
   }
   return lf_dnnl_check(dnnl_stream_wait(net->stream), "backward", err, errlen);
 }

@@ -17,6 +17,8 @@ typedef struct lf_net lf_net;
 typedef struct lf_layer_ops lf_layer_ops;
 
 #define LF_NET_MAX_BATCH_SIZES 8
+/* Inputs one node may read (Concat of many branches). */
+#define LF_NET_MAX_NODE_INPUTS 16
 
 /* One layer of a model: its implementation and its own args struct (the
 ** layer's type from lf_layer_args.h, filled by the config parser from the
@@ -26,6 +28,46 @@ typedef struct lf_layer_spec {
   const lf_layer_ops *ops;
   const void *args;         /* NULL for a layer without args */
 } lf_layer_spec;
+
+/* A model as a graph of layers. Values are numbered: 0..ninputs-1 are the
+** model's inputs, ninputs+j is the output of node j. A node reads earlier
+** values only (the list is in topological order); a value may be read by
+** several nodes (its gradient is their sum), every node's output must be
+** read by a later node or be the model's output. Sequential models are the
+** chain node j reads value j. */
+typedef struct lf_net_node {
+  lf_layer_spec layer;
+  int nin;                              /* 1, or more for a multi_input layer */
+  int in[LF_NET_MAX_NODE_INPUTS];       /* value ids */
+  const char *name;                     /* parameter name prefix, e.g.
+                                        ** "3" or "stem" ("stem.weight");
+                                        ** NULL: the node index */
+} lf_net_node;
+
+typedef struct lf_net_graph {
+  int ninputs;
+  const lf_shape *inputs;               /* per-sample shapes */
+  int nnodes;
+  const lf_net_node *nodes;
+  int output;                           /* value id of the model's output */
+} lf_net_graph;
+
+/* Shape inference over a graph. shapes (NULL, or room for ninputs+nnodes)
+** receives every value's shape. Returns -1 with *out set, or the index of
+** the offending node with a message naming the shapes in err. */
+int lf_net_graph_infer(const lf_net_graph *g, lf_shape *shapes, lf_shape *out,
+                       char *err, size_t errlen);
+/* Builds a net from a graph (the nodes' names are copied; the layers' args
+** must outlive the net). */
+lf_net *lf_net_create_graph(const lf_net_graph *g, char *err, size_t errlen);
+
+int lf_net_input_count(const lf_net *net);
+lf_shape lf_net_input_shape(const lf_net *net, int i);
+/* lf_net_forward for a net with several inputs: xs[i] is batch*count(input
+** i) floats, plain layout. */
+const float *lf_net_forward_inputs(lf_net *net, const float *const *xs,
+                                   int batch, int training, lf_rng *rng,
+                                   char *err, size_t errlen);
 
 /* Shape inference without building anything. On failure returns the index of
 ** the offending layer (>= 0) and writes a message such as
