@@ -57,6 +57,26 @@ static const lf_arg_spec leaky_args[] = {
   {0}
 };
 static const lf_arg_spec no_args[] = { {0} };
+static const lf_arg_spec concat_args[] = {
+  {"axis", LF_ARG_INT, 0, 1, 0, -LF_MAX_DIMS, LF_MAX_DIMS-1, 0, offsetof(lf_concat_args, axis), 0,
+   "per-sample axis to join along: 0 = channels/features (PyTorch's dim 1); negative counts from the end"},
+  {0}
+};
+static const lf_arg_spec reshape_args[] = {
+  {"shape", LF_ARG_SHAPE, 1, 0, 0, -1, BIG, 0, offsetof(lf_reshape_args, shape), 0,
+   "per-sample output shape, e.g. [16,7,7]; one dimension may be -1 (inferred)"},
+  {0}
+};
+static int reshape_finish(void *spec, char *err, size_t n){
+  lf_reshape_args *s = spec;
+  int free_dims = 0;
+  for(int d=0; d<s->shape.ndim; d++){
+    if( s->shape.dim[d]==0 ){ snprintf(err, n, "shape dimensions must be positive or -1"); return -1; }
+    if( s->shape.dim[d]==-1 ) free_dims++;
+  }
+  if( free_dims>1 ){ snprintf(err, n, "at most one shape dimension may be -1"); return -1; }
+  return 0;
+}
 
 /* Pools default their stride to their kernel, as PyTorch does. */
 static int pool_finish(void *spec, char *err, size_t n){
@@ -355,6 +375,12 @@ static const lf_component catalogue[] = {
   LAYER0("Sigmoid", "1 / (1 + exp(-x)).", &lf_layer_sigmoid),
   LAYER0("GELU", "x * Phi(x) (erf form).", &lf_layer_gelu),
   LAYER0("Flatten", "(C,H,W) -> (C*H*W).", &lf_layer_flatten),
+  LAYER("Reshape", "The input's values in row-major order, seen with another per-sample shape.", reshape_args, lf_reshape_args, reshape_finish, &lf_layer_reshape),
+  LAYER0("Identity", "The input, unchanged.", &lf_layer_identity),
+  LAYER0("GlobalAvgPool", "Mean of each channel over all positions: (C,H,W) or (C,L) -> (C).", &lf_layer_globalavgpool),
+  LAYER0("Add", "Element-wise sum of 2 or more inputs of one shape (a Graph node with several inputs).", &lf_layer_add),
+  LAYER0("Mul", "Element-wise product of 2 inputs of one shape (a Graph node with 2 inputs).", &lf_layer_mul),
+  LAYER("Concat", "Joins 2 or more inputs along one axis (a Graph node with several inputs).", concat_args, lf_concat_args, 0, &lf_layer_concat),
 
   {LF_KIND_LOSS, "CrossEntropyLoss", "Softmax cross-entropy on logits; targets are class indices.", ce_args, LF_LOSS_CROSS_ENTROPY, 0, 0, 0},
   {LF_KIND_LOSS, "MSELoss", "Mean squared error (regression).", no_args, LF_LOSS_MSE, 0, 0, 0},

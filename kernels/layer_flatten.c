@@ -1,6 +1,7 @@
 /*
-** layer_flatten.c — Flatten: (C,H,W) -> (C*H*W) in PyTorch's (row-major)
-** order. This is where the blocked layouts of a convolution stack end: a
+** layer_flatten.c — the layers that only change how a tensor is seen:
+** Flatten ((C,H,W) -> (C*H*W)), Reshape (to a given shape) in PyTorch's
+** (row-major) order, and Identity (its input, as is). This is where the blocked layouts of a convolution stack end: a
 ** blocked input is reordered into the plain order; a plain input costs
 ** nothing (the output is the input buffer seen as a matrix).
 */
@@ -21,6 +22,52 @@ static int flatten_infer(const void *args, const lf_shape *in, int nin,
   (void)err; (void)errlen;
   out->ndim = 1;
   out->dim[0] = lf_shape_count(in);
+  return 0;
+}
+
+/* Reshape: the target shape, with its -1 dimension (if any) inferred. */
+static int reshape_infer(const void *args, const lf_shape *in, int nin,
+                         lf_shape *out, char *err, size_t errlen){
+  const lf_reshape_args *a = args;
+  char b1[64], b2[64];
+  int64_t known = 1, total = lf_shape_count(in);
+  int free_dim = -1;
+  (void)nin;
+  *out = a->shape;
+  for(int d=0; d<out->ndim; d++){
+    if( out->dim[d]==-1 ) free_dim = d;
+    else known *= out->dim[d];
+  }
+  if( free_dim>=0 && known>0 && total%known==0 ) out->dim[free_dim] = total/known;
+  if( lf_shape_count(out)!=total || (free_dim>=0 && known<=0) ){
+    snprintf(err, errlen, "Reshape to %s does not fit input %s (%lld values)",
+             lf_shape_str(&a->shape, b1, sizeof b1), lf_shape_str(in, b2, sizeof b2),
+             (long long)total);
+    return -1;
+  }
+  return 0;
+}
+
+static int identity_infer(const void *args, const lf_shape *in, int nin,
+                          lf_shape *out, char *err, size_t errlen){
+  (void)args; (void)nin; (void)err; (void)errlen;
+  *out = *in;
+  return 0;
+}
+
+/* Identity: the output is the input buffer in its own layout. */
+static int identity_build(const lf_layer *L, lf_layer_build *b,
+                          char *err, size_t errlen){
+  (void)L; (void)err; (void)errlen;
+  b->dst_md = *b->src_md;
+  b->dst_is_src = 1;
+  b->state = 0;
+  return 0;
+}
+
+static int identity_pass(const lf_layer *L, void *p, const lf_layer_run *r,
+                         char *err, size_t errlen){
+  (void)L; (void)p; (void)r; (void)err; (void)errlen;
   return 0;
 }
 
@@ -94,4 +141,14 @@ static int flatten_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 const lf_layer_ops lf_layer_flatten = {
   "Flatten", flatten_infer, 0, 0, flatten_build, flatten_forward,
   flatten_backward, flatten_release, 0
+};
+
+const lf_layer_ops lf_layer_reshape = {
+  "Reshape", reshape_infer, 0, 0, flatten_build, flatten_forward,
+  flatten_backward, flatten_release, 0
+};
+
+const lf_layer_ops lf_layer_identity = {
+  "Identity", identity_infer, 0, 0, identity_build, identity_pass,
+  identity_pass, 0, 0
 };

@@ -8,6 +8,7 @@
 #define LF_LAYER_ARGS_H
 
 #include <stdint.h>
+#include "lf_tensor.h"
 
 typedef struct lf_linear_args {
   int64_t out;              /* output features */
@@ -37,5 +38,16 @@ typedef struct lf_dropout_args {
 typedef struct lf_leakyrelu_args {
   double negative_slope;
 } lf_leakyrelu_args;
+
+/* Concat: the per-sample axis (0 = channels/features; negative counts
+** from the end). */
+typedef struct lf_concat_args {
+  int axis;
+} lf_concat_args;
+
+/* Reshape: the per-sample output shape; one dim may be -1 (inferred). */
+typedef struct lf_reshape_args {
+  lf_shape shape;
+} lf_reshape_args;
 
 #endif

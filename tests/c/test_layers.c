@@ -154,10 +154,19 @@ static double probe(lf_net *net, float *v, int64_t nv, const float *g,
 
 /* The whole gradient check of one net: dL/dx and dL/dparam for every
 ** trainable param, training mode. x may be given (NULL: normal noise). */
+static void gradcheck_net(const char *name, lf_net *net, const char *why,
+                          lf_shape in, int batch, float *xgiven, double h);
+
 static void gradcheck(const char *name, const lf_layer_spec *L, int nl,
                       lf_shape in, int batch, float *xgiven, double h){
   char err[512];
   lf_net *net = lf_net_create(L, nl, &in, err, sizeof err);
+  gradcheck_net(name, net, err, in, batch, xgiven, h);
+}
+
+static void gradcheck_net(const char *name, lf_net *net, const char *why,
+                          lf_shape in, int batch, float *xgiven, double h){
+  char err[512];
   lf_rng rng, rng0, pick;
   lf_shape out;
   int64_t nin, nout;
@@ -166,7 +175,7 @@ static void gradcheck(const char *name, const lf_layer_spec *L, int nl,
   int i, np;
   double e;
 
-  CHECK(net!=0, "%s: create (%s)", name, net ? "" : err);
+  CHECK(net!=0, "%s: create (%s)", name, net ? "" : why);
   if( net==0 ){ free(xgiven); return; }
   lf_rng_seed(&rng, 42);
   lf_rng_seed(&rng0, 7);
@@ -741,6 +750,154 @@ static void test_train_mlp(void){
   lf_net_free(net);
 }
 
+/* ---- graphs ---- */
+
+static lf_net_node node1(lf_layer_spec L, int in){
+  lf_net_node n;
+  memset(&n, 0, sizeof n);
+  n.layer = L; n.nin = 1; n.in[0] = in;
+  return n;
+}
+
+static lf_net_node node2(lf_layer_spec L, int a, int b){
+  lf_net_node n = node1(L, a);
+  n.nin = 2; n.in[1] = b;
+  return n;
+}
+
+static lf_net *graph_net(lf_net_node *nodes, int n, lf_shape in, char *err, size_t errlen){
+  lf_net_graph g;
+  g.ninputs = 1; g.inputs = &in; g.nnodes = n; g.nodes = nodes; g.output = n;
+  return lf_net_create_graph(&g, err, errlen);
+}
+
+static void test_graph_gradients(void){
+  lf_net_node N[12];
+  char err[512];
+  lf_rng rng;
+  lf_shape in;
+  lf_net *net;
+  lf_layer_spec cat;
+  lf_rng_seed(&rng, 5);
+
+  /* Residual block on the input: x feeds both the branch and the sum
+  ** (two readers: summed input gradient), blocked conv output + plain x. */
+  in = shape3(4, 6, 6);
+  N[0] = node1(conv(4, 3, 3, 1, 1, 1, 1, 0), 0);
+  N[1] = node1(spec("BatchNorm2d"), 1);
+  N[2] = node1(spec("Tanh"), 2);
+  N[3] = node1(conv(4, 3, 3, 1, 1, 1, 1, 0), 3);
+  N[4] = node2(spec("Add"), 4, 0);
+  N[5] = node1(spec("Tanh"), 5);
+  N[6] = node1(spec("GlobalAvgPool"), 6);
+  N[7] = node1(linear(3, 1), 7);
+  net = graph_net(N, 8, in, err, sizeof err);
+  gradcheck_net("Graph residual (x + conv-bn-tanh-conv(x)) -> GAP", net, err, in, 3, 0, 1e-2);
+
+  /* Two branches joined by Concat (features), and Concat of blocked conv
+  ** channels. */
+  in = shape1(6);
+  N[0] = node1(linear(4, 1), 0);
+  N[1] = node1(linear(3, 1), 0);
+  N[2] = node2(spec("Concat"), 1, 2);
+  N[3] = node1(spec("Tanh"), 3);
+  N[4] = node1(linear(2, 1), 4);
+  net = graph_net(N, 5, in, err, sizeof err);
+  gradcheck_net("Graph Concat(Linear(x), Linear(x))", net, err, in, 4, 0, 1e-2);
+
+  in = shape3(3, 5, 5);
+  N[0] = node1(conv(5, 3, 3, 1, 1, 1, 1, 1), 0);
+  N[1] = node1(conv(3, 1, 1, 1, 1, 0, 0, 1), 0);
+  N[2] = node2(spec("Concat"), 1, 2);
+  N[3] = node1(spec("Sigmoid"), 3);
+  N[4] = node1(spec("Flatten"), 4);
+  N[5] = node1(linear(2, 1), 5);
+  net = graph_net(N, 6, in, err, sizeof err);
+  gradcheck_net("Graph Concat of conv channels (5+3)", net, err, in, 2, 0, 1e-2);
+
+  cat = spec("Concat");
+  ARG(cat, lf_concat_args)->axis = -1;
+  N[0] = node1(conv(2, 3, 3, 1, 1, 1, 1, 1), 0);
+  N[1] = node2(cat, 0, 1);          /* [3,5,5] + [2,...]: refused below */
+  net = graph_net(N, 2, in, err, sizeof err);
+  CHECK(net==0 && strstr(err, "Concat along axis 2") && strstr(err, "[3,5,5]") && strstr(err, "[2,5,5]"),
+        "Concat refuses inputs that differ off the axis: \"%s\"", err);
+  N[0] = node1(conv(3, 3, 3, 1, 1, 1, 1, 1), 0);
+  N[1] = node2(cat, 0, 1);          /* width 5 + 5 */
+  N[2] = node1(spec("Flatten"), 2);
+  N[3] = node1(linear(2, 1), 3);
+  net = graph_net(N, 4, in, err, sizeof err);
+  gradcheck_net("Graph Concat(x, conv(x), axis=-1)", net, err, in, 2, 0, 1e-2);
+
+  /* An input used twice by one node, and a gate (Mul). */
+  in = shape1(5);
+  N[0] = node2(spec("Add"), 0, 0);
+  N[1] = node1(linear(3, 1), 1);
+  net = graph_net(N, 2, in, err, sizeof err);
+  gradcheck_net("Graph Add(x, x)", net, err, in, 3, 0, 1e-2);
+
+  N[0] = node1(linear(4, 1), 0);
+  N[1] = node1(linear(4, 1), 0);
+  N[2] = node1(spec("Sigmoid"), 2);
+  N[3] = node2(spec("Mul"), 1, 3);
+  N[4] = node2(spec("Mul"), 4, 4);
+  N[5] = node1(linear(2, 1), 5);
+  net = graph_net(N, 6, in, err, sizeof err);
+  gradcheck_net("Graph Mul(Linear(x), Sigmoid(Linear(x)))^2", net, err, in, 3, 0, 1e-2);
+
+  /* Reshape, Identity, GlobalAvgPool over (C,L). */
+  in = shape1(12);
+  {
+    lf_layer_spec r = spec("Reshape");
+    lf_reshape_args *a = ARG(r, lf_reshape_args);
+    a->shape.ndim = 2; a->shape.dim[0] = 3; a->shape.dim[1] = -1;
+    N[0] = node1(linear(12, 1), 0);
+    N[1] = node1(r, 1);
+    N[2] = node1(spec("Identity"), 2);
+    N[3] = node1(spec("GlobalAvgPool"), 3);
+    N[4] = node2(spec("Add"), 4, 4);
+    N[5] = node1(linear(2, 1), 5);
+    net = graph_net(N, 6, in, err, sizeof err);
+    CHECK(net && lf_net_param_count(net)==4 && strcmp(lf_net_param(net, 2)->name, "5.weight")==0,
+          "graph params named by node (%s)", net ? lf_net_param(net, 2)->name : err);
+    gradcheck_net("Graph Reshape([3,-1]) Identity GlobalAvgPool(C,L)", net, err, in, 3, 0, 1e-2);
+  }
+
+  /* Refusals. */
+  in = shape1(5);
+  N[0] = node1(linear(3, 1), 0);
+  N[1] = node1(linear(4, 1), 0);
+  N[2] = node2(spec("Add"), 1, 2);
+  net = graph_net(N, 3, in, err, sizeof err);
+  CHECK(net==0 && strstr(err, "Add needs inputs of one shape, got [3] and [4]"),
+        "Add of [3] and [4] refused: \"%s\"", err);
+  N[0] = node1(linear(3, 1), 0);
+  N[1] = node1(linear(4, 1), 0);
+  net = graph_net(N, 2, in, err, sizeof err);
+  CHECK(net==0 && strstr(err, "never used"), "unused node refused: \"%s\"", err);
+  N[0] = node1(spec("Add"), 0);
+  net = graph_net(N, 1, in, err, sizeof err);
+  CHECK(net==0 && strstr(err, "Add needs 2 or more inputs"), "Add of one input refused: \"%s\"", err);
+
+  /* Two inputs: the output is their concatenation. */
+  {
+    lf_shape ins[2] = { shape1(2), shape1(3) };
+    lf_net_graph g;
+    float a[4] = {1, 2, 3, 4}, b[6] = {5, 6, 7, 8, 9, 10};
+    const float *xs[2] = { a, b };
+    const float *y;
+    N[0] = node2(spec("Concat"), 0, 1);
+    N[1] = node1(spec("Identity"), 2);
+    g.ninputs = 2; g.inputs = ins; g.nnodes = 2; g.nodes = N; g.output = 3;
+    net = lf_net_create_graph(&g, err, sizeof err);
+    y = net ? lf_net_forward_inputs(net, xs, 2, 0, 0, err, sizeof err) : 0;
+    CHECK(y && y[0]==1 && y[1]==2 && y[2]==5 && y[4]==7 && y[5]==3 && y[9]==10
+          && lf_net_input_count(net)==2 && lf_net_input_shape(net, 1).dim[0]==3,
+          "two named inputs concatenated (%s)", y ? "" : err);
+    lf_net_free(net);
+  }
+}
+
 int main(void){
   lf_set_threads(2);
   test_registry();
@@ -752,6 +909,7 @@ int main(void){
   test_dropout();
   test_batch_sizes();
   test_gradients();
+  test_graph_gradients();
   test_train_mlp();
   TEST_EXIT();
 }
