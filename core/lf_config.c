@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lf_config.h"
+#include "lf_graph.h"
 
 #define MAX_JSON_DEPTH 64
 
@@ -19,6 +20,7 @@ typedef struct walk {
   char *err;
   size_t errlen;
   int stored;       /* a stored config: metrics added to the project since may be absent */
+  int graph_node;              /* the component may carry name and in */
 } walk;
 
 static int fail(walk *w, const char *fmt, ...){
@@ -152,26 +154,14 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
                            lf_kind kind, const lf_component **comp_out,
                            void *spec, lf_pipeline_spec *p);
 
-/* Sequential's layers: each a layer component filling one lf_layer_spec. */
-static int parse_layers(walk *w, const cJSON *v, const char *path, lf_pipeline_spec *p){
-  if( !cJSON_IsArray(v) ) return fail(w, "%s must be a list of layer components", path);
-  int n = cJSON_GetArraySize(v);
-  if( n < 1 ) return fail(w, "%s is empty; a model needs at least one layer", path);
-  if( n > 1000 ) return fail(w, "%s has %d layers; at most 1000 are supported", path, n);
-  p->layers = calloc((size_t)n, sizeof(lf_layer_spec));
-  p->layer_paths = calloc((size_t)n, sizeof(char*));
-  if( !p->layers || !p->layer_paths ) return fail(w, "out of memory");
-  int i = 0;
-  for(const cJSON *c = v->child; c; c = c->next, i++){
-    char sub[512];
-    subpath(sub, sizeof sub, "%s[%d]", path, i);
-    const lf_component *comp = NULL;
-    p->nlayers = i+1;
-    p->layer_paths[i] = strdup(sub);
-    if( !p->layer_paths[i] ) return fail(w, "out of memory");
-    if( parse_component(w, c, sub, LF_KIND_LAYER, &comp, &p->layers[i], p) ) return -1;
-  }
-  return 0;
+/* Layers of the model, for lf_graph_lower. */
+static int parse_layer_node(void *ctx, const cJSON *node, const char *path, lf_layer_spec *out){
+  walk *w = ctx;
+  const lf_component *comp = NULL;
+  w->graph_node = 1;
+  int rc = parse_component(w, node, path, LF_KIND_LAYER, &comp, out, NULL);
+  w->graph_node = 0;
+  return rc;
 }
 
 /* A dataset's named inputs: {"name": {"columns": [...], "categorical":
@@ -326,7 +316,9 @@ static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
       show_value(v, shown, sizeof shown);
       return fail(w, "%s must be \"uint8\" or \"float32\", got %s", path, shown);
     case LF_ARG_LAYERS:
-      return parse_layers(w, v, path, p);
+    case LF_ARG_NODES:
+      /* lf_graph.c lowers models; the walk never parses them as args. */
+      return fail(w, "%s: unexpected list of components", path);
     case LF_ARG_INPUTS:
       return parse_inputs(w, v, path, (lf_dataset_spec*)spec);
     case LF_ARG_SCHEDULER: {
@@ -350,7 +342,9 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
   for(const cJSON *c = node->child; c; c = c->next){
     if( strcmp(c->string, "loc")==0 ) loc = c;
     else if( strcmp(c->string, "args")==0 ) args = c;
-    else return fail(w, "unknown key %s>%s (a component has only loc and args)", path, c->string);
+    else if( w->graph_node && (strcmp(c->string, "name")==0 || strcmp(c->string, "in")==0) ) continue;
+    else return fail(w, "unknown key %s>%s (a component has only loc and args%s)", path, c->string,
+                     w->graph_node ? "; a Graph node also name and in" : "");
   }
   if( !loc ) return fail(w, "%s>loc is missing (known %ss: %s)", path, lf_kind_name(kind),
                          lf_registry_names(kind, names, sizeof names));
@@ -482,7 +476,7 @@ int lf_config_parse_stored(const cJSON *cfg, const lf_settings *settings,
 
 static int config_parse(const cJSON *cfg, const lf_settings *settings,
                         lf_pipeline_spec *p, char *err, size_t errlen, int stored){
-  walk w = { err, errlen, stored };
+  walk w = { err, errlen, stored, 0 };
   memset(p, 0, sizeof *p);
   p->train_batch = 32;
   p->val_batch = 256;
@@ -536,8 +530,17 @@ static int config_parse(const cJSON *cfg, const lf_settings *settings,
     }
   }
   const lf_component *comp = NULL;
-  int unused = 0;
-  if( parse_component(&w, model, "model", LF_KIND_MODEL, &comp, &unused, p) ) goto done;
+  if( !cJSON_IsObject(model) ){ fail(&w, "model must be a component {\"loc\": ..., \"args\": {...}}"); goto done; }
+  {
+    char names[256];
+    const cJSON *mloc = cJSON_GetObjectItemCaseSensitive(model, "loc");
+    const lf_component *mc = cJSON_IsString(mloc) ? lf_registry_find(mloc->valuestring) : NULL;
+    if( !mc || mc->kind != LF_KIND_MODEL ){
+      fail(&w, "model>loc must name a model (known models: %s)", lf_registry_names(LF_KIND_MODEL, names, sizeof names));
+      goto done;
+    }
+  }
+  if( lf_graph_lower(model, p, parse_layer_node, &w, err, errlen) ) goto done;
   if( parse_component(&w, dataset, "dataset", LF_KIND_DATASET, &comp, &p->dataset, p) ) goto done;
   p->dataset.kind = (lf_dataset_kind)comp->code;
   if( parse_component(&w, loss, "loss", LF_KIND_LOSS, &comp, &p->loss, p) ) goto done;
@@ -554,14 +557,17 @@ done:
 }
 
 void lf_pipeline_spec_free(lf_pipeline_spec *p){
-  for(int i=0; i<p->nlayers; i++) free(p->layer_paths ? p->layer_paths[i] : NULL);
-  free(p->layer_paths);
-  for(int i=0; p->layers && i<p->nlayers; i++){
-    const lf_component *c = lf_registry_find_layer(p->layers[i].ops);
-    if( c ) lf_component_free_args(c, (void*)p->layers[i].args);
-    free((void*)p->layers[i].args);
+  for(int i=0; i<p->nnodes; i++){
+    const lf_component *c = lf_registry_find_layer(p->nodes[i].layer.ops);
+    if( c ) lf_component_free_args(c, (void*)p->nodes[i].layer.args);
+    free((void*)p->nodes[i].layer.args);
+    free((void*)p->nodes[i].name);
+    free(p->node_paths[i]);
   }
-  free(p->layers);
+  free(p->nodes);
+  free(p->node_paths);
+  for(int i=0; i<p->ninputs; i++) free(p->input_names ? p->input_names[i] : NULL);
+  free(p->input_names);
   free(p->dataset.label);
   free(p->dataset.blob);
   for(int i=0; i<p->dataset.nfeatures; i++) free(p->dataset.features[i]);

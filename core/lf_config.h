@@ -27,9 +27,15 @@ typedef struct lf_metric_slot {
 } lf_metric_slot;
 
 typedef struct lf_pipeline_spec {
-  lf_layer_spec *layers;       /* owned */
-  char **layer_paths;          /* "model>args>layers[3]" per layer (owned) */
-  int nlayers;
+  /* The model as layer nodes in topological order (lf_graph.c): each
+  ** node's args, name and path are owned. Values 0..ninputs-1 are the
+  ** model's inputs, named input_names (a Sequential's one input is "x"). */
+  lf_net_node *nodes;
+  char **node_paths;           /* "model>args>layers[3]" per node */
+  int nnodes, cap;
+  int ninputs;
+  char **input_names;
+  int output;                  /* value id of the model's output */
   lf_loss_spec loss;
   lf_optim_spec optim;
   lf_dataset_spec dataset;     /* strings owned */

@@ -9,6 +9,7 @@
 #include "lf_model.h"
 #include "lf_tabular.h"
 #include "lf_ppl.h"
+#include "lf_graph.h"
 
 int lf_model_open(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t n){
   memset(m, 0, sizeof *m);
@@ -31,18 +32,29 @@ fail:
 
 int lf_model_build(lf_model *m, const lf_shape *in, char *err, size_t n){
   char msg[512];
-  int bad = lf_net_infer(m->spec.layers, m->spec.nlayers, in, &m->out, msg, sizeof msg);
+  lf_net_graph g;
+  if( lf_model_single_input(&m->spec, err, n) ) return -1;
+  lf_graph_of(&m->spec, in, &g);
+  int bad = lf_net_graph_infer(&g, NULL, &m->out, msg, sizeof msg);
   if( bad >= 0 ){
-    snprintf(err, n, "%s: %s", m->spec.layer_paths[bad], msg);
+    snprintf(err, n, "%s: %s", m->spec.node_paths[bad], msg);
     return -1;
   }
   m->in = *in;
-  m->net = lf_net_create(m->spec.layers, m->spec.nlayers, in, msg, sizeof msg);
+  m->net = lf_net_create_graph(&g, msg, sizeof msg);
   if( !m->net ){
     snprintf(err, n, "cannot build the model: %s", msg);
     return -1;
   }
   return 0;
+}
+
+int lf_model_single_input(const lf_pipeline_spec *spec, char *err, size_t n){
+  if( spec->ninputs == 1 ) return 0;
+  snprintf(err, n, "model>args>inputs names %d inputs (%s, %s%s); this dataset gives one input "
+           "(its features): give the Graph one input", spec->ninputs, spec->input_names[0],
+           spec->input_names[1], spec->ninputs > 2 ? ", ..." : "");
+  return -1;
 }
 
 void lf_model_close(lf_model *m){

@@ -26,6 +26,9 @@ typedef struct lf_model {
 /* Reads settings and config of pplid and validates them. The network is
 ** not built yet (its input shape comes from data or a weight file). */
 int lf_model_open(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t n);
+/* 0 if the model reads one input (all datasets give one today), else -1
+** with a message naming the model's inputs. */
+int lf_model_single_input(const lf_pipeline_spec *spec, char *err, size_t n);
 /* Builds m->net for input shape in. */
 int lf_model_build(lf_model *m, const lf_shape *in, char *err, size_t n);
 void lf_model_close(lf_model *m);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "lf_model_cache.h"
+#include "lf_graph.h"
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
 
@@ -202,10 +203,16 @@ static void estimate_bytes(lf_cached_model *e){
   if( e->m.mean ) p += 2 * cnt * (int64_t)sizeof(float);
   e->param_bytes = p;
   int64_t acts = cnt;
-  for(int k=1; k<=e->m.spec.nlayers; k++){
-    lf_shape out;
+  {
+    lf_net_graph g;
     char why[256];
-    if( lf_net_infer(e->m.spec.layers, k, &e->m.in, &out, why, sizeof why) < 0 ) acts += lf_shape_count(&out);
+    int nv = e->m.spec.ninputs + e->m.spec.nnodes;
+    lf_shape *shapes = calloc((size_t)nv, sizeof(lf_shape));
+    lf_graph_of(&e->m.spec, &e->m.in, &g);
+    if( shapes && lf_net_graph_infer(&g, shapes, NULL, why, sizeof why) < 0 ){
+      for(int k=e->m.spec.ninputs; k<nv; k++) acts += lf_shape_count(&shapes[k]);
+    }
+    free(shapes);
   }
   e->sample_bytes = 2 * acts * (int64_t)sizeof(float);
 }

@@ -9,6 +9,8 @@
 #include "lf_dataset.h"
 #include "lf_data_fit.h"
 #include "../kernels/lf_layer.h"
+#include "lf_graph.h"
+#include "lf_model.h"
 
 /* 1e9 f32 parameters is 4 GB of weights (16 GB with Adam's state). */
 #define LF_MAX_PARAMS 1e9
@@ -29,31 +31,37 @@ int lf_ppl_check_spec(sqlite3 *db, const lf_settings *s, const cJSON *cfg,
   free(src);
   if( rc ){ snprintf(err, n, "train_data_src: %s", why); goto fail; }
   char msg[512];
-  int bad = lf_net_infer(spec->layers, spec->nlayers, &in, &out, msg, sizeof msg);
+  if( lf_model_single_input(spec, err, n) ) goto fail;
+  lf_net_graph g;
+  lf_graph_of(spec, &in, &g);
+  lf_shape *shapes = calloc((size_t)(spec->ninputs + spec->nnodes), sizeof(lf_shape));
+  if( !shapes ){ snprintf(err, n, "out of memory"); goto fail; }
+  int bad = lf_net_graph_infer(&g, shapes, &out, msg, sizeof msg);
   if( bad >= 0 ){
-    /* The layer path says where; the message says why. */
-    snprintf(err, n, "%s: %s", spec->layer_paths[bad], msg);
+    /* The node path says where; the message says why. */
+    snprintf(err, n, "%s: %s", spec->node_paths[bad], msg);
+    free(shapes);
     goto fail;
   }
   /* Sizes the kernels would accept but no machine can hold: refuse them
   ** here, not with an allocation failure (or the OOM killer) in training. */
   {
     double params = 0;
-    lf_shape prev = in, cur;
-    for(int i=0; i<spec->nlayers; i++){
-      if( lf_net_infer(spec->layers, i+1, &in, &cur, msg, sizeof msg) >= 0 ) break;
-      double outs = (double)lf_shape_count(&cur);
-      params += lf_layer_param_values(&spec->layers[i], &prev);
+    for(int i=0; i<spec->nnodes; i++){
+      const lf_net_node *nd = &spec->nodes[i];
+      double outs = (double)lf_shape_count(&shapes[spec->ninputs + i]);
+      params += lf_layer_param_values(&nd->layer, &shapes[nd->in[0]]);
       if( params > LF_MAX_PARAMS || outs > LF_MAX_ACTIVATIONS ){
-        snprintf(err, n, "%s: the model is too large: %.0f %s (at most %.0f)", spec->layer_paths[i],
+        snprintf(err, n, "%s: the model is too large: %.0f %s (at most %.0f)", spec->node_paths[i],
                  params > LF_MAX_PARAMS ? params : outs,
                  params > LF_MAX_PARAMS ? "parameters so far" : "values per sample out of this layer",
                  params > LF_MAX_PARAMS ? LF_MAX_PARAMS : LF_MAX_ACTIVATIONS);
+        free(shapes);
         goto fail;
       }
-      prev = cur;
     }
   }
+  free(shapes);
   if( out.ndim != 1 ){
     char b[64];
     snprintf(err, n, "model output has shape %s; end the model with a vector output (add Flatten and Linear)",

@@ -100,6 +100,17 @@ static const lf_arg_spec sequential_args[] = {
   {"layers", LF_ARG_LAYERS, 1, 0, 0, 1, 1000, 0, 0, 0, "list of layer components, applied in order"},
   {0}
 };
+static const lf_arg_spec residual_args[] = {
+  {"layers", LF_ARG_LAYERS, 1, 0, 0, 1, 1000, 0, 0, 0, "the block's layers, applied in order to its input"},
+  {"shortcut", LF_ARG_LAYERS, 0, 0, 0, 1, 1000, 0, 0, 0, "layers on the input's way to the sum (default: none, the input as is)"},
+  {0}
+};
+static const lf_arg_spec graph_args[] = {
+  {"inputs", LF_ARG_STR_LIST, 0, 0, 0, 0, 0, 0, 0, 0, "names of the graph's inputs (default [\"x\"]); a nested Graph takes its node's in, in order"},
+  {"nodes", LF_ARG_NODES, 1, 0, 0, 1, 10000, 0, 0, 0, "list of nodes {\"name\", \"loc\", \"args\", \"in\": [input or node names]}, in any order"},
+  {"output", LF_ARG_STR, 1, 0, 0, 0, 0, 0, 0, 0, "name of the node whose output is the graph's"},
+  {0}
+};
 
 /* ---- losses ---------------------------------------------------------- */
 
@@ -361,6 +372,8 @@ static int sql_finish(void *spec, char *err, size_t n){
 
 static const lf_component catalogue[] = {
   {LF_KIND_MODEL, "Sequential", "Layers applied in order; input sizes are inferred from the dataset.", sequential_args, 0, 0, 0, 0},
+  {LF_KIND_MODEL, "Graph", "Named nodes, each reading inputs or other nodes by name; shapes are inferred through the graph. A node may be a layer, Sequential, Residual or Graph.", graph_args, 0, 0, 0, 0},
+  {LF_KIND_MODEL, "Residual", "layers(x) + shortcut(x) (or + x without shortcut); usable as a layer of a Sequential.", residual_args, 0, 0, 0, 0},
 
   LAYER("Linear", "Fully connected layer y = xW^T + b on a vector input.", linear_args, lf_linear_args, 0, &lf_layer_linear),
   LAYER("Conv2d", "2-D convolution on a (C,H,W) input.", conv_args, lf_conv2d_args, 0, &lf_layer_conv2d),
@@ -477,6 +490,7 @@ static const char *arg_type_name(lf_arg_type t){
     case LF_ARG_SHAPE: return "list of integers";
     case LF_ARG_DTYPE: return "\"uint8\" or \"float32\"";
     case LF_ARG_LAYERS: return "list of layers";
+    case LF_ARG_NODES: return "list of nodes";
     case LF_ARG_SCHEDULER: return "scheduler component";
     case LF_ARG_INPUTS: return "object of input groups";
   }

@@ -30,7 +30,8 @@ typedef enum lf_arg_type {
   LF_ARG_STR_LIST,     /* list of strings: char** + count at offset2 */
   LF_ARG_SHAPE,        /* list of 1..4 positive ints, stored as lf_shape */
   LF_ARG_DTYPE,        /* "uint8" | "float32", stored as int 1 | 4 */
-  LF_ARG_LAYERS,       /* list of layer components (Sequential) */
+  LF_ARG_LAYERS,       /* list of layer components (Sequential, Residual) */
+  LF_ARG_NODES,        /* list of Graph nodes {name, loc, args, in} */
   LF_ARG_SCHEDULER,    /* one scheduler component (optimizers) */
   LF_ARG_INPUTS        /* named input groups of a dataset (lf_input_group) */
 } lf_arg_type;
