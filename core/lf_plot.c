@@ -11,6 +11,7 @@
 #include "lf_plot.h"
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
+#include "lf_query.h"
 #include "lf_sync.h"
 #include "lf_util.h"
 
@@ -40,9 +41,11 @@ static void append_escaped(sqlite3_str *s, const char *t){
 typedef struct ticks {
   double lo, hi, step;
   int n, decimals;
+  int log;                 /* values are log10 of the data: labels 10^v */
 } ticks;
 
 static void nice_ticks(double lo, double hi, int want, int integer, ticks *t){
+  t->log = 0;
   if( !(hi > lo) ){
     double pad = integer ? 1 : (fabs(lo) > 0 ? fabs(lo) * 0.1 : 1);
     lo -= pad;
@@ -64,46 +67,145 @@ static void nice_ticks(double lo, double hi, int want, int integer, ticks *t){
   if( t->decimals > 12 ) t->decimals = 12;
 }
 
-static void tick_label(const ticks *t, int i, char buf[48]){
-  double v = t->lo + i * t->step;
+/* Log axis (lo, hi are log10 of the data): ticks at whole decades, every
+** second or third one when there are many. */
+static void log_ticks(double lo, double hi, ticks *t){
+  if( !(hi > lo) ){ lo -= 0.5; hi += 0.5; }
+  t->log = 1;
+  t->lo = floor(lo + 1e-9);
+  t->hi = ceil(hi - 1e-9);
+  if( t->hi <= t->lo ) t->hi = t->lo + 1;
+  double decades = t->hi - t->lo;
+  t->step = decades > 12 ? 3 : decades > 6 ? 2 : 1;
+  t->hi = t->lo + ceil(decades / t->step - 1e-9) * t->step;
+  t->n = (int)floor((t->hi - t->lo) / t->step + 0.5) + 1;
+  t->decimals = 0;
+}
+
+/* The ticks are the multiples of the step within [lo, hi]. */
+static int tick_count(const ticks *t){
+  double k0 = ceil(t->lo / t->step - 1e-9), k1 = floor(t->hi / t->step + 1e-9);
+  return k1 >= k0 ? (int)(k1 - k0) + 1 : 0;
+}
+
+static double tick_value(const ticks *t, int i){
+  return (ceil(t->lo / t->step - 1e-9) + i) * t->step;
+}
+
+static void tick_label(const ticks *t, double v, char buf[48]){
+  if( t->log ){ snprintf(buf, 48, "%g", pow(10, v)); return; }
   if( fabs(v) < t->step * 1e-9 ) v = 0;   /* no "-0.0" */
   double a = fabs(v);
   if( a != 0 && (a >= 1e6 || a < 1e-4) ) snprintf(buf, 48, "%.3g", v);
   else snprintf(buf, 48, "%.*f", t->decimals, v);
 }
 
-char *lf_svg_chart(const char *title, const char *xlabel, const char *ylabel,
-                   int nseries, const char *const *names, const int *npts,
-                   const double *const *xs, const double *const *ys, int x_integer){
-  /* Layout: plot area on the left, legend on the right. */
-  const double left = 80, top = 50, plot_w = 540;
-  double W = 820, H = 480;
-  /* Room for the longest legend entry (about 8 px a character at 13 px). */
-  for(int i=0; i<nseries; i++){
-    double need = left + plot_w + 25 + 30 + 8.0 * (double)strlen(names[i]) + 10;
-    if( need > W ) W = need;
-  }
-  if( 70 + 20.0 * nseries > H ) H = 70 + 20.0 * nseries;
-  const double plot_h = H - top - 70;
-  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-  for(int i=0; i<nseries; i++){
-    for(int k=0; k<npts[i]; k++){
-      if( xs[i][k] < xlo ) xlo = xs[i][k];
-      if( xs[i][k] > xhi ) xhi = xs[i][k];
-      if( ys[i][k] < ylo ) ylo = ys[i][k];
-      if( ys[i][k] > yhi ) yhi = ys[i][k];
+static int cmp_double(const void *a, const void *b){
+  double x = *(const double*)a, y = *(const double*)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Quantile q of sorted v[0..n-1], linear between neighbours. */
+static double quantile(const double *v, int n, double q){
+  double at = q * (n - 1);
+  int i = (int)floor(at);
+  if( i >= n - 1 ) return v[n - 1];
+  return v[i] + (at - i) * (v[i + 1] - v[i]);
+}
+
+/* The y range from the data: every value, unless a few outliers would
+** squeeze the rest into a tenth of the chart; then the values inside
+** Tukey's far-out fences (Q1 - 3 IQR, Q3 + 3 IQR). *clipped says which. */
+static void robust_range(const double *sorted, int n, int clip, double *lo, double *hi, int *clipped){
+  *lo = sorted[0];
+  *hi = sorted[n - 1];
+  *clipped = 0;
+  if( !clip || n < 4 ) return;
+  double q1 = quantile(sorted, n, 0.25), q3 = quantile(sorted, n, 0.75), iqr = q3 - q1;
+  double flo = q1 - 3 * iqr, fhi = q3 + 3 * iqr;
+  double clo = INFINITY, chi = -INFINITY;
+  for(int i=0; i<n; i++){
+    if( sorted[i] >= flo && sorted[i] <= fhi ){
+      if( sorted[i] < clo ) clo = sorted[i];
+      if( sorted[i] > chi ) chi = sorted[i];
     }
   }
-  if( !isfinite(xlo) ){ xlo = 0; xhi = 1; ylo = 0; yhi = 1; }
+  if( !(chi > clo) ) return;
+  if( *hi - *lo > 10 * (chi - clo) ){
+    *lo = clo;
+    *hi = chi;
+    *clipped = 1;
+  }
+}
+
+/* Data to axis space (log10 on a log axis). */
+static double axis_value(double v, int log_axis){
+  return log_axis ? log10(v) : v;
+}
+
+char *lf_svg_chart(const char *title, const char *xlabel, const char *ylabel,
+                   int nseries, const char *const *names, const int *npts,
+                   const double *const *xs, const double *const *ys, const lf_chart_opts *o){
+  /* Layout: plot area on the left, legend on the right. */
+  const double left = 80, top = 58;
+  double W = o->width > 0 ? o->width : 820, H = o->height > 0 ? o->height : 480;
+  double legend_w = 0;
+  for(int i=0; i<nseries; i++){
+    /* About 7.5 px a character at 13 px. */
+    double need = 30 + 7.5 * (double)strlen(names[i]) + 10;
+    if( need > legend_w ) legend_w = need;
+  }
+  if( o->width <= 0 && 80 + 540 + 25 + legend_w > W ) W = 80 + 540 + 25 + legend_w;
+  if( o->height <= 0 && 90 + 20.0 * nseries > H ) H = 90 + 20.0 * nseries;
+  double plot_w = W - left - 25 - legend_w;
+  if( plot_w < 120 ) plot_w = 120;
+  const double plot_h = H - top - 70 > 60 ? H - top - 70 : 60;
+  double xlo = INFINITY, xhi = -INFINITY;
+  int ntotal = 0;
+  for(int i=0; i<nseries; i++) ntotal += npts[i];
+  double *sorted = malloc(sizeof(double) * (size_t)(ntotal ? ntotal : 1));
+  if( !sorted ) return NULL;
+  int nv = 0;
+  for(int i=0; i<nseries; i++){
+    for(int k=0; k<npts[i]; k++){
+      double x = axis_value(xs[i][k], o->log_x), y = axis_value(ys[i][k], o->log_y);
+      if( !isfinite(x) || !isfinite(y) ) continue;
+      if( x < xlo ) xlo = x;
+      if( x > xhi ) xhi = x;
+      sorted[nv++] = y;
+    }
+  }
+  double ylo = 0, yhi = 1;
+  int clipped = 0;
+  if( nv > 0 ){
+    qsort(sorted, (size_t)nv, sizeof(double), cmp_double);
+    robust_range(sorted, nv, o->clip && !o->has_ymin && !o->has_ymax, &ylo, &yhi, &clipped);
+  }else{
+    xlo = 0; xhi = 1;
+  }
+  free(sorted);
   ticks tx, ty;
-  nice_ticks(xlo, xhi, 8, x_integer, &tx);
+  if( o->log_x ) log_ticks(xlo, xhi, &tx);
+  else nice_ticks(xlo, xhi, 8, o->x_integer, &tx);
   /* A little room above and below, so no line runs along the frame. */
-  if( yhi > ylo ){
+  if( yhi > ylo && !o->log_y ){
     double pad = (yhi - ylo) * 0.03;
     ylo -= pad;
     yhi += pad;
   }
-  nice_ticks(ylo, yhi, 6, 0, &ty);
+  if( o->has_ymin ) ylo = axis_value(o->ymin, o->log_y);
+  if( o->has_ymax ) yhi = axis_value(o->ymax, o->log_y);
+  if( o->log_y ) log_ticks(ylo, yhi, &ty);
+  else nice_ticks(ylo, yhi, 6, 0, &ty);
+  /* A [0, 1] metric never gets an axis beyond [0, 1]. */
+  if( o->unit_interval && !o->log_y ){
+    if( ty.lo < 0 ) ty.lo = 0;
+    if( ty.hi > 1 ) ty.hi = 1;
+    if( ty.hi <= ty.lo ){ ty.lo = 0; ty.hi = 1; ty.step = 0.2; ty.decimals = 1; }
+  }
+  /* User limits are exact, not rounded out to ticks. */
+  if( o->has_ymin ) ty.lo = axis_value(o->ymin, o->log_y);
+  if( o->has_ymax ) ty.hi = axis_value(o->ymax, o->log_y);
 #define PX(v) (left + ((v) - tx.lo) / (tx.hi - tx.lo) * plot_w)
 #define PY(v) (top + plot_h - ((v) - ty.lo) / (ty.hi - ty.lo) * plot_h)
   sqlite3_str *s = sqlite3_str_new(NULL);
@@ -111,17 +213,19 @@ char *lf_svg_chart(const char *title, const char *xlabel, const char *ylabel,
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%g\" height=\"%g\" "
     "viewBox=\"0 0 %g %g\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
-    "<rect x=\"0\" y=\"0\" width=\"%g\" height=\"%g\" fill=\"white\"/>\n", W, H, W, H, W, H);
-  sqlite3_str_appendf(s, "<text class=\"title\" x=\"%g\" y=\"28\" font-size=\"17\" text-anchor=\"middle\">",
+    "<rect x=\"0\" y=\"0\" width=\"%g\" height=\"%g\" fill=\"white\"/>\n"
+    "<defs><clipPath id=\"plot-area\"><rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\"/></clipPath></defs>\n",
+    W, H, W, H, W, H, left, top, plot_w, plot_h);
+  sqlite3_str_appendf(s, "<text class=\"title\" x=\"%g\" y=\"26\" font-size=\"17\" text-anchor=\"middle\">",
                       left + plot_w / 2);
   append_escaped(s, title);
   sqlite3_str_appendall(s, "</text>\n");
-  /* Grid and ticks. */
+  /* Grid and ticks (only those inside the axis range). */
   sqlite3_str_appendall(s, "<g class=\"x-axis\" font-size=\"12\" text-anchor=\"middle\">\n");
-  for(int i=0; i<tx.n; i++){
-    double v = tx.lo + i * tx.step, px = PX(v);
+  for(int i=0, nt = tick_count(&tx); i<nt; i++){
+    double v = tick_value(&tx, i), px = PX(v);
     char lab[48];
-    tick_label(&tx, i, lab);
+    tick_label(&tx, v, lab);
     sqlite3_str_appendf(s,
       "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e5e5e5\"/>"
       "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"black\"/>"
@@ -132,10 +236,10 @@ char *lf_svg_chart(const char *title, const char *xlabel, const char *ylabel,
                       left + plot_w / 2, top + plot_h + 45);
   append_escaped(s, xlabel);
   sqlite3_str_appendall(s, "</text>\n</g>\n<g class=\"y-axis\" font-size=\"12\" text-anchor=\"end\">\n");
-  for(int i=0; i<ty.n; i++){
-    double v = ty.lo + i * ty.step, py = PY(v);
+  for(int i=0, nt = tick_count(&ty); i<nt; i++){
+    double v = tick_value(&ty, i), py = PY(v);
     char lab[48];
-    tick_label(&ty, i, lab);
+    tick_label(&ty, v, lab);
     sqlite3_str_appendf(s,
       "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#e5e5e5\"/>"
       "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"black\"/>"
@@ -149,24 +253,53 @@ char *lf_svg_chart(const char *title, const char *xlabel, const char *ylabel,
   /* Axes on top of the grid. */
   sqlite3_str_appendf(s, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n",
                       left, top, plot_w, plot_h);
-  /* One polyline per series, then its points. */
+  /* One polyline per series (clipped to the plot area), its points, and a
+  ** triangle on the frame for each point outside the y range. */
+  int above = 0, below = 0;
   for(int i=0; i<nseries; i++){
     const char *col = palette[i % NPALETTE];
     const char *dash = (i / NPALETTE) % 2 ? " stroke-dasharray=\"6 3\"" : "";
     sqlite3_str_appendf(s, "<g class=\"series\"><title>");
     append_escaped(s, names[i]);
-    sqlite3_str_appendf(s, "</title>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", col, dash);
+    sqlite3_str_appendf(s, "</title>\n<polyline clip-path=\"url(#plot-area)\" fill=\"none\" stroke=\"%s\" "
+                        "stroke-width=\"2\"%s points=\"", col, dash);
+    int first = 1;
     for(int k=0; k<npts[i]; k++){
-      sqlite3_str_appendf(s, "%s%.2f,%.2f", k ? " " : "", PX(xs[i][k]), PY(ys[i][k]));
+      double x = axis_value(xs[i][k], o->log_x), y = axis_value(ys[i][k], o->log_y);
+      if( !isfinite(x) || !isfinite(y) ) continue;
+      /* Far outside points are pulled to just beyond the frame so the
+      ** line leaves the chart in the right direction. */
+      double yy = y > ty.hi ? ty.hi + (ty.hi - ty.lo) * 0.05 : y < ty.lo ? ty.lo - (ty.hi - ty.lo) * 0.05 : y;
+      sqlite3_str_appendf(s, "%s%.2f,%.2f", first ? "" : " ", PX(x), PY(yy));
+      first = 0;
     }
     sqlite3_str_appendall(s, "\"/>\n");
-    if( npts[i] <= 60 ){
-      for(int k=0; k<npts[i]; k++){
-        sqlite3_str_appendf(s, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%s\"/>", PX(xs[i][k]), PY(ys[i][k]), col);
+    for(int k=0; k<npts[i]; k++){
+      double x = axis_value(xs[i][k], o->log_x), y = axis_value(ys[i][k], o->log_y);
+      if( !isfinite(x) || !isfinite(y) ) continue;
+      double px = PX(x);
+      if( y > ty.hi + 1e-12 || y < ty.lo - 1e-12 ){
+        int up = y > ty.hi;
+        double e = up ? top : top + plot_h, d = up ? 9 : -9;
+        sqlite3_str_appendf(s, "<path class=\"outlier\" d=\"M%.2f %.2f L%.2f %.2f L%.2f %.2f Z\" fill=\"white\" "
+                            "stroke=\"%s\" stroke-width=\"1.5\"><title>", px, e, px - 5, e + d, px + 5, e + d, col);
+        append_escaped(s, names[i]);
+        sqlite3_str_appendf(s, ": %g</title></path>", ys[i][k]);
+        if( up ) above++; else below++;
+      }else if( npts[i] <= 60 ){
+        sqlite3_str_appendf(s, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%s\"/>", px, PY(y), col);
       }
-      sqlite3_str_appendchar(s, 1, '\n');
     }
-    sqlite3_str_appendall(s, "</g>\n");
+    sqlite3_str_appendall(s, "\n</g>\n");
+  }
+  if( above || below ){
+    sqlite3_str_appendf(s, "<text class=\"clip-note\" x=\"%g\" y=\"46\" font-size=\"12\" fill=\"#555\" "
+                        "text-anchor=\"middle\">", left + plot_w / 2);
+    if( above ) sqlite3_str_appendf(s, "%d point%s above", above, above > 1 ? "s" : "");
+    if( above && below ) sqlite3_str_appendall(s, " and ");
+    if( below ) sqlite3_str_appendf(s, "%d point%s below", below, below > 1 ? "s" : "");
+    sqlite3_str_appendf(s, " the y range%s, marked on the frame</text>\n",
+                        clipped ? " (outliers clipped; options {\"clip\": false} shows all)" : "");
   }
   /* Legend. */
   double lx = left + plot_w + 25;
@@ -256,8 +389,214 @@ static int parse_metrics(const char *text, char **names, int ncols, int *want, i
   return 0;
 }
 
+/* ---- options ------------------------------------------------------------ */
+
+static int parse_options(const char *json, lf_chart_opts *o, char *err, size_t n){
+  memset(o, 0, sizeof *o);
+  o->clip = 1;
+  if( !json ) return 0;
+  cJSON *j = cJSON_Parse(json);
+  if( !cJSON_IsObject(j) ){
+    cJSON_Delete(j);
+    snprintf(err, n, "options must be a JSON object such as {\"width\": 900, \"log_y\": true, \"ymax\": 2}");
+    return -1;
+  }
+  int rc = -1;
+  for(const cJSON *e = j->child; e; e = e->next){
+    const char *k = e->string;
+    if( strcmp(k, "width")==0 || strcmp(k, "height")==0 ){
+      if( !cJSON_IsNumber(e) || e->valuedouble < 200 || e->valuedouble > 10000 ){
+        snprintf(err, n, "options: %s must be a number of pixels from 200 to 10000", k);
+        goto done;
+      }
+      if( k[0]=='w' ) o->width = e->valuedouble; else o->height = e->valuedouble;
+    }else if( strcmp(k, "log_x")==0 || strcmp(k, "log_y")==0 || strcmp(k, "clip")==0 ){
+      if( !cJSON_IsBool(e) ){ snprintf(err, n, "options: %s must be true or false", k); goto done; }
+      int v = cJSON_IsTrue(e);
+      if( strcmp(k, "log_x")==0 ) o->log_x = v;
+      else if( strcmp(k, "log_y")==0 ) o->log_y = v;
+      else o->clip = v;
+    }else if( strcmp(k, "ymin")==0 || strcmp(k, "ymax")==0 ){
+      if( !cJSON_IsNumber(e) || !isfinite(e->valuedouble) ){
+        snprintf(err, n, "options: %s must be a number", k);
+        goto done;
+      }
+      if( k[1]=='m' && k[2]=='i' ){ o->has_ymin = 1; o->ymin = e->valuedouble; }
+      else { o->has_ymax = 1; o->ymax = e->valuedouble; }
+    }else{
+      snprintf(err, n, "options: unknown key '%.40s' (known: width, height, log_x, log_y, ymin, ymax, clip)", k);
+      goto done;
+    }
+  }
+  if( o->has_ymin && o->has_ymax && !(o->ymax > o->ymin) ){
+    snprintf(err, n, "options: ymax (%g) must be greater than ymin (%g)", o->ymax, o->ymin);
+    goto done;
+  }
+  if( o->log_y && ((o->has_ymin && o->ymin <= 0) || (o->has_ymax && o->ymax <= 0)) ){
+    snprintf(err, n, "options: with log_y, ymin and ymax must be greater than 0");
+    goto done;
+  }
+  rc = 0;
+done:
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* ---- legends: what differs between the pipelines' configs ---------------- */
+
+/* "optimizer>args>lr" -> "lr"; with more=1 the last two parts that are
+** not "args" ("layers[2].out"); with more=2 every part but "args". */
+static void short_key(const char *path, int more, char *out, size_t n){
+  const char *parts[32];
+  size_t lens[32];
+  int np = 0;
+  const char *p = path;
+  while( *p && np < 32 ){
+    const char *e = strchr(p, '>');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if( !(l==4 && strncmp(p, "args", 4)==0) ){ parts[np] = p; lens[np] = l; np++; }
+    p = e ? e + 1 : p + l;
+  }
+  int from = more==0 ? np - 1 : more==1 ? np - 2 : 0;
+  if( from < 0 ) from = 0;
+  out[0] = 0;
+  size_t k = 0;
+  for(int i=from; i<np && k + 1 < n; i++){
+    int w = snprintf(out + k, n - k, "%s%.*s", i > from ? "." : "", (int)lens[i], parts[i]);
+    if( w < 0 ) break;
+    k += (size_t)w;
+    if( k >= n ) { out[n - 1] = 0; break; }
+  }
+}
+
+static void value_text(const cJSON *v, char *out, size_t n){
+  if( cJSON_IsString(v) ){ snprintf(out, n, "%s", v->valuestring); return; }
+  char *t = cJSON_PrintUnformatted(v);
+  snprintf(out, n, "%s", t ? t : "?");
+  free(t);
+}
+
+#define LEGEND_KEYS 4
+#define LEGEND_MAX 80
+
+/* labels[p] = "<pplid>: key=value, ..." for the config keys whose values
+** differ among the pipelines with has_any[p]; just the pplid when nothing
+** differs. */
+static int legend_labels(sqlite3 *db, const lf_pplist *ids, const unsigned char *has_any,
+                         char **labels, char *err, size_t n){
+  int np = ids->n, rc = -1;
+  cJSON **cfg = calloc((size_t)(np ? np : 1), sizeof(cJSON*));
+  lf_flat **fl = calloc((size_t)(np ? np : 1), sizeof(lf_flat*));
+  int *nfl = calloc((size_t)(np ? np : 1), sizeof(int));
+  char **diff = NULL;
+  int ndiff = 0;
+  if( !cfg || !fl || !nfl ){ snprintf(err, n, "out of memory"); goto done; }
+  int shown = 0;
+  for(int p=0; p<np; p++){
+    if( !has_any[p] ) continue;
+    shown++;
+    char *text = lf_ppl_config(db, ids->ids[p], err, n);
+    if( !text ) goto done;
+    cfg[p] = cJSON_Parse(text);
+    free(text);
+    if( !cfg[p] || lf_json_flatten(cfg[p], &fl[p], &nfl[p]) ){ snprintf(err, n, "out of memory"); goto done; }
+  }
+  /* Keys (in the first config's order, then the others') whose value is
+  ** not the same in every shown pipeline. */
+  diff = calloc(1, sizeof(char*) * 256);
+  if( !diff ){ snprintf(err, n, "out of memory"); goto done; }
+  for(int p=0; p<np && shown > 1; p++){
+    for(int i=0; i<nfl[p] && ndiff < 256; i++){
+      const char *key = fl[p][i].key;
+      int known = 0;
+      for(int d=0; d<ndiff && !known; d++) known = strcmp(diff[d], key)==0;
+      if( known ) continue;
+      int differs = 0;
+      for(int q=0; q<np && !differs; q++){
+        if( !has_any[q] || q==p ) continue;
+        const cJSON *other = NULL;
+        for(int j=0; j<nfl[q]; j++) if( strcmp(fl[q][j].key, key)==0 ){ other = fl[q][j].value; break; }
+        differs = !other || !lf_json_equal(other, fl[p][i].value);
+      }
+      if( differs ) diff[ndiff++] = fl[p][i].key;
+    }
+  }
+  for(int p=0; p<np; p++){
+    if( !has_any[p] ) continue;
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    sqlite3_str_appendall(s, ids->ids[p]);
+    int listed = 0;
+    for(int d=0; d<ndiff; d++){
+      const cJSON *v = NULL;
+      for(int j=0; j<nfl[p]; j++) if( strcmp(fl[p][j].key, diff[d])==0 ){ v = fl[p][j].value; break; }
+      if( !v ) continue;
+      if( listed == LEGEND_KEYS ){ sqlite3_str_appendf(s, ", ..."); listed++; break; }
+      /* The shortest key name no other differing key shares. */
+      char name[128], other[128], val[64];
+      int more = 0;
+      for(; more < 2; more++){
+        short_key(diff[d], more, name, sizeof name);
+        int clash = 0;
+        for(int e=0; e<ndiff && !clash; e++){
+          if( e==d ) continue;
+          short_key(diff[e], more, other, sizeof other);
+          clash = strcmp(name, other)==0;
+        }
+        if( !clash ) break;
+      }
+      if( more==2 ) short_key(diff[d], 2, name, sizeof name);
+      value_text(v, val, sizeof val);
+      sqlite3_str_appendf(s, "%s%s=%s", listed ? ", " : ": ", name, val);
+      listed++;
+    }
+    if( sqlite3_str_errcode(s) ){ sqlite3_free(sqlite3_str_finish(s)); snprintf(err, n, "out of memory"); goto done; }
+    char *t = sqlite3_str_finish(s);
+    size_t l = t ? strlen(t) : 0;
+    if( l > LEGEND_MAX ) memcpy(t + LEGEND_MAX - 3, "...", 4);
+    labels[p] = t ? strdup(t) : NULL;
+    sqlite3_free(t);
+    if( !labels[p] ){ snprintf(err, n, "out of memory"); goto done; }
+  }
+  rc = 0;
+done:
+  for(int p=0; p<np; p++){
+    if( fl && fl[p] ) lf_flat_free(fl[p], nfl[p]);
+    if( cfg ) cJSON_Delete(cfg[p]);
+  }
+  free(cfg); free(fl); free(nfl); free(diff);
+  return rc;
+}
+
+/* 1 if the column's metric is one whose values lie in [0, 1] in every
+** pipeline that has it (Accuracy, Precision, ..., by the metric's loc). */
+static int unit_interval_metric(sqlite3 *db, const lf_pplist *ids, const unsigned char *in_chart,
+                                const char *column){
+  static const char *const bounded[] = {"Accuracy", "Precision", "Recall", "F1", "AUROC", "AUPRC", "TopKAccuracy"};
+  const char *base = strncmp(column, "train_", 6)==0 ? column + 6 : strncmp(column, "val_", 4)==0 ? column + 4 : NULL;
+  if( !base ) return 0;
+  int any = 0;
+  for(int p=0; p<ids->n; p++){
+    if( !in_chart[p] ) continue;
+    char err[256];
+    char *text = lf_ppl_config(db, ids->ids[p], err, sizeof err);
+    cJSON *c = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "metrics"), base), "loc");
+    int ok = 0;
+    for(size_t b=0; cJSON_IsString(loc) && b<sizeof bounded/sizeof bounded[0]; b++){
+      ok |= strcmp(loc->valuestring, bounded[b])==0;
+    }
+    cJSON_Delete(c);
+    if( !ok ) return 0;
+    any = 1;
+  }
+  return any;
+}
+
 char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
-              const char *out_dir, const char *x, char *err, size_t n){
+              const char *out_dir, const char *x, const char *options,
+              char *err, size_t n){
   lf_settings s;
   if( lf_project_settings(db, &s, err, n) ) return NULL;
   char **names = NULL;
@@ -275,12 +614,25 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
   int *npts = NULL;
   double **xs = NULL, **ys = NULL;
   cJSON *list = NULL;
+  char **labels = NULL;
+  unsigned char *has_any = NULL, *in_chart = NULL;
+  lf_chart_opts opts;
+  if( parse_options(options, &opts, err, n) ) goto done;
   if( lf_history_names(&s, &names, &ncols) ){ snprintf(err, n, "out of memory"); goto done; }
-  int xc = -1;
-  if( strcmp(x, "epoch") != 0 ){
+  /* x: the epoch, a history column, or cumulative time: 'time' (training
+  ** and validation seconds) or a duration column summed up to each epoch. */
+  int xc = -1, xc2 = -1, x_cumulative = 0;
+  if( strcmp(x, "time")==0 ){
+    xc = col_index(names, ncols, "train_duration");
+    xc2 = col_index(names, ncols, "val_duration");
+    x_cumulative = 1;
+  }else if( strcmp(x, "epoch") != 0 ){
     xc = col_index(names, ncols, x);
-    if( xc < 0 ){ snprintf(err, n, "x must be 'epoch' or a history column, not '%.60s'", x); goto done; }
+    if( xc < 0 ){ snprintf(err, n, "x must be 'epoch', 'time' or a history column, not '%.60s'", x); goto done; }
+    size_t l = strlen(x);
+    x_cumulative = l > 9 && strcmp(x + l - 9, "_duration")==0;
   }
+  if( xc < 0 && strcmp(x, "epoch") != 0 ){ snprintf(err, n, "this project's history has no durations"); goto done; }
   want = malloc(sizeof(int) * (size_t)ncols);
   if( !want ){ snprintf(err, n, "out of memory"); goto done; }
   if( parse_metrics(metrics, names, ncols, want, &nwant, err, n) ) goto done;
@@ -305,6 +657,12 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
       for(int c=0; c<ncols; c++) has[(size_t)p*ncols + c] |= h[p].present[(size_t)r*ncols + c];
     }
   }
+  has_any = calloc((size_t)(ids->n ? ids->n : 1), 1);
+  in_chart = calloc((size_t)(ids->n ? ids->n : 1), 1);
+  labels = calloc((size_t)(ids->n ? ids->n : 1), sizeof(char*));
+  if( !has_any || !in_chart || !labels ){ snprintf(err, n, "out of memory"); goto done; }
+  for(int p=0; p<ids->n; p++) has_any[p] = h[p].nrows > 0;
+  if( legend_labels(db, ids, has_any, labels, err, n) ) goto done;
   lf_exec(db, "RELEASE lf_plot", err, n);
   in_read = 0;
 
@@ -322,7 +680,9 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
   if( !lnames || !npts || !xs || !ys ){ snprintf(err, n, "out of memory"); goto done; }
   for(int w=0; w<nwant; w++){
     int c = want[w];
-    int ns = 0, oom = 0;
+    int ns = 0, oom = 0, all_unit = 1;
+    double xmax = 0;
+    memset(in_chart, 0, (size_t)(ids->n ? ids->n : 1));
     for(int p=0; p<ids->n; p++){
       if( !has[(size_t)p*ncols + c] || (xc >= 0 && !has[(size_t)p*ncols + xc]) ) continue;
       const lf_hist *hp = &h[p];
@@ -330,22 +690,53 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
       ys[ns] = malloc(sizeof(double) * (size_t)hp->nrows);
       if( !xs[ns] || !ys[ns] ){ free(xs[ns]); free(ys[ns]); oom = 1; break; }
       int k = 0;
+      double cum = 0;
       for(int r=0; r<hp->nrows; r++){
         size_t at = (size_t)r*ncols;
+        if( x_cumulative ){
+          if( hp->present[at + xc] ) cum += hp->v[at + xc];
+          if( xc2 >= 0 && hp->present[at + xc2] ) cum += hp->v[at + xc2];
+        }
         if( !hp->present[at + c] || (xc >= 0 && !hp->present[at + xc]) ) continue;
-        xs[ns][k] = xc >= 0 ? hp->v[at + xc] : hp->epochs[r];
+        xs[ns][k] = x_cumulative ? cum : xc >= 0 ? hp->v[at + xc] : hp->epochs[r];
         ys[ns][k] = hp->v[at + c];
+        if( ys[ns][k] < 0 || ys[ns][k] > 1 ) all_unit = 0;
+        if( xs[ns][k] > xmax ) xmax = xs[ns][k];
+        if( (opts.log_y && !(ys[ns][k] > 0)) || (opts.log_x && !(xs[ns][k] > 0)) ){
+          snprintf(err, n, "a log axis needs values above 0, and %s of '%s' at epoch %d is %g; "
+                   "leave out log_%c", opts.log_y && !(ys[ns][k] > 0) ? names[c] : x, ids->ids[p],
+                   hp->epochs[r], opts.log_y && !(ys[ns][k] > 0) ? ys[ns][k] : xs[ns][k],
+                   opts.log_y && !(ys[ns][k] > 0) ? 'y' : 'x');
+          free(xs[ns]); free(ys[ns]);
+          for(int i=0; i<ns; i++){ free(xs[i]); free(ys[i]); }
+          goto done;
+        }
         k++;
       }
       npts[ns] = k;
-      lnames[ns] = ids->ids[p];
+      lnames[ns] = labels[p] ? labels[p] : ids->ids[p];
+      in_chart[p] = 1;
       ns++;
+    }
+    /* Cumulative seconds in the unit that keeps the numbers small. */
+    char xlabel[160];
+    if( x_cumulative ){
+      double div = xmax >= 7200 ? 3600 : xmax >= 120 ? 60 : 1;
+      const char *unit = div==3600 ? "h" : div==60 ? "min" : "s";
+      for(int i=0; i<ns; i++) for(int k=0; k<npts[i]; k++) xs[i][k] /= div;
+      if( xc2 >= 0 ) snprintf(xlabel, sizeof xlabel, "training time, cumulative (%s)", unit);
+      else snprintf(xlabel, sizeof xlabel, "%s, cumulative (%s)", x, unit);
+    }else{
+      snprintf(xlabel, sizeof xlabel, "%s", x);
     }
     if( !oom && ns > 0 ){
       char title[256];
-      snprintf(title, sizeof title, "%s by %s", names[c], x);
-      svg[w] = lf_svg_chart(title, x, names[c], ns, lnames, npts,
-                            (const double *const *)xs, (const double *const *)ys, xc < 0);
+      snprintf(title, sizeof title, "%s by %s", names[c], x_cumulative && xc2 >= 0 ? "training time" : x);
+      lf_chart_opts o = opts;
+      o.x_integer = xc < 0;
+      o.unit_interval = all_unit && unit_interval_metric(db, ids, in_chart, names[c]);
+      svg[w] = lf_svg_chart(title, xlabel, names[c], ns, lnames, npts,
+                            (const double *const *)xs, (const double *const *)ys, &o);
       if( !svg[w] ) oom = 1;
     }
     for(int i=0; i<ns; i++){ free(xs[i]); free(ys[i]); }
@@ -405,6 +796,8 @@ done:
   for(int w=0; final && w<nwant; w++) free(final[w]);
   free(svg); free(tmp); free(final);
   free(lnames); free(npts); free(xs); free(ys);
+  for(int p=0; labels && p<ids->n; p++) free(labels[p]);
+  free(labels); free(has_any); free(in_chart);
   free(dir);
   if( h ) for(int p=0; p<ids->n; p++) lf_hist_free(&h[p]);
   free(h);

@@ -129,11 +129,13 @@ static const lf_func_entry lf_funcs[] = {
    "ppl_tag(pplid, key, value) -> value",
    "Sets a tag (text or number) on a pipeline, replacing the key's old value; NULL removes the tag. "
    "Tags are rows of the ppl_tags table (pplid, key, value), kept through archive, bundles and forks."},
-  {"ppl_plot", 3, 4, SIDE, lf_fn_ppl_plot,
-   "ppl_plot(ppls, metrics, out_path [, x='epoch']) -> JSON list of files",
-   "One SVG line chart per metric (<out_path>/<metric>.svg), a line per pipeline. NULL ppls: all "
-   "pipelines; NULL metrics: every history column but durations; a metric is a column (val_loss) or a "
-   "quantity (loss = train_loss and val_loss)."},
+  {"ppl_plot", 3, 5, SIDE, lf_fn_ppl_plot,
+   "ppl_plot(ppls, metrics, out_path [, x='epoch' [, options]]) -> JSON list of files",
+   "One SVG line chart per metric (<out_path>/<metric>.svg), a line per pipeline, the legend naming what "
+   "differs between their configs. NULL ppls: all pipelines; NULL metrics: every history column but "
+   "durations; a metric is a column (val_loss) or a quantity (loss = train_loss and val_loss). x: 'epoch', "
+   "'time' (cumulative seconds) or a history column. options: {width, height, log_x, log_y, ymin, ymax, "
+   "clip}; outliers are clipped and marked unless clip is false; [0,1] metrics stay within [0,1]."},
   {"ppl_sweep", 3, 6, SIDE, lf_fn_ppl_sweep,
    "ppl_sweep(name, base_pplid, space_json [, method='grid' [, n [, seed=0]]]) -> member count",
    "Creates a sweep: member pipelines forked from the base, named <name>-1, <name>-2, ... space maps config "

@@ -168,15 +168,21 @@ void lf_fn_ppl_plot(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *out = lf_arg_text(ctx, argv, 2, "ppl_plot: out_path");
   if( !out ) return;
   if( !out[0] ){ lf_errorf(ctx, "%s: out_path is empty", fn); return; }
-  if( argc > 3 ){
+  if( argc > 3 && sqlite3_value_type(argv[3]) != SQLITE_NULL ){
     x = lf_arg_text(ctx, argv, 3, "ppl_plot: x");
     if( !x ) return;
+  }
+  const char *options = NULL;
+  if( argc > 4 && sqlite3_value_type(argv[4]) != SQLITE_NULL ){
+    options = lf_arg_json(ctx, argv, 4, "ppl_plot: options");
+    if( !options ) return;
   }
   lf_pplist ids;
   int all;
   if( arg_ppls(ctx, argv, 0, fn, 1, &ids, &all) ) return;
   char err[ERRLEN];
-  char *files = lf_plot(sqlite3_context_db_handle(ctx), all ? NULL : &ids, metrics, out, x, err, sizeof err);
+  char *files = lf_plot(sqlite3_context_db_handle(ctx), all ? NULL : &ids, metrics, out, x, options,
+                        err, sizeof err);
   lf_pplist_free(&ids);
   if( !files ){ lf_errorf(ctx, "%s: %s", fn, err); return; }
   sqlite3_result_text(ctx, files, -1, free);

@@ -4,7 +4,9 @@
 #
 #   - Debian packages: nodejs + npm (only when `node`/`npm` are not found:
 #     a machine with another Node.js build, e.g. one that ships npm itself,
-#     is left alone), sqlite-utils, util-linux (`script`, for the TTY test).
+#     is left alone), sqlite-utils, util-linux (`script`, for the TTY test),
+#     tmux (the 80-column progress test), chromium (headless, to render
+#     ppl_plot's SVG as a picture).
 #   - better-sqlite3@12 from the npm registry into tests/node/.deps, a folder
 #     the tests own. It is never a LabFlow dependency.
 #
@@ -33,6 +35,10 @@ command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm  >/dev/null 2>&1 || missing="$missing npm"
 have_pkg sqlite-utils || missing="$missing sqlite-utils"
 command -v script >/dev/null 2>&1 || missing="$missing util-linux"
+# Headless Chromium renders ppl_plot's SVG in tests/py/test_plot.py.
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+# tmux: an 80-column terminal for tests/py/test_progress_tty.py.
+command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 for p in g++ make python3; do
   command -v $p >/dev/null 2>&1 || missing="$missing build-essential python3"
 done
