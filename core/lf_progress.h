@@ -14,8 +14,8 @@
 **
 ** Which quantities the lines show is ppl_train's `verbose`: NULL shows the
 ** loss and every metric live and every quantity per epoch; a list of names
-** shows the loss and those (`duration`: the epoch's seconds), for train
-** and val; quiet shows nothing.
+** shows the loss and those (`duration`: the epoch's seconds; `lr`), for
+** train and val; quiet shows nothing.
 */
 #ifndef LF_PROGRESS_H
 #define LF_PROGRESS_H

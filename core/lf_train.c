@@ -633,8 +633,8 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   }
   for(int v=0; v<req->nverbose; v++){
     if( lf_settings_metric_index(&m->settings, req->verbose[v]) < 0 && strcmp(req->verbose[v], "loss")!=0
-     && strcmp(req->verbose[v], "duration")!=0 ){
-      snprintf(err, n, "verbose: '%.40s' is not a project metric, 'loss' or 'duration'", req->verbose[v]);
+     && strcmp(req->verbose[v], "duration")!=0 && strcmp(req->verbose[v], "lr")!=0 ){
+      snprintf(err, n, "verbose: '%.40s' is not a project metric, 'loss', 'duration' or 'lr'", req->verbose[v]);
       goto done;
     }
   }

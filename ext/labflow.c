@@ -79,7 +79,7 @@ static const lf_func_entry lf_funcs[] = {
    "patience epochs have passed since the best epoch of the whole history (on the project's strategy); "
    "NULL patience: the strategy's patience, if any; 0: no early stopping. A call whose patience is "
    "already exhausted is an error. verbose: 0 (no progress), 1 (all), or a metric name "
-   "(or 'loss', 'duration') or JSON list of them: what the progress lines show. Ctrl-C or ppl_stop() stop after the current batch."},
+   "(or 'loss', 'duration', 'lr') or JSON list of them: what the progress lines show. Ctrl-C or ppl_stop() stop after the current batch."},
   {"ppl_train_to", 2, 4, SIDE, lf_fn_ppl_train_to,
    "ppl_train_to(pplid, last_epoch [, patience [, verbose]]) -> JSON summary",
    "Trains until the pipeline's last epoch is last_epoch (nothing if it already is), as ppl_train "
