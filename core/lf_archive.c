@@ -104,14 +104,16 @@ int lf_pplist_all(sqlite3 *db, lf_pplist *out, char *err, size_t n){
   }
   int rc;
   while( (rc = sqlite3_step(st))==SQLITE_ROW ){
-    if( lf_pplist_add(out, (const char*)sqlite3_column_text(st, 0)) ){
+    const char *id = lf_pplid_column(st, 0, "ppls", err, n);
+    if( !id ){ rc = SQLITE_MISMATCH; break; }
+    if( lf_pplist_add(out, id) ){
       snprintf(err, n, "out of memory");
       rc = SQLITE_NOMEM;
       break;
     }
   }
   if( rc != SQLITE_DONE ){
-    if( rc != SQLITE_NOMEM ) snprintf(err, n, "%s", sqlite3_errmsg(db));
+    if( rc != SQLITE_NOMEM && rc != SQLITE_MISMATCH ) snprintf(err, n, "%s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     lf_pplist_free(out);
     return -1;
@@ -761,19 +763,7 @@ sqlite3_int64 lf_clean(sqlite3 *db, const lf_pplist *ids, const char *keep,
   for(int i=0; i<ids->n; i++){
     const char *id = ids->ids[i];
     int last = 0, best = -1;
-    {
-      sqlite3_stmt *st = NULL;
-      if( sqlite3_prepare_v2(db, "SELECT last_epoch, best_epoch FROM main.ppl_state WHERE pplid=?1", -1, &st, NULL) != SQLITE_OK ){
-        snprintf(err, n, "%s", sqlite3_errmsg(db));
-        goto fail;
-      }
-      sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-      if( sqlite3_step(st)==SQLITE_ROW ){
-        last = sqlite3_column_int(st, 0);
-        best = sqlite3_column_type(st, 1)==SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
-      }
-      sqlite3_finalize(st);
-    }
+    if( lf_ppl_epochs(db, id, &last, &best, err, n) ) goto fail;
     /* Every e<N>.lfw / e<N>.state on disk, recorded in ppl_weight_files or
     ** not (an interrupted run may leave one behind). */
     char rel[LF_ART_ITEMS][200];

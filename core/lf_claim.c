@@ -77,7 +77,8 @@ static int read_claim(sqlite3 *db, const char *pplid, claim_row *r, char *err, s
   if( rc==SQLITE_ROW ){
     r->runid = sqlite3_column_int64(st, 0);
     r->logid = sqlite3_column_int64(st, 1);
-    snprintf(r->host, sizeof r->host, "%s", (const char*)sqlite3_column_text(st, 2));
+    const char *host = (const char*)sqlite3_column_text(st, 2);
+    snprintf(r->host, sizeof r->host, "%s", host ? host : "?");
     r->pid = (long)sqlite3_column_int64(st, 3);
     r->start = sqlite3_column_int64(st, 4);
     r->heartbeat = sqlite3_column_double(st, 5);

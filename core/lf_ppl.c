@@ -1,6 +1,7 @@
 /*
 ** lf_ppl.c — the pipeline store.
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,8 +155,15 @@ char *lf_query_text(sqlite3 *db, const char *sql, const char *arg, char *err, si
 }
 
 char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n){
-  char *c = lf_query_text(db, "SELECT config FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  char *c = lf_query_text(db, "SELECT CASE WHEN typeof(config) = 'text' THEN config ELSE '' END "
+                          "FROM main.ppls WHERE pplid=?1", pplid, err, n);
   if( !c && !err[0] ) snprintf(err, n, "no pipeline '%s' in this project", pplid);
+  if( c && !c[0] ){
+    free(c);
+    c = NULL;
+    snprintf(err, n, "pipeline '%s' has no config (its ppls row holds NULL or a non-text value: the database "
+             "was changed outside LabFlow; archive and delete that pipeline)", pplid);
+  }
   return c;
 }
 
@@ -230,21 +238,65 @@ fail:
   return -1;
 }
 
-int lf_ppl_epochs(sqlite3 *db, const char *pplid, int *last, int *best, char *err, size_t n){
+/* ppl_state may come from a database or a bundle someone sent: every
+** number is checked against the history it describes before LabFlow
+** uses it to name files or to decide where training resumes. */
+int lf_ppl_state(sqlite3 *db, const char *pplid, int *last, int *best, double *best_value,
+                 char *err, size_t n){
   sqlite3_stmt *st = NULL;
   *last = 0; *best = -1;
-  int rc = sqlite3_prepare_v2(db, "SELECT last_epoch, best_epoch FROM main.ppl_state WHERE pplid=?1", -1, &st, NULL);
+  if( best_value ) *best_value = 0;
+  int rc = sqlite3_prepare_v2(db,
+      "SELECT typeof(s.last_epoch), s.last_epoch, typeof(s.best_epoch), s.best_epoch, typeof(s.best_value), "
+      "s.best_value, h.top, typeof(h.top), h.low, h.n, "
+      "(SELECT count(*) FROM main.history WHERE pplid = ?1 AND epoch = s.best_epoch) "
+      "FROM main.ppl_state s, (SELECT max(epoch) AS top, min(epoch) AS low, count(DISTINCT epoch) AS n "
+      "FROM main.history WHERE pplid = ?1) h WHERE s.pplid = ?1", -1, &st, NULL);
   if( rc != SQLITE_OK ){ snprintf(err, n, "%s", sqlite3_errmsg(db)); sqlite3_finalize(st); return -1; }
   sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
-  if( rc==SQLITE_ROW ){
-    *last = sqlite3_column_int(st, 0);
-    *best = sqlite3_column_type(st, 1)==SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+  if( rc==SQLITE_DONE ){ sqlite3_finalize(st); return 0; }
+  if( rc != SQLITE_ROW ){ snprintf(err, n, "%s", sqlite3_errmsg(db)); sqlite3_finalize(st); return -1; }
+  const char *last_type = (const char*)sqlite3_column_text(st, 0);
+  const char *best_type = (const char*)sqlite3_column_text(st, 2);
+  const char *value_type = (const char*)sqlite3_column_text(st, 4);
+  const char *top_type = (const char*)sqlite3_column_text(st, 7);
+  sqlite3_int64 stored_last = sqlite3_column_int64(st, 1), stored_best = sqlite3_column_int64(st, 3);
+  sqlite3_int64 top = sqlite3_column_int64(st, 6), low = sqlite3_column_int64(st, 8), nepochs = sqlite3_column_int64(st, 9);
+  int best_rows = sqlite3_column_int(st, 10);
+  double value = sqlite3_column_double(st, 5);
+  int no_history = top_type && strcmp(top_type, "null")==0;
+  int history_ok = no_history || (top_type && strcmp(top_type, "integer")==0 && low >= 1 && top <= LF_MAX_EPOCH && nepochs == top);
+  const char *shown_last = sqlite3_column_text(st, 1) ? (const char*)sqlite3_column_text(st, 1) : "NULL";
+  int bad = 1;
+  if( !history_ok ){
+    snprintf(err, n, "pipeline '%s': its history's epochs are not 1, 2, ... (the database was changed outside "
+             "LabFlow; remove its history rows that are not whole epochs)", pplid);
+  }else if( !last_type || strcmp(last_type, "integer") != 0 || stored_last != (no_history ? 0 : top) ){
+    snprintf(err, n, "pipeline '%s': ppl_state.last_epoch is %.40s but its history ends at epoch %lld (the "
+             "database was changed outside LabFlow; fix it: UPDATE ppl_state SET last_epoch = %lld WHERE pplid = '%s')",
+             pplid, shown_last, (long long)(no_history ? 0 : top), (long long)(no_history ? 0 : top), pplid);
+  }else if( best_type && strcmp(best_type, "null") != 0
+            && (strcmp(best_type, "integer") != 0 || stored_best < 1 || stored_best > stored_last || best_rows == 0) ){
+    snprintf(err, n, "pipeline '%s': ppl_state.best_epoch is %.40s, which is not an epoch of its history (1..%lld) "
+             "(the database was changed outside LabFlow)", pplid,
+             sqlite3_column_text(st, 3) ? (const char*)sqlite3_column_text(st, 3) : "?", (long long)stored_last);
+  }else if( value_type && strcmp(value_type, "null") != 0
+            && ((strcmp(value_type, "real") != 0 && strcmp(value_type, "integer") != 0) || !isfinite(value)) ){
+    snprintf(err, n, "pipeline '%s': ppl_state.best_value is not a finite number (the database was changed "
+             "outside LabFlow)", pplid);
+  }else{
+    bad = 0;
+    *last = (int)stored_last;
+    *best = strcmp(best_type, "null")==0 ? -1 : (int)stored_best;
+    if( best_value ) *best_value = value;
   }
   sqlite3_finalize(st);
-  if( rc==SQLITE_ROW || rc==SQLITE_DONE ) return 0;
-  snprintf(err, n, "%s", sqlite3_errmsg(db));
-  return -1;
+  return bad ? -1 : 0;
+}
+
+int lf_ppl_epochs(sqlite3 *db, const char *pplid, int *last, int *best, char *err, size_t n){
+  return lf_ppl_state(db, pplid, last, best, NULL, err, n);
 }
 
 char *lf_ppl_path(const char *art, const char *of, const char *pplid, int epoch,

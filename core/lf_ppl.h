@@ -43,8 +43,16 @@ char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* The pplid with this config hash (malloc'ed), or NULL (err[0]==0 if none). */
 char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n);
 
+/* Epochs stop here: a stored number beyond it is refused. */
+#define LF_MAX_EPOCH 1000000
+
 /* last/best epoch of a pipeline (0 / -1 when none yet). */
 int lf_ppl_epochs(sqlite3 *db, const char *pplid, int *last, int *best, char *err, size_t n);
+/* The same and the best monitored value, after checking ppl_state against
+** the pipeline's history (a sent database or bundle may hold anything):
+** -1 with err naming the pipeline, the value and the fix. */
+int lf_ppl_state(sqlite3 *db, const char *pplid, int *last, int *best, double *best_value,
+                 char *err, size_t n);
 
 /* Artifact paths (malloc'ed). of: config, weight, gradient, history, quick;
 ** epoch is used by weight and gradient. */

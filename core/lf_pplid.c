@@ -81,3 +81,26 @@ int lf_pplid_check(const char *s, int nbytes, char *err, size_t errlen){
   }
   return -1;
 }
+
+/* ---- pplids read back from a database --------------------------------- */
+
+const char *lf_pplid_column(sqlite3_stmt *st, int col, const char *table, char *err, size_t errlen){
+  static const char *const type_names[] = {"?", "an integer", "a real number", "text", "a blob", "NULL"};
+  int type = sqlite3_column_type(st, col);
+  if( type != SQLITE_TEXT ){
+    char shown[64] = "";
+    if( type==SQLITE_INTEGER || type==SQLITE_FLOAT ){
+      snprintf(shown, sizeof shown, " (%.30s)", (const char*)sqlite3_column_text(st, col));
+    }
+    snprintf(err, errlen, "%s has a row whose pplid is %s%s: a pplid must be text (the database was changed "
+             "outside LabFlow: remove or fix that row)", table, type_names[type >= 1 && type <= 5 ? type : 0], shown);
+    return NULL;
+  }
+  const char *s = (const char*)sqlite3_column_text(st, col);
+  char why[256];
+  if( !s || lf_pplid_check(s, sqlite3_column_bytes(st, col), why, sizeof why) ){
+    snprintf(err, errlen, "%s has a row with an %s", table, s ? why : "unreadable pplid (out of memory)");
+    return NULL;
+  }
+  return s;
+}

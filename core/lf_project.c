@@ -203,6 +203,12 @@ int lf_project_settings(sqlite3 *db, lf_settings *out, char *err, size_t n){
     snprintf(err, n, "not a LabFlow project: run lab_init('{\"metrics\": [...]}') first");
     return -1;
   }
+  if( sqlite3_column_type(st, 0) != SQLITE_TEXT ){
+    sqlite3_finalize(st);
+    snprintf(err, n, "the project's settings (lab_meta key 'settings') are not text: the database was changed "
+             "outside LabFlow; restore them with lab_init's settings");
+    return -1;
+  }
   char *json = strdup((const char*)sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   if( !json ){ snprintf(err, n, "out of memory"); return -1; }

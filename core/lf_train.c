@@ -131,24 +131,20 @@ static int open_private(trainer *t, char *err, size_t n){
   return 0;
 }
 
+/* Where training resumes: ppl_state, checked against the history
+** (lf_ppl_state), so a forged last_epoch cannot name files or rewrite
+** finished epochs. */
 static int read_state(trainer *t, char *err, size_t n){
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(t->priv, "SELECT last_epoch, best_epoch, best_value, classes "
-                              "FROM main.ppl_state WHERE pplid=?1", -1, &st, NULL);
-  if( rc != SQLITE_OK ){ snprintf(err, n, "%s", sqlite3_errmsg(t->priv)); sqlite3_finalize(st); return -1; }
-  sqlite3_bind_text(st, 1, t->req->pplid, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if( rc==SQLITE_ROW ){
-    t->last_epoch = sqlite3_column_int(st, 0);
-    t->have_best = sqlite3_column_type(st, 1) != SQLITE_NULL;
-    t->best_epoch = t->have_best ? sqlite3_column_int(st, 1) : 0;
-    t->best_value = sqlite3_column_double(st, 2);
-  }
-  sqlite3_finalize(st);
-  if( rc != SQLITE_ROW ){
+  int found = lf_query_exists(t->priv, "SELECT 1 FROM main.ppl_state WHERE pplid=?1", t->req->pplid, err, n);
+  if( found < 0 ) return -1;
+  if( !found ){
     snprintf(err, n, "pipeline '%s' has no training state row", t->req->pplid);
     return -1;
   }
+  int best = -1;
+  if( lf_ppl_state(t->priv, t->req->pplid, &t->last_epoch, &best, &t->best_value, err, n) ) return -1;
+  t->have_best = best >= 1;
+  t->best_epoch = t->have_best ? best : 0;
   return 0;
 }
 

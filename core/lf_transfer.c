@@ -590,14 +590,14 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
     return -1;
   }
   while( sqlite3_step(st)==SQLITE_ROW ){
-    const char *pplid = (const char*)sqlite3_column_text(st, 0);
-    const char *ctext = (const char*)sqlite3_column_text(st, 1);
-    const char *bhash = (const char*)sqlite3_column_text(st, 2);
     char e2[512], shown[400];
-    if( !pplid || lf_pplid_check(pplid, sqlite3_column_bytes(st, 0), e2, sizeof e2) ){
-      snprintf(err, n, "bundle %s: %s", bpath, pplid ? e2 : "a pipeline has no pplid");
+    const char *pplid = lf_pplid_column(st, 0, "its table ppls", e2, sizeof e2);
+    if( !pplid ){
+      snprintf(err, n, "bundle %s: %s (damaged or altered bundle)", bpath, e2);
       goto done;
     }
+    const char *ctext = (const char*)sqlite3_column_text(st, 1);
+    const char *bhash = (const char*)sqlite3_column_text(st, 2);
     if( ids && !lf_pplist_has(ids, pplid) ){
       /* 'move' deletes the bundle: it must not hold pipelines left behind. */
       if( move ){
@@ -673,15 +673,25 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
     }
     sqlite3_bind_text(fs, 1, pplid, -1, SQLITE_STATIC);
     int bad = 0;
+    lf_pplist rels;   /* the paths seen so far: each may appear once */
+    memset(&rels, 0, sizeof rels);
     while( !bad && sqlite3_step(fs)==SQLITE_ROW ){
       const char *rel = (const char*)sqlite3_column_text(fs, 0);
-      if( !rel || !path_ok(rel, pplid) ){
+      if( sqlite3_column_type(fs, 0) != SQLITE_TEXT || !rel || !path_ok(rel, pplid) ){
         show(rel ? rel : "", shown, sizeof shown);
         snprintf(err, n, "bundle %s: file path '%s' of pipeline '%s' is not a plain relative name "
                  "inside the pipeline's folders (refused)", bpath, shown, pplid);
         bad = 1;
         break;
       }
+      if( lf_pplist_has(&rels, rel) ){
+        show(rel, shown, sizeof shown);
+        snprintf(err, n, "bundle %s: file path '%s' of pipeline '%s' appears twice (damaged or altered bundle)",
+                 bpath, shown, pplid);
+        bad = 1;
+        break;
+      }
+      if( lf_pplist_add(&rels, rel) ){ snprintf(err, n, "out of memory"); bad = 1; break; }
       size_t l = strlen(rel);
       if( (l > 4 && strcmp(rel + l - 4, ".lfw")==0) || (l > 6 && strcmp(rel + l - 6, ".state")==0) ){
         lf_tensor_rec *recs = NULL;
@@ -705,6 +715,7 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
       free(dest);
     }
     sqlite3_finalize(fs);
+    lf_pplist_free(&rels);
     if( bad ){ free(canon); goto done; }
     incoming *x = realloc(im->in, sizeof *x * (size_t)(im->nin + 1));
     if( !x ){ free(canon); snprintf(err, n, "out of memory"); goto done; }
@@ -734,7 +745,13 @@ static int import_one(importer *im, const incoming *x, const char *staging, int 
   sqlite3_stmt *ins = NULL;
   if( rc==SQLITE_OK ){
     sqlite3_bind_text(st, 1, x->pplid, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st)==SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
+    if( sqlite3_step(st) != SQLITE_ROW ){
+      snprintf(err, n, "cannot import '%s': bundle %s: %s", x->pplid, im->paths[x->bundle],
+               sqlite3_errcode(b)==SQLITE_DONE || sqlite3_errcode(b)==SQLITE_OK ? "its ppls row cannot be read back"
+                                                                                 : sqlite3_errmsg(b));
+      sqlite3_finalize(st);
+      return -1;
+    }
   }
   if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db,
       "INSERT INTO main.ppls(pplid, config, config_hash, status, created_time) VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -781,6 +798,13 @@ static int import_one(importer *im, const incoming *x, const char *staging, int 
     }
     sqlite3_finalize(s2);
     if( r != SQLITE_DONE ){ snprintf(err, n, "cannot import '%s': %s", x->pplid, sqlite3_errmsg(db)); return -1; }
+    /* Its state must agree with the history that came with it. */
+    int last, best;
+    char e2[512];
+    if( lf_ppl_epochs(db, x->pplid, &last, &best, e2, sizeof e2) ){
+      snprintf(err, n, "bundle %s: %s", im->paths[x->bundle], e2);
+      return -1;
+    }
   }
   /* Files: each written whole (fsynced) into staging, then renamed into
   ** place, so undo is a rename back. */

@@ -27,7 +27,12 @@ static int flag_arg(sqlite3_vtab *vt, const char *fn, const char *what, sqlite3_
     lf_vt_error(vt, "%s: %s must be 0 or 1, got %s", fn, what, type_names[t]);
     return -1;
   }
-  return sqlite3_value_double(v) != 0.0;
+  double d = sqlite3_value_double(v);
+  if( d != 0.0 && d != 1.0 ){
+    lf_vt_error(vt, "%s: %s must be 0 or 1, got %g", fn, what, d);
+    return -1;
+  }
+  return d != 0.0;
 }
 
 /* Parses the query argument; NULL with the error set. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "lf_ext.h"
 #include "lf_vtab.h"
+#include "../core/lf_pplid.h"
 
 #define FN "ppl_history"
 #define COL_PPLID 0
@@ -98,7 +99,11 @@ static int hist_next(sqlite3_vtab_cursor *cur){
   hist_vtab *vt = (hist_vtab*)cur->pVtab;
   if( !c->pending ){ c->eof = 1; return SQLITE_OK; }
   sqlite3_free(c->pplid);
-  c->pplid = sqlite3_mprintf("%s", (const char*)sqlite3_column_text(c->st, 0));
+  c->pplid = NULL;
+  char why[512];
+  const char *id = lf_pplid_column(c->st, 0, "history", why, sizeof why);
+  if( !id ) return lf_vt_error(cur->pVtab, FN ": %s", why);
+  c->pplid = sqlite3_mprintf("%s", id);
   if( !c->pplid ) return SQLITE_NOMEM;
   c->epoch = sqlite3_column_int64(c->st, 1);
   memset(c->set, 0, (size_t)vt->nnames);
@@ -114,6 +119,7 @@ static int hist_next(sqlite3_vtab_cursor *cur){
     if( rc==SQLITE_DONE ){ c->pending = 0; break; }
     if( rc != SQLITE_ROW ) return lf_vt_error(cur->pVtab, FN ": %s", sqlite3_errmsg(vt->db));
     if( sqlite3_column_int64(c->st, 1) != c->epoch
+     || sqlite3_column_type(c->st, 0) != SQLITE_TEXT
      || strcmp((const char*)sqlite3_column_text(c->st, 0), c->pplid) != 0 ) break;
   }
   c->eof = 0;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include "lf_ext.h"
 #include "lf_vtab.h"
+#include "../core/lf_pplid.h"
 
 #define FN "ppl_status"
 #define COL_PPLID 0
@@ -101,6 +102,10 @@ static int status_close(sqlite3_vtab_cursor *cur){
   return SQLITE_OK;
 }
 
+static int same_text(const unsigned char *a, const unsigned char *b){
+  return a && b && strcmp((const char*)a, (const char*)b)==0;
+}
+
 /* Takes the pipeline at st's current row and folds in its history rows,
 ** leaving st on the next pipeline's first row (or done). */
 static int status_next(sqlite3_vtab_cursor *cur){
@@ -108,6 +113,8 @@ static int status_next(sqlite3_vtab_cursor *cur){
   status_vtab *vt = (status_vtab*)cur->pVtab;
   status_clear_head(c);
   if( c->st_done ){ c->eof = 1; return SQLITE_OK; }
+  char why[512];
+  if( !lf_pplid_column(c->st, 0, "ppls", why, sizeof why) ) return lf_vt_error(cur->pVtab, FN ": %s", why);
   for(int i=0; i<5; i++){
     c->head[i] = sqlite3_value_dup(sqlite3_column_value(c->st, i));
     if( !c->head[i] ) return SQLITE_NOMEM;
@@ -123,7 +130,7 @@ static int status_next(sqlite3_vtab_cursor *cur){
       c->set[i] = 1;
     }
     rc = sqlite3_step(c->st);
-  }while( rc==SQLITE_ROW && strcmp((const char*)sqlite3_column_text(c->st, 0), (const char*)pplid)==0 );
+  }while( rc==SQLITE_ROW && same_text(sqlite3_column_text(c->st, 0), pplid) );
   if( rc==SQLITE_DONE ) c->st_done = 1;
   else if( rc != SQLITE_ROW ) return lf_vt_error(cur->pVtab, FN ": %s", sqlite3_errmsg(vt->db));
   c->eof = 0;

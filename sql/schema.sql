@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS lab_logs(
 -- Pipelines (experiments). status: new, running, trained, early_stopped,
 -- stopped (a run was stopped before its epochs were done).
 CREATE TABLE IF NOT EXISTS ppls(
-  pplid        TEXT PRIMARY KEY,
+  pplid        TEXT PRIMARY KEY NOT NULL,  -- a rowid table allows NULL keys otherwise
   config       TEXT NOT NULL,        -- canonical JSON
   config_hash  TEXT NOT NULL UNIQUE, -- SHA-256 of config
   status       TEXT NOT NULL DEFAULT 'new',
@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS runnings(
 -- here by ppl_archive() and back by ppl_unarchive(). config_hash is not
 -- UNIQUE: two archived pipelines may share a configuration.
 CREATE TABLE IF NOT EXISTS archived_ppls(
-  pplid TEXT PRIMARY KEY, config TEXT NOT NULL, config_hash TEXT NOT NULL,
+  pplid TEXT PRIMARY KEY NOT NULL, config TEXT NOT NULL, config_hash TEXT NOT NULL,
   status TEXT NOT NULL DEFAULT 'new', created_time TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS archived_ppl_edges(
   child TEXT PRIMARY KEY, base TEXT NOT NULL, patch TEXT NOT NULL) WITHOUT ROWID;
