@@ -14,6 +14,7 @@
 ** against the payload.
 */
 #include "lf_ckpt.h"
+#include "lf_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -587,14 +588,11 @@ int lf_ckpt_read(const char *path, lf_tensor_rec **out, int *n,
 
   int rc = -1;
   unsigned char *buf = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = lf_open_regular(path, "weight file", err, errlen);
   struct stat st;
-  if (fd < 0) {
-    ckpt_err(err, errlen, "cannot open %s: %s", what, strerror(errno));
-    goto done;
-  }
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ckpt_err(err, errlen, "%s is not a regular file", what);
+  if (fd < 0) goto done;
+  if (fstat(fd, &st) != 0) {
+    ckpt_err(err, errlen, "cannot read %s: %s", what, strerror(errno));
     goto done;
   }
   if ((uint64_t)st.st_size > CKPT_MAX_PAYLOAD || (uint64_t)st.st_size > SIZE_MAX / 2) {

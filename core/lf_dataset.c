@@ -14,6 +14,7 @@
 ** validation split); regression -> plain numbers.
 */
 #include "lf_dataset.h"
+#include "lf_file.h"
 #include "lf_readonly_query.h"
 #include "lf_tabular.h"
 
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define DS_MAX_IMAGE_SIDE 65536
@@ -607,13 +609,14 @@ static gzFile idx_open(const char *prefix, const char *suffix, char **name, char
       return NULL;
     }
   }
-  if (!S_ISREG(st.st_mode)) {
-    ds_err(err, errlen, "%s is not a regular file", p);
+  int fd = lf_open_regular(p, "", err, errlen);
+  if (fd < 0) {
     free(p);
     return NULL;
   }
-  gzFile g = gzopen(p, "rb");
+  gzFile g = gzdopen(fd, "rb");
   if (g == NULL) {
+    close(fd);
     ds_err(err, errlen, "cannot open %s: %s", p, errno ? strerror(errno) : "out of memory");
     free(p);
     return NULL;
@@ -835,13 +838,10 @@ static int csv_next(csv_reader *r, int64_t row, char *err, size_t errlen)
 /* Reads a whole file, with one spare NUL byte after it. */
 static char *read_whole_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-  struct stat pre;
-  if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) {
-    ds_err(err, errlen, "%s is not a regular file", path);
-    return NULL;
-  }
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); return NULL; }
+  int fd = lf_open_regular(path, "", err, errlen);
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, "rb");
+  if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); close(fd); return NULL; }
   struct stat st;
   if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
     ds_err(err, errlen, "%s is not a regular file", path);
@@ -1261,13 +1261,10 @@ done:
 static int probe_csv(const lf_dataset_spec *spec, const char *path, lf_shape *shape, char *err, size_t errlen)
 {
   /* Only regular files: /dev/zero would be read forever, a FIFO blocks. */
-  struct stat pre;
-  if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) {
-    ds_err(err, errlen, "%s is not a regular file", path);
-    return -1;
-  }
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); return -1; }
+  int fd = lf_open_regular(path, "", err, errlen);
+  if (fd < 0) return -1;
+  FILE *f = fdopen(fd, "rb");
+  if (f == NULL) { ds_err(err, errlen, "cannot open %s: %s", path, strerror(errno)); close(fd); return -1; }
   char *buf = NULL;
   size_t len = 0, cap = 0, scanned = 0;
   int in_quote = 0, seen = 0, complete = 0, rc = -1;

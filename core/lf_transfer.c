@@ -15,6 +15,7 @@
 #include "lf_transfer.h"
 #include "lf_canon.h"
 #include "lf_ckpt.h"
+#include "lf_file.h"
 #include "lf_config.h"
 #include "lf_ppl.h"
 #include "lf_pplid.h"
@@ -92,8 +93,8 @@ done:
 ** no file-sized buffer is needed. */
 static int add_file(sqlite3 *b, const char *pplid, const char *abs, const char *rel,
                     char *err, size_t n){
-  int fd = open(abs, O_RDONLY | O_CLOEXEC);
-  if( fd < 0 ){ snprintf(err, n, "cannot read %s: %s", abs, strerror(errno)); return -1; }
+  int fd = lf_open_regular(abs, "artifact", err, n);
+  if( fd < 0 ) return -1;
   struct stat sb;
   if( fstat(fd, &sb) != 0 || sb.st_size > BUNDLE_MAX_FILE ){
     snprintf(err, n, "cannot bundle %s: %s", abs, sb.st_size > BUNDLE_MAX_FILE ? "larger than 1 GB" : strerror(errno));
@@ -148,7 +149,12 @@ static int add_files(sqlite3 *b, const char *art, const char *pplid, char *err, 
     struct stat sb;
     if( lstat(abs, &sb) != 0 ){ free(abs); continue; }
     int rc = 0;
-    if( S_ISREG(sb.st_mode) ){
+    if( !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) ){
+      /* Never left out silently: the bundle would not hold the pipeline. */
+      snprintf(err, n, "cannot export '%s': %s is %s, not a regular file (remove or replace it)",
+               pplid, abs, lf_file_kind(sb.st_mode));
+      rc = -1;
+    }else if( S_ISREG(sb.st_mode) ){
       rc = add_file(b, pplid, abs, rel[k], err, n);
     }else if( S_ISDIR(sb.st_mode) ){
       DIR *d = opendir(abs);
@@ -161,7 +167,13 @@ static int add_files(sqlite3 *b, const char *art, const char *pplid, char *err, 
         char *fa = lf_path_join(abs, de->d_name), *fr = lf_path_join(rel[k], de->d_name);
         struct stat fs;
         if( !fa || !fr ){ snprintf(err, n, "out of memory"); rc = -1; }
-        else if( lstat(fa, &fs)==0 && S_ISREG(fs.st_mode) ) rc = add_file(b, pplid, fa, fr, err, n);
+        else if( lstat(fa, &fs) != 0 ){ snprintf(err, n, "cannot read %s: %s", fa, strerror(errno)); rc = -1; }
+        else if( !S_ISREG(fs.st_mode) ){
+          snprintf(err, n, "cannot export '%s': %s is %s, not a regular file (remove or replace it)",
+                   pplid, fa, lf_file_kind(fs.st_mode));
+          rc = -1;
+        }
+        else rc = add_file(b, pplid, fa, fr, err, n);
         free(fa);
         free(fr);
       }
@@ -510,6 +522,9 @@ static int open_bundle(importer *im, int k, char *err, size_t n){
   const char *path = im->paths[k];
   sqlite3 *b = NULL;
   if( !lf_path_exists(path) ){ snprintf(err, n, "no bundle file %s", path); return -1; }
+  int fd = lf_open_regular(path, "bundle", err, n);
+  if( fd < 0 ) return -1;
+  close(fd);
   if( sqlite3_open_v2(path, &b, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ){
     snprintf(err, n, "cannot open bundle %s: %s", path, b ? sqlite3_errmsg(b) : "out of memory");
     sqlite3_close(b);
