@@ -19,6 +19,7 @@
 #include "lf_model_cache.h"
 #include "lf_graph.h"
 #include "lf_ckpt.h"
+#include "lf_file.h"
 #include "lf_ppl.h"
 
 #define NROUTES 32
@@ -174,7 +175,9 @@ static int same_identity(const lf_file_identity *a, const lf_file_identity *b){
 /* The payload crc32 recorded in a weight file's header (see lf_ckpt.h). */
 static int header_crc(const char *path, uint32_t *crc){
   unsigned char h[40];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  char why[256];
+  /* Never blocks on a FIFO: the full read later reports what it is. */
+  int fd = lf_open_regular(path, "weight file", why, sizeof why);
   if( fd < 0 ) return -1;
   ssize_t got = read(fd, h, sizeof h);
   close(fd);
