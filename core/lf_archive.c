@@ -235,7 +235,34 @@ static int make_parents(lf_moves *mv, const char *path, char *err, size_t n){
   return 0;
 }
 
+int lf_no_links_below(const char *art, const char *path, int include_last, char *err, size_t n){
+  size_t la = strlen(art);
+  while( la > 1 && art[la-1]=='/' ) la--;
+  if( strncmp(path, art, la) != 0 || path[la] != '/' ) return 0;
+  char *p = strdup(path);
+  if( !p ){ snprintf(err, n, "out of memory"); return -1; }
+  int rc = 0;
+  for(char *s = p + la + 1; !rc; s++){
+    char *slash = strchr(s, '/');
+    if( !slash && !include_last ) break;
+    if( slash ) *slash = 0;
+    struct stat sb;
+    if( lstat(p, &sb)==0 && S_ISLNK(sb.st_mode) ){
+      snprintf(err, n, "%s is a symbolic link: LabFlow does not move or delete files through links (it could "
+               "lead out of the project); replace it with the folder it points to", p);
+      rc = -1;
+    }
+    if( !slash ) break;
+    *slash = '/';
+    s = slash;
+  }
+  free(p);
+  return rc;
+}
+
 int lf_moves_rename(lf_moves *mv, const char *from, const char *to, char *err, size_t n){
+  /* A link itself may move; nothing moves through one. */
+  if( lf_no_links_below(mv->art, from, 0, err, n) || lf_no_links_below(mv->art, to, 0, err, n) ) return -1;
   if( lf_path_exists(to) ){
     snprintf(err, n, "%s already exists (move it away first)", to);
     return -1;
@@ -770,6 +797,7 @@ sqlite3_int64 lf_clean(sqlite3 *db, const lf_pplist *ids, const char *keep,
     lf_art_items(id, rel);
     char *wdir = lf_path_join(pj.art, rel[0]);
     if( !wdir ){ snprintf(err, n, "out of memory"); goto fail; }
+    if( lf_no_links_below(pj.art, wdir, 1, err, n) ){ free(wdir); goto fail; }
     DIR *d = opendir(wdir);
     if( !d ){ free(wdir); continue; }
     struct dirent *de;

@@ -71,6 +71,11 @@ typedef struct lf_move {
   char *from, *to;
 } lf_move;
 
+/* 0 if no folder between art and path (and, with include_last, not path
+** itself) is a symbolic link; else -1 with err naming it. Paths outside
+** art are not judged here. */
+int lf_no_links_below(const char *art, const char *path, int include_last, char *err, size_t n);
+
 typedef struct lf_moves {
   lf_move *m;              /* renames done, in order */
   int n, cap;
