@@ -540,9 +540,10 @@ static int config_parse(const cJSON *cfg, const lf_settings *settings,
       goto done;
     }
   }
-  if( lf_graph_lower(model, p, parse_layer_node, &w, err, errlen) ) goto done;
+  /* The dataset first: a Graph's inputs may name its input groups. */
   if( parse_component(&w, dataset, "dataset", LF_KIND_DATASET, &comp, &p->dataset, p) ) goto done;
   p->dataset.kind = (lf_dataset_kind)comp->code;
+  if( lf_graph_lower(model, p, parse_layer_node, &w, err, errlen) ) goto done;
   if( parse_component(&w, loss, "loss", LF_KIND_LOSS, &comp, &p->loss, p) ) goto done;
   p->loss.kind = (lf_loss_kind)comp->code;
   p->dataset.regression = !lf_loss_is_classification(&p->loss) && p->loss.kind != LF_LOSS_BCE_WITH_LOGITS;

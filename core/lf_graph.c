@@ -254,6 +254,17 @@ static int lower_graph(lower *L, const cJSON *args, const char *path, const char
       if( f <= -2 ) g[-2-f].used = 1;
     }
   }
+  for(int j=0; j<ninputs; j++){
+    const char *nm = cJSON_GetArrayItem(inputs, j)->valuestring;
+    int read = 0;
+    for(i=0; i<n && !read; i++){
+      for(const cJSON *e = g[i].in->child; e; e = e->next) if( strcmp(e->valuestring, nm)==0 ) read = 1;
+    }
+    if( !read ){
+      fail(L, "%s>args>inputs[%d]: no node reads the input '%s'", path, j, nm);
+      goto done;
+    }
+  }
   int out_idx = find_name(output->valuestring, inputs, ninputs, g, n);
   if( out_idx > -2 ){
     fail(L, "%s>args>output: '%.40s' is not a node of this Graph", path, output->valuestring);
@@ -401,26 +412,68 @@ static int lower_component(lower *L, const cJSON *c, const char *path, const cha
   return fail(L, "%s: model '%s' has no lowering", path, comp->loc);
 }
 
+/* A dataset with named input groups gives one vector, the groups' columns
+** in order; the top Graph reads each group it names through a Slice. */
+static int bind_groups(lower *L, const cJSON *inputs, int *in){
+  const lf_dataset_spec *d = &L->p->dataset;
+  char groups[300] = "";
+  size_t used = 0;
+  for(int g=0; g<d->ninputs; g++){
+    int w = snprintf(groups+used, sizeof groups-used, "%s%s", used ? ", " : "", d->inputs[g].name);
+    if( w<0 || (size_t)w >= sizeof groups-used ) break;
+    used += (size_t)w;
+  }
+  int n = cJSON_IsArray(inputs) ? cJSON_GetArraySize(inputs) : 0;
+  if( n < 1 ){
+    return fail(L, "model>args>inputs is missing: the dataset has named inputs (%s); list the ones the Graph reads, "
+                "e.g. \"inputs\": [\"%s\"]", groups, d->inputs[0].name);
+  }
+  for(int i=0; i<n; i++){
+    const cJSON *e = cJSON_GetArrayItem(inputs, i);
+    int64_t start = 0;
+    int g;
+    if( !cJSON_IsString(e) ) return fail(L, "model>args>inputs[%d] must be the name of an input group", i);
+    for(g=0; g<d->ninputs; g++){
+      if( strcmp(d->inputs[g].name, e->valuestring)==0 ) break;
+      start += d->inputs[g].ncolumns;
+    }
+    if( g==d->ninputs ){
+      return fail(L, "model>args>inputs[%d]: '%.40s' is not an input group of the dataset (its groups: %s)",
+                  i, e->valuestring, groups);
+    }
+    lf_slice_args *a = calloc(1, sizeof *a);
+    if( !a ) return fail(L, "out of memory");
+    a->start = start;
+    a->length = d->inputs[g].ncolumns;
+    lf_layer_spec ls = { &lf_layer_slice, a };
+    int zero = 0;
+    in[i] = push_node(L, &ls, &zero, 1, dupf("inputs.%s", e->valuestring),
+                      dupf("model>args>inputs[%d] (%s)", i, e->valuestring));
+    if( in[i] < 0 ){ free(a); return -1; }
+  }
+  return n;
+}
+
 int lf_graph_lower(const cJSON *model, lf_pipeline_spec *p, lf_component_parser parse, void *ctx,
                    char *err, size_t errlen){
   lower L = { p, parse, ctx, err, errlen };
   const cJSON *loc = cJSON_GetObjectItemCaseSensitive(model, "loc");
   const cJSON *args = cJSON_GetObjectItemCaseSensitive(model, "args");
-  int ninputs = 1;
+  const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(args, "inputs");
+  int is_graph = cJSON_IsString(loc) && strcmp(loc->valuestring, "Graph")==0;
+  int ninputs = 1, nin = 1;
+  int in[LF_NET_MAX_NODE_INPUTS];
   p->ninputs = 0;
-  if( cJSON_IsString(loc) && strcmp(loc->valuestring, "Graph")==0 ){
-    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(args, "inputs");
-    if( cJSON_IsArray(inputs) && cJSON_GetArraySize(inputs) > 0 ){
-      ninputs = cJSON_GetArraySize(inputs);
-      if( ninputs > LF_NET_MAX_NODE_INPUTS ) return fail(&L, "model>args>inputs lists more than %d inputs", LF_NET_MAX_NODE_INPUTS);
-      p->input_names = calloc((size_t)ninputs, sizeof(char*));
-      if( !p->input_names ) return fail(&L, "out of memory");
-      for(int i=0; i<ninputs; i++){
-        const cJSON *e = cJSON_GetArrayItem(inputs, i);
-        p->input_names[i] = strdup(cJSON_IsString(e) ? e->valuestring : "");
-        p->ninputs = i+1;
-        if( !p->input_names[i] ) return fail(&L, "out of memory");
-      }
+  if( is_graph && cJSON_IsArray(inputs) && cJSON_GetArraySize(inputs) > 0 ){
+    ninputs = cJSON_GetArraySize(inputs);
+    if( ninputs > LF_NET_MAX_NODE_INPUTS ) return fail(&L, "model>args>inputs lists more than %d inputs", LF_NET_MAX_NODE_INPUTS);
+    p->input_names = calloc((size_t)ninputs, sizeof(char*));
+    if( !p->input_names ) return fail(&L, "out of memory");
+    for(int i=0; i<ninputs; i++){
+      const cJSON *e = cJSON_GetArrayItem(inputs, i);
+      p->input_names[i] = strdup(cJSON_IsString(e) ? e->valuestring : "");
+      p->ninputs = i+1;
+      if( !p->input_names[i] ) return fail(&L, "out of memory");
     }
   }
   if( !p->input_names ){
@@ -428,11 +481,21 @@ int lf_graph_lower(const cJSON *model, lf_pipeline_spec *p, lf_component_parser 
     if( !p->input_names || !(p->input_names[0] = strdup("x")) ) return fail(&L, "out of memory");
   }
   p->ninputs = ninputs;
-  int in[LF_NET_MAX_NODE_INPUTS];
   for(int i=0; i<ninputs; i++) in[i] = i;
-  int out = lower_component(&L, model, "model", "", in, ninputs);
+  if( is_graph && p->dataset.ninputs > 0 ){
+    /* One model input, the dataset's vector, sliced into the groups. */
+    for(int i=0; i<p->ninputs; i++) free(p->input_names[i]);
+    p->input_names[0] = strdup("features");
+    p->ninputs = 1;
+    if( !p->input_names[0] ) return fail(&L, "out of memory");
+    nin = bind_groups(&L, inputs, in);
+    if( nin < 0 ) return -1;
+  }else{
+    nin = ninputs;
+  }
+  int out = lower_component(&L, model, "model", "", in, nin);
   if( out < 0 ) return -1;
-  if( out < ninputs ) return fail(&L, "model: the output is an input; a model needs at least one layer");
+  if( out < p->ninputs ) return fail(&L, "model: the output is an input; a model needs at least one layer");
   p->output = out;
   return 0;
 }

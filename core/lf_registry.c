@@ -67,6 +67,11 @@ static const lf_arg_spec reshape_args[] = {
    "per-sample output shape, e.g. [16,7,7]; one dimension may be -1 (inferred)"},
   {0}
 };
+static const lf_arg_spec slice_args[] = {
+  {"start", LF_ARG_INT64, 1, 0, 0, 0, BIG, 0, offsetof(lf_slice_args, start), 0, "index of the first value taken"},
+  {"length", LF_ARG_INT64, 1, 0, 0, 1, BIG, 0, offsetof(lf_slice_args, length), 0, "number of values taken"},
+  {0}
+};
 static int reshape_finish(void *spec, char *err, size_t n){
   lf_reshape_args *s = spec;
   int free_dims = 0;
@@ -390,6 +395,7 @@ static const lf_component catalogue[] = {
   LAYER0("Flatten", "(C,H,W) -> (C*H*W).", &lf_layer_flatten),
   LAYER("Reshape", "The input's values in row-major order, seen with another per-sample shape.", reshape_args, lf_reshape_args, reshape_finish, &lf_layer_reshape),
   LAYER0("Identity", "The input, unchanged.", &lf_layer_identity),
+  LAYER("Slice", "Values start .. start+length-1 of a vector input (how a Graph reads a named input group).", slice_args, lf_slice_args, 0, &lf_layer_slice),
   LAYER0("GlobalAvgPool", "Mean of each channel over all positions: (C,H,W) or (C,L) -> (C).", &lf_layer_globalavgpool),
   LAYER0("Add", "Element-wise sum of 2 or more inputs of one shape (a Graph node with several inputs).", &lf_layer_add),
   LAYER0("Mul", "Element-wise product of 2 inputs of one shape (a Graph node with 2 inputs).", &lf_layer_mul),

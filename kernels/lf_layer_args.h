@@ -50,4 +50,9 @@ typedef struct lf_reshape_args {
   lf_shape shape;
 } lf_reshape_args;
 
+/* Slice: values start .. start+length-1 of a vector input. */
+typedef struct lf_slice_args {
+  int64_t start, length;
+} lf_slice_args;
+
 #endif

@@ -863,6 +863,23 @@ static void test_graph_gradients(void){
     gradcheck_net("Graph Reshape([3,-1]) Identity GlobalAvgPool(C,L)", net, err, in, 3, 0, 1e-2);
   }
 
+  /* Named input groups: two Slices of one input (their gradients summed). */
+  in = shape1(6);
+  {
+    lf_layer_spec s1 = spec("Slice"), s2 = spec("Slice");
+    ARG(s1, lf_slice_args)->start = 0; ARG(s1, lf_slice_args)->length = 2;
+    ARG(s2, lf_slice_args)->start = 2; ARG(s2, lf_slice_args)->length = 4;
+    N[0] = node1(s2, 0);
+    N[1] = node1(s1, 0);
+    N[2] = node1(linear(3, 1), 1);
+    N[3] = node1(linear(3, 1), 2);
+    N[4] = node2(spec("Concat"), 3, 4);
+    N[5] = node1(spec("Tanh"), 5);
+    N[6] = node1(linear(2, 1), 6);
+    net = graph_net(N, 7, in, err, sizeof err);
+    gradcheck_net("Graph Slice[2:6], Slice[0:2] of one input", net, err, in, 3, 0, 1e-2);
+  }
+
   /* Refusals. */
   in = shape1(5);
   N[0] = node1(linear(3, 1), 0);
