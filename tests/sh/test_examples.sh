@@ -35,3 +35,10 @@ if awk "BEGIN{exit !($acc >= 0.85)}" 2>/dev/null; then ok fashion_mlp "val_accur
 run fashion_cnn
 expect fashion_cnn "trains 3 epochs and shows the history" '│ 3     │'
 expect fashion_cnn "evaluates the best epoch on the test split" '"samples":10000'
+
+run fashion_resnet
+expect fashion_resnet "trains 3 epochs and shows the history" '│ 3     │'
+expect fashion_resnet "evaluates the best epoch on the test split" '"samples":10000'
+# At least the CNN example's accuracy in the same epochs (README: 0.886).
+acc=$(grep -E '^│ 3 ' "$tmp/fashion_resnet.out" | awk -F'│' '{print $5}' | tr -d ' ')
+if awk "BEGIN{exit !($acc >= 0.886)}" 2>/dev/null; then ok fashion_resnet "val_accuracy $acc >= 0.886 (the CNN's)"; else bad fashion_resnet "val_accuracy '$acc' < 0.886 (the CNN's)"; fi
