@@ -1,0 +1,58 @@
+#!/bin/sh
+# test_graph_bf16.sh — a graph model (conv stem, a Residual block with
+# BatchNorm and a strided shortcut, GlobalAvgPool) in "precision": "bf16"
+# on small images the test makes: it learns like f32, and 2 + 2 epochs end
+# bit-identical to 4 (exact resume in bf16). Prints PASS/FAIL lines; on a
+# CPU without avx512_bf16 one SKIP line.
+set -u
+cd "$(dirname "$0")/../.."
+LIB="$(pwd)/labflow"
+if ! grep -qw avx512_bf16 /proc/cpuinfo; then
+  echo "SKIP graph bf16: this CPU has no avx512_bf16"
+  exit 0
+fi
+[ -f labflow.so ] || { echo "FAIL graph bf16: needs labflow.so (make)"; exit 0; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+MODEL='{"loc":"Sequential","args":{"layers":[{"loc":"Conv2d","args":{"out":8,"kernel":3,"padding":1,"bias":false}},{"loc":"BatchNorm2d"},{"loc":"ReLU"},{"loc":"Residual","args":{"layers":[{"loc":"Conv2d","args":{"out":16,"kernel":3,"stride":2,"padding":1,"bias":false}},{"loc":"BatchNorm2d"},{"loc":"ReLU"},{"loc":"Conv2d","args":{"out":16,"kernel":3,"padding":1,"bias":false}},{"loc":"BatchNorm2d"}],"shortcut":[{"loc":"Conv2d","args":{"out":16,"kernel":1,"stride":2,"bias":false}},{"loc":"BatchNorm2d"}]}},{"loc":"ReLU"},{"loc":"GlobalAvgPool"},{"loc":"Linear","args":{"out":2}}]}}'
+cfg() {  # precision val_batch_size
+  echo "{\"model\":$MODEL,\"dataset\":{\"loc\":\"sql\",\"args\":{\"label\":\"label\",\"blob\":\"img\",\"shape\":[1,8,8],\"scale\":255}},\"train_data_src\":\"SELECT img, label FROM imgs WHERE rowid <= 320\",\"val_data_src\":\"SELECT img, label FROM imgs WHERE rowid > 320\",\"loss\":{\"loc\":\"CrossEntropyLoss\"},\"optimizer\":{\"loc\":\"Adam\",\"args\":{\"lr\":0.01}},\"metrics\":{\"accuracy\":{\"loc\":\"Accuracy\"}},\"train_batch_size\":32,\"val_batch_size\":$2,\"seed\":4,\"precision\":\"$1\"}"
+}
+
+# 8x8 images whose left half is brighter than the right (label 1) or
+# not; bytes below 128, so char() makes one byte each.
+sqlite3 -batch "$tmp/p.db" > "$tmp/out" 2> "$tmp/err" <<EOF
+.load $LIB
+SELECT lab_init('{"metrics":["accuracy"],"strategy":{"monitor":"val_loss","mode":"min"},"progress":false}');
+CREATE TABLE imgs(img BLOB, label INT);
+WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n+1 FROM i WHERE n < 399),
+  px(n, k) AS (SELECT n, 0 FROM i UNION ALL SELECT n, k+1 FROM px WHERE k < 63)
+INSERT INTO imgs SELECT CAST(group_concat(char(
+    ((n * 131 + k * 71) % 60) + CASE WHEN (k % 8 < 4) = (n % 2 = 1) THEN 60 ELSE 0 END), '') AS BLOB), n % 2
+  FROM (SELECT n, k FROM px ORDER BY n, k) GROUP BY n;
+SELECT ppl_new('f32', '$(cfg f32 256)');
+SELECT ppl_new('bf16', '$(cfg bf16 256)');
+SELECT ppl_new('bf16_split', '$(cfg bf16 255)');
+SELECT json_extract(ppl_train('f32', 4), '\$.ended');
+SELECT json_extract(ppl_train('bf16', 4), '\$.ended');
+SELECT json_extract(ppl_train('bf16_split', 2), '\$.ended'), json_extract(ppl_train('bf16_split', 2), '\$.last_epoch');
+SELECT 'acc', pplid, value FROM history WHERE epoch=4 AND name='val_accuracy' ORDER BY pplid;
+SELECT 'same', readfile(ppl_path('weight', 'bf16', 'last')) = readfile(ppl_path('weight', 'bf16_split', 'last'));
+EOF
+if [ -s "$tmp/err" ]; then
+  echo "FAIL graph bf16: $(head -3 "$tmp/err")"
+  exit 0
+fi
+f32=$(grep '^acc|f32|' "$tmp/out" | cut -d'|' -f3)
+b16=$(grep '^acc|bf16|' "$tmp/out" | cut -d'|' -f3)
+if awk "BEGIN{exit !($f32 >= 0.9 && $b16 >= 0.9)}" 2>/dev/null; then
+  echo "PASS graph bf16: a residual conv model learns in f32 ($f32) and bf16 ($b16)"
+else
+  echo "FAIL graph bf16: val accuracy f32 '$f32', bf16 '$b16' (both should reach 0.9)"
+fi
+if grep -q '^same|1$' "$tmp/out"; then
+  echo "PASS graph bf16: 2 + 2 epochs in bf16 end bit-identical to 4"
+else
+  echo "FAIL graph bf16: bf16 resume is not bit-identical ($(grep '^same' "$tmp/out"))"
+fi
