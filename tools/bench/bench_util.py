@@ -108,7 +108,7 @@ def summary(log):
               % (key + (med(d["train"]), len(d["train"]), min(d["train"] or [0]),
                         max(d["train"] or [0]), extra, d["acc"][-1] if d["acc"] else float("nan"),
                         max(d["rss"] or [float("nan")]))))
-    for model in ("mlp", "cnn"):
+    for model in ("mlp", "cnn", "resnet"):
         t = data.get(("torch", model, "f32"))
         if not t or not t["train"]:
             continue

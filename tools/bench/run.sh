@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh — `make bench`: LabFlow against PyTorch on Fashion-MNIST, side by
 # side, on the same machine, threads, data and models (MLP 784-256-128-10,
-# CNN conv16-pool-conv32-pool-fc128-fc10), batch 128, Adam 1e-3.
+# CNN conv16-pool-conv32-pool-fc128-fc10, the small ResNet of
+# examples/fashion_resnet.sql), batch 128, Adam 1e-3.
 #
 # LabFlow trains through ppl_train in the sqlite3 shell (labflow_bench.sql,
 # driven by bench_util.py); PyTorch through torch_bench.py when
@@ -14,7 +15,7 @@
 #   BENCH_RUNS=3        alternating rounds
 #   BENCH_EPOCHS=3      epochs per run (>= 2)
 #   BENCH_THREADS=2
-#   BENCH_MODELS="mlp cnn"
+#   BENCH_MODELS="mlp cnn resnet"
 #   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
 #   BENCH_TORCH=1       0 skips PyTorch
 #   BENCH_TRAIN=1       0 skips the training comparison with PyTorch
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/../.."
 RUNS=${BENCH_RUNS:-3}
 EPOCHS=${BENCH_EPOCHS:-3}
 THREADS=${BENCH_THREADS:-2}
-MODELS=${BENCH_MODELS:-"mlp cnn"}
+MODELS=${BENCH_MODELS:-"mlp cnn resnet"}
 PRECS=${BENCH_PRECISIONS:-"f32 bf16"}
 PY=/usr/bin/python3
 LIB="$(pwd)/labflow"
@@ -51,7 +52,7 @@ fi
 # per batch, and the faster thread split of each model (as measured for the
 # targets): the MLP's time is in GEMMs (2 OpenBLAS threads, 1 torch thread),
 # the CNN's in convolutions and element-wise ops (2 torch threads, 1
-# OpenBLAS thread).
+# OpenBLAS thread); the ResNet, convolutions too, as the CNN.
 torch_run() {  # model run
   if [ "$1" = mlp ]; then tt=1; bt=$THREADS; else tt=$THREADS; bt=1; fi
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u OMP_NUM_THREADS \

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torch_bench.py — the PyTorch side of `make bench`.
 
-Trains the reference MLP or CNN on Fashion-MNIST exactly as the LabFlow
+Trains the reference MLP, CNN or ResNet on Fashion-MNIST exactly as the LabFlow
 side does: the same IDX files, images scaled to [0,1] and kept in memory as
 one float32 tensor, batch 128, Adam(lr=1e-3), a fresh shuffle each epoch,
 CrossEntropyLoss, training accuracy counted per batch. Each epoch is then
@@ -12,7 +12,7 @@ PyTorch gets its best setting on this machine; run.sh sets the environment
 script sets torch's own thread count. Batches are gathered with index_select
 on the in-memory tensor (no DataLoader, whose per-sample path is far slower).
 
-  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn EPOCHS TORCH_THREADS
+  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn|resnet EPOCHS TORCH_THREADS
 
 Prints one line per epoch:
   torch <model> epoch <k> train_s <t> val_s <t> train_acc <a> val_acc <a>
@@ -46,7 +46,34 @@ def load(prefix):
     return x.contiguous(), torch.from_numpy(y.astype(np.int64))
 
 
+class Residual(nn.Module):
+    """layers(x) + shortcut(x) (x itself without a shortcut), as LabFlow's Residual."""
+
+    def __init__(self, layers, shortcut=None):
+        super().__init__()
+        self.layers = nn.Sequential(*layers)
+        self.shortcut = nn.Sequential(*shortcut) if shortcut else None
+
+    def forward(self, x):
+        return self.layers(x) + (self.shortcut(x) if self.shortcut is not None else x)
+
+
+def stage(cin, cout, stride):
+    """A residual stage of examples/fashion_resnet.sql."""
+    layers = [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+              nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout)]
+    shortcut = None
+    if stride != 1 or cin != cout:
+        shortcut = [nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)]
+    return Residual(layers, shortcut)
+
+
 def model(which):
+    if which == "resnet":
+        return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                             stage(16, 16, 1), nn.ReLU(), stage(16, 32, 2), nn.ReLU(),
+                             stage(32, 64, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(64, 10))
     if which == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(),
                              nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
