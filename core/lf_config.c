@@ -13,6 +13,7 @@
 #include <string.h>
 #include "lf_config.h"
 #include "lf_graph.h"
+#include "lf_canon.h"
 
 #define MAX_JSON_DEPTH 64
 
@@ -592,4 +593,60 @@ void lf_pipeline_spec_free(lf_pipeline_spec *p){
   for(int i=0; i<p->nmetrics; i++) free(p->metrics[i].name);
   free(p->metrics);
   memset(p, 0, sizeof *p);
+}
+
+/* ---- the identity of a config: its canonical form with defaults ------ */
+
+/* Fills the defaults of the registry's args schema into every component
+** (any object whose "loc" names one) below v. Only args that have a
+** default are added, in the JSON type the config would give them. */
+static void fill_component_defaults(cJSON *v){
+  if( cJSON_IsObject(v) ){
+    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(v, "loc");
+    const lf_component *comp = cJSON_IsString(loc) ? lf_registry_find(loc->valuestring) : NULL;
+    if( comp ){
+      cJSON *args = cJSON_GetObjectItemCaseSensitive(v, "args");
+      if( !args || cJSON_IsNull(args) ){
+        /* {"loc": "ReLU"}, "args": null and "args": {} are the same. */
+        args = cJSON_CreateObject();
+        if( args ){
+          if( cJSON_GetObjectItemCaseSensitive(v, "args") ) cJSON_ReplaceItemInObjectCaseSensitive(v, "args", args);
+          else cJSON_AddItemToObject(v, "args", args);
+        }
+      }
+      for(const lf_arg_spec *a = comp->args; args && cJSON_IsObject(args) && a && a->name; a++){
+        if( !a->has_default || cJSON_GetObjectItemCaseSensitive(args, a->name) ) continue;
+        cJSON *d = NULL;
+        switch( a->type ){
+          case LF_ARG_INT: case LF_ARG_INT64: case LF_ARG_NUM: case LF_ARG_INT_PAIR:
+            d = cJSON_CreateNumber(a->def); break;
+          case LF_ARG_BOOL: d = cJSON_CreateBool(a->def != 0); break;
+          case LF_ARG_DTYPE: d = cJSON_CreateString(a->def==4 ? "float32" : "uint8"); break;
+          default: break;   /* strings, lists, shapes: no defaults to spell out */
+        }
+        if( d ) cJSON_AddItemToObject(args, a->name, d);
+      }
+    }
+  }
+  for(cJSON *c = v ? v->child : NULL; c; c = c->next){
+    if( cJSON_IsObject(c) || cJSON_IsArray(c) ) fill_component_defaults(c);
+  }
+}
+
+cJSON *lf_config_with_defaults(const cJSON *cfg){
+  cJSON *v = cJSON_Duplicate(cfg, 1);
+  if( !v || !cJSON_IsObject(v) ) return v;
+  fill_component_defaults(v);
+  if( !cJSON_GetObjectItemCaseSensitive(v, "train_batch_size") ) cJSON_AddNumberToObject(v, "train_batch_size", 32);
+  if( !cJSON_GetObjectItemCaseSensitive(v, "val_batch_size") ) cJSON_AddNumberToObject(v, "val_batch_size", 256);
+  if( !cJSON_GetObjectItemCaseSensitive(v, "seed") ) cJSON_AddNumberToObject(v, "seed", 0);
+  if( !cJSON_GetObjectItemCaseSensitive(v, "precision") ) cJSON_AddStringToObject(v, "precision", "f32");
+  return v;
+}
+
+int lf_config_identity_hash(const cJSON *cfg, char hex[65]){
+  cJSON *full = lf_config_with_defaults(cfg);
+  int rc = full ? lf_config_hash(full, hex) : -1;
+  cJSON_Delete(full);
+  return rc;
 }

@@ -59,6 +59,17 @@ int lf_config_parse_stored(const cJSON *cfg, const lf_settings *settings,
                            lf_pipeline_spec *out, char *err, size_t n);
 void lf_pipeline_spec_free(lf_pipeline_spec *p);
 
+/* The config with every default filled in: each component's args that
+** have a default in the registry's args schema and are absent get it (and
+** a missing or null "args" becomes {}), and the top-level train_batch_size
+** (32), val_batch_size (256), seed (0) and precision ("f32"). Two configs
+** that differ only by a value equal to its default are the same
+** experiment. A new cJSON tree (caller deletes), NULL on out of memory. */
+cJSON *lf_config_with_defaults(const cJSON *cfg);
+/* SHA-256 hex of the canonical form of lf_config_with_defaults(cfg): the
+** config_hash of ppls. 0, or -1 on out of memory. */
+int lf_config_identity_hash(const cJSON *cfg, char hex[65]);
+
 /* Parses JSON text into a cJSON object; err names the problem. */
 cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n);
 

@@ -103,7 +103,7 @@ int lf_ppl_check_config(sqlite3 *db, const lf_settings *s, const char *config_te
   if( rc==0 ){
     lf_pipeline_spec_free(&spec);
     *canon = lf_canon_json(cfg);
-    if( !*canon || lf_config_hash(cfg, hash) ){
+    if( !*canon || lf_config_identity_hash(cfg, hash) ){
       free(*canon);
       *canon = NULL;
       snprintf(err, n, "out of memory");
@@ -318,4 +318,73 @@ char *lf_ppl_state_path(const char *art, const char *pplid, int epoch){
   char buf[4096];
   snprintf(buf, sizeof buf, "%s/Weights/%s/e%d.state", art, pplid, epoch);
   return strdup(buf);
+}
+
+/* ---- config_hash form 2: defaults filled in (lf_config_identity_hash) --- */
+
+static int rehash_table(sqlite3 *db, const char *table, char *err, size_t n){
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT pplid, config FROM main.%s ORDER BY created_time, pplid", table);
+  sqlite3_stmt *st = NULL, *up = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  snprintf(sql, sizeof sql, "UPDATE main.%s SET config_hash=?2 WHERE pplid=?1", table);
+  if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db, sql, -1, &up, NULL);
+  /* Rows are collected first: the updates change the table being read. */
+  char **ids = NULL, **hashes = NULL;
+  int k = 0, cap = 0;
+  while( rc==SQLITE_OK && sqlite3_step(st)==SQLITE_ROW ){
+    cJSON *cfg = cJSON_Parse((const char*)sqlite3_column_text(st, 1));
+    char hex[65];
+    if( !cfg || lf_config_identity_hash(cfg, hex) ){ cJSON_Delete(cfg); continue; }
+    cJSON_Delete(cfg);
+    if( k==cap ){
+      cap = cap ? 2*cap : 16;
+      char **a = realloc(ids, sizeof(char*) * (size_t)cap), **b = a ? realloc(hashes, sizeof(char*) * (size_t)cap) : NULL;
+      if( a ) ids = a;
+      if( b ) hashes = b;
+      if( !a || !b ){ rc = SQLITE_NOMEM; break; }
+    }
+    ids[k] = strdup((const char*)sqlite3_column_text(st, 0));
+    hashes[k] = strdup(hex);
+    k++;
+  }
+  sqlite3_finalize(st);
+  for(int i=0; i<k && rc==SQLITE_OK; i++){
+    if( !ids[i] || !hashes[i] ){ rc = SQLITE_NOMEM; break; }
+    sqlite3_bind_text(up, 1, ids[i], -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 2, hashes[i], -1, SQLITE_STATIC);
+    int r = sqlite3_step(up);
+    sqlite3_reset(up);
+    if( r==SQLITE_CONSTRAINT ){
+      /* Two pipelines made before that differ only by defaults: both stay,
+      ** the later one's hash carries its pplid. */
+      char *alt = sqlite3_mprintf("%s-%s", hashes[i], ids[i]);
+      sqlite3_bind_text(up, 2, alt, -1, SQLITE_TRANSIENT);
+      r = sqlite3_step(up);
+      sqlite3_reset(up);
+      sqlite3_free(alt);
+    }
+    if( r != SQLITE_DONE ) rc = SQLITE_ERROR;
+  }
+  if( rc != SQLITE_OK ) snprintf(err, n, "cannot recompute the config hashes of %s: %s", table, sqlite3_errmsg(db));
+  for(int i=0; i<k; i++){ free(ids[i]); free(hashes[i]); }
+  free(ids);
+  free(hashes);
+  sqlite3_finalize(up);
+  return rc==SQLITE_OK ? 0 : -1;
+}
+
+int lf_ppl_rehash_once(sqlite3 *db, char *err, size_t n){
+  char e2[256];
+  int done = lf_query_exists(db, "SELECT 1 FROM main.lab_meta WHERE key='config_hash_form' AND value=?1", "2", e2, sizeof e2);
+  if( done != 0 ) return 0;            /* done, or not a project (nothing to do) */
+  if( sqlite3_db_readonly(db, "main")==1 ) return 0;
+  if( lf_exec(db, "SAVEPOINT lf_rehash", err, n) ) return -1;
+  if( rehash_table(db, "ppls", err, n) || rehash_table(db, "archived_ppls", err, n)
+   || lf_exec(db, "INSERT OR REPLACE INTO main.lab_meta(key, value) VALUES('config_hash_form', '2')", err, n) ){
+    lf_exec(db, "ROLLBACK TO lf_rehash", e2, sizeof e2);
+    lf_exec(db, "RELEASE lf_rehash", e2, sizeof e2);
+    return -1;
+  }
+  return lf_exec(db, "RELEASE lf_rehash", err, n);
 }

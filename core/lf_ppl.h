@@ -29,6 +29,13 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
                   const char *hash, const char *base, const char *patch,
                   char *err, size_t n);
 
+/* Once per project: recomputes every stored config_hash (ppls and
+** archived_ppls) in the current form, lf_config_identity_hash (defaults
+** filled in), and records lab_meta 'config_hash_form' = '2'. Projects
+** made since have it from the start. No-op when done, read-only or not a
+** project; -1 with err if the update failed (nothing changed). */
+int lf_ppl_rehash_once(sqlite3 *db, char *err, size_t n);
+
 /* 1 if the pipeline exists, 0 if not, -1 on error. */
 int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* The stored config text of pplid (malloc'ed), NULL with err if unknown. */

@@ -63,7 +63,7 @@ static int build_member(sqlite3 *db, const lf_settings *s, const char *name, con
   m->config = lf_canon_json(cfg);
   patch = lf_json_merge_diff(base, cfg);
   m->patch = patch ? lf_canon_json(patch) : NULL;
-  if( !m->config || !m->patch || lf_config_hash(cfg, m->hash) ){ snprintf(err, n, "out of memory"); goto done; }
+  if( !m->config || !m->patch || lf_config_identity_hash(cfg, m->hash) ){ snprintf(err, n, "out of memory"); goto done; }
   char *existing = lf_ppl_by_hash(db, m->hash, why, sizeof why);
   if( existing ){
     snprintf(m->pplid, sizeof m->pplid, "%s", existing);

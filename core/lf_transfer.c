@@ -625,9 +625,11 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
     if( lf_pplist_add(seen_ids, pplid) ){ snprintf(err, n, "out of memory"); goto done; }
     cfg = lf_json_parse_object(ctext ? ctext : "", "config", e2, sizeof e2);
     if( !cfg ){ snprintf(err, n, "bundle %s: pipeline '%s': %s", bpath, pplid, e2); goto done; }
-    char hash[65];
-    if( lf_config_hash(cfg, hash) ){ snprintf(err, n, "out of memory"); goto done; }
-    if( !bhash || strcmp(hash, bhash) != 0 ){
+    char hash[65], legacy[65];
+    if( lf_config_identity_hash(cfg, hash) || lf_config_hash(cfg, legacy) ){ snprintf(err, n, "out of memory"); goto done; }
+    /* Bundles made before defaults counted in the hash carry the hash of
+    ** the config as written. */
+    if( !bhash || (strcmp(hash, bhash) != 0 && strcmp(legacy, bhash) != 0) ){
       snprintf(err, n, "bundle %s: pipeline '%s': config_hash does not match its config (damaged or altered bundle)",
                bpath, pplid);
       goto done;
@@ -650,7 +652,7 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
     }
     lf_pipeline_spec_free(&spec);
     char *canon = lf_canon_json(cfg);
-    if( !canon || lf_config_hash(cfg, hash) ){ free(canon); snprintf(err, n, "out of memory"); goto done; }
+    if( !canon || lf_config_identity_hash(cfg, hash) ){ free(canon); snprintf(err, n, "out of memory"); goto done; }
     cJSON_Delete(cfg);
     cfg = NULL;
     /* Same configuration here already (or earlier in this import): skip. */

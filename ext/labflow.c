@@ -20,6 +20,7 @@
 #include "lf_vtab.h"
 #include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
+#include "../core/lf_ppl.h"
 #include "../core/lf_registry.h"
 #include "../core/lf_model_cache.h"
 
@@ -406,6 +407,8 @@ static void ensure_wal(sqlite3 *db){
     ** them try again. */
     char err[256];
     lf_project_upgrade(db, err, sizeof err);
+    /* Config hashes stored before defaults counted are recomputed once. */
+    lf_ppl_rehash_once(db, err, sizeof err);
   }
 }
 

@@ -23,6 +23,10 @@ static void create_pipeline(sqlite3_context *ctx, const char *fn, const char *pp
     lf_errorf(ctx, "%s: %s", fn, err);
     return;
   }
+  if( lf_ppl_rehash_once(db, err, sizeof err) ){
+    lf_errorf(ctx, "%s: %s", fn, err);
+    goto done;
+  }
   /* Cheap refusals first, so a duplicate id does not cost a data probe. */
   int ex = lf_ppl_exists(db, pplid, err, sizeof err);
   if( ex ){
@@ -120,7 +124,7 @@ void lf_fn_ppl_find(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   lf_settings_free(&s);
   cJSON *cfg = lf_json_parse_object(text, "config_json", err, sizeof err);
   if( !cfg ){ lf_errorf(ctx, "ppl_find: %s", err); return; }
-  int rc = lf_config_hash(cfg, hash);
+  int rc = lf_config_identity_hash(cfg, hash);
   cJSON_Delete(cfg);
   if( rc ){ sqlite3_result_error_nomem(ctx); return; }
   char *pplid = lf_ppl_by_hash(db, hash, err, sizeof err);
