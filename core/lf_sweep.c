@@ -458,14 +458,15 @@ void lf_halving_work_free(lf_halving_work *w){
 static int start_progress(sqlite3 *db, const lf_halving_params *p, progress *g, char *err, size_t n){
   int have = read_progress(db, p->sweep, g, err, n);
   if( have < 0 ) return -1;
-  if( have ){
-    if( g->min_epochs != p->min_epochs || g->max_epochs != p->max_epochs || g->eta != p->eta ){
-      snprintf(err, n, "sweep '%s' is being halved with min_epochs %d, max_epochs %d, eta %d; call "
-               "ppl_halving('%s', %d, %d, %d) to continue it, or make a new sweep for another schedule",
-               p->sweep, g->min_epochs, g->max_epochs, g->eta, p->sweep, g->min_epochs, g->max_epochs, g->eta);
-      return -1;
-    }
-    return 0;
+  int same = have && g->min_epochs == p->min_epochs && g->max_epochs == p->max_epochs && g->eta == p->eta;
+  if( same ) return 0;
+  /* Before the first rung is settled nothing depends on the schedule: a
+  ** call with another one (after a first call failed, say) replaces it. */
+  if( have && (g->rung > 0 || g->done) ){
+    snprintf(err, n, "sweep '%s' is being halved with min_epochs %d, max_epochs %d, eta %d; call "
+             "ppl_halving('%s', %d, %d, %d) to continue it, or make a new sweep for another schedule",
+             p->sweep, g->min_epochs, g->max_epochs, g->eta, p->sweep, g->min_epochs, g->max_epochs, g->eta);
+    return -1;
   }
   memset(g, 0, sizeof *g);
   g->min_epochs = p->min_epochs;
@@ -487,6 +488,14 @@ int lf_halving_step(sqlite3 *db, const lf_halving_params *p, lf_halving_work *wo
   progress g;
   racer *r = NULL;
   int count = 0, rc = -1;
+  /* The members are checked before the schedule is recorded, so a call
+  ** refused for them changes nothing. */
+  err[0] = 0;
+  if( lf_query_exists(db, "SELECT 1 FROM main.sweeps WHERE name=?1", p->sweep, err, n) != 1 ){
+    if( !err[0] || strstr(err, "no such table") ) snprintf(err, n, "no sweep '%s' in this project (make one with ppl_sweep)", p->sweep);
+    goto done;
+  }
+  if( live_members(db, p->sweep, &r, &count, err, n) ) goto done;
   if( start_progress(db, p, &g, err, n) ) goto done;
   while( !g.done ){
     free(r);
