@@ -14,6 +14,8 @@
 #include "lf_config.h"
 #include "lf_graph.h"
 #include "lf_canon.h"
+#include "lf_tabular.h"
+#include "../kernels/lf_layer.h"
 
 #define MAX_JSON_DEPTH 64
 
@@ -465,6 +467,38 @@ static int check_monitor(walk *w, const char *q, const lf_settings *s){
 static int config_parse(const cJSON *cfg, const lf_settings *settings,
                         lf_pipeline_spec *p, char *err, size_t errlen, int stored);
 
+int lf_config_bind_tabular(lf_pipeline_spec *p, const lf_tabular *tab, char *err, size_t n){
+  const lf_dataset_spec *d = &p->dataset;
+  for(int i=0; i<p->nnodes; i++){
+    if( p->nodes[i].layer.ops != &lf_layer_catemb ) continue;
+    lf_catemb_args *a = (lf_catemb_args*)p->nodes[i].layer.args;
+    if( !LF_DS_TABULAR(d) ) continue;       /* infer names the problem */
+    if( d->nfeatures > LF_CATEMB_MAX_COLS ){
+      snprintf(err, n, "%s: CategoricalEmbedding takes at most %d input columns, the dataset has %d",
+               p->node_paths[i], LF_CATEMB_MAX_COLS, d->nfeatures);
+      return -1;
+    }
+    int j = 0;
+    for(int g=0; g<d->ninputs; g++){
+      for(int c=0; c<d->inputs[g].ncolumns; c++, j++) a->card[j] = d->inputs[g].categorical ? -1 : 0;
+    }
+    a->ncols = j;
+    if( !tab ) continue;
+    if( tab->ncols != j ){
+      snprintf(err, n, "%s: the data has %d input columns, the config %d", p->node_paths[i], tab->ncols, j);
+      return -1;
+    }
+    for(j=0; j<a->ncols; j++){
+      if( a->card[j] && !tab->categorical[j] ){
+        snprintf(err, n, "%s: input column %d is categorical in the config but not in the data", p->node_paths[i], j + 1);
+        return -1;
+      }
+      if( a->card[j] ) a->card[j] = lf_tabular_cardinality(tab, j);
+    }
+  }
+  return 0;
+}
+
 int lf_config_parse(const cJSON *cfg, const lf_settings *settings,
                     lf_pipeline_spec *p, char *err, size_t errlen){
   return config_parse(cfg, settings, p, err, errlen, 0);
@@ -551,6 +585,7 @@ static int config_parse(const cJSON *cfg, const lf_settings *settings,
   if( parse_component(&w, optim, "optimizer", LF_KIND_OPTIMIZER, &comp, &p->optim, p) ) goto done;
   p->optim.kind = (lf_optim_kind)comp->code;
   if( parse_metrics(&w, metrics, settings, p) ) goto done;
+  if( lf_config_bind_tabular(p, NULL, err, errlen) ) goto done;
   if( p->optim.sched==LF_SCHED_PLATEAU && check_monitor(&w, p->optim.monitor, settings) ) goto done;
   rc = 0;
 done:

@@ -69,6 +69,11 @@ cJSON *lf_config_with_defaults(const cJSON *cfg);
 /* SHA-256 hex of the canonical form of lf_config_with_defaults(cfg): the
 ** config_hash of ppls. 0, or -1 on out of memory. */
 int lf_config_identity_hash(const cJSON *cfg, char hex[65]);
+/* Binds data-dependent layer args (CategoricalEmbedding's per-column
+** code counts) from the dataset's named inputs and, when tab is not NULL,
+** from the training split's vocabularies. -1 with err on a mismatch. */
+struct lf_tabular;
+int lf_config_bind_tabular(lf_pipeline_spec *p, const struct lf_tabular *tab, char *err, size_t n);
 
 /* Parses JSON text into a cJSON object; err names the problem. */
 cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n);

@@ -32,6 +32,7 @@ fail:
 
 int lf_model_build(lf_model *m, const lf_shape *in, char *err, size_t n){
   char msg[512];
+  if( m->tab && lf_config_bind_tabular(&m->spec, m->tab, err, n) ) return -1;
   lf_net_graph g;
   if( lf_model_single_input(&m->spec, err, n) ) return -1;
   lf_graph_of(&m->spec, in, &g);
@@ -205,6 +206,12 @@ int lf_model_load_weights(lf_model *m, const char *path, char *err, size_t n){
     in.dim[d] = v;
   }
   if( !m->net ){
+    /* Layers sized by the data (CategoricalEmbedding) need the
+    ** vocabularies before the net is built. */
+    lf_tabular *tab = lf_tabular_from_recs(recs, nrec, path, err, n);
+    if( !tab && err[0] ) goto done;
+    lf_tabular_free(m->tab);
+    m->tab = tab;
     if( lf_model_build(m, &in, err, n) ) goto done;
   }else if( lf_shape_count(&in) != lf_shape_count(&m->in) ){
     snprintf(err, n, "weight file %s was written for another input shape", path);

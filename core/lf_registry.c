@@ -52,6 +52,11 @@ static const lf_arg_spec dropout_args[] = {
   {"p", LF_ARG_NUM, 0, 1, 0.5, 0, 1, 0, offsetof(lf_dropout_args, p), 0, "probability of zeroing an element (0 <= p < 1)"},
   {0}
 };
+static const lf_arg_spec catemb_args[] = {
+  {"dim", LF_ARG_INT64, 1, 0, 0, 1, 4096, 0, offsetof(lf_catemb_args, dim), 0,
+   "embedding width of each categorical column"},
+  {0}
+};
 static const lf_arg_spec leaky_args[] = {
   {"negative_slope", LF_ARG_NUM, 0, 1, 0.01, -BIG, BIG, 0, offsetof(lf_leakyrelu_args, negative_slope), 0, "slope for x < 0"},
   {0}
@@ -400,6 +405,9 @@ static const lf_component catalogue[] = {
   LAYER0("Add", "Element-wise sum of 2 or more inputs of one shape (a Graph node with several inputs).", &lf_layer_add),
   LAYER0("Mul", "Element-wise product of 2 inputs of one shape (a Graph node with 2 inputs).", &lf_layer_mul),
   LAYER("Concat", "Joins 2 or more inputs along one axis (a Graph node with several inputs).", concat_args, lf_concat_args, 0, &lf_layer_concat),
+  LAYER("CategoricalEmbedding", "First layer on a dataset with named inputs: one embedding table per categorical "
+        "column (its codes counted from the training data), concatenated, then the continuous columns.",
+        catemb_args, lf_catemb_args, 0, &lf_layer_catemb),
 
   {LF_KIND_LOSS, "CrossEntropyLoss", "Softmax cross-entropy on logits; targets are class indices.", ce_args, LF_LOSS_CROSS_ENTROPY, 0, 0, 0},
   {LF_KIND_LOSS, "MSELoss", "Mean squared error (regression).", no_args, LF_LOSS_MSE, 0, 0, 0},

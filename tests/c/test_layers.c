@@ -915,8 +915,39 @@ static void test_graph_gradients(void){
   }
 }
 
+/* CategoricalEmbedding: codes (x.5 so that the finite differences stay on
+** one code) in columns 0 and 2, continuous values in 1 and 3; a Linear
+** after it sees both. Gradients of the tables (scatter-add, with repeated
+** codes in the batch) and of the continuous inputs; the codes' own
+** gradient is 0. */
+static void test_catemb(void){
+  lf_layer_spec L[2];
+  lf_rng rng;
+  int batch = 5;
+  L[0] = spec("CategoricalEmbedding");
+  lf_catemb_args *a = ARG(L[0], lf_catemb_args);
+  a->dim = 3;
+  a->ncols = 4;
+  a->card[0] = 4; a->card[1] = 0; a->card[2] = 3; a->card[3] = 0;
+  L[1] = linear(2, 1);
+  lf_rng_seed(&rng, 5);
+  float *x = randn(4 * batch, &rng);
+  static const float codes0[5] = { 0, 3, 1, 3, 9 };   /* 9: out of range -> 0 */
+  static const float codes2[5] = { 2, 2, 0, 1, 2 };
+  for(int i=0; i<batch; i++){ x[i*4] = codes0[i] + 0.5f; x[i*4 + 2] = codes2[i] + 0.5f; }
+  gradcheck("CategoricalEmbedding(dim 3) + Linear", L, 2, shape1(4), batch, x, 1e-2);
+  lf_shape out;
+  char err[256];
+  CHECK(lf_net_infer(L, 1, &(lf_shape){1, {4}}, &out, err, sizeof err) < 0 && out.dim[0]==3+3+2,
+        "CategoricalEmbedding output: 2 embeddings of 3, then 2 continuous values (%lld)", (long long)out.dim[0]);
+  CHECK(lf_layer_param_values(&L[0], &(lf_shape){1, {4}})==(4+3)*3, "one table per categorical column: (4+3)*3 values");
+  CHECK(lf_net_infer(L, 1, &(lf_shape){1, {5}}, &out, err, sizeof err)==0 && strstr(err, "must come first"),
+        "CategoricalEmbedding on another width says it must come first: %s", err);
+}
+
 int main(void){
   lf_set_threads(2);
+  test_catemb();
   test_registry();
   test_shape_errors();
   test_params();

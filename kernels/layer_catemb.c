@@ -1,0 +1,171 @@
+/*
+** layer_catemb.c — CategoricalEmbedding: for a data row of categorical
+** codes and continuous values (a dataset with named inputs), one embedding
+** table per categorical column (PyTorch nn.Embedding, N(0,1) init); the
+** output is the embeddings of the categorical columns in input order, then
+** the continuous values in input order, as the PyTorchLabFlow tutorial's
+** model concatenates them.
+**
+** oneDNN has no gather primitive for this, so forward (gather) and backward
+** (scatter-add into the tables) are plain C loops, serial so that the
+** gradient sums always run in the same order (exact resume). All tables
+** live in one parameter "weight", column after column (card x dim each).
+** A code outside [0, card) (a raw input row) reads the unknown code 0.
+*/
+#include "lf_layer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARGS(L) ((const lf_catemb_args*)(L)->args)
+
+/* Codes of a column: bound, or 1 while the vocabulary is unknown. */
+static int64_t cards_of(const lf_catemb_args *a, int j){
+  return a->card[j] > 0 ? a->card[j] : 1;
+}
+
+static int catemb_infer(const void *args, const lf_shape *in, int nin,
+                        lf_shape *out, char *err, size_t errlen){
+  const lf_catemb_args *a = args;
+  (void)nin;
+  if( in->ndim != 1 ){
+    snprintf(err, errlen, "CategoricalEmbedding takes the data row (a vector), got %d dimensions", in->ndim);
+    return -1;
+  }
+  if( a->ncols == 0 ){
+    snprintf(err, errlen, "CategoricalEmbedding needs a dataset with named inputs and a categorical group "
+             "(dataset args \"inputs\")");
+    return -1;
+  }
+  if( in->dim[0] != a->ncols ){
+    snprintf(err, errlen, "CategoricalEmbedding must come first: it takes the %d input columns, got %lld values",
+             a->ncols, (long long)in->dim[0]);
+    return -1;
+  }
+  int64_t w = 0;
+  for(int j=0; j<a->ncols; j++) w += a->card[j] != 0 ? a->dim : 1;
+  out->ndim = 1;
+  out->dim[0] = w;
+  return 0;
+}
+
+static int catemb_params(const void *args, const lf_shape *in, lf_param_decl *decl){
+  const lf_catemb_args *a = args;
+  int64_t total = 0;
+  (void)in;
+  for(int j=0; j<a->ncols; j++) if( a->card[j] != 0 ) total += cards_of(a, j) * a->dim;
+  decl[0].suffix = "weight";
+  decl[0].shape.ndim = 1;
+  decl[0].shape.dim[0] = total > 0 ? total : 1;
+  decl[0].trainable = 1;
+  return 1;
+}
+
+static void catemb_init(const lf_layer *L, lf_rng *rng){
+  lf_param *w = L->param[0];
+  for(int64_t i=0; i<w->n; i++) w->data[i] = lf_rng_normal(rng);
+}
+
+typedef struct catemb_state {
+  int64_t outw;
+  int64_t off[LF_CATEMB_MAX_COLS];   /* table offset per categorical column */
+} catemb_state;
+
+static int catemb_build(const lf_layer *L, lf_layer_build *b, char *err, size_t errlen){
+  const lf_catemb_args *a = ARGS(L);
+  if( b->bf16 ){
+    snprintf(err, errlen, "CategoricalEmbedding has no bf16 path (codes above 256 do not survive bf16); "
+             "use \"precision\": \"f32\"");
+    return -1;
+  }
+  if( !lf_dnnl_md_is_plain(b->src_md) ){
+    snprintf(err, errlen, "CategoricalEmbedding must be the first layer (it reads the data row)");
+    return -1;
+  }
+  for(int j=0; j<a->ncols; j++){
+    if( a->card[j] < 0 ){
+      snprintf(err, errlen, "CategoricalEmbedding: the vocabulary of input column %d is not known "
+               "(the model was built without its training data)", j + 1);
+      return -1;
+    }
+  }
+  catemb_state *s = calloc(1, sizeof *s);
+  if( !s ){ snprintf(err, errlen, "out of memory"); return -1; }
+  int64_t at = 0;
+  for(int j=0; j<a->ncols; j++){
+    s->off[j] = at;
+    if( a->card[j] > 0 ) at += (int64_t)a->card[j] * a->dim;
+  }
+  s->outw = L->out.dim[0];
+  if( lf_dnnl_md(&b->dst_md, b->batch, &L->out, 0, err, errlen) ){ free(s); return -1; }
+  b->state = s;
+  return 0;
+}
+
+/* The code of x for a column of card codes. */
+static int64_t code_of(float x, int card){
+  if( !(x >= 0.0f) || x >= (float)card ) return 0;
+  return (int64_t)x;
+}
+
+static int catemb_forward(const lf_layer *L, void *p, const lf_layer_run *r,
+                          char *err, size_t errlen){
+  const lf_catemb_args *a = ARGS(L);
+  const catemb_state *s = p;
+  const float *x = lf_dnnl_ptr(r->src), *w = L->param[0]->data;
+  float *y = lf_dnnl_ptr(r->dst);
+  (void)err; (void)errlen;
+  for(int i=0; i<r->batch; i++){
+    const float *xi = x + (int64_t)i * a->ncols;
+    float *yi = y + (int64_t)i * s->outw;
+    int64_t at = 0;
+    for(int j=0; j<a->ncols; j++){
+      if( a->card[j] == 0 ) continue;
+      memcpy(yi + at, w + s->off[j] + code_of(xi[j], a->card[j]) * a->dim, (size_t)a->dim * sizeof(float));
+      at += a->dim;
+    }
+    for(int j=0; j<a->ncols; j++) if( a->card[j] == 0 ) yi[at++] = xi[j];
+  }
+  return 0;
+}
+
+static int catemb_backward(const lf_layer *L, void *p, const lf_layer_run *r,
+                           char *err, size_t errlen){
+  const lf_catemb_args *a = ARGS(L);
+  const catemb_state *s = p;
+  const float *x = lf_dnnl_ptr(r->src), *dy = lf_dnnl_ptr(r->diff_dst);
+  float *g = L->param[0]->grad;
+  float *dx = r->diff_src ? lf_dnnl_ptr(r->diff_src) : NULL;
+  (void)err; (void)errlen;
+  memset(g, 0, (size_t)L->param[0]->n * sizeof(float));
+  for(int i=0; i<r->batch; i++){
+    const float *xi = x + (int64_t)i * a->ncols;
+    const float *dyi = dy + (int64_t)i * s->outw;
+    float *dxi = dx ? dx + (int64_t)i * a->ncols : NULL;
+    int64_t at = 0;
+    for(int j=0; j<a->ncols; j++){
+      if( a->card[j] == 0 ) continue;
+      float *gj = g + s->off[j] + code_of(xi[j], a->card[j]) * a->dim;
+      for(int64_t d=0; d<a->dim; d++) gj[d] += dyi[at + d];
+      at += a->dim;
+      if( dxi ) dxi[j] = 0.0f;             /* codes are not differentiable */
+    }
+    for(int j=0; j<a->ncols; j++){
+      if( a->card[j] != 0 ) continue;
+      if( dxi ) dxi[j] = dyi[at];
+      at++;
+    }
+  }
+  return 0;
+}
+
+static void catemb_release(void *p){
+  free(p);
+}
+
+const lf_layer_ops lf_layer_catemb = {
+  "CategoricalEmbedding", catemb_infer, catemb_params, catemb_init,
+  catemb_build, catemb_forward, catemb_backward, catemb_release, 0
+};
