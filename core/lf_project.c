@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "lf_project.h"
+#include "lf_artifacts_owner.h"
 #include "lf_canon.h"
 #include "lf_json_patch.h"
 #include "lf_config.h"
@@ -239,7 +240,8 @@ char *lf_project_resolve_path(sqlite3 *db, const char *path){
   return p;
 }
 
-char *lf_project_artifacts(sqlite3 *db, const lf_settings *s, char *err, size_t n){
+/* The folder the settings name, trusted or not. */
+static char *artifacts_path(sqlite3 *db, const lf_settings *s, char *err, size_t n){
   if( s->artifacts ){
     if( s->artifacts[0]=='/' ) return strdup(s->artifacts);
     char *dir = lf_project_dbdir(db);
@@ -260,6 +262,18 @@ char *lf_project_artifacts(sqlite3 *db, const lf_settings *s, char *err, size_t 
   size_t len = strlen(f) + sizeof ".labflow";
   char *p = malloc(len);
   if( p ) snprintf(p, len, "%s.labflow", f);
+  return p;
+}
+
+/* The folder only if this database may direct writes and deletions there
+** (lf_artifacts_owner.h). */
+char *lf_project_artifacts(sqlite3 *db, const lf_settings *s, char *err, size_t n){
+  char *p = artifacts_path(db, s, err, n);
+  if( !p ) return NULL;
+  char *json = lf_settings_json(s);
+  int bad = lf_artifacts_owned(db, p, json, err, n);
+  free(json);
+  if( bad ){ free(p); return NULL; }
   return p;
 }
 
@@ -326,7 +340,7 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
   char *canon = NULL, *artifacts = NULL, *existing = NULL;
   if( lf_settings_parse(settings_json, &s, err, n) ) return NULL;
   canon = lf_settings_json(&s);
-  artifacts = lf_project_artifacts(db, &s, err, n);
+  artifacts = artifacts_path(db, &s, err, n);
   if( !canon || !artifacts ) goto fail;
   if( sqlite3_db_readonly(db, "main")==1 ){
     snprintf(err, n, "the database is read-only");
@@ -340,7 +354,8 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
       existing = lf_settings_json(&old);
       lf_settings_free(&old);
       if( existing && strcmp(existing, canon)==0 ){
-        if( lf_project_upgrade(db, err, n) || lf_mkdirs(artifacts, err, n) ) goto fail;
+        if( lf_project_upgrade(db, err, n) || lf_mkdirs(artifacts, err, n)
+         || lf_artifacts_claim(db, artifacts, err, n) ) goto fail;
         free(canon); free(existing); lf_settings_free(&s);
         return artifacts;
       }
@@ -373,7 +388,7 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
     sqlite3_finalize(st);
   }
   /* Folders last: if they cannot be made, the schema is rolled back. */
-  if( lf_mkdirs(artifacts, err, n) ) goto rollback;
+  if( lf_mkdirs(artifacts, err, n) || lf_artifacts_claim(db, artifacts, err, n) ) goto rollback;
   if( lf_exec(db, "RELEASE lab_init", err, n) ) goto rollback;
   *created = 1;
   free(canon); lf_settings_free(&s);
