@@ -62,7 +62,8 @@ typedef struct rows_cursor {
   int cap;                      /* rows per batch */
   float *x;                     /* cap * count(in) */
   sqlite3_value **keys;         /* cap * nkeys, sqlite3_value_dup'ed */
-  char **pred;                  /* cap predictions (sqlite3_malloc) */
+  char *pred;                   /* the batch's predictions, back to back */
+  int *pred_at;                 /* cap + 1 offsets into pred */
   int nbatch, pos;              /* rows in the batch, current one */
   sqlite3_int64 row;            /* rowid: the current row's number */
   int eof;
@@ -105,8 +106,6 @@ static void batch_clear(rows_cursor *c){
       sqlite3_value_free(c->keys[(size_t)i*c->nkeys + k]);
       c->keys[(size_t)i*c->nkeys + k] = NULL;
     }
-    sqlite3_free(c->pred[i]);
-    c->pred[i] = NULL;
   }
   c->nbatch = 0;
   c->pos = 0;
@@ -121,6 +120,7 @@ static void rows_reset(rows_cursor *c){
   sqlite3_free(c->x);
   sqlite3_free(c->keys);
   sqlite3_free(c->pred);
+  sqlite3_free(c->pred_at);
   memset((char*)c + sizeof c->base, 0, sizeof *c - sizeof c->base);
 }
 
@@ -255,6 +255,22 @@ static int read_sample(rows_cursor *c, sqlite3_vtab *vt, float *dst){
                        "text, got %s; or select the dataset's feature columns by name", (long long)rowno, name,
                        t==SQLITE_NULL ? "NULL" : "a number");
   }
+  if( t==SQLITE_BLOB ){
+    /* One sample of uint8 or float32: straight into the batch. */
+    const void *b = sqlite3_column_blob(c->st, c->input_col);
+    int64_t len = sqlite3_column_bytes(c->st, c->input_col);
+    if( b && len == cnt ){
+      const unsigned char *u = b;
+      for(int64_t i=0; i<cnt; i++) dst[i] = (float)u[i];
+      return SQLITE_OK;
+    }
+    if( b && len == cnt * (int64_t)sizeof(float) ){
+      memcpy(dst, b, (size_t)len);
+      int64_t i = 0;
+      while( i<cnt && isfinite(dst[i]) ) i++;
+      if( i==cnt ) return SQLITE_OK;
+    }
+  }
   float *x = NULL;
   int64_t ns = 0;
   int one = 0;
@@ -311,12 +327,17 @@ static int next_batch(rows_cursor *c, sqlite3_vtab *vt){
   char err[1024];
   const float *y = lf_cached_forward(c->cache, c->model, c->x, c->nbatch, err, sizeof err);
   if( !y ) return lf_vt_error(vt, FN ": forward pass failed: %s", err);
+  sqlite3_str *s = sqlite3_str_new(NULL);
   for(int i=0; i<c->nbatch; i++){
-    sqlite3_str *s = sqlite3_str_new(NULL);
+    c->pred_at[i] = sqlite3_str_length(s);
     lf_predict_format(c->model, y + (size_t)i*(size_t)nout, c->mode, s);
-    if( sqlite3_str_errcode(s) ){ sqlite3_free(sqlite3_str_finish(s)); return SQLITE_NOMEM; }
-    c->pred[i] = sqlite3_str_finish(s);
   }
+  c->pred_at[c->nbatch] = sqlite3_str_length(s);
+  sqlite3_free(c->pred);
+  c->pred = NULL;
+  if( sqlite3_str_errcode(s) ){ sqlite3_free(sqlite3_str_finish(s)); return SQLITE_NOMEM; }
+  c->pred = sqlite3_str_finish(s);
+  if( !c->pred ) return SQLITE_NOMEM;
   return SQLITE_OK;
 }
 
@@ -378,10 +399,9 @@ static int rows_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
   int64_t cnt = lf_shape_count(&c->model->m.in);
   c->x = sqlite3_malloc64(sizeof(float) * (sqlite3_uint64)c->cap * (sqlite3_uint64)cnt);
   c->keys = sqlite3_malloc64(sizeof(sqlite3_value*) * (sqlite3_uint64)c->cap * (sqlite3_uint64)(c->nkeys + 1));
-  c->pred = sqlite3_malloc64(sizeof(char*) * (sqlite3_uint64)c->cap);
-  if( !c->x || !c->keys || !c->pred ) return SQLITE_NOMEM;
+  c->pred_at = sqlite3_malloc64(sizeof(int) * ((sqlite3_uint64)c->cap + 1));
+  if( !c->x || !c->keys || !c->pred_at ) return SQLITE_NOMEM;
   memset(c->keys, 0, sizeof(sqlite3_value*) * (size_t)c->cap * (size_t)(c->nkeys + 1));
-  memset(c->pred, 0, sizeof(char*) * (size_t)c->cap);
   return next_batch(c, cur->pVtab);
 }
 
@@ -454,7 +474,8 @@ static int rows_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
       break;
     }
     case R_PREDICTION:
-      sqlite3_result_text(ctx, c->pred[c->pos], -1, SQLITE_TRANSIENT);
+      sqlite3_result_text(ctx, c->pred + c->pred_at[c->pos], c->pred_at[c->pos + 1] - c->pred_at[c->pos],
+                          SQLITE_TRANSIENT);
       sqlite3_result_subtype(ctx, 'J');
       break;
     case R_PPLID:
