@@ -57,6 +57,10 @@ static const lf_arg_spec catemb_args[] = {
    "embedding width of each categorical column"},
   {0}
 };
+static const lf_arg_spec elu_args[] = {
+  {"alpha", LF_ARG_NUM, 0, 1, 1.0, 0, BIG, 0, offsetof(lf_elu_args, alpha), 0, "alpha * (exp(x) - 1) for x <= 0"},
+  {0}
+};
 static const lf_arg_spec leaky_args[] = {
   {"negative_slope", LF_ARG_NUM, 0, 1, 0.01, -BIG, BIG, 0, offsetof(lf_leakyrelu_args, negative_slope), 0, "slope for x < 0"},
   {0}
@@ -394,6 +398,9 @@ static const lf_component catalogue[] = {
   LAYER("Dropout", "Zeroes elements with probability p while training.", dropout_args, lf_dropout_args, dropout_finish, &lf_layer_dropout),
   LAYER0("ReLU", "max(0, x).", &lf_layer_relu),
   LAYER("LeakyReLU", "x if x > 0 else negative_slope * x.", leaky_args, lf_leakyrelu_args, 0, &lf_layer_leakyrelu),
+  LAYER0("SiLU", "x * sigmoid(x) (swish).", &lf_layer_silu),
+  LAYER("ELU", "x if x > 0 else alpha * (exp(x) - 1).", elu_args, lf_elu_args, 0, &lf_layer_elu),
+  LAYER0("Softplus", "log(1 + exp(x)) (beta 1).", &lf_layer_softplus),
   LAYER0("Tanh", "tanh(x).", &lf_layer_tanh),
   LAYER0("Sigmoid", "1 / (1 + exp(-x)).", &lf_layer_sigmoid),
   LAYER0("GELU", "x * Phi(x) (erf form).", &lf_layer_gelu),

@@ -1,6 +1,8 @@
 /*
 ** layer_eltwise.c — the element-wise activations ReLU, LeakyReLU, Tanh,
-** Sigmoid and GELU (erf form, PyTorch's default), as oneDNN eltwise
+** Sigmoid, GELU (erf form, PyTorch's default), SiLU (oneDNN swish with
+** alpha 1), ELU (alpha) and Softplus (beta 1: oneDNN soft_relu, which
+** equals PyTorch's up to float rounding above its threshold 20), as oneDNN eltwise
 ** primitives. They run in the layout of their input (blocked or plain), and
 ** their backward reads the forward's input, which the net keeps anyway.
 */
@@ -36,6 +38,12 @@ static dnnl_alg_kind_t eltwise_alg(const lf_layer *L, float *alpha){
   if( L->ops==&lf_layer_tanh ) return dnnl_eltwise_tanh;
   if( L->ops==&lf_layer_sigmoid ) return dnnl_eltwise_logistic;
   if( L->ops==&lf_layer_gelu ) return dnnl_eltwise_gelu_erf;
+  if( L->ops==&lf_layer_silu ){ *alpha = 1.0f; return dnnl_eltwise_swish; }
+  if( L->ops==&lf_layer_elu ){
+    *alpha = (float)((const lf_elu_args*)L->args)->alpha;
+    return dnnl_eltwise_elu;
+  }
+  if( L->ops==&lf_layer_softplus ) return dnnl_eltwise_soft_relu;
   return dnnl_eltwise_relu;
 }
 
@@ -130,3 +138,6 @@ LF_ELTWISE(lf_layer_leakyrelu, "LeakyReLU");
 LF_ELTWISE(lf_layer_tanh, "Tanh");
 LF_ELTWISE(lf_layer_sigmoid, "Sigmoid");
 LF_ELTWISE(lf_layer_gelu, "GELU");
+LF_ELTWISE(lf_layer_silu, "SiLU");
+LF_ELTWISE(lf_layer_elu, "ELU");
+LF_ELTWISE(lf_layer_softplus, "Softplus");

@@ -142,6 +142,7 @@ extern const lf_layer_ops lf_layer_add, lf_layer_mul, lf_layer_concat;
 extern const lf_layer_ops lf_layer_identity, lf_layer_reshape;
 extern const lf_layer_ops lf_layer_globalavgpool, lf_layer_slice;
 extern const lf_layer_ops lf_layer_catemb;
+extern const lf_layer_ops lf_layer_silu, lf_layer_elu, lf_layer_softplus;
 
 /* ---- oneDNN toolkit (kernels/layer_dnnl.c) ---- */
 

@@ -39,6 +39,10 @@ typedef struct lf_leakyrelu_args {
   double negative_slope;
 } lf_leakyrelu_args;
 
+typedef struct lf_elu_args {
+  double alpha;
+} lf_elu_args;
+
 /* Concat: the per-sample axis (0 = channels/features; negative counts
 ** from the end). */
 typedef struct lf_concat_args {

@@ -945,8 +945,35 @@ static void test_catemb(void){
         "CategoricalEmbedding on another width says it must come first: %s", err);
 }
 
+/* SiLU, ELU, Softplus: finite differences, and values against PyTorch 1.13
+** (F.silu, F.elu(alpha=0.5), F.softplus at x = -2, -0.5, 0, 1.5, 25). */
+static void test_more_eltwise(void){
+  static const float x[5] = { -2.0f, -0.5f, 0.0f, 1.5f, 25.0f };
+  static const double want[3][5] = {
+    { -0.23840584, -0.18877033, 0.0, 1.22636175, 25.0 },
+    { -0.43233236, -0.19673467, 0.0, 1.5, 25.0 },
+    { 0.12692801, 0.47407699, 0.69314718, 1.70141327, 25.0 } };
+  static const char *const names[3] = { "SiLU", "ELU", "Softplus" };
+  for(int k=0; k<3; k++){
+    lf_layer_spec L[2];
+    char err[256];
+    L[0] = spec(names[k]);
+    if( k==1 ) ARG(L[0], lf_elu_args)->alpha = 0.5;
+    L[1] = linear(3, 1);
+    gradcheck(names[k], L, 2, shape1(6), 3, 0, 1e-2);
+    lf_shape in = shape1(5);
+    lf_net *net = lf_net_create(L, 1, &in, err, sizeof err);
+    const float *y = net ? lf_net_forward(net, x, 1, 0, 0, err, sizeof err) : 0;
+    int ok = y != 0;
+    for(int i=0; ok && i<5; i++) ok = fabs(y[i] - want[k][i]) <= 1e-5 * (1 + fabs(want[k][i]));
+    CHECK(ok, "%s values equal PyTorch's (%s)", names[k], y ? "" : err);
+    lf_net_free(net);
+  }
+}
+
 int main(void){
   lf_set_threads(2);
+  test_more_eltwise();
   test_catemb();
   test_registry();
   test_shape_errors();
