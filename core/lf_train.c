@@ -22,6 +22,7 @@
 #include "lf_model.h"
 #include "lf_ppl.h"
 #include "lf_progress.h"
+#include "lf_sigint.h"
 #include "lf_tabular.h"
 #include "../kernels/lf_signals.h"
 
@@ -54,6 +55,7 @@ typedef struct trainer {
   char *classes_json;       /* text-label mapping to store, or NULL */
   double t_last_check, t_last_beat;
   sqlite3_int64 new_logid;  /* lab_logs row this call created, else 0 */
+  lf_sigint_watch sigint;   /* SIGINT in hosts other than the shell */
 } trainer;
 
 static char *dupstr(const char *s){
@@ -79,9 +81,10 @@ static int caller_interrupted(trainer *t){
   return rc==SQLITE_INTERRUPT;
 }
 
-/* 0: go on; 1: ppl_stop() asked; 2: interrupted. Cheap: looks at most
-** every LF_CHECK_SECONDS. */
+/* 0: go on; 1: ppl_stop() asked; 2: interrupted. Cheap: a SIGINT is seen
+** at once, the database looked at most every LF_CHECK_SECONDS. */
 static int stop_requested(trainer *t, int force){
+  if( lf_sigint_fired(&t->sigint) ) return 2;
   double now = lf_now_unix();
   if( !force && now - t->t_last_check < LF_CHECK_SECONDS ) return 0;
   t->t_last_check = now;
@@ -644,6 +647,7 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     if( !result ) snprintf(err, n, "out of memory");
     goto done;
   }
+  lf_sigint_watch_begin(&t.sigint);
   sqlite3_int64 logs_before = max_logid(t.priv);
   sqlite3_int64 logid = req->logid(req->logid_arg, t.priv, err, n);
   if( !logid ) goto done;
@@ -816,5 +820,6 @@ done:
     sqlite3_finalize(st);
   }
   trainer_close(&t);
+  lf_sigint_watch_end(&t.sigint);
   return result;
 }
