@@ -350,24 +350,16 @@ static int lower_component(lower *L, const cJSON *c, const char *path, const cha
     /* A layer: the config parser checks its loc, keys and args. */
     lf_layer_spec ls;
     memset(&ls, 0, sizeof ls);
-    int rc = L->parse(L->ctx, c, path, &ls);
-    if( rc ){ free((void*)ls.args); return -1; }
-    if( !ls.ops->multi_input && one_input(L, path, comp ? comp->loc : "?", nin) ){
-      const lf_component *lc = lf_registry_find_layer(ls.ops);
-      if( lc ) lf_component_free_args(lc, (void*)ls.args);
-      free((void*)ls.args);
-      return -1;
+    int v = L->parse(L->ctx, c, path, &ls);
+    if( v==0 && !ls.ops->multi_input && nin != 1 ){
+      v = fail(L, "%s: %s takes one input, got %d", path, ls.ops->loc, nin);
+    }else if( v==0 && ls.ops->multi_input && nin < 2 ){
+      v = fail(L, "%s: %s joins 2 or more inputs; use it as a Graph node with \"in\": [a, b, ...]", path, ls.ops->loc);
     }
-    if( ls.ops->multi_input && nin < 2 ){
-      const lf_component *lc = lf_registry_find_layer(ls.ops);
-      if( lc ) lf_component_free_args(lc, (void*)ls.args);
-      free((void*)ls.args);
-      return fail(L, "%s: %s joins 2 or more inputs; use it as a Graph node with \"in\": [a, b, ...]", path, ls.ops->loc);
-    }
-    int v = push_node(L, &ls, in, nin, strdup(prefix), strdup(path));
+    if( v==0 ) v = push_node(L, &ls, in, nin, strdup(prefix), strdup(path));
     if( v < 0 ){
       const lf_component *lc = lf_registry_find_layer(ls.ops);
-      if( lc ) lf_component_free_args(lc, (void*)ls.args);
+      if( lc && ls.args ) lf_component_free_args(lc, (void*)ls.args);
       free((void*)ls.args);
     }
     return v;
