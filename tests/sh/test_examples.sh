@@ -36,6 +36,12 @@ run fashion_cnn
 expect fashion_cnn "trains 3 epochs and shows the history" '│ 3     │'
 expect fashion_cnn "evaluates the best epoch on the test split" '"samples":10000'
 
+run ptlf_income
+expect ptlf_income "trains the tutorial model 8 epochs, dropping the rows with '?'" '^8\|\{"train":343,"val":86\}$'
+expect ptlf_income "predicts by column name, an unseen category included" '^"<=50K"$'
+auc=$(grep -E '^│ 8 ' "$tmp/ptlf_income.out" | awk -F'│' '{print $4}' | tr -d ' ')
+if awk "BEGIN{exit !($auc >= 0.9)}" 2>/dev/null; then ok ptlf_income "val_auroc $auc >= 0.9"; else bad ptlf_income "val_auroc '$auc' < 0.9"; fi
+
 run fashion_resnet
 expect fashion_resnet "trains 3 epochs and shows the history" '│ 3     │'
 expect fashion_resnet "evaluates the best epoch on the test split" '"samples":10000'
