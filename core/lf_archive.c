@@ -18,8 +18,10 @@
 #include "lf_archive.h"
 #include "lf_ckpt.h"
 #include "lf_claim.h"
+#include "lf_journal.h"
 #include "lf_ppl.h"
 #include "lf_pplid.h"
+#include "lf_txn.h"
 #include "lf_util.h"
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -146,23 +148,27 @@ int lf_hk_begin(sqlite3 *db, char *err, size_t n){
              "ROLLBACK could not bring them back): COMMIT or ROLLBACK first");
     return -1;
   }
-  /* Up to ~10 s for a trainer's epoch commit to finish. */
-  for(int tries = 0; ; tries++){
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if( rc==SQLITE_OK ) return 0;
-    if( (rc & 0xff) != SQLITE_BUSY || tries >= 200 ){
-      snprintf(err, n, "cannot start a write transaction: %s", sqlite3_errmsg(db));
-      return -1;
-    }
-    struct timespec ts = { 0, 50 * 1000 * 1000 };
-    nanosleep(&ts, NULL);
-  }
+  /* What a killed housekeeping call left is finished first; another
+  ** process's operation in progress is waited for. */
+  if( lf_journal_settle(db, LF_TXN_WAIT_SECONDS, err, n) < 0 ) return -1;
+  return lf_txn_begin_top(db, err, n) < 0 ? -1 : 0;
 }
 
 int lf_hk_commit(sqlite3 *db, char *err, size_t n){
   char e2[512];
+  lf_test_kill_point("hk_before_commit");
   if( lf_exec(db, "COMMIT", e2, sizeof e2) ){
     snprintf(err, n, "cannot commit: %s", e2);
+    return -1;
+  }
+  return 0;
+}
+
+int lf_hk_finish(lf_journal *j, const char *what, char *err, size_t n){
+  char e2[1024];
+  if( lf_journal_apply(j, e2, sizeof e2) ){
+    snprintf(err, n, "%s, but a file step failed: %s (the next LabFlow call on this project "
+             "retries it)", what, e2);
     return -1;
   }
   return 0;
@@ -180,58 +186,6 @@ int lf_hk_not_running(sqlite3 *db, const char *pplid, char *err, size_t n){
              pplid, (long long)logid, pplid);
     return -1;
   }
-  return 0;
-}
-
-/* ---- file moves --------------------------------------------------------- */
-
-void lf_moves_init(lf_moves *mv, const char *art){
-  memset(mv, 0, sizeof *mv);
-  mv->art = art;
-}
-
-static int push_dir(lf_moves *mv, const char *d){
-  if( mv->ndirs == mv->capdirs ){
-    int cap = mv->capdirs ? mv->capdirs * 2 : 8;
-    char **x = realloc(mv->dirs, sizeof(char*) * (size_t)cap);
-    if( !x ) return -1;
-    mv->dirs = x;
-    mv->capdirs = cap;
-  }
-  mv->dirs[mv->ndirs] = strdup(d);
-  if( !mv->dirs[mv->ndirs] ) return -1;
-  mv->ndirs++;
-  return 0;
-}
-
-/* mkdir -p of path's parent, recording each folder made. */
-static int make_parents(lf_moves *mv, const char *path, char *err, size_t n){
-  char *p = strdup(path);
-  if( !p ){ snprintf(err, n, "out of memory"); return -1; }
-  char *last = strrchr(p, '/');
-  if( !last || last==p ){ free(p); return 0; }
-  *last = 0;
-  for(char *s = p + 1; ; s++){
-    if( *s != '/' && *s != 0 ) continue;
-    char saved = *s;
-    *s = 0;
-    struct stat sb;
-    if( stat(p, &sb) != 0 ){
-      if( mkdir(p, 0755) != 0 ){
-        snprintf(err, n, "cannot create directory %s: %s", p, strerror(errno));
-        free(p);
-        return -1;
-      }
-      if( push_dir(mv, p) ){ snprintf(err, n, "out of memory"); free(p); return -1; }
-    }else if( !S_ISDIR(sb.st_mode) ){
-      snprintf(err, n, "cannot create directory %s: a file of that name exists", p);
-      free(p);
-      return -1;
-    }
-    *s = saved;
-    if( saved==0 ) break;
-  }
-  free(p);
   return 0;
 }
 
@@ -258,112 +212,6 @@ int lf_no_links_below(const char *art, const char *path, int include_last, char 
   }
   free(p);
   return rc;
-}
-
-int lf_moves_rename(lf_moves *mv, const char *from, const char *to, char *err, size_t n){
-  /* A link itself may move; nothing moves through one. */
-  if( lf_no_links_below(mv->art, from, 0, err, n) || lf_no_links_below(mv->art, to, 0, err, n) ) return -1;
-  if( lf_path_exists(to) ){
-    snprintf(err, n, "%s already exists (move it away first)", to);
-    return -1;
-  }
-  if( make_parents(mv, to, err, n) ) return -1;
-  if( mv->n == mv->cap ){
-    int cap = mv->cap ? mv->cap * 2 : 8;
-    lf_move *x = realloc(mv->m, sizeof *x * (size_t)cap);
-    if( !x ){ snprintf(err, n, "out of memory"); return -1; }
-    mv->m = x;
-    mv->cap = cap;
-  }
-  char *f = strdup(from), *t = strdup(to);
-  if( !f || !t ){ free(f); free(t); snprintf(err, n, "out of memory"); return -1; }
-  if( rename(from, to) != 0 ){
-    snprintf(err, n, "cannot move %s to %s: %s", from, to, strerror(errno));
-    free(f); free(t);
-    return -1;
-  }
-  mv->m[mv->n].from = f;
-  mv->m[mv->n].to = t;
-  mv->n++;
-  return 0;
-}
-
-int lf_moves_trash(lf_moves *mv, const char *path, char *err, size_t n){
-  if( !mv->trash ){
-    char *tmpl = lf_strf("%s/.trash-XXXXXX", mv->art);
-    if( !tmpl ){ snprintf(err, n, "out of memory"); return -1; }
-    if( !mkdtemp(tmpl) ){
-      snprintf(err, n, "cannot create a trash folder in %s: %s", mv->art, strerror(errno));
-      free(tmpl);
-      return -1;
-    }
-    if( push_dir(mv, tmpl) ){ rmdir(tmpl); free(tmpl); snprintf(err, n, "out of memory"); return -1; }
-    mv->trash = tmpl;
-  }
-  char name[32];
-  snprintf(name, sizeof name, "%d", mv->ntrash++);
-  char *to = lf_path_join(mv->trash, name);
-  if( !to ){ snprintf(err, n, "out of memory"); return -1; }
-  int rc = lf_moves_rename(mv, path, to, err, n);
-  free(to);
-  return rc;
-}
-
-static int sync_dir(const char *dir, char *err, size_t n){
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if( fd < 0 ) return 0;   /* gone or unreadable: nothing to make durable */
-  int rc = 0;
-  if( fsync(fd) != 0 && errno != EINVAL && errno != EROFS ){
-    snprintf(err, n, "cannot sync directory %s: %s", dir, strerror(errno));
-    rc = -1;
-  }
-  close(fd);
-  return rc;
-}
-
-static int sync_parent(const char *path, char *err, size_t n){
-  char *d = strdup(path);
-  if( !d ){ snprintf(err, n, "out of memory"); return -1; }
-  char *s = strrchr(d, '/');
-  if( s && s != d ) *s = 0;
-  int rc = sync_dir(d, err, n);
-  free(d);
-  return rc;
-}
-
-int lf_moves_sync(lf_moves *mv, char *err, size_t n){
-  for(int i=0; i<mv->ndirs; i++) if( sync_parent(mv->dirs[i], err, n) ) return -1;
-  for(int i=0; i<mv->n; i++){
-    if( sync_parent(mv->m[i].from, err, n) || sync_parent(mv->m[i].to, err, n) ) return -1;
-  }
-  return 0;
-}
-
-void lf_moves_undo(lf_moves *mv){
-  for(int i=mv->n-1; i>=0; i--) rename(mv->m[i].to, mv->m[i].from);
-  for(int i=mv->ndirs-1; i>=0; i--) rmdir(mv->dirs[i]);
-  for(int i=0; i<mv->n; i++){ free(mv->m[i].from); free(mv->m[i].to); }
-  mv->n = 0;
-  for(int i=0; i<mv->ndirs; i++) free(mv->dirs[i]);
-  mv->ndirs = 0;
-  free(mv->trash);
-  mv->trash = NULL;
-}
-
-void lf_moves_purge(lf_moves *mv){
-  if( mv->trash ){
-    char e[256];
-    lf_rm_tree(mv->trash, e, sizeof e);   /* leftovers are harmless: .trash-* */
-  }
-}
-
-void lf_moves_free(lf_moves *mv){
-  for(int i=0; i<mv->n; i++){ free(mv->m[i].from); free(mv->m[i].to); }
-  for(int i=0; i<mv->ndirs; i++) free(mv->dirs[i]);
-  free(mv->m);
-  free(mv->dirs);
-  free(mv->trash);
-  memset(mv, 0, sizeof *mv);
 }
 
 static __thread int rm_errno;
@@ -489,15 +337,17 @@ static void plan_free(file_plan *p){
 
 /* After the plan's files left their folders: each folder left empty goes,
 ** and its parents up to (not including) art when they empty too. */
-static void remove_emptied_folders(const file_plan *p, const char *art){
+static int journal_emptied_folders(lf_journal *j, const file_plan *p, char *err, size_t n){
   for(int i=0; i<p->n; i++){
     char *d = strdup(p->from[i]);
-    if( !d ) continue;
+    if( !d ){ snprintf(err, n, "out of memory"); return -1; }
     char *slash = strrchr(d, '/');
     if( slash ) *slash = 0;
-    lf_rmdir_empty(d, art);
+    int rc = lf_journal_rmdir(j, d, err, n);
     free(d);
+    if( rc ) return -1;
   }
+  return 0;
 }
 
 static int plan_files(file_plan *p, const lf_pplist *ids, const char *from_root,
@@ -579,8 +429,8 @@ int lf_archive(sqlite3 *db, const lf_pplist *ids, int reverse, char *err, size_t
   if( lf_proj_open(db, &pj, err, n) ) return -1;
   char *arch = lf_path_join(pj.art, "Archived");
   file_plan plan = {0};
-  lf_moves mv;
-  lf_moves_init(&mv, pj.art);
+  lf_journal jr;
+  memset(&jr, 0, sizeof jr);
   int result = -1;
   if( !arch ){ snprintf(err, n, "out of memory"); goto done; }
   if( ids->n==0 ){ result = 0; goto done; }
@@ -612,7 +462,8 @@ int lf_archive(sqlite3 *db, const lf_pplist *ids, int reverse, char *err, size_t
   }
   if( plan_files(&plan, ids, reverse ? arch : pj.art, reverse ? pj.art : arch,
                  reverse ? "unarchive" : "archive", err, n) ) goto fail;
-  /* Act: rows, then files, then the commit. */
+  /* Act: the rows and the journal of file moves commit together; the
+  ** moves follow (lf_journal.h). */
   for(int i=0; i<ids->n; i++){
     if( move_rows(db, ids->ids[i], !reverse, err, n) ){
       char e2[512];
@@ -621,21 +472,21 @@ int lf_archive(sqlite3 *db, const lf_pplist *ids, int reverse, char *err, size_t
       goto fail;
     }
   }
+  if( lf_journal_begin(&jr, db, pj.art, err, n) ) goto fail;
   for(int i=0; i<plan.n; i++){
-    if( lf_moves_rename(&mv, plan.from[i], plan.to[i], err, n) ) goto fail;
+    if( lf_journal_move(&jr, plan.from[i], plan.to[i], err, n) ) goto fail;
   }
-  if( lf_moves_sync(&mv, err, n) ) goto fail;
-  if( lf_hk_commit(db, err, n) ) goto fail;
   /* Tidy: an emptied Archived/<kind> folder (and Archived/) goes. */
-  if( reverse ) remove_emptied_folders(&plan, pj.art);
-  result = ids->n;
+  if( reverse && journal_emptied_folders(&jr, &plan, err, n) ) goto fail;
+  if( lf_hk_commit(db, err, n) ) goto fail;
+  result = lf_hk_finish(&jr, reverse ? "the pipelines were unarchived" : "the pipelines were archived",
+                        err, n) ? -1 : ids->n;
   goto done;
 fail:
-  lf_moves_undo(&mv);
+  lf_journal_abandon(&jr);
   lf_hk_rollback(db);
 done:
   plan_free(&plan);
-  lf_moves_free(&mv);
   free(arch);
   lf_proj_close(&pj);
   return result;
@@ -648,8 +499,8 @@ int lf_delete_archived(sqlite3 *db, const lf_pplist *ids, char *err, size_t n){
   if( lf_proj_open(db, &pj, err, n) ) return -1;
   char *arch = lf_path_join(pj.art, "Archived");
   file_plan plan = {0};
-  lf_moves mv;
-  lf_moves_init(&mv, pj.art);
+  lf_journal jr;
+  memset(&jr, 0, sizeof jr);
   int result = -1;
   if( !arch ){ snprintf(err, n, "out of memory"); goto done; }
   if( ids->n==0 ){ result = 0; goto done; }
@@ -670,33 +521,31 @@ int lf_delete_archived(sqlite3 *db, const lf_pplist *ids, char *err, size_t n){
   for(int i=0; i<ids->n; i++){
     if( delete_rows(db, "archived_", ids->ids[i], err, n) ) goto fail;
   }
+  if( lf_journal_begin(&jr, db, pj.art, err, n) ) goto fail;
   for(int i=0; i<plan.n; i++){
-    if( lf_moves_trash(&mv, plan.from[i], err, n) ) goto fail;
+    if( lf_journal_remove(&jr, plan.from[i], err, n) ) goto fail;
   }
-  if( lf_moves_sync(&mv, err, n) ) goto fail;
+  if( journal_emptied_folders(&jr, &plan, err, n) ) goto fail;
   if( lf_hk_commit(db, err, n) ) goto fail;
-  lf_moves_purge(&mv);
-  remove_emptied_folders(&plan, pj.art);
-  result = ids->n;
+  result = lf_hk_finish(&jr, "the pipelines were deleted", err, n) ? -1 : ids->n;
   goto done;
 fail:
-  lf_moves_undo(&mv);
+  lf_journal_abandon(&jr);
   lf_hk_rollback(db);
 done:
   plan_free(&plan);
-  lf_moves_free(&mv);
   free(arch);
   lf_proj_close(&pj);
   return result;
 }
 
 int lf_remove_active(sqlite3 *db, const char *art, const lf_pplist *ids,
-                     lf_moves *mv, char *err, size_t n){
+                     lf_journal *jr, char *err, size_t n){
   file_plan plan;
   if( plan_files(&plan, ids, art, NULL, "remove", err, n) ){ plan_free(&plan); return -1; }
   int rc = 0;
   for(int i=0; i<ids->n && !rc; i++) rc = delete_rows(db, "", ids->ids[i], err, n);
-  for(int i=0; i<plan.n && !rc; i++) rc = lf_moves_trash(mv, plan.from[i], err, n);
+  for(int i=0; i<plan.n && !rc; i++) rc = lf_journal_remove(jr, plan.from[i], err, n);
   plan_free(&plan);
   return rc;
 }
@@ -765,12 +614,13 @@ sqlite3_int64 lf_clean(sqlite3 *db, const lf_pplist *ids, const char *keep,
   if( parse_keep(keep, &k, err, n) ) return -1;
   lf_proj pj;
   if( lf_proj_open(db, &pj, err, n) ){ free(k.epochs); return -1; }
-  lf_moves mv;
-  lf_moves_init(&mv, pj.art);
+  lf_journal jr;
+  memset(&jr, 0, sizeof jr);
   sqlite3_int64 freed = 0, result = -1;
   sqlite3_stmt *del = NULL;
   if( ids->n==0 ){ result = 0; goto done; }
   if( lf_hk_begin(db, err, n) ) goto done;
+  if( lf_journal_begin(&jr, db, pj.art, err, n) ) goto fail;
   for(int i=0; i<ids->n; i++){
     int act = ppl_in(db, ids->ids[i], 0, err, n);
     if( act < 0 ) goto fail;
@@ -810,7 +660,7 @@ sqlite3_int64 lf_clean(sqlite3 *db, const lf_pplist *ids, const char *keep,
       if( !p ){ snprintf(err, n, "out of memory"); rc = -1; break; }
       if( lstat(p, &sb)==0 && S_ISREG(sb.st_mode) ){
         freed += sb.st_size;
-        rc = lf_moves_trash(&mv, p, err, n);
+        rc = lf_journal_remove(&jr, p, err, n);
       }
       free(p);
     }
@@ -845,17 +695,14 @@ sqlite3_int64 lf_clean(sqlite3 *db, const lf_pplist *ids, const char *keep,
   }
   sqlite3_finalize(del);
   del = NULL;
-  if( lf_moves_sync(&mv, err, n) ) goto fail;
   if( lf_hk_commit(db, err, n) ) goto fail;
-  lf_moves_purge(&mv);
-  result = freed;
+  result = lf_hk_finish(&jr, "the rows were cleaned", err, n) ? -1 : freed;
   goto done;
 fail:
   sqlite3_finalize(del);
-  lf_moves_undo(&mv);
+  lf_journal_abandon(&jr);
   lf_hk_rollback(db);
 done:
-  lf_moves_free(&mv);
   lf_proj_close(&pj);
   free(k.epochs);
   return result;

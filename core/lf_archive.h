@@ -4,10 +4,10 @@
 ** the all-or-nothing transaction, undoable file moves).
 **
 ** Every operation validates everything first, then acts: rows change in
-** one transaction on the caller's connection, files move with rename()
-** (undone if a later step fails), the transaction commits last, and files
-** are deleted only after the commit (they wait in a trash folder inside
-** the artifacts folder until then, so a failed commit can put them back).
+** one transaction on the caller's connection together with the journal of
+** the file moves and removals still to do; after the commit the files
+** follow, and a process killed in between has its steps finished by the
+** next LabFlow call (lf_journal.h).
 **
 ** Archived pipelines live in tables with the same columns as the active
 ** ones (archived_ppls, archived_ppl_state, archived_history,
@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include "lf_sqlite.h"
 #include "lf_project.h"
+#include "lf_journal.h"
 
 /* ---- pplid lists ------------------------------------------------------ */
 
@@ -52,54 +53,27 @@ void lf_proj_close(lf_proj *p);
 
 /* ---- the all-or-nothing transaction ------------------------------------- */
 
-/* BEGIN IMMEDIATE on the caller's connection, retrying while another
+/* Finishes what killed housekeeping calls left (lf_journal_settle), then
+** BEGIN IMMEDIATE on the caller's connection, retrying while another
 ** connection (a trainer) holds the write lock. Taking the lock first means
 ** no trainer can claim a pipeline between our checks and our commit.
 ** Refused inside the caller's own transaction, whose later ROLLBACK could
 ** not bring moved or deleted files back. */
 int lf_hk_begin(sqlite3 *db, char *err, size_t n);
 int lf_hk_commit(sqlite3 *db, char *err, size_t n);
+/* After lf_hk_commit: carries out the journal's file steps; on failure
+** err says "<what>, but a file step failed: ...". */
+int lf_hk_finish(lf_journal *j, const char *what, char *err, size_t n);
 void lf_hk_rollback(sqlite3 *db);
 
 /* Refuses a pipeline that a live trainer holds: 0, or -1 with
 ** "pipeline 'p' is running (logid N): stop it with ppl_stop('p') first". */
 int lf_hk_not_running(sqlite3 *db, const char *pplid, char *err, size_t n);
 
-/* ---- undoable file moves ----------------------------------------------- */
-
-typedef struct lf_move {
-  char *from, *to;
-} lf_move;
-
 /* 0 if no folder between art and path (and, with include_last, not path
 ** itself) is a symbolic link; else -1 with err naming it. Paths outside
 ** art are not judged here. */
 int lf_no_links_below(const char *art, const char *path, int include_last, char *err, size_t n);
-
-typedef struct lf_moves {
-  lf_move *m;              /* renames done, in order */
-  int n, cap;
-  char **dirs;             /* directories created, in order */
-  int ndirs, capdirs;
-  char *trash;             /* <artifacts>/.trash-<pid>-<k>, once used */
-  const char *art;
-  int ntrash;
-} lf_moves;
-
-void lf_moves_init(lf_moves *mv, const char *art);
-/* Renames from -> to, creating to's missing parent folders. Refuses when
-** `to` exists. The rename and its folders are recorded for undo. */
-int lf_moves_rename(lf_moves *mv, const char *from, const char *to, char *err, size_t n);
-/* Moves path into the trash (to be purged after the commit). */
-int lf_moves_trash(lf_moves *mv, const char *path, char *err, size_t n);
-/* Syncs the folders the renames touched, so they are durable before the
-** database commits. */
-int lf_moves_sync(lf_moves *mv, char *err, size_t n);
-/* Renames everything back, newest first, and removes created folders. */
-void lf_moves_undo(lf_moves *mv);
-/* After the commit: deletes the trash. */
-void lf_moves_purge(lf_moves *mv);
-void lf_moves_free(lf_moves *mv);
 
 /* Removes a file or a folder tree; 0, or -1 with err set. */
 int lf_rm_tree(const char *path, char *err, size_t n);
@@ -132,10 +106,10 @@ int lf_delete_archived(sqlite3 *db, const lf_pplist *ids, char *err, size_t n);
 sqlite3_int64 lf_clean(sqlite3 *db, const lf_pplist *ids, const char *keep,
                        char *err, size_t n);
 
-/* Deletes active pipelines' rows and files in the caller's open
-** transaction (lf_hk_begin), moving files into mv's trash; ppl_transfer
+/* Deletes active pipelines' rows in the caller's open transaction
+** (lf_hk_begin) and journals the removal of their files; ppl_transfer
 ** 'move' uses it after its bundle is durable. */
 int lf_remove_active(sqlite3 *db, const char *art, const lf_pplist *ids,
-                     lf_moves *mv, char *err, size_t n);
+                     lf_journal *jr, char *err, size_t n);
 
 #endif

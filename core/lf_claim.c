@@ -39,7 +39,7 @@ void lf_process_identity(char *host, size_t hostlen, long *pid, long long *start
 }
 
 /* Is the trainer recorded in a runnings row still alive? */
-static int claim_alive(const char *host, long pid, long long start, double heartbeat){
+int lf_process_alive(const char *host, long pid, long long start, double heartbeat){
   char me[256];
   long mypid;
   long long mystart;
@@ -110,7 +110,7 @@ int lf_claim_take(sqlite3 *db, const char *pplid, sqlite3_int64 logid,
   int found = read_claim(db, pplid, &r, err, n);
   if( found < 0 ) goto fail;
   if( found ){
-    if( claim_alive(r.host, r.pid, r.start, r.heartbeat) ){
+    if( lf_process_alive(r.host, r.pid, r.start, r.heartbeat) ){
       snprintf(err, n, "already running in logid: %lld (pid %ld on %s)", (long long)r.logid, r.pid, r.host);
       goto fail;
     }
@@ -183,7 +183,7 @@ sqlite3_int64 lf_claim_running(sqlite3 *db, const char *pplid, char *err, size_t
   claim_row r;
   int found = read_claim(db, pplid, &r, err, n);
   if( found <= 0 ) return found;
-  if( claim_alive(r.host, r.pid, r.start, r.heartbeat) ) return r.logid;
+  if( lf_process_alive(r.host, r.pid, r.start, r.heartbeat) ) return r.logid;
   if( delete_claim(db, r.runid) ){
     snprintf(err, n, "cannot clear the dead claim of %s: %s", pplid, sqlite3_errmsg(db));
     return -1;

@@ -35,5 +35,8 @@ int lf_claim_request_stop(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* This process's identity: host name, pid and start time (clock ticks since
 ** boot, from /proc/self/stat; 0 where unavailable). */
 void lf_process_identity(char *host, size_t hostlen, long *pid, long long *start);
+/* Is the process so identified alive? Same host: its pid exists with the
+** same start time; another host: heartbeat (unix time) is recent. */
+int lf_process_alive(const char *host, long pid, long long start, double heartbeat);
 
 #endif

@@ -201,14 +201,48 @@ static int fsync_path(const char *path, int dir, char *err, size_t n){
   return rc;
 }
 
+/* Is the bundle at path an earlier attempt of this very export (one
+** killed before its commit)? It is when it holds exactly the pipelines ids,
+** each still in this project with the same configuration and last epoch:
+** then the project has everything it holds and it may be replaced. */
+static int earlier_attempt(sqlite3 *db, const char *path, const lf_pplist *ids){
+  struct stat sb;
+  if( lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) ) return 0;
+  sqlite3 *b = NULL;
+  if( sqlite3_open_v2(path, &b, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ){ sqlite3_close(b); return 0; }
+  sqlite3_stmt *st = NULL, *here = NULL;
+  int same = 0, count = 0;
+  if( sqlite3_prepare_v2(b, "SELECT p.pplid, p.config_hash, s.last_epoch FROM ppls p JOIN ppl_state s USING(pplid) "
+                         "WHERE (SELECT value FROM manifest WHERE key='format_version')=?1", -1, &st, NULL)==SQLITE_OK
+   && sqlite3_prepare_v2(db, "SELECT 1 FROM main.ppls p JOIN main.ppl_state s USING(pplid) "
+                         "WHERE p.pplid=?1 AND p.config_hash=?2 AND s.last_epoch=?3", -1, &here, NULL)==SQLITE_OK ){
+    sqlite3_bind_int(st, 1, LF_BUNDLE_FORMAT);
+    same = 1;
+    while( same && sqlite3_step(st)==SQLITE_ROW ){
+      const char *pplid = (const char*)sqlite3_column_text(st, 0);
+      count++;
+      if( !pplid || !lf_pplist_has(ids, pplid) ){ same = 0; break; }
+      for(int c=0; c<3; c++) sqlite3_bind_value(here, c+1, sqlite3_column_value(st, c));
+      same = sqlite3_step(here)==SQLITE_ROW;
+      sqlite3_reset(here);
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(here);
+  sqlite3_close(b);
+  return same && count==ids->n;
+}
+
 /* The bundle's path: explicit, or Transfer/<first>.lfbundle (never an
-** existing file: a moved pipeline's only copy may be in it). */
-static char *bundle_target(sqlite3 *db, const char *art, const char *given, const char *first,
+** existing file: a moved pipeline's only copy may be in it, unless it is
+** an earlier attempt of this same export). */
+static char *bundle_target(sqlite3 *db, const char *art, const char *given, const lf_pplist *ids,
                            char *err, size_t n){
+  const char *first = ids->ids[0];
   if( given ){
     char *p = lf_project_resolve_path(db, given);
     if( !p ){ snprintf(err, n, "out of memory"); return NULL; }
-    if( lf_path_exists(p) ){
+    if( lf_path_exists(p) && !earlier_attempt(db, p, ids) ){
       snprintf(err, n, "bundle %s already exists (choose another bundle_path or remove it)", p);
       free(p);
       return NULL;
@@ -326,8 +360,8 @@ int lf_transfer_export(sqlite3 *db, const lf_pplist *ids_in, int move, const cha
   const lf_pplist *ids = ids_in;
   char *target = NULL, *tmp = NULL, *tdir = NULL;
   int result = -1, made_dir = 0, renamed = 0;
-  lf_moves mv;
-  lf_moves_init(&mv, pj.art);
+  lf_journal jr;
+  memset(&jr, 0, sizeof jr);
   if( lf_hk_begin(db, err, n) ) goto done;
   if( !ids ){
     if( lf_pplist_all(db, &all, err, n) ) goto fail;
@@ -340,7 +374,7 @@ int lf_transfer_export(sqlite3 *db, const lf_pplist *ids_in, int move, const cha
     if( !ex ){ snprintf(err, n, "no pipeline '%s' in this project", ids->ids[i]); goto fail; }
     if( lf_hk_not_running(db, ids->ids[i], err, n) ) goto fail;
   }
-  target = bundle_target(db, pj.art, bundle_path, ids->ids[0], err, n);
+  target = bundle_target(db, pj.art, bundle_path, ids, err, n);
   if( !target ) goto fail;
   tdir = strdup(target);
   tmp = lf_strf("%s.tmp-%ld", target, (long)getpid());
@@ -357,24 +391,23 @@ int lf_transfer_export(sqlite3 *db, const lf_pplist *ids_in, int move, const cha
   }
   renamed = 1;
   if( fsync_path(tdir, 1, err, n) ) goto fail;
-  /* The bundle is durable: now the source may go. */
+  /* The bundle is durable: now the source may go (rows now, files right
+  ** after the commit, lf_journal.h). */
   if( move ){
-    if( lf_remove_active(db, pj.art, ids, &mv, err, n) ) goto fail;
-    if( lf_moves_sync(&mv, err, n) ) goto fail;
+    if( lf_journal_begin(&jr, db, pj.art, err, n) ) goto fail;
+    if( lf_remove_active(db, pj.art, ids, &jr, err, n) ) goto fail;
   }
   if( lf_hk_commit(db, err, n) ) goto fail;
-  lf_moves_purge(&mv);
-  result = ids->n;
-  if( written ){ *written = target; target = NULL; }
+  result = lf_hk_finish(&jr, "the pipelines were exported and removed", err, n) ? -1 : ids->n;
+  if( result >= 0 && written ){ *written = target; target = NULL; }
   goto done;
 fail:
-  lf_moves_undo(&mv);
+  lf_journal_abandon(&jr);
   lf_hk_rollback(db);
   if( tmp ) unlink(tmp);
   if( renamed ) unlink(target);
   if( made_dir && tdir ) rmdir(tdir);
 done:
-  lf_moves_free(&mv);
   lf_pplist_free(&all);
   free(target);
   free(tmp);
@@ -753,7 +786,7 @@ done:
 
 /* Writes one pipeline: files into staging then into place, rows. */
 static int import_one(importer *im, const incoming *x, const char *staging, int *nstaged,
-                      lf_moves *mv, char *err, size_t n){
+                      lf_journal *jr, char *err, size_t n){
   sqlite3 *b = im->b[x->bundle];
   sqlite3 *db = im->db;
   /* Rows. */
@@ -823,8 +856,8 @@ static int import_one(importer *im, const incoming *x, const char *staging, int 
       return -1;
     }
   }
-  /* Files: each written whole (fsynced) into staging, then renamed into
-  ** place, so undo is a rename back. */
+  /* Files: each written whole (fsynced) into staging now; the journal
+  ** moves them into place after the commit. */
   sqlite3_stmt *fs = NULL;
   if( sqlite3_prepare_v2(b, "SELECT path, data FROM files WHERE pplid=?1 ORDER BY path", -1, &fs, NULL) != SQLITE_OK ){
     snprintf(err, n, "bundle %s: %s", im->paths[x->bundle], sqlite3_errmsg(b));
@@ -841,7 +874,7 @@ static int import_one(importer *im, const incoming *x, const char *staging, int 
     char *tmp = lf_path_join(staging, name), *dest = lf_path_join(im->pj.art, rel);
     if( !tmp || !dest ){ snprintf(err, n, "out of memory"); rc = -1; }
     else if( lf_write_file_atomic(tmp, data ? data : "", (size_t)len, err, n) ) rc = -1;
-    else if( lf_moves_rename(mv, tmp, dest, err, n) ){ unlink(tmp); rc = -1; }
+    else if( lf_journal_move(jr, tmp, dest, err, n) ){ unlink(tmp); rc = -1; }
     free(tmp);
     free(dest);
   }
@@ -856,8 +889,8 @@ int lf_transfer_import(sqlite3 *db, const lf_pplist *ids, int move, const char *
   im.db = db;
   if( lf_proj_open(db, &im.pj, err, n) ) return -1;
   lf_pplist seen = {0};
-  lf_moves mv;
-  lf_moves_init(&mv, im.pj.art);
+  lf_journal jr;
+  memset(&jr, 0, sizeof jr);
   char *staging = NULL;
   sqlite3_str *collide = NULL;
   int result = -1, ncollide = 0, began = 0;
@@ -893,9 +926,10 @@ int lf_transfer_import(sqlite3 *db, const lf_pplist *ids, int move, const char *
     }
   }
   if( im.nin > 0 ){
-    staging = lf_path_join(im.pj.art, ".import-XXXXXX");
+    staging = lf_strf("%s/.import-%ld-XXXXXX", im.pj.art, (long)getpid());
     if( !staging ){ snprintf(err, n, "out of memory"); goto fail; }
     if( lf_mkdirs(im.pj.art, err, n) ) goto fail;
+    lf_journal_sweep(im.pj.art);
     if( !mkdtemp(staging) ){
       snprintf(err, n, "cannot create a staging folder in %s: %s", im.pj.art, strerror(errno));
       free(staging);
@@ -903,13 +937,14 @@ int lf_transfer_import(sqlite3 *db, const lf_pplist *ids, int move, const char *
       goto fail;
     }
     int nstaged = 0;
+    if( lf_journal_begin(&jr, db, im.pj.art, err, n) ) goto fail;
     for(int i=0; i<im.nin; i++){
-      if( import_one(&im, &im.in[i], staging, &nstaged, &mv, err, n) ) goto fail;
+      if( import_one(&im, &im.in[i], staging, &nstaged, &jr, err, n) ) goto fail;
     }
-    if( lf_moves_sync(&mv, err, n) ) goto fail;
+    if( fsync_path(staging, 1, err, n) || lf_journal_remove(&jr, staging, err, n) ) goto fail;
   }
   if( lf_hk_commit(db, err, n) ) goto fail;
-  if( staging ){ char e2[64]; lf_rm_tree(staging, e2, sizeof e2); }
+  if( lf_hk_finish(&jr, "the pipelines were imported", err, n) ) goto done;
   /* After the commit: a moved bundle's job is done. */
   if( move ){
     for(int k=0; k<im.nb; k++){ sqlite3_close(im.b[k]); im.b[k] = NULL; unlink(im.paths[k]); }
@@ -917,13 +952,12 @@ int lf_transfer_import(sqlite3 *db, const lf_pplist *ids, int move, const char *
   result = im.nin;
   goto done;
 fail:
-  lf_moves_undo(&mv);
+  lf_journal_abandon(&jr);
   if( began ) lf_hk_rollback(db);
   if( staging ){ char e2[64]; lf_rm_tree(staging, e2, sizeof e2); }
 done:
   if( collide ) sqlite3_free(sqlite3_str_finish(collide));
   free(staging);
-  lf_moves_free(&mv);
   lf_pplist_free(&seen);
   importer_free(&im);
   return result;

@@ -21,8 +21,10 @@
 #include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
 #include "../core/lf_ppl.h"
+#include "../core/lf_journal.h"
 #include "../core/lf_registry.h"
 #include "../core/lf_model_cache.h"
+#include "../core/lf_txn.h"
 
 SQLITE_EXTENSION_INIT1
 
@@ -259,6 +261,12 @@ sqlite3_int64 lf_conn_logid(lf_conn *c, sqlite3 *writer, char *err, size_t n){
   host[sizeof host - 1] = 0;
   snprintf(called_at, sizeof called_at, "%s pid %ld on %s", comm, (long)getpid(), host);
   lf_now_text(now, sizeof now);
+  char e2[512];
+  int txn = lf_txn_begin(writer, e2, sizeof e2);
+  if( txn < 0 ){
+    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
+    return 0;
+  }
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(writer, "INSERT INTO main.lab_logs(called_at, created_time) VALUES(?1, ?2)", -1, &st, NULL);
   if( rc==SQLITE_OK ){
@@ -269,9 +277,15 @@ sqlite3_int64 lf_conn_logid(lf_conn *c, sqlite3 *writer, char *err, size_t n){
   sqlite3_finalize(st);
   if( rc != SQLITE_DONE ){
     snprintf(err, n, "cannot record this connection in lab_logs: %s", sqlite3_errmsg(writer));
+    lf_txn_rollback(writer, txn);
     return 0;
   }
-  c->logid = sqlite3_last_insert_rowid(writer);
+  sqlite3_int64 id = sqlite3_last_insert_rowid(writer);
+  if( lf_txn_commit(writer, txn, e2, sizeof e2) ){
+    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
+    return 0;
+  }
+  c->logid = id;
   return c->logid;
 }
 
@@ -344,6 +358,13 @@ static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t
   if( lf_guard_refuses(ctx, c, writes, why, sizeof why) ){
     lf_errorf(ctx, "%s: %s", e->name, why);
     return;
+  }
+  /* A housekeeping call killed after its commit left file steps to do:
+  ** they are finished before anything reads or changes the project
+  ** (lf_journal.h). Best effort: a failure shows in the call itself. */
+  if( c->depth==0 ){
+    char err[256];
+    if( lf_journal_settle(sqlite3_context_db_handle(ctx), 10, err, sizeof err) ) lf_model_cache_changed();
   }
   c->depth++;
   /* Any project change may make a cached model stale (lf_model_cache.h). */
@@ -457,7 +478,12 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
       *pzErrMsg = sqlite3_mprintf("labflow: cannot register virtual tables: %s", sqlite3_errmsg(db));
     }
   }
-  if( rc==SQLITE_OK ) ensure_wal(db);
+  if( rc==SQLITE_OK ){
+    ensure_wal(db);
+    /* Finish what a housekeeping call killed after its commit left. */
+    char err[256];
+    lf_journal_settle(db, 0, err, sizeof err);
+  }
   conn_release(c);
   return rc;
 }

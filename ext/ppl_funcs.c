@@ -9,6 +9,7 @@
 #include "../core/lf_canon.h"
 #include "../core/lf_json_patch.h"
 #include "../core/lf_ppl.h"
+#include "../core/lf_txn.h"
 
 #define ERRLEN 1024
 
@@ -38,14 +39,23 @@ static void create_pipeline(sqlite3_context *ctx, const char *fn, const char *pp
     lf_errorf(ctx, "%s: %s", fn, err);
     goto done;
   }
+  /* The rows and this connection's lab_logs row in one write transaction
+  ** that waits for a trainer's commit instead of failing (lf_txn.h). */
+  int txn = lf_txn_begin(db, err, sizeof err);
+  if( txn < 0 ){
+    lf_errorf(ctx, "%s: %s", fn, err);
+    goto done;
+  }
   if( lf_ppl_insert(db, pplid, canon, hash, base, patch, err, sizeof err) ){
+    lf_txn_rollback(db, txn);
     lf_errorf(ctx, "%s: %s", fn, err);
     goto done;
   }
   /* A connection is logged when it first changes the project. */
   lf_conn *c = sqlite3_user_data(ctx);
-  if( !lf_conn_logid(c, db, err, sizeof err) ){
-    lf_errorf(ctx, "%s: pipeline '%s' was created, but %s", fn, pplid, err);
+  if( !lf_conn_logid(c, db, err, sizeof err) || lf_txn_commit(db, txn, err, sizeof err) ){
+    lf_txn_rollback(db, txn);
+    lf_errorf(ctx, "%s: %s", fn, err);
     goto done;
   }
   sqlite3_result_text(ctx, pplid, -1, SQLITE_TRANSIENT);

@@ -13,6 +13,7 @@
 #include "../core/lf_ppl.h"
 #include "../core/lf_predict.h"
 #include "../core/lf_train.h"
+#include "../core/lf_txn.h"
 
 #define ERRLEN 2048
 
@@ -34,7 +35,14 @@ void lf_fn_ppl_is_running(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_is_running");
   if( !pplid || require_pipeline(ctx, "ppl_is_running", pplid) ) return;
   char err[ERRLEN];
-  sqlite3_int64 logid = lf_claim_running(sqlite3_context_db_handle(ctx), pplid, err, sizeof err);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  /* It may clear a dead trainer's claim: a write that waits (lf_txn.h). */
+  int txn = lf_txn_begin(db, err, sizeof err);
+  sqlite3_int64 logid = txn < 0 ? -1 : lf_claim_running(db, pplid, err, sizeof err);
+  if( txn > 0 ){
+    if( logid < 0 ) lf_txn_rollback(db, txn);
+    else if( lf_txn_commit(db, txn, err, sizeof err) ) logid = -1;
+  }
   if( logid < 0 ) lf_errorf(ctx, "ppl_is_running: %s", err);
   else if( logid==0 ) sqlite3_result_null(ctx);
   else sqlite3_result_int64(ctx, logid);
@@ -45,7 +53,15 @@ void lf_fn_ppl_stop(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *pplid = lf_arg_pplid(ctx, argv, 0, "ppl_stop");
   if( !pplid || require_pipeline(ctx, "ppl_stop", pplid) ) return;
   char err[ERRLEN];
-  int r = lf_claim_request_stop(sqlite3_context_db_handle(ctx), pplid, err, sizeof err);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  /* The request waits for a trainer's epoch commit instead of being lost
+  ** to SQLITE_BUSY (lf_txn.h). */
+  int txn = lf_txn_begin(db, err, sizeof err);
+  int r = txn < 0 ? -1 : lf_claim_request_stop(db, pplid, err, sizeof err);
+  if( txn > 0 ){
+    if( r < 0 ) lf_txn_rollback(db, txn);
+    else if( lf_txn_commit(db, txn, err, sizeof err) ) r = -1;
+  }
   if( r < 0 ) lf_errorf(ctx, "ppl_stop: %s", err);
   else sqlite3_result_int(ctx, r);
 }

@@ -1,0 +1,82 @@
+/*
+** lf_txn.c — write transactions that wait for other writers (lf_txn.h).
+*/
+#include <stdio.h>
+#include <time.h>
+#include "lf_txn.h"
+#include "lf_project.h"
+
+void lf_txn_pause(void){
+  struct timespec ts = { 0, 20 * 1000 * 1000 };
+  nanosleep(&ts, NULL);
+}
+
+/* sqlite3_interrupt() (Ctrl-C in the shell) makes every statement on the
+** connection fail while the caller's statement runs. */
+static int interrupted(sqlite3 *db){
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT 1", -1, &st, NULL);
+  if( rc==SQLITE_OK ) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc==SQLITE_INTERRUPT;
+}
+
+int lf_txn_begin_top(sqlite3 *db, char *err, size_t n){
+  if( !sqlite3_get_autocommit(db) ){
+    snprintf(err, n, "cannot run inside a transaction: COMMIT or ROLLBACK first");
+    return -1;
+  }
+  double t0 = lf_now_unix();
+  for(;;){
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if( rc==SQLITE_OK ) return LF_TXN_TOP;
+    int xrc = sqlite3_extended_errcode(db);
+    if( xrc==SQLITE_BUSY_SNAPSHOT ){
+      /* This connection's running statement reads an older snapshot than
+      ** the database now has: waiting cannot help. */
+      snprintf(err, n, "another process (a trainer?) changed the project while this statement was "
+               "reading it, so this connection cannot write now: run the call in a statement "
+               "of its own (SELECT ...; without FROM over project tables) or run it again");
+      return -1;
+    }
+    if( (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED ){
+      snprintf(err, n, "cannot start a write transaction: %s", sqlite3_errmsg(db));
+      return -1;
+    }
+    if( interrupted(db) ){
+      snprintf(err, n, "interrupted while waiting for another process's write to finish");
+      return -1;
+    }
+    if( lf_now_unix() - t0 > LF_TXN_WAIT_SECONDS ){
+      snprintf(err, n, "the project stayed locked by another connection for %d s (%s); "
+               "is a transaction left open in another program?", LF_TXN_WAIT_SECONDS, sqlite3_errmsg(db));
+      return -1;
+    }
+    lf_txn_pause();
+  }
+}
+
+int lf_txn_begin(sqlite3 *db, char *err, size_t n){
+  if( sqlite3_get_autocommit(db) ) return lf_txn_begin_top(db, err, n);
+  if( lf_exec(db, "SAVEPOINT lf_txn", err, n) ) return -1;
+  return LF_TXN_NESTED;
+}
+
+int lf_txn_commit(sqlite3 *db, int kind, char *err, size_t n){
+  char e2[512];
+  if( lf_exec(db, kind==LF_TXN_NESTED ? "RELEASE lf_txn" : "COMMIT", e2, sizeof e2) ){
+    snprintf(err, n, "cannot commit: %s", e2);
+    lf_txn_rollback(db, kind);
+    return -1;
+  }
+  return 0;
+}
+
+void lf_txn_rollback(sqlite3 *db, int kind){
+  if( kind==LF_TXN_NESTED ){
+    sqlite3_exec(db, "ROLLBACK TO lf_txn", NULL, NULL, NULL);
+    sqlite3_exec(db, "RELEASE lf_txn", NULL, NULL, NULL);
+  }else if( kind==LF_TXN_TOP && !sqlite3_get_autocommit(db) ){
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  }
+}
