@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include "lf_claim.h"
 #include "lf_project.h"
+#include "lf_ppl.h"
+#include "lf_txn.h"
 
 /* Start time (field 22 of /proc/<pid>/stat), 0 if unknown. The command
 ** name in field 2 may contain spaces and parentheses, so parse after the
@@ -102,13 +104,42 @@ static int delete_claim(sqlite3 *db, sqlite3_int64 runid){
   return rc==SQLITE_DONE ? 0 : -1;
 }
 
+/* Sets ppls.status of pplid; 0 or -1. only_if: change only that status. */
+static int set_status(sqlite3 *db, const char *pplid, const char *status, const char *only_if){
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, only_if ? "UPDATE main.ppls SET status=?2 WHERE pplid=?1 AND status=?3"
+                                          : "UPDATE main.ppls SET status=?2 WHERE pplid=?1", -1, &st, NULL);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    if( only_if ) sqlite3_bind_text(st, 3, only_if, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  return rc==SQLITE_DONE ? 0 : -1;
+}
+
 int lf_claim_take(sqlite3 *db, const char *pplid, sqlite3_int64 logid,
-                  sqlite3_int64 *runid, char *err, size_t n){
+                  sqlite3_int64 *runid, char *prev, size_t prevlen, char *err, size_t n){
   claim_row r;
   char e2[64];
   if( lf_exec(db, "BEGIN IMMEDIATE", err, n) ) return -1;
   int found = read_claim(db, pplid, &r, err, n);
   if( found < 0 ) goto fail;
+  {
+    /* The status before this run; 'running' left by a killed trainer
+    ** means that run was stopped. */
+    sqlite3_stmt *st = NULL;
+    snprintf(prev, prevlen, "new");
+    if( sqlite3_prepare_v2(db, "SELECT status FROM main.ppls WHERE pplid=?1", -1, &st, NULL)==SQLITE_OK ){
+      sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
+      if( sqlite3_step(st)==SQLITE_ROW && sqlite3_column_type(st, 0)==SQLITE_TEXT ){
+        snprintf(prev, prevlen, "%s", (const char*)sqlite3_column_text(st, 0));
+      }
+    }
+    sqlite3_finalize(st);
+    if( strcmp(prev, "running")==0 ) snprintf(prev, prevlen, "stopped");
+  }
   if( found ){
     if( lf_process_alive(r.host, r.pid, r.start, r.heartbeat) ){
       snprintf(err, n, "already running in logid: %lld (pid %ld on %s)", (long long)r.logid, r.pid, r.host);
@@ -139,6 +170,10 @@ int lf_claim_take(sqlite3 *db, const char *pplid, sqlite3_int64 logid,
     sqlite3_finalize(st);
     if( rc != SQLITE_DONE ){ snprintf(err, n, "cannot claim %s: %s", pplid, sqlite3_errmsg(db)); goto fail; }
     *runid = sqlite3_last_insert_rowid(db);
+    if( set_status(db, pplid, "running", NULL) ){
+      snprintf(err, n, "cannot mark %s running: %s", pplid, sqlite3_errmsg(db));
+      goto fail;
+    }
   }
   if( lf_exec(db, "COMMIT", err, n) ) goto fail;
   return 0;
@@ -147,8 +182,14 @@ fail:
   return -1;
 }
 
-int lf_claim_release(sqlite3 *db, sqlite3_int64 runid){
-  return delete_claim(db, runid);
+int lf_claim_release(sqlite3 *db, sqlite3_int64 runid, const char *pplid, const char *status){
+  char e2[64];
+  if( lf_exec(db, "BEGIN IMMEDIATE", e2, sizeof e2) ) return -1;
+  if( set_status(db, pplid, status, NULL) || delete_claim(db, runid) || lf_exec(db, "COMMIT", e2, sizeof e2) ){
+    lf_exec(db, "ROLLBACK", e2, sizeof e2);
+    return -1;
+  }
+  return 0;
 }
 
 int lf_claim_beat(sqlite3 *db, sqlite3_int64 runid, int write_heartbeat){
@@ -184,7 +225,7 @@ sqlite3_int64 lf_claim_running(sqlite3 *db, const char *pplid, char *err, size_t
   int found = read_claim(db, pplid, &r, err, n);
   if( found <= 0 ) return found;
   if( lf_process_alive(r.host, r.pid, r.start, r.heartbeat) ) return r.logid;
-  if( delete_claim(db, r.runid) ){
+  if( delete_claim(db, r.runid) || set_status(db, pplid, "stopped", "running") ){
     snprintf(err, n, "cannot clear the dead claim of %s: %s", pplid, sqlite3_errmsg(db));
     return -1;
   }
@@ -206,4 +247,49 @@ int lf_claim_request_stop(sqlite3 *db, const char *pplid, char *err, size_t n){
     return -1;
   }
   return 1;
+}
+
+int lf_claim_sweep(sqlite3 *db){
+  if( !sqlite3_get_autocommit(db) || sqlite3_db_readonly(db, "main") != 0 ) return 0;
+  sqlite3_stmt *st = NULL;
+  int dead = 0;
+  if( sqlite3_prepare_v2(db, "SELECT host, pid, proc_start, heartbeat FROM main.runnings", -1, &st, NULL) != SQLITE_OK ){
+    sqlite3_finalize(st);
+    return 0;   /* not a project */
+  }
+  while( !dead && sqlite3_step(st)==SQLITE_ROW ){
+    const char *host = (const char*)sqlite3_column_text(st, 0);
+    dead = !host || !lf_process_alive(host, (long)sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                      sqlite3_column_double(st, 3));
+  }
+  sqlite3_finalize(st);
+  if( !dead ){
+    char e2[64];
+    dead = lf_query_exists(db, "SELECT 1 FROM main.ppls WHERE status='running' AND pplid NOT IN "
+                               "(SELECT pplid FROM main.runnings WHERE pplid IS NOT NULL)",
+                           NULL, e2, sizeof e2) == 1;
+  }
+  if( !dead ) return 0;
+  char err[256];
+  int txn = lf_txn_begin_top(db, err, sizeof err);
+  if( txn < 0 ) return -1;
+  int rc = 0;
+  sqlite3_stmt *del = NULL;
+  if( sqlite3_prepare_v2(db, "SELECT runid, pplid, host, pid, proc_start, heartbeat FROM main.runnings", -1, &st, NULL) != SQLITE_OK
+   || sqlite3_prepare_v2(db, "DELETE FROM main.runnings WHERE runid=?1", -1, &del, NULL) != SQLITE_OK ) rc = -1;
+  while( rc==0 && sqlite3_step(st)==SQLITE_ROW ){
+    const char *host = (const char*)sqlite3_column_text(st, 2);
+    if( host && lf_process_alive(host, (long)sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+                                 sqlite3_column_double(st, 5)) ) continue;
+    sqlite3_bind_int64(del, 1, sqlite3_column_int64(st, 0));
+    if( sqlite3_step(del) != SQLITE_DONE ) rc = -1;
+    sqlite3_reset(del);
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(del);
+  if( rc==0 && lf_exec(db, "UPDATE main.ppls SET status='stopped' WHERE status='running' AND pplid NOT IN "
+                           "(SELECT pplid FROM main.runnings WHERE pplid IS NOT NULL)", err, sizeof err) ) rc = -1;
+  if( rc==0 ) rc = lf_txn_commit(db, txn, err, sizeof err);
+  else lf_txn_rollback(db, txn);
+  return rc;
 }

@@ -17,6 +17,7 @@
 #include "lf_config.h"
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
+#include "lf_txn.h"
 #include "lf_util.h"
 
 extern const char lf_schema_sql[];
@@ -338,6 +339,7 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
   lf_settings s;
   *created = 0;
   char *canon = NULL, *artifacts = NULL, *existing = NULL;
+  int txn = 0;
   if( lf_settings_parse(settings_json, &s, err, n) ) return NULL;
   canon = lf_settings_json(&s);
   artifacts = artifacts_path(db, &s, err, n);
@@ -346,6 +348,11 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
     snprintf(err, n, "the database is read-only");
     goto fail;
   }
+  /* The write lock first (waiting for another process's lab_init or
+  ** trainer), then the check: of two lab_init racing on a new file, the
+  ** second sees the first's project. */
+  txn = lf_txn_begin(db, err, n);
+  if( txn < 0 ) goto fail;
   /* Is the project already initialised? Then the settings must match. */
   {
     lf_settings old;
@@ -355,10 +362,12 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
       lf_settings_free(&old);
       if( existing && strcmp(existing, canon)==0 ){
         if( lf_project_upgrade(db, err, n) || lf_mkdirs(artifacts, err, n)
-         || lf_artifacts_claim(db, artifacts, err, n) ) goto fail;
+         || lf_artifacts_claim(db, artifacts, err, n) ) goto rollback;
+        if( lf_txn_commit(db, txn, err, n) ) goto fail;
         free(canon); free(existing); lf_settings_free(&s);
         return artifacts;
       }
+      lf_txn_rollback(db, txn);
       char diff[512], advice[1024];
       describe_difference(existing ? existing : "{}", canon, diff, sizeof diff);
       settings_advice(existing ? existing : "{}", canon, advice, sizeof advice);
@@ -366,7 +375,6 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
       goto fail;
     }
   }
-  if( lf_exec(db, "SAVEPOINT lab_init", err, n) ) goto fail;
   if( lf_exec(db, lf_schema_sql, err, n) ) goto rollback;
   {
     sqlite3_stmt *st = NULL;
@@ -389,16 +397,12 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
   }
   /* Folders last: if they cannot be made, the schema is rolled back. */
   if( lf_mkdirs(artifacts, err, n) || lf_artifacts_claim(db, artifacts, err, n) ) goto rollback;
-  if( lf_exec(db, "RELEASE lab_init", err, n) ) goto rollback;
+  if( lf_txn_commit(db, txn, err, n) ) goto fail;
   *created = 1;
   free(canon); lf_settings_free(&s);
   return artifacts;
 rollback:
-  {
-    char e2[64];
-    lf_exec(db, "ROLLBACK TO lab_init", e2, sizeof e2);
-    lf_exec(db, "RELEASE lab_init", e2, sizeof e2);
-  }
+  lf_txn_rollback(db, txn);
 fail:
   free(canon); free(artifacts); free(existing);
   lf_settings_free(&s);
@@ -421,13 +425,14 @@ int lf_project_upgrade(sqlite3 *db, char *err, size_t n){
              "but the database is read-only: open it writable once (any LabFlow call upgrades it)", have);
     return -1;
   }
-  if( lf_exec(db, "SAVEPOINT lf_upgrade", err, n) ) return -1;
+  /* A write that waits for other writers (lf_txn.h). */
+  int txn = lf_txn_begin(db, err, n);
+  if( txn < 0 ) return -1;
   if( lf_exec(db, lf_schema_sql, err, n)
    || lf_exec(db, "INSERT OR REPLACE INTO main.lab_meta(key, value) VALUES('schema_version', '"
                   LF_SCHEMA_VERSION "')", err, n) ){
-    lf_exec(db, "ROLLBACK TO lf_upgrade", e2, sizeof e2);
-    lf_exec(db, "RELEASE lf_upgrade", e2, sizeof e2);
+    lf_txn_rollback(db, txn);
     return -1;
   }
-  return lf_exec(db, "RELEASE lf_upgrade", err, n);
+  return lf_txn_commit(db, txn, err, n);
 }

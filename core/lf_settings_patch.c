@@ -21,6 +21,7 @@
 #include "lf_config.h"
 #include "lf_json_patch.h"
 #include "lf_ppl.h"
+#include "lf_txn.h"
 
 /* The pplid of a pipeline being trained right now, or NULL (err[0]==0). */
 static char *running_pipeline(sqlite3 *db, char *err, size_t n){
@@ -158,7 +159,9 @@ char *lf_settings_patch(sqlite3 *db, const char *patch_json, char *err, size_t n
   }
   canon = lf_settings_json(&neu);
   if( !canon ){ snprintf(err, n, "out of memory"); goto done; }
-  if( lf_exec(db, "SAVEPOINT lab_settings", err, n) ) goto done;
+  /* A write that waits for trainers' commits (lf_txn.h). */
+  int txn = lf_txn_begin(db, err, n);
+  if( txn < 0 ) goto done;
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, "UPDATE main.lab_meta SET value=?1 WHERE key='settings'", -1, &st, NULL);
   if( rc==SQLITE_OK ){
@@ -171,12 +174,10 @@ char *lf_settings_patch(sqlite3 *db, const char *patch_json, char *err, size_t n
     rc = recompute_best(db, &neu, "", err, n) || recompute_best(db, &neu, "archived_", err, n) ? SQLITE_ERROR : SQLITE_OK;
   }
   if( rc != SQLITE_OK ){
-    char e2[64];
-    lf_exec(db, "ROLLBACK TO lab_settings", e2, sizeof e2);
-    lf_exec(db, "RELEASE lab_settings", e2, sizeof e2);
+    lf_txn_rollback(db, txn);
     goto done;
   }
-  if( lf_exec(db, "RELEASE lab_settings", err, n) ) goto done;
+  if( lf_txn_commit(db, txn, err, n) ) goto done;
   result = canon;
   canon = NULL;
 done:

@@ -56,6 +56,8 @@ typedef struct trainer {
   double t_last_check, t_last_beat;
   sqlite3_int64 new_logid;  /* lab_logs row this call created, else 0 */
   lf_sigint_watch sigint;   /* SIGINT in hosts other than the shell */
+  char prev_status[32];     /* ppls.status before this run */
+  const char *end_status;   /* ppls.status when the claim goes */
 } trainer;
 
 static char *dupstr(const char *s){
@@ -506,11 +508,7 @@ static int commit_epoch(trainer *t, int e, const epoch_result *r, int64_t wbytes
     sqlite3_finalize(st);
     st = NULL;
   }
-  if( sqlite3_prepare_v2(db, "UPDATE main.ppls SET status='trained' WHERE pplid=?1", -1, &st, NULL) != SQLITE_OK ) goto fail;
-  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
-  if( bind_step(st) ) goto fail;
-  sqlite3_finalize(st);
-  st = NULL;
+  /* ppls.status stays 'running' until the claim goes (trainer_close). */
   if( lf_exec(db, "COMMIT", err, n) ) goto fail_msg;
   return 0;
 fail:
@@ -548,18 +546,9 @@ static void remove_stale_temps(trainer *t){
   free(p);
 }
 
-static void set_status(trainer *t, const char *status){
-  sqlite3_stmt *st = NULL;
-  if( sqlite3_prepare_v2(t->priv, "UPDATE main.ppls SET status=?2 WHERE pplid=?1", -1, &st, NULL)==SQLITE_OK ){
-    sqlite3_bind_text(st, 1, t->req->pplid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-    sqlite3_step(st);
-  }
-  sqlite3_finalize(st);
-}
-
 static void trainer_close(trainer *t){
-  if( t->claimed ) lf_claim_release(t->priv, t->runid);
+  /* The claim goes with the final status, in one transaction. */
+  if( t->claimed ) lf_claim_release(t->priv, t->runid, t->req->pplid, t->end_status ? t->end_status : t->prev_status);
   sqlite3_finalize(t->interrupt_probe);
   if( t->priv ) sqlite3_close(t->priv);
   if( t->metrics ){
@@ -652,7 +641,7 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   sqlite3_int64 logid = req->logid(req->logid_arg, t.priv, err, n);
   if( !logid ) goto done;
   if( logs_before >= 0 && logid > logs_before ) t.new_logid = logid;
-  if( lf_claim_take(t.priv, req->pplid, logid, &t.runid, err, n) ) goto done;
+  if( lf_claim_take(t.priv, req->pplid, logid, &t.runid, t.prev_status, sizeof t.prev_status, err, n) ) goto done;
   t.claimed = 1;
   if( read_state(&t, err, n) ) goto done;
   remove_stale_temps(&t);
@@ -797,7 +786,6 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
       ended = "early_stop";
       snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs (best epoch %d)",
                m->settings.monitor, since, t.have_best ? t.best_epoch : 0);
-      set_status(&t, "early_stopped");
       break;
     }
     int s2 = stop_requested(&t, 1);
@@ -808,7 +796,13 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   }
   result = summary(&t, first, ended, ended_msg[0] ? ended_msg : NULL);
   if( !result ) snprintf(err, n, "out of memory");
+  /* What docs/sql-reference.md promises for ppls.status. */
+  t.end_status = strcmp(ended, "early_stop")==0 ? "early_stopped"
+               : strcmp(ended, "finished")==0 ? (t.last_epoch >= first ? "trained" : t.prev_status)
+               : "stopped";
 done:
+  /* A call that failed after committing epochs stopped before its end. */
+  if( !t.end_status && first > 0 && t.last_epoch >= first ) t.end_status = "stopped";
   /* A call that failed before committing an epoch changed nothing: the
   ** lab_logs row it made for this connection goes too. */
   if( !result && t.new_logid && (first == 0 || t.last_epoch < first) ){

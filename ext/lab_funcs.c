@@ -8,6 +8,7 @@
 #include "../core/lf_project.h"
 #include "../core/lf_settings_patch.h"
 #include "lf_vtab.h"
+#include "../core/lf_txn.h"
 
 void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
@@ -32,12 +33,27 @@ void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       snprintf(mode, sizeof mode, "%s", (const char*)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
-    if( strcmp(mode, "wal") != 0 ){
-      if( lf_exec(db, "PRAGMA main.journal_mode=WAL", err, sizeof err) ){
-        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode (%s); "
-                  "call lab_init outside a transaction, alone in its statement", err);
-        return;
+    /* Another process opening or initialising the same file may hold a
+    ** lock for a moment: wait for it (lf_txn.h), as every LabFlow write. */
+    double t0 = lf_now_unix();
+    while( strcmp(mode, "wal") != 0 ){
+      int rc = sqlite3_exec(db, "PRAGMA main.journal_mode=WAL", NULL, NULL, NULL);
+      if( rc==SQLITE_OK ) break;
+      if( (rc & 0xff)==SQLITE_BUSY && lf_now_unix() - t0 < LF_TXN_WAIT_SECONDS ){
+        lf_txn_pause();
+        continue;
       }
+      if( (rc & 0xff)==SQLITE_BUSY ){
+        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode: another connection kept it "
+                  "locked for %d s (%s)", LF_TXN_WAIT_SECONDS, sqlite3_errmsg(db));
+      }else if( !sqlite3_get_autocommit(db) ){
+        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode inside a transaction (%s): "
+                  "COMMIT or ROLLBACK first", sqlite3_errmsg(db));
+      }else{
+        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode (%s); call lab_init "
+                  "alone in its statement", sqlite3_errmsg(db));
+      }
+      return;
     }
   }
   int created = 0;

@@ -21,6 +21,7 @@
 #include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
 #include "../core/lf_ppl.h"
+#include "../core/lf_claim.h"
 #include "../core/lf_journal.h"
 #include "../core/lf_registry.h"
 #include "../core/lf_model_cache.h"
@@ -366,6 +367,8 @@ static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t
     char err[256];
     if( lf_journal_settle(sqlite3_context_db_handle(ctx), 10, err, sizeof err) ) lf_model_cache_changed();
   }
+  /* A killed trainer's claim and 'running' status go (lf_claim.h). */
+  if( c->depth==0 ) lf_claim_sweep(sqlite3_context_db_handle(ctx));
   c->depth++;
   /* Any project change may make a cached model stale (lf_model_cache.h). */
   if( writes ) lf_model_cache_changed();
@@ -483,6 +486,7 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     /* Finish what a housekeeping call killed after its commit left. */
     char err[256];
     lf_journal_settle(db, 0, err, sizeof err);
+    lf_claim_sweep(db);
   }
   conn_release(c);
   return rc;

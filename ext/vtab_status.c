@@ -15,6 +15,7 @@
 #include "lf_ext.h"
 #include "lf_vtab.h"
 #include "../core/lf_pplid.h"
+#include "../core/lf_claim.h"
 
 #define FN "ppl_status"
 #define COL_PPLID 0
@@ -41,6 +42,8 @@ typedef struct status_cursor {
   int st_done;                 /* st has no more rows */
   int eof;
   sqlite3_value *head[5];      /* pplid, status, logid, best, last of this row */
+  const char *status_now;      /* the status to show instead of head[1], or NULL */
+  int claim_live;              /* head[2] is a live trainer's logid */
   double *val;
   unsigned char *set;
   sqlite3_int64 rowid;
@@ -119,6 +122,16 @@ static int status_next(sqlite3_vtab_cursor *cur){
     c->head[i] = sqlite3_value_dup(sqlite3_column_value(c->st, i));
     if( !c->head[i] ) return SQLITE_NOMEM;
   }
+  /* Status and running_logid as they are now: a claim counts only while
+  ** its trainer lives, and 'running' without a live trainer is 'stopped'
+  ** (what the next LabFlow call writes into ppls). */
+  c->status_now = NULL;
+  c->claim_live = sqlite3_column_type(c->st, 2) != SQLITE_NULL && sqlite3_column_type(c->st, 7)==SQLITE_TEXT
+    && lf_process_alive((const char*)sqlite3_column_text(c->st, 7), (long)sqlite3_column_int64(c->st, 8),
+                        sqlite3_column_int64(c->st, 9), sqlite3_column_double(c->st, 10));
+  if( c->claim_live ) c->status_now = "running";
+  else if( sqlite3_value_type(c->head[1])==SQLITE_TEXT
+        && strcmp((const char*)sqlite3_value_text(c->head[1]), "running")==0 ) c->status_now = "stopped";
   memset(c->set, 0, (size_t)vt->nnames);
   const unsigned char *pplid = sqlite3_value_text(c->head[0]);
   int rc;
@@ -178,7 +191,8 @@ static int status_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxSt
     if( !pplid ) return SQLITE_OK;
   }
   static const char *const sel =
-    "SELECT p.pplid, p.status, r.logid, s.best_epoch, COALESCE(s.last_epoch, 0), h.name, h.value"
+    "SELECT p.pplid, p.status, r.logid, s.best_epoch, COALESCE(s.last_epoch, 0), h.name, h.value,"
+    " r.host, r.pid, r.proc_start, r.heartbeat"
     " FROM main.ppls p LEFT JOIN main.ppl_state s ON s.pplid=p.pplid"
     " LEFT JOIN main.runnings r ON r.pplid=p.pplid"
     " LEFT JOIN main.history h ON h.pplid=p.pplid AND h.epoch=s.best_epoch";
@@ -202,8 +216,11 @@ static int status_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   status_cursor *c = (status_cursor*)cur;
   status_vtab *vt = (status_vtab*)cur->pVtab;
   if( i==COL_PPLID || i==vt->col_arg ) sqlite3_result_value(ctx, c->head[0]);
-  else if( i==COL_STATUS ) sqlite3_result_value(ctx, c->head[1]);
-  else if( i==COL_LOGID ) sqlite3_result_value(ctx, c->head[2]);
+  else if( i==COL_STATUS ){
+    if( c->status_now ) sqlite3_result_text(ctx, c->status_now, -1, SQLITE_STATIC);
+    else sqlite3_result_value(ctx, c->head[1]);
+  }
+  else if( i==COL_LOGID ){ if( c->claim_live ) sqlite3_result_value(ctx, c->head[2]); }
   else if( i==COL_BEST ) sqlite3_result_value(ctx, c->head[3]);
   else if( i==vt->col_last ) sqlite3_result_value(ctx, c->head[4]);
   else if( i >= COL_FIRST && i < vt->col_last && c->set[i-COL_FIRST] ){
