@@ -11,7 +11,14 @@
     1..last_epoch of ppl_status, each complete; best_epoch <= last_epoch),
     and it never sees an error either.
 
-LF_LONG=1 (make check-all) trains longer and races 20 times instead of 3.
+  - while two trainers commit epochs, other processes run ppl_new, ppl_fork,
+    ppl_archive/ppl_unarchive and ppl_stop: every call waits for the write
+    lock (no SQLITE_BUSY), every stop reaches its trainer;
+  - two lab_init race on a new file: one project; both succeed with the
+    same settings, the second is told which setting differs otherwise.
+
+LF_LONG=1 (make check-all) trains longer and races 20 times instead of 3
+(and 30 lab_init races instead of 9, 4 times the writers).
 Prints PASS/FAIL lines.
 """
 import json
@@ -134,10 +141,94 @@ def test_race(tmp, rounds):
     U.check(U.integrity(db) == [("ok",)], "races: integrity_check ok afterwards")
 
 
+def test_writers_while_training(tmp, rounds):
+    """ppl_new, ppl_fork, archive/unarchive and ppl_stop in other processes
+    while two trainers commit epochs every few milliseconds: every call
+    waits for the write lock instead of failing, and no stop is lost."""
+    db = U.new_project(os.path.join(tmp, "writers"))
+    for p in ("t0", "t1", "h0", "h1"):
+        U.add_ppl(db, p, U.tiny_config(seed=hash(p) % 1000))
+    trainers = [U.start_shell(db, "SELECT ppl_train('%s', 1000000, 1000000);" % p) for p in ("t0", "t1")]
+    U.wait_until(lambda: U.query(db, "SELECT count(*) FROM runnings")[0][0] == 2)
+    n = 20 * rounds
+    script = []
+    for i in range(n):
+        script.append("SELECT ppl_new('n%d', %s);" % (i, U.sql_str(json.dumps(U.tiny_config(seed=1000 + i)))))
+        script.append("SELECT ppl_fork('f%d', 'n%d', '{\"seed\": %d}');" % (i, i, 5000 + i))
+    hk = []
+    for i in range(5 * rounds):
+        hk.append("SELECT ppl_archive('[\"h0\",\"h1\"]'); SELECT ppl_unarchive('[\"h0\",\"h1\"]');")
+    a = U.start_shell(db, "\n".join(script))
+    b = U.start_shell(db, "\n".join(hk))
+    singles = [U.start_shell(db, "SELECT ppl_new('s%d', %s);" % (i, U.sql_str(json.dumps(U.tiny_config(seed=9000 + i)))))
+               for i in range(4 * rounds)]
+    aout, aerr = a.communicate(timeout=600)
+    bout, berr = b.communicate(timeout=600)
+    souts = [p.communicate(timeout=600) for p in singles]
+    U.check(not aerr and len(aout.split()) == 2 * n,
+            "%d ppl_new and %d ppl_fork while two trainers run: every call succeeds" % (n, n), aerr[:500])
+    U.check(not berr and bout.split() == ["2"] * (10 * rounds),
+            "archive/unarchive while two trainers run: every call succeeds", berr[:500])
+    bad = [o + e for o, e in souts if e or not o.startswith("s")]
+    U.check(not bad, "%d processes each running ppl_new while two trainers run all succeed" % len(singles), bad[:3])
+    U.check(not any(w in aerr + berr + "".join(e for _, e in souts) for w in BUSY_WORDS),
+            "no SQLITE_BUSY reaches a writer while others train")
+    # Stops: each must reach its trainer.
+    lost = []
+    for k in range(rounds * 3):
+        p = "t%d" % (k % 2)
+        trainer = trainers[k % 2]
+        out, err, rc = U.shell(db, "SELECT ppl_stop('%s');" % p)
+        tout, terr = trainer.communicate(timeout=600)
+        ended = json.loads(tout).get("ended") if tout.startswith("{") else None
+        if out != "1" or err or ended != "stop_requested":
+            lost.append((p, out, err, tout, terr))
+        trainers[k % 2] = U.start_shell(db, "SELECT ppl_train('%s', 1000000, 1000000);" % p)
+        U.wait_until(lambda: U.query(db, "SELECT count(*) FROM runnings WHERE pplid=?", (p,))[0][0] == 1)
+    U.check(not lost, "%d ppl_stop calls while another trainer commits: every stop reaches its trainer"
+            % (rounds * 3), repr(lost[:2]))
+    for p, t in zip(("t0", "t1"), trainers):
+        U.shell(db, "SELECT ppl_stop('%s');" % p)
+        t.communicate(timeout=600)
+    U.check(U.integrity(db) == [("ok",)], "writers while training: integrity_check ok afterwards")
+
+
+def test_lab_init_race(tmp, rounds):
+    """Two lab_init at once on a new file: one project, both calls succeed
+    with the same settings; with different settings the second is told
+    precisely why."""
+    same_ok, diff_ok = [], []
+    settings = U.sql_str(json.dumps(U.SETTINGS))
+    other = U.sql_str(json.dumps(dict(U.SETTINGS, metrics=["accuracy", "f1"])))
+    for k in range(rounds):
+        folder = os.path.join(tmp, "init%d" % k)
+        os.makedirs(folder)
+        db = os.path.join(folder, "p.db")
+        differ = k % 3 == 2
+        a = U.start_shell(db, "SELECT lab_init(%s);" % settings)
+        b = U.start_shell(db, "SELECT lab_init(%s);" % (other if differ else settings))
+        (ao, ae), (bo, be) = [tuple(x.strip() for x in p.communicate(timeout=120)) for p in (a, b)]
+        rows = U.query(db, "SELECT count(*) FROM lab_meta WHERE key='settings'")[0][0] if os.path.exists(db) else 0
+        if not differ:
+            if not (ao == bo == db + ".labflow" and not ae and not be and rows == 1):
+                same_ok.append((ao, ae, bo, be, rows))
+        else:
+            wins = [o for o, e in ((ao, ae), (bo, be)) if o == db + ".labflow" and not e]
+            errs = [e for o, e in ((ao, ae), (bo, be)) if "project already initialised with other settings: metrics" in e]
+            if not (len(wins) == 1 and len(errs) == 1 and rows == 1):
+                diff_ok.append((ao, ae, bo, be, rows))
+    U.check(not same_ok, "%d races of two lab_init with the same settings: one project, both succeed"
+            % (rounds - rounds // 3), repr(same_ok[:2]))
+    U.check(not diff_ok, "%d races of two lab_init with different settings: one project, the other is told "
+            "which setting differs" % (rounds // 3), repr(diff_ok[:2]))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="lfconc-")
     try:
-        for t in (lambda: test_four_trainers(tmp), lambda: test_race(tmp, 20 if U.LONG else 3)):
+        for t in (lambda: test_four_trainers(tmp), lambda: test_race(tmp, 20 if U.LONG else 3),
+                  lambda: test_writers_while_training(tmp, 4 if U.LONG else 1),
+                  lambda: test_lab_init_race(tmp, 30 if U.LONG else 9)):
             try:
                 t()
             except Exception as e:  # a crash of the test itself is a failure
