@@ -3,7 +3,8 @@
 #   1. the whole suite (tests/run.sh, what make test runs), with the fast
 #      reliability tests, then again under ASan+UBSan+LSan
 #   2. LF_LONG=1: 200 SIGKILLs on two pipelines (test_crash.py), longer
-#      concurrent training and 20 races (test_concurrency.py)
+#      concurrent training and 20 races (test_concurrency.py), 200 SIGKILLs
+#      per housekeeping operation (test_housekeeping_crash.py)
 #   3. every libFuzzer harness for FUZZ_SECONDS (default 600 = 10 minutes)
 # Prints PASS/FAIL lines; the last line is "N passed, N failed".
 # FUZZ_SECONDS=30 sh tests/reliability/check-all.sh is the quick version.
@@ -19,6 +20,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-600}
   grep -aE '^(PASS|FAIL)' tests/out/run.log   # the suite's full log
   LF_LONG=1 /usr/bin/python3 tests/py/test_crash.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
   LF_LONG=1 /usr/bin/python3 tests/py/test_concurrency.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
+  LF_LONG=1 /usr/bin/python3 tests/py/test_housekeeping_crash.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
   if make -C tests/fuzz all > "$OUT/fuzz-build.log" 2>&1; then
     make -k -C tests/fuzz run FUZZ_SECONDS="$FUZZ_SECONDS" 2>&1 | tee "$OUT/fuzz.log" | grep -E '^(PASS|FAIL)'
   else
