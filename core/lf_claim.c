@@ -249,7 +249,7 @@ int lf_claim_request_stop(sqlite3 *db, const char *pplid, char *err, size_t n){
   return 1;
 }
 
-int lf_claim_sweep(sqlite3 *db){
+int lf_claim_sweep(sqlite3 *db, int full){
   if( !sqlite3_get_autocommit(db) || sqlite3_db_readonly(db, "main") != 0 ) return 0;
   sqlite3_stmt *st = NULL;
   int dead = 0;
@@ -263,7 +263,7 @@ int lf_claim_sweep(sqlite3 *db){
                                       sqlite3_column_double(st, 3));
   }
   sqlite3_finalize(st);
-  if( !dead ){
+  if( !dead && full ){
     char e2[64];
     dead = lf_query_exists(db, "SELECT 1 FROM main.ppls WHERE status='running' AND pplid NOT IN "
                                "(SELECT pplid FROM main.runnings WHERE pplid IS NOT NULL)",

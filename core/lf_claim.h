@@ -43,9 +43,10 @@ void lf_process_identity(char *host, size_t hostlen, long *pid, long long *start
 int lf_process_alive(const char *host, long pid, long long start, double heartbeat);
 
 /* Clears the claims of dead trainers and turns their pipelines' 'running'
-** status into 'stopped' (also a 'running' with no claim at all). Run when
-** LabFlow is loaded and before every LabFlow call; best effort: nothing
-** inside the caller's transaction or on a read-only database. */
-int lf_claim_sweep(sqlite3 *db);
+** status into 'stopped'; full: also a 'running' with no claim at all
+** (a scan of ppls). Run when LabFlow is loaded (full) and before every
+** LabFlow call; best effort: nothing inside the caller's transaction or on
+** a read-only database. */
+int lf_claim_sweep(sqlite3 *db, int full);
 
 #endif

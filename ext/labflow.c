@@ -368,7 +368,7 @@ static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t
     if( lf_journal_settle(sqlite3_context_db_handle(ctx), 10, err, sizeof err) ) lf_model_cache_changed();
   }
   /* A killed trainer's claim and 'running' status go (lf_claim.h). */
-  if( c->depth==0 ) lf_claim_sweep(sqlite3_context_db_handle(ctx));
+  if( c->depth==0 ) lf_claim_sweep(sqlite3_context_db_handle(ctx), 0);
   c->depth++;
   /* Any project change may make a cached model stale (lf_model_cache.h). */
   if( writes ) lf_model_cache_changed();
@@ -486,7 +486,7 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     /* Finish what a housekeeping call killed after its commit left. */
     char err[256];
     lf_journal_settle(db, 0, err, sizeof err);
-    lf_claim_sweep(db);
+    lf_claim_sweep(db, 1);
   }
   conn_release(c);
   return rc;
