@@ -297,6 +297,21 @@ int lf_journal_apply(lf_journal *j, char *err, size_t n){
 
 /* ---- settling what dead processes left ---------------------------------- */
 
+/* File steps take milliseconds to minutes: a row older than this (or
+** dated in the future) belongs to no live operation, whatever its pid. */
+#define STEP_MAX_AGE 3600.0
+
+static int owner_alive(const char *host, long pid, long long start, double created){
+  char me[256];
+  long mypid;
+  long long mystart;
+  lf_process_identity(me, sizeof me, &mypid, &mystart);
+  if( host && strcmp(host, me)==0 && pid==mypid ) return atomic_load(&in_flight) > 0;
+  double age = lf_now_unix() - created;
+  if( !host || age > STEP_MAX_AGE || age < -60 ) return 0;
+  return lf_process_alive(host, pid, start, created);
+}
+
 /* 1 if some journal row belongs to a live process (other than steps this
 ** process has abandoned), 0 if none, -1 if there is no journal. *any: rows
 ** of dead owners exist. */
@@ -308,17 +323,10 @@ static int scan_owners(sqlite3 *db, int *any_dead){
     sqlite3_finalize(st);
     return -1;
   }
-  char me[256];
-  long mypid;
-  long long mystart;
-  lf_process_identity(me, sizeof me, &mypid, &mystart);
   int live = 0;
   while( sqlite3_step(st)==SQLITE_ROW ){
-    const char *host = (const char*)sqlite3_column_text(st, 0);
-    long pid = (long)sqlite3_column_int64(st, 1);
-    int alive;
-    if( host && strcmp(host, me)==0 && pid==mypid ) alive = atomic_load(&in_flight) > 0;
-    else alive = host && lf_process_alive(host, pid, sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3));
+    int alive = owner_alive((const char*)sqlite3_column_text(st, 0), (long)sqlite3_column_int64(st, 1),
+                            sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3));
     if( alive ) live = 1; else *any_dead = 1;
   }
   sqlite3_finalize(st);
@@ -331,11 +339,6 @@ static int roll_forward(sqlite3 *db, char *err, size_t n){
   if( lf_proj_open(db, &pj, err, n) ) return -1;
   int txn = lf_txn_begin_top(db, err, n);
   if( txn < 0 ){ lf_proj_close(&pj); return -1; }
-  char me[256];
-  long mypid;
-  long long mystart;
-  lf_process_identity(me, sizeof me, &mypid, &mystart);
-  int mine_live = atomic_load(&in_flight) > 0;
   sqlite3_stmt *st = NULL, *del = NULL;
   int rc = 0;
   if( sqlite3_prepare_v2(db, "SELECT step, action, src, dst, host, pid, proc_start, created FROM main.file_journal "
@@ -345,11 +348,8 @@ static int roll_forward(sqlite3 *db, char *err, size_t n){
     rc = -1;
   }
   while( rc==0 && sqlite3_step(st)==SQLITE_ROW ){
-    const char *host = (const char*)sqlite3_column_text(st, 4);
-    long pid = (long)sqlite3_column_int64(st, 5);
-    int alive = (host && strcmp(host, me)==0 && pid==mypid) ? mine_live
-              : host && lf_process_alive(host, pid, sqlite3_column_int64(st, 6), sqlite3_column_double(st, 7));
-    if( alive ) continue;
+    if( owner_alive((const char*)sqlite3_column_text(st, 4), (long)sqlite3_column_int64(st, 5),
+                    sqlite3_column_int64(st, 6), sqlite3_column_double(st, 7)) ) continue;
     const char *action = (const char*)sqlite3_column_text(st, 1);
     int r = do_step(pj.art, action ? action : "", (const char*)sqlite3_column_text(st, 2),
                     (const char*)sqlite3_column_text(st, 3), err, n);

@@ -14,6 +14,7 @@
 #include "lf_pplid.h"
 #include "lf_query.h"
 #include "lf_space.h"
+#include "lf_txn.h"
 
 #define ERRLEN 1024
 
@@ -180,20 +181,21 @@ int lf_sweep_create(sqlite3 *db, const lf_settings *s, const lf_sweep_request *r
   for(const cJSON *set = sets->child; set; set = set->next, i++){
     if( build_member(db, s, req->name, base, set, i, &m[i], err, n) ) goto done;
   }
-  if( lf_exec(db, "SAVEPOINT ppl_sweep", err, n) ) goto done;
+  /* A write that waits for trainers' commits (lf_txn.h). */
+  int txn = lf_txn_begin(db, err, n);
+  if( txn < 0 ) goto done;
   for(i=0; i<count; i++){
     if( m[i].reused ) continue;
     if( lf_ppl_insert(db, m[i].pplid, m[i].config, m[i].hash, req->base, m[i].patch, err, n) ) goto rollback;
   }
   if( insert_rows(db, req, space_canon, m, count, err, n) ) goto rollback;
-  if( lf_exec(db, "RELEASE ppl_sweep", err, n) ) goto rollback;
+  if( lf_txn_commit(db, txn, err, n) ) goto done;
   *nmembers = count;
   for(i=0; i<count; i++) *nreused += m[i].reused;
   rc = 0;
   goto done;
 rollback:
-  lf_exec(db, "ROLLBACK TO ppl_sweep", why, sizeof why);
-  lf_exec(db, "RELEASE ppl_sweep", why, sizeof why);
+  lf_txn_rollback(db, txn);
 done:
   members_free(m, count);
   cJSON_Delete(sets);
@@ -408,7 +410,7 @@ static int settle(sqlite3 *db, const lf_settings *s, const char *sweep, progress
     if( keep < 1 ) keep = 1;
     next.rung = g->rung + 1;
   }
-  if( lf_exec(db, "BEGIN IMMEDIATE", err, n) ) return -1;
+  if( lf_txn_begin_top(db, err, n) < 0 ) return -1;
   /* Another process (a second ppl_halving, a rank of a runner) may have
   ** settled this rung while we ranked: then take its outcome. */
   progress now;

@@ -16,6 +16,7 @@
 #include "lf_canon.h"
 #include "lf_ckpt.h"
 #include "lf_file.h"
+#include "lf_claim.h"
 #include "lf_config.h"
 #include "lf_ppl.h"
 #include "lf_pplid.h"
@@ -250,7 +251,7 @@ static char *bundle_target(sqlite3 *db, const char *art, const char *given, cons
     return p;
   }
   char *p = lf_strf("%s/Transfer/%s.lfbundle", art, first);
-  for(int k=1; p && lf_path_exists(p) && k < 1000; k++){
+  for(int k=1; p && lf_path_exists(p) && !earlier_attempt(db, p, ids) && k < 1000; k++){
     char stamp[32];
     time_t t = time(NULL);
     struct tm tm;
@@ -351,6 +352,31 @@ done:
   return rc;
 }
 
+/* A process killed while writing a bundle leaves <bundle>.tmp-<pid>:
+** removed once that process is gone. */
+static void remove_dead_temps(const char *dir, const char *target){
+  const char *base = strrchr(target, '/') + 1;
+  size_t bl = strlen(base);
+  DIR *d = opendir(dir);
+  if( !d ) return;
+  char host[256];
+  long mypid;
+  long long start;
+  lf_process_identity(host, sizeof host, &mypid, &start);
+  struct dirent *de;
+  while( (de = readdir(d)) != NULL ){
+    if( strncmp(de->d_name, base, bl) != 0 || strncmp(de->d_name + bl, ".tmp-", 5) != 0 ) continue;
+    char *end = NULL;
+    long pid = strtol(de->d_name + bl + 5, &end, 10);
+    if( end==de->d_name + bl + 5 || *end || pid <= 0 || pid==mypid || lf_process_alive(host, pid, 0, 0) ) continue;
+    char *p = lf_path_join(dir, de->d_name);
+    struct stat sb;
+    if( p && lstat(p, &sb)==0 && S_ISREG(sb.st_mode) ) unlink(p);
+    free(p);
+  }
+  closedir(d);
+}
+
 int lf_transfer_export(sqlite3 *db, const lf_pplist *ids_in, int move, const char *bundle_path,
                        char **written, char *err, size_t n){
   lf_proj pj;
@@ -382,6 +408,7 @@ int lf_transfer_export(sqlite3 *db, const lf_pplist *ids_in, int move, const cha
   *strrchr(tdir, '/') = 0;
   made_dir = !lf_path_exists(tdir);
   if( lf_mkdirs(tdir, err, n) ) goto fail;
+  remove_dead_temps(tdir, target);
   unlink(tmp);
   if( write_bundle(db, &pj, ids, tmp, err, n) ) goto fail;
   if( fsync_path(tmp, 0, err, n) ) goto fail;

@@ -8,6 +8,7 @@
 #include "lf_ext.h"
 #include "../core/lf_ppl.h"
 #include "../core/lf_project.h"
+#include "../core/lf_txn.h"
 
 #define TAG_KEY_MAX 100
 
@@ -30,6 +31,9 @@ static void set_tag(sqlite3_context *ctx, const char *fn, const char *pplid,
     else lf_errorf(ctx, "%s: no pipeline '%s' (see SELECT pplid FROM ppls)", fn, pplid);
     return;
   }
+  /* A write that waits for trainers' commits (lf_txn.h). */
+  int txn = lf_txn_begin(db, err, sizeof err);
+  if( txn < 0 ){ lf_errorf(ctx, "%s: %s", fn, err); return; }
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, t==SQLITE_NULL
         ? "DELETE FROM main.ppl_tags WHERE pplid=?1 AND key=?2"
@@ -43,9 +47,11 @@ static void set_tag(sqlite3_context *ctx, const char *fn, const char *pplid,
   if( rc != SQLITE_DONE ){
     lf_errorf(ctx, "%s: cannot record the tag: %s", fn, sqlite3_errmsg(db));
     sqlite3_finalize(st);
+    lf_txn_rollback(db, txn);
     return;
   }
   sqlite3_finalize(st);
+  if( lf_txn_commit(db, txn, err, sizeof err) ){ lf_errorf(ctx, "%s: %s", fn, err); return; }
   sqlite3_result_value(ctx, value);
 }
 

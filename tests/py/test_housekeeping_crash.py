@@ -243,6 +243,37 @@ def scenarios(tmp):
     return out
 
 
+def hostile_journal(tmp):
+    """Journal rows in a database someone sent you cannot move or delete
+    anything outside its artifacts folder, nor follow a symbolic link."""
+    db = U.new_project(os.path.join(tmp, "hostile"))
+    make_pipeline(db, "h1", 90)
+    U.shell(db, "SELECT ppl_archive('h1'); SELECT ppl_unarchive('h1');")   # creates file_journal
+    art = db + ".labflow"
+    outside = os.path.join(tmp, "outside")
+    os.makedirs(outside)
+    for f in ("keep.txt", "f"):
+        with open(os.path.join(outside, f), "w") as fh:
+            fh.write("mine\n")
+    os.symlink(outside, os.path.join(art, "Weights", "evil"))
+    rows = [("remove", "../outside/keep.txt", None), ("remove", outside + "/keep.txt", None),
+            ("move", "../outside/keep.txt", "Weights/x"), ("remove", "Weights/evil/f", None),
+            ("move", "Weights/evil/f", "Weights/stolen"), ("remove", "Weights/./h1", None),
+            ("remove", ".hidden", None), ("rmdir", "Weights/evil", None)]
+    c = sqlite3.connect(db)
+    c.executemany("INSERT INTO file_journal(action, src, dst, host, pid, proc_start, created) "
+                  "VALUES(?, ?, ?, 'h', 1, 1, 0)", rows)
+    c.commit()
+    c.close()
+    out, err, rc = U.shell(db, "SELECT count(*) FROM ppls;")
+    intact = sorted(os.listdir(outside)) == ["f", "keep.txt"] and os.path.islink(os.path.join(art, "Weights", "evil"))
+    U.check(intact and journal_rows(db) == 0 and not os.path.exists(os.path.join(art, "Weights", "stolen")),
+            "journal rows pointing outside the artifacts folder or through a symlink are dropped, not done",
+            (os.listdir(outside), journal_rows(db), out, err))
+    U.check(consistent(db, ["h1"], ALL) == "", "the project is untouched by the hostile journal rows",
+            consistent(db, ["h1"], ALL))
+
+
 def main():
     seed = int(os.environ.get("LF_SEED", time.time()))
     print("# test_housekeeping_crash: LF_SEED=%d" % seed)
@@ -250,6 +281,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="lfhkcrash-")
     kills = 200 if U.LONG else 25
     try:
+        hostile_journal(tmp)
         for sc in scenarios(tmp):
             stats = {}
             for point in POINTS:
