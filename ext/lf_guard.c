@@ -27,6 +27,8 @@
 #include <strings.h>
 #include "lf_ext.h"
 #include "lf_guard.h"
+#include "../core/lf_project.h"
+#include "../core/lf_txn.h"
 
 static int is_ident_char(char c){
   return (c>='A' && c<='Z') || (c>='a' && c<='z') || (c>='0' && c<='9') || c=='_' || c=='$';
@@ -71,11 +73,12 @@ static const char *side_effect_called(const char *sql){
 }
 
 /* Check 2; 1 with why set if an object calls one, -1 on error. */
-static int schema_calls(sqlite3 *db, char *why, size_t n){
+static int schema_calls(sqlite3 *db, char *why, size_t n, int *busy){
   sqlite3_stmt *dbs = NULL;
   int found = 0;
   if( sqlite3_prepare_v2(db, "SELECT name FROM pragma_database_list WHERE name <> 'temp'", -1, &dbs, NULL) != SQLITE_OK ){
     snprintf(why, n, "cannot list the connection's databases: %s", sqlite3_errmsg(db));
+    *busy = (sqlite3_errcode(db) & 0xff)==SQLITE_BUSY;
     sqlite3_finalize(dbs);
     return -1;
   }
@@ -86,9 +89,11 @@ static int schema_calls(sqlite3 *db, char *why, size_t n){
     sqlite3_stmt *st = NULL;
     if( !q || sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK ){
       snprintf(why, n, "cannot read the schema of database '%s': %s", schema, q ? sqlite3_errmsg(db) : "out of memory");
+      *busy = q && (sqlite3_errcode(db) & 0xff)==SQLITE_BUSY;
       found = -1;
     }
-    while( found==0 && st && sqlite3_step(st)==SQLITE_ROW ){
+    int rc = SQLITE_DONE;
+    while( found==0 && st && (rc = sqlite3_step(st))==SQLITE_ROW ){
       const char *sql = (const char*)sqlite3_column_text(st, 2);
       const char *fn = sql ? side_effect_called(sql) : NULL;
       if( fn ){
@@ -100,6 +105,11 @@ static int schema_calls(sqlite3 *db, char *why, size_t n){
                  type ? type : "object", schema, name ? name : "?", fn);
         found = 1;
       }
+    }
+    if( found==0 && rc != SQLITE_DONE && rc != SQLITE_ROW ){
+      snprintf(why, n, "cannot read the schema of database '%s': %s", schema, sqlite3_errmsg(db));
+      *busy = (rc & 0xff)==SQLITE_BUSY;
+      found = -1;
     }
     sqlite3_finalize(st);
     sqlite3_free(q);
@@ -195,7 +205,14 @@ int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n
     sqlite3_free(key);
     return 0;
   }
-  int found = schema_calls(db, why, n);
+  /* Another process initialising or switching the file to WAL holds it
+  ** locked for a moment: wait, as every LabFlow write does (lf_txn.h). */
+  double t0 = lf_now_unix();
+  int found, busy = 0;
+  while( (found = schema_calls(db, why, n, &busy)) < 0 && busy && lf_now_unix() - t0 < LF_TXN_WAIT_SECONDS ){
+    busy = 0;
+    lf_txn_pause();
+  }
   sqlite3_free(c->schema_clean);
   c->schema_clean = found==0 ? key : NULL;
   if( found != 0 ) sqlite3_free(key);
