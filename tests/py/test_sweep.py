@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reliability"))
 import lfutil as U  # noqa: E402
@@ -109,10 +110,23 @@ def main():
             limit=300, step=0.005)
         # A stop that arrives while a member commits its last epoch of the
         # rung is moot (that member is done); ask again until one lands.
+        # Asked from one connection every few ms: a new shell per attempt
+        # (slow to start under ASan) kept missing every member's last batches.
         stop_log = ""
+        stopper = sqlite3.connect(db, timeout=60)
+        stopper.enable_load_extension(True)
+        stopper.load_extension(U.EXT)
         while p.poll() is None:
-            o, e, _ = U.shell(db, "SELECT sum(ppl_stop(pplid)) FROM sweep_members WHERE sweep='s';")
-            stop_log += o + e
+            try:
+                # ppl_stop in a statement of its own: inside a SELECT over
+                # the project's tables it could not write once a trainer
+                # committed after the statement began.
+                for (pplid,) in stopper.execute("SELECT pplid FROM runnings").fetchall():
+                    stop_log += "%s:%r " % (pplid, stopper.execute("SELECT ppl_stop(?)", (pplid,)).fetchone())
+            except sqlite3.Error as e:
+                stop_log += str(e) + " "
+            time.sleep(0.005)
+        stopper.close()
         out, err = p.communicate(timeout=300)
         summary = json.loads(out.strip()) if out.strip().startswith("{") else {}
         U.check(running and summary.get("ended") == "stop_requested" and summary.get("winner") is None
