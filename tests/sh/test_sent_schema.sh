@@ -107,6 +107,42 @@ for fname in train export plot; do
 done
 [ $n_ok = 42 ] && pass "42 crafted schemas (7 places x ppl_train/export/ppl_plot x parsed before/after .load) under 14 statements each: nothing ran"
 
+# The functions this round added (issues 11, 16, 20) are refused the same
+# way: from a CHECK under INSERT and PRAGMA integrity_check, from a trigger,
+# and (SQLite's own DIRECTONLY rule) from a view of the sent database.
+state2(){
+  { "$SQLITE" -batch "$D/p.db" "PRAGMA writable_schema=ON; SELECT count(*) FROM history; SELECT count(*) FROM ppls;
+       SELECT * FROM lab_meta ORDER BY 1; SELECT count(*) FROM ppl_tags; SELECT count(*) FROM sweeps;
+       SELECT last_epoch FROM ppl_state;" 2>&1
+    find "$D/art" -type f | sort | xargs sha256sum; } | sha256sum
+}
+n_new=0
+for F in "ppl_train_to('p', 4)" "ppl_tag('p', 'k', 'v')" "ppl_note('p', 'owned')" \
+         "lab_settings('{\"threads\": 1, \"keep\": \"all\"}')" "ppl_sweep('s', 'p', '{\"optimizer>args>lr\": [0.1, 0.2]}')" \
+         "ppl_halving('s', 1, 2)" "ppl_predict_cache(0)" \
+         "(SELECT count(*) FROM ppl_train_each('[\"p\"]', 2))" \
+         "(SELECT count(*) FROM ppl_predict_rows('p', 'SELECT 1 AS id, 0.5 AS a, 0.5 AS b'))"; do
+  for vec in check trigger view; do
+    case $vec in
+      check)   O="CREATE TABLE t(x CHECK (x > 0)); INSERT INTO t VALUES(1);"; OBJ=t; C="CREATE TABLE t(x CHECK ($F IS NOT NULL))"
+               S="INSERT INTO t VALUES(2); PRAGMA integrity_check;" ;;
+      trigger) O="CREATE TABLE t(x); CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;"; OBJ=tr
+               C="CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT $F; END"; S="INSERT INTO t VALUES(2);" ;;
+      view)    O="CREATE VIEW v AS SELECT 1 AS c;"; OBJ=v; C="CREATE VIEW v AS SELECT $F AS c"; S="SELECT * FROM v;" ;;
+    esac
+    if ! craft "$vec" "$O" "$OBJ" "$C"; then fail "craft new $vec" "cannot build"; continue; fi
+    before=$(state2)
+    printf '.load %s\n%s\n' "$EXT" "$S" | "$SQLITE" -batch "$D/p.db" > "$L/new" 2>&1
+    after=$(state2)
+    if [ "$before" = "$after" ] && grep -q "may not call a LabFlow function that acts\|malformed database schema\|unsafe use of\|cannot run" "$L/new"; then
+      n_new=$((n_new + 1))
+    else
+      fail "a sent $vec calling $F does nothing" "$(first "$L/new")"
+    fi
+  done
+done
+[ $n_new = 27 ] && pass "the functions added since (ppl_train_to, ppl_tag, ppl_note, lab_settings(patch), ppl_sweep, ppl_halving, ppl_predict_cache, ppl_train_each, ppl_predict_rows) do nothing from a sent CHECK, trigger or view (27 cases)"
+
 # The refusal names the object and says how to fix it.
 craft check "CREATE TABLE t(x CHECK (x > 0));" t "CREATE TABLE t(x CHECK (ppl_train('p', 3) IS NOT NULL))"
 printf '.load %s\nSELECT ppl_sync(%s);\n' "$EXT" "'p'" | "$SQLITE" -batch "$D/p.db" > "$L/out" 2>&1
