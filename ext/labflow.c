@@ -34,6 +34,11 @@ SQLITE_EXTENSION_INIT1
 #define PURE SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC
 /* Reads the database: innocuous, but not deterministic across statements. */
 #define READS SQLITE_UTF8 | SQLITE_INNOCUOUS
+/* DIRECTONLY (it reads files and fills caches) but changes no project row or
+** file, so it stays usable inside UPDATE ... SET x = ppl_predict(...).
+** LabFlow's own bit, masked off before the flags reach SQLite. */
+#define LF_FN_READS_ONLY 0x40000000
+#define SIDE_READING SIDE | LF_FN_READS_ONLY
 
 static void fn_version(sqlite3_context*, int, sqlite3_value**);
 static void fn_help(sqlite3_context*, int, sqlite3_value**);
@@ -88,17 +93,17 @@ static const lf_func_entry lf_funcs[] = {
    "ppl_train_to(pplid, last_epoch [, patience [, verbose]]) -> JSON summary",
    "Trains until the pipeline's last epoch is last_epoch (nothing if it already is), as ppl_train "
    "otherwise: SELECT ppl_train_to(pplid, 10, 5) FROM ppls is the reference's multi_train(ppls, 10, 5)."},
-  {"ppl_predict", 2, 4, SIDE, lf_fn_ppl_predict,
+  {"ppl_predict", 2, 4, SIDE_READING, lf_fn_ppl_predict,
    "ppl_predict(pplid, input [, epoch='best' [, mode='raw']]) -> JSON",
    "Model outputs for one sample or a list of samples (JSON array, JSON object by feature column, "
    "BLOB of one uint8 sample or of float32 samples): mode 'raw', 'proba' or 'class'. The network stays "
    "cached on the connection between calls (see ppl_predict_cache)."},
-  {"ppl_predict_cache", 0, 1, SIDE, lf_fn_ppl_predict_cache,
+  {"ppl_predict_cache", 0, 1, SIDE_READING, lf_fn_ppl_predict_cache,
    "ppl_predict_cache([max_mb]) -> JSON",
    "The connection's cache of ready networks used by ppl_predict and ppl_predict_rows: limit_mb, bytes "
    "(estimate), models, hits, revalidated, loads, evictions. max_mb sets the bound (default 256; least "
    "recently used models go first; 0 keeps none between calls)."},
-  {"ppl_evaluate", 2, 3, SIDE, lf_fn_ppl_evaluate,
+  {"ppl_evaluate", 2, 3, SIDE_READING, lf_fn_ppl_evaluate,
    "ppl_evaluate(pplid, data_src [, epoch='best']) -> JSON",
    "Loss and every project metric of the pipeline's model on another data source."},
   {"ppl_archive", 1, 2, SIDE, lf_fn_ppl_archive,
@@ -354,7 +359,7 @@ static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t
   if( i >= N_FUNCS ) return;
   const lf_func_entry *e = &lf_funcs[i];
   lf_conn *c = sqlite3_user_data(ctx);
-  int writes = e->fn != lf_fn_ppl_predict && e->fn != lf_fn_ppl_evaluate && e->fn != lf_fn_ppl_predict_cache;
+  int writes = !(e->flags & LF_FN_READS_ONLY);
   char why[512];
   if( lf_guard_refuses(ctx, c, writes, why, sizeof why) ){
     lf_errorf(ctx, "%s: %s", e->name, why);
@@ -452,7 +457,7 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     const lf_func_entry *e = &lf_funcs[i];
     for(int nargs = e->nmin; nargs <= e->nmax && rc==SQLITE_OK; nargs++){
       c->refs++;
-      rc = sqlite3_create_function_v2(db, e->name, nargs, e->flags, c, entry_fn(i), NULL, NULL, conn_release);
+      rc = sqlite3_create_function_v2(db, e->name, nargs, e->flags & ~LF_FN_READS_ONLY, c, entry_fn(i), NULL, NULL, conn_release);
       /* On failure SQLite has already called conn_release for this one. */
       if( rc != SQLITE_OK && pzErrMsg ){
         *pzErrMsg = sqlite3_mprintf("labflow: cannot register %s: %s", e->name, sqlite3_errmsg(db));
