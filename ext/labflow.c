@@ -355,6 +355,28 @@ static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** ppl_predict_cache only touches the connection's model cache. */
 #define N_FUNCS (sizeof lf_funcs / sizeof lf_funcs[0])
 
+/* Before anything reads or changes the project: a housekeeping call killed
+** after its commit left file steps to do (lf_journal.h), a killed trainer
+** left its claim and 'running' status (lf_claim.h). Best effort: a failure
+** shows in the call itself. A reading call (ppl_predict, once per row of a
+** table) looks again only when a database changed since the last look found
+** nothing; a call that changes the project always looks. */
+static void settle_project(sqlite3 *db, lf_conn *c, int writes){
+  char *key = writes ? NULL : lf_guard_db_versions(db);
+  if( key && c->settled && strcmp(key, c->settled)==0 ){
+    sqlite3_free(key);
+    return;
+  }
+  char err[256];
+  int rolled = lf_journal_settle(db, 10, err, sizeof err);
+  if( rolled ) lf_model_cache_changed();
+  int swept = lf_claim_sweep(db, 0);
+  sqlite3_free(c->settled);
+  c->settled = NULL;
+  /* Whatever was done committed, so the versions moved: look again next time. */
+  if( rolled==0 && swept==0 ) c->settled = key; else sqlite3_free(key);
+}
+
 static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t i){
   if( i >= N_FUNCS ) return;
   const lf_func_entry *e = &lf_funcs[i];
@@ -365,15 +387,7 @@ static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t
     lf_errorf(ctx, "%s: %s", e->name, why);
     return;
   }
-  /* A housekeeping call killed after its commit left file steps to do:
-  ** they are finished before anything reads or changes the project
-  ** (lf_journal.h). Best effort: a failure shows in the call itself. */
-  if( c->depth==0 ){
-    char err[256];
-    if( lf_journal_settle(sqlite3_context_db_handle(ctx), 10, err, sizeof err) ) lf_model_cache_changed();
-  }
-  /* A killed trainer's claim and 'running' status go (lf_claim.h). */
-  if( c->depth==0 ) lf_claim_sweep(sqlite3_context_db_handle(ctx), 0);
+  if( c->depth==0 ) settle_project(sqlite3_context_db_handle(ctx), c, writes);
   c->depth++;
   /* Any project change may make a cached model stale (lf_model_cache.h). */
   if( writes ) lf_model_cache_changed();
@@ -406,6 +420,7 @@ static void conn_release(void *p){
   if( --c->refs == 0 ){
     lf_model_cache_free(c->models);
     sqlite3_free(c->schema_clean);
+    sqlite3_free(c->settled);
     sqlite3_free(c);
   }
 }

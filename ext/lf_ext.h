@@ -18,6 +18,7 @@ typedef struct lf_conn {
   int depth;             /* LabFlow functions with side effects running now */
   struct lf_model_cache *models;  /* ppl_predict's networks, made on first use */
   char *schema_clean;    /* lf_guard.c: schema versions last found clean (sqlite3_malloc) */
+  char *settled;         /* labflow.c: data versions when no journal or dead claim was left */
 } lf_conn;
 
 /* One SQL function. Registered once per argument count in [nmin, nmax]. */

@@ -127,7 +127,7 @@ static int schema_calls(sqlite3 *db, char *why, size_t n, int *busy){
 ** read transaction first gets one through PRAGMA data_version, which
 ** refreshes the version (a statement that evaluates a schema expression
 ** always has one open). NULL: no key, check the schemas. */
-static char *schema_key(sqlite3 *db){
+char *lf_guard_db_versions(sqlite3 *db){
   sqlite3_str *s = sqlite3_str_new(NULL);
   for(int i = 0; ; i++){
     const char *name = sqlite3_db_name(db, i);
@@ -200,7 +200,7 @@ int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n
       return 1;
     }
   }
-  char *key = schema_key(db);
+  char *key = lf_guard_db_versions(db);
   if( key && c->schema_clean && strcmp(key, c->schema_clean)==0 ){
     sqlite3_free(key);
     return 0;

@@ -16,6 +16,11 @@ int lf_guard_refuses(sqlite3_context *ctx, lf_conn *c, int writes, char *why, si
 
 /* The same for a caller without a function context (a virtual table). */
 int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n);
+/* Every attached database's data version ("main=12;aux=3;"), which changes
+** with every commit of any connection, this one's included; NULL while a
+** database has a write transaction open (or on error). sqlite3_malloc'ed. */
+char *lf_guard_db_versions(sqlite3 *db);
+
 /* 1 if a CREATE statement (CREATE TABLE ... AS SELECT) is running on db. */
 int lf_guard_create_busy(sqlite3 *db);
 
