@@ -33,9 +33,7 @@ typedef struct {
   char why[256];         /* the first thing denied */
 } ro_auth;
 
-/* Skips blanks and SQL comments; an unterminated block comment runs to
-** the end, as in SQLite's tokenizer. */
-static const char *skip_blanks(const char *p){
+const char *lf_sql_skip_blanks(const char *p){
   for(;;){
     while( *p==' ' || *p=='\t' || *p=='\n' || *p=='\r' || *p=='\f' || *p=='\v' ) p++;
     if( p[0]=='-' && p[1]=='-' ){
@@ -49,7 +47,7 @@ static const char *skip_blanks(const char *p){
   }
 }
 
-static int starts_with_word(const char *p, const char *word){
+int lf_sql_starts_with_word(const char *p, const char *word){
   size_t n = strlen(word);
   if( strncasecmp(p, word, n)!=0 ) return 0;
   char c = p[n];
@@ -145,12 +143,12 @@ int lf_prepare_readonly(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *
     set_error(errmsg, "%s", db ? "is NULL" : "has no database connection");
     return SQLITE_MISUSE;
   }
-  const char *first = skip_blanks(sql);
+  const char *first = lf_sql_skip_blanks(sql);
   if( *first==0 ){
     set_error(errmsg, "%s", "is empty");
     return SQLITE_ERROR;
   }
-  if( !starts_with_word(first, "SELECT") && !starts_with_word(first, "WITH") && !starts_with_word(first, "VALUES") ){
+  if( !lf_sql_starts_with_word(first, "SELECT") && !lf_sql_starts_with_word(first, "WITH") && !lf_sql_starts_with_word(first, "VALUES") ){
     set_error(errmsg, "must be one SELECT, WITH or VALUES statement, not '%.40s'", first);
     return SQLITE_AUTH;
   }
@@ -172,7 +170,7 @@ int lf_prepare_readonly(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *
     rc = SQLITE_ERROR;
     goto done;
   }
-  for(tail = skip_blanks(tail ? tail : ""); *tail==';'; tail = skip_blanks(tail + 1)){}
+  for(tail = lf_sql_skip_blanks(tail ? tail : ""); *tail==';'; tail = lf_sql_skip_blanks(tail + 1)){}
   if( *tail ){
     set_error(errmsg, "must be a single statement: remove '%.40s'", tail);
     rc = SQLITE_ERROR;

@@ -29,4 +29,11 @@
 ** saying what is not allowed. errmsg may be NULL. */
 int lf_prepare_readonly(sqlite3 *db, const char *sql, sqlite3_stmt **out, char **errmsg);
 
+/* Skips blanks and SQL comments; an unterminated block comment runs to
+** the end, as in SQLite's tokenizer. */
+const char *lf_sql_skip_blanks(const char *p);
+
+/* 1 if p starts with the keyword `word` (any case) as a whole word. */
+int lf_sql_starts_with_word(const char *p, const char *word);
+
 #endif

@@ -28,24 +28,11 @@
 #include "lf_ext.h"
 #include "lf_guard.h"
 #include "../core/lf_project.h"
+#include "../core/lf_readonly_query.h"
 #include "../core/lf_txn.h"
 
 static int is_ident_char(char c){
   return (c>='A' && c<='Z') || (c>='a' && c<='z') || (c>='0' && c<='9') || c=='_' || c=='$';
-}
-
-static const char *skip_blanks(const char *p){
-  for(;;){
-    while( *p==' ' || *p=='\t' || *p=='\n' || *p=='\r' || *p=='\f' || *p=='\v' ) p++;
-    if( p[0]=='-' && p[1]=='-' ){
-      while( *p && *p!='\n' ) p++;
-    }else if( p[0]=='/' && p[1]=='*' ){
-      const char *end = strstr(p + 2, "*/");
-      p = end ? end + 2 : p + strlen(p);
-    }else{
-      return p;
-    }
-  }
 }
 
 /* Does sql call `name` (any case, possibly quoted, blanks or comments
@@ -57,7 +44,7 @@ static int text_calls(const char *sql, const char *name){
     if( p > sql && is_ident_char(p[-1]) ) continue;
     const char *q = p + len;
     if( *q=='"' || *q=='`' || *q==']' ) q++;
-    if( *skip_blanks(q)=='(' ) return 1;
+    if( *lf_sql_skip_blanks(q)=='(' ) return 1;
   }
   return 0;
 }
@@ -157,8 +144,7 @@ none:
 static int is_pragma(sqlite3_stmt *s){
   const char *sql = sqlite3_sql(s);
   if( !sql ) return 0;
-  const char *p = skip_blanks(sql);
-  return strncasecmp(p, "PRAGMA", 6)==0 && !is_ident_char(p[6]);
+  return lf_sql_starts_with_word(lf_sql_skip_blanks(sql), "PRAGMA");
 }
 
 /* CREATE TABLE ... AS SELECT writes only the table it creates, which has
@@ -166,8 +152,7 @@ static int is_pragma(sqlite3_stmt *s){
 static int is_create(sqlite3_stmt *s){
   const char *sql = sqlite3_sql(s);
   if( !sql ) return 0;
-  const char *p = skip_blanks(sql);
-  return strncasecmp(p, "CREATE", 6)==0 && !is_ident_char(p[6]);
+  return lf_sql_starts_with_word(lf_sql_skip_blanks(sql), "CREATE");
 }
 
 int lf_guard_create_busy(sqlite3 *db){
