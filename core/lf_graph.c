@@ -353,7 +353,10 @@ static int lower_component(lower *L, const cJSON *c, const char *path, const cha
     int v = L->parse(L->ctx, c, path, &ls);
     if( v==0 && !ls.ops->multi_input && nin != 1 ){
       v = fail(L, "%s: %s takes one input, got %d", path, ls.ops->loc, nin);
-    }else if( v==0 && ls.ops->multi_input && nin < 2 ){
+    }else if( v==0 && ls.ops->multi_input==LF_LAYER_INPUT_AND_MASK && nin > 2 ){
+      v = fail(L, "%s: %s takes its input and optionally a mask (\"in\": [x] or [x, x_mask]), got %d inputs",
+               path, ls.ops->loc, nin);
+    }else if( v==0 && ls.ops->multi_input==1 && nin < 2 ){
       v = fail(L, "%s: %s joins 2 or more inputs; use it as a Graph node with \"in\": [a, b, ...]", path, ls.ops->loc);
     }
     if( v==0 ) v = push_node(L, &ls, in, nin, strdup(prefix), strdup(path));

@@ -81,6 +81,23 @@ static const lf_arg_spec slice_args[] = {
   {"length", LF_ARG_INT64, 1, 0, 0, 1, BIG, 0, offsetof(lf_slice_args, length), 0, "number of values taken"},
   {0}
 };
+static const lf_arg_spec mha_args[] = {
+  {"embed_dim", LF_ARG_INT64, 0, 1, 0, 0, 65536, 0, offsetof(lf_mha_args, embed_dim), 0,
+   "width E of the input [T, E] (default 0: the input's last dimension)"},
+  {"num_heads", LF_ARG_INT, 0, 1, 1, 1, 4096, 0, offsetof(lf_mha_args, num_heads), 0,
+   "heads; E must be divisible by it"},
+  {"dropout", LF_ARG_NUM, 0, 1, 0, 0, 1, 0, offsetof(lf_mha_args, dropout), 0,
+   "dropout on the attention weights while training (0 <= p < 1)"},
+  {"bias", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, offsetof(lf_mha_args, bias), 0, "learn in_proj_bias and out_proj.bias"},
+  {"causal", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, offsetof(lf_mha_args, causal), 0,
+   "each step attends only to itself and earlier steps"},
+  {0}
+};
+static int mha_finish(void *spec, char *err, size_t n){
+  lf_mha_args *s = spec;
+  if( s->dropout >= 1.0 ){ snprintf(err, n, "dropout must be below 1"); return -1; }
+  return 0;
+}
 static int reshape_finish(void *spec, char *err, size_t n){
   lf_reshape_args *s = spec;
   int free_dims = 0;
@@ -412,6 +429,9 @@ static const lf_component catalogue[] = {
   LAYER0("Add", "Element-wise sum of 2 or more inputs of one shape (a Graph node with several inputs).", &lf_layer_add),
   LAYER0("Mul", "Element-wise product of 2 inputs of one shape (a Graph node with 2 inputs).", &lf_layer_mul),
   LAYER("Concat", "Joins 2 or more inputs along one axis (a Graph node with several inputs).", concat_args, lf_concat_args, 0, &lf_layer_concat),
+  LAYER("MultiheadAttention", "Self-attention on a sequence [T, E] as torch.nn.MultiheadAttention(batch_first=True) "
+        "with query = key = value; a second Graph input [T] (1 valid, 0 padding) masks padded keys.",
+        mha_args, lf_mha_args, mha_finish, &lf_layer_mha),
   LAYER("CategoricalEmbedding", "First layer on a dataset with named inputs: one embedding table per categorical "
         "column (its codes counted from the training data), concatenated, then the continuous columns.",
         catemb_args, lf_catemb_args, 0, &lf_layer_catemb),

@@ -124,8 +124,14 @@ struct lf_layer_ops {
                   char *err, size_t errlen);
   void (*release)(void *state);
   int multi_input;                  /* 1: reads 2..LF_LAYER_MAX_INPUTS inputs
-                                    ** (Add, Concat, Mul); 0: exactly one */
+                                    ** (Add, Concat, Mul); 0: exactly one;
+                                    ** LF_LAYER_INPUT_AND_MASK: one, or
+                                    ** two where the second is a mask */
 };
+
+/* multi_input of a layer that takes its input and optionally a sequence
+** mask [T] (1 valid step, 0 padding), e.g. MultiheadAttention. */
+#define LF_LAYER_INPUT_AND_MASK 2
 
 /* Number of values (parameters and buffers) layer l declares for per-sample
 ** input shape in, as a double: no overflow for absurd sizes. */
@@ -143,6 +149,7 @@ extern const lf_layer_ops lf_layer_identity, lf_layer_reshape;
 extern const lf_layer_ops lf_layer_globalavgpool, lf_layer_slice;
 extern const lf_layer_ops lf_layer_catemb;
 extern const lf_layer_ops lf_layer_silu, lf_layer_elu, lf_layer_softplus;
+extern const lf_layer_ops lf_layer_mha;
 
 /* ---- oneDNN toolkit (kernels/layer_dnnl.c) ---- */
 

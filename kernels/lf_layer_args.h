@@ -72,4 +72,14 @@ typedef struct lf_catemb_args {
   int card[LF_CATEMB_MAX_COLS];
 } lf_catemb_args;
 
+/* MultiheadAttention: self-attention on a [T, E] input. embed_dim 0: the
+** input's last dimension. */
+typedef struct lf_mha_args {
+  int64_t embed_dim;
+  int num_heads;
+  double dropout;           /* on the attention weights, while training */
+  int bias;                 /* in_proj_bias and out_proj.bias */
+  int causal;               /* query i sees keys 0..i only */
+} lf_mha_args;
+
 #endif

@@ -118,9 +118,11 @@ int lf_net_graph_infer(const lf_net_graph *g, lf_shape *shapes, lf_shape *out,
       snprintf(err, errlen, "layer has no implementation");
       goto bad;
     }
-    if( n->nin<1 || n->nin>MAXIN || (!ops->multi_input && n->nin!=1) ){
+    if( n->nin<1 || n->nin>MAXIN || (!ops->multi_input && n->nin!=1)
+     || (ops->multi_input==LF_LAYER_INPUT_AND_MASK && n->nin>2) ){
       snprintf(err, errlen, "%s takes %s, got %d", ops->loc,
-               ops->multi_input ? "2 or more inputs" : "one input", n->nin);
+               ops->multi_input==LF_LAYER_INPUT_AND_MASK ? "its input and optionally a mask"
+               : ops->multi_input ? "2 or more inputs" : "one input", n->nin);
       goto bad;
     }
     for(k=0; k<n->nin; k++){

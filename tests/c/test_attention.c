@@ -1,0 +1,254 @@
+/*
+** test_attention.c — MultiheadAttention (kernels/layer_attention.c):
+** forward against a naive double-precision loop (no mask, causal, key
+** padding, both), finite-difference gradient checks w.r.t. the input and
+** every parameter with and without masks and with attention dropout, and
+** the shape errors.
+*/
+#include "lf_test.h"
+#include "lf_net.h"
+#include "lf_layer.h"
+#include "lf_registry.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static lf_mha_args margs[16];
+static int nmargs;
+
+static lf_layer_spec mha(int heads, int bias, int causal, double dropout){
+  lf_layer_spec s;
+  const lf_component *c = lf_registry_find_kind(LF_KIND_LAYER, "MultiheadAttention");
+  lf_mha_args *a = &margs[nmargs++];
+  memset(&s, 0, sizeof s);
+  if( !c ) return s;
+  lf_component_defaults(c, a);
+  a->num_heads = heads; a->bias = bias; a->causal = causal; a->dropout = dropout;
+  s.ops = c->layer;
+  s.args = a;
+  return s;
+}
+
+static lf_shape shp(int nd, int d0, int d1){
+  lf_shape s;
+  memset(&s, 0, sizeof s);
+  s.ndim = nd; s.dim[0] = d0; s.dim[1] = d1;
+  return s;
+}
+
+/* A net of one attention node reading x (and the mask when masked). */
+static lf_net *attn_net(lf_layer_spec L, int T, int E, int masked, char *err, size_t n){
+  lf_shape in[2] = { shp(2, T, E), shp(1, T, 0) };
+  lf_net_node node;
+  lf_net_graph g;
+  memset(&node, 0, sizeof node);
+  node.layer = L; node.nin = masked ? 2 : 1; node.in[0] = 0; node.in[1] = 1;
+  g.ninputs = masked ? 2 : 1; g.inputs = in; g.nnodes = 1; g.nodes = &node;
+  g.output = g.ninputs;
+  return lf_net_create_graph(&g, err, n);
+}
+
+/* y = MHA(x) in double, straight from the definition. */
+static void naive(const lf_net *netc, int B, int T, int E, int H, int causal,
+                  const float *x, const float *mask, double *y){
+  lf_net *net = (lf_net*)netc;
+  const float *W = lf_net_param(net, 0)->data, *bi = lf_net_param(net, 1)->data;
+  const float *Wo = lf_net_param(net, 2)->data, *bo = lf_net_param(net, 3)->data;
+  int D = E / H;
+  double *qkv = calloc((size_t)T*3*E, sizeof(double)), *o = calloc((size_t)T*E, sizeof(double));
+  double *p = calloc((size_t)T, sizeof(double));
+  for(int b=0; b<B; b++){
+    const float *xb = x + (size_t)b*T*E;
+    for(int t=0; t<T; t++) for(int j=0; j<3*E; j++){
+      double acc = bi[j];
+      for(int k=0; k<E; k++) acc += (double)xb[t*E+k] * W[j*E+k];
+      qkv[t*3*E+j] = acc;
+    }
+    for(int h=0; h<H; h++) for(int i=0; i<T; i++){
+      double mx = -1e300, sum = 0;
+      for(int j=0; j<T; j++){
+        double sc = 0;
+        for(int d=0; d<D; d++) sc += qkv[i*3*E + h*D+d] * qkv[j*3*E + E + h*D+d];
+        sc /= sqrt((double)D);
+        int off = (causal && j>i) || (mask && mask[b*T+j] < 0.5f);
+        p[j] = off ? -INFINITY : sc;
+        if( p[j] > mx ) mx = p[j];
+      }
+      for(int j=0; j<T; j++){ p[j] = exp(p[j]-mx); sum += p[j]; }
+      for(int d=0; d<D; d++){
+        double acc = 0;
+        for(int j=0; j<T; j++) acc += p[j]/sum * qkv[j*3*E + 2*E + h*D+d];
+        o[i*E + h*D+d] = acc;
+      }
+    }
+    for(int t=0; t<T; t++) for(int j=0; j<E; j++){
+      double acc = bo[j];
+      for(int k=0; k<E; k++) acc += o[t*E+k] * Wo[j*E+k];
+      y[((size_t)b*T+t)*E+j] = acc;
+    }
+  }
+  free(qkv); free(o); free(p);
+}
+
+static float *randn(int64_t n, lf_rng *rng){
+  float *x = malloc(sizeof(float) * (size_t)n);
+  for(int64_t i=0; i<n; i++) x[i] = lf_rng_normal(rng);
+  return x;
+}
+
+static void test_forward(void){
+  const int B = 3, T = 5, E = 8, H = 2;
+  const char *names[4] = { "no mask", "causal", "key padding", "causal + key padding" };
+  float mask[15] = { 1,1,1,1,1, 1,1,1,0,0, 1,0,1,1,0 };
+  for(int k=0; k<4; k++){
+    char err[512];
+    int causal = k & 1, masked = k >> 1;
+    lf_rng rng;
+    lf_rng_seed(&rng, 11);
+    lf_net *net = attn_net(mha(H, 1, causal, 0), T, E, masked, err, sizeof err);
+    CHECK(net!=0, "MultiheadAttention %s: create (%s)", names[k], net ? "" : err);
+    if( !net ) continue;
+    lf_net_init_params(net, &rng);
+    /* Non-zero biases so they are exercised too. */
+    for(int i=1; i<4; i+=2){
+      lf_param *p = lf_net_param(net, i);
+      for(int64_t j=0; j<p->n; j++) p->data[j] = 0.2f * lf_rng_normal(&rng);
+    }
+    float *x = randn(B*T*E, &rng);
+    const float *xs[2] = { x, mask };
+    double *ref = malloc(sizeof(double) * B*T*E), d = 0;
+    const float *y = lf_net_forward_inputs(net, xs, B, 0, 0, err, sizeof err);
+    CHECK(y!=0, "MultiheadAttention %s: forward (%s)", names[k], y ? "" : err);
+    if( y ){
+      naive(net, B, T, E, H, causal, x, masked ? mask : 0, ref);
+      for(int i=0; i<B*T*E; i++) if( fabs(y[i]-ref[i]) > d ) d = fabs(y[i]-ref[i]);
+      CHECK(d < 1e-5, "MultiheadAttention %s: forward equals the definition (max diff %.2e)", names[k], d);
+    }
+    free(ref); free(x);
+    lf_net_free(net);
+  }
+}
+
+/* L = sum(y .* r), same dropout draws on every pass. */
+static double loss(lf_net *net, const float *const *xs, int B, const lf_rng *rng0,
+                   const float *r, int64_t n){
+  char err[256];
+  lf_rng rng = *rng0;
+  const float *y = lf_net_forward_inputs(net, xs, B, 1, &rng, err, sizeof err);
+  double L = 0;
+  if( !y ) return NAN;
+  for(int64_t i=0; i<n; i++) L += (double)y[i] * r[i];
+  return L;
+}
+
+static double probe(lf_net *net, float *v, int64_t nv, const float *g, const float *const *xs,
+                    int B, const lf_rng *rng0, const float *r, int64_t n, lf_rng *pick){
+  double num[40], ana[40], d = 0, na = 0, nb = 0, h = 1e-2;
+  int k, m = nv < 40 ? (int)nv : 40;
+  for(k=0; k<m; k++){
+    int64_t j = nv <= 40 ? k : (int64_t)(lf_rng_next(pick) % (uint64_t)nv);
+    float old = v[j];
+    v[j] = old + (float)h;
+    double lp = loss(net, xs, B, rng0, r, n);
+    v[j] = old - (float)h;
+    double lm = loss(net, xs, B, rng0, r, n);
+    v[j] = old;
+    num[k] = (lp - lm) / (2*h);
+    ana[k] = g[j];
+  }
+  for(k=0; k<m; k++){ d += (num[k]-ana[k])*(num[k]-ana[k]); na += num[k]*num[k]; nb += ana[k]*ana[k]; }
+  na = sqrt(na > nb ? na : nb);
+  return na < 1e-12 ? sqrt(d) : sqrt(d) / na;
+}
+
+/* Gradient check of a net whose input 0 is [T, E] and input 1 (if any) a
+** fixed mask. */
+void lf_test_gradcheck_inputs(const char *name, lf_net *net, const char *why, int B,
+                              const float *mask, int seed);
+void lf_test_gradcheck_inputs(const char *name, lf_net *net, const char *why, int B,
+                              const float *mask, int seed){
+  char err[512];
+  lf_rng rng, rng0, pick;
+  CHECK(net!=0, "%s: create (%s)", name, net ? "" : why);
+  if( !net ) return;
+  lf_rng_seed(&rng, (uint64_t)seed); lf_rng_seed(&rng0, 7); lf_rng_seed(&pick, 3);
+  lf_net_init_params(net, &rng);
+  lf_net_want_input_grad(net, 1);
+  lf_shape in = lf_net_input_shape(net, 0), out = lf_net_out_shape(net);
+  int64_t nin = lf_shape_count(&in) * B, nout = lf_shape_count(&out) * B;
+  int np = lf_net_param_count(net);
+  for(int i=0; i<np; i++){
+    lf_param *p = lf_net_param(net, i);
+    if( p->grad && p->shape.ndim==1 ) for(int64_t j=0; j<p->n; j++) p->data[j] += 0.2f * lf_rng_normal(&rng);
+  }
+  float *x = randn(nin, &rng), *r = randn(nout, &rng);
+  const float *xs[2] = { x, mask };
+  float **gs = calloc((size_t)np+1, sizeof(float*));
+  if( isnan(loss(net, xs, B, &rng0, r, nout)) || lf_net_backward(net, r, B, err, sizeof err) ){
+    CHECK(0, "%s: forward/backward (%s)", name, err);
+    goto done;
+  }
+  for(int i=0; i<np; i++){
+    lf_param *p = lf_net_param(net, i);
+    if( p->grad ){ gs[i] = malloc(sizeof(float)*(size_t)p->n); memcpy(gs[i], p->grad, sizeof(float)*(size_t)p->n); }
+  }
+  const float *gx = lf_net_input_grad(net, B);
+  CHECK(gx!=0, "%s: input gradient available", name);
+  if( gx ){
+    float *g = malloc(sizeof(float)*(size_t)nin);
+    memcpy(g, gx, sizeof(float)*(size_t)nin);
+    double e = probe(net, x, nin, g, xs, B, &rng0, r, nout, &pick);
+    CHECK(e < 2e-3, "%s: dL/dinput rel err %.2e", name, e);
+    free(g);
+  }
+  for(int i=0; i<np; i++){
+    lf_param *p = lf_net_param(net, i);
+    if( !gs[i] ) continue;
+    double e = probe(net, p->data, p->n, gs[i], xs, B, &rng0, r, nout, &pick);
+    CHECK(e < 2e-3, "%s: dL/d%s rel err %.2e", name, p->name, e);
+  }
+done:
+  for(int i=0; i<np; i++) free(gs[i]);
+  free(gs); free(x); free(r);
+  lf_net_free(net);
+}
+
+static void test_gradients(void){
+  char err[512];
+  float mask[12] = { 1,1,1,1, 1,1,0,0, 1,0,1,0 };
+  lf_test_gradcheck_inputs("MultiheadAttention(2 heads)", attn_net(mha(2, 1, 0, 0), 4, 6, 0, err, sizeof err),
+                           err, 3, 0, 1);
+  lf_test_gradcheck_inputs("MultiheadAttention(causal)", attn_net(mha(3, 1, 1, 0), 4, 6, 0, err, sizeof err),
+                           err, 3, 0, 2);
+  lf_test_gradcheck_inputs("MultiheadAttention(key padding mask)", attn_net(mha(2, 1, 0, 0), 4, 6, 1, err, sizeof err),
+                           err, 3, mask, 3);
+  lf_test_gradcheck_inputs("MultiheadAttention(causal + key padding)", attn_net(mha(1, 1, 1, 0), 4, 6, 1, err, sizeof err),
+                           err, 3, mask, 4);
+  lf_test_gradcheck_inputs("MultiheadAttention(dropout 0.3, bias=false)", attn_net(mha(2, 0, 0, 0.3), 4, 6, 0, err, sizeof err),
+                           err, 3, 0, 5);
+}
+
+static void test_errors(void){
+  char err[512];
+  lf_net *net = attn_net(mha(4, 1, 0, 0), 5, 6, 0, err, sizeof err);
+  CHECK(net==0 && strstr(err, "not divisible by num_heads"), "MultiheadAttention: E %% heads refused (%s)", err);
+  lf_net_free(net);
+  lf_layer_spec L = mha(2, 1, 0, 0);
+  lf_shape bad = shp(1, 12, 0);
+  net = lf_net_create(&L, 1, &bad, err, sizeof err);
+  CHECK(net==0 && strstr(err, "expects a sequence [time, embed_dim]"), "MultiheadAttention: vector input refused (%s)", err);
+  lf_net_free(net);
+  ((lf_mha_args*)L.args)->embed_dim = 8;
+  lf_shape in = shp(2, 5, 6);
+  net = lf_net_create(&L, 1, &in, err, sizeof err);
+  CHECK(net==0 && strstr(err, "embed_dim 8 does not match"), "MultiheadAttention: wrong embed_dim refused (%s)", err);
+  lf_net_free(net);
+}
+
+int main(void){
+  test_forward();
+  test_gradients();
+  test_errors();
+  TEST_EXIT();
+}
