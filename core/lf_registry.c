@@ -57,6 +57,28 @@ static const lf_arg_spec catemb_args[] = {
    "embedding width of each categorical column"},
   {0}
 };
+static const lf_arg_spec layernorm_args[] = {
+  {"normalized_shape", LF_ARG_SHAPE, 0, 0, 0, 1, BIG, 0, offsetof(lf_layernorm_args, normalized_shape), 0,
+   "the last dimensions of a sample normalised together, e.g. [64] (default: the last dimension)"},
+  {"eps", LF_ARG_NUM, 0, 1, 1e-5, 0, 1, 1, offsetof(lf_layernorm_args, eps), 0, "added to the variance"},
+  {"elementwise_affine", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, offsetof(lf_layernorm_args, elementwise_affine), 0,
+   "learn weight (init 1) and bias (init 0) of normalized_shape"},
+  {0}
+};
+static const lf_arg_spec softmax_args[] = {
+  {"dim", LF_ARG_INT, 0, 1, -1, -LF_MAX_DIMS, LF_MAX_DIMS-1, 0, offsetof(lf_softmax_args, dim), 0,
+   "per-sample axis: -1 = the last (PyTorch's dim=-1), 0 = channels/features (PyTorch's dim=1)"},
+  {0}
+};
+static const lf_arg_spec embedding_args[] = {
+  {"num_embeddings", LF_ARG_INT64, 1, 0, 0, 1, 1e8, 0, offsetof(lf_embedding_args, num_embeddings), 0,
+   "rows of the table: token ids go from 0 to num_embeddings-1"},
+  {"embedding_dim", LF_ARG_INT64, 1, 0, 0, 1, 65536, 0, offsetof(lf_embedding_args, embedding_dim), 0,
+   "values per row"},
+  {"padding_idx", LF_ARG_INT64, 0, 1, -1, 0, 1e8, 0, offsetof(lf_embedding_args, padding_idx), 0,
+   "a row kept at zero and never trained (default -1: none; for PyTorch's negative p write num_embeddings+p)"},
+  {0}
+};
 static const lf_arg_spec elu_args[] = {
   {"alpha", LF_ARG_NUM, 0, 1, 1.0, 0, BIG, 0, offsetof(lf_elu_args, alpha), 0, "alpha * (exp(x) - 1) for x <= 0"},
   {0}
@@ -432,6 +454,11 @@ static const lf_component catalogue[] = {
   LAYER("MultiheadAttention", "Self-attention on a sequence [T, E] as torch.nn.MultiheadAttention(batch_first=True) "
         "with query = key = value; a second Graph input [T] (1 valid, 0 padding) masks padded keys.",
         mha_args, lf_mha_args, mha_finish, &lf_layer_mha),
+  LAYER("LayerNorm", "Layer normalisation over the last dimension(s) of each sample (PyTorch nn.LayerNorm).",
+        layernorm_args, lf_layernorm_args, 0, &lf_layer_layernorm),
+  LAYER("Softmax", "exp(x) / sum(exp(x)) along one per-sample axis.", softmax_args, lf_softmax_args, 0, &lf_layer_softmax),
+  LAYER("Embedding", "Token ids (floats holding integers, per sample (T)) -> rows of a learnt table, (T, embedding_dim); N(0,1) init.",
+        embedding_args, lf_embedding_args, 0, &lf_layer_embedding),
   LAYER("CategoricalEmbedding", "First layer on a dataset with named inputs: one embedding table per categorical "
         "column (its codes counted from the training data), concatenated, then the continuous columns.",
         catemb_args, lf_catemb_args, 0, &lf_layer_catemb),

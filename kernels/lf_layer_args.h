@@ -82,4 +82,28 @@ typedef struct lf_mha_args {
   int causal;               /* query i sees keys 0..i only */
 } lf_mha_args;
 
+/* LayerNorm: normalized_shape are the last dims of each sample normalised
+** together (ndim 0: the last dim, whatever its size); weight and bias have
+** that shape when elementwise_affine. */
+typedef struct lf_layernorm_args {
+  lf_shape normalized_shape;
+  double eps;
+  int elementwise_affine;
+} lf_layernorm_args;
+
+/* Softmax: the per-sample axis (0 = channels/features, PyTorch's dim 1;
+** negative counts from the end; -1, the default, is PyTorch's dim=-1). */
+typedef struct lf_softmax_args {
+  int dim;
+} lf_softmax_args;
+
+/* Embedding: a table of num_embeddings rows of embedding_dim values
+** (PyTorch's "weight"); padding_idx is a row kept at zero and never
+** trained, or -1 for none (a negative PyTorch padding_idx p is written
+** num_embeddings + p in a config). */
+typedef struct lf_embedding_args {
+  int64_t num_embeddings, embedding_dim;
+  int64_t padding_idx;
+} lf_embedding_args;
+
 #endif

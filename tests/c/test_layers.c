@@ -971,8 +971,194 @@ static void test_more_eltwise(void){
   }
 }
 
+static lf_shape shape2(int a, int b){
+  lf_shape s;
+  memset(&s, 0, sizeof s);
+  s.ndim = 2; s.dim[0] = a; s.dim[1] = b;
+  return s;
+}
+
+/* y of a one-layer net on x (batch samples), or NULL with err. */
+static const float *forward1(lf_net **net, lf_layer_spec L, lf_shape in, const float *x, int batch,
+                             char *err, size_t errlen){
+  lf_rng rng;
+  lf_rng_seed(&rng, 1);
+  *net = lf_net_create(&L, 1, &in, err, errlen);
+  if( *net ) lf_net_init_params(*net, &rng);
+  return *net ? lf_net_forward(*net, x, batch, 0, 0, err, errlen) : 0;
+}
+
+/* LayerNorm: gradients over the last dim, over the last two, without
+** affine params, after a Conv2d (blocked layout in, reordered) and in a
+** chain; values against naive mean/variance loops; shape errors. */
+static void test_layernorm(void){
+  lf_layer_spec L[4];
+  char err[256];
+  lf_rng rng;
+  lf_rng_seed(&rng, 21);
+  L[0] = spec("LayerNorm");
+  gradcheck("LayerNorm(default: last dim) on (6)", L, 1, shape1(6), 3, 0, 1e-2);
+  gradcheck("LayerNorm(default: last dim) on (4,5)", L, 1, shape2(4, 5), 2, 0, 1e-2);
+  L[0] = spec("LayerNorm");
+  lf_layernorm_args *a = ARG(L[0], lf_layernorm_args);
+  a->normalized_shape = shape2(3, 4);
+  gradcheck("LayerNorm([3,4]) on (2,3,4)", L, 1, shape3(2, 3, 4), 2, 0, 1e-2);
+  L[0] = spec("LayerNorm");
+  ARG(L[0], lf_layernorm_args)->elementwise_affine = 0;
+  gradcheck("LayerNorm(elementwise_affine=false)", L, 1, shape2(3, 7), 2, 0, 1e-2);
+  L[0] = conv(17, 3, 3, 1, 1, 1, 1, 1);   /* nChw16c out: LayerNorm reorders */
+  L[1] = spec("LayerNorm");
+  ARG(L[1], lf_layernorm_args)->normalized_shape = shape3(17, 4, 4);
+  L[2] = spec("Tanh");
+  gradcheck("Conv2d(17)-LayerNorm([17,4,4])-Tanh", L, 3, shape3(2, 4, 4), 2, 0, 1e-2);
+  L[0] = linear(6, 1);
+  L[1] = spec("LayerNorm");
+  L[2] = spec("GELU");
+  L[3] = linear(3, 1);
+  gradcheck("Linear-LayerNorm-GELU-Linear", L, 4, shape1(5), 4, 0, 1e-2);
+
+  /* Values: (x - mean) / sqrt(var + eps) per row, weight 1 and bias 0. */
+  {
+    lf_net *net;
+    int T = 3, D = 5, batch = 2;
+    float *x = randn(batch * T * D, &rng);
+    L[0] = spec("LayerNorm");
+    const float *y = forward1(&net, L[0], shape2(T, D), x, batch, err, sizeof err);
+    double worst = y ? 0 : 1;
+    for(int r=0; y && r<batch*T; r++){
+      double m = 0, v = 0;
+      for(int j=0; j<D; j++) m += x[r*D + j];
+      m /= D;
+      for(int j=0; j<D; j++) v += (x[r*D + j] - m) * (x[r*D + j] - m);
+      v /= D;
+      for(int j=0; j<D; j++){
+        double e = fabs(y[r*D + j] - (x[r*D + j] - m) / sqrt(v + 1e-5));
+        if( e > worst ) worst = e;
+      }
+    }
+    CHECK(worst < 1e-5, "LayerNorm values equal (x-mean)/sqrt(var+eps) per position (worst %.1e) %s", worst, y ? "" : err);
+    CHECK(net && lf_net_param_count(net)==2 && strcmp(lf_net_param(net, 0)->name, "0.weight")==0
+          && lf_net_param(net, 1)->shape.ndim==1 && lf_net_param(net, 1)->shape.dim[0]==D,
+          "LayerNorm params: 0.weight and 0.bias of normalized_shape (%d)", D);
+    lf_net_free(net);
+    free(x);
+  }
+  lf_shape out;
+  L[0] = spec("LayerNorm");
+  ARG(L[0], lf_layernorm_args)->normalized_shape = shape1(4);
+  CHECK(lf_net_infer(L, 1, &(lf_shape){2, {3, 5}}, &out, err, sizeof err)==0 && strstr(err, "normalized_shape [4]")
+        && strstr(err, "[3,5]"), "LayerNorm refuses a normalized_shape that is not the input's last dims: %s", err);
+  ARG(L[0], lf_layernorm_args)->normalized_shape = shape3(1, 3, 5);
+  CHECK(lf_net_infer(L, 1, &(lf_shape){2, {3, 5}}, &out, err, sizeof err)==0 && strstr(err, "more dimensions"),
+        "LayerNorm refuses a normalized_shape longer than its input: %s", err);
+}
+
+/* Softmax: gradients along the last axis, along channels (axis 0) of an
+** image, and on a blocked layout after a Conv2d; values against a naive
+** loop; a dim that is no axis is refused. */
+static void test_softmax(void){
+  lf_layer_spec L[3];
+  char err[256];
+  lf_rng rng;
+  lf_rng_seed(&rng, 22);
+  L[0] = spec("Softmax");
+  gradcheck("Softmax(dim -1) on (6)", L, 1, shape1(6), 3, 0, 1e-2);
+  gradcheck("Softmax(dim -1) on (3,5)", L, 1, shape2(3, 5), 2, 0, 1e-2);
+  L[0] = spec("Softmax");
+  ARG(L[0], lf_softmax_args)->dim = 0;
+  gradcheck("Softmax(dim 0) on (4,3,3)", L, 1, shape3(4, 3, 3), 2, 0, 1e-2);
+  L[0] = conv(17, 3, 3, 1, 1, 1, 1, 1);
+  L[1] = spec("Softmax");
+  ARG(L[1], lf_softmax_args)->dim = 0;
+  gradcheck("Conv2d(17)-Softmax(dim 0)", L, 2, shape3(2, 3, 3), 2, 0, 1e-2);
+  {
+    lf_net *net;
+    int T = 4, D = 6, batch = 2;
+    float *x = randn(batch * T * D, &rng);
+    L[0] = spec("Softmax");
+    ARG(L[0], lf_softmax_args)->dim = 0;     /* over T, for each of the D columns */
+    const float *y = forward1(&net, L[0], shape2(T, D), x, batch, err, sizeof err);
+    double worst = y ? 0 : 1;
+    for(int b=0; y && b<batch; b++){
+      for(int j=0; j<D; j++){
+        double z = 0;
+        for(int t=0; t<T; t++) z += exp(x[(b*T + t)*D + j]);
+        for(int t=0; t<T; t++){
+          double e = fabs(y[(b*T + t)*D + j] - exp(x[(b*T + t)*D + j]) / z);
+          if( e > worst ) worst = e;
+        }
+      }
+    }
+    CHECK(worst < 1e-6, "Softmax(dim 0) on (T,D) normalises each column over T (worst %.1e) %s", worst, y ? "" : err);
+    lf_net_free(net);
+    free(x);
+  }
+  lf_shape out;
+  ARG(L[0], lf_softmax_args)->dim = 1;
+  CHECK(lf_net_infer(L, 1, &(lf_shape){1, {5}}, &out, err, sizeof err)==0 && strstr(err, "dim 1 is not an axis"),
+        "Softmax refuses a dim its input does not have: %s", err);
+}
+
+/* Embedding: gradients of the table (scatter-add with repeated ids, the
+** padding row's gradient zero) and of the ids (zero); gather values;
+** padding row initialised to zero; an id out of range is an error. */
+static void test_embedding(void){
+  lf_layer_spec L[3];
+  char err[256];
+  lf_rng rng;
+  int T = 5, batch = 3;
+  static const float ids[15] = { 0, 3, 3, 6, 2,  1, 1, 0, 5, 3,  6, 6, 6, 4, 2 };
+  lf_rng_seed(&rng, 23);
+  L[0] = spec("Embedding");
+  lf_embedding_args *a = ARG(L[0], lf_embedding_args);
+  a->num_embeddings = 7; a->embedding_dim = 4; a->padding_idx = -1;
+  L[1] = spec("LayerNorm");
+  float *x = malloc(sizeof ids);
+  for(int i=0; i<15; i++) x[i] = ids[i] + 0.5f;     /* finite differences stay on one id */
+  gradcheck("Embedding(7,4)-LayerNorm", L, 2, shape1(T), batch, x, 1e-2);
+  a->padding_idx = 3;     /* its row's gradient is 0 by design: checked below */
+
+  lf_net *net = lf_net_create(L, 1, &(lf_shape){1, {T}}, err, sizeof err);
+  CHECK(net!=0, "Embedding net (%s)", net ? "" : err);
+  if( net ){
+    lf_net_init_params(net, &rng);
+    lf_param *w = lf_net_param(net, 0);
+    int zero = 1, ok;
+    for(int d=0; d<4; d++) zero = zero && w->data[3*4 + d]==0.0f;
+    CHECK(zero && w->data[0]!=0.0f && strcmp(w->name, "0.weight")==0 && w->shape.dim[0]==7 && w->shape.dim[1]==4,
+          "Embedding 0.weight is (7,4), padding row 3 starts at zero");
+    const float *y = lf_net_forward(net, ids, batch, 1, 0, err, sizeof err);
+    ok = y!=0;
+    for(int i=0; ok && i<15; i++) ok = memcmp(y + i*4, w->data + (int)ids[i]*4, 4*sizeof(float))==0;
+    CHECK(ok, "Embedding output (3,5,4) is the rows of its ids %s", y ? "" : err);
+    float *dy = randn(15*4, &rng);
+    ok = y && lf_net_backward(net, dy, batch, err, sizeof err)==0;
+    for(int d=0; ok && d<4; d++){
+      double want = 0;
+      for(int i=0; i<15; i++) if( ids[i]==6 ) want += dy[i*4 + d];
+      ok = fabs(w->grad[6*4 + d] - want) < 1e-6 && w->grad[3*4 + d]==0.0f;
+    }
+    CHECK(ok, "Embedding grad: row 6 sums its 4 uses, padding row 3 gets none");
+    float bad[5] = { 0, 1, 7, 2, 2 };
+    y = lf_net_forward(net, bad, 1, 0, 0, err, sizeof err);
+    CHECK(y==0 && strstr(err, "token id 7") && strstr(err, "position 2") && strstr(err, "[0, 7)"),
+          "an id out of range is an error naming it: %s", y ? "(none)" : err);
+    free(dy);
+    lf_net_free(net);
+  }
+  lf_shape out;
+  CHECK(lf_net_infer(L, 1, &(lf_shape){2, {2, 5}}, &out, err, sizeof err)==-1 && out.ndim==3 && out.dim[2]==4,
+        "Embedding on (2,5) ids gives (2,5,4)");
+  a->padding_idx = 7;
+  CHECK(lf_net_infer(L, 1, &(lf_shape){1, {5}}, &out, err, sizeof err)==0 && strstr(err, "padding_idx 7"),
+        "Embedding refuses padding_idx >= num_embeddings: %s", err);
+}
+
 int main(void){
   lf_set_threads(2);
+  test_layernorm();
+  test_softmax();
+  test_embedding();
   test_more_eltwise();
   test_catemb();
   test_registry();
