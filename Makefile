@@ -7,12 +7,26 @@
 #   make bench      speed/memory against PyTorch (see tools/bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make asan       run the test suite with ASan+UBSan builds
+#   make lint       cppcheck (a chosen set of checks) over ext/ core/ kernels/
+#   make ctest-lib  the static library of core/ + kernels/ the C tests link
+#
+# `make test` builds with -Werror (WERROR=1); a plain `make` warns only, so a
+# newer compiler's new warning never stops a user's build.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 OPT     ?= -O2
-CFLAGS  += $(OPT) -g -std=c11 -fopenmp -fno-math-errno -D_GNU_SOURCE -fPIC -Wall -Wextra -fvisibility=hidden
+WERROR  ?= 0
+WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
+CFLAGS  += $(OPT) -g -std=c11 -fopenmp -fno-math-errno -D_GNU_SOURCE -fPIC $(WARN) -fvisibility=hidden
+# Each object records the headers it includes (build/.../x.d, read below):
+# touching a header rebuilds only its users; -MP keeps a deleted header
+# from breaking the build.
+DEPFLAGS = -MMD -MP
+# No -lsqlite3: the extension calls SQLite only through the sqlite3_api table
+# the host hands to sqlite3_labflow_init() (core/lf_sqlite.h);
+# tests/sh/test_build_habits.sh checks it.
 LDLIBS  += -ldnnl -lcjson -lz -lm -lgomp -lpthread
 # nodelete: a host that dlclose()s the extension when its connection closes
 # must not unmap code that oneDNN's OpenMP worker threads still run.
@@ -23,20 +37,63 @@ CORE_SRC    := $(wildcard core/*.c)
 KERNEL_SRC  := $(wildcard kernels/*.c)
 SCHEMA_C    := build/schema_sql.c
 SRC         := $(EXT_SRC) $(CORE_SRC) $(KERNEL_SRC) $(SCHEMA_C)
-HDR         := $(wildcard ext/*.h core/*.h kernels/*.h)
 BUILD       ?= build/rel
 OBJ         := $(patsubst %.c,$(BUILD)/%.o,$(SRC))
+LINT_SRC    := $(EXT_SRC) $(CORE_SRC) $(KERNEL_SRC)
 
-.PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz
+# The C tests (tests/run_c.sh) link one static library of core/ + kernels/
+# built with the tests' flags (LF_STANDALONE: plain libsqlite3), instead of
+# compiling every source again for each test binary. CTEST_FLAGS (the
+# sanitizers under tests/asan.sh) pick their own directory.
+CTEST_FLAGS ?=
+CTEST_CFLAGS = -Icore -Ikernels -fopenmp -fno-math-errno -O1 -g -std=c11 -D_GNU_SOURCE -DLF_STANDALONE $(WARN) $(CTEST_FLAGS)
+CTEST_BUILD := build/ctest$(if $(strip $(CTEST_FLAGS)),-$(shell printf '%s' '$(CTEST_FLAGS)' | cksum | cut -d' ' -f1))
+CTEST_OBJ   := $(patsubst %.c,$(CTEST_BUILD)/%.o,$(CORE_SRC) $(KERNEL_SRC) $(SCHEMA_C))
+CTEST_LIB   := $(CTEST_BUILD)/liblabflow_core.a
+
+.PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz lint ctest-lib ctest-lib-path werror-check
 
 all: labflow.so
 
 labflow.so: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS) -lsqlite3
+	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(HDR)
+# The compiler's warnings are kept next to the object (x.o.warn) so that
+# `make test` (WERROR=1) also refuses objects an earlier plain `make` built
+# with a warning (werror-check), without rebuilding everything.
+$(BUILD)/%.o: %.c $(BUILD)/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $< 2> $@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
+
+ctest-lib: $(CTEST_LIB)
+
+ctest-lib-path:
+	@echo $(CTEST_LIB)
+
+$(CTEST_LIB): $(CTEST_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(CTEST_OBJ)
+
+$(CTEST_BUILD)/%.o: %.c $(CTEST_BUILD)/%.d
+	@mkdir -p $(dir $@)
+	$(CC) $(CTEST_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# An object without its .d (built before dependencies were tracked) is
+# rebuilt once: the empty rule makes the missing .d count as new.
+$(BUILD)/%.d: ;
+$(CTEST_BUILD)/%.d: ;
+.PRECIOUS: $(BUILD)/%.d $(CTEST_BUILD)/%.d
+-include $(OBJ:.o=.d) $(CTEST_OBJ:.o=.d)
+
+werror-check: all
+	@bad=$$(for w in $(OBJ:=.warn); do [ -s "$$w" ] && echo "$$w"; done); \
+	if [ "$(WERROR)" = 1 ] && [ -n "$$bad" ]; then \
+	  echo "make: objects built with warnings (make test builds with -Werror):"; \
+	  for w in $$bad; do cat "$$w"; done; exit 1; fi
+
+# cppcheck with the checks chosen in tools/lint.sh; clean is part of make test.
+lint:
+	sh tools/lint.sh $(LINT_SRC)
 
 # The schema lives in sql/schema.sql and is compiled in as a C string.
 $(SCHEMA_C): sql/schema.sql tools/embed_text.sh
@@ -50,12 +107,16 @@ deps:
 demo: deps all
 	sh examples/run-demo.sh
 
-test: deps all
+# The test path builds with -Werror; exported, so tests/asan.sh's build and
+# the C tests (tests/run_c.sh) use it too.
+test test-only: export WERROR = 1
+
+test: deps werror-check lint
 	sh tools/host-deps.sh
 	sh tests/run.sh
 
 # Same as test without the package check (for a machine already set up).
-test-only: all
+test-only: werror-check lint
 	sh tests/run.sh
 
 # The suite with an ASan+UBSan build of the extension (build/asan/labflow.so).

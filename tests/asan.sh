@@ -31,7 +31,7 @@ if [ -z "${LF_ASAN_NOBUILD:-}" ]; then
   make -f Makefile -f - BUILD=build/asan OPT="-O1 $SAN" build/asan/labflow.so > "$OUT/build.log" 2>&1 <<'EOF' \
     || { echo "FAIL asan: build (see $OUT/build.log)"; echo "0 passed, 1 failed"; exit 1; }
 $(BUILD)/labflow.so: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS) -lsqlite3
+	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS)
 EOF
 fi
 LIBASAN=$(${CC:-cc} -print-file-name=libasan.so)

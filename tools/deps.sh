@@ -2,7 +2,7 @@
 # deps.sh — installs the Debian packages LabFlow builds and tests with, only
 # those that are missing. Runs apt-get as root, or through sudo.
 set -e
-PKGS="build-essential libsqlite3-dev sqlite3 libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist python3 clang-14 libclang-rt-14-dev ${LF_EXTRA_PKGS:-}"
+PKGS="build-essential libsqlite3-dev sqlite3 libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist python3 clang-14 libclang-rt-14-dev cppcheck ${LF_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
