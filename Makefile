@@ -63,7 +63,8 @@ labflow.so: $(OBJ)
 # with a warning (werror-check), without rebuilding everything.
 $(BUILD)/%.o: %.c $(BUILD)/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $< 2> $@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
+	@echo "$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<"
+	@$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $< 2> $@.warn; rc=$$?; cat $@.warn >&2; exit $$rc
 
 ctest-lib: $(CTEST_LIB)
 
