@@ -131,6 +131,37 @@ static int reshape_finish(void *spec, char *err, size_t n){
   return 0;
 }
 
+#define RNN(f) offsetof(lf_rnn_args, f)
+static const lf_arg_spec rnn_args[] = {
+  {"hidden_size", LF_ARG_INT64, 1, 0, 0, 1, 65536, 0, RNN(hidden_size), 0, "features of the hidden state (H)"},
+  {"num_layers", LF_ARG_INT, 0, 1, 1, 1, 8, 0, RNN(num_layers), 0, "stacked layers (1 to 8)"},
+  {"bidirectional", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, RNN(bidirectional), 0, "also run backwards in time; outputs are concatenated (2H)"},
+  {"dropout", LF_ARG_NUM, 0, 1, 0, 0, 1, 0, RNN(dropout), 0, "dropout on the outputs of every layer but the last, while training"},
+  {"output", LF_ARG_STR, 0, 0, 0, 0, 0, 0, RNN(output), 0, "\"sequence\" (default): [T, D*H]; \"last\": the last time step, [D*H]"},
+  {0}
+};
+static int rnn_finish(void *spec, char *err, size_t n){
+  lf_rnn_args *s = spec;
+  if( !s->output || strcmp(s->output, "sequence")==0 ) s->last = 0;
+  else if( strcmp(s->output, "last")==0 ) s->last = 1;
+  else { snprintf(err, n, "output must be \"sequence\" or \"last\""); return -1; }
+  if( s->dropout >= 1.0 ){ snprintf(err, n, "dropout must be below 1"); return -1; }
+  return 0;
+}
+static const lf_arg_spec seqpool_args[] = {
+  {"mode", LF_ARG_STR, 0, 0, 0, 0, 0, 0, offsetof(lf_seqpool_args, mode), 0,
+   "\"last\" (default): the last valid step; \"mean\" or \"max\" over the valid steps"},
+  {0}
+};
+static int seqpool_finish(void *spec, char *err, size_t n){
+  lf_seqpool_args *s = spec;
+  if( !s->mode || strcmp(s->mode, "last")==0 ) s->code = LF_SEQPOOL_LAST;
+  else if( strcmp(s->mode, "mean")==0 ) s->code = LF_SEQPOOL_MEAN;
+  else if( strcmp(s->mode, "max")==0 ) s->code = LF_SEQPOOL_MAX;
+  else { snprintf(err, n, "mode must be \"last\", \"mean\" or \"max\""); return -1; }
+  return 0;
+}
+
 /* Pools default their stride to their kernel, as PyTorch does. */
 static int pool_finish(void *spec, char *err, size_t n){
   lf_pool2d_args *s = spec;
@@ -462,6 +493,13 @@ static const lf_component catalogue[] = {
   LAYER("CategoricalEmbedding", "First layer on a dataset with named inputs: one embedding table per categorical "
         "column (its codes counted from the training data), concatenated, then the continuous columns.",
         catemb_args, lf_catemb_args, 0, &lf_layer_catemb),
+  LAYER("LSTM", "Long short-term memory on a [time, features] input (oneDNN), PyTorch's parameters and gates.",
+        rnn_args, lf_rnn_args, rnn_finish, &lf_layer_lstm),
+  LAYER("GRU", "Gated recurrent unit on a [time, features] input (oneDNN's linear-before-reset GRU, which is PyTorch's).",
+        rnn_args, lf_rnn_args, rnn_finish, &lf_layer_gru),
+  LAYER("SeqPool", "Pooling over time of a [time, channels] input to [channels]; a Graph node may add the "
+        "sequence's mask as second input (\"in\": [\"h\", \"x_mask\"]) so padding is skipped.",
+        seqpool_args, lf_seqpool_args, seqpool_finish, &lf_layer_seqpool),
 
   {LF_KIND_LOSS, "CrossEntropyLoss", "Softmax cross-entropy on logits; targets are class indices.", ce_args, LF_LOSS_CROSS_ENTROPY, 0, 0, 0},
   {LF_KIND_LOSS, "MSELoss", "Mean squared error (regression).", no_args, LF_LOSS_MSE, 0, 0, 0},

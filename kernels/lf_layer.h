@@ -32,7 +32,8 @@
 #include "lf_net.h"
 #include "lf_layer_args.h"
 
-#define LF_LAYER_MAX_PARAMS 4
+/* LSTM/GRU: 4 per layer and direction, up to 8 layers. */
+#define LF_LAYER_MAX_PARAMS 64
 /* Inputs of a merge layer (Add, Concat, Mul) and consumers summed into
 ** one gradient at most. */
 #define LF_LAYER_MAX_INPUTS LF_NET_MAX_NODE_INPUTS
@@ -151,6 +152,7 @@ extern const lf_layer_ops lf_layer_catemb;
 extern const lf_layer_ops lf_layer_silu, lf_layer_elu, lf_layer_softplus;
 extern const lf_layer_ops lf_layer_mha;
 extern const lf_layer_ops lf_layer_layernorm, lf_layer_softmax, lf_layer_embedding;
+extern const lf_layer_ops lf_layer_lstm, lf_layer_gru, lf_layer_seqpool;
 
 /* ---- oneDNN toolkit (kernels/layer_dnnl.c) ---- */
 

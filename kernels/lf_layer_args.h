@@ -106,4 +106,24 @@ typedef struct lf_embedding_args {
   int64_t padding_idx;
 } lf_embedding_args;
 
+/* LSTM, GRU. output is the config's string; finish sets last from it. */
+typedef struct lf_rnn_args {
+  int64_t hidden_size;
+  int num_layers;
+  int bidirectional;
+  double dropout;           /* between stacked layers, training only */
+  char *output;             /* "sequence" (default) or "last" */
+  int last;                 /* 1: output the last time step only */
+} lf_rnn_args;
+
+/* SeqPool: pooling over time of a [T, C] input, with an optional [T]
+** mask as second input. mode is the config's string; finish sets code. */
+#define LF_SEQPOOL_LAST 0
+#define LF_SEQPOOL_MEAN 1
+#define LF_SEQPOOL_MAX 2
+typedef struct lf_seqpool_args {
+  char *mode;
+  int code;
+} lf_seqpool_args;
+
 #endif

@@ -1154,6 +1154,217 @@ static void test_embedding(void){
         "Embedding refuses padding_idx >= num_embeddings: %s", err);
 }
 
+/* ---- sequences: LSTM, GRU, SeqPool ---- */
+
+
+static lf_layer_spec rnn(const char *loc, int hidden, int layers, int bidir, double dropout, int last){
+  lf_layer_spec s = spec(loc);
+  lf_rnn_args *a = ARG(s, lf_rnn_args);
+  a->hidden_size = hidden; a->num_layers = layers; a->bidirectional = bidir;
+  a->dropout = dropout; a->last = last;
+  return s;
+}
+
+static lf_layer_spec seqpool(int code){
+  lf_layer_spec s = spec("SeqPool");
+  ARG(s, lf_seqpool_args)->code = code;
+  return s;
+}
+
+static double sigm(double v){ return 1.0 / (1.0 + exp(-v)); }
+
+/* PyTorch's LSTM/GRU equations, one layer, naively: y [N,T,D*H] from x
+** [N,T,F] and the params in state_dict order (W_ih, W_hh, b_ih, b_hh per
+** direction). */
+static void ref_rnn(int gru, int D, int N, int T, int F, int H, const float *x,
+                    lf_param *const *p, double *y){
+  int G = gru ? 3 : 4;
+  double *h = calloc((size_t)H, sizeof(double)), *c = calloc((size_t)H, sizeof(double));
+  double *gi = calloc((size_t)(G*H), sizeof(double)), *gh = calloc((size_t)(G*H), sizeof(double));
+  for(int d=0; d<D; d++){
+    const float *Wi = p[d*4]->data, *Wh = p[d*4+1]->data, *bi = p[d*4+2]->data, *bh = p[d*4+3]->data;
+    for(int n=0; n<N; n++){
+      memset(h, 0, sizeof(double)*(size_t)H);
+      memset(c, 0, sizeof(double)*(size_t)H);
+      for(int s=0; s<T; s++){
+        int t = d==0 ? s : T-1-s;
+        const float *xt = x + ((size_t)n*T + (size_t)t)*F;
+        for(int r=0; r<G*H; r++){
+          gi[r] = bi[r]; gh[r] = bh[r];
+          for(int k=0; k<F; k++) gi[r] += (double)Wi[(size_t)r*F + k] * xt[k];
+          for(int k=0; k<H; k++) gh[r] += (double)Wh[(size_t)r*H + k] * h[k];
+        }
+        for(int o=0; o<H; o++){
+          if( gru ){
+            double rr = sigm(gi[o] + gh[o]), z = sigm(gi[H+o] + gh[H+o]);
+            double nn = tanh(gi[2*H+o] + rr * gh[2*H+o]);
+            c[o] = (1 - z) * nn + z * h[o];          /* new h, kept apart */
+          }else{
+            double i = sigm(gi[o] + gh[o]), f = sigm(gi[H+o] + gh[H+o]);
+            double g = tanh(gi[2*H+o] + gh[2*H+o]), oo = sigm(gi[3*H+o] + gh[3*H+o]);
+            double cc = f * c[o] + i * g;
+            c[o] = cc;
+            gi[o] = oo * tanh(cc);                   /* new h, kept apart */
+          }
+        }
+        for(int o=0; o<H; o++){
+          h[o] = gru ? c[o] : gi[o];
+          y[((size_t)n*T + (size_t)t)*(size_t)(D*H) + (size_t)d*H + o] = h[o];
+        }
+      }
+    }
+  }
+  free(h); free(c); free(gi); free(gh);
+}
+
+static void test_rnn_forward(void){
+  for(int gru=0; gru<2; gru++){
+    for(int D=1; D<=2; D++){
+      const char *loc = gru ? "GRU" : "LSTM";
+      lf_layer_spec L = rnn(loc, 5, 1, D==2, 0, 0);
+      lf_shape in = shape2(6, 3);
+      char err[512];
+      lf_rng rng;
+      lf_rng_seed(&rng, 9);
+      lf_net *net = lf_net_create(&L, 1, &in, err, sizeof err);
+      CHECK(net!=0, "%s(bidirectional=%d): create (%s)", loc, D==2, net ? "" : err);
+      if( !net ) continue;
+      lf_net_init_params(net, &rng);
+      int N = 3, n = N*6*3;
+      float *x = randn(n, &rng);
+      const float *y = lf_net_forward(net, x, N, 0, 0, err, sizeof err);
+      lf_param *ps[8];
+      for(int i=0; i<lf_net_param_count(net); i++) ps[i] = lf_net_param(net, i);
+      double *ref = calloc((size_t)N*6*5*D, sizeof(double)), worst = 0;
+      ref_rnn(gru, D, N, 6, 3, 5, x, ps, ref);
+      for(int i=0; y && i<N*6*5*D; i++) if( fabs(y[i]-ref[i]) > worst ) worst = fabs(y[i]-ref[i]);
+      CHECK(y && worst < 1e-5, "%s(bidirectional=%d) forward matches PyTorch's equations (max diff %.1e)%s",
+            loc, D==2, worst, y ? "" : err);
+      CHECK(strcmp(ps[0]->name, "0.weight_ih_l0")==0 && ps[0]->shape.dim[0]==(gru ? 15 : 20)
+            && ps[1]->shape.dim[1]==5 && (D==1 || strcmp(ps[4]->name, "0.weight_ih_l0_reverse")==0)
+            && lf_net_param_count(net)==4*D, "%s(bidirectional=%d): PyTorch's parameter names and shapes", loc, D==2);
+      int inb = 1;
+      for(int i=0; i<lf_net_param_count(net); i++){
+        for(int64_t j=0; j<ps[i]->n; j++) if( fabsf(ps[i]->data[j]) > 1.0f/sqrtf(5.0f) ) inb = 0;
+      }
+      CHECK(inb, "%s: init within U(-1/sqrt(H), 1/sqrt(H))", loc);
+      free(ref); free(x);
+      lf_net_free(net);
+    }
+  }
+}
+
+/* bf16 (where the CPU has it): the same outputs within bf16 precision,
+** and a training step runs; elsewhere a clear refusal. */
+static void test_rnn_bf16(void){
+  for(int gru=0; gru<2; gru++){
+    const char *loc = gru ? "GRU" : "LSTM";
+    lf_layer_spec L[2] = { rnn(loc, 8, 2, 1, 0.2, 1), linear(3, 1) };
+    lf_shape in = shape2(7, 4);
+    char err[512];
+    lf_rng rng, drng;
+    lf_rng_seed(&rng, 21);
+    lf_net *net = lf_net_create(L, 2, &in, err, sizeof err);
+    if( !net ){ CHECK(0, "%s bf16: create (%s)", loc, err); continue; }
+    lf_net_init_params(net, &rng);
+    float *x = randn(4*7*4, &rng), y32[12], *dy = randn(12, &rng);
+    const float *y = lf_net_forward(net, x, 4, 0, 0, err, sizeof err);
+    if( y ) memcpy(y32, y, sizeof y32);
+    if( !lf_bf16_supported() ){
+      CHECK(lf_net_set_bf16(net, 1, err, sizeof err)!=0 && strstr(err, "f32"), "%s bf16 refused on this CPU: %s", loc, err);
+    }else{
+      int rc = lf_net_set_bf16(net, 1, err, sizeof err);
+      const float *y16 = rc ? 0 : lf_net_forward(net, x, 4, 0, 0, err, sizeof err);
+      double worst = 0;
+      for(int i=0; y16 && i<12; i++) if( fabs(y16[i]-y32[i]) > worst ) worst = fabs(y16[i]-y32[i]);
+      CHECK(y16 && worst < 0.05, "%s bf16 forward close to f32 (max diff %.3f)%s", loc, worst, y16 ? "" : err);
+      lf_rng_seed(&drng, 1);
+      int ok = lf_net_forward(net, x, 4, 1, &drng, err, sizeof err) && lf_net_backward(net, dy, 4, err, sizeof err)==0;
+      double gn = 0;
+      for(int i=0; ok && i<lf_net_param_count(net); i++){
+        lf_param *p = lf_net_param(net, i);
+        for(int64_t j=0; j<p->n; j++) gn += (double)p->grad[j]*p->grad[j];
+      }
+      CHECK(ok && gn > 0 && isfinite(gn), "%s bf16 training step gives finite gradients%s%s", loc, ok ? "" : ": ", ok ? "" : err);
+    }
+    free(x); free(dy);
+    lf_net_free(net);
+  }
+}
+
+static void test_rnn_gradients(void){
+  lf_layer_spec L[3];
+  lf_net_node N[4];
+  char err[512];
+  lf_rng rng;
+  lf_rng_seed(&rng, 13);
+  L[0] = rnn("LSTM", 4, 1, 0, 0, 0);
+  gradcheck("LSTM(4)", L, 1, shape2(5, 3), 2, 0, 1e-2);
+  /* Two layers: layer 0's recurrent weights get small gradients through
+  ** layer 1, so the whole sequence is the output (more signal than f32
+  ** rounding in the differences). */
+  L[0] = rnn("LSTM", 3, 2, 1, 0.3, 0);
+  gradcheck("LSTM(3, 2 layers, bidirectional, dropout 0.3)", L, 1, shape2(4, 2), 3, 0, 1e-2);
+  L[0] = rnn("LSTM", 3, 1, 1, 0, 1);
+  L[1] = linear(2, 1);
+  gradcheck("LSTM(3, bidirectional, last)-Linear", L, 2, shape2(4, 2), 3, 0, 1e-2);
+  L[0] = rnn("GRU", 4, 1, 0, 0, 0);
+  gradcheck("GRU(4)", L, 1, shape2(5, 3), 2, 0, 1e-2);
+  L[0] = rnn("GRU", 3, 2, 1, 0.25, 0);
+  gradcheck("GRU(3, 2 layers, bidirectional, dropout 0.25)", L, 1, shape2(4, 2), 2, 0, 1e-2);
+  L[0] = rnn("GRU", 3, 1, 0, 0, 1);
+  gradcheck("GRU(3, last)", L, 1, shape2(4, 2), 3, 0, 1e-2);
+
+  /* SeqPool without a mask. */
+  L[0] = seqpool(LF_SEQPOOL_MEAN);
+  gradcheck("SeqPool(mean)", L, 1, shape2(4, 3), 2, 0, 1e-2);
+  L[0] = seqpool(LF_SEQPOOL_MAX);
+  gradcheck("SeqPool(max)", L, 1, shape2(4, 3), 2, spaced(24, 0.05f, &rng), 1e-2);
+  L[0] = seqpool(LF_SEQPOOL_LAST);
+  gradcheck("SeqPool(last)", L, 1, shape2(4, 3), 2, 0, 1e-2);
+
+  /* With a mask: input [T, C+1] whose last column is the mask, sliced
+  ** apart in a graph (Slice of the flat row, Reshape). */
+  for(int mode=0; mode<3; mode++){
+    static const char *names[] = {"last", "mean", "max"};
+    int T = 5, C = 3, B = 3;
+    lf_shape in = shape1(T*C + T);
+    lf_layer_spec sx = spec("Slice"), sm = spec("Slice"), rs = spec("Reshape");
+    ARG(sx, lf_slice_args)->start = 0; ARG(sx, lf_slice_args)->length = T*C;
+    ARG(sm, lf_slice_args)->start = T*C; ARG(sm, lf_slice_args)->length = T;
+    ARG(rs, lf_reshape_args)->shape = shape2(T, C);
+    N[0] = node1(sx, 0);
+    N[1] = node1(rs, 1);
+    N[2] = node1(sm, 0);
+    N[3] = node2(seqpool(mode), 2, 3);
+    lf_net *net = graph_net(N, 4, in, err, sizeof err);
+    /* Sample lengths 5, 2 and 0 (all padding). */
+    float *x = spaced((int64_t)B*(T*C + T), 0.05f, &rng);
+    int len[3] = {5, 2, 0};
+    for(int b=0; b<B; b++) for(int t=0; t<T; t++) x[b*(T*C+T) + T*C + t] = t < len[b] ? 1.0f : 0.0f;
+    char name[64];
+    snprintf(name, sizeof name, "SeqPool(%s) with a mask", names[mode]);
+    /* The mask gets no gradient and is not probed: only the values. */
+    if( net ){
+      const float *y = lf_net_forward(net, x, B, 0, 0, err, sizeof err);
+      int ok = y!=0;
+      for(int c=0; ok && c<C; c++){
+        const float *x1 = x + (T*C + T);     /* sample 1: 2 valid steps */
+        double want = mode==0 ? x1[1*C + c] : mode==1 ? (x1[c] + x1[C + c]) / 2
+                    : (x1[c] > x1[C + c] ? x1[c] : x1[C + c]);
+        if( fabs(y[C + c] - want) > 1e-6 || y[2*C + c] != 0.0f ) ok = 0;
+      }
+      CHECK(ok, "%s: padding steps are skipped, an empty sequence pools to 0", name);
+    }
+    lf_net_free(net);
+    net = graph_net(N, 4, in, err, sizeof err);
+    /* Gradient check on the values; the mask columns keep their 0/1 values
+    ** since the probe only moves what it picks: restrict by giving the mask
+    ** no gradient (its true derivative is 0 almost everywhere). */
+    gradcheck_net(name, net, err, in, B, x, 1e-3);
+  }
+}
+
 int main(void){
   lf_set_threads(2);
   test_layernorm();
@@ -1172,5 +1383,8 @@ int main(void){
   test_gradients();
   test_graph_gradients();
   test_train_mlp();
+  test_rnn_forward();
+  test_rnn_gradients();
+  test_rnn_bf16();
   TEST_EXIT();
 }

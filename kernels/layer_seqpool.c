@@ -1,0 +1,162 @@
+/*
+** layer_seqpool.c — SeqPool(mode): a [T, C] sequence to a [C] vector over
+** time, "last" (the last valid step), "mean" (over valid steps) or "max"
+** (over valid steps). A Graph node may give a [T] mask as the second input
+** ("in": ["h", "x_mask"]; 1 valid, 0 padding, as the sequence datasets
+** make it); without one every step is valid. A sample with no valid step
+** pools to zeros.
+**
+** Plain C loops (oneDNN's pooling has no mask), serial so results never
+** depend on the thread count; f32 or bf16 activations. The mask gets no
+** gradient (it is data).
+*/
+#include "lf_layer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARGS(L) ((const lf_seqpool_args*)(L)->args)
+
+typedef struct seqpool_state {
+  int T, C, N, bf16, masked;
+  int *arg;                 /* per sample and channel: the step taken (last,
+                            ** max), -1 for none */
+  int *count;               /* mean: valid steps per sample */
+} seqpool_state;
+
+static int seqpool_infer(const void *args, const lf_shape *in, int nin,
+                         lf_shape *out, char *err, size_t errlen){
+  char a[64], b[64];
+  (void)args;
+  if( in[0].ndim!=2 ){
+    snprintf(err, errlen, "SeqPool expects a [time, channels] input, got %s", lf_shape_str(&in[0], a, sizeof a));
+    return -1;
+  }
+  if( nin==2 && lf_shape_count(&in[1])!=in[0].dim[0] ){
+    snprintf(err, errlen, "SeqPool's mask (second input) must have one value per step: input %s, mask %s",
+             lf_shape_str(&in[0], a, sizeof a), lf_shape_str(&in[1], b, sizeof b));
+    return -1;
+  }
+  memset(out, 0, sizeof *out);
+  out->ndim = 1;
+  out->dim[0] = in[0].dim[1];
+  return 0;
+}
+
+static void seqpool_release(void *p){
+  seqpool_state *s = p;
+  if( !s ) return;
+  free(s->arg);
+  free(s->count);
+  free(s);
+}
+
+static int seqpool_build(const lf_layer *L, lf_layer_build *b, char *err, size_t errlen){
+  for(int k=0; k<b->nsrc; k++){
+    if( !lf_dnnl_md_is_plain(b->src_mds[k]) || b->src_mds[k]->data_type!=b->src_md->data_type ){
+      snprintf(err, errlen, "SeqPool needs plain inputs of one data type");
+      return -1;
+    }
+  }
+  seqpool_state *s = calloc(1, sizeof *s);
+  if( !s ){ snprintf(err, errlen, "out of memory"); return -1; }
+  s->T = (int)L->in.dim[0];
+  s->C = (int)L->in.dim[1];
+  s->N = b->batch;
+  s->bf16 = b->src_md->data_type==dnnl_bf16;
+  s->masked = b->nsrc==2;
+  s->arg = malloc(sizeof(int) * (size_t)s->N * (size_t)s->C);
+  s->count = malloc(sizeof(int) * (size_t)s->N);
+  if( !s->arg || !s->count ){ seqpool_release(s); snprintf(err, errlen, "out of memory"); return -1; }
+  if( lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, b->src_md->data_type, err, errlen) ){
+    seqpool_release(s);
+    return -1;
+  }
+  b->state = s;
+  return 0;
+}
+
+static float get(const void *p, size_t i, int bf16){
+  return bf16 ? lf_bf16_to_f32(((const uint16_t*)p)[i]) : ((const float*)p)[i];
+}
+static void put(void *p, size_t i, float v, int bf16){
+  if( bf16 ) ((uint16_t*)p)[i] = lf_bf16_from_f32(v);
+  else ((float*)p)[i] = v;
+}
+
+static int valid(const seqpool_state *s, const void *mask, int n, int t){
+  return !s->masked || get(mask, (size_t)n*s->T + (size_t)t, s->bf16) > 0.5f;
+}
+
+static int seqpool_forward(const lf_layer *L, void *p, const lf_layer_run *r, char *err, size_t errlen){
+  seqpool_state *s = p;
+  int mode = ARGS(L)->code;
+  const void *x = lf_dnnl_ptr(r->src), *m = s->masked ? lf_dnnl_ptr(r->srcs[1]) : NULL;
+  void *y = lf_dnnl_ptr(r->dst);
+  if( lf_dnnl_check(dnnl_stream_wait(r->stream), "SeqPool", err, errlen) ) return -1;
+  for(int n=0; n<s->N; n++){
+    int cnt = 0, lastt = -1;
+    for(int t=0; t<s->T; t++) if( valid(s, m, n, t) ){ cnt++; lastt = t; }
+    s->count[n] = cnt;
+    for(int c=0; c<s->C; c++){
+      size_t o = (size_t)n*s->C + (size_t)c;
+      float v = 0.0f;
+      int at = -1;
+      if( mode==LF_SEQPOOL_LAST ){
+        at = lastt;
+        if( at>=0 ) v = get(x, ((size_t)n*s->T + (size_t)at)*s->C + (size_t)c, s->bf16);
+      }else if( mode==LF_SEQPOOL_MEAN ){
+        double sum = 0;
+        for(int t=0; t<s->T; t++){
+          if( valid(s, m, n, t) ) sum += get(x, ((size_t)n*s->T + (size_t)t)*s->C + (size_t)c, s->bf16);
+        }
+        v = cnt ? (float)(sum / cnt) : 0.0f;
+      }else{
+        for(int t=0; t<s->T; t++){
+          if( !valid(s, m, n, t) ) continue;
+          float e = get(x, ((size_t)n*s->T + (size_t)t)*s->C + (size_t)c, s->bf16);
+          if( at<0 || e>v ){ v = e; at = t; }
+        }
+      }
+      s->arg[o] = at;
+      put(y, o, v, s->bf16);
+    }
+  }
+  return 0;
+}
+
+static int seqpool_backward(const lf_layer *L, void *p, const lf_layer_run *r, char *err, size_t errlen){
+  seqpool_state *s = p;
+  int mode = ARGS(L)->code;
+  const void *m = s->masked ? lf_dnnl_ptr(r->srcs[1]) : NULL;
+  const void *dy = lf_dnnl_ptr(r->diff_dst);
+  size_t es = s->bf16 ? 2 : 4;
+  (void)err; (void)errlen;
+  if( s->masked && r->diff_srcs[1] ) memset(lf_dnnl_ptr(r->diff_srcs[1]), 0, (size_t)s->N*s->T*es);
+  if( !r->diff_src ) return 0;
+  void *dx = lf_dnnl_ptr(r->diff_src);
+  memset(dx, 0, (size_t)s->N*s->T*s->C*es);
+  for(int n=0; n<s->N; n++){
+    for(int c=0; c<s->C; c++){
+      size_t o = (size_t)n*s->C + (size_t)c;
+      float g = get(dy, o, s->bf16);
+      if( mode==LF_SEQPOOL_MEAN ){
+        if( !s->count[n] ) continue;
+        float share = g / (float)s->count[n];
+        for(int t=0; t<s->T; t++){
+          if( valid(s, m, n, t) ) put(dx, ((size_t)n*s->T + (size_t)t)*s->C + (size_t)c, share, s->bf16);
+        }
+      }else if( s->arg[o]>=0 ){
+        put(dx, ((size_t)n*s->T + (size_t)s->arg[o])*s->C + (size_t)c, g, s->bf16);
+      }
+    }
+  }
+  return 0;
+}
+
+const lf_layer_ops lf_layer_seqpool = {
+  "SeqPool", seqpool_infer, 0, 0, seqpool_build,
+  seqpool_forward, seqpool_backward, seqpool_release, LF_LAYER_INPUT_AND_MASK
+};
