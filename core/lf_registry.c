@@ -115,6 +115,13 @@ static const lf_arg_spec mha_args[] = {
    "each step attends only to itself and earlier steps"},
   {0}
 };
+static const lf_arg_spec posemb_args[] = {
+  {"max_len", LF_ARG_INT64, 1, 0, 0, 1, BIG, 0, offsetof(lf_posemb_args, max_len), 0,
+   "the longest sequence it accepts (rows of the table)"},
+  {"sinusoidal", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, offsetof(lf_posemb_args, sinusoidal), 0,
+   "fixed sin/cos positions instead of a learned table"},
+  {0}
+};
 static int mha_finish(void *spec, char *err, size_t n){
   lf_mha_args *s = spec;
   if( s->dropout >= 1.0 ){ snprintf(err, n, "dropout must be below 1"); return -1; }
@@ -490,6 +497,11 @@ static const lf_component catalogue[] = {
   LAYER("Softmax", "exp(x) / sum(exp(x)) along one per-sample axis.", softmax_args, lf_softmax_args, 0, &lf_layer_softmax),
   LAYER("Embedding", "Token ids (floats holding integers, per sample (T)) -> rows of a learnt table, (T, embedding_dim); N(0,1) init.",
         embedding_args, lf_embedding_args, 0, &lf_layer_embedding),
+  LAYER("PositionalEmbedding", "x + P[:T] on a sequence [T, E]: P a learned [max_len, E] table (\"weight\", "
+        "N(0,1) as nn.Embedding) or, with sinusoidal, the fixed sin/cos positions.",
+        posemb_args, lf_posemb_args, 0, &lf_layer_posemb),
+  LAYER0("ClassToken", "Prepends a learned token (\"weight\" [1, E], zeros at first) to a sequence: [T, E] -> [T+1, E]; "
+         "after the encoder, Flatten then Slice {start 0, length E} reads it.", &lf_layer_clstoken),
   LAYER("CategoricalEmbedding", "First layer on a dataset with named inputs: one embedding table per categorical "
         "column (its codes counted from the training data), concatenated, then the continuous columns.",
         catemb_args, lf_catemb_args, 0, &lf_layer_catemb),

@@ -21,6 +21,10 @@
 **
 ** A following ReLU/LeakyReLU is applied as an eltwise post-op (fuse_act):
 ** one pass less over the activation in every forward.
+**
+** On a sequence [T, F] (as PyTorch, on the last dimension) the same
+** primitives run on batch*T rows: the net's [B, T, F] buffers are seen as
+** [B*T, F] through views whose data handles are set on every pass.
 */
 #include "lf_layer.h"
 
@@ -37,6 +41,8 @@ typedef struct linear_state {
   lf_relayout w_fwd;              /* plain weights -> forward layout */
   lf_relayout w_bwd;              /* plain weights -> backward-data layout */
   lf_relayout gw_out;             /* weight grad layout -> plain grad */
+  dnnl_memory_t rows_src, rows_dst; /* on a sequence: [B*T, .] views of the */
+  dnnl_memory_t rows_dsrc, rows_ddst; /* net's buffers (NULL on a vector) */
 } linear_state;
 
 static int linear_infer(const void *args, const lf_shape *in, int nin,
@@ -44,8 +50,8 @@ static int linear_infer(const void *args, const lf_shape *in, int nin,
   const lf_linear_args *spec = args;
   (void)nin;
   char buf[64];
-  if( in->ndim!=1 ){
-    snprintf(err, errlen, "Linear expects a vector input, got %s: "
+  if( in->ndim!=1 && in->ndim!=2 ){
+    snprintf(err, errlen, "Linear expects a vector (or a sequence [T, F]) input, got %s: "
              "add a Flatten layer before it", lf_shape_str(in, buf, sizeof buf));
     return -1;
   }
@@ -53,8 +59,8 @@ static int linear_infer(const void *args, const lf_shape *in, int nin,
     snprintf(err, errlen, "Linear needs out >= 1");
     return -1;
   }
-  out->ndim = 1;
-  out->dim[0] = spec->out;
+  *out = *in;
+  out->dim[in->ndim-1] = spec->out;
   return 0;
 }
 
@@ -64,7 +70,7 @@ static int linear_params(const void *args, const lf_shape *in,
   d[0].suffix = "weight";
   d[0].shape.ndim = 2;
   d[0].shape.dim[0] = spec->out;
-  d[0].shape.dim[1] = in->dim[0];
+  d[0].shape.dim[1] = in->dim[in->ndim-1];
   d[0].trainable = 1;
   if( !spec->bias ) return 1;
   d[1].suffix = "bias";
@@ -75,7 +81,7 @@ static int linear_params(const void *args, const lf_shape *in,
 }
 
 static void linear_init(const lf_layer *L, lf_rng *rng){
-  double bound = 1.0 / sqrt((double)L->in.dim[0]);
+  double bound = 1.0 / sqrt((double)L->in.dim[L->in.ndim-1]);
   int i;
   for(i=0; i<L->nparam; i++){
     lf_fill_uniform(L->param[i]->data, L->param[i]->n, bound, rng);
@@ -95,6 +101,10 @@ static void linear_release(void *p){
   if( s->gw ) dnnl_memory_destroy(s->gw);
   if( s->b ) dnnl_memory_destroy(s->b);
   if( s->gb ) dnnl_memory_destroy(s->gb);
+  if( s->rows_src ) dnnl_memory_destroy(s->rows_src);
+  if( s->rows_dst ) dnnl_memory_destroy(s->rows_dst);
+  if( s->rows_dsrc ) dnnl_memory_destroy(s->rows_dsrc);
+  if( s->rows_ddst ) dnnl_memory_destroy(s->rows_ddst);
   free(s);
 }
 
@@ -106,8 +116,11 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
   dnnl_inner_product_desc_t d;
   dnnl_primitive_attr_t attr = 0;
   const dnnl_memory_desc_t *bias = ARGS(L)->bias ? &b_md : 0;
-  const dnnl_memory_desc_t *dst;
-  int64_t nb = ARGS(L)->out;
+  const dnnl_memory_desc_t *dst, *src = b->src_md;
+  dnnl_memory_desc_t rows_src;
+  lf_shape rows_out;
+  int seq = L->in.ndim==2;
+  int64_t nb = ARGS(L)->out, rows = seq ? (int64_t)b->batch * L->in.dim[0] : b->batch;
   int bf16 = b->bf16 && L->param[0]->data16
              && b->src_md->data_type==dnnl_bf16;
   dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
@@ -115,7 +128,22 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
 
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
   wdims[0] = nb;
-  wdims[1] = L->in.dim[0];
+  wdims[1] = L->in.dim[L->in.ndim-1];
+  rows_out.ndim = 1;
+  rows_out.dim[0] = nb;
+  if( seq ){
+    /* [B, T, F] seen as [B*T, F]: the same bytes when the layout is plain. */
+    int64_t rd[2] = { rows, wdims[1] };
+    if( !lf_dnnl_md_is_plain(b->src_md) ){
+      snprintf(err, errlen, "Linear on a sequence needs a plain input layout");
+      goto fail;
+    }
+    if( lf_dnnl_md_dims(&gw_plain, 2, rd, err, errlen)
+     || lf_dnnl_md_retype(&rows_src, &gw_plain, b->src_md->data_type, err, errlen)
+     || lf_dnnl_mem(&s->rows_src, &rows_src, DNNL_MEMORY_NONE, err, errlen)
+     || (b->need_diff_src && lf_dnnl_mem(&s->rows_dsrc, &rows_src, DNNL_MEMORY_NONE, err, errlen)) ) goto fail;
+    src = &rows_src;
+  }
   /* An activation after this layer runs as a post-op (ReLU fused). */
   if( b->fuse_act && lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen) ){
     goto fail;
@@ -123,12 +151,12 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
   rc = lf_dnnl_md_dims(&gw_plain, 2, L->param[0]->shape.dim, err, errlen)
     || lf_dnnl_md_retype(&w_plain, &gw_plain, dt, err, errlen)
     || lf_dnnl_md_dims(&b_md, 1, &nb, err, errlen)
-    || lf_dnnl_md_dt(&dst_any, b->batch, &L->out, 1, dt, err, errlen)
+    || lf_dnnl_md_dt(&dst_any, (int)rows, &rows_out, 1, dt, err, errlen)
     || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dt,
          bf16 ? dnnl_ab : dnnl_format_tag_any), "Linear weights descriptor",
          err, errlen)
     || lf_dnnl_check(dnnl_inner_product_forward_desc_init(&d,
-         dnnl_forward_training, b->src_md, &w_any, bias, &dst_any),
+         dnnl_forward_training, src, &w_any, bias, &dst_any),
          "Linear forward descriptor", err, errlen)
     || lf_prim_create(&s->fwd, &d, attr, 0, "oneDNN inner product forward",
                       err, errlen);
@@ -137,6 +165,15 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
   b->act_fused = b->fuse_act;
   dst = lf_prim_md(&s->fwd, dnnl_query_dst_md, 0);
   b->dst_md = *dst;
+  if( seq ){
+    if( !lf_dnnl_md_is_plain(dst) ){
+      snprintf(err, errlen, "Linear on a sequence: oneDNN chose a blocked output layout");
+      goto fail;
+    }
+    if( lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, dst->data_type, err, errlen)
+     || lf_dnnl_mem(&s->rows_dst, dst, DNNL_MEMORY_NONE, err, errlen)
+     || lf_dnnl_mem(&s->rows_ddst, dst, DNNL_MEMORY_NONE, err, errlen) ) goto fail;
+  }
 
   rc = lf_dnnl_mem(&s->w, &w_plain, bf16 ? (void*)L->param[0]->data16
                                          : (void*)L->param[0]->data, err, errlen)
@@ -152,7 +189,7 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
 
   if( b->need_diff_src ){
     rc = lf_dnnl_check(dnnl_inner_product_backward_data_desc_init(&d,
-           b->src_md, &w_plain, dst), "Linear backward descriptor", err, errlen)
+           src, &w_plain, dst), "Linear backward descriptor", err, errlen)
       || lf_prim_create(&s->bwd_data, &d, 0, s->fwd.pd,
                         "oneDNN inner product backward data", err, errlen)
       || lf_relayout_init(&s->w_bwd, &w_plain,
@@ -160,7 +197,7 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
     if( rc ) goto fail;
   }
   rc = lf_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&d,
-         b->src_md, &gw_plain, bias, dst), "Linear backward descriptor",
+         src, &gw_plain, bias, dst), "Linear backward descriptor",
          err, errlen)
     || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
                       "oneDNN inner product backward weights", err, errlen)
@@ -175,16 +212,23 @@ fail:
   return -1;
 }
 
+/* On a sequence: the [B*T, .] view of a net buffer; else the buffer. */
+static dnnl_memory_t rows_of(dnnl_memory_t view, dnnl_memory_t m){
+  if( view==0 || m==0 ) return m;
+  dnnl_memory_set_data_handle(view, lf_dnnl_ptr(m));
+  return view;
+}
+
 static int linear_forward(const lf_layer *L, void *p, const lf_layer_run *r,
                           char *err, size_t errlen){
   linear_state *s = p;
   dnnl_exec_arg_t a[4];
   int n = 0;
   if( lf_relayout_run(&s->w_fwd, s->w, r->stream, err, errlen) ) return -1;
-  a[n].arg = DNNL_ARG_SRC;     a[n++].memory = r->src;
+  a[n].arg = DNNL_ARG_SRC;     a[n++].memory = rows_of(s->rows_src, r->src);
   a[n].arg = DNNL_ARG_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->w_fwd, s->w);
   if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
-  a[n].arg = DNNL_ARG_DST;     a[n++].memory = r->dst;
+  a[n].arg = DNNL_ARG_DST;     a[n++].memory = rows_of(s->rows_dst, r->dst);
   return lf_prim_run(&s->fwd, r->stream, n, a, "Linear forward", err, errlen);
 }
 
@@ -193,16 +237,17 @@ static int linear_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   linear_state *s = p;
   dnnl_exec_arg_t a[4];
   int n = 0;
+  dnnl_memory_t ddst = rows_of(s->rows_ddst, r->diff_dst);
   if( r->diff_src ){
     if( lf_relayout_run(&s->w_bwd, s->w, r->stream, err, errlen) ) return -1;
-    a[0].arg = DNNL_ARG_DIFF_DST; a[0].memory = r->diff_dst;
+    a[0].arg = DNNL_ARG_DIFF_DST; a[0].memory = ddst;
     a[1].arg = DNNL_ARG_WEIGHTS;  a[1].memory = lf_relayout_mem(&s->w_bwd, s->w);
-    a[2].arg = DNNL_ARG_DIFF_SRC; a[2].memory = r->diff_src;
+    a[2].arg = DNNL_ARG_DIFF_SRC; a[2].memory = rows_of(s->rows_dsrc, r->diff_src);
     if( lf_prim_run(&s->bwd_data, r->stream, 3, a, "Linear backward data",
                     err, errlen) ) return -1;
   }
-  a[n].arg = DNNL_ARG_SRC;          a[n++].memory = r->src;
-  a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = r->diff_dst;
+  a[n].arg = DNNL_ARG_SRC;          a[n++].memory = rows_of(s->rows_src, r->src);
+  a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = ddst;
   a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
   if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
   if( lf_prim_run(&s->bwd_weights, r->stream, n, a, "Linear backward weights",

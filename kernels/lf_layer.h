@@ -150,7 +150,7 @@ extern const lf_layer_ops lf_layer_identity, lf_layer_reshape;
 extern const lf_layer_ops lf_layer_globalavgpool, lf_layer_slice;
 extern const lf_layer_ops lf_layer_catemb;
 extern const lf_layer_ops lf_layer_silu, lf_layer_elu, lf_layer_softplus;
-extern const lf_layer_ops lf_layer_mha;
+extern const lf_layer_ops lf_layer_mha, lf_layer_posemb, lf_layer_clstoken;
 extern const lf_layer_ops lf_layer_layernorm, lf_layer_softmax, lf_layer_embedding;
 extern const lf_layer_ops lf_layer_lstm, lf_layer_gru, lf_layer_seqpool;
 

@@ -126,4 +126,10 @@ typedef struct lf_seqpool_args {
   int code;
 } lf_seqpool_args;
 
+/* PositionalEmbedding: P[:T] added to a [T, E] input. */
+typedef struct lf_posemb_args {
+  int64_t max_len;          /* rows of P: the longest sequence */
+  int sinusoidal;           /* 1: fixed sin/cos table, no parameter */
+} lf_posemb_args;
+
 #endif

@@ -229,6 +229,71 @@ static void test_gradients(void){
                            err, 3, 0, 5);
 }
 
+static lf_layer_spec layer(const char *loc){
+  static _Alignas(16) char arena[4096];
+  static size_t used;
+  const lf_component *c = lf_registry_find_kind(LF_KIND_LAYER, loc);
+  lf_layer_spec s;
+  memset(&s, 0, sizeof s);
+  if( !c ) return s;
+  s.ops = c->layer;
+  if( c->spec_size ){
+    s.args = arena + used;
+    used += (c->spec_size + 15) & ~(size_t)15;
+    lf_component_defaults(c, (void*)s.args);
+  }
+  return s;
+}
+
+/* The sequence layers around attention: Linear on [T, F] per step,
+** PositionalEmbedding (learned and sinusoidal), ClassToken read back
+** through Flatten + Slice. */
+static void test_sequence_layers(void){
+  char err[512];
+  lf_shape in = shp(2, 4, 5);
+  lf_layer_spec L[6];
+  L[0] = layer("Linear"); ((lf_linear_args*)L[0].args)->out = 6;
+  L[1] = layer("PositionalEmbedding"); ((lf_posemb_args*)L[1].args)->max_len = 7;
+  L[2] = mha(2, 1, 0, 0);
+  L[3] = layer("Linear"); ((lf_linear_args*)L[3].args)->out = 3;
+  lf_test_gradcheck_inputs("Linear[T,F] -> PositionalEmbedding -> MultiheadAttention -> Linear[T,F]",
+                           lf_net_create(L, 4, &in, err, sizeof err), err, 3, 0, 6);
+  L[1] = layer("PositionalEmbedding");
+  ((lf_posemb_args*)L[1].args)->max_len = 4;
+  ((lf_posemb_args*)L[1].args)->sinusoidal = 1;
+  L[2] = layer("ClassToken");
+  L[3] = mha(3, 1, 0, 0);
+  L[4] = layer("Flatten");
+  L[5] = layer("Slice"); ((lf_slice_args*)L[5].args)->start = 0; ((lf_slice_args*)L[5].args)->length = 6;
+  lf_test_gradcheck_inputs("Linear[T,F] -> sinusoidal positions -> ClassToken -> MultiheadAttention -> step 0",
+                           lf_net_create(L, 6, &in, err, sizeof err), err, 2, 0, 7);
+  /* The table itself: P[t, 2i] = sin(t / 10000^(2i/E)), P[t, 2i+1] = cos(...). */
+  {
+    lf_layer_spec P = layer("PositionalEmbedding");
+    ((lf_posemb_args*)P.args)->max_len = 4;
+    ((lf_posemb_args*)P.args)->sinusoidal = 1;
+    lf_net *net = lf_net_create(&P, 1, &in, err, sizeof err);
+    float x[20] = {0};
+    const float *y = net ? lf_net_forward(net, x, 1, 0, 0, err, sizeof err) : 0;
+    double d = 0;
+    for(int t=0; y && t<4; t++) for(int i=0; i<5; i++){
+      double f = pow(10000.0, -(double)(i - i%2) / 5.0);
+      double ref = i%2 ? cos(t*f) : sin(t*f);
+      if( fabs(y[t*5+i] - ref) > d ) d = fabs(y[t*5+i] - ref);
+    }
+    CHECK(y && d < 1e-6, "PositionalEmbedding(sinusoidal): the sin/cos table (max diff %.2e) %s", d, y ? "" : err);
+    lf_net_free(net);
+  }
+  {
+    lf_layer_spec P = layer("PositionalEmbedding");
+    ((lf_posemb_args*)P.args)->max_len = 3;
+    lf_net *net = lf_net_create(&P, 1, &in, err, sizeof err);
+    CHECK(net==0 && strstr(err, "max_len 3 is shorter than the sequence (4 steps)"),
+          "PositionalEmbedding: a sequence longer than max_len refused (%s)", err);
+    lf_net_free(net);
+  }
+}
+
 static void test_errors(void){
   char err[512];
   lf_net *net = attn_net(mha(4, 1, 0, 0), 5, 6, 0, err, sizeof err);
@@ -249,6 +314,7 @@ static void test_errors(void){
 int main(void){
   test_forward();
   test_gradients();
+  test_sequence_layers();
   test_errors();
   TEST_EXIT();
 }
