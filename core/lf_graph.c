@@ -10,6 +10,8 @@
 **   Residual {layers, shortcut?}   Add(layers(x), shortcut(x) or x)
 **   Graph {inputs?, nodes, output} nodes [{name, loc, args, in}] in any
 **                                  order; in names inputs or nodes
+**   TransformerEncoderLayer {...}  its PyTorch module's layers: self_attn,
+**                                  dropouts, Adds, norm1/2, linear1/2
 **
 ** Refused here, with the node's path: a name given twice, an `in` naming
 ** nothing, a cycle, a node the output does not use. Shapes are checked
@@ -341,6 +343,146 @@ done:
   return rc;
 }
 
+/* Values of a composite's args checked against its row: type and bounds
+** (the keys themselves are checked by check_keys). */
+static int check_values(lower *L, const cJSON *args, const char *path, const lf_component *comp){
+  for(const lf_arg_spec *a = comp->args; a->name; a++){
+    const cJSON *v = args ? cJSON_GetObjectItemCaseSensitive(args, a->name) : NULL;
+    if( !v ) continue;
+    switch( a->type ){
+      case LF_ARG_INT: case LF_ARG_INT64: case LF_ARG_NUM: {
+        int integer = a->type != LF_ARG_NUM;
+        if( !cJSON_IsNumber(v) || (integer && v->valuedouble != (double)(int64_t)v->valuedouble) ){
+          return fail(L, "%s>args>%s must be %s (%s)", path, a->name, integer ? "an integer" : "a number", a->help);
+        }
+        if( v->valuedouble < a->min || v->valuedouble > a->max || (a->min_open && v->valuedouble <= a->min) ){
+          return fail(L, "%s>args>%s = %g is out of range (%s%g .. %g): %s", path, a->name, v->valuedouble,
+                      a->min_open ? "above " : "", a->min, a->max, a->help);
+        }
+        break;
+      }
+      case LF_ARG_BOOL:
+        if( !cJSON_IsBool(v) && !(cJSON_IsNumber(v) && (v->valuedouble==0 || v->valuedouble==1)) ){
+          return fail(L, "%s>args>%s must be true or false (%s)", path, a->name, a->help);
+        }
+        break;
+      case LF_ARG_STR:
+        if( !cJSON_IsString(v) ) return fail(L, "%s>args>%s must be a string (%s)", path, a->name, a->help);
+        break;
+      default: break;
+    }
+  }
+  return 0;
+}
+
+static double num_arg(const cJSON *args, const lf_component *comp, const char *name){
+  const cJSON *v = args ? cJSON_GetObjectItemCaseSensitive(args, name) : NULL;
+  if( cJSON_IsBool(v) ) return cJSON_IsTrue(v);
+  if( cJSON_IsNumber(v) ) return v->valuedouble;
+  for(const lf_arg_spec *a = comp->args; a->name; a++) if( strcmp(a->name, name)==0 ) return a->def;
+  return 0;
+}
+
+/* One layer of a composite, given as JSON made here: lowered like a
+** config's own node, named <prefix>.<name> (so its parameters are named as
+** in the PyTorch module) with path <path>><name>. */
+static int sub_layer(lower *L, cJSON *layer, const char *path, const char *prefix, const char *name,
+                     const int *in, int nin){
+  char sub[512], pre[256];
+  int v;
+  if( !layer ){ cJSON_Delete(layer); return fail(L, "out of memory"); }
+  snprintf(sub, sizeof sub, "%s>%s", path, name);
+  snprintf(pre, sizeof pre, "%s%s%s", prefix, prefix[0] ? "." : "", name);
+  v = lower_component(L, layer, sub, pre, in, nin);
+  cJSON_Delete(layer);
+  return v;
+}
+
+static cJSON *layer_json(const char *loc){
+  cJSON *c = cJSON_CreateObject();
+  if( c && (!cJSON_AddStringToObject(c, "loc", loc) || !cJSON_AddObjectToObject(c, "args")) ){
+    cJSON_Delete(c);
+    return NULL;
+  }
+  return c;
+}
+
+static cJSON *with_num(cJSON *c, const char *k, double v){
+  if( c && !cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(c, "args"), k, v) ){
+    cJSON_Delete(c);
+    return NULL;
+  }
+  return c;
+}
+
+static cJSON *with_bool(cJSON *c, const char *k, int v){
+  if( c && !cJSON_AddBoolToObject(cJSON_GetObjectItemCaseSensitive(c, "args"), k, v) ){
+    cJSON_Delete(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* x + dropout(f(x)) joined by an Add node named <prefix>.<name>. */
+static int add_node(lower *L, int a, int b, const char *path, const char *prefix, const char *name){
+  lf_layer_spec add = { &lf_layer_add, NULL };
+  int ab[2] = { a, b };
+  return push_node(L, &add, ab, 2, dupf("%s%s%s", prefix, prefix[0] ? "." : "", name),
+                   dupf("%s>%s (the residual sum)", path, name));
+}
+
+/* TransformerEncoderLayer as torch.nn.TransformerEncoderLayer(batch_first
+** =True) computes it, made of the table's own layers:
+**   post-norm: h = norm1(x + dropout1(self_attn(x)))
+**              y = norm2(h + dropout2(linear2(dropout(act(linear1(h))))))
+**   pre-norm:  h = x + dropout1(self_attn(norm1(x)))
+**              y = h + dropout2(linear2(dropout(act(linear1(norm2(h))))))
+** self_attn reads the mask when the node is given one ("in": [x, x_mask]).
+** Dropout nodes are left out when dropout is 0 (they would be identities). */
+static int lower_encoder(lower *L, const cJSON *args, const char *path, const char *prefix,
+                         const lf_component *comp, const int *in, int nin){
+  if( check_values(L, args, path, comp) ) return -1;
+  if( nin > 2 ) return fail(L, "%s: TransformerEncoderLayer takes a sequence and optionally its mask, got %d inputs", path, nin);
+  double d_model = num_arg(args, comp, "d_model"), nhead = num_arg(args, comp, "nhead");
+  double dff = num_arg(args, comp, "dim_feedforward"), p = num_arg(args, comp, "dropout");
+  double eps = num_arg(args, comp, "layer_norm_eps");
+  int norm_first = num_arg(args, comp, "norm_first") != 0, bias = num_arg(args, comp, "bias") != 0;
+  int causal = num_arg(args, comp, "causal") != 0;
+  const cJSON *act = cJSON_GetObjectItemCaseSensitive(args, "activation");
+  const char *act_loc = "ReLU";
+  if( act && strcmp(act->valuestring, "relu")==0 ) act_loc = "ReLU";
+  else if( act && strcmp(act->valuestring, "gelu")==0 ) act_loc = "GELU";
+  else if( act ) return fail(L, "%s>args>activation must be \"relu\" or \"gelu\"", path);
+  if( p >= 1 ) return fail(L, "%s>args>dropout must be below 1", path);
+  int x = in[0], h, v;
+  int sa_in[2] = { x, nin > 1 ? in[1] : 0 };
+  /* Self-attention block. */
+  if( norm_first ){
+    sa_in[0] = sub_layer(L, with_num(layer_json("LayerNorm"), "eps", eps), path, prefix, "norm1", &x, 1);
+    if( sa_in[0] < 0 ) return -1;
+  }
+  v = sub_layer(L, with_bool(with_bool(with_num(with_num(with_num(layer_json("MultiheadAttention"),
+        "embed_dim", d_model), "num_heads", nhead), "dropout", p), "bias", bias), "causal", causal),
+        path, prefix, "self_attn", sa_in, nin);
+  if( v >= 0 && p > 0 ) v = sub_layer(L, with_num(layer_json("Dropout"), "p", p), path, prefix, "dropout1", &v, 1);
+  if( v < 0 ) return -1;
+  h = add_node(L, x, v, path, prefix, "add1");
+  if( h >= 0 && !norm_first ) h = sub_layer(L, with_num(layer_json("LayerNorm"), "eps", eps), path, prefix, "norm1", &h, 1);
+  if( h < 0 ) return -1;
+  /* Feed-forward block. */
+  v = h;
+  if( norm_first ) v = sub_layer(L, with_num(layer_json("LayerNorm"), "eps", eps), path, prefix, "norm2", &v, 1);
+  if( v >= 0 ) v = sub_layer(L, with_bool(with_num(layer_json("Linear"), "out", dff), "bias", bias), path, prefix, "linear1", &v, 1);
+  if( v >= 0 ) v = sub_layer(L, layer_json(act_loc), path, prefix, "activation", &v, 1);
+  if( v >= 0 && p > 0 ) v = sub_layer(L, with_num(layer_json("Dropout"), "p", p), path, prefix, "dropout", &v, 1);
+  if( v >= 0 ) v = sub_layer(L, with_bool(with_num(layer_json("Linear"), "out", d_model), "bias", bias), path, prefix, "linear2", &v, 1);
+  if( v >= 0 && p > 0 ) v = sub_layer(L, with_num(layer_json("Dropout"), "p", p), path, prefix, "dropout2", &v, 1);
+  if( v < 0 ) return -1;
+  v = add_node(L, h, v, path, prefix, "add2");
+  if( v >= 0 && !norm_first ) v = sub_layer(L, with_num(layer_json("LayerNorm"), "eps", eps), path, prefix, "norm2", &v, 1);
+  return v;
+}
+
 static int lower_component(lower *L, const cJSON *c, const char *path, const char *prefix,
                            const int *in, int nin){
   if( !cJSON_IsObject(c) ) return fail(L, "%s must be a component {\"loc\": ..., \"args\": {...}}", path);
@@ -399,6 +541,11 @@ static int lower_component(lower *L, const cJSON *c, const char *path, const cha
     int ab[2] = { a, b };
     return push_node(L, &add, ab, 2, dupf("%s%sadd", prefix, prefix[0] ? "." : ""),
                      dupf("%s (the sum of layers and %s)", path, sc && !cJSON_IsNull(sc) ? "shortcut" : "the block's input"));
+  }
+  if( strcmp(comp->loc, "TransformerEncoderLayer")==0 ){
+    char sub2[600];
+    snprintf(sub2, sizeof sub2, "%s (TransformerEncoderLayer)", path);
+    return lower_encoder(L, args, sub2, prefix, comp, in, nin);
   }
   if( strcmp(comp->loc, "Graph")==0 ){
     if( !args ) return fail(L, "%s>args is missing (Graph takes nodes and output)", path);

@@ -203,6 +203,19 @@ static const lf_arg_spec graph_args[] = {
   {0}
 };
 
+static const lf_arg_spec encoder_args[] = {
+  {"d_model", LF_ARG_INT64, 1, 0, 0, 1, 65536, 0, 0, 0, "width E of the sequence [T, E]"},
+  {"nhead", LF_ARG_INT, 1, 0, 0, 1, 4096, 0, 0, 0, "attention heads; d_model must be divisible by it"},
+  {"dim_feedforward", LF_ARG_INT64, 0, 1, 2048, 1, BIG, 0, 0, 0, "width of the feed-forward block"},
+  {"dropout", LF_ARG_NUM, 0, 1, 0.1, 0, 1, 0, 0, 0, "dropout on the attention weights and after each block (0 <= p < 1)"},
+  {"activation", LF_ARG_STR, 0, 0, 0, 0, 0, 0, 0, 0, "\"relu\" (default) or \"gelu\""},
+  {"norm_first", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, 0, 0, "pre-norm: LayerNorm before each block instead of after the sum"},
+  {"layer_norm_eps", LF_ARG_NUM, 0, 1, 1e-5, 0, 1, 1, 0, 0, "added to the variance in the LayerNorms"},
+  {"bias", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, 0, 0, "biases in the attention and linear layers"},
+  {"causal", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, 0, 0, "each step attends only to itself and earlier steps (is_causal)"},
+  {0}
+};
+
 /* ---- losses ---------------------------------------------------------- */
 
 static const lf_arg_spec ce_args[] = {
@@ -464,6 +477,10 @@ static int sql_finish(void *spec, char *err, size_t n){
 static const lf_component catalogue[] = {
   {LF_KIND_MODEL, "Sequential", "Layers applied in order; input sizes are inferred from the dataset.", sequential_args, 0, 0, 0, 0},
   {LF_KIND_MODEL, "Graph", "Named nodes, each reading inputs or other nodes by name; shapes are inferred through the graph. A node may be a layer, Sequential, Residual or Graph.", graph_args, 0, 0, 0, 0},
+  {LF_KIND_MODEL, "TransformerEncoderLayer", "torch.nn.TransformerEncoderLayer(batch_first=True) on a sequence [T, E]: "
+   "self-attention and a feed-forward block, each with dropout, a residual sum and LayerNorm (after, or before with norm_first); "
+   "a Graph node may give it a mask as second input. Usable as a layer; made of MultiheadAttention, Dropout, Add, LayerNorm, Linear "
+   "and ReLU/GELU, named as PyTorch's parameters (self_attn.in_proj_weight, linear1.weight, norm1.weight, ...).", encoder_args, 0, 0, 0, 0},
   {LF_KIND_MODEL, "Residual", "layers(x) + shortcut(x) (or + x without shortcut); usable as a layer of a Sequential.", residual_args, 0, 0, 0, 0},
 
   LAYER("Linear", "Fully connected layer y = xW^T + b on a vector input.", linear_args, lf_linear_args, 0, &lf_layer_linear),

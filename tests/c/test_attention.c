@@ -9,6 +9,8 @@
 #include "lf_net.h"
 #include "lf_layer.h"
 #include "lf_registry.h"
+#include "lf_config.h"
+#include "lf_graph.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -130,6 +132,9 @@ static void test_forward(void){
   }
 }
 
+/* Central-difference step: smaller where ReLU kinks are near. */
+static double fd_step = 1e-2;
+
 /* L = sum(y .* r), same dropout draws on every pass. */
 static double loss(lf_net *net, const float *const *xs, int B, const lf_rng *rng0,
                    const float *r, int64_t n){
@@ -144,7 +149,7 @@ static double loss(lf_net *net, const float *const *xs, int B, const lf_rng *rng
 
 static double probe(lf_net *net, float *v, int64_t nv, const float *g, const float *const *xs,
                     int B, const lf_rng *rng0, const float *r, int64_t n, lf_rng *pick){
-  double num[40], ana[40], d = 0, na = 0, nb = 0, h = 1e-2;
+  double num[40], ana[40], d = 0, na = 0, nb = 0, h = fd_step;
   int k, m = nv < 40 ? (int)nv : 40;
   for(k=0; k<m; k++){
     int64_t j = nv <= 40 ? k : (int64_t)(lf_rng_next(pick) % (uint64_t)nv);
@@ -294,6 +299,69 @@ static void test_sequence_layers(void){
   }
 }
 
+/* A net from a config's model (as ppl_new lowers it), inputs x [T, E]
+** and, with masked, x_mask [T]. spec is freed by the caller. */
+static lf_net *config_net(const char *model, int T, int E, int masked, lf_pipeline_spec *spec,
+                          char *err, size_t n){
+  char cfg[4096];
+  lf_settings st;
+  memset(&st, 0, sizeof st);
+  memset(spec, 0, sizeof *spec);
+  if( lf_settings_parse("{\"metrics\":[\"accuracy\"]}", &st, err, n) ) return 0;
+  snprintf(cfg, sizeof cfg, "{\"model\":%s,\"dataset\":{\"loc\":\"csv\",\"args\":{\"label\":\"y\"}},"
+           "\"train_data_src\":\"a.csv\",\"val_data_src\":\"a.csv\",\"loss\":{\"loc\":\"MSELoss\"},"
+           "\"optimizer\":{\"loc\":\"SGD\",\"args\":{\"lr\":0.1}},\"metrics\":{\"accuracy\":{\"loc\":\"Accuracy\"}}}", model);
+  cJSON *j = cJSON_Parse(cfg);
+  int rc = j ? lf_config_parse(j, &st, spec, err, n) : -1;
+  if( !j ) snprintf(err, n, "bad JSON");
+  cJSON_Delete(j);
+  lf_settings_free(&st);
+  if( rc ) return 0;
+  lf_shape in[2] = { shp(2, T, E), shp(1, T, 0) };
+  lf_net_graph g;
+  (void)masked;
+  lf_graph_of(spec, in, &g);
+  return lf_net_create_graph(&g, err, n);
+}
+
+/* TransformerEncoderLayer lowered from a config: post-norm with dropout
+** and a key padding mask, pre-norm with GELU and causal attention. */
+static void test_encoder_layer(void){
+  char err[512];
+  lf_pipeline_spec spec;
+  float mask[12] = { 1,1,1,1, 1,1,1,0, 1,1,0,0 };
+  lf_net *net = config_net("{\"loc\":\"Graph\",\"args\":{\"inputs\":[\"x\",\"x_mask\"],\"nodes\":["
+    "{\"name\":\"enc\",\"loc\":\"TransformerEncoderLayer\",\"args\":{\"d_model\":6,\"nhead\":2,\"dim_feedforward\":10,"
+    "\"dropout\":0.2},\"in\":[\"x\",\"x_mask\"]}],\"output\":\"enc\"}}", 4, 6, 1, &spec, err, sizeof err);
+  const char *want = "enc.self_attn.in_proj_weight enc.self_attn.in_proj_bias enc.self_attn.out_proj.weight "
+    "enc.self_attn.out_proj.bias enc.norm1.weight enc.norm1.bias enc.linear1.weight enc.linear1.bias "
+    "enc.linear2.weight enc.linear2.bias enc.norm2.weight enc.norm2.bias ";
+  char names[1024] = "";
+  for(int i=0; net && i<lf_net_param_count(net); i++){
+    strcat(names, lf_net_param(net, i)->name);
+    strcat(names, " ");
+  }
+  CHECK(strcmp(names, want)==0, "TransformerEncoderLayer: PyTorch's parameter names (%s)", names);
+  fd_step = 2e-3;
+  lf_test_gradcheck_inputs("TransformerEncoderLayer(post-norm, dropout 0.2, key padding mask)", net, err, 3, mask, 8);
+  fd_step = 1e-2;
+  lf_pipeline_spec_free(&spec);
+  net = config_net("{\"loc\":\"Sequential\",\"args\":{\"layers\":[{\"loc\":\"TransformerEncoderLayer\",\"args\":"
+    "{\"d_model\":6,\"nhead\":3,\"dim_feedforward\":8,\"dropout\":0,\"norm_first\":true,\"activation\":\"gelu\","
+    "\"causal\":true}}]}}", 4, 6, 0, &spec, err, sizeof err);
+  lf_test_gradcheck_inputs("TransformerEncoderLayer(pre-norm, gelu, causal)", net, err, 3, 0, 9);
+  lf_pipeline_spec_free(&spec);
+  net = config_net("{\"loc\":\"Sequential\",\"args\":{\"layers\":[{\"loc\":\"TransformerEncoderLayer\",\"args\":"
+    "{\"d_model\":6,\"nhead\":2,\"activation\":\"tanh\"}}]}}", 4, 6, 0, &spec, err, sizeof err);
+  CHECK(net==0 && strstr(err, "activation must be \"relu\" or \"gelu\""), "TransformerEncoderLayer: bad activation refused (%s)", err);
+  lf_pipeline_spec_free(&spec);
+  net = config_net("{\"loc\":\"Sequential\",\"args\":{\"layers\":[{\"loc\":\"TransformerEncoderLayer\",\"args\":"
+    "{\"d_model\":6,\"nhead\":2,\"dropout\":1.5}}]}}", 4, 6, 0, &spec, err, sizeof err);
+  CHECK(net==0 && strstr(err, "model>args>layers[0] (TransformerEncoderLayer)>args>dropout = 1.5 is out of range"),
+        "TransformerEncoderLayer: dropout out of range refused (%s)", err);
+  lf_pipeline_spec_free(&spec);
+}
+
 static void test_errors(void){
   char err[512];
   lf_net *net = attn_net(mha(4, 1, 0, 0), 5, 6, 0, err, sizeof err);
@@ -315,6 +383,7 @@ int main(void){
   test_forward();
   test_gradients();
   test_sequence_layers();
+  test_encoder_layer();
   test_errors();
   TEST_EXIT();
 }
