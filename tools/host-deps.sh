@@ -6,7 +6,7 @@
 #     a machine with another Node.js build, e.g. one that ships npm itself,
 #     is left alone), sqlite-utils, util-linux (`script`, for the TTY test),
 #     tmux (the 80-column progress test), chromium (headless, to render
-#     ppl_plot's SVG as a picture).
+#     ppl_plot's SVG as a picture), python3-torch (parity tests).
 #   - better-sqlite3@12 from the npm registry into tests/node/.deps, a folder
 #     the tests own. It is never a LabFlow dependency.
 #
@@ -39,6 +39,9 @@ command -v script >/dev/null 2>&1 || missing="$missing util-linux"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 # tmux: an 80-column terminal for tests/py/test_progress_tty.py.
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+# PyTorch: the numeric parity checks (tests/py/test_attention_torch.py) and
+# make bench's side-by-side runs; never a LabFlow dependency.
+have_pkg python3-torch || missing="$missing python3-torch"
 for p in g++ make python3; do
   command -v $p >/dev/null 2>&1 || missing="$missing build-essential python3"
 done
