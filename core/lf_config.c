@@ -619,6 +619,8 @@ void lf_pipeline_spec_free(lf_pipeline_spec *p){
   for(int i=0; i<p->dataset.nna_values; i++) free(p->dataset.na_values[i]);
   free(p->dataset.na_values);
   free(p->dataset.na_str);
+  free(p->dataset.seq_column);
+  free(p->dataset.seq_dtype_str);
   free(p->train_src);
   free(p->val_src);
   free(p->optim.monitor);

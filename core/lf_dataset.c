@@ -187,20 +187,28 @@ static void free_names(char **names, int n)
   free(names);
 }
 
-/* Turns the gathered label texts into out->y / nclasses / class_names.
-** src names the data in messages ("data.csv", "dataset query"). */
+/* Turns the gathered label texts into out->y / nclasses / class_names. */
 static int builder_labels(ds_builder *b, const lf_dataset_spec *spec, char *const *given, int ngiven,
                           const char *src, lf_dataset *out, char *err, size_t errlen)
 {
-  int64_t n = b->n;
-  float *y = malloc((size_t)n * sizeof *y);
-  const char **text = malloc((size_t)n * sizeof *text);
+  const char **text = malloc((size_t)(b->n > 0 ? b->n : 1) * sizeof *text);
+  if (text == NULL) { ds_err(err, errlen, "out of memory loading the dataset labels"); return -1; }
+  for (int64_t i = 0; i < b->n; i++) text[i] = b->arena + b->label_off[i];
+  int rc = lf_dataset_labels(spec, text, b->n, given, ngiven, src, out, err, errlen);
+  free(text);
+  return rc;
+}
+
+int lf_dataset_labels(const lf_dataset_spec *spec, const char *const *text, int64_t n,
+                      char *const *given, int ngiven, const char *src, lf_dataset *out,
+                      char *err, size_t errlen)
+{
+  float *y = malloc((size_t)(n > 0 ? n : 1) * sizeof *y);
   const char **sorted = NULL;
   ds_named *named = NULL;
   char **names = NULL;
   int nnames = 0, rc = -1;
-  if (y == NULL || text == NULL) { ds_err(err, errlen, "out of memory loading the dataset labels"); goto done; }
-  for (int64_t i = 0; i < n; i++) text[i] = b->arena + b->label_off[i];
+  if (y == NULL) { ds_err(err, errlen, "out of memory loading the dataset labels"); goto done; }
 
   if (spec->regression) {
     for (int64_t i = 0; i < n; i++) {
@@ -293,7 +301,6 @@ static int builder_labels(ds_builder *b, const lf_dataset_spec *spec, char *cons
   rc = 0;
 
 done:
-  free(text);
   free(sorted);
   free(named);
   if (rc == 0) {
@@ -1177,6 +1184,128 @@ done:
   return rc;
 }
 
+/* ------------------------------------------------------------------- scan */
+
+int lf_scan_column(const lf_scan_header *h, const char *name, const char *role, char *err, size_t errlen)
+{
+  int c = ds_find_column(h->names, h->ncol, name, h->nocase);
+  if (c < 0) {
+    char list[DS_COLUMN_LIST_MAX];
+    ds_column_list(list, sizeof list, h->names, h->ncol);
+    ds_err(err, errlen, "%s has no %s column '%s' (columns: %s)", h->src, role, name, list);
+  }
+  return c;
+}
+
+int lf_scan_number(const lf_scan_cell *c, double *v)
+{
+  return c->type == LF_CELL_TEXT && ds_parse_num((const char *)c->p, v);
+}
+
+int lf_dataset_scan(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                    lf_scan_header_fn on_header, lf_scan_row_fn on_row, void *ctx,
+                    char *err, size_t errlen)
+{
+  lf_scan_header h;
+  lf_scan_cell *cells = NULL;
+  int rc = -1;
+  memset(&h, 0, sizeof h);
+  if (spec->kind == LF_DS_CSV) {
+    size_t len = 0;
+    char *buf = read_whole_file(src, &len, err, errlen);
+    if (buf == NULL) return -1;
+    csv_reader r = { buf, buf + len, src, NULL, 0, 0 };
+    const char **header = NULL;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.p += 3;
+    int k = csv_next(&r, 0, err, errlen);
+    if (k == 0) ds_err(err, errlen, "%s is empty (a header row is required)", src);
+    if (k <= 0) goto csv_done;
+    h.ncol = r.nfield;
+    header = malloc((size_t)h.ncol * sizeof *header);
+    cells = calloc((size_t)h.ncol, sizeof *cells);
+    if (header == NULL || cells == NULL) { ds_err(err, errlen, "out of memory"); goto csv_done; }
+    memcpy(header, r.field, (size_t)h.ncol * sizeof *header);
+    h.names = header;
+    h.src = src;
+    if (on_header(ctx, &h, err, errlen) != 0) goto csv_done;
+    if (on_row == NULL) { rc = 0; goto csv_done; }
+    for (int64_t row = 1;; row++) {
+      k = csv_next(&r, row, err, errlen);
+      if (k < 0) goto csv_done;
+      if (k == 0) break;
+      if (r.nfield != h.ncol) {
+        ds_err(err, errlen, "%s row %lld has %d fields, the header has %d", src, (long long)row, r.nfield, h.ncol);
+        goto csv_done;
+      }
+      for (int j = 0; j < h.ncol; j++) {
+        cells[j].p = r.field[j];
+        cells[j].len = (int64_t)strlen(r.field[j]);
+        cells[j].type = LF_CELL_TEXT;
+      }
+      if (on_row(ctx, row, cells, err, errlen) != 0) goto csv_done;
+    }
+    rc = 0;
+  csv_done:
+    free(header);
+    free(cells);
+    free(r.field);
+    free(buf);
+    return rc;
+  }
+  if (spec->kind != LF_DS_SQL) {
+    ds_err(err, errlen, "sequence and window datasets read a csv or sql source");
+    return -1;
+  }
+  sqlite3_stmt *st = sql_prepare(db, src, err, errlen);
+  char **names = NULL;
+  if (st == NULL) return -1;
+  h.ncol = sqlite3_column_count(st);
+  names = calloc((size_t)h.ncol + 1, sizeof *names);
+  cells = calloc((size_t)h.ncol + 1, sizeof *cells);
+  if (names == NULL || cells == NULL) { ds_err(err, errlen, "out of memory"); goto sql_done; }
+  for (int c = 0; c < h.ncol; c++) {
+    const char *nm = sqlite3_column_name(st, c);
+    names[c] = strdup(nm ? nm : "?");
+    if (names[c] == NULL) { ds_err(err, errlen, "out of memory"); goto sql_done; }
+  }
+  h.names = (const char *const *)names;
+  h.src = SQL_SRC;
+  h.nocase = 1;
+  if (on_header(ctx, &h, err, errlen) != 0) goto sql_done;
+  if (on_row == NULL) { rc = 0; goto sql_done; }
+  for (int64_t row = 1;; row++) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) break;
+    if (s != SQLITE_ROW) {
+      ds_err(err, errlen, SQL_SRC " failed at row %lld: %s", (long long)row, sqlite3_errmsg(db));
+      goto sql_done;
+    }
+    for (int j = 0; j < h.ncol; j++) {
+      int t = sqlite3_column_type(st, j);
+      if (t == SQLITE_NULL) { cells[j].type = LF_CELL_NULL; cells[j].p = ""; cells[j].len = 0; continue; }
+      if (t == SQLITE_BLOB) {
+        cells[j].type = LF_CELL_BLOB;
+        cells[j].p = sqlite3_column_blob(st, j);
+        cells[j].len = sqlite3_column_bytes(st, j);
+        if (cells[j].p == NULL) cells[j].p = "";
+        continue;
+      }
+      cells[j].type = LF_CELL_TEXT;
+      cells[j].p = sqlite3_column_text(st, j);
+      cells[j].len = sqlite3_column_bytes(st, j);
+      if (cells[j].p == NULL) { ds_err(err, errlen, "out of memory"); goto sql_done; }
+    }
+    if (on_row(ctx, row, cells, err, errlen) != 0) goto sql_done;
+  }
+  rc = 0;
+sql_done:
+  if (names != NULL) for (int c = 0; c < h.ncol; c++) free(names[c]);
+  free(names);
+  free(cells);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 /* ----------------------------------------------------------------- public */
 
 int lf_dataset_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
@@ -1197,6 +1326,11 @@ int lf_dataset_load_tab(const lf_dataset_spec *spec, const char *src, sqlite3 *d
     return -1;
   }
   int rc;
+  if (LF_DS_SEQUENTIAL(spec)) {
+    rc = lf_seqdata_load(spec, src, db, class_names, nclass_names, out, err, errlen);
+    if (rc != 0) lf_dataset_free(out);
+    return rc;
+  }
   switch (spec->kind) {
     case LF_DS_IDX: rc = ds_load_idx(spec, src, out, err, errlen); break;
     case LF_DS_CSV: rc = ds_load_csv(spec, src, class_names, nclass_names, given, out, err, errlen); break;
@@ -1395,6 +1529,7 @@ int lf_dataset_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
 {
   memset(shape, 0, sizeof *shape);
   if (spec == NULL || src == NULL) { ds_err(err, errlen, "dataset: no source given"); return -1; }
+  if (LF_DS_SEQUENTIAL(spec)) return lf_seqdata_probe(spec, src, db, shape, err, errlen);
   switch (spec->kind) {
     case LF_DS_IDX: return probe_idx(src, shape, err, errlen);
     case LF_DS_CSV: return probe_csv(spec, src, shape, err, errlen);

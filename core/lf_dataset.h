@@ -21,6 +21,11 @@ typedef struct lf_input_group {
   int ncolumns;
   int categorical;         /* values become codes (lf_tabular.h) */
   int standardize;         /* (x-mean)/std from the train split */
+  int64_t width;           /* values of the group when not one per column
+                              (a sequence: max_len*F, its mask: max_len);
+                              0: ncolumns */
+  lf_shape shape;          /* per-sample shape of such a group (ndim 0:
+                              [width]) */
 } lf_input_group;
 
 typedef struct lf_dataset_spec {
@@ -44,10 +49,28 @@ typedef struct lf_dataset_spec {
   int nna_values;
   char *na_str;            /* "drop" (default) or "fill", as written */
   int na_fill;             /* 1: fill missing entries instead of dropping rows */
+  /* A sequence column (lf_seqdata.c, docs/sequences.md): each row's
+  ** sequence padded/truncated to max_len steps of step_features values;
+  ** the config's finish step adds the input groups <column> and
+  ** <column>_mask. */
+  char *seq_column;
+  int max_len, step_features;
+  char *seq_dtype_str;     /* "float32" (default) or "int32", as written */
+  int seq_int32;           /* token ids: per-sample shape [max_len] */
+  /* Sliding windows over ordered rows (lf_seqdata.c): window 0 = off. */
+  int window, horizon, stride;
+  double val_fraction;     /* > 0: the training split keeps the windows whose
+                              target is in the first 1-val_fraction of the
+                              rows, the validation split the others */
+  int split;               /* set by the trainer before each load: 0 every
+                              window, 1 the training part, 2 the validation
+                              part */
 } lf_dataset_spec;
 
 /* True if the spec has named inputs (categories, missing values). */
-#define LF_DS_TABULAR(spec) ((spec)->ninputs > 0)
+#define LF_DS_TABULAR(spec) ((spec)->ninputs > 0 && (spec)->seq_column == NULL)
+/* True if samples are sequences or windows (lf_seqdata.c loads them). */
+#define LF_DS_SEQUENTIAL(spec) ((spec)->seq_column != NULL || (spec)->window > 0)
 
 typedef struct lf_dataset {
   int64_t n;               /* samples */
@@ -79,6 +102,46 @@ int lf_dataset_load_tab(const lf_dataset_spec *spec, const char *src, sqlite3 *d
                         char *const *class_names, int nclass_names,
                         const struct lf_tabular *given,
                         lf_dataset *out, char *err, size_t errlen);
+/* Labels from their texts (one per sample, as the csv/sql loaders gather
+** them): class indices, text classes (given: the training split's) or
+** regression numbers, into out->y, nclasses, class_names. src names the
+** data in messages. */
+int lf_dataset_labels(const lf_dataset_spec *spec, const char *const *text, int64_t n,
+                      char *const *given, int ngiven, const char *src, lf_dataset *out,
+                      char *err, size_t errlen);
+
+/* Row by row reading of a csv file or a SELECT, for the loaders of
+** lf_seqdata.c: on_header sees the column names (and may refuse), on_row
+** every row's cells (NULL on_row: the header only). */
+typedef enum lf_cell_type { LF_CELL_TEXT, LF_CELL_BLOB, LF_CELL_NULL } lf_cell_type;
+typedef struct lf_scan_cell {
+  const void *p;           /* TEXT: NUL-terminated; BLOB: bytes */
+  int64_t len;
+  lf_cell_type type;
+} lf_scan_cell;
+typedef struct lf_scan_header {
+  const char *const *names;
+  int ncol;
+  const char *src;         /* for messages: the file, or "dataset query" */
+  int nocase;              /* sql: names compare without case */
+} lf_scan_header;
+typedef int (*lf_scan_header_fn)(void *ctx, const lf_scan_header *h, char *err, size_t errlen);
+typedef int (*lf_scan_row_fn)(void *ctx, int64_t row, const lf_scan_cell *cells, char *err, size_t errlen);
+int lf_dataset_scan(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                    lf_scan_header_fn on_header, lf_scan_row_fn on_row, void *ctx,
+                    char *err, size_t errlen);
+/* Index of column name, or -1 with "<src> has no <role> column ..." */
+int lf_scan_column(const lf_scan_header *h, const char *name, const char *role, char *err, size_t errlen);
+/* A TEXT cell that is a finite number: 1 and *v; else 0. */
+int lf_scan_number(const lf_scan_cell *c, double *v);
+
+/* lf_seqdata.c: load and probe of a spec with LF_DS_SEQUENTIAL. */
+int lf_seqdata_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                    char *const *class_names, int nclass_names,
+                    lf_dataset *out, char *err, size_t errlen);
+int lf_seqdata_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
+                     lf_shape *shape, char *err, size_t errlen);
+
 /* Per column: 1 if it is standardised (named inputs: its group asks for
 ** it; otherwise the dataset's standardize). malloc'ed, ncols entries. */
 int *lf_dataset_standardized_columns(const lf_dataset_spec *spec, int ncols);

@@ -554,8 +554,14 @@ static int lower_component(lower *L, const cJSON *c, const char *path, const cha
   return fail(L, "%s: model '%s' has no lowering", path, comp->loc);
 }
 
+/* Values of an input group: one per column, or a sequence's. */
+static int64_t group_width(const lf_input_group *g){
+  return g->width > 0 ? g->width : g->ncolumns;
+}
+
 /* A dataset with named input groups gives one vector, the groups' columns
-** in order; the top Graph reads each group it names through a Slice. */
+** in order; the top Graph reads each group it names through a Slice (and
+** a Reshape for a sequence group). */
 static int bind_groups(lower *L, const cJSON *inputs, int *in){
   const lf_dataset_spec *d = &L->p->dataset;
   char groups[300] = "";
@@ -577,7 +583,7 @@ static int bind_groups(lower *L, const cJSON *inputs, int *in){
     if( !cJSON_IsString(e) ) return fail(L, "model>args>inputs[%d] must be the name of an input group", i);
     for(g=0; g<d->ninputs; g++){
       if( strcmp(d->inputs[g].name, e->valuestring)==0 ) break;
-      start += d->inputs[g].ncolumns;
+      start += group_width(&d->inputs[g]);
     }
     if( g==d->ninputs ){
       return fail(L, "model>args>inputs[%d]: '%.40s' is not an input group of the dataset (its groups: %s)",
@@ -586,12 +592,23 @@ static int bind_groups(lower *L, const cJSON *inputs, int *in){
     lf_slice_args *a = calloc(1, sizeof *a);
     if( !a ) return fail(L, "out of memory");
     a->start = start;
-    a->length = d->inputs[g].ncolumns;
+    a->length = group_width(&d->inputs[g]);
     lf_layer_spec ls = { &lf_layer_slice, a };
     int zero = 0;
     in[i] = push_node(L, &ls, &zero, 1, dupf("inputs.%s", e->valuestring),
                       dupf("model>args>inputs[%d] (%s)", i, e->valuestring));
     if( in[i] < 0 ){ free(a); return -1; }
+    if( d->inputs[g].shape.ndim > 1 ){
+      /* A sequence group: its values seen as [steps, features]. */
+      lf_reshape_args *r = calloc(1, sizeof *r);
+      if( !r ) return fail(L, "out of memory");
+      r->shape = d->inputs[g].shape;
+      lf_layer_spec rs = { &lf_layer_reshape, r };
+      int from = in[i];
+      in[i] = push_node(L, &rs, &from, 1, dupf("inputs.%s.shape", e->valuestring),
+                        dupf("model>args>inputs[%d] (%s, as %s)", i, e->valuestring, "[steps, features]"));
+      if( in[i] < 0 ){ free(r); return -1; }
+    }
   }
   return n;
 }
@@ -624,13 +641,21 @@ int lf_graph_lower(const cJSON *model, lf_pipeline_spec *p, lf_component_parser 
   }
   p->ninputs = ninputs;
   for(int i=0; i<ninputs; i++) in[i] = i;
-  if( is_graph && p->dataset.ninputs > 0 ){
+  cJSON *seq_inputs = NULL;
+  if( p->dataset.seq_column && !(is_graph && cJSON_IsArray(inputs) && cJSON_GetArraySize(inputs) > 0) ){
+    /* A model that names no inputs reads the sequence without its mask. */
+    seq_inputs = cJSON_CreateStringArray((const char *[]){p->dataset.seq_column}, 1);
+    if( !seq_inputs ) return fail(&L, "out of memory");
+    inputs = seq_inputs;
+  }
+  if( (is_graph || seq_inputs) && p->dataset.ninputs > 0 ){
     /* One model input, the dataset's vector, sliced into the groups. */
     for(int i=0; i<p->ninputs; i++) free(p->input_names[i]);
     p->input_names[0] = strdup("features");
     p->ninputs = 1;
     if( !p->input_names[0] ) return fail(&L, "out of memory");
     nin = bind_groups(&L, inputs, in);
+    cJSON_Delete(seq_inputs);
     if( nin < 0 ) return -1;
   }else{
     nin = ninputs;

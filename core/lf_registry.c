@@ -392,13 +392,102 @@ static const lf_arg_spec idx_args[] = {
    "with inputs: values that mean missing besides an empty field and NULL (default [\"?\"])"}, \
   {"na", LF_ARG_STR, 0, 0, 0, 0, 0, 0, D(na_str), 0, \
    "with inputs: \"drop\" (default) rows with a missing value, or \"fill\" them (categorical: unknown code; continuous: training mean)"}
+/* Sequences and windows (docs/sequences.md). No defaults in the table:
+** a default would enter every csv/sql config's identity; finish sets
+** them when sequence or window is given. */
+#define SEQUENCE_ARGS \
+  {"sequence", LF_ARG_STR, 0, 0, 0, 0, 0, 0, D(seq_column), 0, \
+   "column holding each row's sequence (JSON array, float32 or int32 BLOB); gives the input groups <column> and <column>_mask"}, \
+  {"max_len", LF_ARG_INT, 0, 0, 0, 1, 1000000, 0, D(max_len), 0, "with sequence: steps per sample (shorter ones are padded at the end, longer ones cut)"}, \
+  {"step_features", LF_ARG_INT, 0, 0, 0, 1, 1000000, 0, D(step_features), 0, "with sequence: values per step (default 1)"}, \
+  {"sequence_dtype", LF_ARG_STR, 0, 0, 0, 0, 0, 0, D(seq_dtype_str), 0, "with sequence: \"float32\" (default) or \"int32\" (token ids, per-sample shape [max_len])"}, \
+  {"window", LF_ARG_INT, 0, 0, 0, 1, 1000000, 0, D(window), 0, "sliding windows of this many ordered rows, each a [window, features] sample"}, \
+  {"horizon", LF_ARG_INT, 0, 0, 0, 1, 1000000, 0, D(horizon), 0, "with window: the label is the target this many rows after the window (default 1)"}, \
+  {"stride", LF_ARG_INT, 0, 0, 0, 1, 1000000, 0, D(stride), 0, "with window: rows between window starts (default 1)"}, \
+  {"val_fraction", LF_ARG_NUM, 0, 0, 0, 0, 0.99, 0, D(val_fraction), 0, \
+   "with window: the validation split is the windows whose target is in this last fraction of the rows, the training split the others"}
 static const lf_arg_spec csv_args[] = {
   {"label", LF_ARG_STR, 1, 0, 0, 0, 0, 0, D(label), 0, "label column name"},
   {"features", LF_ARG_STR_LIST, 0, 0, 0, 0, 0, 0, D(features), D(nfeatures), "feature column names (default: all other columns)"},
   {"standardize", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, D(standardize), 0, "standardise each feature with train-split statistics"},
   TABULAR_ARGS,
+  SEQUENCE_ARGS,
   {0}
 };
+
+static int group_name_ok(const char *s){
+  if( !s[0] || strlen(s) > 35 ) return 0;
+  for(const char *c = s; *c; c++){
+    if( !((*c>='a' && *c<='z') || (*c>='A' && *c<='Z') || (*c>='0' && *c<='9') || *c=='_') ) return 0;
+  }
+  return 1;
+}
+
+/* A sequence column becomes two input groups: the steps and the mask. */
+static int sequence_groups(lf_dataset_spec *s, char *err, size_t n){
+  int F = s->seq_int32 ? 1 : s->step_features;
+  s->inputs = calloc(2, sizeof(lf_input_group));
+  if( !s->inputs ){ snprintf(err, n, "out of memory"); return -1; }
+  s->ninputs = 2;
+  size_t len = strlen(s->seq_column);
+  s->inputs[0].name = strdup(s->seq_column);
+  s->inputs[1].name = malloc(len + 6);
+  if( !s->inputs[0].name || !s->inputs[1].name ){ snprintf(err, n, "out of memory"); return -1; }
+  snprintf(s->inputs[1].name, len + 6, "%s_mask", s->seq_column);
+  s->inputs[0].width = (int64_t)s->max_len * F;
+  s->inputs[0].shape.ndim = s->seq_int32 ? 1 : 2;
+  s->inputs[0].shape.dim[0] = s->max_len;
+  s->inputs[0].shape.dim[1] = F;
+  s->inputs[1].width = s->max_len;
+  s->inputs[1].shape.ndim = 1;
+  s->inputs[1].shape.dim[0] = s->max_len;
+  return 0;
+}
+
+static int sequence_finish(lf_dataset_spec *s, char *err, size_t n){
+  if( !s->seq_column && (s->max_len || s->step_features || s->seq_dtype_str) ){
+    snprintf(err, n, "max_len, step_features and sequence_dtype go with sequence (the column holding each row's sequence)");
+    return -1;
+  }
+  if( !s->window && (s->horizon || s->stride || s->val_fraction > 0) ){
+    snprintf(err, n, "horizon, stride and val_fraction go with window (the rows per sample)");
+    return -1;
+  }
+  if( s->seq_column && s->window ){ snprintf(err, n, "give either sequence or window, not both"); return -1; }
+  if( (s->seq_column || s->window) && (s->inputs || s->blob || s->scale != 0) ){
+    snprintf(err, n, "%s cannot be combined with inputs, blob or scale", s->seq_column ? "sequence" : "window");
+    return -1;
+  }
+  if( s->window ){
+    if( !s->horizon ) s->horizon = 1;
+    if( !s->stride ) s->stride = 1;
+    return 0;
+  }
+  if( !s->seq_column ) return 0;
+  if( !s->max_len ){
+    snprintf(err, n, "sequence needs max_len: the steps per sample (shorter sequences are padded at the end, longer ones cut)");
+    return -1;
+  }
+  if( s->nfeatures || s->standardize ){
+    snprintf(err, n, "a sequence dataset reads the sequence column and the label only: drop features and standardize");
+    return -1;
+  }
+  if( !group_name_ok(s->seq_column) ){
+    snprintf(err, n, "the sequence column's name names its input groups: use letters, digits and _ (at most 35), "
+             "e.g. SELECT ... AS seq");
+    return -1;
+  }
+  if( !s->step_features ) s->step_features = 1;
+  if( !s->seq_dtype_str || strcmp(s->seq_dtype_str, "float32")==0 ) s->seq_int32 = 0;
+  else if( strcmp(s->seq_dtype_str, "int32")==0 ) s->seq_int32 = 1;
+  else { snprintf(err, n, "sequence_dtype must be \"float32\" or \"int32\""); return -1; }
+  if( s->seq_int32 && s->step_features != 1 ){
+    snprintf(err, n, "int32 token ids have one value per step: drop step_features");
+    return -1;
+  }
+  return sequence_groups(s, err, n);
+}
+
 /* Named inputs: their columns, in order, become the features. */
 static int tabular_finish(lf_dataset_spec *s, char *err, size_t n){
   if( !s->inputs ){
@@ -439,7 +528,9 @@ static int tabular_finish(lf_dataset_spec *s, char *err, size_t n){
   return 0;
 }
 static int csv_finish(void *spec, char *err, size_t n){
-  return tabular_finish(spec, err, n);
+  lf_dataset_spec *s = spec;
+  if( sequence_finish(s, err, n) ) return -1;
+  return s->seq_column ? 0 : tabular_finish(s, err, n);
 }
 static const lf_arg_spec sql_args[] = {
   {"label", LF_ARG_STR, 1, 0, 0, 0, 0, 0, D(label), 0, "label column name"},
@@ -450,10 +541,12 @@ static const lf_arg_spec sql_args[] = {
   {"scale", LF_ARG_NUM, 0, 1, 0, 0, BIG, 0, D(scale), 0, "features are divided by it (0: none)"},
   {"standardize", LF_ARG_BOOL, 0, 1, 0, 0, 1, 0, D(standardize), 0, "standardise each feature with train-split statistics"},
   TABULAR_ARGS,
+  SEQUENCE_ARGS,
   {0}
 };
 static int sql_finish(void *spec, char *err, size_t n){
   lf_dataset_spec *s = spec;
+  if( sequence_finish(s, err, n) ) return -1;
   if( s->blob && s->inputs ){
     snprintf(err, n, "give either blob or inputs, not both");
     return -1;
@@ -466,7 +559,7 @@ static int sql_finish(void *spec, char *err, size_t n){
     snprintf(err, n, "shape needs blob");
     return -1;
   }
-  return tabular_finish(s, err, n);
+  return s->seq_column ? 0 : tabular_finish(s, err, n);
 }
 
 /* A layer row: its args schema, args struct and implementation. */

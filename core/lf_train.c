@@ -162,8 +162,11 @@ static int load_data(trainer *t, char *err, size_t n){
   lf_model *m = &t->m;
   if( lf_model_load_classes(t->priv, t->req->pplid, m, err, n) ) return -1;
   char *src = resolve_src(t, m->spec.train_src);
+  /* Window datasets with val_fraction keep their split's windows. */
+  m->spec.dataset.split = 1;
   int rc = src ? lf_dataset_load_tab(&m->spec.dataset, src, t->db, m->classes, m->nclasses_text,
                                      NULL, &t->train, why, sizeof why) : -1;
+  m->spec.dataset.split = 0;
   free(src);
   if( rc ){ snprintf(err, n, "train_data_src: %s", why); return -1; }
   /* The validation split uses the training split's text classes. */
@@ -175,9 +178,11 @@ static int load_data(trainer *t, char *err, size_t n){
   }
   src = resolve_src(t, m->spec.val_src);
   /* ... and the training split's vocabularies and fills. */
+  m->spec.dataset.split = 2;
   rc = src ? lf_dataset_load_tab(&m->spec.dataset, src, t->db, t->train.class_names,
                                  t->train.class_names ? t->train.nclasses : 0, t->train.tab,
                                  &t->val, why, sizeof why) : -1;
+  m->spec.dataset.split = 0;
   free(src);
   if( rc ){ snprintf(err, n, "val_data_src: %s", why); return -1; }
   if( lf_shape_count(&t->val.shape) != lf_shape_count(&t->train.shape) ){
