@@ -169,9 +169,8 @@ static void *rnn_buf(size_t bytes){
 
 static int md_tag(dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_data_type_t dt,
                   dnnl_format_tag_t tag, char *err, size_t errlen){
-  dnnl_dims_t d;
-  memset(d, 0, sizeof d);
-  memcpy(d, dims, sizeof(int64_t) * (size_t)nd);
+  dnnl_dims_t d = {0};
+  for(int i=0; i<nd; i++) d[i] = dims[i];
   return lf_dnnl_check(dnnl_memory_desc_init_by_tag(md, nd, d, dt, tag), "RNN memory descriptor", err, errlen);
 }
 
