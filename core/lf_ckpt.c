@@ -127,9 +127,11 @@ static char *dir_of(const char *path)
 
 /* Writes "<path>.tmp-<pid>" with body, fsyncs it, renames it over path and
 ** fsyncs the directory. On failure the temp file is removed and path keeps
-** whatever it held before. what names the file kind in messages. */
-static int atomic_write(const char *path, const char *what, ckpt_body_fn body,
-                        void *ctx, char *err, size_t errlen)
+** whatever it held before. what names the file kind in messages. With
+** replace 0 the temp file is linked to path instead, which fails when path
+** exists (EEXIST), so nothing there is ever replaced, even in a race. */
+static int atomic_write_mode(const char *path, const char *what, ckpt_body_fn body,
+                             void *ctx, int replace, char *err, size_t errlen)
 {
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 32);
@@ -159,7 +161,14 @@ static int atomic_write(const char *path, const char *what, ckpt_body_fn body,
     goto fail;
   }
   fd = -1;
-  if (rename(tmp, path) != 0) {
+  if (!replace) {
+    if (link(tmp, path) != 0) {
+      if (errno == EEXIST) ckpt_err(err, errlen, "%s %s already exists", what, path);
+      else ckpt_err(err, errlen, "cannot write %s %s: link: %s", what, path, strerror(errno));
+      goto fail;
+    }
+    unlink(tmp);
+  } else if (rename(tmp, path) != 0) {
     ckpt_err(err, errlen, "cannot write %s %s: rename: %s", what, path, strerror(errno));
     goto fail;
   }
@@ -189,6 +198,12 @@ fail:
   unlink(tmp);
   free(tmp);
   return -1;
+}
+
+static int atomic_write(const char *path, const char *what, ckpt_body_fn body,
+                        void *ctx, char *err, size_t errlen)
+{
+  return atomic_write_mode(path, what, body, ctx, 1, err, errlen);
 }
 
 /* Streams the payload through deflate straight into the file, so writing
@@ -338,6 +353,15 @@ int lf_write_file_atomic(const char *path, const void *data, size_t len,
   if (len > 0 && data == NULL) { ckpt_err(err, errlen, "file %s: no data", path); return -1; }
   bytes_job job = { data, len };
   return atomic_write(path, "file", bytes_body, &job, err, errlen);
+}
+
+int lf_write_file_new(const char *path, const char *what, const void *data, size_t len,
+                      char *err, size_t errlen)
+{
+  if (path == NULL || *path == 0) { ckpt_err(err, errlen, "file path is empty"); return -1; }
+  if (len > 0 && data == NULL) { ckpt_err(err, errlen, "file %s: no data", path); return -1; }
+  bytes_job job = { data, len };
+  return atomic_write_mode(path, what, bytes_body, &job, 0, err, errlen);
 }
 
 int lf_mkdirs(const char *path, char *err, size_t errlen)
