@@ -245,12 +245,22 @@ static int bn_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_prim_run(&s->bwd, r->stream, 9, a, L->ops->loc, err, errlen);
 }
 
+/* Inference form: BatchNormalization with the running statistics. */
+static int bn_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                   const char **out, char *err, size_t errlen){
+  const char *ins[5] = { in[0], lf_onnx_param(g, L->param[0]), lf_onnx_param(g, L->param[1]),
+                         lf_onnx_param(g, L->param[2]), lf_onnx_param(g, L->param[3]) };
+  lf_onnx_attr eps = LF_ONNX_F("epsilon", ARGS(L)->eps);
+  for(int i=1; i<5; i++) if( !ins[i] ) return lf_onnx_result(NULL, out, err, errlen);
+  return lf_onnx_result(lf_onnx_op(g, "BatchNormalization", 5, ins, 1, &eps), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_batchnorm1d = {
   "BatchNorm1d", bn1d_infer, bn_params, bn_init, bn_build, bn_forward,
-  bn_backward, bn_release, 0
+  bn_backward, bn_release, 0, bn_onnx
 };
 
 const lf_layer_ops lf_layer_batchnorm2d = {
   "BatchNorm2d", bn2d_infer, bn_params, bn_init, bn_build, bn_forward,
-  bn_backward, bn_release, 0
+  bn_backward, bn_release, 0, bn_onnx
 };

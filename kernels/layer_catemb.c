@@ -165,7 +165,52 @@ static void catemb_release(void *p){
   free(p);
 }
 
+/* Per categorical column: its code (x if 0 <= x < card, else the unknown
+** code 0, truncated as forward does), Gather'ed from that column's table;
+** then the continuous columns; all concatenated as forward lays them out. */
+static int catemb_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                       const char **out, char *err, size_t errlen){
+  const lf_catemb_args *a = ARGS(L);
+  const char **parts = calloc((size_t)a->ncols + 1, sizeof(char*));
+  const float *w = L->param[0]->data;
+  int np = 0, ok = 1;
+  lf_onnx_attr ax1 = LF_ONNX_I("axis", 1), to_i64 = LF_ONNX_I("to", LF_ONNX_INT64);
+  if( !parts ) return lf_onnx_result(NULL, out, err, errlen);
+  int64_t at = 0;
+  const char *zero = lf_onnx_scalar(g, "zero", 0.0f);
+  for(int j=0; ok && j<a->ncols; j++){
+    if( a->card[j] == 0 ) continue;
+    int64_t col = j, dims[2] = { a->card[j], a->dim };
+    const char *gi[2] = { in[0], lf_onnx_i64(g, "column", 0, NULL, &col) };
+    const char *x = lf_onnx_op(g, "Gather", 2, gi, 1, &ax1);               /* [N] */
+    const char *valid = lf_onnx_op2(g, "And",
+        lf_onnx_op2(g, "GreaterOrEqual", x, zero),
+        lf_onnx_op2(g, "Less", x, lf_onnx_scalar(g, "card", (float)a->card[j])));
+    const char *wi[3] = { valid, x, zero };
+    const char *c = lf_onnx_op(g, "Where", 3, wi, 0, NULL);
+    const char *ci[1] = { c };
+    const char *code = c ? lf_onnx_op(g, "Cast", 1, ci, 1, &to_i64) : NULL;
+    char hint[96];
+    snprintf(hint, sizeof hint, "%s.table%d", L->param[0]->name, j);
+    const char *ti[2] = { lf_onnx_f32(g, hint, 2, dims, w + at), code };
+    parts[np] = ti[0] && code ? lf_onnx_op(g, "Gather", 2, ti, 0, NULL) : NULL;  /* [N, dim] */
+    ok = parts[np++] != NULL;
+    at += a->card[j] * a->dim;
+  }
+  int64_t idx[LF_CATEMB_MAX_COLS], ncont = 0;
+  for(int j=0; j<a->ncols; j++) if( a->card[j] == 0 ) idx[ncont++] = j;
+  if( ok && ncont ){
+    const char *gi[2] = { in[0], lf_onnx_i64s(g, "continuous", (int)ncont, idx) };
+    parts[np] = lf_onnx_op(g, "Gather", 2, gi, 1, &ax1);                    /* [N, ncont] */
+    ok = parts[np++] != NULL;
+  }
+  const char *y = NULL;
+  if( ok ) y = np == 1 ? lf_onnx_op1(g, "Identity", parts[0]) : lf_onnx_op(g, "Concat", np, parts, 1, &ax1);
+  free(parts);
+  return lf_onnx_result(y, out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_catemb = {
   "CategoricalEmbedding", catemb_infer, catemb_params, catemb_init,
-  catemb_build, catemb_forward, catemb_backward, catemb_release, 0
+  catemb_build, catemb_forward, catemb_backward, catemb_release, 0, catemb_onnx
 };

@@ -252,7 +252,20 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);
 }
 
+/* Conv with PyTorch's symmetric padding (ONNX pads: begins, then ends). */
+static int conv_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                     const char **out, char *err, size_t errlen){
+  const lf_conv2d_args *a = L->args;
+  const char *ins[3] = { in[0], lf_onnx_param(g, L->param[0]),
+                         a->bias ? lf_onnx_param(g, L->param[1]) : "" };
+  int64_t k[2] = { a->kernel[0], a->kernel[1] }, s[2] = { a->stride[0], a->stride[1] };
+  int64_t p[4] = { a->padding[0], a->padding[1], a->padding[0], a->padding[1] };
+  lf_onnx_attr at[3] = { LF_ONNX_IS("kernel_shape", 2, k), LF_ONNX_IS("strides", 2, s),
+                         LF_ONNX_IS("pads", 4, p) };
+  return lf_onnx_result(lf_onnx_op(g, "Conv", a->bias ? 3 : 2, ins, 3, at), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_conv2d = {
   "Conv2d", conv_infer, conv_params, conv_init, conv_build,
-  conv_forward, conv_backward, conv_release, 0
+  conv_forward, conv_backward, conv_release, 0, conv_onnx
 };

@@ -125,7 +125,14 @@ static int dropout_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return 0;
 }
 
+/* Inference: the input unchanged. */
+static int dropout_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                        const char **out, char *err, size_t errlen){
+  (void)L;
+  return lf_onnx_result(lf_onnx_op1(g, "Identity", in[0]), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_dropout = {
   "Dropout", dropout_infer, 0, 0, dropout_build, dropout_forward,
-  dropout_backward, dropout_release, 0
+  dropout_backward, dropout_release, 0, dropout_onnx
 };

@@ -130,8 +130,44 @@ static int eltwise_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_prim_run(&s->bwd, r->stream, 3, a, L->ops->loc, err, errlen);
 }
 
+/* The ONNX operator of each activation; GELU (erf form) and SiLU are
+** written out, as opset 17 has no operator for them. */
+static int eltwise_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                        const char **out, char *err, size_t errlen){
+  float alpha;
+  const char *x = in[0], *y = NULL;
+  lf_onnx_attr a;
+  switch( eltwise_alg(L, &alpha) ){
+    case dnnl_eltwise_relu:
+      if( L->ops == &lf_layer_leakyrelu ){
+        a = LF_ONNX_F("alpha", alpha);
+        y = lf_onnx_op(g, "LeakyRelu", 1, in, 1, &a);
+      }else y = lf_onnx_op1(g, "Relu", x);
+      break;
+    case dnnl_eltwise_tanh: y = lf_onnx_op1(g, "Tanh", x); break;
+    case dnnl_eltwise_logistic: y = lf_onnx_op1(g, "Sigmoid", x); break;
+    case dnnl_eltwise_soft_relu: y = lf_onnx_op1(g, "Softplus", x); break;
+    case dnnl_eltwise_elu:
+      a = LF_ONNX_F("alpha", alpha);
+      y = lf_onnx_op(g, "Elu", 1, in, 1, &a);
+      break;
+    case dnnl_eltwise_swish: y = lf_onnx_op2(g, "Mul", x, lf_onnx_op1(g, "Sigmoid", x)); break;
+    case dnnl_eltwise_gelu_erf: {
+      /* x * 0.5 * (1 + erf(x / sqrt(2))) */
+      const char *e = lf_onnx_op1(g, "Erf", lf_onnx_op2(g, "Div", x, lf_onnx_scalar(g, "sqrt2", 1.41421356237309504880f)));
+      y = lf_onnx_op2(g, "Mul", lf_onnx_op2(g, "Mul", x, lf_onnx_op2(g, "Add", e, lf_onnx_scalar(g, "one", 1.0f))),
+                      lf_onnx_scalar(g, "half", 0.5f));
+      break;
+    }
+    default:
+      snprintf(err, errlen, "%s has no ONNX form", L->ops->loc);
+      return -1;
+  }
+  return lf_onnx_result(y, out, err, errlen);
+}
+
 #define LF_ELTWISE(sym, loc) const lf_layer_ops sym = { loc, eltwise_infer, \
-  0, 0, eltwise_build, eltwise_forward, eltwise_backward, eltwise_release, 0 }
+  0, 0, eltwise_build, eltwise_forward, eltwise_backward, eltwise_release, 0, eltwise_onnx }
 
 LF_ELTWISE(lf_layer_relu, "ReLU");
 LF_ELTWISE(lf_layer_leakyrelu, "LeakyReLU");

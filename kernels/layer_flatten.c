@@ -138,17 +138,33 @@ static int flatten_backward(const lf_layer *L, void *p, const lf_layer_run *r,
                       r->stream, err, errlen);
 }
 
+/* Flatten and Reshape: the per-sample output shape behind the batch
+** (0 copies the batch dimension, so it stays symbolic). */
+static int reshape_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                        const char **out, char *err, size_t errlen){
+  int64_t shape[LF_MAX_DIMS + 1] = { 0 };
+  for(int d=0; d<L->out.ndim; d++) shape[d+1] = L->out.dim[d];
+  const char *s = lf_onnx_i64s(g, "shape", L->out.ndim + 1, shape);
+  return lf_onnx_result(s ? lf_onnx_op2(g, "Reshape", in[0], s) : NULL, out, err, errlen);
+}
+
+static int identity_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                         const char **out, char *err, size_t errlen){
+  (void)L;
+  return lf_onnx_result(lf_onnx_op1(g, "Identity", in[0]), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_flatten = {
   "Flatten", flatten_infer, 0, 0, flatten_build, flatten_forward,
-  flatten_backward, flatten_release, 0
+  flatten_backward, flatten_release, 0, reshape_onnx
 };
 
 const lf_layer_ops lf_layer_reshape = {
   "Reshape", reshape_infer, 0, 0, flatten_build, flatten_forward,
-  flatten_backward, flatten_release, 0
+  flatten_backward, flatten_release, 0, reshape_onnx
 };
 
 const lf_layer_ops lf_layer_identity = {
   "Identity", identity_infer, 0, 0, identity_build, identity_pass,
-  identity_pass, 0, 0
+  identity_pass, 0, 0, identity_onnx
 };

@@ -124,7 +124,17 @@ static int gap_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_prim_run(&s->bwd, r->stream, 2, a, "GlobalAvgPool backward", err, errlen);
 }
 
+/* GlobalAveragePool keeps 1-sized spatial dims: flatten them away. */
+static int gap_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                    const char **out, char *err, size_t errlen){
+  lf_onnx_attr ax = LF_ONNX_I("axis", 1);
+  const char *p = lf_onnx_op1(g, "GlobalAveragePool", in[0]);
+  const char *ins[1] = { p };
+  (void)L;
+  return lf_onnx_result(p ? lf_onnx_op(g, "Flatten", 1, ins, 1, &ax) : NULL, out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_globalavgpool = {
   "GlobalAvgPool", gap_infer, 0, 0, gap_build, gap_forward, gap_backward,
-  gap_release, 0
+  gap_release, 0, gap_onnx
 };

@@ -255,7 +255,17 @@ static int linear_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);
 }
 
+/* Gemm(x, W, b) with W transposed: y = xW^T + b. */
+static int linear_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                       const char **out, char *err, size_t errlen){
+  const lf_linear_args *a = L->args;
+  const char *ins[3] = { in[0], lf_onnx_param(g, L->param[0]),
+                         a->bias ? lf_onnx_param(g, L->param[1]) : "" };
+  lf_onnx_attr t = LF_ONNX_I("transB", 1);
+  return lf_onnx_result(lf_onnx_op(g, "Gemm", a->bias ? 3 : 2, ins, 1, &t), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_linear = {
   "Linear", linear_infer, linear_params, linear_init, linear_build,
-  linear_forward, linear_backward, linear_release, 0
+  linear_forward, linear_backward, linear_release, 0, linear_onnx
 };

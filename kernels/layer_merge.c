@@ -288,15 +288,31 @@ static int concat_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return 0;
 }
 
+/* Add: Sum of every input; Mul: products in input order; Concat: the
+** per-sample axis moved past the batch. */
+static int merge_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                      const char **out, char *err, size_t errlen){
+  const char *y;
+  if( L->ops == &lf_layer_add ) y = lf_onnx_op(g, "Sum", L->nin, in, 0, NULL);
+  else if( L->ops == &lf_layer_mul ){
+    y = in[0];
+    for(int k=1; k<L->nin; k++) y = lf_onnx_op2(g, "Mul", y, in[k]);
+  }else{
+    lf_onnx_attr ax = LF_ONNX_I("axis", concat_axis(L->args, L->in.ndim) + 1);
+    y = lf_onnx_op(g, "Concat", L->nin, in, 1, &ax);
+  }
+  return lf_onnx_result(y, out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_add = {
-  "Add", add_infer, 0, 0, add_build, add_forward, add_backward, merge_release, 1
+  "Add", add_infer, 0, 0, add_build, add_forward, add_backward, merge_release, 1, merge_onnx
 };
 
 const lf_layer_ops lf_layer_mul = {
-  "Mul", mul_infer, 0, 0, add_build, add_forward, add_backward, merge_release, 1
+  "Mul", mul_infer, 0, 0, add_build, add_forward, add_backward, merge_release, 1, merge_onnx
 };
 
 const lf_layer_ops lf_layer_concat = {
   "Concat", concat_infer, 0, 0, concat_build, concat_forward, concat_backward,
-  merge_release, 1
+  merge_release, 1, merge_onnx
 };

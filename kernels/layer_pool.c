@@ -153,12 +153,26 @@ static int pool_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_prim_run(&s->bwd, r->stream, n, a, "pooling backward", err, errlen);
 }
 
+/* MaxPool / AveragePool (padding counted in the average, as PyTorch). */
+static int pool_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                     const char **out, char *err, size_t errlen){
+  const lf_pool2d_args *a = L->args;
+  int64_t k[2] = { a->kernel[0], a->kernel[1] };
+  int64_t s[2] = { pool_stride(a, 0), pool_stride(a, 1) };
+  int64_t p[4] = { a->padding[0], a->padding[1], a->padding[0], a->padding[1] };
+  int avg = L->ops == &lf_layer_avgpool2d;
+  lf_onnx_attr at[4] = { LF_ONNX_IS("kernel_shape", 2, k), LF_ONNX_IS("strides", 2, s),
+                         LF_ONNX_IS("pads", 4, p), LF_ONNX_I("count_include_pad", 1) };
+  return lf_onnx_result(lf_onnx_op(g, avg ? "AveragePool" : "MaxPool", 1, in, avg ? 4 : 3, at),
+                        out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_maxpool2d = {
   "MaxPool2d", maxpool_infer, 0, 0, pool_build, pool_forward, pool_backward,
-  pool_release, 0
+  pool_release, 0, pool_onnx
 };
 
 const lf_layer_ops lf_layer_avgpool2d = {
   "AvgPool2d", avgpool_infer, 0, 0, pool_build, pool_forward, pool_backward,
-  pool_release, 0
+  pool_release, 0, pool_onnx
 };

@@ -89,7 +89,17 @@ static int slice_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_prim_run(&s->bwd, r->stream, 2, a, "Slice backward", err, errlen);
 }
 
+static int slice_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                      const char **out, char *err, size_t errlen){
+  const lf_slice_args *a = L->args;
+  int64_t st = a->start, en = a->start + a->length, ax = 1;
+  const char *ins[4] = { in[0], lf_onnx_i64s(g, "starts", 1, &st), lf_onnx_i64s(g, "ends", 1, &en),
+                         lf_onnx_i64s(g, "axes", 1, &ax) };
+  return lf_onnx_result(ins[1] && ins[2] && ins[3] ? lf_onnx_op(g, "Slice", 4, ins, 0, NULL) : NULL,
+                        out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_slice = {
   "Slice", slice_infer, 0, 0, slice_build, slice_forward, slice_backward,
-  slice_release, 0
+  slice_release, 0, slice_onnx
 };

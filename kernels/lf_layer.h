@@ -31,6 +31,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #include "lf_net.h"
 #include "lf_layer_args.h"
+#include "lf_onnx.h"
 
 /* LSTM/GRU: 4 per layer and direction, up to 8 layers. */
 #define LF_LAYER_MAX_PARAMS 64
@@ -128,6 +129,13 @@ struct lf_layer_ops {
                                     ** (Add, Concat, Mul); 0: exactly one;
                                     ** LF_LAYER_INPUT_AND_MASK: one, or
                                     ** two where the second is a mask */
+  /* ONNX export (ppl_export): adds to g the nodes that compute forward in
+  ** inference from the L->nin values named in (batch first, plain
+  ** layout), parameters from L->param as initializers; sets *out to the
+  ** output's name. -1 with err when it cannot (or out of memory). NULL:
+  ** the layer has no ONNX form and ppl_export refuses it by name. */
+  int (*onnx)(const lf_layer *L, lf_onnx *g, const char *const *in, const char **out,
+              char *err, size_t errlen);
 };
 
 /* multi_input of a layer that takes its input and optionally a sequence
@@ -137,6 +145,20 @@ struct lf_layer_ops {
 /* Number of values (parameters and buffers) layer l declares for per-sample
 ** input shape in, as a double: no overflow for absurd sizes. */
 double lf_layer_param_values(const lf_layer_spec *l, const lf_shape *in);
+
+/* ---- a built net, read by exporters (kernels/lf_net.c) ---- */
+
+int lf_net_node_count(const lf_net *net);
+/* Node i as placed in the net (shapes and parameters filled). */
+const lf_layer *lf_net_node_layer(const lf_net *net, int i);
+/* The value id node i reads in slot k (0..nin-1); values 0..ninputs-1
+** are the inputs, ninputs+j is node j's output. */
+int lf_net_node_input(const lf_net *net, int i, int k);
+/* The value id of the net's output. */
+int lf_net_output_value(const lf_net *net);
+
+/* A parameter as an ONNX initializer named after it ("3.weight"). */
+const char *lf_onnx_param(lf_onnx *g, const lf_param *p);
 
 /* ---- built-in layers (kernels/layer_*.c) ---- */
 extern const lf_layer_ops lf_layer_linear, lf_layer_conv2d;

@@ -959,3 +959,17 @@ const float *lf_net_input_grad(lf_net *net, int batch){
   }
   return 0;
 }
+
+/* ---- a built net, read by exporters -------------------------------------- */
+
+int lf_net_node_count(const lf_net *net){ return net->nnodes; }
+
+const lf_layer *lf_net_node_layer(const lf_net *net, int i){
+  return (i>=0 && i<net->nnodes) ? &net->layers[i] : 0;
+}
+
+int lf_net_node_input(const lf_net *net, int i, int k){
+  return lf_in_value(net, i, k);
+}
+
+int lf_net_output_value(const lf_net *net){ return net->output; }
