@@ -38,6 +38,19 @@ KERNEL_SRC  := $(wildcard kernels/*.c)
 SCHEMA_C    := build/schema_sql.c
 SRC         := $(EXT_SRC) $(CORE_SRC) $(KERNEL_SRC) $(SCHEMA_C)
 BUILD       ?= build/rel
+
+# ONNX export (ppl_export) when protobuf-c and the ONNX schema are here:
+# onnx.pb-c.{c,h} are generated from libonnx-dev's onnx.proto by protoc-c
+# into build/gen (never committed). Without them LabFlow builds all the
+# same and ppl_export says what to install. LF_ONNX=0 builds without.
+ONNX_PROTO  ?= /usr/include/onnx/onnx.proto
+ONNX_GEN    := build/gen
+LF_ONNX     ?= $(shell command -v protoc-c >/dev/null 2>&1 && pkg-config --exists libprotobuf-c 2>/dev/null && test -f $(ONNX_PROTO) && echo 1 || echo 0)
+ifeq ($(LF_ONNX),1)
+SRC         += $(ONNX_GEN)/onnx.pb-c.c
+CFLAGS      += -DLF_HAVE_ONNX -I$(ONNX_GEN) $(shell pkg-config --cflags libprotobuf-c)
+LDLIBS      += $(shell pkg-config --libs libprotobuf-c)
+endif
 OBJ         := $(patsubst %.c,$(BUILD)/%.o,$(SRC))
 LINT_SRC    := $(EXT_SRC) $(CORE_SRC) $(KERNEL_SRC)
 
@@ -54,6 +67,11 @@ CTEST_LIB   := $(CTEST_BUILD)/liblabflow_core.a
 .PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz lint ctest-lib ctest-lib-path werror-check
 
 all: labflow.so
+
+# The generated header comes before the code that includes it.
+ifeq ($(LF_ONNX),1)
+$(BUILD)/core/lf_onnx_pb.o: $(ONNX_GEN)/onnx.pb-c.h
+endif
 
 labflow.so: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS)
@@ -100,6 +118,11 @@ lint:
 $(SCHEMA_C): sql/schema.sql tools/embed_text.sh
 	@mkdir -p build
 	sh tools/embed_text.sh lf_schema_sql sql/schema.sql > $@
+
+$(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(ONNX_GEN)
+	cp $(ONNX_PROTO) $(ONNX_GEN)/onnx.proto
+	cd $(ONNX_GEN) && protoc-c --c_out=. onnx.proto
 
 # Installs what is missing from Debian (no-op when everything is there).
 deps:
