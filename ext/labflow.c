@@ -93,6 +93,12 @@ static const lf_func_entry lf_funcs[] = {
    "ppl_train_to(pplid, last_epoch [, patience [, verbose]]) -> JSON summary",
    "Trains until the pipeline's last epoch is last_epoch (nothing if it already is), as ppl_train "
    "otherwise: SELECT ppl_train_to(pplid, 10, 5) FROM ppls is the reference's multi_train(ppls, 10, 5)."},
+  {"ppl_export", 2, 4, SIDE, lf_fn_ppl_export,
+   "ppl_export(pplid, path [, epoch='best' [, options]]) -> JSON",
+   "Writes the pipeline's network at that epoch as an ONNX file (opset 17) taking the same raw inputs as "
+   "ppl_predict (scale and standardisation are in the graph), batch dimension symbolic. options: "
+   "{output: 'raw'|'proba'|'class', overwrite: false}. A relative path is inside the project's folder; an "
+   "existing file is refused unless overwrite. Needs a build with protobuf-c (see docs/export.md)."},
   {"ppl_predict", 2, 4, SIDE_READING, lf_fn_ppl_predict,
    "ppl_predict(pplid, input [, epoch='best' [, mode='raw']]) -> JSON",
    "Model outputs for one sample or a list of samples (JSON array, JSON object by feature column, "

@@ -48,6 +48,7 @@ void lf_fn_ppl_stop(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_train(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_train_to(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_predict(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_export(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_predict_cache(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_evaluate(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_archive(sqlite3_context*, int, sqlite3_value**);
