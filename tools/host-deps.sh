@@ -9,6 +9,10 @@
 #     ppl_plot's SVG as a picture), python3-torch (parity tests).
 #   - better-sqlite3@12 from the npm registry into tests/node/.deps, a folder
 #     the tests own. It is never a LabFlow dependency.
+#   - onnxruntime-node@1 from the npm registry into tests/node/.ort (ONNX
+#     Runtime for tests/py/test_export.py), with --ignore-scripts: the
+#     package carries its CPU library, and its install script would only
+#     download GPU variants. Not a LabFlow dependency either.
 #
 # better-sqlite3 is compiled from its source tarball here (it bundles SQLite):
 # its prebuilt binaries live outside the npm registry, so the download step is
@@ -68,6 +72,20 @@ ok_bs3(){
     if (!v.startsWith("12.")) process.exit(1);
     new (require("better-sqlite3"))(":memory:").close();' ) >/dev/null 2>&1
 }
+# onnxruntime-node@1 in tests/node/.ort, loadable by this node?
+ORT=tests/node/.ort
+ok_ort(){
+  [ -f "$ORT/node_modules/onnxruntime-node/package.json" ] || return 1
+  (cd "$ORT" && node -e 'require("onnxruntime-node")') >/dev/null 2>&1
+}
+if ! ok_ort; then
+  echo "host-deps: installing onnxruntime-node@1 into $ORT"
+  mkdir -p "$ORT"
+  [ -f "$ORT/package.json" ] || printf '{\n  "private": true,\n  "description": "ONNX export test dependencies (not LabFlow dependencies)"\n}\n' > "$ORT/package.json"
+  npm install --prefix "$ORT" --ignore-scripts --no-audit --no-fund --loglevel=error onnxruntime-node@1
+  ok_ort || { echo "host-deps: onnxruntime-node does not load with $(node --version)" >&2; exit 1; }
+fi
+
 ok_bs3 && exit 0
 
 echo "host-deps: building better-sqlite3@12 into $DEPS (takes a minute or two)"
