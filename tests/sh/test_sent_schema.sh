@@ -114,14 +114,15 @@ state2(){
   { "$SQLITE" -batch "$D/p.db" "PRAGMA writable_schema=ON; SELECT count(*) FROM history; SELECT count(*) FROM ppls;
        SELECT * FROM lab_meta ORDER BY 1; SELECT count(*) FROM ppl_tags; SELECT count(*) FROM sweeps;
        SELECT last_epoch FROM ppl_state;" 2>&1
-    find "$D/art" -type f | sort | xargs sha256sum; } | sha256sum
+    find "$D/art" -type f | sort | xargs sha256sum; ls -a "$TMP"/out "$D"; } | sha256sum
 }
 n_new=0
 for F in "ppl_train_to('p', 4)" "ppl_tag('p', 'k', 'v')" "ppl_note('p', 'owned')" \
          "lab_settings('{\"threads\": 1, \"keep\": \"all\"}')" "ppl_sweep('s', 'p', '{\"optimizer>args>lr\": [0.1, 0.2]}')" \
          "ppl_halving('s', 1, 2)" "ppl_predict_cache(0)" \
          "(SELECT count(*) FROM ppl_train_each('[\"p\"]', 2))" \
-         "(SELECT count(*) FROM ppl_predict_rows('p', 'SELECT 1 AS id, 0.5 AS a, 0.5 AS b'))"; do
+         "(SELECT count(*) FROM ppl_predict_rows('p', 'SELECT 1 AS id, 0.5 AS a, 0.5 AS b'))" \
+         "ppl_export('p', '$TMP/out/stolen.onnx')" "ppl_export('p', 'stolen.onnx')"; do
   for vec in check trigger view; do
     case $vec in
       check)   O="CREATE TABLE t(x CHECK (x > 0)); INSERT INTO t VALUES(1);"; OBJ=t; C="CREATE TABLE t(x CHECK ($F IS NOT NULL))"
@@ -141,7 +142,7 @@ for F in "ppl_train_to('p', 4)" "ppl_tag('p', 'k', 'v')" "ppl_note('p', 'owned')
     fi
   done
 done
-[ $n_new = 27 ] && pass "the functions added since (ppl_train_to, ppl_tag, ppl_note, lab_settings(patch), ppl_sweep, ppl_halving, ppl_predict_cache, ppl_train_each, ppl_predict_rows) do nothing from a sent CHECK, trigger or view (27 cases)"
+[ $n_new = 33 ] && pass "the functions added since (ppl_train_to, ppl_tag, ppl_note, lab_settings(patch), ppl_sweep, ppl_halving, ppl_predict_cache, ppl_train_each, ppl_predict_rows, ppl_export to an absolute and a relative path) do nothing from a sent CHECK, trigger or view (33 cases): no file written"
 
 # The refusal names the object and says how to fix it.
 craft check "CREATE TABLE t(x CHECK (x > 0));" t "CREATE TABLE t(x CHECK (ppl_train('p', 3) IS NOT NULL))"
