@@ -510,7 +510,77 @@ static int mha_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
   return 0;
 }
 
+/* Rows r0..r0+E-1 of the [rows, E] weight w, transposed ([E, E]), as an
+** initializer: x W^T becomes MatMul(x, it). */
+static const char *mha_wT(lf_onnx *g, const lf_param *w, int64_t r0, int64_t E, const char *hint){
+  float *t = malloc(sizeof(float) * (size_t)(E * E));
+  int64_t dims[2] = { E, E };
+  char name[96];
+  if( !t ) return NULL;
+  for(int64_t i=0; i<E; i++) for(int64_t j=0; j<E; j++) t[j*E + i] = w->data[(r0 + i)*E + j];
+  snprintf(name, sizeof name, "%s.%s", w->name, hint);
+  const char *r = lf_onnx_f32(g, name, 2, dims, t);
+  free(t);
+  return r;
+}
+
+/* x [N,T,E] -> MatMul(x, W_r^T) (+ b_r) for rows r0.. of the projection. */
+static const char *mha_proj(lf_onnx *g, const lf_layer *L, const char *x, const lf_param *w,
+                            const lf_param *b, int64_t r0, const char *hint){
+  int64_t E = ARGS(L)->embed_dim;
+  const char *y = lf_onnx_op2(g, "MatMul", x, mha_wT(g, w, r0, E, hint));
+  if( b ){
+    char name[96];
+    snprintf(name, sizeof name, "%s.%s", b->name, hint);
+    y = lf_onnx_op2(g, "Add", y, lf_onnx_f32(g, name, 1, &E, b->data + r0));
+  }
+  return y;
+}
+
+/* The definition at the top of this file, as MatMul/Softmax nodes:
+** heads are [N, H, T, D] views made with Reshape and Transpose. */
+static int mha_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                    const char **out, char *err, size_t errlen){
+  const lf_mha_args *a = ARGS(L);
+  int64_t T = L->in.dim[0], E = a->embed_dim, H = a->num_heads, D = E / H;
+  if( L->nin > 1 ){
+    snprintf(err, errlen, "MultiheadAttention with a key padding mask input has no ONNX export yet");
+    return -1;
+  }
+  const lf_param *w_in = L->param[0], *b_in = a->bias ? L->param[1] : NULL;
+  const lf_param *w_out = L->param[a->bias ? 2 : 1], *b_out = a->bias ? L->param[3] : NULL;
+  int64_t split[4] = { 0, 0, H, D }, merge[3] = { 0, 0, E };
+  int64_t p_q[4] = { 0, 2, 1, 3 }, p_kT[4] = { 0, 2, 3, 1 };
+  lf_onnx_attr tq = LF_ONNX_IS("perm", 4, p_q), tk = LF_ONNX_IS("perm", 4, p_kT);
+  lf_onnx_attr sm = LF_ONNX_I("axis", -1);
+  const char *shape4 = lf_onnx_i64s(g, "mha_heads", 4, split);
+  const char *q = lf_onnx_op2(g, "Reshape", mha_proj(g, L, in[0], w_in, b_in, 0, "q"), shape4);
+  const char *k = lf_onnx_op2(g, "Reshape", mha_proj(g, L, in[0], w_in, b_in, E, "k"), shape4);
+  const char *v = lf_onnx_op2(g, "Reshape", mha_proj(g, L, in[0], w_in, b_in, 2*E, "v"), shape4);
+  const char *qi[1] = { q }, *ki[1] = { k }, *vi[1] = { v };
+  q = q ? lf_onnx_op(g, "Transpose", 1, qi, 1, &tq) : NULL;
+  k = k ? lf_onnx_op(g, "Transpose", 1, ki, 1, &tk) : NULL;
+  v = v ? lf_onnx_op(g, "Transpose", 1, vi, 1, &tq) : NULL;
+  const char *s = lf_onnx_op2(g, "Mul", lf_onnx_op2(g, "MatMul", q, k),
+                              lf_onnx_scalar(g, "mha_scale", (float)(1.0 / sqrt((double)D))));
+  if( a->causal ){
+    float *bias = calloc((size_t)(T * T), sizeof(float));
+    int64_t dims[2] = { T, T };
+    if( !bias ) return lf_onnx_result(NULL, out, err, errlen);
+    for(int64_t i=0; i<T; i++) for(int64_t j=i+1; j<T; j++) bias[i*T + j] = LF_MASKED;
+    s = lf_onnx_op2(g, "Add", s, lf_onnx_f32(g, "mha_causal", 2, dims, bias));
+    free(bias);
+  }
+  const char *si[1] = { s };
+  const char *p = s ? lf_onnx_op(g, "Softmax", 1, si, 1, &sm) : NULL;
+  const char *o = lf_onnx_op2(g, "MatMul", p, v);
+  const char *oi[1] = { o };
+  o = o ? lf_onnx_op(g, "Transpose", 1, oi, 1, &tq) : NULL;
+  o = lf_onnx_op2(g, "Reshape", o, lf_onnx_i64s(g, "mha_merge", 3, merge));
+  return lf_onnx_result(mha_proj(g, L, o, w_out, b_out, 0, "t"), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_mha = {
   "MultiheadAttention", mha_infer, mha_params, mha_init, mha_build,
-  mha_forward, mha_backward, mha_release, LF_LAYER_INPUT_AND_MASK
+  mha_forward, mha_backward, mha_release, LF_LAYER_INPUT_AND_MASK, mha_onnx
 };

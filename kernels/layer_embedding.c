@@ -119,7 +119,16 @@ static int embedding_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return 0;
 }
 
+/* Gather of the rows the ids select (Cast keeps a float id's integer
+** part, as forward does; an id out of range is an error in both). */
+static int embedding_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                          const char **out, char *err, size_t errlen){
+  lf_onnx_attr to = LF_ONNX_I("to", LF_ONNX_INT64);
+  const char *ids = lf_onnx_op(g, "Cast", 1, in, 1, &to);
+  return lf_onnx_result(lf_onnx_op2(g, "Gather", lf_onnx_param(g, L->param[0]), ids), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_embedding = {
   "Embedding", embedding_infer, embedding_params, embedding_init,
-  embedding_build, embedding_forward, embedding_backward, 0, 0
+  embedding_build, embedding_forward, embedding_backward, 0, 0, embedding_onnx
 };

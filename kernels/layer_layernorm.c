@@ -202,7 +202,34 @@ static int layernorm_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return r->diff_src ? lf_relayout_run(&s->diff_out, r->diff_src, r->stream, err, errlen) : 0;
 }
 
+/* LayerNormalization (opset 17) over the last dims; without
+** elementwise_affine its scale is ones and its bias zeros. */
+static int layernorm_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                          const char **out, char *err, size_t errlen){
+  const lf_layernorm_args *a = ARGS(L);
+  int m = norm_ndim(a);
+  const char *ins[3] = { in[0], NULL, NULL };
+  if( a->elementwise_affine ){
+    ins[1] = lf_onnx_param(g, L->param[0]);
+    ins[2] = lf_onnx_param(g, L->param[1]);
+  }else{
+    const int64_t *dims = L->in.dim + (L->in.ndim - m);
+    int64_t count = 1;
+    for(int i=0; i<m; i++) count *= dims[i];
+    float *v = calloc((size_t)count + 1, sizeof(float));
+    if( !v ) return lf_onnx_result(NULL, out, err, errlen);
+    for(int64_t i=0; i<count; i++) v[i] = 1.0f;
+    ins[1] = lf_onnx_f32(g, "layernorm_ones", m, dims, v);
+    for(int64_t i=0; i<count; i++) v[i] = 0.0f;
+    ins[2] = lf_onnx_f32(g, "layernorm_zeros", m, dims, v);
+    free(v);
+  }
+  lf_onnx_attr at[2] = { LF_ONNX_I("axis", -m), LF_ONNX_F("epsilon", a->eps) };
+  return lf_onnx_result(ins[1] && ins[2] ? lf_onnx_op(g, "LayerNormalization", 3, ins, 2, at) : NULL,
+                        out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_layernorm = {
   "LayerNorm", layernorm_infer, layernorm_params, layernorm_init,
-  layernorm_build, layernorm_forward, layernorm_backward, layernorm_release, 0
+  layernorm_build, layernorm_forward, layernorm_backward, layernorm_release, 0, layernorm_onnx
 };

@@ -90,7 +90,14 @@ static int softmax_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_prim_run(&s->bwd, r->stream, 3, a, L->ops->loc, err, errlen);
 }
 
+/* Softmax on the per-sample axis moved past the batch. */
+static int softmax_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                        const char **out, char *err, size_t errlen){
+  lf_onnx_attr ax = LF_ONNX_I("axis", softmax_axis(ARGS(L), L->in.ndim) + 1);
+  return lf_onnx_result(lf_onnx_op(g, "Softmax", 1, in, 1, &ax), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_softmax = {
   "Softmax", softmax_infer, 0, 0, softmax_build, softmax_forward,
-  softmax_backward, softmax_release, 0
+  softmax_backward, softmax_release, 0, softmax_onnx
 };
