@@ -166,6 +166,16 @@ GRAPH = {"loc": "Graph", "args": {"nodes": [
     node("r", "ReLU", ["sum"]),
     node("head", "Linear", ["r"], out=10)], "output": "head"}}
 
+# The sequence layers on idx rows as 28 steps of 28 features, and token ids
+# from a CSV.
+SEQ = seq(L("Reshape", shape=[28, 28]),
+          L("MultiheadAttention", embed_dim=28, num_heads=4, causal=True),
+          L("LayerNorm", normalized_shape=[28]),
+          L("MultiheadAttention", embed_dim=28, num_heads=2, bias=False),
+          L("LayerNorm", elementwise_affine=False),
+          L("Softmax", dim=-1), L("GlobalAvgPool"), L("Linear", out=10))
+TOKENS = seq(L("Embedding", num_embeddings=30, embedding_dim=4, padding_idx=0), L("Flatten"), L("Linear", out=2))
+
 
 def f32_blob(values):
     return struct.pack("<%df" % len(values), *values)
@@ -206,6 +216,9 @@ def run(tmp, onnx):
     write_idx(os.path.join(proj, "train"), 600, 1)
     val_images = write_idx(os.path.join(proj, "val"), 1000, 2)
     rows = write_csv(os.path.join(proj, "d.csv"), 300, 3)
+    ids = [(int(a + 10) % 30, int(b) % 30, int(c) % 30, lab) for a, b, c, lab in rows]
+    with open(os.path.join(proj, "t.csv"), "w") as f:
+        f.write("ia,ib,ic,label\n" + "".join("%d,%d,%d,%s\n" % r for r in ids))
     db = os.path.join(proj, "p.db")
     con = connect(db)
     one(con, "SELECT lab_init(?)", json.dumps({"metrics": ["accuracy"], "threads": 1, "progress": False,
@@ -219,6 +232,9 @@ def run(tmp, onnx):
                       {"loc": "csv", "args": {"label": "label", "features": ["a", "b", "c"], "standardize": True}},
                       "d.csv", "d.csv", train_batch_size=32), 3),
     }
+    pipes["seq"] = (base(SEQ, idx, "train", "val"), 1)
+    pipes["tokens"] = (base(TOKENS, {"loc": "csv", "args": {"label": "label", "features": ["ia", "ib", "ic"]}},
+                            "t.csv", "t.csv"), 2)
     bf16 = "avx512_bf16" in open("/proc/cpuinfo").read()
     if bf16:
         pipes["mlp16"] = (base(MLP, idx, "train", "val", precision="bf16"), 1)
@@ -233,13 +249,17 @@ def run(tmp, onnx):
     img_bin = os.path.join(tmp, "images.f32")
     with open(img_bin, "wb") as f:
         f.write(f32_blob(img_vals))
+    tok_bin = os.path.join(tmp, "tokens.f32")
+    with open(tok_bin, "wb") as f:
+        f.write(f32_blob([float(v) for r in ids for v in r[:3]]))
     csv_vals = [v for r in rows for v in r[:3]]
     csv_bin = os.path.join(tmp, "csv.f32")
     with open(csv_bin, "wb") as f:
         f.write(f32_blob(csv_vals))
     inputs = {"mlp": (img_bin, [1, 28, 28], 1000), "cnn": (img_bin, [1, 28, 28], 1000),
               "graph": (img_bin, [1, 28, 28], 1000), "mlp16": (img_bin, [1, 28, 28], 1000),
-              "text": (csv_bin, [3], len(rows))}
+              "text": (csv_bin, [3], len(rows)), "seq": (img_bin, [1, 28, 28], 1000),
+              "tokens": (tok_bin, [3], len(rows))}
 
     jobs, expected = [], {}
     for name in pipes:
@@ -265,7 +285,7 @@ def run(tmp, onnx):
                 assert meta["pplid"] == name and meta["labflow_version"] == version, meta
                 assert meta["epoch"] == str(one(con, "SELECT best_epoch FROM ppl_state WHERE pplid=?", name)), meta
                 assert meta["config_hash"] == one(con, "SELECT config_hash FROM ppls WHERE pplid=?", name), meta
-                if name == "text":
+                if name in ("text", "tokens"):
                     assert json.loads(meta["class_labels"]) == ["down", "up"], meta
                 else:
                     assert "class_labels" not in meta, meta
@@ -273,7 +293,7 @@ def run(tmp, onnx):
 
     def parity(name):
         def f():
-            labels = ["down", "up"] if name == "text" else None
+            labels = ["down", "up"] if name in ("text", "tokens") else None
             n = inputs[name][2]
             for mode in ("raw", "proba", "class"):
                 got = json.load(open(os.path.join(out, "%s-%s.onnx.json" % (name, mode))))
