@@ -149,5 +149,5 @@ static int cls_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
 }
 
 const lf_layer_ops lf_layer_clstoken = {
-  "ClassToken", cls_infer, cls_params, 0, cls_build, cls_forward, cls_backward, cls_release, 0
+  "ClassToken", cls_infer, cls_params, 0, cls_build, cls_forward, cls_backward, cls_release, 0, 0 /* no ONNX export yet */
 };

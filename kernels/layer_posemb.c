@@ -158,5 +158,5 @@ static int posemb_backward(const lf_layer *L, void *p, const lf_layer_run *r, ch
 
 const lf_layer_ops lf_layer_posemb = {
   "PositionalEmbedding", posemb_infer, posemb_params, posemb_init, posemb_build,
-  posemb_forward, posemb_backward, posemb_release, 0
+  posemb_forward, posemb_backward, posemb_release, 0, 0 /* no ONNX export yet */
 };

@@ -510,9 +510,9 @@ static int rnn_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
 
 const lf_layer_ops lf_layer_lstm = {
   "LSTM", lstm_infer, lstm_params, rnn_init, rnn_build,
-  rnn_forward, rnn_backward, rnn_release, 0
+  rnn_forward, rnn_backward, rnn_release, 0, 0 /* no ONNX export yet */
 };
 const lf_layer_ops lf_layer_gru = {
   "GRU", gru_infer, gru_params, rnn_init, rnn_build,
-  rnn_forward, rnn_backward, rnn_release, 0
+  rnn_forward, rnn_backward, rnn_release, 0, 0 /* no ONNX export yet */
 };

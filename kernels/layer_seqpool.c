@@ -158,5 +158,5 @@ static int seqpool_backward(const lf_layer *L, void *p, const lf_layer_run *r, c
 
 const lf_layer_ops lf_layer_seqpool = {
   "SeqPool", seqpool_infer, 0, 0, seqpool_build,
-  seqpool_forward, seqpool_backward, seqpool_release, LF_LAYER_INPUT_AND_MASK
+  seqpool_forward, seqpool_backward, seqpool_release, LF_LAYER_INPUT_AND_MASK, 0 /* no ONNX export yet */
 };
