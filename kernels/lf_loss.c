@@ -12,6 +12,7 @@
 #include <math.h>
 
 int lf_loss_is_classification(const lf_loss_spec *s){
+  if( s!=0 && s->fn ) return s->fn->classification;
   return s!=0 && s->kind==LF_LOSS_CROSS_ENTROPY;
 }
 
@@ -132,6 +133,7 @@ double lf_loss_compute(const lf_loss_spec *s, const float *y,
   int64_t n;
   if( s==0 || y==0 || target==0 || batch<=0 || nout<=0 ) return NAN;
   n = (int64_t)batch * nout;
+  if( s->fn ) return s->fn->compute(s->fn_args, y, target, batch, nout, dy);
   switch( s->kind ){
     case LF_LOSS_CROSS_ENTROPY: {
       double eps = s->label_smoothing;

@@ -14,12 +14,23 @@ typedef enum lf_loss_kind {
   LF_LOSS_HUBER               /* y and target: (batch,K) */
 } lf_loss_kind;
 
+/* A loss given by functions instead of a built-in kind (a plugin's loss,
+** core/lf_plugin.c). compute has lf_loss_compute's contract, reading its
+** own args struct. */
+typedef struct lf_loss_fn {
+  int classification;         /* 1: targets are class indices */
+  double (*compute)(const void *args, const float *y, const float *target,
+                    int batch, int nout, float *dy);
+} lf_loss_fn;
+
 typedef struct lf_loss_spec {
-  lf_loss_kind kind;
+  lf_loss_kind kind;          /* 0 when fn is set */
   double label_smoothing;     /* CrossEntropyLoss only, default 0 */
   double pos_weight;          /* BCEWithLogitsLoss: weight of the positive
                               ** term; 0 means not given (weight 1) */
   double delta;               /* HuberLoss: > 0 (the registry's default 1) */
+  const lf_loss_fn *fn;       /* a plugin loss, else NULL */
+  void *fn_args;              /* its args struct (owned by the spec's owner) */
 } lf_loss_spec;
 
 /* Returns the mean loss over the batch. target holds batch floats (class

@@ -66,6 +66,9 @@ struct lf_metric {
   /* AUROC: every score of the evaluation; capacity kept across resets */
   lf_scored *scored;
   int64_t nscored, capscored;
+  /* a metric given by functions (lf_metric_fn): its accumulator */
+  const lf_metric_fn *fn;
+  void *acc;
 };
 
 static int lf_metric_is_class(lf_metric_kind k){
@@ -85,6 +88,15 @@ lf_metric *lf_metric_create(lf_metric_kind kind, int nout){
 lf_metric *lf_metric_create_args(lf_metric_kind kind, int nout,
                                  const lf_metric_args *args){
   lf_metric *m;
+  if( args && args->fn && nout>=1 ){
+    m = calloc(1, sizeof(*m));
+    if( m==0 ) return 0;
+    m->fn = args->fn;
+    m->nout = nout;
+    m->acc = m->fn->create(args->fn_args, nout);
+    if( m->acc==0 ){ free(m); return 0; }
+    return m;
+  }
   if( kind<LF_MET_ACCURACY || kind>LF_MET_TOPK || nout<1 ) return 0;
   if( kind==LF_MET_TOPK && (args==0 || args->k<1) ) return 0;
   m = calloc(1, sizeof(*m));
@@ -104,6 +116,7 @@ lf_metric *lf_metric_create_args(lf_metric_kind kind, int nout,
 
 void lf_metric_free(lf_metric *m){
   if( m==0 ) return;
+  if( m->fn ) m->fn->destroy(m->acc);
   free(m->tp);
   free(m->scored);
   free(m);
@@ -111,6 +124,7 @@ void lf_metric_free(lf_metric *m){
 
 void lf_metric_reset(lf_metric *m){
   if( m==0 ) return;
+  if( m->fn ){ m->fn->reset(m->acc); return; }
   m->bad = 0;
   m->n = 0;
   m->correct = 0;
@@ -165,6 +179,7 @@ void lf_metric_update(lf_metric *m, const float *y, const float *target,
   int i;
   if( m==0 || batch<=0 ) return;
   if( y==0 || target==0 ){ m->bad = 1; return; }
+  if( m->fn ){ m->fn->update(m->acc, y, target, batch); return; }
   if( m->kind==LF_MET_TOPK ){
     for(i=0; i<batch; i++){
       const float *row = y + (int64_t)i*m->nout;
@@ -292,6 +307,7 @@ static double lf_macro(const lf_metric *m){
 }
 
 double lf_metric_value(const lf_metric *m){
+  if( m && m->fn && !m->bad ) return m->fn->value(m->acc);
   if( m==0 || m->bad || m->n==0 ) return NAN;
   switch( m->kind ){
     case LF_MET_ACCURACY:

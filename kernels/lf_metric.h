@@ -14,9 +14,23 @@ typedef enum lf_metric_kind {
   LF_MET_TOPK        /* label among the k highest outputs */
 } lf_metric_kind;
 
+/* A metric given by functions instead of a built-in kind (a plugin's
+** metric, core/lf_plugin.c): create makes its accumulator for nout outputs
+** (NULL: out of memory), update adds a batch (as lf_metric_update), value
+** finishes (NAN when undefined), reset empties it, destroy frees it. */
+typedef struct lf_metric_fn {
+  void *(*create)(const void *args, int nout);
+  void (*reset)(void *acc);
+  void (*update)(void *acc, const float *y, const float *target, int batch);
+  double (*value)(const void *acc);
+  void (*destroy)(void *acc);
+} lf_metric_fn;
+
 /* Arguments of the metrics that take some (filled from the config). */
 typedef struct lf_metric_args {
   int k;             /* TopKAccuracy, >= 1 */
+  const lf_metric_fn *fn;  /* a plugin metric (kind 0), else NULL */
+  void *fn_args;     /* its args struct (owned by the spec's owner) */
 } lf_metric_args;
 
 typedef struct lf_metric lf_metric;
