@@ -16,6 +16,7 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 OPT     ?= -O2
 WERROR  ?= 0
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
@@ -161,9 +162,11 @@ bench: deps all
 install: all
 	install -d $(DESTDIR)$(LIBDIR)
 	install -m 0755 labflow.so $(DESTDIR)$(LIBDIR)/labflow.so
+	install -d $(DESTDIR)$(INCLUDEDIR)
+	install -m 0644 include/labflow_plugin.h $(DESTDIR)$(INCLUDEDIR)/labflow_plugin.h
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/labflow.so
+	rm -f $(DESTDIR)$(LIBDIR)/labflow.so $(DESTDIR)$(INCLUDEDIR)/labflow_plugin.h
 
 clean:
 	rm -rf build labflow.so tests/out

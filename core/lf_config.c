@@ -15,6 +15,7 @@
 #include "lf_graph.h"
 #include "lf_canon.h"
 #include "lf_tabular.h"
+#include "lf_plugin.h"
 #include "../kernels/lf_layer.h"
 
 #define MAX_JSON_DEPTH 64
@@ -382,6 +383,21 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
     }else{
       spec = NULL;
     }
+  }else if( lf_component_loss_fn(comp) || lf_component_metric_fn(comp) ){
+    /* A plugin loss or metric: its args go into its own struct, which the
+    ** loss spec or metric slot points at (and owns). */
+    const lf_loss_fn *loss_fn = lf_component_loss_fn(comp);
+    void **slot = loss_fn ? &((lf_loss_spec*)spec)->fn_args : &((lf_metric_args*)spec)->fn_args;
+    if( loss_fn ) ((lf_loss_spec*)spec)->fn = loss_fn;
+    else ((lf_metric_args*)spec)->fn = lf_component_metric_fn(comp);
+    free(*slot);
+    *slot = NULL;
+    spec = NULL;
+    if( comp->spec_size ){
+      *slot = calloc(1, comp->spec_size);
+      if( !*slot ) return fail(w, "out of memory");
+      spec = *slot;
+    }
   }
   if( spec ) lf_component_defaults(comp, spec);
   if( args ){
@@ -627,9 +643,31 @@ void lf_pipeline_spec_free(lf_pipeline_spec *p){
   free(p->optim.mode_str);
   free(p->optim.threshold_mode_str);
   free(p->optim.anneal_str);
-  for(int i=0; i<p->nmetrics; i++) free(p->metrics[i].name);
+  free(p->loss.fn_args);
+  for(int i=0; i<p->nmetrics; i++){
+    free(p->metrics[i].name);
+    free(p->metrics[i].args.fn_args);
+  }
   free(p->metrics);
   memset(p, 0, sizeof *p);
+}
+
+int lf_config_layer(const cJSON *comp, lf_layer_spec *out, char *err, size_t n){
+  walk w = { err, n, 0, 0 };
+  const lf_component *c = NULL;
+  memset(out, 0, sizeof *out);
+  if( parse_component(&w, comp, "layer", LF_KIND_LAYER, &c, out, NULL) ){
+    lf_config_layer_free(out);
+    return -1;
+  }
+  return 0;
+}
+
+void lf_config_layer_free(lf_layer_spec *ls){
+  const lf_component *c = lf_registry_find_layer(ls->ops);
+  if( c ) lf_component_free_args(c, (void*)ls->args);
+  free((void*)ls->args);
+  memset(ls, 0, sizeof *ls);
 }
 
 /* ---- the identity of a config: its canonical form with defaults ------ */

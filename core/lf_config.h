@@ -75,6 +75,11 @@ int lf_config_identity_hash(const cJSON *cfg, char hex[65]);
 struct lf_tabular;
 int lf_config_bind_tabular(lf_pipeline_spec *p, const struct lf_tabular *tab, char *err, size_t n);
 
+/* One layer component {"loc", "args"} validated and filled as in a model
+** (lab_gradcheck); free with lf_config_layer_free. 0, or -1 with err. */
+int lf_config_layer(const cJSON *comp, lf_layer_spec *out, char *err, size_t n);
+void lf_config_layer_free(lf_layer_spec *ls);
+
 /* Parses JSON text into a cJSON object; err names the problem. */
 cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n);
 

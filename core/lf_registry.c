@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lf_registry.h"
+#include "lf_plugin.h"
 #include "../kernels/lf_layer.h"
 
 #define BIG 1e9
@@ -658,22 +659,24 @@ static const lf_component catalogue[] = {
 
 #define N_CATALOGUE ((int)(sizeof(catalogue)/sizeof(catalogue[0])))
 
+/* The built-in rows, then those of loaded plugins (lf_plugin.h). */
 const lf_component *lf_registry_at(int i){
-  return (i>=0 && i<N_CATALOGUE) ? &catalogue[i] : NULL;
+  if( i>=N_CATALOGUE ) return lf_plugin_row(i - N_CATALOGUE);
+  return (i>=0) ? &catalogue[i] : NULL;
 }
 
 const lf_component *lf_registry_find(const char *loc){
   for(int i=0; i<N_CATALOGUE; i++){
     if( strcmp(catalogue[i].loc, loc)==0 ) return &catalogue[i];
   }
-  return NULL;
+  return lf_plugin_find(loc);
 }
 
 const lf_component *lf_registry_find_layer(const lf_layer_ops *ops){
   for(int i=0; ops && i<N_CATALOGUE; i++){
     if( catalogue[i].layer==ops ) return &catalogue[i];
   }
-  return NULL;
+  return lf_plugin_find_layer(ops);
 }
 
 const lf_component *lf_registry_find_kind(lf_kind kind, const char *loc){
@@ -697,9 +700,10 @@ const char *lf_kind_name(lf_kind k){
 const char *lf_registry_names(lf_kind kind, char *buf, size_t n){
   size_t used = 0;
   buf[0] = 0;
-  for(int i=0; i<N_CATALOGUE; i++){
-    if( catalogue[i].kind!=kind ) continue;
-    int w = snprintf(buf+used, n-used, "%s%s", used ? ", " : "", catalogue[i].loc);
+  const lf_component *c;
+  for(int i=0; (c = lf_registry_at(i))!=NULL; i++){
+    if( c->kind!=kind ) continue;
+    int w = snprintf(buf+used, n-used, "%s%s", used ? ", " : "", c->loc);
     if( w<0 || (size_t)w>=n-used ) break;
     used += (size_t)w;
   }
@@ -730,6 +734,10 @@ char *lf_registry_help(const lf_component *c){
   char *out = malloc(cap);
   if( !out ) return NULL;
   used += (size_t)snprintf(out, cap, "%s (%s): %s", c->loc, lf_kind_name(c->kind), c->help);
+  if( lf_component_plugin(c) ){
+    const lf_plugin_info *p = lf_plugin_get(lf_component_plugin(c));
+    if( p ) used += (size_t)snprintf(out+used, cap-used, " [plugin %s %s, sha256 %.12s]", p->name, p->version, p->sha256);
+  }
   for(const lf_arg_spec *a = c->args; a && a->name; a++){
     char def[64] = "";
     if( a->required ) snprintf(def, sizeof def, ", required");
