@@ -260,6 +260,7 @@ static const lf_table tables[] = {
   {"ppl_edges", "child", "child, base, patch", 0},
   {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 0},
   {"ppl_tags", "pplid", "pplid, key, value", 0},
+  {"ppl_plugins", "pplid", "pplid, plugin, version, sha256", 0},
 };
 #define NTABLES (int)(sizeof tables / sizeof tables[0])
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "lf_model.h"
+#include "lf_ppl_plugins.h"
 #include "lf_tabular.h"
 #include "lf_ppl.h"
 #include "lf_graph.h"
@@ -19,6 +20,8 @@ int lf_model_open(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t
   cJSON *cfg = lf_json_parse_object(cfg_text, "stored config", err, n);
   free(cfg_text);
   if( !cfg ) goto fail;
+  /* Plugin code first: a missing or different build is named as such. */
+  if( lf_ppl_plugins_check(db, pplid, cfg, err, n) ){ cJSON_Delete(cfg); goto fail; }
   int rc = lf_config_parse_stored(cfg, &m->settings, &m->spec, err, n);
   cJSON_Delete(cfg);
   if( rc ) goto fail;

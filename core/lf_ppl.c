@@ -12,6 +12,8 @@
 #include "../kernels/lf_layer.h"
 #include "lf_graph.h"
 #include "lf_model.h"
+#include "lf_plugin.h"
+#include "lf_ppl_plugins.h"
 
 /* 1e9 f32 parameters is 4 GB of weights (16 GB with Adam's state). */
 #define LF_MAX_PARAMS 1e9
@@ -185,7 +187,11 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
     return -1;
   }
   if( err[0] ) return -1;
-  if( base && lf_project_upgrade(db, err, n) ) return -1;
+  /* The plugins its components come from (ppl_plugins). */
+  cJSON *cfg = cJSON_Parse(canon);
+  const lf_plugin_info *used[1];
+  int uses_plugins = cfg && lf_plugin_used(cfg, used, 1) > 0;
+  if( (base || uses_plugins) && lf_project_upgrade(db, err, n) ){ cJSON_Delete(cfg); return -1; }
   if( lf_exec(db, "SAVEPOINT ppl_insert", err, n) ) return -1;
   char now[32];
   lf_now_text(now, sizeof now);
@@ -209,6 +215,14 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
   }
   sqlite3_finalize(st);
   if( rc != SQLITE_DONE ) goto fail;
+  if( uses_plugins && lf_ppl_plugins_record(db, pplid, cfg, err, n) ){
+    cJSON_Delete(cfg);
+    lf_exec(db, "ROLLBACK TO ppl_insert", e2, sizeof e2);
+    lf_exec(db, "RELEASE ppl_insert", e2, sizeof e2);
+    return -1;
+  }
+  cJSON_Delete(cfg);
+  cfg = NULL;
   if( base ){
     rc = sqlite3_prepare_v2(db, "INSERT INTO main.ppl_edges(child, base, patch) VALUES(?1, ?2, ?3)", -1, &st, NULL);
     if( rc==SQLITE_OK ){
@@ -232,6 +246,7 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
   }
   return lf_exec(db, "RELEASE ppl_insert", err, n);
 fail:
+  cJSON_Delete(cfg);
   snprintf(err, n, "cannot record pipeline '%s': %s", pplid, sqlite3_errmsg(db));
   lf_exec(db, "ROLLBACK TO ppl_insert", e2, sizeof e2);
   lf_exec(db, "RELEASE ppl_insert", e2, sizeof e2);

@@ -22,8 +22,9 @@
 
 extern const char lf_schema_sql[];
 /* 2: ppl_tags, archived_ppl_tags (run notes and tags).
-** 3: sweeps, sweep_members (ppl_sweep, ppl_halving). */
-#define LF_SCHEMA_VERSION "3"
+** 3: sweeps, sweep_members (ppl_sweep, ppl_halving).
+** 4: ppl_plugins, archived_ppl_plugins (C plugins a pipeline needs). */
+#define LF_SCHEMA_VERSION "4"
 
 
 void lf_now_text(char *buf, size_t n){

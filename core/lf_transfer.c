@@ -19,6 +19,7 @@
 #include "lf_claim.h"
 #include "lf_config.h"
 #include "lf_ppl.h"
+#include "lf_ppl_plugins.h"
 #include "lf_pplid.h"
 #include "lf_util.h"
 
@@ -39,6 +40,7 @@ static const btable btables[] = {
   {"ppl_edges", "child", "child, base, patch", 3, 0},
   {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 3, 0},
   {"ppl_tags", "pplid", "pplid, key, value", 3, 1},
+  {"ppl_plugins", "pplid", "pplid, plugin, version, sha256", 4, 1},
 };
 #define NBTABLES (int)(sizeof btables / sizeof btables[0])
 
@@ -54,6 +56,8 @@ static const char bundle_ddl[] =
   "CREATE TABLE ppl_weight_files(pplid TEXT NOT NULL, epoch INTEGER NOT NULL, bytes INTEGER NOT NULL,"
   "  PRIMARY KEY(pplid, epoch));"
   "CREATE TABLE ppl_tags(pplid TEXT NOT NULL, key TEXT NOT NULL, value NOT NULL, PRIMARY KEY(pplid, key));"
+  "CREATE TABLE ppl_plugins(pplid TEXT NOT NULL, plugin TEXT NOT NULL, version TEXT NOT NULL,"
+  "  sha256 TEXT NOT NULL, PRIMARY KEY(pplid, plugin));"
   "CREATE TABLE files(path TEXT PRIMARY KEY, pplid TEXT NOT NULL, data BLOB NOT NULL);";
 
 /* Copies the rows `sel` (one text parameter) returns from `from` into
@@ -339,6 +343,16 @@ static int write_bundle(sqlite3 *db, const lf_proj *pj, const lf_pplist *ids, co
     }
     if( add_files(b, pj->art, ids->ids[i], err, n) ) goto done;
   }
+  {
+    /* The C plugins the pipelines need, once each, for whoever imports. */
+    char *plugins = lf_query_text(b, "SELECT json_group_array(json_object('plugin', plugin, 'version', version, "
+                                  "'sha256', sha256)) FROM (SELECT DISTINCT plugin, version, sha256 FROM ppl_plugins "
+                                  "ORDER BY plugin)", NULL, e2, sizeof e2);
+    int bad = !plugins || manifest_put(b, "plugins", plugins, 0, err, n);
+    if( !plugins ) snprintf(err, n, "cannot list the plugins of the bundle: %s", e2);
+    free(plugins);
+    if( bad ) goto done;
+  }
   if( lf_exec(b, "COMMIT", e2, sizeof e2) ){
     snprintf(err, n, "cannot write bundle %s: %s", tmp, e2);
     goto done;
@@ -577,6 +591,34 @@ static int bundle_tags_ok(sqlite3 *b, const char *bpath, const char *pplid, char
   return -1;
 }
 
+/* Plugin rows from a bundle must look like the ones ppl_new writes, and
+** every plugin they (or the config's locs) name must be loaded. */
+static int bundle_plugins_ok(sqlite3 *b, const char *bpath, const char *pplid, const cJSON *cfg,
+                             char *err, size_t n){
+  char e2[256], list[1024];
+  if( bundle_has_table(b, "ppl_plugins") ){
+    int bad = lf_query_exists(b, "SELECT 1 FROM ppl_plugins WHERE pplid=?1 AND (typeof(plugin)<>'text' "
+                                 "OR length(plugin) NOT BETWEEN 1 AND 40 OR typeof(version)<>'text' "
+                                 "OR length(version) NOT BETWEEN 1 AND 63 OR typeof(sha256)<>'text' "
+                                 "OR length(sha256)<>64 OR sha256 GLOB '*[^0-9a-f]*')", pplid, e2, sizeof e2);
+    if( bad < 0 ){ snprintf(err, n, "bundle %s: cannot read the plugins of '%s': %s", bpath, pplid, e2); return -1; }
+    if( bad ){
+      snprintf(err, n, "bundle %s: a plugin row of pipeline '%s' is not a name, version and SHA-256 (damaged or altered bundle)",
+               bpath, pplid);
+      return -1;
+    }
+  }
+  int missing = lf_ppl_plugins_missing(b, pplid, cfg, list, sizeof list);
+  if( missing < 0 ){ snprintf(err, n, "bundle %s: %s", bpath, list); return -1; }
+  if( missing ){
+    snprintf(err, n, "bundle %s: pipeline '%s' needs %s not loaded in this process: %s; load %s with "
+             "lab_load_plugin('<path to the plugin .so>') and import again (nothing was imported)",
+             bpath, pplid, missing > 1 ? "plugins" : "a plugin", list, missing > 1 ? "them" : "it");
+    return -1;
+  }
+  return 0;
+}
+
 /* Opens a bundle read-only and checks that it is one we can read. */
 static int open_bundle(importer *im, int k, char *err, size_t n){
   const char *path = im->paths[k];
@@ -685,6 +727,9 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
     if( lf_pplist_add(seen_ids, pplid) ){ snprintf(err, n, "out of memory"); goto done; }
     cfg = lf_json_parse_object(ctext ? ctext : "", "config", e2, sizeof e2);
     if( !cfg ){ snprintf(err, n, "bundle %s: pipeline '%s': %s", bpath, pplid, e2); goto done; }
+    /* C plugins it needs must be loaded here (a bundle never loads one);
+    ** first, as the hash counts their args' defaults. */
+    if( bundle_plugins_ok(b, bpath, pplid, cfg, err, n) ) goto done;
     char hash[65], legacy[65];
     if( lf_config_identity_hash(cfg, hash) || lf_config_hash(cfg, legacy) ){ snprintf(err, n, "out of memory"); goto done; }
     /* Bundles made before defaults counted in the hash carry the hash of

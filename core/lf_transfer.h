@@ -6,9 +6,11 @@
 ** 'LFBN', user_version = format version) holding:
 **   manifest(key, value)      format_version (1), origin_project,
 **                             origin_host, labflow_version, created_time,
-**                             settings (the origin project's)
-**   ppls, ppl_state, history, ppl_edges, ppl_weight_files
-**                             the pipelines' rows, same columns as a project
+**                             settings (the origin project's), plugins
+**                             (JSON list of the C plugins the pipelines
+**                             need: plugin, version, sha256)
+**   ppls, ppl_state, history, ppl_edges, ppl_weight_files, ppl_tags,
+**   ppl_plugins               the pipelines' rows, same columns as a project
 **   files(path, pplid, data)  every artifact file as a BLOB, path relative
 **                             to the artifacts folder ("Weights/p/e3.lfw")
 ** It is built under a temporary name, closed, fsynced and renamed into
@@ -18,7 +20,8 @@
 ** checked, paths must be the plain relative names a pipeline's artifacts
 ** have (no "..", no absolute paths), weight and state files must pass
 ** their checksums, configs must validate against this project and hash to
-** what the bundle says.
+** what the bundle says. A pipeline whose C plugins are not loaded is
+** refused with their names (import never loads a plugin).
 */
 #ifndef LF_TRANSFER_H
 #define LF_TRANSFER_H

@@ -2,7 +2,10 @@
 ** vtab_details.c — ppl_details / ppl_details(pplid): the loc of each of a
 ** pipeline's components [get_ppl_details].
 **
-**   pplid|model|dataset|<metric>...|loss|optimizer
+**   pplid|model|dataset|<metric>...|loss|optimizer|plugins
+**
+** plugins: the C plugins the config's components come from, as JSON
+** [{"plugin", "version", "sha256"}] (ppl_plugins), or NULL for none.
 **
 ** One column per project metric holds the loc of config.metrics.<metric>.
 ** A metric whose name is one of the other column names (pplid, model,
@@ -25,7 +28,7 @@ typedef struct details_vtab {
   sqlite3 *db;
   char **metrics;               /* project metric names (sqlite3_malloc) */
   int nmetrics;
-  int col_loss, col_optim, col_arg;
+  int col_loss, col_optim, col_plugins, col_arg;
 } details_vtab;
 
 typedef struct details_cursor {
@@ -70,7 +73,7 @@ static int details_connect(sqlite3 *db, void *aux, int argc, const char *const *
   for(int i=0; i<vt->nmetrics; i++){
     sqlite3_str_appendf(sql, ", \"%s%w\" TEXT", reserved_name(vt->metrics[i]) ? "metric_" : "", vt->metrics[i]);
   }
-  sqlite3_str_appendall(sql, ", loss TEXT, optimizer TEXT, ppl HIDDEN)");
+  sqlite3_str_appendall(sql, ", loss TEXT, optimizer TEXT, plugins TEXT, ppl HIDDEN)");
   char *ddl = sqlite3_str_finish(sql);
   if( rc==SQLITE_OK && !ddl ) rc = SQLITE_NOMEM;
   if( rc==SQLITE_OK ) rc = sqlite3_declare_vtab(db, ddl);
@@ -82,7 +85,8 @@ static int details_connect(sqlite3 *db, void *aux, int argc, const char *const *
   }
   vt->col_loss = COL_FIRST + vt->nmetrics;
   vt->col_optim = vt->col_loss + 1;
-  vt->col_arg = vt->col_optim + 1;
+  vt->col_plugins = vt->col_optim + 1;
+  vt->col_arg = vt->col_plugins + 1;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   *ppVtab = &vt->base;
   return SQLITE_OK;
@@ -168,9 +172,15 @@ static int details_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxS
     pplid = lf_vt_pplid_eq(eq);
     if( !pplid ) return SQLITE_OK;
   }
+#define PLUGINS_COL ", (SELECT json_group_array(json_object('plugin', plugin, 'version', version, 'sha256', sha256)) " \
+                    "FROM (SELECT * FROM main.ppl_plugins g WHERE g.pplid = p.pplid ORDER BY plugin) HAVING count(*) > 0)"
+  /* A read-only project of an earlier LabFlow has no ppl_plugins: NULLs. */
+  int has_plugins = sqlite3_table_column_metadata(vt->db, "main", "ppl_plugins", "sha256", 0, 0, 0, 0, 0)==SQLITE_OK;
   int rc = lf_vt_prepare(cur->pVtab, vt->db, FN, pplid
-    ? "SELECT pplid, config FROM main.ppls WHERE pplid=?1"
-    : "SELECT pplid, config FROM main.ppls ORDER BY pplid", &c->st);
+    ? (has_plugins ? "SELECT pplid, config" PLUGINS_COL " FROM main.ppls p WHERE pplid=?1"
+                   : "SELECT pplid, config, NULL FROM main.ppls WHERE pplid=?1")
+    : (has_plugins ? "SELECT pplid, config" PLUGINS_COL " FROM main.ppls p ORDER BY pplid"
+                   : "SELECT pplid, config, NULL FROM main.ppls ORDER BY pplid"), &c->st);
   if( rc ) return rc;
   if( pplid ) sqlite3_bind_text(c->st, 1, pplid, -1, SQLITE_TRANSIENT);
   return details_next(cur);
@@ -191,6 +201,10 @@ static int details_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
   details_vtab *vt = (details_vtab*)cur->pVtab;
   if( i==COL_PPLID || i==vt->col_arg ){
     sqlite3_result_value(ctx, sqlite3_column_value(c->st, 0));
+    return SQLITE_OK;
+  }
+  if( i==vt->col_plugins ){
+    sqlite3_result_value(ctx, sqlite3_column_value(c->st, 2));
     return SQLITE_OK;
   }
   const cJSON *comp = NULL;

@@ -111,6 +111,22 @@ CREATE TABLE IF NOT EXISTS archived_ppl_tags(
   pplid TEXT NOT NULL, key TEXT NOT NULL, value NOT NULL,
   PRIMARY KEY(pplid, key)) WITHOUT ROWID;
 
+-- The C plugins (lab_load_plugin) whose components a pipeline's config
+-- names: the plugin's name, version and the SHA-256 of its library as
+-- loaded when the pipeline was made (or accepted with ppl_accept_plugin).
+-- Training, predicting and evaluating need that build loaded. Kept through
+-- archive, bundles and forks.
+CREATE TABLE IF NOT EXISTS ppl_plugins(
+  pplid   TEXT NOT NULL,
+  plugin  TEXT NOT NULL,
+  version TEXT NOT NULL,
+  sha256  TEXT NOT NULL,
+  PRIMARY KEY(pplid, plugin)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_ppl_plugins(
+  pplid TEXT NOT NULL, plugin TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL,
+  PRIMARY KEY(pplid, plugin)) WITHOUT ROWID;
+
 -- Hyperparameter sweeps (ppl_sweep). space: the canonical JSON space;
 -- method 'grid' or 'random' (n draws from seed); halving: the progress of
 -- ppl_halving as JSON {min_epochs, max_epochs, eta, rung, done, winner},
