@@ -162,6 +162,19 @@ static const lf_func_entry lf_funcs[] = {
    "Successive halving over a sweep's members: trains them to min_epochs, keeps the best 1/eta by the "
    "project's strategy, trains those eta times longer, ... up to max_epochs; losers are marked pruned. "
    "Progress is stored: after a stop, Ctrl-C or a kill, the same call continues without retraining."},
+  {"lab_load_plugin", 1, 1, SIDE, lf_fn_lab_load_plugin,
+   "lab_load_plugin(path) -> text",
+   "Loads a C plugin (a .so built against labflow_plugin.h) and registers its components as "
+   "'<plugin>.<name>' for this process; all or nothing. Needs extension loading enabled on the connection, "
+   "as load_extension() does. See docs/plugins.md."},
+  {"ppl_accept_plugin", 2, 2, SIDE, lf_fn_ppl_accept_plugin,
+   "ppl_accept_plugin(pplid, plugin) -> text",
+   "Records the loaded build of a plugin as the one the pipeline needs, after a rebuild changed its SHA-256 "
+   "(training then continues with different code: resume is no longer bit for bit)."},
+  {"lab_gradcheck", 3, 3, SIDE_READING, lf_fn_lab_gradcheck,
+   "lab_gradcheck(loc, args_json, input_shape) -> JSON",
+   "Finite-difference check of a layer's backward (built-in or plugin), the one the layer tests use: "
+   "{\"ok\", \"tolerance\", \"checks\": [{\"grad\", \"rel_err\", \"ok\"}]} for dL/dinput and each parameter."},
 };
 
 const lf_func_entry *lf_func_entries(int *n){
@@ -407,11 +420,13 @@ GUARD(0) GUARD(1) GUARD(2) GUARD(3) GUARD(4) GUARD(5) GUARD(6) GUARD(7)
 GUARD(8) GUARD(9) GUARD(10) GUARD(11) GUARD(12) GUARD(13) GUARD(14) GUARD(15)
 GUARD(16) GUARD(17) GUARD(18) GUARD(19) GUARD(20) GUARD(21) GUARD(22) GUARD(23)
 GUARD(24) GUARD(25) GUARD(26) GUARD(27) GUARD(28) GUARD(29) GUARD(30) GUARD(31)
+GUARD(32) GUARD(33) GUARD(34) GUARD(35) GUARD(36) GUARD(37) GUARD(38) GUARD(39)
 static void (*const guards[])(sqlite3_context*, int, sqlite3_value**) = {
   guard_0, guard_1, guard_2, guard_3, guard_4, guard_5, guard_6, guard_7,
   guard_8, guard_9, guard_10, guard_11, guard_12, guard_13, guard_14, guard_15,
   guard_16, guard_17, guard_18, guard_19, guard_20, guard_21, guard_22, guard_23,
   guard_24, guard_25, guard_26, guard_27, guard_28, guard_29, guard_30, guard_31,
+  guard_32, guard_33, guard_34, guard_35, guard_36, guard_37, guard_38, guard_39,
 };
 _Static_assert(N_FUNCS <= sizeof guards / sizeof guards[0], "add GUARD() entries for the new functions");
 

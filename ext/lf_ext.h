@@ -62,6 +62,9 @@ void lf_fn_ppl_note(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_tag(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_sweep(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_halving(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_lab_load_plugin(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_ppl_accept_plugin(sqlite3_context*, int, sqlite3_value**);
+void lf_fn_lab_gradcheck(sqlite3_context*, int, sqlite3_value**);
 
 /* sqlite3_result_error with printf formatting; the message is prefixed
 ** with the SQL function's name, as "ppl_new: ...". */
