@@ -144,6 +144,39 @@ for F in "ppl_train_to('p', 4)" "ppl_tag('p', 'k', 'v')" "ppl_note('p', 'owned')
 done
 [ $n_new = 33 ] && pass "the functions added since (ppl_train_to, ppl_tag, ppl_note, lab_settings(patch), ppl_sweep, ppl_halving, ppl_predict_cache, ppl_train_each, ppl_predict_rows, ppl_export to an absolute and a relative path) do nothing from a sent CHECK, trigger or view (33 cases): no file written"
 
+# lab_load_plugin (issue 14): a sent CHECK, trigger or view cannot make
+# LabFlow load a library, though the shell has extension loading on. The
+# library would create a marker file the moment it was mapped.
+MK=$TMP/out/marker-loaded
+if cc -O1 -fPIC -shared -I"$ROOT/include" -DNAME='"marker"' -DMARKER="\"$MK\"" -o "$TMP/marker.so" \
+      "$ROOT/tests/plugins/variant.c" 2> "$L/marker"; then
+  n_pl=0
+  F="lab_load_plugin('$TMP/marker.so')"
+  for vec in check trigger view; do
+    case $vec in
+      check)   O="CREATE TABLE t(x CHECK (x > 0)); INSERT INTO t VALUES(1);"; OBJ=t; C="CREATE TABLE t(x CHECK ($F IS NOT NULL))"
+               S="INSERT INTO t VALUES(2); PRAGMA integrity_check; SELECT labflow_help('marker.Good');" ;;
+      trigger) O="CREATE TABLE t(x); CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;"; OBJ=tr
+               C="CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT $F; END"; S="INSERT INTO t VALUES(2);" ;;
+      view)    O="CREATE VIEW v AS SELECT 1 AS c;"; OBJ=v; C="CREATE VIEW v AS SELECT $F AS c"; S="SELECT * FROM v;" ;;
+    esac
+    if ! craft "$vec" "$O" "$OBJ" "$C"; then fail "craft plugin $vec" "cannot build"; continue; fi
+    before=$(state2)
+    printf '.load %s\n%s\n' "$EXT" "$S" | "$SQLITE" -batch "$D/p.db" > "$L/plugin" 2>&1
+    after=$(state2)
+    if [ "$before" = "$after" ] && [ ! -e "$MK" ] && ! grep -q "loaded plugin" "$L/plugin" \
+       && grep -q "may not call a LabFlow function that acts\|malformed database schema\|unsafe use of\|cannot run" "$L/plugin"; then
+      n_pl=$((n_pl + 1))
+    else
+      fail "a sent $vec calling lab_load_plugin loads nothing" "$(first "$L/plugin")"
+    fi
+    rm -f "$MK"
+  done
+  [ $n_pl = 3 ] && pass "a sent CHECK, trigger or view calling lab_load_plugin loads no library and changes nothing"
+else
+  fail "build the marker plugin" "$(first "$L/marker")"
+fi
+
 # The refusal names the object and says how to fix it.
 craft check "CREATE TABLE t(x CHECK (x > 0));" t "CREATE TABLE t(x CHECK (ppl_train('p', 3) IS NOT NULL))"
 printf '.load %s\nSELECT ppl_sync(%s);\n' "$EXT" "'p'" | "$SQLITE" -batch "$D/p.db" > "$L/out" 2>&1
