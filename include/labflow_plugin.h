@@ -40,7 +40,7 @@
 #define LFP_ABI_VERSION 1u
 
 #define LFP_MAX_DIMS 4
-#define LFP_LAYER_MAX_PARAMS 4
+#define LFP_LAYER_MAX_PARAMS 64
 #define LFP_LAYER_MAX_INPUTS 16
 
 /* ---- shapes, parameters, random numbers ------------------------------ */
@@ -162,7 +162,8 @@ struct lfp_layer_ops {
   int (*backward)(const lfp_layer *layer, void *state, const lfp_layer_run *run,
                   char *err, size_t errlen);
   void (*release)(void *state);
-  int multi_input;          /* 1: reads 2..16 inputs */
+  int multi_input;          /* 1: reads 2..16 inputs; 2: one input and
+                            ** optionally a sequence mask [T] second */
 };
 
 /* ---- what a plugin registers ----------------------------------------- */

@@ -27,7 +27,10 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 cd "$ROOT"
 
 # ---- build: the header as installed, the example's own Makefile ---------
-if make -s install DESTDIR="$TMP/root" PREFIX=/usr > "$TMP/install.log" 2>&1 \
+# Builds run without the ASan preload of tests/asan.sh (a compiler is no
+# sanitized program).
+NOSAN="env -u LD_PRELOAD"
+if $NOSAN make -s install DESTDIR="$TMP/root" PREFIX=/usr > "$TMP/install.log" 2>&1 \
    && [ -f "$TMP/root/usr/include/labflow_plugin.h" ]; then
   pass "make install puts labflow_plugin.h in \$(DESTDIR)\$(PREFIX)/include"
 else
@@ -35,7 +38,7 @@ else
 fi
 INC=$TMP/root/usr/include
 rm -f examples/plugin/myplugin.so
-if make -s -C examples/plugin PREFIX="$TMP/root/usr" > "$TMP/build.log" 2>&1 && [ -f examples/plugin/myplugin.so ]; then
+if $NOSAN make -s -C examples/plugin PREFIX="$TMP/root/usr" > "$TMP/build.log" 2>&1 && [ -f examples/plugin/myplugin.so ]; then
   pass "examples/plugin builds with its Makefile against the installed header, -Wall -Wextra clean"
   [ -s "$TMP/build.log" ] && fail "examples/plugin builds warning-free" "$(first "$TMP/build.log")"
 else
@@ -45,7 +48,7 @@ PLUGIN=$ROOT/examples/plugin/myplugin.so
 V=$TMP/v; mkdir -p "$V"
 variant(){  # variant FILE CFLAGS...: builds tests/plugins/variant.c
   out=$1; shift
-  cc -O1 -fPIC -shared -Wall -Wextra -I"$INC" "$@" -o "$V/$out" tests/plugins/variant.c 2>> "$TMP/variants.log"
+  $NOSAN cc -O1 -fPIC -shared -Wall -Wextra -I"$INC" "$@" -o "$V/$out" tests/plugins/variant.c 2>> "$TMP/variants.log"
 }
 variant halfway.so -DNAME='"halfway"' -DFAIL_HALFWAY
 variant halfway_fixed.so -DNAME='"halfway"'
@@ -53,13 +56,13 @@ variant oldabi.so -DNAME='"oldabi"' -DABI=999
 variant linear.so -DNAME='"Linear"'
 variant twin.so -DNAME='"myplugin"'
 # The same plugin rebuilt: same name and version, other bytes.
-cc -O1 -g0 -fPIC -shared -I"$INC" -DREBUILT=1 -o "$V/myplugin_rebuilt.so" examples/plugin/myplugin.c -lm 2>> "$TMP/variants.log"
+$NOSAN cc -O1 -g0 -fPIC -shared -I"$INC" -DREBUILT=1 -o "$V/myplugin_rebuilt.so" examples/plugin/myplugin.c -lm 2>> "$TMP/variants.log"
 n=$(ls "$V" | wc -l)
 [ "$n" = 6 ] && pass "test variants build (ABI, part-way failure, collisions, rebuild)" || { fail "test variants build" "$(first "$TMP/variants.log")"; exit 0; }
 
 # ---- the example script as written ----------------------------------
 mkdir -p "$TMP/ex"
-( cd "$TMP/ex" && ln -s "$ROOT/labflow.so" labflow.so && mkdir -p examples/plugin && ln -s "$PLUGIN" examples/plugin/myplugin.so \
+( cd "$TMP/ex" && ln -s "$EXT.so" labflow.so && mkdir -p examples/plugin && ln -s "$PLUGIN" examples/plugin/myplugin.so \
   && "$SQLITE" -batch ex.db < "$ROOT/examples/plugin/train.sql" ) > "$TMP/ex.out" 2> "$TMP/ex.err"
 if [ -s "$TMP/ex.err" ]; then fail "examples/plugin/train.sql runs" "$(first "$TMP/ex.err")"; else
   check "examples/plugin/train.sql loads the plugin" "$TMP/ex.out" "^loaded plugin 'myplugin' 1.0 \(sha256 [0-9a-f]{12}\): myplugin.Swish \(layer\), myplugin.FocalLoss \(loss\), myplugin.Brier \(metric\)$"

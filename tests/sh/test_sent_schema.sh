@@ -148,7 +148,7 @@ done
 # LabFlow load a library, though the shell has extension loading on. The
 # library would create a marker file the moment it was mapped.
 MK=$TMP/out/marker-loaded
-if cc -O1 -fPIC -shared -I"$ROOT/include" -DNAME='"marker"' -DMARKER="\"$MK\"" -o "$TMP/marker.so" \
+if env -u LD_PRELOAD cc -O1 -fPIC -shared -I"$ROOT/include" -DNAME='"marker"' -DMARKER="\"$MK\"" -o "$TMP/marker.so" \
       "$ROOT/tests/plugins/variant.c" 2> "$L/marker"; then
   n_pl=0
   F="lab_load_plugin('$TMP/marker.so')"
