@@ -72,6 +72,7 @@ SAME_FIELD(lf_layer_ops, lfp_layer_ops, infer); SAME_FIELD(lf_layer_ops, lfp_lay
 SAME_FIELD(lf_layer_ops, lfp_layer_ops, init); SAME_FIELD(lf_layer_ops, lfp_layer_ops, build);
 SAME_FIELD(lf_layer_ops, lfp_layer_ops, forward); SAME_FIELD(lf_layer_ops, lfp_layer_ops, backward);
 SAME_FIELD(lf_layer_ops, lfp_layer_ops, release); SAME_FIELD(lf_layer_ops, lfp_layer_ops, multi_input);
+SAME_FIELD(lf_layer_ops, lfp_layer_ops, onnx);
 SAME_SIZE(lf_arg_spec, lfp_arg_spec);
 SAME_FIELD(lf_arg_spec, lfp_arg_spec, type); SAME_FIELD(lf_arg_spec, lfp_arg_spec, required);
 SAME_FIELD(lf_arg_spec, lfp_arg_spec, has_default); SAME_FIELD(lf_arg_spec, lfp_arg_spec, def);
@@ -352,6 +353,8 @@ static int add_layer(lfp_registrar *r, const lfp_layer_def *def){
   if( !ops ) return reg_fail(r, "out of memory%s%s", "", NULL);
   memcpy(ops, o, sizeof *ops);
   ops->loc = c->loc;
+  /* LabFlow's ONNX builder is not part of the plugin interface. */
+  ops->onnx = NULL;
   c->layer = ops;
   return 0;
 }

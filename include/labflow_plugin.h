@@ -164,6 +164,8 @@ struct lfp_layer_ops {
   void (*release)(void *state);
   int multi_input;          /* 1: reads 2..16 inputs; 2: one input and
                             ** optionally a sequence mask [T] second */
+  const void *onnx;         /* reserved, leave NULL: a plugin layer has no
+                            ** ONNX form (ppl_export refuses it by name) */
 };
 
 /* ---- what a plugin registers ----------------------------------------- */
