@@ -44,6 +44,21 @@ static const lf_arg_spec pool_args[] = {
   {"padding", LF_ARG_INT_PAIR, 0, 1, 0, 0, 1024, 0, POOL(padding), 0, "implicit padding: n or [h,w]"},
   {0}
 };
+static const lf_arg_spec conv1d_args[] = {
+  {"out", LF_ARG_INT64, 1, 0, 0, 1, 65536, 0, offsetof(lf_conv1d_args, out), 0, "output channels"},
+  {"kernel", LF_ARG_INT, 1, 0, 0, 1, 65536, 0, offsetof(lf_conv1d_args, kernel), 0, "kernel size"},
+  {"stride", LF_ARG_INT, 0, 1, 1, 1, 65536, 0, offsetof(lf_conv1d_args, stride), 0, "stride"},
+  {"padding", LF_ARG_INT, 0, 1, 0, 0, 65536, 0, offsetof(lf_conv1d_args, padding), 0, "zero padding on both ends"},
+  {"dilation", LF_ARG_INT, 0, 1, 1, 1, 65536, 0, offsetof(lf_conv1d_args, dilation), 0, "spacing between kernel taps (1: none)"},
+  {"bias", LF_ARG_BOOL, 0, 1, 1, 0, 1, 0, offsetof(lf_conv1d_args, bias), 0, "learn an additive bias"},
+  {0}
+};
+static const lf_arg_spec pool1d_args[] = {
+  {"kernel", LF_ARG_INT, 1, 0, 0, 1, 65536, 0, offsetof(lf_pool1d_args, kernel), 0, "window size"},
+  {"stride", LF_ARG_INT, 0, 0, 0, 1, 65536, 0, offsetof(lf_pool1d_args, stride), 0, "stride (default: kernel)"},
+  {"padding", LF_ARG_INT, 0, 1, 0, 0, 65536, 0, offsetof(lf_pool1d_args, padding), 0, "implicit padding on both ends"},
+  {0}
+};
 static const lf_arg_spec batchnorm_args[] = {
   {"eps", LF_ARG_NUM, 0, 1, 1e-5, 0, 1, 1, BN(eps), 0, "added to the variance"},
   {"momentum", LF_ARG_NUM, 0, 1, 0.1, 0, 1, 0, BN(momentum), 0, "running statistics update rate"},
@@ -175,6 +190,15 @@ static int pool_finish(void *spec, char *err, size_t n){
   lf_pool2d_args *s = spec;
   if( s->stride[0]==0 ){ s->stride[0] = s->kernel[0]; s->stride[1] = s->kernel[1]; }
   if( 2*s->padding[0] > s->kernel[0] || 2*s->padding[1] > s->kernel[1] ){
+    snprintf(err, n, "padding must be at most half the kernel size");
+    return -1;
+  }
+  return 0;
+}
+static int pool1d_finish(void *spec, char *err, size_t n){
+  lf_pool1d_args *s = spec;
+  if( s->stride==0 ) s->stride = s->kernel;
+  if( 2*s->padding > s->kernel ){
     snprintf(err, n, "padding must be at most half the kernel size");
     return -1;
   }
@@ -581,6 +605,9 @@ static const lf_component catalogue[] = {
   LAYER("Conv2d", "2-D convolution on a (C,H,W) input.", conv_args, lf_conv2d_args, 0, &lf_layer_conv2d),
   LAYER("MaxPool2d", "2-D max pooling.", pool_args, lf_pool2d_args, pool_finish, &lf_layer_maxpool2d),
   LAYER("AvgPool2d", "2-D average pooling (padding counted, as PyTorch).", pool_args, lf_pool2d_args, pool_finish, &lf_layer_avgpool2d),
+  LAYER("Conv1d", "1-D convolution on a (C,L) input.", conv1d_args, lf_conv1d_args, 0, &lf_layer_conv1d),
+  LAYER("MaxPool1d", "1-D max pooling on a (C,L) input.", pool1d_args, lf_pool1d_args, pool1d_finish, &lf_layer_maxpool1d),
+  LAYER("AvgPool1d", "1-D average pooling on a (C,L) input (padding counted, as PyTorch).", pool1d_args, lf_pool1d_args, pool1d_finish, &lf_layer_avgpool1d),
   LAYER("BatchNorm1d", "Batch normalisation of a vector input.", batchnorm_args, lf_batchnorm_args, 0, &lf_layer_batchnorm1d),
   LAYER("BatchNorm2d", "Batch normalisation per channel of a (C,H,W) input.", batchnorm_args, lf_batchnorm_args, 0, &lf_layer_batchnorm2d),
   LAYER("Dropout", "Zeroes elements with probability p while training.", dropout_args, lf_dropout_args, dropout_finish, &lf_layer_dropout),

@@ -1,6 +1,8 @@
 /*
 ** layer_conv.c — Conv2d(out, kernel, stride, padding, bias) on (C,H,W)
-** images, as oneDNN direct convolutions.
+** images and Conv1d(out, kernel, stride, padding, dilation, bias) on (C,L)
+** sequences, as oneDNN direct convolutions (Conv1d: 1-D descriptors, the
+** (N,C,L) tensors and (out,in,k) weights oneDNN takes as they are).
 **
 ** Source, weights and destination use format any: oneDNN picks its blocked
 ** layouts (nChw16c and friends) and the next layers keep working in them.
@@ -20,7 +22,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define ARGS(L) ((const lf_conv2d_args*)(L)->args)
+
+/* The geometry of either layer: nsp spatial dims (1 or 2), PyTorch's
+** dilation (1: none). */
+typedef struct conv_geom {
+  int nsp;
+  int64_t out;
+  int kernel[2], stride[2], padding[2], dilation[2];
+  int bias;
+} conv_geom;
+
+static conv_geom geom_of(const lf_layer_ops *ops, const void *args){
+  conv_geom g;
+  if( ops==&lf_layer_conv1d ){
+    const lf_conv1d_args *a = args;
+    g.nsp = 1;
+    g.out = a->out;
+    g.kernel[0] = a->kernel; g.stride[0] = a->stride;
+    g.padding[0] = a->padding; g.dilation[0] = a->dilation;
+    g.bias = a->bias;
+  }else{
+    const lf_conv2d_args *a = args;
+    g.nsp = 2;
+    g.out = a->out;
+    for(int i=0; i<2; i++){
+      g.kernel[i] = a->kernel[i]; g.stride[i] = a->stride[i];
+      g.padding[i] = a->padding[i]; g.dilation[i] = 1;
+    }
+    g.bias = a->bias;
+  }
+  return g;
+}
 
 typedef struct conv_state {
   lf_prim fwd, bwd_data, bwd_weights;
@@ -77,26 +109,57 @@ static int conv_infer(const void *args, const lf_shape *in, int nin,
   return 0;
 }
 
-static int conv_params(const void *args, const lf_shape *in,
-                       lf_param_decl *d){
-  const lf_conv2d_args *spec = args;
+static int conv1d_infer(const void *args, const lf_shape *in, int nin,
+                        lf_shape *out, char *err, size_t errlen){
+  const lf_conv1d_args *a = args;
+  char buf[64];
+  int64_t span;
+  (void)nin;
+  if( in->ndim!=2 ){
+    snprintf(err, errlen, "Conv1d expects a sequence input (C,L), got %s",
+             lf_shape_str(in, buf, sizeof buf));
+    return -1;
+  }
+  span = (int64_t)a->dilation * (a->kernel - 1) + 1;
+  if( in->dim[1] + 2*(int64_t)a->padding < span ){
+    snprintf(err, errlen, "Conv1d kernel %d (dilation %d) with padding %d does not fit input %s",
+             a->kernel, a->dilation, a->padding, lf_shape_str(in, buf, sizeof buf));
+    return -1;
+  }
+  out->ndim = 2;
+  out->dim[0] = a->out;
+  out->dim[1] = (in->dim[1] + 2*(int64_t)a->padding - span) / a->stride + 1;
+  return 0;
+}
+
+static int conv_params_of(conv_geom g, const lf_shape *in, lf_param_decl *d){
   d[0].suffix = "weight";
-  d[0].shape.ndim = 4;
-  d[0].shape.dim[0] = spec->out;
+  d[0].shape.ndim = 2 + g.nsp;
+  d[0].shape.dim[0] = g.out;
   d[0].shape.dim[1] = in->dim[0];
-  d[0].shape.dim[2] = spec->kernel[0];
-  d[0].shape.dim[3] = spec->kernel[1];
+  for(int i=0; i<g.nsp; i++) d[0].shape.dim[2+i] = g.kernel[i];
   d[0].trainable = 1;
-  if( !spec->bias ) return 1;
+  if( !g.bias ) return 1;
   d[1].suffix = "bias";
   d[1].shape.ndim = 1;
-  d[1].shape.dim[0] = spec->out;
+  d[1].shape.dim[0] = g.out;
   d[1].trainable = 1;
   return 2;
 }
 
+static int conv_params(const void *args, const lf_shape *in,
+                       lf_param_decl *d){
+  return conv_params_of(geom_of(&lf_layer_conv2d, args), in, d);
+}
+
+static int conv1d_params(const void *args, const lf_shape *in,
+                         lf_param_decl *d){
+  return conv_params_of(geom_of(&lf_layer_conv1d, args), in, d);
+}
+
 static void conv_init(const lf_layer *L, lf_rng *rng){
-  double fan_in = (double)L->in.dim[0] * ARGS(L)->kernel[0] * ARGS(L)->kernel[1];
+  conv_geom g = geom_of(L->ops, L->args);
+  double fan_in = (double)L->in.dim[0] * g.kernel[0] * (g.nsp==2 ? g.kernel[1] : 1);
   double bound = 1.0 / sqrt(fan_in);
   int i;
   for(i=0; i<L->nparam; i++){
@@ -126,12 +189,14 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
                       char *err, size_t errlen){
   conv_state *s = calloc(1, sizeof(*s));
   dnnl_memory_desc_t src_any, w_any, gw_any, w_plain, gw_plain, b_md, dst_any;
-  dnnl_dims_t wd, strides, pad_l, pad_r;
+  dnnl_dims_t wd, strides, pad_l, pad_r, dil;
   dnnl_convolution_desc_t d;
   dnnl_primitive_attr_t attr = 0;
-  const dnnl_memory_desc_t *bias = ARGS(L)->bias ? &b_md : 0;
+  conv_geom g = geom_of(L->ops, L->args);
+  const dnnl_memory_desc_t *bias = g.bias ? &b_md : 0;
   const dnnl_memory_desc_t *src, *dst;
-  int64_t nb = ARGS(L)->out;
+  int64_t nb = g.out;
+  int wnd = 2 + g.nsp;
   /* bf16: activations and weights in bf16 (weights from data16), weight
   ** gradients in f32. */
   int bf16 = b->bf16 && L->param[0]->data16;
@@ -139,28 +204,29 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
   int i, rc;
 
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
-  for(i=0; i<4; i++) wd[i] = L->param[0]->shape.dim[i];
-  for(i=0; i<2; i++){
-    strides[i] = ARGS(L)->stride[i];
-    pad_l[i] = pad_r[i] = ARGS(L)->padding[i];
+  for(i=0; i<wnd; i++) wd[i] = L->param[0]->shape.dim[i];
+  for(i=0; i<g.nsp; i++){
+    strides[i] = g.stride[i];
+    pad_l[i] = pad_r[i] = g.padding[i];
+    dil[i] = g.dilation[i] - 1;           /* oneDNN counts the gaps */
   }
   /* An activation after this layer runs as a post-op (ReLU fused). */
   if( b->fuse_act && lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen) ){
     goto fail;
   }
   rc = lf_dnnl_md_dt(&src_any, b->batch, &L->in, 1, dt, err, errlen)
-    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dt,
+    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, wnd, wd, dt,
          dnnl_format_tag_any), "oneDNN memory descriptor", err, errlen)
-    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&gw_any, 4, wd, dnnl_f32,
+    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&gw_any, wnd, wd, dnnl_f32,
          dnnl_format_tag_any), "oneDNN memory descriptor", err, errlen)
-    || lf_dnnl_md_dims(&gw_plain, 4, L->param[0]->shape.dim, err, errlen)
+    || lf_dnnl_md_dims(&gw_plain, wnd, L->param[0]->shape.dim, err, errlen)
     || lf_dnnl_md_retype(&w_plain, &gw_plain, dt, err, errlen)
     || lf_dnnl_md_dims(&b_md, 1, &nb, err, errlen)
     || lf_dnnl_md_dt(&dst_any, b->batch, &L->out, 1, dt, err, errlen)
-    || lf_dnnl_check(dnnl_convolution_forward_desc_init(&d,
+    || lf_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&d,
          dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
-         bias, &dst_any, strides, pad_l, pad_r),
-         "Conv2d forward descriptor", err, errlen)
+         bias, &dst_any, strides, dil, pad_l, pad_r),
+         "convolution forward descriptor", err, errlen)
     || lf_prim_create(&s->fwd, &d, attr, 0, "oneDNN convolution forward",
                       err, errlen);
   if( attr ) dnnl_primitive_attr_destroy(attr);
@@ -177,16 +243,16 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     || lf_relayout_init(&s->w_fwd, &w_plain,
          lf_prim_md(&s->fwd, dnnl_query_weights_md, 0), 1, err, errlen);
   if( rc ) goto fail;
-  if( ARGS(L)->bias ){
+  if( g.bias ){
     rc = lf_dnnl_mem(&s->b, &b_md, L->param[1]->data, err, errlen)
       || lf_dnnl_mem(&s->gb, &b_md, L->param[1]->grad, err, errlen);
     if( rc ) goto fail;
   }
 
   if( b->need_diff_src ){
-    rc = lf_dnnl_check(dnnl_convolution_backward_data_desc_init(&d,
-           dnnl_convolution_direct, src, &w_any, dst, strides, pad_l, pad_r),
-           "Conv2d backward descriptor", err, errlen)
+    rc = lf_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(&d,
+           dnnl_convolution_direct, src, &w_any, dst, strides, dil, pad_l, pad_r),
+           "convolution backward descriptor", err, errlen)
       || lf_prim_create(&s->bwd_data, &d, 0, s->fwd.pd,
                         "oneDNN convolution backward data", err, errlen)
       || lf_relayout_init(&s->w_bwd, &w_plain,
@@ -195,9 +261,9 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
            lf_prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0), 0, err, errlen);
     if( rc ) goto fail;
   }
-  rc = lf_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d,
-         dnnl_convolution_direct, src, &gw_any, bias, dst, strides, pad_l,
-         pad_r), "Conv2d backward descriptor", err, errlen)
+  rc = lf_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&d,
+         dnnl_convolution_direct, src, &gw_any, bias, dst, strides, dil, pad_l,
+         pad_r), "convolution backward descriptor", err, errlen)
     || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
                       "oneDNN convolution backward weights", err, errlen)
     || lf_relayout_init(&s->gw_out, &gw_plain,
@@ -220,9 +286,9 @@ static int conv_forward(const lf_layer *L, void *p, const lf_layer_run *r,
    || lf_relayout_run(&s->w_fwd, s->w, r->stream, err, errlen) ) return -1;
   a[n].arg = DNNL_ARG_SRC;     a[n++].memory = lf_relayout_mem(&s->src_in, r->src);
   a[n].arg = DNNL_ARG_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->w_fwd, s->w);
-  if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
+  if( L->nparam>1 ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
   a[n].arg = DNNL_ARG_DST;     a[n++].memory = r->dst;
-  return lf_prim_run(&s->fwd, r->stream, n, a, "Conv2d forward", err, errlen);
+  return lf_prim_run(&s->fwd, r->stream, n, a, L->ops->loc, err, errlen);
 }
 
 static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
@@ -236,7 +302,7 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
     a[1].arg = DNNL_ARG_WEIGHTS;  a[1].memory = lf_relayout_mem(&s->w_bwd, s->w);
     a[2].arg = DNNL_ARG_DIFF_SRC;
     a[2].memory = lf_relayout_mem(&s->diff_src_out, r->diff_src);
-    if( lf_prim_run(&s->bwd_data, r->stream, 3, a, "Conv2d backward data",
+    if( lf_prim_run(&s->bwd_data, r->stream, 3, a, L->ops->loc,
                     err, errlen)
      || lf_relayout_run(&s->diff_src_out, r->diff_src, r->stream, err, errlen) ){
       return -1;
@@ -246,8 +312,8 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   a[n].arg = DNNL_ARG_SRC;          a[n++].memory = lf_relayout_mem(&s->src_in, r->src);
   a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = r->diff_dst;
   a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
-  if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
-  if( lf_prim_run(&s->bwd_weights, r->stream, n, a, "Conv2d backward weights",
+  if( L->nparam>1 ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
+  if( lf_prim_run(&s->bwd_weights, r->stream, n, a, L->ops->loc,
                   err, errlen) ) return -1;
   return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);
 }
@@ -255,17 +321,25 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
 /* Conv with PyTorch's symmetric padding (ONNX pads: begins, then ends). */
 static int conv_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
                      const char **out, char *err, size_t errlen){
-  const lf_conv2d_args *a = L->args;
+  conv_geom c = geom_of(L->ops, L->args);
   const char *ins[3] = { in[0], lf_onnx_param(g, L->param[0]),
-                         a->bias ? lf_onnx_param(g, L->param[1]) : "" };
-  int64_t k[2] = { a->kernel[0], a->kernel[1] }, s[2] = { a->stride[0], a->stride[1] };
-  int64_t p[4] = { a->padding[0], a->padding[1], a->padding[0], a->padding[1] };
-  lf_onnx_attr at[3] = { LF_ONNX_IS("kernel_shape", 2, k), LF_ONNX_IS("strides", 2, s),
-                         LF_ONNX_IS("pads", 4, p) };
-  return lf_onnx_result(lf_onnx_op(g, "Conv", a->bias ? 3 : 2, ins, 3, at), out, err, errlen);
+                         c.bias ? lf_onnx_param(g, L->param[1]) : "" };
+  int64_t k[2], s[2], d[2], p[4];
+  for(int i=0; i<c.nsp; i++){
+    k[i] = c.kernel[i]; s[i] = c.stride[i]; d[i] = c.dilation[i];
+    p[i] = p[c.nsp + i] = c.padding[i];
+  }
+  lf_onnx_attr at[4] = { LF_ONNX_IS("kernel_shape", c.nsp, k), LF_ONNX_IS("strides", c.nsp, s),
+                         LF_ONNX_IS("pads", 2*c.nsp, p), LF_ONNX_IS("dilations", c.nsp, d) };
+  return lf_onnx_result(lf_onnx_op(g, "Conv", c.bias ? 3 : 2, ins, 4, at), out, err, errlen);
 }
 
 const lf_layer_ops lf_layer_conv2d = {
   "Conv2d", conv_infer, conv_params, conv_init, conv_build,
+  conv_forward, conv_backward, conv_release, 0, conv_onnx
+};
+
+const lf_layer_ops lf_layer_conv1d = {
+  "Conv1d", conv1d_infer, conv1d_params, conv_init, conv_build,
   conv_forward, conv_backward, conv_release, 0, conv_onnx
 };

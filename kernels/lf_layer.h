@@ -163,6 +163,7 @@ const char *lf_onnx_param(lf_onnx *g, const lf_param *p);
 /* ---- built-in layers (kernels/layer_*.c) ---- */
 extern const lf_layer_ops lf_layer_linear, lf_layer_conv2d;
 extern const lf_layer_ops lf_layer_maxpool2d, lf_layer_avgpool2d;
+extern const lf_layer_ops lf_layer_conv1d, lf_layer_maxpool1d, lf_layer_avgpool1d;
 extern const lf_layer_ops lf_layer_batchnorm1d, lf_layer_batchnorm2d;
 extern const lf_layer_ops lf_layer_dropout, lf_layer_flatten;
 extern const lf_layer_ops lf_layer_relu, lf_layer_leakyrelu, lf_layer_tanh;

@@ -21,10 +21,24 @@ typedef struct lf_conv2d_args {
   int bias;
 } lf_conv2d_args;
 
-/* MaxPool2d, AvgPool2d. stride 0: the kernel size (the parser sets it). */
+/* MaxPool2d, AvgPool2d. The stride's default (the kernel) is set by the
+** component table (core/lf_registry.c, pool_finish). */
 typedef struct lf_pool2d_args {
   int kernel[2], stride[2], padding[2];
 } lf_pool2d_args;
+
+/* Conv1d on (C,L): dilation as in PyTorch (1: none). */
+typedef struct lf_conv1d_args {
+  int64_t out;              /* output channels */
+  int kernel, stride, padding, dilation;
+  int bias;
+} lf_conv1d_args;
+
+/* MaxPool1d, AvgPool1d on (C,L). The stride's default (the kernel) is set
+** by the component table (core/lf_registry.c, pool1d_finish). */
+typedef struct lf_pool1d_args {
+  int kernel, stride, padding;
+} lf_pool1d_args;
 
 /* BatchNorm1d, BatchNorm2d. */
 typedef struct lf_batchnorm_args {

@@ -462,7 +462,7 @@ static float *lf_floats(int64_t n){
   return p;
 }
 
-/* ReLU then MaxPool2d runs as MaxPool2d then ReLU: max commutes with a
+/* ReLU then MaxPool2d/1d runs as the pool then ReLU: max commutes with a
 ** non-decreasing activation, the argmax (first maximum) and hence the
 ** gradient are the same, and the activation and its backward touch a
 ** tensor kernel^2 times smaller. Neither layer has parameters, so no
@@ -475,7 +475,7 @@ static void lf_swap_act_pool(lf_net *net){
     int r = lf_only_reader(net, lf_out_value(net, i));
     if( r<0 || lf_out_value(net, i)==net->output || !lf_fusable_act(A, &alpha) ) continue;
     lf_layer *P = &net->layers[r];
-    if( P->ops!=&lf_layer_maxpool2d ) continue;
+    if( P->ops!=&lf_layer_maxpool2d && P->ops!=&lf_layer_maxpool1d ) continue;
     const lf_layer_ops *ops = A->ops;
     const void *args = A->args;
     A->ops = P->ops; A->args = P->args;

@@ -1261,8 +1261,94 @@ static void test_rnn_gradients(void){
   }
 }
 
+static lf_layer_spec conv1d(int out, int k, int stride, int pad, int dil, int bias){
+  lf_layer_spec s = spec("Conv1d");
+  lf_conv1d_args *a = ARG(s, lf_conv1d_args);
+  a->out = out; a->kernel = k; a->stride = stride; a->padding = pad; a->dilation = dil; a->bias = bias;
+  return s;
+}
+
+static lf_layer_spec pool1d(const char *loc, int k, int stride, int pad){
+  lf_layer_spec s = spec(loc);
+  lf_pool1d_args *a = ARG(s, lf_pool1d_args);
+  a->kernel = k; a->stride = stride; a->padding = pad;
+  return s;
+}
+
+/* Conv1d, MaxPool1d, AvgPool1d: gradients (stride, padding, dilation, no
+** bias, blocked layouts through a chain), Conv1d against a naive loop,
+** output lengths, shape errors. */
+static void test_conv1d(void){
+  lf_layer_spec L[6];
+  char err[256];
+  lf_rng rng;
+  lf_shape out;
+  lf_rng_seed(&rng, 24);
+  L[0] = conv1d(4, 3, 2, 1, 1, 1);
+  gradcheck("Conv1d(k3,s2,p1)", L, 1, shape2(3, 9), 2, 0, 1e-2);
+  L[0] = conv1d(3, 3, 1, 2, 2, 0);
+  gradcheck("Conv1d(k3,dilation 2,p2,bias=false)", L, 1, shape2(2, 10), 2, 0, 1e-2);
+  L[0] = pool1d("MaxPool1d", 2, 2, 0);
+  gradcheck("MaxPool1d(2)", L, 1, shape2(3, 8), 2, spaced(2*3*8, 0.05f, &rng), 1e-2);
+  L[0] = pool1d("MaxPool1d", 3, 2, 1);
+  gradcheck("MaxPool1d(3,s2,p1)", L, 1, shape2(2, 9), 2, spaced(2*2*9, 0.05f, &rng), 1e-2);
+  L[0] = pool1d("AvgPool1d", 3, 2, 1);
+  gradcheck("AvgPool1d(3,s2,p1)", L, 1, shape2(2, 9), 2, 0, 1e-2);
+  L[0] = conv1d(17, 3, 1, 1, 1, 1);      /* 17 channels: padded blocks */
+  L[1] = spec("Tanh");
+  L[2] = pool1d("AvgPool1d", 2, 2, 0);
+  L[3] = conv1d(5, 3, 1, 1, 2, 1);
+  L[4] = spec("GlobalAvgPool");
+  L[5] = linear(3, 1);
+  gradcheck("Conv1d(17)-Tanh-AvgPool1d-Conv1d(dil 2)-GlobalAvgPool-Linear", L, 6, shape2(2, 12), 2,
+            0, 1e-2);
+  /* ReLU then MaxPool1d (fused into the conv, then swapped): kinks and
+  ** ties a step of 1e-2 would cross, so a smaller step. */
+  L[1] = spec("ReLU");
+  L[2] = pool1d("MaxPool1d", 2, 2, 0);
+  gradcheck("Conv1d(17)-ReLU-MaxPool1d-Conv1d(dil 2)-GlobalAvgPool-Linear", L, 6, shape2(2, 12), 2,
+            spaced(2*2*12, 0.05f, &rng), 1e-3);
+
+  /* y[o][t] = b[o] + sum_c,k w[o][c][k] * x[c][t*s - p + k*d] */
+  {
+    lf_net *net;
+    int C = 3, Lin = 11, O = 4, K = 3, S = 2, P = 2, D = 2, batch = 2;
+    float *x = randn(batch * C * Lin, &rng);
+    const float *y = forward1(&net, conv1d(O, K, S, P, D, 1), shape2(C, Lin), x, batch, err, sizeof err);
+    int Lout = (Lin + 2*P - D*(K-1) - 1) / S + 1;
+    double worst = y ? 0 : 1;
+    const float *w = y ? lf_net_param(net, 0)->data : 0, *bias = y ? lf_net_param(net, 1)->data : 0;
+    for(int n=0; y && n<batch; n++) for(int o=0; o<O; o++) for(int t=0; t<Lout; t++){
+      double v = bias[o];
+      for(int c=0; c<C; c++) for(int k=0; k<K; k++){
+        int at = t*S - P + k*D;
+        if( at >= 0 && at < Lin ) v += (double)w[(o*C + c)*K + k] * x[(n*C + c)*Lin + at];
+      }
+      double e = fabs(v - y[(n*O + o)*Lout + t]);
+      if( e > worst ) worst = e;
+    }
+    CHECK(worst < 1e-5, "Conv1d(k3,s2,p2,dilation 2) equals the naive loop (worst %.1e) %s", worst, y ? "" : err);
+    CHECK(net && lf_net_out_shape(net).dim[1]==Lout && lf_net_param(net, 0)->shape.ndim==3
+          && lf_net_param(net, 0)->shape.dim[2]==K, "Conv1d output (4,%d), weight (out,in,k)", Lout);
+    lf_net_free(net);
+    free(x);
+  }
+  L[0] = pool1d("AvgPool1d", 4, 4, 0);
+  CHECK(lf_net_infer(L, 1, &(lf_shape){2, {3, 10}}, &out, err, sizeof err)==-1 && out.dim[1]==2,
+        "AvgPool1d(4) on (3,10) gives (3,2)");
+  L[0] = conv1d(2, 5, 1, 0, 3, 1);
+  CHECK(lf_net_infer(L, 1, &(lf_shape){2, {3, 10}}, &out, err, sizeof err)==0 && strstr(err, "dilation 3"),
+        "Conv1d refuses a dilated kernel longer than its input: %s", err);
+  CHECK(lf_net_infer(L, 1, &(lf_shape){3, {3, 10, 10}}, &out, err, sizeof err)==0 && strstr(err, "(C,L)"),
+        "Conv1d refuses an image: %s", err);
+  L[0] = pool1d("MaxPool1d", 2, 0, 0);
+  CHECK(lf_net_infer(L, 1, &(lf_shape){2, {3, 10}}, &out, err, sizeof err)==0 && strstr(err, "stride >= 1"),
+        "a pool whose stride the table did not set is refused: %s", err);
+}
+
 int main(void){
   lf_set_threads(2);
+  test_conv1d();
   test_layernorm();
   test_softmax();
   test_embedding();
