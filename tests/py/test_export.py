@@ -174,6 +174,10 @@ SEQ = seq(L("Reshape", shape=[28, 28]),
           L("MultiheadAttention", embed_dim=28, num_heads=2, bias=False),
           L("LayerNorm", elementwise_affine=False),
           L("Softmax", dim=-1), L("GlobalAvgPool"), L("Linear", out=10))
+# Conv1d (dilated) and the 1-D pools on idx rows as 28 channels of 28 steps.
+CONV1D = seq(L("Reshape", shape=[28, 28]), L("Conv1d", out=8, kernel=3, padding=2, dilation=2),
+             L("ReLU"), L("MaxPool1d", kernel=2), L("AvgPool1d", kernel=3, stride=2, padding=1),
+             L("Conv1d", out=4, kernel=1, bias=False), L("Flatten"), L("Linear", out=10))
 TOKENS = seq(L("Embedding", num_embeddings=30, embedding_dim=4, padding_idx=0), L("Flatten"), L("Linear", out=2))
 
 
@@ -233,6 +237,7 @@ def run(tmp, onnx):
                       "d.csv", "d.csv", train_batch_size=32), 3),
     }
     pipes["seq"] = (base(SEQ, idx, "train", "val"), 1)
+    pipes["conv1d"] = (base(CONV1D, idx, "train", "val"), 1)
     pipes["tokens"] = (base(TOKENS, {"loc": "csv", "args": {"label": "label", "features": ["ia", "ib", "ic"]}},
                             "t.csv", "t.csv"), 2)
     bf16 = "avx512_bf16" in open("/proc/cpuinfo").read()
@@ -259,6 +264,7 @@ def run(tmp, onnx):
     inputs = {"mlp": (img_bin, [1, 28, 28], 1000), "cnn": (img_bin, [1, 28, 28], 1000),
               "graph": (img_bin, [1, 28, 28], 1000), "mlp16": (img_bin, [1, 28, 28], 1000),
               "text": (csv_bin, [3], len(rows)), "seq": (img_bin, [1, 28, 28], 1000),
+              "conv1d": (img_bin, [1, 28, 28], 1000),
               "tokens": (tok_bin, [3], len(rows))}
 
     jobs, expected = [], {}
