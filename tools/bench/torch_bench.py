@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torch_bench.py — the PyTorch side of `make bench`.
 
-Trains the reference MLP, CNN or ResNet on Fashion-MNIST exactly as the LabFlow
+Trains the reference MLP, CNN, ResNet or Transformer encoder on Fashion-MNIST exactly as the LabFlow
 side does: the same IDX files, images scaled to [0,1] and kept in memory as
 one float32 tensor, batch 128, Adam(lr=1e-3), a fresh shuffle each epoch,
 CrossEntropyLoss, training accuracy counted per batch. Each epoch is then
@@ -12,7 +12,7 @@ PyTorch gets its best setting on this machine; run.sh sets the environment
 script sets torch's own thread count. Batches are gathered with index_select
 on the in-memory tensor (no DataLoader, whose per-sample path is far slower).
 
-  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn|resnet EPOCHS TORCH_THREADS
+  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn|resnet|transformer EPOCHS TORCH_THREADS
 
 Prints one line per epoch:
   torch <model> epoch <k> train_s <t> val_s <t> train_acc <a> val_acc <a>
@@ -68,7 +68,30 @@ def stage(cin, cout, stride):
     return Residual(layers, shortcut)
 
 
+class Encoder(nn.Module):
+    """Fashion-MNIST row by row: 28 steps of 28 pixels -> Linear 64 + learned
+    positions -> 2 TransformerEncoderLayers (4 heads, feed-forward 128,
+    dropout 0.1, post-norm) -> mean over steps -> Linear 10; LabFlow's
+    transformer model in labflow_bench.sql."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(28, 64)
+        self.pos = nn.Embedding(28, 64)
+        self.layers = nn.ModuleList(nn.TransformerEncoderLayer(64, 4, 128, 0.1, batch_first=True)
+                                    for _ in range(2))
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = self.proj(x.reshape(x.shape[0], 28, 28)) + self.pos.weight
+        for layer in self.layers:
+            h = layer(h)
+        return self.head(h.mean(1))
+
+
 def model(which):
+    if which == "transformer":
+        return Encoder()
     if which == "resnet":
         return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                              stage(16, 16, 1), nn.ReLU(), stage(16, 32, 2), nn.ReLU(),
