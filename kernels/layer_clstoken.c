@@ -148,6 +148,22 @@ static int cls_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
   return 0;
 }
 
+/* Concat(token expanded to [batch, 1, E], x) along time; the batch size
+** is read from x's shape, so it stays symbolic. */
+static int cls_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                    const char **out, char *err, size_t errlen){
+  int64_t E = L->in.dim[1], dims[3] = { 1, 1, E }, rest[2] = { 1, E }, zero = 0, one = 1;
+  const char *tok = lf_onnx_f32(g, L->param[0]->name, 3, dims, L->param[0]->data);
+  const char *sl[4] = { lf_onnx_op1(g, "Shape", in[0]), lf_onnx_i64s(g, "starts", 1, &zero),
+                        lf_onnx_i64s(g, "ends", 1, &one), lf_onnx_i64s(g, "axes", 1, &zero) };
+  const char *batch = sl[0] && sl[1] && sl[2] && sl[3] ? lf_onnx_op(g, "Slice", 4, sl, 0, NULL) : NULL;
+  const char *shape[2] = { batch, lf_onnx_i64s(g, "token_shape", 2, rest) };
+  lf_onnx_attr ax0 = LF_ONNX_I("axis", 0), ax1 = LF_ONNX_I("axis", 1);
+  const char *full = batch && shape[1] ? lf_onnx_op(g, "Concat", 2, shape, 1, &ax0) : NULL;
+  const char *cat[2] = { lf_onnx_op2(g, "Expand", tok, full), in[0] };
+  return lf_onnx_result(cat[0] ? lf_onnx_op(g, "Concat", 2, cat, 1, &ax1) : NULL, out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_clstoken = {
-  "ClassToken", cls_infer, cls_params, 0, cls_build, cls_forward, cls_backward, cls_release, 0, 0 /* no ONNX export yet */
+  "ClassToken", cls_infer, cls_params, 0, cls_build, cls_forward, cls_backward, cls_release, 0, cls_onnx
 };

@@ -156,7 +156,30 @@ static int posemb_backward(const lf_layer *L, void *p, const lf_layer_run *r, ch
   return 0;
 }
 
+/* x + P[:T] with P[:T] a constant: the learned table's first T rows or
+** the sinusoidal table forward builds. */
+static int posemb_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                       const char **out, char *err, size_t errlen){
+  int64_t T = L->in.dim[0], E = L->in.dim[1], dims[2] = { T, E };
+  const char *p;
+  if( ARGS(L)->sinusoidal ){
+    float *table = malloc(sizeof(float) * (size_t)(T*E));
+    if( !table ) return lf_onnx_result(NULL, out, err, errlen);
+    for(int64_t t=0; t<T; t++){
+      for(int64_t i=0; i<E; i++){
+        double f = pow(10000.0, -(double)(i - i%2) / (double)E);
+        table[t*E + i] = (float)(i%2 ? cos((double)t * f) : sin((double)t * f));
+      }
+    }
+    p = lf_onnx_f32(g, "positions", 2, dims, table);
+    free(table);
+  }else{
+    p = lf_onnx_f32(g, L->param[0]->name, 2, dims, L->param[0]->data);
+  }
+  return lf_onnx_result(lf_onnx_op2(g, "Add", in[0], p), out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_posemb = {
   "PositionalEmbedding", posemb_infer, posemb_params, posemb_init, posemb_build,
-  posemb_forward, posemb_backward, posemb_release, 0, 0 /* no ONNX export yet */
+  posemb_forward, posemb_backward, posemb_release, 0, posemb_onnx
 };

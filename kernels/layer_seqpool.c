@@ -156,7 +156,25 @@ static int seqpool_backward(const lf_layer *L, void *p, const lf_layer_run *r, c
   return 0;
 }
 
+/* Without a mask: ReduceMean / ReduceMax over time, or the last step. */
+static int seqpool_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                        const char **out, char *err, size_t errlen){
+  int64_t time_axis = 1, last = L->in.dim[0] - 1;
+  lf_onnx_attr at[2] = { LF_ONNX_IS("axes", 1, &time_axis), LF_ONNX_I("keepdims", 0) };
+  if( L->nin > 1 ){
+    snprintf(err, errlen, "SeqPool with a mask input has no ONNX export yet");
+    return -1;
+  }
+  if( ARGS(L)->code == LF_SEQPOOL_LAST ){
+    lf_onnx_attr ax = LF_ONNX_I("axis", 1);
+    const char *gi[2] = { in[0], lf_onnx_i64(g, "last_step", 0, NULL, &last) };
+    return lf_onnx_result(gi[1] ? lf_onnx_op(g, "Gather", 2, gi, 1, &ax) : NULL, out, err, errlen);
+  }
+  return lf_onnx_result(lf_onnx_op(g, ARGS(L)->code == LF_SEQPOOL_MEAN ? "ReduceMean" : "ReduceMax", 1, in, 2, at),
+                        out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_seqpool = {
   "SeqPool", seqpool_infer, 0, 0, seqpool_build,
-  seqpool_forward, seqpool_backward, seqpool_release, LF_LAYER_INPUT_AND_MASK, 0 /* no ONNX export yet */
+  seqpool_forward, seqpool_backward, seqpool_release, LF_LAYER_INPUT_AND_MASK, seqpool_onnx
 };

@@ -178,6 +178,14 @@ SEQ = seq(L("Reshape", shape=[28, 28]),
 CONV1D = seq(L("Reshape", shape=[28, 28]), L("Conv1d", out=8, kernel=3, padding=2, dilation=2),
              L("ReLU"), L("MaxPool1d", kernel=2), L("AvgPool1d", kernel=3, stride=2, padding=1),
              L("Conv1d", out=4, kernel=1, bias=False), L("Flatten"), L("Linear", out=10))
+SEQ2 = seq(L("Reshape", shape=[28, 28]), L("PositionalEmbedding", max_len=30),
+           L("ClassToken"), L("PositionalEmbedding", max_len=29, sinusoidal=True),
+           L("MultiheadAttention", embed_dim=28, num_heads=4),
+           {"loc": "Graph", "args": {"nodes": [
+               node("mean", "SeqPool", ["x"], mode="mean"), node("max", "SeqPool", ["x"], mode="max"),
+               node("last", "SeqPool", ["x"], mode="last"), node("all", "Concat", ["mean", "max", "last"])],
+               "output": "all"}},
+           L("Linear", out=10))
 TOKENS = seq(L("Embedding", num_embeddings=30, embedding_dim=4, padding_idx=0), L("Flatten"), L("Linear", out=2))
 
 
@@ -238,6 +246,7 @@ def run(tmp, onnx):
     }
     pipes["seq"] = (base(SEQ, idx, "train", "val"), 1)
     pipes["conv1d"] = (base(CONV1D, idx, "train", "val"), 1)
+    pipes["seq2"] = (base(SEQ2, idx, "train", "val"), 1)
     pipes["tokens"] = (base(TOKENS, {"loc": "csv", "args": {"label": "label", "features": ["ia", "ib", "ic"]}},
                             "t.csv", "t.csv"), 2)
     bf16 = "avx512_bf16" in open("/proc/cpuinfo").read()
@@ -265,6 +274,7 @@ def run(tmp, onnx):
               "graph": (img_bin, [1, 28, 28], 1000), "mlp16": (img_bin, [1, 28, 28], 1000),
               "text": (csv_bin, [3], len(rows)), "seq": (img_bin, [1, 28, 28], 1000),
               "conv1d": (img_bin, [1, 28, 28], 1000),
+              "seq2": (img_bin, [1, 28, 28], 1000),
               "tokens": (tok_bin, [3], len(rows))}
 
     jobs, expected = [], {}
