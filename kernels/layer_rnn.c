@@ -508,11 +508,84 @@ static int rnn_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
   return 0;
 }
 
+/* ONNX's gate block k is PyTorch's block onnx_gates[k]: LSTM i,o,f,c from
+** i,f,g,o; GRU z,r,h from r,z,n. */
+static const int onnx_lstm_gates[4] = {0, 3, 1, 2};
+static const int onnx_gru_gates[3] = {1, 0, 2};
+
+/* The parameters of layer l, both directions, as ONNX's W [D, G*H, I],
+** R [D, G*H, H] and B [D, 2*G*H] (input biases, then hidden ones). */
+static int rnn_onnx_weights(const lf_layer *L, lf_onnx *g, int l, int G, int D, int64_t H, int64_t I,
+                            const char **w, const char **r, const char **b){
+  const int *gates = G==4 ? onnx_lstm_gates : onnx_gru_gates;
+  int64_t GH = G*H;
+  float *W = malloc(sizeof(float) * (size_t)(D*GH*I)), *R = malloc(sizeof(float) * (size_t)(D*GH*H));
+  float *B = malloc(sizeof(float) * (size_t)(D*2*GH));
+  char name[96];
+  if( !W || !R || !B ){ free(W); free(R); free(B); return -1; }
+  for(int dir=0; dir<D; dir++){
+    const lf_param *const *p = (const lf_param *const *)&L->param[(l*D + dir)*4];
+    for(int k=0; k<G; k++){
+      int64_t from = gates[k]*H, to = k*H;
+      memcpy(W + dir*GH*I + to*I, p[0]->data + from*I, sizeof(float) * (size_t)(H*I));
+      memcpy(R + dir*GH*H + to*H, p[1]->data + from*H, sizeof(float) * (size_t)(H*H));
+      memcpy(B + dir*2*GH + to, p[2]->data + from, sizeof(float) * (size_t)H);
+      memcpy(B + dir*2*GH + GH + to, p[3]->data + from, sizeof(float) * (size_t)H);
+    }
+  }
+  int64_t dw[3] = { D, GH, I }, dr[3] = { D, GH, H }, db[2] = { D, 2*GH };
+  snprintf(name, sizeof name, "%s.onnx_W", L->param[l*D*4]->name);
+  *w = lf_onnx_f32(g, name, 3, dw, W);
+  snprintf(name, sizeof name, "%s.onnx_R", L->param[l*D*4]->name);
+  *r = lf_onnx_f32(g, name, 3, dr, R);
+  snprintf(name, sizeof name, "%s.onnx_B", L->param[l*D*4]->name);
+  *b = lf_onnx_f32(g, name, 2, db, B);
+  free(W); free(R); free(B);
+  return *w && *r && *b ? 0 : -1;
+}
+
+/* One ONNX LSTM/GRU node per stacked layer, time-major in between
+** (dropout between layers is inference's identity); "last" is the top
+** layer's output at the last step, as forward takes it. */
+static int rnn_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
+                    const char **out, char *err, size_t errlen){
+  const lf_rnn_args *a = ARGS(L);
+  int gru = L->ops == &lf_layer_gru, G = gru ? 3 : 4, D = a->bidirectional ? 2 : 1;
+  int64_t H = a->hidden_size, T = L->in.dim[0];
+  int64_t p_tnf[3] = { 1, 0, 2 }, p_y[4] = { 0, 2, 1, 3 }, merge[3] = { 0, 0, D*H };
+  lf_onnx_attr tnf = LF_ONNX_IS("perm", 3, p_tnf), ty = LF_ONNX_IS("perm", 4, p_y);
+  const char *xi[1] = { in[0] };
+  const char *x = lf_onnx_op(g, "Transpose", 1, xi, 1, &tnf);        /* [T, N, F] */
+  for(int l=0; x && l<a->num_layers; l++){
+    const char *w, *r, *b;
+    int64_t I = l==0 ? L->in.dim[1] : D*H;
+    if( rnn_onnx_weights(L, g, l, G, D, H, I, &w, &r, &b) ) return lf_onnx_result(NULL, out, err, errlen);
+    const char *ins[4] = { x, w, r, b };
+    lf_onnx_attr at[3] = { LF_ONNX_I("hidden_size", H), LF_ONNX_I("linear_before_reset", 1),
+                           { .name = "direction", .type = LF_ONNX_ATTR_STRING,
+                             .s = D==2 ? "bidirectional" : "forward" } };
+    at[1] = gru ? at[1] : at[2];
+    const char *y = lf_onnx_op(g, gru ? "GRU" : "LSTM", 4, ins, gru ? 3 : 2, at);  /* [T, D, N, H] */
+    const char *yi[1] = { y };
+    y = y ? lf_onnx_op(g, "Transpose", 1, yi, 1, &ty) : NULL;                  /* [T, N, D, H] */
+    x = lf_onnx_op2(g, "Reshape", y, lf_onnx_i64s(g, "rnn_merge", 3, merge));     /* [T, N, D*H] */
+  }
+  const char *oi[1] = { x };
+  const char *y = x ? lf_onnx_op(g, "Transpose", 1, oi, 1, &tnf) : NULL;        /* [N, T, D*H] */
+  if( y && a->last ){
+    int64_t t = T - 1;
+    lf_onnx_attr ax = LF_ONNX_I("axis", 1);
+    const char *gi[2] = { y, lf_onnx_i64(g, "last_step", 0, NULL, &t) };
+    y = gi[1] ? lf_onnx_op(g, "Gather", 2, gi, 1, &ax) : NULL;
+  }
+  return lf_onnx_result(y, out, err, errlen);
+}
+
 const lf_layer_ops lf_layer_lstm = {
   "LSTM", lstm_infer, lstm_params, rnn_init, rnn_build,
-  rnn_forward, rnn_backward, rnn_release, 0, 0 /* no ONNX export yet */
+  rnn_forward, rnn_backward, rnn_release, 0, rnn_onnx
 };
 const lf_layer_ops lf_layer_gru = {
   "GRU", gru_infer, gru_params, rnn_init, rnn_build,
-  rnn_forward, rnn_backward, rnn_release, 0, 0 /* no ONNX export yet */
+  rnn_forward, rnn_backward, rnn_release, 0, rnn_onnx
 };

@@ -186,6 +186,10 @@ SEQ2 = seq(L("Reshape", shape=[28, 28]), L("PositionalEmbedding", max_len=30),
                node("last", "SeqPool", ["x"], mode="last"), node("all", "Concat", ["mean", "max", "last"])],
                "output": "all"}},
            L("Linear", out=10))
+RNN = seq(L("Reshape", shape=[28, 28]), L("LSTM", hidden_size=12, num_layers=2, bidirectional=True, dropout=0.1),
+          L("GRU", hidden_size=10, output="last"), L("Linear", out=10))
+RNN2 = seq(L("Reshape", shape=[28, 28]), L("GRU", hidden_size=8, num_layers=2, bidirectional=True),
+           L("LSTM", hidden_size=6, output="last"), L("Linear", out=10))
 TOKENS = seq(L("Embedding", num_embeddings=30, embedding_dim=4, padding_idx=0), L("Flatten"), L("Linear", out=2))
 
 
@@ -247,6 +251,8 @@ def run(tmp, onnx):
     pipes["seq"] = (base(SEQ, idx, "train", "val"), 1)
     pipes["conv1d"] = (base(CONV1D, idx, "train", "val"), 1)
     pipes["seq2"] = (base(SEQ2, idx, "train", "val"), 1)
+    pipes["rnn"] = (base(RNN, idx, "train", "val"), 1)
+    pipes["rnn2"] = (base(RNN2, idx, "train", "val"), 1)
     pipes["tokens"] = (base(TOKENS, {"loc": "csv", "args": {"label": "label", "features": ["ia", "ib", "ic"]}},
                             "t.csv", "t.csv"), 2)
     bf16 = "avx512_bf16" in open("/proc/cpuinfo").read()
@@ -275,6 +281,8 @@ def run(tmp, onnx):
               "text": (csv_bin, [3], len(rows)), "seq": (img_bin, [1, 28, 28], 1000),
               "conv1d": (img_bin, [1, 28, 28], 1000),
               "seq2": (img_bin, [1, 28, 28], 1000),
+              "seq2": (img_bin, [1, 28, 28], 1000), "rnn": (img_bin, [1, 28, 28], 1000),
+              "rnn2": (img_bin, [1, 28, 28], 1000),
               "tokens": (tok_bin, [3], len(rows))}
 
     jobs, expected = [], {}
