@@ -48,3 +48,30 @@ expect fashion_resnet "evaluates the best epoch on the test split" '"samples":10
 # At least the CNN example's accuracy in the same epochs (README: 0.886).
 acc=$(grep -E '^│ 3 ' "$tmp/fashion_resnet.out" | awk -F'│' '{print $5}' | tr -d ' ')
 if awk "BEGIN{exit !($acc >= 0.886)}" 2>/dev/null; then ok fashion_resnet "val_accuracy $acc >= 0.886 (the CNN's)"; else bad fashion_resnet "val_accuracy '$acc' < 0.886 (the CNN's)"; fi
+
+# ONNX export: the file ONNX Runtime runs from Node.js (and from Python when
+# its onnxruntime package is installed: not in Debian) gives ppl_predict's
+# probabilities.
+run onnx_export
+expect onnx_export "trains, exports fruit.onnx and predicts two samples" '^1$'
+want=$(sed -n 's/^\(\[\[.*\]\]\)|\["plum","apple"\]$/\1/p' "$tmp/onnx_export.out")
+close(){  # close A B — two JSON lists of lists agree within 1e-5
+  /usr/bin/python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); sys.exit(0 if len(a)==len(b) and all(abs(x-y)<=1e-5 for r,s in zip(a,b) for x,y in zip(r,s)) else 1)' "$1" "$2"
+}
+if [ -z "$want" ]; then
+  bad onnx_export "ppl_predict gives plum for [4.5, 100] and apple for [9.0, 200]"
+elif got=$(node examples/onnx_runtime.js "$tmp/fruit.onnx" 2> "$tmp/onnx_export.err") && close "$want" "$got"; then
+  ok onnx_export "onnx_runtime.js (onnxruntime-node) gives ppl_predict's probabilities"
+else
+  echo "$want / $got" > "$tmp/onnx_export.out"; bad onnx_export "onnx_runtime.js (onnxruntime-node) gives ppl_predict's probabilities"
+fi
+if python3 -c 'import onnxruntime' 2>/dev/null; then
+  if got=$(python3 examples/onnx_runtime.py "$tmp/fruit.onnx" 2> "$tmp/onnx_export.err") \
+     && close "$want" "$(echo "$got" | sed -n 1p)" && echo "$got" | grep -q '^\["plum", "apple"\]$'; then
+    ok onnx_export "onnx_runtime.py (onnxruntime) gives ppl_predict's probabilities and labels"
+  else
+    echo "$got" > "$tmp/onnx_export.out"; bad onnx_export "onnx_runtime.py (onnxruntime) gives ppl_predict's probabilities and labels"
+  fi
+else
+  echo "SKIP examples/onnx_export: onnx_runtime.py needs Python's onnxruntime (pip install onnxruntime; not in Debian)"
+fi
