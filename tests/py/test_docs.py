@@ -26,7 +26,7 @@ EXT = os.environ.get("LF_EXT", os.path.join(ROOT, "labflow"))
 SQLITE = os.environ.get("LF_SQLITE3", "sqlite3")
 failed = 0
 # Pages whose examples run here (docs/manage.md's run in test_transfer.py).
-EXAMPLE_PAGES = ["functions.md", "sweeps.md", "models.md", "plugins.md", "sequences.md"]
+EXAMPLE_PAGES = ["functions.md", "sweeps.md", "models.md", "plugins.md", "sequences.md", "export.md"]
 
 
 def check(ok, name, why=""):
