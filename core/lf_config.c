@@ -298,6 +298,22 @@ static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
       }
       return 0;
     }
+    case LF_ARG_INT_LIST: {
+      int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+      if( n < 1 || n > 4096 ) return fail(w, "%s must be a list of 1 to 4096 integers", path);
+      int *list = calloc((size_t)n, sizeof(int));
+      if( !list ) return fail(w, "out of memory");
+      free(*(int**)(base + a->offset));
+      *(int**)(base + a->offset) = list;
+      *(int*)(base + a->offset2) = n;
+      char sub[512];
+      for(int i=0; i<n; i++){
+        subpath(sub, sizeof sub, "%s[%d]", path, i);
+        if( check_number(w, sub, a, cJSON_GetArrayItem(v, i), 1, &d) ) return -1;
+        list[i] = (int)d;
+      }
+      return 0;
+    }
     case LF_ARG_SHAPE: {
       lf_shape *s = (lf_shape*)(base + a->offset);
       int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
@@ -483,33 +499,59 @@ static int check_monitor(walk *w, const char *q, const lf_settings *s){
 static int config_parse(const cJSON *cfg, const lf_settings *settings,
                         lf_pipeline_spec *p, char *err, size_t errlen, int stored);
 
+/* The input group a Graph node reads directly (its input is the Slice
+** lf_graph_lower made for the group), or -1: the whole data row. *first
+** is the group's first column in the row. */
+static int node_group(const lf_pipeline_spec *p, int i, int *first){
+  const lf_dataset_spec *d = &p->dataset;
+  int v = p->nodes[i].in[0] - p->ninputs;
+  *first = 0;
+  if( v < 0 || p->nodes[v].layer.ops != &lf_layer_slice || !p->nodes[v].name ) return -1;
+  if( strncmp(p->nodes[v].name, "inputs.", 7)!=0 ) return -1;
+  for(int g=0; g<d->ninputs; g++){
+    if( strcmp(d->inputs[g].name, p->nodes[v].name + 7)==0 ) return g;
+    *first += d->inputs[g].ncolumns;
+  }
+  return -1;
+}
+
 int lf_config_bind_tabular(lf_pipeline_spec *p, const lf_tabular *tab, char *err, size_t n){
   const lf_dataset_spec *d = &p->dataset;
   for(int i=0; i<p->nnodes; i++){
     if( p->nodes[i].layer.ops != &lf_layer_catemb ) continue;
     lf_catemb_args *a = (lf_catemb_args*)p->nodes[i].layer.args;
     if( !LF_DS_TABULAR(d) ) continue;       /* infer names the problem */
-    if( d->nfeatures > LF_CATEMB_MAX_COLS ){
-      snprintf(err, n, "%s: CategoricalEmbedding takes at most %d input columns, the dataset has %d",
-               p->node_paths[i], LF_CATEMB_MAX_COLS, d->nfeatures);
+    int first, grp = node_group(p, i, &first);
+    int width = grp >= 0 ? d->inputs[grp].ncolumns : d->nfeatures;
+    if( grp >= 0 && !d->inputs[grp].categorical ){
+      snprintf(err, n, "%s: CategoricalEmbedding reads input group '%s', which is not categorical "
+               "(give the group \"categorical\": true, or feed it the whole row)", p->node_paths[i], d->inputs[grp].name);
+      return -1;
+    }
+    if( width > LF_CATEMB_MAX_COLS ){
+      snprintf(err, n, "%s: CategoricalEmbedding takes at most %d input columns, it reads %d",
+               p->node_paths[i], LF_CATEMB_MAX_COLS, width);
       return -1;
     }
     int j = 0;
     for(int g=0; g<d->ninputs; g++){
+      if( grp >= 0 && g != grp ) continue;
       for(int c=0; c<d->inputs[g].ncolumns; c++, j++) a->card[j] = d->inputs[g].categorical ? -1 : 0;
     }
     a->ncols = j;
     if( !tab ) continue;
-    if( tab->ncols != j ){
-      snprintf(err, n, "%s: the data has %d input columns, the config %d", p->node_paths[i], tab->ncols, j);
+    if( tab->ncols != (grp >= 0 ? d->nfeatures : j) ){
+      snprintf(err, n, "%s: the data has %d input columns, the config %d", p->node_paths[i], tab->ncols,
+               grp >= 0 ? d->nfeatures : j);
       return -1;
     }
     for(j=0; j<a->ncols; j++){
-      if( a->card[j] && !tab->categorical[j] ){
-        snprintf(err, n, "%s: input column %d is categorical in the config but not in the data", p->node_paths[i], j + 1);
+      if( a->card[j] && !tab->categorical[first + j] ){
+        snprintf(err, n, "%s: input column %d is categorical in the config but not in the data", p->node_paths[i],
+                 first + j + 1);
         return -1;
       }
-      if( a->card[j] ) a->card[j] = lf_tabular_cardinality(tab, j);
+      if( a->card[j] ) a->card[j] = lf_tabular_cardinality(tab, first + j);
     }
   }
   return 0;

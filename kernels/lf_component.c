@@ -29,6 +29,10 @@ void lf_component_free_args(const lf_component *c, void *spec){
     if( a->type==LF_ARG_STR ){
       free(*(char**)(base + a->offset));
       *(char**)(base + a->offset) = NULL;
+    }else if( a->type==LF_ARG_INT_LIST ){
+      free(*(int**)(base + a->offset));
+      *(int**)(base + a->offset) = NULL;
+      *(int*)(base + a->offset2) = 0;
     }else if( a->type==LF_ARG_STR_LIST ){
       char **list = *(char***)(base + a->offset);
       int n = *(int*)(base + a->offset2);

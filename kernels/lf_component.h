@@ -33,7 +33,9 @@ typedef enum lf_arg_type {
   LF_ARG_LAYERS,       /* list of layer components (Sequential, Residual) */
   LF_ARG_NODES,        /* list of Graph nodes {name, loc, args, in} */
   LF_ARG_SCHEDULER,    /* one scheduler component (optimizers) */
-  LF_ARG_INPUTS        /* named input groups of a dataset (lf_input_group) */
+  LF_ARG_INPUTS,       /* named input groups of a dataset (lf_input_group) */
+  LF_ARG_INT_LIST      /* non-empty list of ints in [min, max]: int* (owned
+                       ** by the spec) + count (int) at offset2 */
 } lf_arg_type;
 
 typedef struct lf_arg_spec {
