@@ -69,10 +69,20 @@ static const lf_arg_spec dropout_args[] = {
   {0}
 };
 static const lf_arg_spec catemb_args[] = {
-  {"dim", LF_ARG_INT64, 1, 0, 0, 1, 4096, 0, offsetof(lf_catemb_args, dim), 0,
-   "embedding width of each categorical column"},
+  {"dim", LF_ARG_INT64, 0, 0, 0, 1, 4096, 0, offsetof(lf_catemb_args, dim), 0,
+   "embedding width of every categorical column (give dim or dims)"},
+  {"dims", LF_ARG_INT_LIST, 0, 0, 0, 1, 4096, 0, offsetof(lf_catemb_args, dims), offsetof(lf_catemb_args, ndims),
+   "embedding width of each categorical column, in column order (give dim or dims)"},
   {0}
 };
+static int catemb_finish(void *spec, char *err, size_t n){
+  lf_catemb_args *s = spec;
+  if( (s->dim > 0) == (s->ndims > 0) ){
+    snprintf(err, n, "give either dim (one width for every categorical column) or dims (one per column)");
+    return -1;
+  }
+  return 0;
+}
 static const lf_arg_spec layernorm_args[] = {
   {"normalized_shape", LF_ARG_SHAPE, 0, 0, 0, 1, BIG, 0, offsetof(lf_layernorm_args, normalized_shape), 0,
    "the last dimensions of a sample normalised together, e.g. [64] (default: the last dimension)"},
@@ -642,7 +652,7 @@ static const lf_component catalogue[] = {
          "after the encoder, Flatten then Slice {start 0, length E} reads it.", &lf_layer_clstoken),
   LAYER("CategoricalEmbedding", "First layer on a dataset with named inputs: one embedding table per categorical "
         "column (its codes counted from the training data), concatenated, then the continuous columns.",
-        catemb_args, lf_catemb_args, 0, &lf_layer_catemb),
+        catemb_args, lf_catemb_args, catemb_finish, &lf_layer_catemb),
   LAYER("LSTM", "Long short-term memory on a [time, features] input (oneDNN), PyTorch's parameters and gates.",
         rnn_args, lf_rnn_args, rnn_finish, &lf_layer_lstm),
   LAYER("GRU", "Gated recurrent unit on a [time, features] input (oneDNN's linear-before-reset GRU, which is PyTorch's).",
@@ -747,6 +757,7 @@ static const char *arg_type_name(lf_arg_type t){
     case LF_ARG_STR: return "string";
     case LF_ARG_STR_LIST: return "list of strings";
     case LF_ARG_SHAPE: return "list of integers";
+    case LF_ARG_INT_LIST: return "list of integers";
     case LF_ARG_DTYPE: return "\"uint8\" or \"float32\"";
     case LF_ARG_LAYERS: return "list of layers";
     case LF_ARG_NODES: return "list of nodes";

@@ -4,7 +4,9 @@
 ** table per categorical column (PyTorch nn.Embedding, N(0,1) init); the
 ** output is the embeddings of the categorical columns in input order, then
 ** the continuous values in input order, as the PyTorchLabFlow tutorial's
-** model concatenates them.
+** model concatenates them. Each table's width is the args' dim, or its own
+** entry of dims. In a Graph the layer may read one input group (all its
+** columns categorical) instead of the whole row.
 **
 ** oneDNN has no gather primitive for this, so forward (gather) and backward
 ** (scatter-add into the tables) are plain C loops, serial so that the
@@ -20,6 +22,15 @@
 #include <string.h>
 
 #define ARGS(L) ((const lf_catemb_args*)(L)->args)
+
+/* Embedding width of categorical column j: dims[k] for the k-th
+** categorical column, or the one dim. */
+static int64_t width_of(const lf_catemb_args *a, int j){
+  if( a->ndims == 0 ) return a->dim;
+  int k = 0;
+  for(int i=0; i<j; i++) if( a->card[i] != 0 ) k++;
+  return k < a->ndims ? a->dims[k] : 0;
+}
 
 /* Codes of a column: bound, or 1 while the vocabulary is unknown. */
 static int64_t cards_of(const lf_catemb_args *a, int j){
@@ -40,12 +51,19 @@ static int catemb_infer(const void *args, const lf_shape *in, int nin,
     return -1;
   }
   if( in->dim[0] != a->ncols ){
-    snprintf(err, errlen, "CategoricalEmbedding must come first: it takes the %d input columns, got %lld values",
-             a->ncols, (long long)in->dim[0]);
+    snprintf(err, errlen, "CategoricalEmbedding must come first or read one input group: it takes the %d "
+             "input columns, got %lld values", a->ncols, (long long)in->dim[0]);
+    return -1;
+  }
+  int ncat = 0;
+  for(int j=0; j<a->ncols; j++) ncat += a->card[j] != 0;
+  if( a->ndims && a->ndims != ncat ){
+    snprintf(err, errlen, "CategoricalEmbedding dims lists %d width%s; its input has %d categorical column%s",
+             a->ndims, a->ndims==1 ? "" : "s", ncat, ncat==1 ? "" : "s");
     return -1;
   }
   int64_t w = 0;
-  for(int j=0; j<a->ncols; j++) w += a->card[j] != 0 ? a->dim : 1;
+  for(int j=0; j<a->ncols; j++) w += a->card[j] != 0 ? width_of(a, j) : 1;
   out->ndim = 1;
   out->dim[0] = w;
   return 0;
@@ -55,7 +73,7 @@ static int catemb_params(const void *args, const lf_shape *in, lf_param_decl *de
   const lf_catemb_args *a = args;
   int64_t total = 0;
   (void)in;
-  for(int j=0; j<a->ncols; j++) if( a->card[j] != 0 ) total += cards_of(a, j) * a->dim;
+  for(int j=0; j<a->ncols; j++) if( a->card[j] != 0 ) total += cards_of(a, j) * width_of(a, j);
   decl[0].suffix = "weight";
   decl[0].shape.ndim = 1;
   decl[0].shape.dim[0] = total > 0 ? total : 1;
@@ -71,6 +89,7 @@ static void catemb_init(const lf_layer *L, lf_rng *rng){
 typedef struct catemb_state {
   int64_t outw;
   int64_t off[LF_CATEMB_MAX_COLS];   /* table offset per categorical column */
+  int64_t width[LF_CATEMB_MAX_COLS]; /* and its embedding width */
 } catemb_state;
 
 static int catemb_build(const lf_layer *L, lf_layer_build *b, char *err, size_t errlen){
@@ -96,7 +115,8 @@ static int catemb_build(const lf_layer *L, lf_layer_build *b, char *err, size_t 
   int64_t at = 0;
   for(int j=0; j<a->ncols; j++){
     s->off[j] = at;
-    if( a->card[j] > 0 ) at += (int64_t)a->card[j] * a->dim;
+    s->width[j] = a->card[j] > 0 ? width_of(a, j) : 0;
+    if( a->card[j] > 0 ) at += (int64_t)a->card[j] * s->width[j];
   }
   s->outw = L->out.dim[0];
   if( lf_dnnl_md(&b->dst_md, b->batch, &L->out, 0, err, errlen) ){ free(s); return -1; }
@@ -123,8 +143,9 @@ static int catemb_forward(const lf_layer *L, void *p, const lf_layer_run *r,
     int64_t at = 0;
     for(int j=0; j<a->ncols; j++){
       if( a->card[j] == 0 ) continue;
-      memcpy(yi + at, w + s->off[j] + code_of(xi[j], a->card[j]) * a->dim, (size_t)a->dim * sizeof(float));
-      at += a->dim;
+      int64_t d = s->width[j];
+      memcpy(yi + at, w + s->off[j] + code_of(xi[j], a->card[j]) * d, (size_t)d * sizeof(float));
+      at += d;
     }
     for(int j=0; j<a->ncols; j++) if( a->card[j] == 0 ) yi[at++] = xi[j];
   }
@@ -147,9 +168,10 @@ static int catemb_backward(const lf_layer *L, void *p, const lf_layer_run *r,
     int64_t at = 0;
     for(int j=0; j<a->ncols; j++){
       if( a->card[j] == 0 ) continue;
-      float *gj = g + s->off[j] + code_of(xi[j], a->card[j]) * a->dim;
-      for(int64_t d=0; d<a->dim; d++) gj[d] += dyi[at + d];
-      at += a->dim;
+      int64_t wd = s->width[j];
+      float *gj = g + s->off[j] + code_of(xi[j], a->card[j]) * wd;
+      for(int64_t d=0; d<wd; d++) gj[d] += dyi[at + d];
+      at += wd;
       if( dxi ) dxi[j] = 0.0f;             /* codes are not differentiable */
     }
     for(int j=0; j<a->ncols; j++){
@@ -180,7 +202,7 @@ static int catemb_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
   const char *zero = lf_onnx_scalar(g, "zero", 0.0f);
   for(int j=0; ok && j<a->ncols; j++){
     if( a->card[j] == 0 ) continue;
-    int64_t col = j, dims[2] = { a->card[j], a->dim };
+    int64_t col = j, dims[2] = { a->card[j], width_of(a, j) };
     const char *gi[2] = { in[0], lf_onnx_i64(g, "column", 0, NULL, &col) };
     const char *x = lf_onnx_op(g, "Gather", 2, gi, 1, &ax1);               /* [N] */
     const char *valid = lf_onnx_op2(g, "And",
@@ -195,7 +217,7 @@ static int catemb_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
     const char *ti[2] = { lf_onnx_f32(g, hint, 2, dims, w + at), code };
     parts[np] = ti[0] && code ? lf_onnx_op(g, "Gather", 2, ti, 0, NULL) : NULL;  /* [N, dim] */
     ok = parts[np++] != NULL;
-    at += a->card[j] * a->dim;
+    at += a->card[j] * dims[1];
   }
   int64_t idx[LF_CATEMB_MAX_COLS], ncont = 0;
   for(int j=0; j<a->ncols; j++) if( a->card[j] == 0 ) idx[ncont++] = j;

@@ -73,15 +73,19 @@ typedef struct lf_slice_args {
   int64_t start, length;
 } lf_slice_args;
 
-/* CategoricalEmbedding: the data row of a dataset with named inputs; one
-** embedding table per categorical column. card is bound by the pipeline
-** from the dataset (core: lf_config_bind_tabular), not written in a config:
-** per input column the number of codes (vocabulary + the unknown code 0),
-** -1 for a categorical column whose vocabulary is not known yet (ppl_new),
-** 0 for a continuous column. */
+/* CategoricalEmbedding: the data row of a dataset with named inputs, or
+** one of its input groups (a Graph node reading it); one embedding table
+** per categorical column. card is bound by the pipeline from the dataset
+** (core: lf_config_bind_tabular), not written in a config: per input
+** column the number of codes (vocabulary + the unknown code 0), -1 for a
+** categorical column whose vocabulary is not known yet (ppl_new), 0 for a
+** continuous column. The k-th categorical column's table is card x width,
+** width dims[k] when dims is given, else dim. */
 #define LF_CATEMB_MAX_COLS 256
 typedef struct lf_catemb_args {
-  int64_t dim;              /* embedding width of every categorical column */
+  int64_t dim;              /* one width for every categorical column (0: dims) */
+  int *dims;                /* or one per categorical column, in order */
+  int ndims;                /* entries of dims (0: dim) */
   int ncols;                /* 0 until bound */
   int card[LF_CATEMB_MAX_COLS];
 } lf_catemb_args;

@@ -839,6 +839,19 @@ static void test_catemb(void){
   CHECK(lf_layer_param_values(&L[0], &(lf_shape){1, {4}})==(4+3)*3, "one table per categorical column: (4+3)*3 values");
   CHECK(lf_net_infer(L, 1, &(lf_shape){1, {5}}, &out, err, sizeof err)==0 && strstr(err, "must come first"),
         "CategoricalEmbedding on another width says it must come first: %s", err);
+
+  /* One width per categorical column: 2 for column 0, 5 for column 2. */
+  static int dims[2] = { 2, 5 };
+  a->dim = 0; a->dims = dims; a->ndims = 2;
+  float *x2 = randn(4 * batch, &rng);
+  for(int i=0; i<batch; i++){ x2[i*4] = codes0[i] + 0.5f; x2[i*4 + 2] = codes2[i] + 0.5f; }
+  gradcheck("CategoricalEmbedding(dims [2,5]) + Linear", L, 2, shape1(4), batch, x2, 1e-2);
+  CHECK(lf_net_infer(L, 1, &(lf_shape){1, {4}}, &out, err, sizeof err) < 0 && out.dim[0]==2+5+2,
+        "CategoricalEmbedding(dims [2,5]) output: 2 + 5 embedding values, then 2 continuous (%lld)", (long long)out.dim[0]);
+  CHECK(lf_layer_param_values(&L[0], &(lf_shape){1, {4}})==4*2+3*5, "tables 4 x 2 and 3 x 5: 23 values");
+  a->ndims = 1;
+  CHECK(lf_net_infer(L, 1, &(lf_shape){1, {4}}, &out, err, sizeof err)==0 && strstr(err, "dims lists 1 width; its input has 2"),
+        "dims of the wrong length is refused: %s", err);
 }
 
 /* SiLU, ELU, Softplus: finite differences, and values against PyTorch 1.13
