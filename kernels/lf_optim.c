@@ -135,6 +135,10 @@ static void lf_onecycle_at(const lf_optim_spec *s, int64_t k, double *lr, double
 /* Learning rate after `epoch` scheduler steps, in closed form (torch's
 ** _get_closed_form_lr). Malformed schedule parameters leave lr constant. */
 static double lf_sched_lr(const lf_optim_spec *s, int64_t epoch){
+  if( s->sched_fn ){
+    double lr = s->sched_fn->lr_at(s->sched_args, s->lr, epoch);
+    return isfinite(lr) && lr >= 0.0 ? lr : s->lr;
+  }
   switch( s->sched ){
     case LF_SCHED_STEP:
       if( s->step_size<=0 ) return s->lr;

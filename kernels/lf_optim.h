@@ -18,6 +18,13 @@ typedef enum lf_sched_kind {
   LF_SCHED_PLATEAU     /* ReduceLROnPlateau: per epoch, on a quantity */
 } lf_sched_kind;
 
+/* A scheduler given by a function (a plugin's, core/lf_plugin.c): the
+** learning rate after `epoch` epochs from the optimizer's lr, in closed
+** form, so resuming from the epoch counter is exact. Stepped per epoch. */
+typedef struct lf_sched_fn {
+  double (*lr_at)(const void *args, double base_lr, int64_t epoch);
+} lf_sched_fn;
+
 typedef struct lf_optim_spec {
   lf_optim_kind kind;
   double lr;                 /* required */
@@ -59,6 +66,8 @@ typedef struct lf_optim_spec {
                              ** config; the kernel never reads it) */
   char *mode_str, *threshold_mode_str;   /* as written (owned likewise) */
   char *anneal_str;          /* OneCycleLR anneal_strategy (owned likewise) */
+  const lf_sched_fn *sched_fn;  /* a plugin scheduler (sched is then NONE) */
+  void *sched_args;          /* its args struct (owned by the config) */
 } lf_optim_spec;
 
 typedef struct lf_optim lf_optim;
