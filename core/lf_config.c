@@ -344,7 +344,7 @@ static int parse_arg(walk *w, const lf_arg_spec *a, const cJSON *v,
     case LF_ARG_SCHEDULER: {
       const lf_component *sc = NULL;
       if( parse_component(w, v, path, LF_KIND_SCHEDULER, &sc, spec, p) ) return -1;
-      ((lf_optim_spec*)spec)->sched = (lf_sched_kind)sc->code;
+      if( !lf_component_sched_fn(sc) ) ((lf_optim_spec*)spec)->sched = (lf_sched_kind)sc->code;
       return 0;
     }
   }
@@ -398,6 +398,19 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
       spec = block;
     }else{
       spec = NULL;
+    }
+  }else if( lf_component_sched_fn(comp) ){
+    /* A plugin scheduler: its args struct hangs off the optimizer spec. */
+    lf_optim_spec *os = spec;
+    os->sched = LF_SCHED_NONE;
+    os->sched_fn = lf_component_sched_fn(comp);
+    free(os->sched_args);
+    os->sched_args = NULL;
+    spec = NULL;
+    if( comp->spec_size ){
+      os->sched_args = calloc(1, comp->spec_size);
+      if( !os->sched_args ) return fail(w, "out of memory");
+      spec = os->sched_args;
     }
   }else if( lf_component_loss_fn(comp) || lf_component_metric_fn(comp) ){
     /* A plugin loss or metric: its args go into its own struct, which the
@@ -686,6 +699,7 @@ void lf_pipeline_spec_free(lf_pipeline_spec *p){
   free(p->optim.threshold_mode_str);
   free(p->optim.anneal_str);
   free(p->loss.fn_args);
+  free(p->optim.sched_args);
   for(int i=0; i<p->nmetrics; i++){
     free(p->metrics[i].name);
     free(p->metrics[i].args.fn_args);

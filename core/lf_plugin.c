@@ -129,6 +129,7 @@ static int h_stream_wait(dnnl_stream_t s, char *e, size_t n){
 static int add_layer(lfp_registrar *r, const lfp_layer_def *def);
 static int add_loss(lfp_registrar *r, const lfp_loss_def *def);
 static int add_metric(lfp_registrar *r, const lfp_metric_def *def);
+static int add_scheduler(lfp_registrar *r, const lfp_scheduler_def *def);
 
 static const lfp_host host = {
   LFP_ABI_VERSION, add_layer, add_loss, add_metric,
@@ -136,6 +137,7 @@ static const lfp_host host = {
   lf_dnnl_engine, lf_dnnl_check, h_md, lf_dnnl_md_is_plain, lf_dnnl_mem, lf_dnnl_ptr, lf_dnnl_nfloat,
   h_prim_create, h_prim_reorder, h_prim_md, h_prim_run, h_prim_free,
   h_relayout_init, h_relayout_mem, h_relayout_run, h_relayout_free, h_stream_wait,
+  add_scheduler,
 };
 
 /* ---- the loaded plugins and their rows ---------------------------------- */
@@ -148,6 +150,7 @@ typedef struct plugin_row {
   lf_component c;             /* first: rows[] point at it */
   lf_loss_fn *loss_fn;
   lf_metric_fn *metric_fn;
+  lf_sched_fn *sched_fn;
   const char *plugin;
 } plugin_row;
 
@@ -189,6 +192,10 @@ const lf_loss_fn *lf_component_loss_fn(const lf_component *c){
 const lf_metric_fn *lf_component_metric_fn(const lf_component *c){
   const plugin_row *r = row_of(c);
   return r ? r->metric_fn : NULL;
+}
+const lf_sched_fn *lf_component_sched_fn(const lf_component *c){
+  const plugin_row *r = row_of(c);
+  return r ? r->sched_fn : NULL;
 }
 const char *lf_component_plugin(const lf_component *c){
   const plugin_row *r = row_of(c);
@@ -337,6 +344,7 @@ static void free_row(plugin_row *r){
   free((void*)r->c.layer);
   free(r->loss_fn);
   free(r->metric_fn);
+  free(r->sched_fn);
   free(r);
 }
 
@@ -387,6 +395,18 @@ static int add_metric(lfp_registrar *r, const lfp_metric_def *def){
   fn->value = def->value;
   fn->destroy = def->destroy;
   row->metric_fn = fn;
+  return 0;
+}
+
+static int add_scheduler(lfp_registrar *r, const lfp_scheduler_def *def){
+  if( !def ) return reg_fail(r, "add_scheduler: no definition%s%s", "", NULL);
+  if( !def->lr_at ) return reg_fail(r, "scheduler '%s' needs an lr_at function%s", def->name, NULL);
+  plugin_row *row = stage(r, LF_KIND_SCHEDULER, def->name, def->help, def->args, def->args_size, def->finish);
+  if( !row ) return -1;
+  lf_sched_fn *fn = malloc(sizeof *fn);
+  if( !fn ) return reg_fail(r, "out of memory%s%s", "", NULL);
+  fn->lr_at = def->lr_at;
+  row->sched_fn = fn;
   return 0;
 }
 

@@ -36,9 +36,11 @@ const lf_component *lf_plugin_find_layer(const lf_layer_ops *ops);
 
 /* What a plugin row has beyond lf_component (NULL for a built-in row):
 ** a loss or metric runs through functions (kernels/lf_loss.h,
-** lf_metric.h) whose args struct is c->spec_size bytes; the plugin's name. */
+** lf_metric.h), a scheduler through lr_at (lf_optim.h), whose args struct is c->spec_size bytes; the plugin's name. */
 struct lf_loss_fn;
 struct lf_metric_fn;
+struct lf_sched_fn;
+const struct lf_sched_fn *lf_component_sched_fn(const lf_component *c);
 const struct lf_loss_fn *lf_component_loss_fn(const lf_component *c);
 const struct lf_metric_fn *lf_component_metric_fn(const lf_component *c);
 const char *lf_component_plugin(const lf_component *c);

@@ -2,7 +2,8 @@
 ** labflow_plugin.h — the public interface of LabFlow C plugins.
 **
 ** A plugin is a shared library that registers components (layers, losses,
-** metrics) into the component table the built-ins use. A config then names
+** metrics, learning-rate schedulers) into the component table the
+** built-ins use. A config then names
 ** them as "<plugin>.<component>", e.g. {"loc": "myplugin.Swish"}. From SQL:
 **
 **   SELECT lab_load_plugin('./myplugin.so');
@@ -207,6 +208,18 @@ typedef struct lfp_metric_def {
   void (*destroy)(void *acc);
 } lfp_metric_def;
 
+/* A learning-rate scheduler, stepped once per epoch: the lr after `epoch`
+** epochs (0, 1, ...) from the optimizer's lr, in closed form (no state:
+** a resumed run gets the same rates). A NaN or negative result keeps the
+** optimizer's lr. Named in a config as an optimizer's "scheduler" arg. */
+typedef struct lfp_scheduler_def {
+  const char *name, *help;
+  const lfp_arg_spec *args;
+  size_t args_size;
+  int (*finish)(void *args, char *err, size_t errlen);
+  double (*lr_at)(const void *args, double base_lr, int64_t epoch);
+} lfp_scheduler_def;
+
 /* ---- oneDNN helpers (LabFlow's own toolkit) -------------------------- */
 
 typedef struct lfp_prim {
@@ -268,6 +281,7 @@ typedef struct lfp_host {
   /* waits until what was run on s is done (before reading memories on
   ** the CPU after a prim_run or relayout_run) */
   int (*stream_wait)(dnnl_stream_t s, char *err, size_t errlen);
+  int (*add_scheduler)(lfp_registrar *r, const lfp_scheduler_def *def);
 } lfp_host;
 
 /* The one symbol a plugin exports. abi comes first so that LabFlow can

@@ -5,6 +5,7 @@
 **   myplugin.Swish       layer   y = x * sigmoid(beta * x)
 **   myplugin.FocalLoss   loss    softmax focal loss, -(1 - p_t)^gamma log p_t
 **   myplugin.Brier       metric  mean over samples of sum_j (p_j - onehot_j)^2
+**   myplugin.ExpDecay    scheduler  lr * gamma^epoch
 **
 ** Build: make (see Makefile), then in SQL:
 **   SELECT lab_load_plugin('./examples/plugin/myplugin.so');
@@ -197,12 +198,31 @@ static const lfp_metric_def brier = {
   brier_create, brier_reset, brier_update, brier_value, brier_destroy
 };
 
+/* ---- myplugin.ExpDecay ------------------------------------------------------ */
+
+typedef struct expdecay_args { double gamma; } expdecay_args;
+
+static const lfp_arg_spec expdecay_arg_spec[] = {
+  {"gamma", LFP_ARG_NUM, 1, 0, 0, 0, 1, 1, offsetof(expdecay_args, gamma), 0, "lr factor per epoch (0 < gamma <= 1)"},
+  {0}
+};
+
+/* Closed form: the rate of any epoch without state, so resume is exact. */
+static double expdecay_lr(const void *args, double base_lr, int64_t epoch){
+  return base_lr * pow(((const expdecay_args*)args)->gamma, (double)epoch);
+}
+
+static const lfp_scheduler_def expdecay = {
+  "ExpDecay", "lr * gamma^epoch, stepped per epoch.", expdecay_arg_spec, sizeof(expdecay_args), NULL, expdecay_lr
+};
+
 /* ---- registration ---------------------------------------------------------- */
 
 static int register_all(lfp_registrar *r, const lfp_host *host, char *err, size_t errlen){
   (void)err; (void)errlen;
   H = host;
-  if( host->add_layer(r, &swish) || host->add_loss(r, &focal) || host->add_metric(r, &brier) ) return -1;
+  if( host->add_layer(r, &swish) || host->add_loss(r, &focal) || host->add_metric(r, &brier)
+   || host->add_scheduler(r, &expdecay) ) return -1;
   return 0;
 }
 

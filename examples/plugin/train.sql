@@ -1,5 +1,6 @@
 -- The example plugin end to end: load it, train a classifier whose
--- activation, loss and one metric come from it, resume, predict.
+-- activation, loss, learning-rate schedule and one metric come from it,
+-- resume, predict.
 -- Run from the repository root after `make` and
 -- `make -C examples/plugin LABFLOW_INCLUDE=../../include`:
 --     sqlite3 plugin.db < examples/plugin/train.sql
@@ -21,7 +22,7 @@ SELECT ppl_new('swishnet', '{
   "train_data_src": "SELECT x1, x2, label FROM points WHERE n % 5 != 0",
   "val_data_src": "SELECT x1, x2, label FROM points WHERE n % 5 = 0",
   "loss": {"loc": "myplugin.FocalLoss", "args": {"gamma": 2}},
-  "optimizer": {"loc": "Adam", "args": {"lr": 0.02}},
+  "optimizer": {"loc": "Adam", "args": {"lr": 0.02, "scheduler": {"loc": "myplugin.ExpDecay", "args": {"gamma": 0.9}}}},
   "metrics": {"accuracy": {"loc": "Accuracy"}, "brier": {"loc": "myplugin.Brier"}},
   "train_batch_size": 32}')
 WHERE ppl_verify('swishnet') IS NULL;
@@ -31,6 +32,6 @@ SELECT json_extract(ppl_train('swishnet', 3), '$.last_epoch') AS trained_to;
 SELECT json_extract(ppl_train('swishnet', 2), '$.last_epoch') AS resumed_to;
 .mode box
 SELECT epoch, round(val_loss, 4) AS val_loss, round(val_accuracy, 3) AS val_accuracy,
-       round(val_brier, 3) AS val_brier FROM ppl_history('swishnet');
+       round(val_brier, 3) AS val_brier, round(lr, 6) AS lr FROM ppl_history('swishnet');
 -- A point in each class's region: expect classes 0, 1 and 2.
 SELECT ppl_predict('swishnet', '[[0.5, 0.5], [-0.5, 0.3], [0.5, -0.5]]', 'best', 'class') AS classes;

@@ -65,7 +65,7 @@ mkdir -p "$TMP/ex"
 ( cd "$TMP/ex" && ln -s "$EXT.so" labflow.so && mkdir -p examples/plugin && ln -s "$PLUGIN" examples/plugin/myplugin.so \
   && "$SQLITE" -batch ex.db < "$ROOT/examples/plugin/train.sql" ) > "$TMP/ex.out" 2> "$TMP/ex.err"
 if [ -s "$TMP/ex.err" ]; then fail "examples/plugin/train.sql runs" "$(first "$TMP/ex.err")"; else
-  check "examples/plugin/train.sql loads the plugin" "$TMP/ex.out" "^loaded plugin 'myplugin' 1.0 \(sha256 [0-9a-f]{12}\): myplugin.Swish \(layer\), myplugin.FocalLoss \(loss\), myplugin.Brier \(metric\)$"
+  check "examples/plugin/train.sql loads the plugin" "$TMP/ex.out" "^loaded plugin 'myplugin' 1.0 \(sha256 [0-9a-f]{12}\): myplugin.Swish \(layer\), myplugin.FocalLoss \(loss\), myplugin.Brier \(metric\), myplugin.ExpDecay \(scheduler\)$"
   check "examples/plugin/train.sql trains 3 then resumes to 5" "$TMP/ex.out" "^│ 5 "
   check "examples/plugin/train.sql predicts the three regions" "$TMP/ex.out" "│ \[0,1,2\] │"
 fi
@@ -73,7 +73,7 @@ fi
 # ---- shell: train, resume bit for bit, predict, details ----------------
 D=$TMP/p; mkdir -p "$D"
 awk 'BEGIN{ srand(3); print "x1,x2,label"; for(i=0;i<160;i++){ a=rand()*2-1; b=rand()*2-1; printf "%.4f,%.4f,%d\n", a, b, (a>0&&b>0)?0:(a<=0?1:2) } }' > "$D/d.csv"
-CFG='{"model":{"loc":"Sequential","args":{"layers":[{"loc":"Linear","args":{"out":8}},{"loc":"myplugin.Swish","args":{"beta":1.5}},{"loc":"Dropout","args":{"p":0.1}},{"loc":"Linear","args":{"out":3}}]}},"dataset":{"loc":"csv","args":{"label":"label"}},"train_data_src":"d.csv","val_data_src":"d.csv","loss":{"loc":"myplugin.FocalLoss","args":{"gamma":2}},"optimizer":{"loc":"Adam","args":{"lr":0.02}},"metrics":{"accuracy":{"loc":"Accuracy"},"brier":{"loc":"myplugin.Brier"}},"train_batch_size":16}'
+CFG='{"model":{"loc":"Sequential","args":{"layers":[{"loc":"Linear","args":{"out":8}},{"loc":"myplugin.Swish","args":{"beta":1.5}},{"loc":"Dropout","args":{"p":0.1}},{"loc":"Linear","args":{"out":3}}]}},"dataset":{"loc":"csv","args":{"label":"label"}},"train_data_src":"d.csv","val_data_src":"d.csv","loss":{"loc":"myplugin.FocalLoss","args":{"gamma":2}},"optimizer":{"loc":"Adam","args":{"lr":0.02,"scheduler":{"loc":"myplugin.ExpDecay","args":{"gamma":0.9}}}},"metrics":{"accuracy":{"loc":"Accuracy"},"brier":{"loc":"myplugin.Brier"}},"train_batch_size":16}'
 DB=$D/p.db
 "$SQLITE" -batch "$DB" > "$TMP/train.out" 2>&1 <<EOF
 .load $EXT
@@ -88,14 +88,17 @@ SELECT 'same history', count(*) FROM history a JOIN history b ON a.epoch=b.epoch
 SELECT 'same weights', readfile(ppl_path('weight', 'full', 'last')) = readfile(ppl_path('weight', 'split', 'last'));
 SELECT 'learned', value > 0.8 FROM history WHERE pplid='full' AND epoch=5 AND name='val_accuracy';
 SELECT 'brier', value BETWEEN 0 AND 2 FROM history WHERE pplid='full' AND epoch=5 AND name='val_brier';
+SELECT 'lr decays', count(*) FROM history a JOIN history b ON b.epoch = a.epoch + 1 AND b.pplid = a.pplid AND b.name = a.name
+ WHERE a.pplid = 'full' AND a.name = 'lr' AND abs(b.value - a.value * 0.9) < 1e-12 AND a.value < 0.02 + 1e-12;
 SELECT 'predict', ppl_predict('full', '[[0.5,0.5],[-0.6,0.2],[0.6,-0.6]]', 'last', 'class');
 SELECT 'evaluate', json_extract(ppl_evaluate('full', 'd.csv'), '\$.samples');
 SELECT 'details', plugins FROM ppl_details('full');
 SELECT 'help', labflow_help('myplugin.Swish');
-SELECT 'helpall', instr(labflow_help(), 'myplugin.FocalLoss') > 0, instr(labflow_help(), 'myplugin.Brier') > 0;
+SELECT 'helpall', instr(labflow_help(), 'myplugin.FocalLoss') > 0, instr(labflow_help(), 'myplugin.Brier') > 0, instr(labflow_help(), 'myplugin.ExpDecay') > 0;
 SELECT 'again', lab_load_plugin('$PLUGIN');
 SELECT 'gradcheck', lab_gradcheck('myplugin.Swish', '{"beta": 2}', '[2,3,3]');
 SELECT 'gradcheck conv', json_extract(lab_gradcheck('Conv2d', '{"out": 2, "kernel": 3}', '[2,5,5]'), '\$.ok');
+SELECT 'export', ppl_export('full', '$TMP/full.onnx');
 EOF
 check "loaded from the sqlite3 shell" "$TMP/train.out" "^1$"
 check "trains with a plugin layer, loss and metric" "$TMP/train.out" "^full\|5$"
@@ -103,16 +106,21 @@ check "3 + 2 epochs: the same history as 5 in one go, bit for bit" "$TMP/train.o
 check "3 + 2 epochs: the same weight file as 5 in one go" "$TMP/train.out" "^same weights\|1$"
 check "the plugin model learns (val_accuracy > 0.8)" "$TMP/train.out" "^learned\|1$"
 check "the plugin metric is recorded each epoch" "$TMP/train.out" "^brier\|1$"
+check "the plugin scheduler sets each epoch's lr (lr * 0.9^epoch)" "$TMP/train.out" "^lr decays\|4$"
 check "predicts through the plugin layer" "$TMP/train.out" "^predict\|\[0,1,2\]$"
 check "evaluates through the plugin loss and metric" "$TMP/train.out" "^evaluate\|160$"
 check "ppl_details shows plugin name, version and SHA-256" "$TMP/train.out" \
   "^details\|\[\{\"plugin\":\"myplugin\",\"version\":\"1.0\",\"sha256\":\"$(sha256sum "$PLUGIN" | cut -c1-64)\"\}\]$"
 check "labflow_help(loc) documents a plugin component and its args" "$TMP/train.out" "^help\|myplugin.Swish \(layer\): x \* sigmoid\(beta \* x\), element-wise. \[plugin myplugin 1.0"
 check "labflow_help(loc) lists the args with defaults" "$TMP/train.out" "^  beta: number, default 1. slope inside the sigmoid$"
-check "labflow_help() lists plugin components with the built-ins" "$TMP/train.out" "^helpall\|1\|1$"
+check "labflow_help() lists plugin components with the built-ins" "$TMP/train.out" "^helpall\|1\|1\|1$"
 check "loading the same build again is harmless" "$TMP/train.out" "^again\|plugin 'myplugin' 1.0 \(sha256 [0-9a-f]{12}\) is already loaded$"
 check "lab_gradcheck passes the plugin layer" "$TMP/train.out" '^gradcheck\|\{"loc":"myplugin.Swish","ok":true,"tolerance":0.001,"checks":\[\{"grad":"input","rel_err":[^,]*,"ok":true\}\]\}$'
 check "lab_gradcheck runs the built-in layers' check too" "$TMP/train.out" "^gradcheck conv\|1$"
+if grep -q "ppl_export" "$ROOT/ext/labflow.c"; then
+  [ ! -e "$TMP/full.onnx" ] && grep -q "ppl_export: model>args>layers\[1\] is myplugin.Swish, which has no ONNX export" "$TMP/train.out" \
+    && pass "ppl_export refuses a plugin layer by name, writing nothing" || fail "ppl_export refuses a plugin layer by name" "$(first "$TMP/train.out")"
+fi
 
 # What a refused call must leave as it was: rows and files.
 state(){
