@@ -173,7 +173,9 @@ static double lf_base_momentum(const lf_optim_spec *s){
 /* Rejects what torch's constructors reject (and what would make NaNs). */
 static int lf_spec_ok(const lf_optim_spec *s){
   if( !(s->lr>=0.0) || !(s->weight_decay>=0.0) ) return 0;
-  switch( s->kind ){
+  if( s->optim_fn ){
+    if( s->optim_fn->nstate<0 || s->optim_fn->nstate>LF_OPTIM_FN_MAX_STATE || !s->optim_fn->step ) return 0;
+  }else switch( s->kind ){
     case LF_OPT_SGD:
       if( !(s->momentum>=0.0) ) return 0;
       if( s->nesterov && !(s->momentum>0.0) ) return 0;
@@ -249,6 +251,7 @@ lf_optim *lf_optim_create(const lf_optim_spec *s, lf_param *const *params,
     o->nper = 1 + o->has_buf + o->has_gavg;
   }
   else o->nper = 2;
+  if( s->optim_fn ) o->nper = s->optim_fn->nstate;
   o->nstate = o->nparams * o->nper;
   if( o->nstate>0 ){
     o->state = calloc((size_t)o->nstate, sizeof(lf_param));
@@ -259,7 +262,8 @@ lf_optim *lf_optim_create(const lf_optim_spec *s, lf_param *const *params,
     const lf_param *p = o->params[i];
     for(j=0; j<o->nper; j++, k++){
       lf_param *st = &o->state[k];
-      const char *suffix = s->kind==LF_OPT_SGD ? "momentum_buffer"
+      const char *suffix = s->optim_fn ? s->optim_fn->state_names[j]
+                         : s->kind==LF_OPT_SGD ? "momentum_buffer"
                          : s->kind==LF_OPT_RMSPROP ? rms_names[rms_slot[j]]
                          : adam_names[j];
       size_t lp = strnlen(p->name, sizeof(p->name)), ls = strlen(suffix);
@@ -517,6 +521,18 @@ void lf_optim_step(lf_optim *o){
     lf_onecycle_at(&o->spec, o->step, &o->lr, &o->mom);
   }
   if( o->spec.grad_clip > 0.0 ) lf_clip_grads(o);
+  if( o->spec.optim_fn ){
+    /* A plugin's update, param by param in order (its own threads, if any). */
+    o->step++;
+    for(i=0; i<o->nparams; i++){
+      lf_param *p = o->params[i];
+      float *st[LF_OPTIM_FN_MAX_STATE] = {0};
+      for(int j=0; j<o->nper; j++) st[j] = o->state[(size_t)i*o->nper + j].data;
+      o->spec.optim_fn->step(o->spec.fn_args, o->lr, o->step, p->data, p->grad, p->n, p->decay, st);
+      if( p->data16 ) lf_bf16_from_f32_n(p->data16, p->data, p->n);
+    }
+    return;
+  }
   if( o->spec.kind==LF_OPT_ADAM || o->spec.kind==LF_OPT_ADAMW ) o->step++;   /* torch counts it first */
   cf = o->coef;
   for(i=0; i<o->nparams; i++){

@@ -25,6 +25,20 @@ typedef struct lf_sched_fn {
   double (*lr_at)(const void *args, double base_lr, int64_t epoch);
 } lf_sched_fn;
 
+/* An optimizer given by a function (a plugin's, core/lf_plugin.c). Each
+** trainable param gets nstate zeroed float buffers of its size, named
+** "<param>.<state_names[j]>" in checkpoints (exact resume). step updates
+** one param in place from its grad: lr is the scheduled rate, t the step
+** number (1 for the first), decay 1 for weights that take weight decay. */
+#define LF_OPTIM_FN_MAX_STATE 4
+#define LF_OPTIM_FN_ARGS_BYTES 256
+typedef struct lf_optim_fn {
+  int nstate;
+  const char *state_names[LF_OPTIM_FN_MAX_STATE];
+  void (*step)(const void *args, double lr, int64_t t, float *w, const float *g,
+               int64_t n, int decay, float *const *state);
+} lf_optim_fn;
+
 typedef struct lf_optim_spec {
   lf_optim_kind kind;
   double lr;                 /* required */
@@ -68,6 +82,9 @@ typedef struct lf_optim_spec {
   char *anneal_str;          /* OneCycleLR anneal_strategy (owned likewise) */
   const lf_sched_fn *sched_fn;  /* a plugin scheduler (sched is then NONE) */
   void *sched_args;          /* its args struct (owned by the config) */
+  const lf_optim_fn *optim_fn;  /* a plugin optimizer (kind is then 0) */
+  double fn_args[LF_OPTIM_FN_ARGS_BYTES / sizeof(double)];  /* its args
+                             ** struct, inline: the spec is copied whole */
 } lf_optim_spec;
 
 typedef struct lf_optim lf_optim;
