@@ -399,6 +399,9 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
     }else{
       spec = NULL;
     }
+  }else if( lf_component_optim_fn(comp) ){
+    /* A plugin optimizer: its args land in the spec (lf_optim_spec.fn_args). */
+    ((lf_optim_spec*)spec)->optim_fn = lf_component_optim_fn(comp);
   }else if( lf_component_sched_fn(comp) ){
     /* A plugin scheduler: its args struct hangs off the optimizer spec. */
     lf_optim_spec *os = spec;

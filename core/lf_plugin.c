@@ -130,6 +130,7 @@ static int add_layer(lfp_registrar *r, const lfp_layer_def *def);
 static int add_loss(lfp_registrar *r, const lfp_loss_def *def);
 static int add_metric(lfp_registrar *r, const lfp_metric_def *def);
 static int add_scheduler(lfp_registrar *r, const lfp_scheduler_def *def);
+static int add_optimizer(lfp_registrar *r, const lfp_optimizer_def *def);
 
 static const lfp_host host = {
   LFP_ABI_VERSION, add_layer, add_loss, add_metric,
@@ -137,8 +138,9 @@ static const lfp_host host = {
   lf_dnnl_engine, lf_dnnl_check, h_md, lf_dnnl_md_is_plain, lf_dnnl_mem, lf_dnnl_ptr, lf_dnnl_nfloat,
   h_prim_create, h_prim_reorder, h_prim_md, h_prim_run, h_prim_free,
   h_relayout_init, h_relayout_mem, h_relayout_run, h_relayout_free, h_stream_wait,
-  add_scheduler,
+  add_scheduler, add_optimizer,
 };
+_Static_assert(LFP_OPTIM_MAX_STATE==LF_OPTIM_FN_MAX_STATE, "optimizer state" ABI_MSG);
 
 /* ---- the loaded plugins and their rows ---------------------------------- */
 
@@ -151,6 +153,9 @@ typedef struct plugin_row {
   lf_loss_fn *loss_fn;
   lf_metric_fn *metric_fn;
   lf_sched_fn *sched_fn;
+  lf_optim_fn *optim_fn;
+  int (*optim_finish)(void *args, char *err, size_t errlen);  /* the plugin's */
+  lf_arg_spec *owned_args;    /* an optimizer's args: common ones + its own */
   const char *plugin;
 } plugin_row;
 
@@ -196,6 +201,10 @@ const lf_metric_fn *lf_component_metric_fn(const lf_component *c){
 const lf_sched_fn *lf_component_sched_fn(const lf_component *c){
   const plugin_row *r = row_of(c);
   return r ? r->sched_fn : NULL;
+}
+const lf_optim_fn *lf_component_optim_fn(const lf_component *c){
+  const plugin_row *r = row_of(c);
+  return r ? r->optim_fn : NULL;
 }
 const char *lf_component_plugin(const lf_component *c){
   const plugin_row *r = row_of(c);
@@ -345,6 +354,8 @@ static void free_row(plugin_row *r){
   free(r->loss_fn);
   free(r->metric_fn);
   free(r->sched_fn);
+  free(r->optim_fn);
+  free(r->owned_args);
   free(r);
 }
 
@@ -407,6 +418,70 @@ static int add_scheduler(lfp_registrar *r, const lfp_scheduler_def *def){
   if( !fn ) return reg_fail(r, "out of memory%s%s", "", NULL);
   fn->lr_at = def->lr_at;
   row->sched_fn = fn;
+  return 0;
+}
+
+/* The args every optimizer takes (as the built-ins' rows), in lf_optim_spec. */
+static const lf_arg_spec optim_common[] = {
+  {"lr", LF_ARG_NUM, 1, 0, 0, 0, 1e9, 1, offsetof(lf_optim_spec, lr), 0, "learning rate"},
+  {"scheduler", LF_ARG_SCHEDULER, 0, 0, 0, 0, 0, 0, 0, 0, "learning-rate scheduler component"},
+  {"grad_clip", LF_ARG_NUM, 0, 1, 0, 0, 1e9, 0, offsetof(lf_optim_spec, grad_clip), 0,
+   "clip the gradients' global L2 norm to this before each step (0: off)"},
+};
+#define N_OPTIM_COMMON (int)(sizeof optim_common / sizeof optim_common[0])
+
+/* Calls the plugin's finish on the args inside the optimizer spec. */
+static int optim_finish(void *spec, char *err, size_t errlen){
+  lf_optim_spec *os = spec;
+  int n = published_rows();
+  for(int i=0; i<n; i++){
+    if( rows[i]->optim_fn && rows[i]->optim_fn==os->optim_fn ){
+      return rows[i]->optim_finish ? rows[i]->optim_finish(os->fn_args, err, errlen) : 0;
+    }
+  }
+  return 0;
+}
+
+static int add_optimizer(lfp_registrar *r, const lfp_optimizer_def *def){
+  if( !def ) return reg_fail(r, "add_optimizer: no definition%s%s", "", NULL);
+  if( !def->step ) return reg_fail(r, "optimizer '%s' needs a step function%s", def->name, NULL);
+  if( def->nstate < 0 || def->nstate > LFP_OPTIM_MAX_STATE ){
+    return reg_fail(r, "optimizer '%s': nstate must be 0 to 4%s", def->name, NULL);
+  }
+  for(int j=0; j<def->nstate; j++){
+    if( !identifier(def->state_names[j], 30) ) return reg_fail(r, "optimizer '%s': state_names must be identifiers%s", def->name, NULL);
+    for(int k=0; k<j; k++) if( strcmp(def->state_names[j], def->state_names[k])==0 ){
+      return reg_fail(r, "optimizer '%s': state name '%s' is given twice", def->name, def->state_names[j]);
+    }
+  }
+  if( def->args_size > LF_OPTIM_FN_ARGS_BYTES ) return reg_fail(r, "optimizer '%s': args_size is at most 256 bytes%s", def->name, NULL);
+  int nown = 0;
+  for(const lfp_arg_spec *a = def->args; a && a->name; a++){
+    for(int k=0; k<N_OPTIM_COMMON; k++) if( strcmp(a->name, optim_common[k].name)==0 ){
+      return reg_fail(r, "optimizer '%s': arg '%s' is one LabFlow gives every optimizer (lr, scheduler, grad_clip)", def->name, a->name);
+    }
+    nown++;
+  }
+  plugin_row *row = stage(r, LF_KIND_OPTIMIZER, def->name, def->help, def->args, def->args_size, NULL);
+  if( !row ) return -1;
+  /* The common args, then the plugin's moved into lf_optim_spec.fn_args. */
+  lf_arg_spec *all = calloc((size_t)(N_OPTIM_COMMON + nown + 1), sizeof *all);
+  lf_optim_fn *fn = calloc(1, sizeof *fn);
+  row->owned_args = all;
+  row->optim_fn = fn;
+  if( !all || !fn ) return reg_fail(r, "out of memory%s%s", "", NULL);
+  memcpy(all, optim_common, sizeof optim_common);
+  for(int k=0; k<nown; k++){
+    memcpy(&all[N_OPTIM_COMMON + k], &def->args[k], sizeof *all);
+    all[N_OPTIM_COMMON + k].offset += offsetof(lf_optim_spec, fn_args);
+  }
+  row->c.args = all;
+  row->c.spec_size = 0;
+  row->c.finish = optim_finish;
+  row->optim_finish = def->finish;
+  fn->nstate = def->nstate;
+  for(int j=0; j<def->nstate; j++) fn->state_names[j] = def->state_names[j];
+  fn->step = def->step;
   return 0;
 }
 

@@ -2,8 +2,8 @@
 ** labflow_plugin.h — the public interface of LabFlow C plugins.
 **
 ** A plugin is a shared library that registers components (layers, losses,
-** metrics, learning-rate schedulers) into the component table the
-** built-ins use. A config then names
+** metrics, optimizers, learning-rate schedulers) into the component table
+** the built-ins use. A config then names
 ** them as "<plugin>.<component>", e.g. {"loc": "myplugin.Swish"}. From SQL:
 **
 **   SELECT lab_load_plugin('./myplugin.so');
@@ -220,6 +220,27 @@ typedef struct lfp_scheduler_def {
   double (*lr_at)(const void *args, double base_lr, int64_t epoch);
 } lfp_scheduler_def;
 
+/* An optimizer. LabFlow gives it the args every optimizer has, besides
+** those it declares (whose names must differ): "lr" (required), "scheduler"
+** (a scheduler component) and "grad_clip" (global L2 norm, 0: off), and
+** keeps, per trainable parameter, nstate zeroed float buffers of its size,
+** saved in checkpoints as "<param>.<state_names[j]>" (exact resume). step
+** updates one parameter in place: lr is the scheduled rate, t the step
+** number (1 for the first), decay 1 for weights that take weight decay
+** (not biases or norms), state[0..nstate-1] its buffers. args_size: at
+** most 256 bytes. */
+#define LFP_OPTIM_MAX_STATE 4
+typedef struct lfp_optimizer_def {
+  const char *name, *help;
+  const lfp_arg_spec *args;
+  size_t args_size;
+  int (*finish)(void *args, char *err, size_t errlen);
+  int nstate;
+  const char *state_names[LFP_OPTIM_MAX_STATE];
+  void (*step)(const void *args, double lr, int64_t t, float *w, const float *g,
+               int64_t n, int decay, float *const *state);
+} lfp_optimizer_def;
+
 /* ---- oneDNN helpers (LabFlow's own toolkit) -------------------------- */
 
 typedef struct lfp_prim {
@@ -282,6 +303,7 @@ typedef struct lfp_host {
   ** the CPU after a prim_run or relayout_run) */
   int (*stream_wait)(dnnl_stream_t s, char *err, size_t errlen);
   int (*add_scheduler)(lfp_registrar *r, const lfp_scheduler_def *def);
+  int (*add_optimizer)(lfp_registrar *r, const lfp_optimizer_def *def);
 } lfp_host;
 
 /* The one symbol a plugin exports. abi comes first so that LabFlow can

@@ -6,6 +6,7 @@
 **   myplugin.FocalLoss   loss    softmax focal loss, -(1 - p_t)^gamma log p_t
 **   myplugin.Brier       metric  mean over samples of sum_j (p_j - onehot_j)^2
 **   myplugin.ExpDecay    scheduler  lr * gamma^epoch
+**   myplugin.Lion        optimizer  sign of an interpolated momentum (Chen et al. 2023)
 **
 ** Build: make (see Makefile), then in SQL:
 **   SELECT lab_load_plugin('./examples/plugin/myplugin.so');
@@ -216,13 +217,46 @@ static const lfp_scheduler_def expdecay = {
   "ExpDecay", "lr * gamma^epoch, stepped per epoch.", expdecay_arg_spec, sizeof(expdecay_args), NULL, expdecay_lr
 };
 
+/* ---- myplugin.Lion ---------------------------------------------------------- */
+
+typedef struct lion_args { double beta1, beta2, weight_decay; } lion_args;
+
+static const lfp_arg_spec lion_arg_spec[] = {
+  {"beta1", LFP_ARG_NUM, 0, 1, 0.9, 0, 1, 0, offsetof(lion_args, beta1), 0, "interpolation of the update direction"},
+  {"beta2", LFP_ARG_NUM, 0, 1, 0.99, 0, 1, 0, offsetof(lion_args, beta2), 0, "momentum decay"},
+  {"weight_decay", LFP_ARG_NUM, 0, 1, 0, 0, 10, 0, offsetof(lion_args, weight_decay), 0, "decoupled weight decay"},
+  {0}
+};
+
+/* One buffer per parameter, "exp_avg", saved with the checkpoints:
+**   c = beta1 m + (1 - beta1) g;  w -= lr (sign(c) + wd w);  m = beta2 m + (1 - beta2) g */
+static void lion_step(const void *args, double lr, int64_t t, float *w, const float *g,
+                      int64_t n, int decay, float *const *state){
+  const lion_args *a = args;
+  float *m = state[0];
+  float b1 = (float)a->beta1, b2 = (float)a->beta2, step = (float)lr;
+  float wd = decay ? (float)a->weight_decay : 0.0f;
+  (void)t;
+  for(int64_t i=0; i<n; i++){
+    float c = b1 * m[i] + (1.0f - b1) * g[i];
+    float sign = (c > 0.0f) - (c < 0.0f);
+    w[i] -= step * (sign + wd * w[i]);
+    m[i] = b2 * m[i] + (1.0f - b2) * g[i];
+  }
+}
+
+static const lfp_optimizer_def lion = {
+  "Lion", "Lion: sign of an interpolated momentum; use a learning rate about 10x below Adam's.",
+  lion_arg_spec, sizeof(lion_args), NULL, 1, {"exp_avg"}, lion_step
+};
+
 /* ---- registration ---------------------------------------------------------- */
 
 static int register_all(lfp_registrar *r, const lfp_host *host, char *err, size_t errlen){
   (void)err; (void)errlen;
   H = host;
   if( host->add_layer(r, &swish) || host->add_loss(r, &focal) || host->add_metric(r, &brier)
-   || host->add_scheduler(r, &expdecay) ) return -1;
+   || host->add_scheduler(r, &expdecay) || host->add_optimizer(r, &lion) ) return -1;
   return 0;
 }
 

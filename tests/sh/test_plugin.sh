@@ -65,7 +65,7 @@ mkdir -p "$TMP/ex"
 ( cd "$TMP/ex" && ln -s "$EXT.so" labflow.so && mkdir -p examples/plugin && ln -s "$PLUGIN" examples/plugin/myplugin.so \
   && "$SQLITE" -batch ex.db < "$ROOT/examples/plugin/train.sql" ) > "$TMP/ex.out" 2> "$TMP/ex.err"
 if [ -s "$TMP/ex.err" ]; then fail "examples/plugin/train.sql runs" "$(first "$TMP/ex.err")"; else
-  check "examples/plugin/train.sql loads the plugin" "$TMP/ex.out" "^loaded plugin 'myplugin' 1.0 \(sha256 [0-9a-f]{12}\): myplugin.Swish \(layer\), myplugin.FocalLoss \(loss\), myplugin.Brier \(metric\), myplugin.ExpDecay \(scheduler\)$"
+  check "examples/plugin/train.sql loads the plugin" "$TMP/ex.out" "^loaded plugin 'myplugin' 1.0 \(sha256 [0-9a-f]{12}\): myplugin.Swish \(layer\), myplugin.FocalLoss \(loss\), myplugin.Brier \(metric\), myplugin.ExpDecay \(scheduler\), myplugin.Lion \(optimizer\)$"
   check "examples/plugin/train.sql trains 3 then resumes to 5" "$TMP/ex.out" "^│ 5 "
   check "examples/plugin/train.sql predicts the three regions" "$TMP/ex.out" "│ \[0,1,2\] │"
 fi
@@ -99,6 +99,16 @@ SELECT 'again', lab_load_plugin('$PLUGIN');
 SELECT 'gradcheck', lab_gradcheck('myplugin.Swish', '{"beta": 2}', '[2,3,3]');
 SELECT 'gradcheck conv', json_extract(lab_gradcheck('Conv2d', '{"out": 2, "kernel": 3}', '[2,5,5]'), '\$.ok');
 SELECT 'export', ppl_export('full', '$TMP/full.onnx');
+SELECT ppl_new('lion5', json_set((SELECT config FROM ppls WHERE pplid='full'), '\$.optimizer',
+  json('{"loc":"myplugin.Lion","args":{"lr":0.02,"weight_decay":0.01,"scheduler":{"loc":"myplugin.ExpDecay","args":{"gamma":0.9}}}}')));
+SELECT ppl_new('lion32', json_set((SELECT config FROM ppls WHERE pplid='lion5'), '\$.val_batch_size', 255));
+SELECT 'lion', json_extract(ppl_train('lion5', 5), '\$.last_epoch'), json_extract(ppl_train('lion32', 3), '\$.last_epoch'),
+  json_extract(ppl_train('lion32', 2), '\$.last_epoch');
+SELECT 'lion same', readfile(ppl_path('weight', 'lion5', 'last')) = readfile(ppl_path('weight', 'lion32', 'last')),
+  (SELECT count(*) FROM history a JOIN history b ON a.epoch=b.epoch AND a.name=b.name
+    WHERE a.pplid='lion5' AND b.pplid='lion32' AND a.name NOT LIKE '%duration' AND a.value IS b.value);
+SELECT 'lion learned', value > 0.7 FROM history WHERE pplid='lion5' AND epoch=5 AND name='val_accuracy';
+SELECT 'lion help', labflow_help('myplugin.Lion');
 EOF
 check "loaded from the sqlite3 shell" "$TMP/train.out" "^1$"
 check "trains with a plugin layer, loss and metric" "$TMP/train.out" "^full\|5$"
@@ -109,6 +119,10 @@ check "the plugin metric is recorded each epoch" "$TMP/train.out" "^brier\|1$"
 check "the plugin scheduler sets each epoch's lr (lr * 0.9^epoch)" "$TMP/train.out" "^lr decays\|4$"
 check "predicts through the plugin layer" "$TMP/train.out" "^predict\|\[0,1,2\]$"
 check "evaluates through the plugin loss and metric" "$TMP/train.out" "^evaluate\|160$"
+check "a plugin optimizer (with a plugin scheduler) trains" "$TMP/train.out" "^lion\|5\|3\|5$"
+check "a plugin optimizer resumes bit for bit (its state in the checkpoint): weights and 35 history values" "$TMP/train.out" "^lion same\|1\|35$"
+check "the plugin optimizer learns (val_accuracy > 0.7)" "$TMP/train.out" "^lion learned\|1$"
+check "a plugin optimizer takes lr, scheduler and grad_clip besides its own args" "$TMP/train.out" "^  grad_clip: number, default 0.*|^  beta2: number, default 0.99. momentum decay$"
 check "ppl_details shows plugin name, version and SHA-256" "$TMP/train.out" \
   "^details\|\[\{\"plugin\":\"myplugin\",\"version\":\"1.0\",\"sha256\":\"$(sha256sum "$PLUGIN" | cut -c1-64)\"\}\]$"
 check "labflow_help(loc) documents a plugin component and its args" "$TMP/train.out" "^help\|myplugin.Swish \(layer\): x \* sigmoid\(beta \* x\), element-wise. \[plugin myplugin 1.0"
