@@ -722,6 +722,19 @@ int lf_config_layer(const cJSON *comp, lf_layer_spec *out, char *err, size_t n){
   return 0;
 }
 
+int lf_config_loss(const cJSON *comp, lf_loss_spec *out, char *err, size_t n){
+  walk w = { err, n, 0, 0 };
+  const lf_component *c = NULL;
+  memset(out, 0, sizeof *out);
+  if( parse_component(&w, comp, "loss", LF_KIND_LOSS, &c, out, NULL) ){
+    free(out->fn_args);
+    memset(out, 0, sizeof *out);
+    return -1;
+  }
+  out->kind = (lf_loss_kind)c->code;
+  return 0;
+}
+
 void lf_config_layer_free(lf_layer_spec *ls){
   const lf_component *c = lf_registry_find_layer(ls->ops);
   if( c ) lf_component_free_args(c, (void*)ls->args);

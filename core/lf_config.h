@@ -79,6 +79,8 @@ int lf_config_bind_tabular(lf_pipeline_spec *p, const struct lf_tabular *tab, ch
 ** (lab_gradcheck); free with lf_config_layer_free. 0, or -1 with err. */
 int lf_config_layer(const cJSON *comp, lf_layer_spec *out, char *err, size_t n);
 void lf_config_layer_free(lf_layer_spec *ls);
+/* One loss component, as in a config (lab_gradcheck); free out->fn_args. */
+int lf_config_loss(const cJSON *comp, lf_loss_spec *out, char *err, size_t n);
 
 /* Parses JSON text into a cJSON object; err names the problem. */
 cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n);

@@ -173,7 +173,7 @@ static const lf_func_entry lf_funcs[] = {
    "(training then continues with different code: resume is no longer bit for bit)."},
   {"lab_gradcheck", 3, 3, SIDE_READING, lf_fn_lab_gradcheck,
    "lab_gradcheck(loc, args_json, input_shape) -> JSON",
-   "Finite-difference check of a layer's backward (built-in or plugin), the one the layer tests use: "
+   "Finite-difference check of a layer's backward or a loss's gradient (built-in or plugin), the one the layer tests use: "
    "{\"ok\", \"tolerance\", \"checks\": [{\"grad\", \"rel_err\", \"ok\"}]} for dL/dinput and each parameter."},
 };
 

@@ -17,6 +17,7 @@
 #include "../core/lf_plugin.h"
 #include "../core/lf_ppl_plugins.h"
 #include "../core/lf_config.h"
+#include "../core/lf_registry.h"
 #include "../kernels/lf_gradcheck.h"
 
 void lf_fn_lab_load_plugin(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -73,6 +74,19 @@ static void gc_add(void *ctx, const char *what, double e){
   cJSON_AddItemToArray(r->checks, o);
 }
 
+/* The JSON result: {"loc", "ok", "tolerance", "checks"}. */
+static void gc_finish(sqlite3_context *ctx, cJSON *out, const char *loc, gc_report *r){
+  cJSON_AddStringToObject(out, "loc", loc);
+  cJSON_AddBoolToObject(out, "ok", r->ok);
+  cJSON_AddNumberToObject(out, "tolerance", LF_GRADCHECK_TOL);
+  cJSON_AddItemToObject(out, "checks", r->checks);
+  char *text = cJSON_PrintUnformatted(out);
+  cJSON_Delete(out);
+  if( !text ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, text, -1, SQLITE_TRANSIENT);
+  free(text);
+}
+
 /* The per-sample shape argument: a JSON list of 1..4 positive integers. */
 static int parse_shape(const char *text, lf_shape *s, char *err, size_t n){
   cJSON *v = cJSON_Parse(text);
@@ -101,6 +115,49 @@ bad:
   return -1;
 }
 
+/* A loss: dLoss/dy against central differences of the loss in double
+** over up to 48 coordinates of y (batch 3 of input_shape outputs), targets
+** drawn as the loss wants them (class indices, or values in [0,1]). */
+static int gradcheck_loss(const lf_loss_spec *ls, const lf_shape *out, gc_report *r, char *err, size_t n){
+  enum { BATCH = 3, PROBES = 48 };
+  int nout = (int)lf_shape_count(out);
+  int64_t total = (int64_t)BATCH * nout;
+  int classes = lf_loss_is_classification(ls);
+  float *y = malloc(sizeof(float) * (size_t)total), *dy = malloc(sizeof(float) * (size_t)total);
+  float *t = malloc(sizeof(float) * (size_t)(classes ? BATCH : total));
+  lf_rng rng;
+  double num[PROBES], ana[PROBES];
+  int rc = -1;
+  if( !y || !dy || !t ){ snprintf(err, n, "out of memory"); goto done; }
+  lf_rng_seed(&rng, 42);
+  for(int64_t i=0; i<total; i++) y[i] = lf_rng_normal(&rng);
+  for(int64_t i=0; i<(classes ? BATCH : total); i++){
+    t[i] = classes ? (float)(lf_rng_next(&rng) % (uint64_t)nout) : lf_rng_uniform(&rng);
+  }
+  if( isnan(lf_loss_compute(ls, y, t, BATCH, nout, dy)) ){ snprintf(err, n, "the loss is NaN on the check's data"); goto done; }
+  int k = total < PROBES ? (int)total : PROBES;
+  const double h = 1e-2;
+  for(int j=0; j<k; j++){
+    int64_t at = total <= PROBES ? j : (int64_t)(lf_rng_next(&rng) % (uint64_t)total);
+    float old = y[at];
+    y[at] = old + (float)h;
+    double lp = lf_loss_compute(ls, y, t, BATCH, nout, NULL);
+    y[at] = old - (float)h;
+    double lm = lf_loss_compute(ls, y, t, BATCH, nout, NULL);
+    y[at] = old;
+    num[j] = (lp - lm) / (2*h);
+    ana[j] = dy[at];
+  }
+  double d = 0, na = 0, nb = 0;
+  for(int j=0; j<k; j++){ d += (ana[j]-num[j])*(ana[j]-num[j]); na += ana[j]*ana[j]; nb += num[j]*num[j]; }
+  na = sqrt(na > nb ? na : nb);
+  gc_add(r, "y", na < 1e-12 ? sqrt(d) : sqrt(d) / na);
+  rc = 0;
+done:
+  free(y); free(dy); free(t);
+  return rc;
+}
+
 void lf_fn_lab_gradcheck(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *loc = lf_arg_text(ctx, argv, 0, "lab_gradcheck: loc");
   if( !loc ) return;
@@ -124,6 +181,24 @@ void lf_fn_lab_gradcheck(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   cJSON_AddStringToObject(comp, "loc", loc);
   cJSON_AddItemToObject(comp, "args", a);
+  const lf_component *kind = lf_registry_find(loc);
+  if( kind && kind->kind==LF_KIND_LOSS ){
+    lf_loss_spec loss;
+    int rc = lf_config_loss(comp, &loss, err, sizeof err);
+    cJSON_Delete(comp);
+    if( rc ){ lf_errorf(ctx, "lab_gradcheck: %s", err); return; }
+    gc_report r = { cJSON_CreateArray(), 1 };
+    cJSON *out = cJSON_CreateObject();
+    rc = r.checks && out ? gradcheck_loss(&loss, &in, &r, err, sizeof err) : -1;
+    free(loss.fn_args);
+    if( rc ){
+      cJSON_Delete(r.checks); cJSON_Delete(out);
+      lf_errorf(ctx, "lab_gradcheck: %s", err[0] ? err : "out of memory");
+      return;
+    }
+    gc_finish(ctx, out, loc, &r);
+    return;
+  }
   lf_layer_spec ls;
   int rc = lf_config_layer(comp, &ls, err, sizeof err);
   cJSON_Delete(comp);
@@ -145,13 +220,5 @@ void lf_fn_lab_gradcheck(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     lf_errorf(ctx, "lab_gradcheck: %s", err[0] ? err : "out of memory");
     return;
   }
-  cJSON_AddStringToObject(out, "loc", loc);
-  cJSON_AddBoolToObject(out, "ok", r.ok);
-  cJSON_AddNumberToObject(out, "tolerance", LF_GRADCHECK_TOL);
-  cJSON_AddItemToObject(out, "checks", r.checks);
-  char *text = cJSON_PrintUnformatted(out);
-  cJSON_Delete(out);
-  if( !text ){ sqlite3_result_error_nomem(ctx); return; }
-  sqlite3_result_text(ctx, text, -1, SQLITE_TRANSIENT);
-  free(text);
+  gc_finish(ctx, out, loc, &r);
 }

@@ -7,6 +7,9 @@
 **                   is refused (a string arg): registration fails part-way
 **   MARKER="path"   create that file when the library is loaded (to show
 **                   a library was never loaded)
+**   WRONG_LOSS      also register "Wrong", a squared-error loss whose
+**                   gradient is off by a factor of 2 (lab_gradcheck must
+**                   catch it)
 */
 #include <labflow_plugin.h>
 #include <stdio.h>
@@ -54,9 +57,27 @@ static const lfp_arg_spec string_arg[] = {
 };
 static const lfp_loss_def bad = { "Bad", "Refused.", string_arg, sizeof(str_args), NULL, 0, zero_loss };
 
+/* mean over values of (y - t)^2 / 2, with a gradient twice too large */
+static double wrong_loss(const void *a, const float *y, const float *t, int b, int k, float *dy){
+  double total = 0;
+  (void)a;
+  for(int i=0; i<b*k; i++){
+    double d = (double)y[i] - t[i];
+    total += d * d / 2;
+    if( dy ) dy[i] = (float)(2 * d / (b * k));
+  }
+  return total / (b * k);
+}
+static const lfp_loss_def wrong = { "Wrong", "A loss with a wrong gradient.", NULL, 0, NULL, 0, wrong_loss };
+
 static int reg(lfp_registrar *r, const lfp_host *h, char *err, size_t n){
   (void)err; (void)n;
   if( h->add_layer(r, &good) ) return -1;
+#ifdef WRONG_LOSS
+  if( h->add_loss(r, &wrong) ) return -1;
+#else
+  (void)wrong;
+#endif
 #ifdef FAIL_HALFWAY
   if( h->add_loss(r, &bad) ) return -1;
 #else

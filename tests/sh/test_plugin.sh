@@ -51,7 +51,7 @@ variant(){  # variant FILE CFLAGS...: builds tests/plugins/variant.c
   $NOSAN cc -O1 -fPIC -shared -Wall -Wextra -I"$INC" "$@" -o "$V/$out" tests/plugins/variant.c 2>> "$TMP/variants.log"
 }
 variant halfway.so -DNAME='"halfway"' -DFAIL_HALFWAY
-variant halfway_fixed.so -DNAME='"halfway"'
+variant halfway_fixed.so -DNAME='"halfway"' -DWRONG_LOSS
 variant oldabi.so -DNAME='"oldabi"' -DABI=999
 variant linear.so -DNAME='"Linear"'
 variant twin.so -DNAME='"myplugin"'
@@ -194,6 +194,8 @@ SELECT lab_load_plugin('$TMP/nothing-here.so');
 SELECT lab_load_plugin('$D/d.csv');
 SELECT lab_load_plugin('$ROOT/labflow.so');
 SELECT 'fixed', lab_load_plugin('$V/halfway_fixed.so');
+SELECT 'wrong grad', lab_gradcheck('halfway.Wrong', '{}', '[3]');
+SELECT 'focal grad', json_extract(lab_gradcheck('myplugin.FocalLoss', '{"gamma": 1.5}', '[4]'), '\$.ok');
 EOF
 check "a plugin built for another ABI: refused with both versions and the fix" "$TMP/refuse.out" \
   "lab_load_plugin: '.*oldabi.so' was built for plugin ABI 999, this LabFlow has ABI 1: rebuild it against the labflow_plugin.h installed with this LabFlow"
@@ -207,7 +209,9 @@ check "a second plugin with a loaded plugin's name is refused" "$TMP/refuse.out"
 check "a missing file is named" "$TMP/refuse.out" "lab_load_plugin: cannot open '.*nothing-here.so': No such file or directory"
 check "a file that is no library is refused" "$TMP/refuse.out" "lab_load_plugin: cannot load '.*d.csv'"
 check "a library that is no plugin is refused" "$TMP/refuse.out" "lab_load_plugin: '.*labflow.so' is not a LabFlow plugin: it exports no 'labflow_plugin'"
-check "after a failed registration the fixed plugin loads" "$TMP/refuse.out" "^fixed\|loaded plugin 'halfway' 1 \(sha256 [0-9a-f]{12}\): halfway.Good \(layer\)$"
+check "after a failed registration the fixed plugin loads" "$TMP/refuse.out" "^fixed\|loaded plugin 'halfway' 1 \(sha256 [0-9a-f]{12}\): halfway.Good \(layer\), halfway.Wrong \(loss\)$"
+check "lab_gradcheck catches a loss whose gradient is wrong" "$TMP/refuse.out" '^wrong grad\|\{"loc":"halfway.Wrong","ok":false,"tolerance":0.001,"checks":\[\{"grad":"y","rel_err":0.[0-9]*,"ok":false\}\]\}$'
+check "lab_gradcheck passes the example's loss" "$TMP/refuse.out" "^focal grad\|1$"
 [ "$(state)" = "$S0" ] && pass "refused loads change nothing on disk" || fail "refused loads change nothing on disk" "state changed"
 
 # ---- configs name components, never code ----------------------------------
