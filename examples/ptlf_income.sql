@@ -6,6 +6,10 @@
 -- categories and a few '?' values) beside the database.
 -- Run from the repository root after `make`:
 --     sqlite3 income.db < examples/ptlf_income.sql
+-- tools/bench/ptlf_parity.py trains this model in LabFlow and in PyTorch on
+-- the same split and compares accuracy and AUROC; docs/models.md ("The
+-- tutorial model against PyTorch") shows the figures and how to run it on
+-- the real UCI Adult census CSV.
 .load ./labflow
 .bail on
 SELECT lab_init('{"metrics": ["accuracy", "auroc", "auprc"], "strategy": {"monitor": "val_auroc", "mode": "max"}, "progress": false}');
