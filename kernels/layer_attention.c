@@ -537,16 +537,23 @@ static const char *mha_proj(lf_onnx *g, const lf_layer *L, const char *x, const 
   return y;
 }
 
+/* The key padding mask [N, T] as the additive bias forward builds,
+** [N, 1, 1, T]: 0 for a step >= 0.5, LF_MASKED below. */
+static const char *mha_mask_bias(lf_onnx *g, const char *mask){
+  int64_t axes[2] = { 1, 2 };
+  const char *keep = lf_onnx_op2(g, "Less", mask, lf_onnx_scalar(g, "half", 0.5f));
+  const char *wi[3] = { keep, lf_onnx_scalar(g, "masked", LF_MASKED), lf_onnx_scalar(g, "zero", 0.0f) };
+  const char *b = keep ? lf_onnx_op(g, "Where", 3, wi, 0, NULL) : NULL;
+  return lf_onnx_op2(g, "Unsqueeze", b, lf_onnx_i64s(g, "mask_axes", 2, axes));
+}
+
 /* The definition at the top of this file, as MatMul/Softmax nodes:
-** heads are [N, H, T, D] views made with Reshape and Transpose. */
+** heads are [N, H, T, D] views made with Reshape and Transpose; the mask
+** bias (key padding, then the causal part) is added to the scores. */
 static int mha_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
                     const char **out, char *err, size_t errlen){
   const lf_mha_args *a = ARGS(L);
   int64_t T = L->in.dim[0], E = a->embed_dim, H = a->num_heads, D = E / H;
-  if( L->nin > 1 ){
-    snprintf(err, errlen, "MultiheadAttention with a key padding mask input has no ONNX export yet");
-    return -1;
-  }
   const lf_param *w_in = L->param[0], *b_in = a->bias ? L->param[1] : NULL;
   const lf_param *w_out = L->param[a->bias ? 2 : 1], *b_out = a->bias ? L->param[3] : NULL;
   int64_t split[4] = { 0, 0, H, D }, merge[3] = { 0, 0, E };
@@ -563,14 +570,17 @@ static int mha_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
   v = v ? lf_onnx_op(g, "Transpose", 1, vi, 1, &tq) : NULL;
   const char *s = lf_onnx_op2(g, "Mul", lf_onnx_op2(g, "MatMul", q, k),
                               lf_onnx_scalar(g, "mha_scale", (float)(1.0 / sqrt((double)D))));
+  const char *bias = L->nin > 1 ? mha_mask_bias(g, in[1]) : NULL;
   if( a->causal ){
-    float *bias = calloc((size_t)(T * T), sizeof(float));
+    float *c = calloc((size_t)(T * T), sizeof(float));
     int64_t dims[2] = { T, T };
-    if( !bias ) return lf_onnx_result(NULL, out, err, errlen);
-    for(int64_t i=0; i<T; i++) for(int64_t j=i+1; j<T; j++) bias[i*T + j] = LF_MASKED;
-    s = lf_onnx_op2(g, "Add", s, lf_onnx_f32(g, "mha_causal", 2, dims, bias));
-    free(bias);
+    if( !c ) return lf_onnx_result(NULL, out, err, errlen);
+    for(int64_t i=0; i<T; i++) for(int64_t j=i+1; j<T; j++) c[i*T + j] = LF_MASKED;
+    const char *causal = lf_onnx_f32(g, "mha_causal", 2, dims, c);
+    free(c);
+    bias = bias ? lf_onnx_op2(g, "Add", bias, causal) : causal;
   }
+  if( bias ) s = lf_onnx_op2(g, "Add", s, bias);
   const char *si[1] = { s };
   const char *p = s ? lf_onnx_op(g, "Softmax", 1, si, 1, &sm) : NULL;
   const char *o = lf_onnx_op2(g, "MatMul", p, v);

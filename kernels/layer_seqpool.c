@@ -156,22 +156,72 @@ static int seqpool_backward(const lf_layer *L, void *p, const lf_layer_run *r, c
   return 0;
 }
 
-/* Without a mask: ReduceMean / ReduceMax over time, or the last step. */
+/* Over the valid steps (mask > 0.5; all steps without a mask): the mean,
+** the max, or the last valid step; 0 for a sample without any. */
 static int seqpool_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
                         const char **out, char *err, size_t errlen){
-  int64_t time_axis = 1, last = L->in.dim[0] - 1;
-  lf_onnx_attr at[2] = { LF_ONNX_IS("axes", 1, &time_axis), LF_ONNX_I("keepdims", 0) };
-  if( L->nin > 1 ){
-    snprintf(err, errlen, "SeqPool with a mask input has no ONNX export yet");
-    return -1;
+  int64_t T = L->in.dim[0], C = L->in.dim[1], time_axis = 1, last = T - 1, a2 = 2;
+  int code = ARGS(L)->code;
+  lf_onnx_attr red[2] = { LF_ONNX_IS("axes", 1, &time_axis), LF_ONNX_I("keepdims", 0) };
+  lf_onnx_attr ax1 = LF_ONNX_I("axis", 1);
+  if( L->nin < 2 ){
+    if( code == LF_SEQPOOL_LAST ){
+      const char *gi[2] = { in[0], lf_onnx_i64(g, "last_step", 0, NULL, &last) };
+      return lf_onnx_result(gi[1] ? lf_onnx_op(g, "Gather", 2, gi, 1, &ax1) : NULL, out, err, errlen);
+    }
+    return lf_onnx_result(lf_onnx_op(g, code == LF_SEQPOOL_MEAN ? "ReduceMean" : "ReduceMax", 1, in, 2, red),
+                          out, err, errlen);
   }
-  if( ARGS(L)->code == LF_SEQPOOL_LAST ){
-    lf_onnx_attr ax = LF_ONNX_I("axis", 1);
-    const char *gi[2] = { in[0], lf_onnx_i64(g, "last_step", 0, NULL, &last) };
-    return lf_onnx_result(gi[1] ? lf_onnx_op(g, "Gather", 2, gi, 1, &ax) : NULL, out, err, errlen);
+  lf_onnx_attr to_f = LF_ONNX_I("to", LF_ONNX_FLOAT), to_i = LF_ONNX_I("to", LF_ONNX_INT64);
+  const char *zero = lf_onnx_scalar(g, "zero", 0.0f);
+  const char *valid = lf_onnx_op2(g, "Greater", in[1], lf_onnx_scalar(g, "half", 0.5f));     /* [N, T] */
+  const char *vi[1] = { valid };
+  const char *m = valid ? lf_onnx_op(g, "Cast", 1, vi, 1, &to_f) : NULL;
+  const char *ri[1] = { m };
+  lf_onnx_attr keep[2] = { LF_ONNX_IS("axes", 1, &time_axis), LF_ONNX_I("keepdims", 1) };
+  const char *cnt = m ? lf_onnx_op(g, "ReduceMax", 1, ri, 2, keep) : NULL;                   /* [N, 1]: any */
+  const char *any = lf_onnx_op2(g, "Greater", cnt, zero);
+  const char *valid3 = lf_onnx_op2(g, "Unsqueeze", valid, lf_onnx_i64s(g, "channel_axis", 1, &a2));
+  const char *y = NULL;
+  if( code == LF_SEQPOOL_MEAN ){
+    const char *m3 = lf_onnx_op2(g, "Unsqueeze", m, lf_onnx_i64s(g, "channel_axis", 1, &a2));
+    const char *si[2] = { lf_onnx_op2(g, "Mul", in[0], m3), lf_onnx_i64s(g, "time_axis", 1, &time_axis) };
+    const char *sum = si[0] && si[1] ? lf_onnx_op(g, "ReduceSum", 2, si, 1, &red[1]) : NULL;      /* [N, C] */
+    const char *ci[2] = { m, si[1] };
+    lf_onnx_attr kd = LF_ONNX_I("keepdims", 1);
+    const char *n = m ? lf_onnx_op(g, "ReduceSum", 2, ci, 1, &kd) : NULL;                       /* [N, 1] */
+    y = lf_onnx_op2(g, "Div", sum, lf_onnx_op2(g, "Max", n, lf_onnx_scalar(g, "one", 1.0f)));
+  }else if( code == LF_SEQPOOL_MAX ){
+    const char *wi[3] = { valid3, in[0], lf_onnx_scalar(g, "minus_inf", -INFINITY) };
+    const char *xi[1] = { valid3 ? lf_onnx_op(g, "Where", 3, wi, 0, NULL) : NULL };
+    y = xi[0] ? lf_onnx_op(g, "ReduceMax", 1, xi, 2, red) : NULL;
+  }else{
+    /* The index of the last valid step, gathered per sample. */
+    float *steps = malloc(sizeof(float) * (size_t)T);
+    int64_t tdim = T, tail[2] = { 1, C }, zero_i = 0, one_i = 1;
+    if( !steps ) return lf_onnx_result(NULL, out, err, errlen);
+    for(int64_t t=0; t<T; t++) steps[t] = (float)t;
+    const char *wi[3] = { valid, lf_onnx_f32(g, "steps", 1, &tdim, steps), zero };
+    free(steps);
+    const char *idx = wi[1] ? lf_onnx_op(g, "Where", 3, wi, 0, NULL) : NULL;
+    const char *ii[1] = { idx };
+    const char *at = idx ? lf_onnx_op(g, "ReduceMax", 1, ii, 2, keep) : NULL;                   /* [N, 1] */
+    const char *ai[1] = { at };
+    const char *at_i = at ? lf_onnx_op(g, "Cast", 1, ai, 1, &to_i) : NULL;
+    const char *at3 = lf_onnx_op2(g, "Unsqueeze", at_i, lf_onnx_i64s(g, "channel_axis", 1, &a2)); /* [N,1,1] */
+    const char *sl[4] = { lf_onnx_op1(g, "Shape", in[0]), lf_onnx_i64s(g, "starts", 1, &zero_i),
+                          lf_onnx_i64s(g, "ends", 1, &one_i), lf_onnx_i64s(g, "axes", 1, &zero_i) };
+    const char *batch = sl[0] && sl[1] && sl[2] && sl[3] ? lf_onnx_op(g, "Slice", 4, sl, 0, NULL) : NULL;
+    const char *shp[2] = { batch, lf_onnx_i64s(g, "gather_shape", 2, tail) };
+    lf_onnx_attr ax0 = LF_ONNX_I("axis", 0);
+    const char *full = batch && shp[1] ? lf_onnx_op(g, "Concat", 2, shp, 1, &ax0) : NULL;
+    const char *gi[2] = { in[0], lf_onnx_op2(g, "Expand", at3, full) };                        /* [N,1,C] */
+    const char *picked = gi[1] ? lf_onnx_op(g, "GatherElements", 2, gi, 1, &ax1) : NULL;
+    int64_t flat[2] = { 0, C };
+    y = lf_onnx_op2(g, "Reshape", picked, lf_onnx_i64s(g, "pooled", 2, flat));
   }
-  return lf_onnx_result(lf_onnx_op(g, ARGS(L)->code == LF_SEQPOOL_MEAN ? "ReduceMean" : "ReduceMax", 1, in, 2, at),
-                        out, err, errlen);
+  const char *wi[3] = { any, y, zero };
+  return lf_onnx_result(any && y ? lf_onnx_op(g, "Where", 3, wi, 0, NULL) : NULL, out, err, errlen);
 }
 
 const lf_layer_ops lf_layer_seqpool = {
