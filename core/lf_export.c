@@ -22,6 +22,7 @@
 #include "lf_predict.h"
 #include "lf_onnx_pb.h"
 #include "lf_file.h"
+#include "lf_tabular.h"
 #include "../kernels/lf_layer.h"
 
 typedef struct export_opts {
@@ -148,7 +149,9 @@ fail:
 /* ---- the graph ------------------------------------------------------------- */
 
 /* Refuses, by config path and loc, every layer without an ONNX form, and
-** pipelines whose inputs the file could not take as ppl_predict does. */
+** models with several inputs. (Named input groups are one input: the
+** data row the model slices; categorical columns come coded, as in
+** ppl_predict's array form, with the vocabularies in the metadata.) */
 static int check_exportable(const lf_model *m, char *err, size_t n){
   for(int i=0; i<m->spec.nnodes; i++){
     const lf_layer_ops *ops = m->spec.nodes[i].layer.ops;
@@ -158,11 +161,10 @@ static int check_exportable(const lf_model *m, char *err, size_t n){
       return -1;
     }
   }
-  if( lf_model_single_input(&m->spec, err, n) ) return -1;
-  if( LF_DS_TABULAR(&m->spec.dataset) ){
-    snprintf(err, n, "this pipeline's dataset has named inputs (dataset args \"inputs\"): ppl_predict turns "
-             "their text values into codes with the training vocabularies, which an ONNX file cannot take "
-             "as the same raw input yet; no file was written");
+  if( m->spec.ninputs != 1 ){
+    snprintf(err, n, "the model reads %d inputs (%s, %s%s); ONNX export takes models with one input "
+             "(a Sequential, or a Graph without \"inputs\"); no file was written", m->spec.ninputs,
+             m->spec.input_names[0], m->spec.input_names[1], m->spec.ninputs > 2 ? ", ..." : "");
     return -1;
   }
   return 0;
@@ -238,7 +240,7 @@ done:
 
 /* ---- metadata -------------------------------------------------------------- */
 
-#define MAX_META 12
+#define MAX_META 16
 typedef struct meta {
   int n;
   const char *key[MAX_META];
@@ -267,6 +269,25 @@ static char *classes_json(const lf_model *m){
   char *t = a ? cJSON_PrintUnformatted(a) : NULL;
   cJSON_Delete(a);
   return t;
+}
+
+/* The input's columns and, per categorical column, its vocabulary: code
+** k is vocab[k-1], 0 a value not seen in training. -1 out of memory. */
+static int tabular_json(const lf_model *m, char **cols, char **vocab){
+  const lf_tabular *t = m->tab;
+  cJSON *c = cJSON_CreateArray(), *v = cJSON_CreateObject();
+  for(int j=0; c && v && j<t->ncols && j<m->spec.dataset.nfeatures; j++){
+    const char *name = m->spec.dataset.features[j];
+    cJSON_AddItemToArray(c, cJSON_CreateString(name));
+    if( !t->categorical[j] ) continue;
+    cJSON *a = cJSON_AddArrayToObject(v, name);
+    for(int k=0; a && k<t->nvocab[j]; k++) cJSON_AddItemToArray(a, cJSON_CreateString(t->vocab[j][k]));
+  }
+  *cols = c ? cJSON_PrintUnformatted(c) : NULL;
+  *vocab = v ? cJSON_PrintUnformatted(v) : NULL;
+  cJSON_Delete(c);
+  cJSON_Delete(v);
+  return *cols && *vocab ? 0 : -1;
 }
 
 static char *preprocessing_text(const lf_model *m){
@@ -330,6 +351,14 @@ char *lf_export_onnx(sqlite3 *db, const char *pplid, const char *path_arg, const
           | meta_put(&md, "output_mode", mode_name(o.mode)) | meta_put(&md, "input_shape", in_shape)
           | meta_put(&md, "output_shape", out_shape) | meta_put(&md, "preprocessing", pre);
   free(in_shape); free(out_shape); free(pre);
+  if( m.tab ){
+    /* ppl_predict's array input: one value per column, categorical ones
+    ** as codes (1 + index in the column's vocabulary, 0 unknown). */
+    char *cols = NULL, *vocab = NULL;
+    bad |= tabular_json(&m, &cols, &vocab);
+    bad |= meta_put(&md, "input_columns", cols) | meta_put(&md, "categorical_vocabularies", vocab);
+    free(cols); free(vocab);
+  }
   if( m.nclasses_text > 0 ){
     char *cj = classes_json(&m);
     bad |= meta_put(&md, "class_labels", cj);

@@ -2,7 +2,9 @@
 ** lf_export.h — ppl_export: a pipeline's network at one kept epoch as an
 ** ONNX model that takes the same raw inputs as ppl_predict (the dataset's
 ** scale and the training split's standardisation are nodes of the graph)
-** and gives the outputs of one ppl_predict mode.
+** and gives the outputs of one ppl_predict mode. Named input groups are
+** the one data row they are sliced from; categorical columns come as codes
+** (ppl_predict's array form), the vocabularies in the metadata.
 **
 ** Where it may write: a relative path is resolved in the database's folder
 ** and must stay inside it (no "..", no link leading out); an absolute path
