@@ -255,6 +255,26 @@ def run(tmp, onnx):
     pipes["rnn2"] = (base(RNN2, idx, "train", "val"), 1)
     pipes["tokens"] = (base(TOKENS, {"loc": "csv", "args": {"label": "label", "features": ["ia", "ib", "ic"]}},
                             "t.csv", "t.csv"), 2)
+    # Named input groups: a categorical column through CategoricalEmbedding
+    # (codes in, as ppl_predict's array form takes them), and a sequence with
+    # its mask read by SeqPool and MultiheadAttention.
+    with open(os.path.join(proj, "s.csv"), "w") as f:
+        rnd = lcg(7)
+        f.write("s,label\n")
+        for i in range(120):
+            steps = [[(rnd() % 100) / 50.0 - 1 for _ in range(4)] for _ in range(1 + rnd() % 4)]
+            f.write('"%s",%d\n' % (json.dumps(steps), int(sum(v[0] for v in steps) > 0)))
+    pipes["named"] = (base(seq(L("CategoricalEmbedding", dim=3), L("Linear", out=8), L("ReLU"), L("Linear", out=2)),
+        {"loc": "csv", "args": {"label": "label", "inputs": {"num": {"columns": ["a", "b"], "standardize": True},
+                                                             "cat": {"columns": ["c"], "categorical": True}}}},
+        "d.csv", "d.csv"), 2)
+    pipes["masked"] = (base({"loc": "Graph", "args": {"inputs": ["s", "s_mask"], "nodes": [
+        node("att", "MultiheadAttention", ["s", "s_mask"], embed_dim=4, num_heads=2, causal=True),
+        node("mean", "SeqPool", ["att", "s_mask"], mode="mean"), node("max", "SeqPool", ["att", "s_mask"], mode="max"),
+        node("last", "SeqPool", ["s", "s_mask"], mode="last"), node("all", "Concat", ["mean", "max", "last"]),
+        node("head", "Linear", ["all"], out=2)], "output": "head"}},
+        {"loc": "csv", "args": {"label": "label", "sequence": "s", "max_len": 4, "step_features": 4}},
+        "s.csv", "s.csv", train_batch_size=16), 2)
     bf16 = "avx512_bf16" in open("/proc/cpuinfo").read()
     if bf16:
         pipes["mlp16"] = (base(MLP, idx, "train", "val", precision="bf16"), 1)
@@ -285,6 +305,18 @@ def run(tmp, onnx):
               "rnn2": (img_bin, [1, 28, 28], 1000),
               "tokens": (tok_bin, [3], len(rows))}
 
+    # Random rows for the named-input pipelines, in ppl_predict's array form:
+    # codes 0..5 for the CSV's columns (a code past the vocabulary reads the
+    # unknown code, as in ppl_predict), values in [0, 1) for a sequence and
+    # its mask (a step is valid above 0.5, so some samples have none).
+    rnd = lcg(11)
+    for name, width, draw in (("named", 3, lambda: float(rnd() % 6)),
+                              ("masked", 20, lambda: (rnd() % 1000) / 1000.0)):
+        binf = os.path.join(tmp, name + ".f32")
+        with open(binf, "wb") as f:
+            f.write(f32_blob([draw() for _ in range(500 * width)]))
+        inputs[name] = (binf, [width], 500)
+
     jobs, expected = [], {}
     for name in pipes:
         binf, shape, count = inputs[name]
@@ -309,7 +341,11 @@ def run(tmp, onnx):
                 assert meta["pplid"] == name and meta["labflow_version"] == version, meta
                 assert meta["epoch"] == str(one(con, "SELECT best_epoch FROM ppl_state WHERE pplid=?", name)), meta
                 assert meta["config_hash"] == one(con, "SELECT config_hash FROM ppls WHERE pplid=?", name), meta
-                if name in ("text", "tokens"):
+                if name == "named":
+                    assert sorted(json.loads(meta["input_columns"])) == ["a", "b", "c"], meta
+                    vocab = json.loads(meta["categorical_vocabularies"])
+                    assert list(vocab) == ["c"] and len(vocab["c"]) > 3, meta
+                if name in ("text", "tokens", "named"):
                     assert json.loads(meta["class_labels"]) == ["down", "up"], meta
                 else:
                     assert "class_labels" not in meta, meta
@@ -317,7 +353,7 @@ def run(tmp, onnx):
 
     def parity(name):
         def f():
-            labels = ["down", "up"] if name in ("text", "tokens") else None
+            labels = ["down", "up"] if name in ("text", "tokens", "named") else None
             n = inputs[name][2]
             for mode in ("raw", "proba", "class"):
                 got = json.load(open(os.path.join(out, "%s-%s.onnx.json" % (name, mode))))
@@ -389,13 +425,20 @@ def run(tmp, onnx):
     refused("unknown option", "SELECT ppl_export('text', ?, 'best', '{\"force\": 1}')", [p_new], "force")
     refused("unwritable place", "SELECT ppl_export('text', '/proc/labflow-test.onnx')", [], "/proc")
 
-    # A dataset with named inputs: refused by name before anything is written.
-    one(con, "SELECT ppl_new('named', ?)", base(seq(L("CategoricalEmbedding", dim=2), L("Linear", out=2)),
-        {"loc": "csv", "args": {"label": "label", "inputs": {"num": {"columns": ["a", "b"]},
-                                                             "cat": {"columns": ["c"], "categorical": True}}}},
-        "d.csv", "d.csv"))
-    one(con, "SELECT ppl_train('named', 1)")
-    refused("named inputs refused by name", "SELECT ppl_export('named', ?)", [p_new], "named inputs")
+    # A plugin's layer has no ONNX form: refused by its config path and loc.
+    plugin = os.path.join(tmp, "myplugin.so")
+    b = subprocess.run(["cc", "-O1", "-fPIC", "-shared", "-I" + os.path.join(ROOT, "include"), "-o", plugin,
+                        os.path.join(ROOT, "examples", "plugin", "myplugin.c"), "-lm"], capture_output=True, text=True)
+    if b.returncode == 0:
+        con.enable_load_extension(True)
+        one(con, "SELECT lab_load_plugin(?)", plugin)
+        one(con, "SELECT ppl_new('plug', ?)", base(seq(L("Linear", out=4), L("myplugin.Swish"), L("Linear", out=2)),
+            {"loc": "csv", "args": {"label": "label", "features": ["a", "b", "c"]}}, "d.csv", "d.csv"))
+        one(con, "SELECT ppl_train('plug', 1)")
+        refused("a layer without an ONNX form (a plugin's) is refused by name", "SELECT ppl_export('plug', ?)", [p_new],
+                "model>args>layers[1] is myplugin.Swish", "no ONNX export")
+    else:
+        report("the example plugin builds", False, b.stderr[-400:])
 
     def overwrite():
         path = os.path.join(out, "text-raw.onnx")
