@@ -42,6 +42,10 @@ expect ptlf_income "predicts by column name, an unseen category included" '^"<=5
 auc=$(grep -E '^│ 8 ' "$tmp/ptlf_income.out" | awk -F'│' '{print $4}' | tr -d ' ')
 if awk "BEGIN{exit !($auc >= 0.9)}" 2>/dev/null; then ok ptlf_income "val_auroc $auc >= 0.9"; else bad ptlf_income "val_auroc '$auc' < 0.9"; fi
 
+run forecast_lstm
+expect forecast_lstm "trains an LSTM on windows of a CSV series" '^6$'
+expect forecast_lstm "its validation RMSE beats the last-value baseline" '│ [0-9.]+ +│ [0-9.]+ +│ 1 +│'
+
 run fashion_resnet
 expect fashion_resnet "trains 3 epochs and shows the history" '│ 3     │'
 expect fashion_resnet "evaluates the best epoch on the test split" '"samples":10000'
