@@ -3,7 +3,8 @@
 # side, on the same machine, threads, data and models (MLP 784-256-128-10,
 # CNN conv16-pool-conv32-pool-fc128-fc10, the small ResNet of
 # examples/fashion_resnet.sql, a 2-layer Transformer encoder reading the
-# images row by row: 28 steps of 28 pixels, d_model 64), batch 128, Adam 1e-3.
+# images row by row: 28 steps of 28 pixels, d_model 64, and the row-by-row
+# LSTM: LSTM 128, last step, Linear 10), batch 128, Adam 1e-3.
 #
 # LabFlow trains through ppl_train in the sqlite3 shell (labflow_bench.sql,
 # driven by bench_util.py); PyTorch through torch_bench.py when
@@ -16,7 +17,7 @@
 #   BENCH_RUNS=3        alternating rounds
 #   BENCH_EPOCHS=3      epochs per run (>= 2)
 #   BENCH_THREADS=2
-#   BENCH_MODELS="mlp cnn resnet transformer"
+#   BENCH_MODELS="mlp cnn resnet transformer lstm"
 #   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
 #   BENCH_TORCH=1       0 skips PyTorch
 #   BENCH_TRAIN=1       0 skips the training comparison with PyTorch
@@ -30,7 +31,7 @@ cd "$(dirname "$0")/../.."
 RUNS=${BENCH_RUNS:-3}
 EPOCHS=${BENCH_EPOCHS:-3}
 THREADS=${BENCH_THREADS:-2}
-MODELS=${BENCH_MODELS:-"mlp cnn resnet transformer"}
+MODELS=${BENCH_MODELS:-"mlp cnn resnet transformer lstm"}
 PRECS=${BENCH_PRECISIONS:-"f32 bf16"}
 PY=/usr/bin/python3
 LIB="$(pwd)/labflow"

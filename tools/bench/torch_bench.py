@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torch_bench.py — the PyTorch side of `make bench`.
 
-Trains the reference MLP, CNN, ResNet or Transformer encoder on Fashion-MNIST exactly as the LabFlow
+Trains the reference MLP, CNN, ResNet, Transformer encoder or row-by-row LSTM on Fashion-MNIST exactly as the LabFlow
 side does: the same IDX files, images scaled to [0,1] and kept in memory as
 one float32 tensor, batch 128, Adam(lr=1e-3), a fresh shuffle each epoch,
 CrossEntropyLoss, training accuracy counted per batch. Each epoch is then
@@ -12,7 +12,7 @@ PyTorch gets its best setting on this machine; run.sh sets the environment
 script sets torch's own thread count. Batches are gathered with index_select
 on the in-memory tensor (no DataLoader, whose per-sample path is far slower).
 
-  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn|resnet|transformer EPOCHS TORCH_THREADS
+  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn|resnet|transformer|lstm EPOCHS TORCH_THREADS
 
 Prints one line per epoch:
   torch <model> epoch <k> train_s <t> val_s <t> train_acc <a> val_acc <a>
@@ -89,9 +89,24 @@ class Encoder(nn.Module):
         return self.head(h.mean(1))
 
 
+class RowLSTM(nn.Module):
+    """Row-by-row sequence model: 28 steps of 28 pixels, LSTM(128), last step, Linear(10)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.view(x.shape[0], 28, 28))
+        return self.head(out[:, -1])
+
+
 def model(which):
     if which == "transformer":
         return Encoder()
+    if which == "lstm":
+        return RowLSTM()
     if which == "resnet":
         return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                              stage(16, 16, 1), nn.ReLU(), stage(16, 32, 2), nn.ReLU(),
