@@ -43,6 +43,8 @@ typedef struct linear_state {
   lf_relayout gw_out;             /* weight grad layout -> plain grad */
   dnnl_memory_t rows_src, rows_dst; /* on a sequence: [B*T, .] views of the */
   dnnl_memory_t rows_dsrc, rows_ddst; /* net's buffers (NULL on a vector) */
+  lf_relayout seq_in, seq_dout;   /* a blocked sequence (after Conv1d) to
+                                  ** plain, and its gradient back */
 } linear_state;
 
 static int linear_infer(const void *args, const lf_shape *in, int nin,
@@ -104,6 +106,8 @@ static void linear_release(void *p){
   if( s->rows_src ) dnnl_memory_destroy(s->rows_src);
   if( s->rows_dst ) dnnl_memory_destroy(s->rows_dst);
   if( s->rows_dsrc ) dnnl_memory_destroy(s->rows_dsrc);
+  lf_relayout_free(&s->seq_in);
+  lf_relayout_free(&s->seq_dout);
   if( s->rows_ddst ) dnnl_memory_destroy(s->rows_ddst);
   free(s);
 }
@@ -134,10 +138,11 @@ static int linear_build(const lf_layer *L, lf_layer_build *b,
   if( seq ){
     /* [B, T, F] seen as [B*T, F]: the same bytes when the layout is plain. */
     int64_t rd[2] = { rows, wdims[1] };
-    if( !lf_dnnl_md_is_plain(b->src_md) ){
-      snprintf(err, errlen, "Linear on a sequence needs a plain input layout");
-      goto fail;
-    }
+    /* A blocked input (a Conv1d's [C, L]) is made plain first. */
+    dnnl_memory_desc_t plain3;
+    if( lf_dnnl_md_dt(&plain3, b->batch, &L->in, 0, b->src_md->data_type, err, errlen)
+     || lf_relayout_init(&s->seq_in, b->src_md, &plain3, 1, err, errlen)
+     || (b->need_diff_src && lf_relayout_init(&s->seq_dout, b->src_md, &plain3, 0, err, errlen)) ) goto fail;
     if( lf_dnnl_md_dims(&gw_plain, 2, rd, err, errlen)
      || lf_dnnl_md_retype(&rows_src, &gw_plain, b->src_md->data_type, err, errlen)
      || lf_dnnl_mem(&s->rows_src, &rows_src, DNNL_MEMORY_NONE, err, errlen)
@@ -224,8 +229,9 @@ static int linear_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   linear_state *s = p;
   dnnl_exec_arg_t a[4];
   int n = 0;
-  if( lf_relayout_run(&s->w_fwd, s->w, r->stream, err, errlen) ) return -1;
-  a[n].arg = DNNL_ARG_SRC;     a[n++].memory = rows_of(s->rows_src, r->src);
+  if( lf_relayout_run(&s->w_fwd, s->w, r->stream, err, errlen)
+   || lf_relayout_run(&s->seq_in, r->src, r->stream, err, errlen) ) return -1;
+  a[n].arg = DNNL_ARG_SRC;     a[n++].memory = rows_of(s->rows_src, lf_relayout_mem(&s->seq_in, r->src));
   a[n].arg = DNNL_ARG_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->w_fwd, s->w);
   if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_BIAS; a[n++].memory = s->b; }
   a[n].arg = DNNL_ARG_DST;     a[n++].memory = rows_of(s->rows_dst, r->dst);
@@ -242,11 +248,12 @@ static int linear_backward(const lf_layer *L, void *p, const lf_layer_run *r,
     if( lf_relayout_run(&s->w_bwd, s->w, r->stream, err, errlen) ) return -1;
     a[0].arg = DNNL_ARG_DIFF_DST; a[0].memory = ddst;
     a[1].arg = DNNL_ARG_WEIGHTS;  a[1].memory = lf_relayout_mem(&s->w_bwd, s->w);
-    a[2].arg = DNNL_ARG_DIFF_SRC; a[2].memory = rows_of(s->rows_dsrc, r->diff_src);
+    a[2].arg = DNNL_ARG_DIFF_SRC; a[2].memory = rows_of(s->rows_dsrc, lf_relayout_mem(&s->seq_dout, r->diff_src));
     if( lf_prim_run(&s->bwd_data, r->stream, 3, a, "Linear backward data",
-                    err, errlen) ) return -1;
+                    err, errlen)
+     || lf_relayout_run(&s->seq_dout, r->diff_src, r->stream, err, errlen) ) return -1;
   }
-  a[n].arg = DNNL_ARG_SRC;          a[n++].memory = rows_of(s->rows_src, r->src);
+  a[n].arg = DNNL_ARG_SRC;          a[n++].memory = rows_of(s->rows_src, lf_relayout_mem(&s->seq_in, r->src));
   a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = ddst;
   a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
   if( ARGS(L)->bias ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }

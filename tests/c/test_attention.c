@@ -272,6 +272,17 @@ static void test_sequence_layers(void){
   L[5] = layer("Slice"); ((lf_slice_args*)L[5].args)->start = 0; ((lf_slice_args*)L[5].args)->length = 6;
   lf_test_gradcheck_inputs("Linear[T,F] -> sinusoidal positions -> ClassToken -> MultiheadAttention -> step 0",
                            lf_net_create(L, 6, &in, err, sizeof err), err, 2, 0, 7);
+  /* Linear on a Conv1d's [C, L] output, which oneDNN keeps blocked. */
+  {
+    lf_shape cin = shp(2, 3, 9);
+    lf_layer_spec C[2];
+    C[0] = layer("Conv1d");
+    ((lf_conv1d_args*)C[0].args)->out = 16;
+    ((lf_conv1d_args*)C[0].args)->kernel = 3;
+    C[1] = layer("Linear"); ((lf_linear_args*)C[1].args)->out = 4;
+    lf_test_gradcheck_inputs("Conv1d(16) -> Linear on its [C, L] output", lf_net_create(C, 2, &cin, err, sizeof err),
+                             err, 2, 0, 10);
+  }
   /* The table itself: P[t, 2i] = sin(t / 10000^(2i/E)), P[t, 2i+1] = cos(...). */
   {
     lf_layer_spec P = layer("PositionalEmbedding");
