@@ -28,6 +28,24 @@ typedef struct lf_input_group {
                               [width]) */
 } lf_input_group;
 
+/* A dataset given by a function (a plugin's, core/lf_plugin.c): load
+** fills an lf_dataset_fill whose x and y were allocated by
+** lf_dataset_fill_alloc (freed with the dataset), from src as the config
+** gives it (a file path is resolved against the project like csv's). */
+typedef struct lf_dataset_fill {
+  int64_t n;
+  lf_shape shape;
+  float *x;                /* n * count(shape) */
+  float *y;                /* n labels: class index or regression target */
+  int nclasses;            /* 0: max label + 1 */
+} lf_dataset_fill;
+typedef struct lf_dataset_fn {
+  int (*load)(const void *args, const char *src, lf_dataset_fill *out, char *err, size_t errlen);
+} lf_dataset_fn;
+#define LF_DATASET_FN_ARGS_BYTES 256
+/* 0, or -1 with err (too large, out of memory). */
+int lf_dataset_fill_alloc(lf_dataset_fill *f, int64_t n, const lf_shape *shape, char *err, size_t errlen);
+
 typedef struct lf_dataset_spec {
   lf_dataset_kind kind;
   double scale;            /* features are divided by it; 0 = no scaling.
@@ -65,6 +83,8 @@ typedef struct lf_dataset_spec {
   int split;               /* set by the trainer before each load: 0 every
                               window, 1 the training part, 2 the validation
                               part */
+  const lf_dataset_fn *fn; /* a plugin dataset (kind is then 0) */
+  double fn_args[LF_DATASET_FN_ARGS_BYTES / sizeof(double)];  /* its args */
 } lf_dataset_spec;
 
 /* True if the spec has named inputs (categories, missing values). */
