@@ -399,6 +399,9 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
     }else{
       spec = NULL;
     }
+  }else if( lf_component_dataset_fn(comp) ){
+    /* A plugin dataset: its args land in the spec (lf_dataset_spec.fn_args). */
+    ((lf_dataset_spec*)spec)->fn = lf_component_dataset_fn(comp);
   }else if( lf_component_optim_fn(comp) ){
     /* A plugin optimizer: its args land in the spec (lf_optim_spec.fn_args). */
     ((lf_optim_spec*)spec)->optim_fn = lf_component_optim_fn(comp);

@@ -131,6 +131,10 @@ static int add_loss(lfp_registrar *r, const lfp_loss_def *def);
 static int add_metric(lfp_registrar *r, const lfp_metric_def *def);
 static int add_scheduler(lfp_registrar *r, const lfp_scheduler_def *def);
 static int add_optimizer(lfp_registrar *r, const lfp_optimizer_def *def);
+static int add_dataset(lfp_registrar *r, const lfp_dataset_def *def);
+static int h_data_alloc(lfp_data *d, int64_t n, const lfp_shape *shape, char *err, size_t errlen){
+  return lf_dataset_fill_alloc((lf_dataset_fill*)d, n, (const lf_shape*)shape, err, errlen);
+}
 
 static const lfp_host host = {
   LFP_ABI_VERSION, add_layer, add_loss, add_metric,
@@ -138,8 +142,11 @@ static const lfp_host host = {
   lf_dnnl_engine, lf_dnnl_check, h_md, lf_dnnl_md_is_plain, lf_dnnl_mem, lf_dnnl_ptr, lf_dnnl_nfloat,
   h_prim_create, h_prim_reorder, h_prim_md, h_prim_run, h_prim_free,
   h_relayout_init, h_relayout_mem, h_relayout_run, h_relayout_free, h_stream_wait,
-  add_scheduler, add_optimizer,
+  add_scheduler, add_optimizer, add_dataset, h_data_alloc,
 };
+SAME_SIZE(lf_dataset_fill, lfp_data);
+SAME_FIELD(lf_dataset_fill, lfp_data, shape); SAME_FIELD(lf_dataset_fill, lfp_data, x);
+SAME_FIELD(lf_dataset_fill, lfp_data, y); SAME_FIELD(lf_dataset_fill, lfp_data, nclasses);
 _Static_assert(LFP_OPTIM_MAX_STATE==LF_OPTIM_FN_MAX_STATE, "optimizer state" ABI_MSG);
 
 /* ---- the loaded plugins and their rows ---------------------------------- */
@@ -154,7 +161,9 @@ typedef struct plugin_row {
   lf_metric_fn *metric_fn;
   lf_sched_fn *sched_fn;
   lf_optim_fn *optim_fn;
-  int (*optim_finish)(void *args, char *err, size_t errlen);  /* the plugin's */
+  lf_dataset_fn *dataset_fn;
+  int (*optim_finish)(void *args, char *err, size_t errlen);  /* the plugin's
+                              ** (an optimizer's or a dataset's) */
   lf_arg_spec *owned_args;    /* an optimizer's args: common ones + its own */
   const char *plugin;
 } plugin_row;
@@ -205,6 +214,10 @@ const lf_sched_fn *lf_component_sched_fn(const lf_component *c){
 const lf_optim_fn *lf_component_optim_fn(const lf_component *c){
   const plugin_row *r = row_of(c);
   return r ? r->optim_fn : NULL;
+}
+const lf_dataset_fn *lf_component_dataset_fn(const lf_component *c){
+  const plugin_row *r = row_of(c);
+  return r ? r->dataset_fn : NULL;
 }
 const char *lf_component_plugin(const lf_component *c){
   const plugin_row *r = row_of(c);
@@ -355,6 +368,7 @@ static void free_row(plugin_row *r){
   free(r->metric_fn);
   free(r->sched_fn);
   free(r->optim_fn);
+  free(r->dataset_fn);
   free(r->owned_args);
   free(r);
 }
@@ -482,6 +496,44 @@ static int add_optimizer(lfp_registrar *r, const lfp_optimizer_def *def){
   fn->nstate = def->nstate;
   for(int j=0; j<def->nstate; j++) fn->state_names[j] = def->state_names[j];
   fn->step = def->step;
+  return 0;
+}
+
+/* Calls the plugin's finish on the args inside the dataset spec. */
+static int dataset_finish(void *spec, char *err, size_t errlen){
+  lf_dataset_spec *ds = spec;
+  int n = published_rows();
+  for(int i=0; i<n; i++){
+    if( rows[i]->dataset_fn && rows[i]->dataset_fn==ds->fn ){
+      return rows[i]->optim_finish ? rows[i]->optim_finish(ds->fn_args, err, errlen) : 0;
+    }
+  }
+  return 0;
+}
+
+static int add_dataset(lfp_registrar *r, const lfp_dataset_def *def){
+  if( !def ) return reg_fail(r, "add_dataset: no definition%s%s", "", NULL);
+  if( !def->load ) return reg_fail(r, "dataset '%s' needs a load function%s", def->name, NULL);
+  if( def->args_size > LF_DATASET_FN_ARGS_BYTES ) return reg_fail(r, "dataset '%s': args_size is at most 256 bytes%s", def->name, NULL);
+  int nown = 0;
+  for(const lfp_arg_spec *a = def->args; a && a->name; a++) nown++;
+  plugin_row *row = stage(r, LF_KIND_DATASET, def->name, def->help, def->args, def->args_size, NULL);
+  if( !row ) return -1;
+  /* Its args land in lf_dataset_spec.fn_args. */
+  lf_arg_spec *all = calloc((size_t)nown + 1, sizeof *all);
+  lf_dataset_fn *fn = calloc(1, sizeof *fn);
+  row->owned_args = all;
+  row->dataset_fn = fn;
+  if( !all || !fn ) return reg_fail(r, "out of memory%s%s", "", NULL);
+  for(int k=0; k<nown; k++){
+    memcpy(&all[k], &def->args[k], sizeof *all);
+    all[k].offset += offsetof(lf_dataset_spec, fn_args);
+  }
+  row->c.args = all;
+  row->c.spec_size = 0;
+  row->c.finish = dataset_finish;
+  row->optim_finish = def->finish;
+  fn->load = (int (*)(const void*, const char*, lf_dataset_fill*, char*, size_t))def->load;
   return 0;
 }
 

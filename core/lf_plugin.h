@@ -45,6 +45,9 @@ const struct lf_sched_fn *lf_component_sched_fn(const lf_component *c);
 /* A plugin optimizer's args land in lf_optim_spec (the common lr,
 ** scheduler, grad_clip, and its own inside fn_args). */
 const struct lf_optim_fn *lf_component_optim_fn(const lf_component *c);
+/* A plugin dataset's args land in lf_dataset_spec.fn_args. */
+struct lf_dataset_fn;
+const struct lf_dataset_fn *lf_component_dataset_fn(const lf_component *c);
 const struct lf_loss_fn *lf_component_loss_fn(const lf_component *c);
 const struct lf_metric_fn *lf_component_metric_fn(const lf_component *c);
 const char *lf_component_plugin(const lf_component *c);

@@ -2,8 +2,8 @@
 ** labflow_plugin.h — the public interface of LabFlow C plugins.
 **
 ** A plugin is a shared library that registers components (layers, losses,
-** metrics, optimizers, learning-rate schedulers) into the component table
-** the built-ins use. A config then names
+** metrics, optimizers, learning-rate schedulers, datasets) into the
+** component table the built-ins use. A config then names
 ** them as "<plugin>.<component>", e.g. {"loc": "myplugin.Swish"}. From SQL:
 **
 **   SELECT lab_load_plugin('./myplugin.so');
@@ -241,6 +241,28 @@ typedef struct lfp_optimizer_def {
                int64_t n, int decay, float *const *state);
 } lfp_optimizer_def;
 
+/* A dataset: load reads src (the config's train_data_src, val_data_src or
+** ppl_evaluate's source; a relative path is resolved against the project
+** folder, as for csv) and fills out: first host->data_alloc(out, n,
+** &shape, ...), then out->x (n samples of shape, row-major) and out->y (n
+** labels: class indices 0, 1, ... for a classification loss, else target
+** values), and optionally out->nclasses (0: the largest label + 1).
+** LabFlow checks every value. args_size: at most 256 bytes. */
+typedef struct lfp_data {
+  int64_t n;
+  lfp_shape shape;
+  float *x;
+  float *y;
+  int nclasses;
+} lfp_data;
+typedef struct lfp_dataset_def {
+  const char *name, *help;
+  const lfp_arg_spec *args;
+  size_t args_size;
+  int (*finish)(void *args, char *err, size_t errlen);
+  int (*load)(const void *args, const char *src, lfp_data *out, char *err, size_t errlen);
+} lfp_dataset_def;
+
 /* ---- oneDNN helpers (LabFlow's own toolkit) -------------------------- */
 
 typedef struct lfp_prim {
@@ -304,6 +326,9 @@ typedef struct lfp_host {
   int (*stream_wait)(dnnl_stream_t s, char *err, size_t errlen);
   int (*add_scheduler)(lfp_registrar *r, const lfp_scheduler_def *def);
   int (*add_optimizer)(lfp_registrar *r, const lfp_optimizer_def *def);
+  int (*add_dataset)(lfp_registrar *r, const lfp_dataset_def *def);
+  /* a dataset's buffers: x (n * count(shape) floats) and y (n), zeroed */
+  int (*data_alloc)(lfp_data *d, int64_t n, const lfp_shape *shape, char *err, size_t errlen);
 } lfp_host;
 
 /* The one symbol a plugin exports. abi comes first so that LabFlow can

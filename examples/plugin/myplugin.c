@@ -7,6 +7,7 @@
 **   myplugin.Brier       metric  mean over samples of sum_j (p_j - onehot_j)^2
 **   myplugin.ExpDecay    scheduler  lr * gamma^epoch
 **   myplugin.Lion        optimizer  sign of an interpolated momentum (Chen et al. 2023)
+**   myplugin.Points      dataset  a text file of "x1 ... xF label" lines
 **
 ** Build: make (see Makefile), then in SQL:
 **   SELECT lab_load_plugin('./examples/plugin/myplugin.so');
@@ -250,13 +251,59 @@ static const lfp_optimizer_def lion = {
   lion_arg_spec, sizeof(lion_args), NULL, 1, {"exp_avg"}, lion_step
 };
 
+/* ---- myplugin.Points -------------------------------------------------------- */
+
+typedef struct points_args { int features; } points_args;
+
+static const lfp_arg_spec points_arg_spec[] = {
+  {"features", LFP_ARG_INT, 1, 0, 0, 1, 1000, 0, offsetof(points_args, features), 0, "numbers per line before the label"},
+  {0}
+};
+
+/* Two passes over the file: count the lines, then read them into the
+** buffers LabFlow allocates (and later frees). */
+static int points_load(const void *args, const char *src, lfp_data *out, char *err, size_t errlen){
+  int f = ((const points_args*)args)->features;
+  FILE *in = fopen(src, "r");
+  if( !in ){ snprintf(err, errlen, "myplugin.Points: cannot open %s", src); return -1; }
+  int64_t n = 0;
+  char line[4096];
+  while( fgets(line, sizeof line, in) ) if( line[0] != '\n' && line[0] != '#' ) n++;
+  lfp_shape shape = { 1, { f } };
+  if( H->data_alloc(out, n, &shape, err, errlen) ){ fclose(in); return -1; }
+  rewind(in);
+  int64_t i = 0;
+  while( i < n && fgets(line, sizeof line, in) ){
+    if( line[0] == '\n' || line[0] == '#' ) continue;
+    char *p = line, *end;
+    for(int j=0; j<=f; j++){
+      double v = strtod(p, &end);
+      if( end == p ){
+        snprintf(err, errlen, "myplugin.Points: %s line %lld: expected %d numbers and a label", src, (long long)i + 1, f);
+        fclose(in);
+        return -1;
+      }
+      if( j < f ) out->x[i*f + j] = (float)v; else out->y[i] = (float)v;
+      p = end;
+    }
+    i++;
+  }
+  fclose(in);
+  return 0;
+}
+
+static const lfp_dataset_def points = {
+  "Points", "A text file of lines \"x1 ... xF label\" ('#' starts a comment line).",
+  points_arg_spec, sizeof(points_args), NULL, points_load
+};
+
 /* ---- registration ---------------------------------------------------------- */
 
 static int register_all(lfp_registrar *r, const lfp_host *host, char *err, size_t errlen){
   (void)err; (void)errlen;
   H = host;
   if( host->add_layer(r, &swish) || host->add_loss(r, &focal) || host->add_metric(r, &brier)
-   || host->add_scheduler(r, &expdecay) || host->add_optimizer(r, &lion) ) return -1;
+   || host->add_scheduler(r, &expdecay) || host->add_optimizer(r, &lion) || host->add_dataset(r, &points) ) return -1;
   return 0;
 }
 
