@@ -74,6 +74,25 @@ void lf_model_close(lf_model *m){
   memset(m, 0, sizeof *m);
 }
 
+/* Fills m->classes from a JSON array of strings (anything else: none). */
+static int set_classes(lf_model *m, const char *json, char *err, size_t n){
+  cJSON *a = cJSON_Parse(json);
+  int k = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0, result = 0;
+  if( k > 0 ){
+    m->classes = calloc((size_t)k, sizeof(char*));
+    if( !m->classes ){ result = -1; snprintf(err, n, "out of memory"); }
+    for(int i=0; m->classes && i<k; i++){
+      const cJSON *e = cJSON_GetArrayItem(a, i);
+      const char *s = cJSON_IsString(e) ? e->valuestring : "";
+      m->classes[i] = malloc(strlen(s)+1);
+      if( m->classes[i] ) strcpy(m->classes[i], s);
+      m->nclasses_text = i+1;
+    }
+  }
+  cJSON_Delete(a);
+  return result;
+}
+
 int lf_model_load_classes(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t n){
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, "SELECT classes FROM main.ppl_state WHERE pplid=?1", -1, &st, NULL);
@@ -81,23 +100,26 @@ int lf_model_load_classes(sqlite3 *db, const char *pplid, lf_model *m, char *err
   sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
   int result = 0;
   if( sqlite3_step(st)==SQLITE_ROW && sqlite3_column_type(st, 0)==SQLITE_TEXT ){
-    cJSON *a = cJSON_Parse((const char*)sqlite3_column_text(st, 0));
-    int k = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
-    if( k > 0 ){
-      m->classes = calloc((size_t)k, sizeof(char*));
-      if( !m->classes ){ result = -1; snprintf(err, n, "out of memory"); }
-      for(int i=0; m->classes && i<k; i++){
-        const cJSON *e = cJSON_GetArrayItem(a, i);
-        const char *s = cJSON_IsString(e) ? e->valuestring : "";
-        m->classes[i] = malloc(strlen(s)+1);
-        if( m->classes[i] ) strcpy(m->classes[i], s);
-        m->nclasses_text = i+1;
-      }
-    }
-    cJSON_Delete(a);
+    result = set_classes(m, (const char*)sqlite3_column_text(st, 0), err, n);
   }
   sqlite3_finalize(st);
   return result;
+}
+
+int lf_model_open_text(const char *settings_json, const char *config_json, const char *classes_json,
+                       lf_model *m, char *err, size_t n){
+  memset(m, 0, sizeof *m);
+  if( lf_settings_parse(settings_json, &m->settings, err, n) ) return -1;
+  cJSON *cfg = lf_json_parse_object(config_json, "stored config", err, n);
+  if( !cfg ) goto fail;
+  int rc = lf_config_parse_stored(cfg, &m->settings, &m->spec, err, n);
+  cJSON_Delete(cfg);
+  if( rc ) goto fail;
+  if( classes_json && set_classes(m, classes_json, err, n) ) goto fail;
+  return 0;
+fail:
+  lf_model_close(m);
+  return -1;
 }
 
 int lf_model_pick_epoch(sqlite3 *db, const char *pplid, const char *which,

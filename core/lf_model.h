@@ -29,6 +29,11 @@ int lf_model_open(sqlite3 *db, const char *pplid, lf_model *m, char *err, size_t
 /* 0 if the model reads one input (all datasets give one today), else -1
 ** with a message naming the model's inputs. */
 int lf_model_single_input(const lf_pipeline_spec *spec, char *err, size_t n);
+/* The same from the texts a process without the database is sent: the
+** project's settings JSON, the stored config and the ppl_state classes
+** (NULL: none). m->artifacts stays NULL. */
+int lf_model_open_text(const char *settings_json, const char *config_json, const char *classes_json,
+                       lf_model *m, char *err, size_t n);
 /* Builds m->net for input shape in. */
 int lf_model_build(lf_model *m, const lf_shape *in, char *err, size_t n);
 void lf_model_close(lf_model *m);

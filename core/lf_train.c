@@ -8,6 +8,10 @@
 ** (history rows, ppl_state, kept weight files) only after its weight and
 ** state files are durable on disk; files no longer kept are removed after
 ** that commit. A crash at any point leaves the last committed epoch whole.
+**
+** The compute part (lf_trainer: data, model, optimizer, the epoch step) and
+** the commit are exported through lf_trainer.h, so that labflow-mpi runs
+** the very same code on its ranks.
 */
 #include <dirent.h>
 #include <math.h>
@@ -16,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lf_train.h"
+#include "lf_trainer.h"
 #include "lf_claim.h"
 #include "lf_dataset.h"
 #include "lf_data_fit.h"
@@ -32,27 +37,16 @@
 ** of level 0 (stored blocks, still checksummed) on every epoch. */
 #define LF_WEIGHT_ZLEVEL 0
 #define LF_CHECK_SECONDS 0.2
-#define MAX_QUANTITIES (2 * (32 + 2) + 1)   /* + lr */
 
 /* Everything one ppl_train call owns; released by trainer_close(). */
 typedef struct trainer {
+  lf_trainer c;             /* the compute state (lf_trainer.h) */
   sqlite3 *db;              /* the caller's connection: read only */
   sqlite3 *priv;            /* our own connection: every write */
   sqlite3_stmt *interrupt_probe;
   const lf_train_request *req;
-  lf_model m;
-  lf_dataset train, val;
-  lf_optim *opt;
-  lf_metric **metrics;      /* nmetrics */
-  lf_rng rng;
   sqlite3_int64 runid;
   int claimed;
-  int last_epoch, best_epoch;
-  double best_value;
-  int have_best;
-  int64_t *perm;
-  float *xb, *yb, *dy;      /* batch buffers, allocated once */
-  char *classes_json;       /* text-label mapping to store, or NULL */
   double t_last_check, t_last_beat;
   sqlite3_int64 new_logid;  /* lab_logs row this call created, else 0 */
   lf_sigint_watch sigint;   /* SIGINT in hosts other than the shell */
@@ -85,7 +79,10 @@ static int caller_interrupted(trainer *t){
 
 /* 0: go on; 1: ppl_stop() asked; 2: interrupted. Cheap: a SIGINT is seen
 ** at once, the database looked at most every LF_CHECK_SECONDS. */
-static int stop_requested(trainer *t, int force){
+static int stop_requested(void *arg, int force){
+  trainer *t = arg;
+  int polled = t->req->poll ? t->req->poll(t->req->poll_arg) : 0;
+  if( polled ) return polled;
   if( lf_sigint_fired(&t->sigint) ) return 2;
   double now = lf_now_unix();
   if( !force && now - t->t_last_check < LF_CHECK_SECONDS ) return 0;
@@ -147,28 +144,32 @@ static int read_state(trainer *t, char *err, size_t n){
     return -1;
   }
   int best = -1;
-  if( lf_ppl_state(t->priv, t->req->pplid, &t->last_epoch, &best, &t->best_value, err, n) ) return -1;
-  t->have_best = best >= 1;
-  t->best_epoch = t->have_best ? best : 0;
+  if( lf_ppl_state(t->priv, t->req->pplid, &t->c.last_epoch, &best, &t->c.best_value, err, n) ) return -1;
+  t->c.have_best = best >= 1;
+  t->c.best_epoch = t->c.have_best ? best : 0;
   return 0;
 }
 
 static char *resolve_src(trainer *t, const char *src){
-  return t->m.spec.dataset.kind==LF_DS_SQL ? dupstr(src) : lf_project_resolve_path(t->db, src);
+  return t->c.m.spec.dataset.kind==LF_DS_SQL ? dupstr(src) : lf_project_resolve_path(t->db, src);
 }
 
-static int load_data(trainer *t, char *err, size_t n){
+int lf_trainer_load_data(lf_trainer *t, const char *train_src, const char *val_src,
+                         sqlite3 *db, char *err, size_t n){
   char why[1024];
   lf_model *m = &t->m;
-  if( lf_model_load_classes(t->priv, t->req->pplid, m, err, n) ) return -1;
-  char *src = resolve_src(t, m->spec.train_src);
+  if( m->spec.dataset.kind==LF_DS_SQL && !db ){
+    snprintf(err, n, "the pipeline's data is a SQL query of the project database, which only the process "
+             "that owns the database can read; export it to a file every process can read "
+             "(e.g. a CSV file) and point the config's data at it");
+    return -1;
+  }
   /* Window datasets with val_fraction keep their split's windows. */
   m->spec.dataset.split = 1;
-  int rc = src ? lf_dataset_load_tab(&m->spec.dataset, src, t->db, m->classes, m->nclasses_text,
-                                     NULL, &t->train, why, sizeof why) : -1;
+  int rc = train_src ? lf_dataset_load_tab(&m->spec.dataset, train_src, db, m->classes, m->nclasses_text,
+                                           NULL, &t->train, why, sizeof why) : -1;
   m->spec.dataset.split = 0;
-  free(src);
-  if( rc ){ snprintf(err, n, "train_data_src: %s", why); return -1; }
+  if( rc ){ snprintf(err, n, "train_data_src: %s", train_src ? why : "out of memory"); return -1; }
   /* The validation split uses the training split's text classes. */
   if( t->train.class_names && !m->classes ){
     cJSON *a = cJSON_CreateArray();
@@ -176,15 +177,13 @@ static int load_data(trainer *t, char *err, size_t n){
     t->classes_json = cJSON_PrintUnformatted(a);
     cJSON_Delete(a);
   }
-  src = resolve_src(t, m->spec.val_src);
   /* ... and the training split's vocabularies and fills. */
   m->spec.dataset.split = 2;
-  rc = src ? lf_dataset_load_tab(&m->spec.dataset, src, t->db, t->train.class_names,
-                                 t->train.class_names ? t->train.nclasses : 0, t->train.tab,
-                                 &t->val, why, sizeof why) : -1;
+  rc = val_src ? lf_dataset_load_tab(&m->spec.dataset, val_src, db, t->train.class_names,
+                                     t->train.class_names ? t->train.nclasses : 0, t->train.tab,
+                                     &t->val, why, sizeof why) : -1;
   m->spec.dataset.split = 0;
-  free(src);
-  if( rc ){ snprintf(err, n, "val_data_src: %s", why); return -1; }
+  if( rc ){ snprintf(err, n, "val_data_src: %s", val_src ? why : "out of memory"); return -1; }
   if( lf_shape_count(&t->val.shape) != lf_shape_count(&t->train.shape) ){
     char a[64], b[64];
     snprintf(err, n, "val_data_src has samples of shape %s, train_data_src %s",
@@ -210,20 +209,29 @@ static int load_data(trainer *t, char *err, size_t n){
   return 0;
 }
 
+static int load_data(trainer *t, char *err, size_t n){
+  lf_model *m = &t->c.m;
+  if( lf_model_load_classes(t->priv, t->req->pplid, m, err, n) ) return -1;
+  char *train_src = resolve_src(t, m->spec.train_src);
+  char *val_src = resolve_src(t, m->spec.val_src);
+  int rc = lf_trainer_load_data(&t->c, train_src, val_src, t->db, err, n);
+  free(train_src);
+  free(val_src);
+  return rc;
+}
+
 /* The model's output must fit the labels. */
-static int check_outputs(trainer *t, char *err, size_t n){
+static int check_outputs(lf_trainer *t, char *err, size_t n){
   int k = t->train.nclasses > t->val.nclasses ? t->train.nclasses : t->val.nclasses;
   return lf_outputs_fit(&t->m.spec.loss, lf_shape_count(&t->m.out), k, err, n);
 }
 
 /* Optimizer state and rng are restored from the last epoch's state file. */
-static int restore(trainer *t, char *err, size_t n){
+static int restore(lf_trainer *t, const char *wpath, const char *spath, char *err, size_t n){
   lf_model *m = &t->m;
-  char *wpath = lf_ppl_path(m->artifacts, "weight", t->req->pplid, t->last_epoch, err, n);
-  char *spath = lf_ppl_state_path(m->artifacts, t->req->pplid, t->last_epoch);
   lf_tensor_rec *recs = NULL;
   int nrec = 0, rc = -1;
-  if( !wpath || !spath ) goto done;
+  if( !wpath || !spath ){ snprintf(err, n, "out of memory"); goto done; }
   /* The mean/std of this run's data must match the saved ones anyway;
   ** keep those computed from the data. */
   float *mean = m->mean, *std = m->std;
@@ -268,12 +276,10 @@ static int restore(trainer *t, char *err, size_t n){
   rc = 0;
 done:
   lf_ckpt_free(recs, nrec);
-  free(wpath);
-  free(spath);
   return rc;
 }
 
-static int save_state(trainer *t, const char *path, char *err, size_t n){
+static int save_state(lf_trainer *t, const char *path, char *err, size_t n){
   int ns = lf_optim_state_count(t->opt);
   lf_tensor_rec *recs = calloc((size_t)ns + 3, sizeof *recs);
   if( !recs ){ snprintf(err, n, "out of memory"); return -1; }
@@ -296,16 +302,90 @@ static int save_state(trainer *t, const char *path, char *err, size_t n){
   return rc;
 }
 
+int lf_trainer_save(lf_trainer *t, const char *wpath, const char *spath, int64_t *wbytes,
+                    char *err, size_t n){
+  char *dir = dupstr(wpath);
+  if( !dir ){ snprintf(err, n, "out of memory"); return -1; }
+  char *slash = strrchr(dir, '/');
+  if( slash ) *slash = 0;
+  int rc = ((slash && lf_mkdirs(dir, err, n)) || lf_model_save_weights(&t->m, wpath, LF_WEIGHT_ZLEVEL, wbytes, err, n)
+            || save_state(t, spath, err, n)) ? -1 : 0;
+  free(dir);
+  return rc;
+}
+
+int lf_trainer_prepare(lf_trainer *t, const char *wpath, const char *spath, char *err, size_t n){
+  lf_model *m = &t->m;
+  if( lf_model_build(m, &t->train.shape, err, n) ) return -1;
+  if( check_outputs(t, err, n) ) return -1;
+  {
+    int np = lf_net_param_count(m->net);
+    lf_param **params = malloc(sizeof(lf_param*) * (size_t)(np ? np : 1));
+    if( !params ){ snprintf(err, n, "out of memory"); return -1; }
+    /* PyTorch's optimizers decay every parameter, biases included. */
+    for(int i=0; i<np; i++){ params[i] = lf_net_param(m->net, i); params[i]->decay = 1; }
+    lf_optim_spec *os = &m->spec.optim;
+    os->steps_per_epoch = (t->train.n + m->spec.train_batch - 1) / m->spec.train_batch;
+    if( os->sched==LF_SCHED_ONECYCLE ){
+      int64_t total = os->total_steps > 0 ? os->total_steps : (int64_t)os->cycle_epochs * os->steps_per_epoch;
+      double up = os->pct_start * (double)total - 1.0;
+      if( !(up > 0.0) || !(total - 1.0 > (os->three_phase ? 2.0*up : up)) ){
+        snprintf(err, n, "OneCycleLR: a cycle of %lld batches is too short for pct_start %g (every phase needs "
+                 "at least one batch); give more epochs or total_steps, or change pct_start", (long long)total, os->pct_start);
+        free(params);
+        return -1;
+      }
+    }
+    t->opt = lf_optim_create(os, params, np);
+    free(params);
+    if( !t->opt ){ snprintf(err, n, "out of memory creating the optimizer"); return -1; }
+  }
+  t->metrics = calloc((size_t)(m->spec.nmetrics ? m->spec.nmetrics : 1), sizeof(lf_metric*));
+  if( !t->metrics ){ snprintf(err, n, "out of memory"); return -1; }
+  for(int i=0; i<m->spec.nmetrics; i++){
+    t->metrics[i] = lf_metric_create_args(m->spec.metrics[i].kind, (int)lf_shape_count(&m->out), &m->spec.metrics[i].args);
+    if( !t->metrics[i] ){ snprintf(err, n, "out of memory"); return -1; }
+  }
+  if( t->last_epoch > 0 ){
+    if( restore(t, wpath, spath, err, n) ) return -1;
+  }else{
+    lf_rng_seed(&t->rng, m->spec.seed);
+    lf_net_init_params(m->net, &t->rng);
+  }
+  /* Buffers for the whole run, allocated once. */
+  int64_t cnt = lf_shape_count(&m->in), nout = lf_shape_count(&m->out);
+  int bmax = m->spec.train_batch > m->spec.val_batch ? m->spec.train_batch : m->spec.val_batch;
+  t->perm = malloc(sizeof(int64_t) * (size_t)(t->train.n ? t->train.n : 1));
+  t->xb = malloc(sizeof(float) * (size_t)bmax * (size_t)cnt);
+  t->yb = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
+  t->dy = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
+  if( !t->perm || !t->xb || !t->yb || !t->dy ){ snprintf(err, n, "out of memory for batch buffers"); return -1; }
+  /* bf16: f32 master weights (what init/restore filled), bf16 copies for
+  ** the kernels, refreshed by the optimizer as it updates. */
+  if( m->spec.bf16 && lf_net_set_bf16(m->net, 1, err, n) ) return -1;
+  /* ... and the samples kept in bf16 too (lf_dataset_to_bf16). */
+  if( m->spec.bf16 ){ lf_dataset_to_bf16(&t->train); lf_dataset_to_bf16(&t->val); }
+  return 0;
+}
+
+void lf_trainer_free(lf_trainer *t){
+  if( t->metrics ){
+    for(int i=0; i<t->m.spec.nmetrics; i++) lf_metric_free(t->metrics[i]);
+    free(t->metrics);
+  }
+  if( t->opt ) lf_optim_free(t->opt);
+  lf_dataset_free(&t->train);
+  lf_dataset_free(&t->val);
+  free(t->perm);
+  free(t->xb); free(t->yb); free(t->dy);
+  free(t->classes_json);
+  lf_model_close(&t->m);
+  memset(t, 0, sizeof *t);
+}
+
 /* ---- one epoch ------------------------------------------------------- */
 
-typedef struct epoch_result {
-  const char *names[MAX_QUANTITIES];
-  char name_buf[MAX_QUANTITIES][64];
-  double values[MAX_QUANTITIES];
-  int n;
-} epoch_result;
-
-static void add_quantity(epoch_result *r, const char *prefix, const char *name, double v){
+static void add_quantity(lf_epoch_result *r, const char *prefix, const char *name, double v){
   snprintf(r->name_buf[r->n], sizeof r->name_buf[0], "%s_%s", prefix, name);
   r->names[r->n] = r->name_buf[r->n];
   r->values[r->n] = v;
@@ -334,36 +414,57 @@ static void gather(const lf_dataset *d, const int64_t *idx, int64_t start, int n
   }
 }
 
-/* One optimisation step on the samples perm[start .. start+nb-1]; *loss
-** receives the batch's mean loss. */
-static int train_batch(trainer *t, int64_t start, int nb, double *loss, char *err, size_t n){
+/* One optimisation step on the samples perm[start .. start+nb-1] (of
+** this process's part of them, data-parallel); *loss receives the batch's
+** mean loss. */
+static int train_batch(lf_trainer *t, int64_t start, int nb, double *loss, char *err, size_t n){
   lf_model *m = &t->m;
   int nout = (int)lf_shape_count(&m->out), tw = target_width(m);
-  /* In bf16 the batch is gathered straight into the compute type. */
-  int x16 = lf_net_is_bf16(m->net);
-  gather(&t->train, t->perm, start, nb, tw, t->xb, x16 ? (uint16_t*)t->xb : NULL, t->yb);
+  int64_t at = start;
+  int my_nb = nb;
+  if( t->hooks.shard ) t->hooks.shard(t->hooks.arg, start, nb, &at, &my_nb);
+  const float *y = NULL;
   char why[512];
-  const float *y = x16 ? lf_net_forward_bf16(m->net, (const uint16_t*)t->xb, nb, 1, &t->rng, why, sizeof why)
-                       : lf_net_forward(m->net, t->xb, nb, 1, &t->rng, why, sizeof why);
-  if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
-  *loss = lf_loss_compute(&m->spec.loss, y, t->yb, nb, nout, t->dy);
-  if( !isfinite(*loss) ){
-    snprintf(err, n, "training diverged in epoch %d (loss is %g); lower the learning rate",
-             t->last_epoch + 1, *loss);
-    return -1;
+  *loss = 0;
+  if( my_nb > 0 ){
+    /* In bf16 the batch is gathered straight into the compute type. */
+    int x16 = lf_net_is_bf16(m->net);
+    gather(&t->train, t->perm, at, my_nb, tw, t->xb, x16 ? (uint16_t*)t->xb : NULL, t->yb);
+    lf_rng *rng = t->fwd_rng ? t->fwd_rng : &t->rng;
+    y = x16 ? lf_net_forward_bf16(m->net, (const uint16_t*)t->xb, my_nb, 1, rng, why, sizeof why)
+            : lf_net_forward(m->net, t->xb, my_nb, 1, rng, why, sizeof why);
+    if( !y ){ snprintf(err, n, "forward pass failed: %s", why); return -1; }
+    *loss = lf_loss_compute(&m->spec.loss, y, t->yb, my_nb, nout, t->dy);
   }
-  for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(t->metrics[i], y, t->yb, nb);
-  if( lf_net_backward(m->net, t->dy, nb, why, sizeof why) ){
+  if( !t->hooks.combine ){
+    if( !isfinite(*loss) ) goto diverged;
+    for(int i=0; i<m->spec.nmetrics; i++) lf_metric_update(t->metrics[i], y, t->yb, my_nb);
+  }
+  if( my_nb > 0 && lf_net_backward(m->net, t->dy, my_nb, why, sizeof why) ){
     snprintf(err, n, "backward pass failed: %s", why);
     return -1;
   }
+  if( my_nb == 0 ){        /* a data-parallel part with no samples adds nothing */
+    for(int i=0; i<lf_net_param_count(m->net); i++){
+      lf_param *p = lf_net_param(m->net, i);
+      if( p->grad ) memset(p->grad, 0, (size_t)p->n * sizeof(float));
+    }
+  }
+  if( t->hooks.combine ){
+    if( t->hooks.combine(t->hooks.arg, t, y, t->yb, my_nb, nb, loss, err, n) ) return -1;
+    if( !isfinite(*loss) ) goto diverged;
+  }
   lf_optim_step(t->opt);
   return 0;
+diverged:
+  snprintf(err, n, "training diverged in epoch %d (loss is %g); lower the learning rate",
+           t->last_epoch + 1, *loss);
+  return -1;
 }
 
 /* Runs one training epoch. Returns 0 when finished, 1 when stopped on
 ** request, 2 when interrupted, -1 on error. */
-static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, size_t n){
+static int train_epoch(lf_trainer *t, lf_progress *pg, lf_epoch_result *r, char *err, size_t n){
   lf_model *m = &t->m;
   int bs = m->spec.train_batch;
   int64_t N = t->train.n, nbatches = (N + bs - 1) / bs;
@@ -393,7 +494,7 @@ static int train_epoch(trainer *t, lf_progress *pg, epoch_result *r, char *err, 
       }
       lf_progress_batch(pg, b + 1, start + nb, show_names, show_vals, k);
     }
-    int s = stop_requested(t, 0);
+    int s = t->hooks.stop ? t->hooks.stop(t->hooks.arg, 0) : 0;
     if( s ) return s;
   }
   /* The learning rate this epoch trained with (its last batch's, after the
@@ -445,6 +546,37 @@ static int evaluate_split(lf_model *m, const lf_dataset *d, lf_metric **metrics,
   return 0;
 }
 
+int lf_trainer_epoch(lf_trainer *t, lf_progress *pg, lf_epoch_result *r, int *improved,
+                     char *err, size_t n){
+  lf_model *m = &t->m;
+  int e = t->last_epoch + 1;
+  r->n = 0;
+  *improved = 0;
+  /* The permutation is reshuffled from the identity each epoch so that
+  ** a resumed run draws the same order as an uninterrupted one. */
+  for(int64_t i=0; i<t->train.n; i++) t->perm[i] = i;
+  int s = train_epoch(t, pg, r, err, n);
+  if( s ) return s;
+  double t0 = lf_now_unix(), vloss;
+  int rc = t->hooks.evaluate ? t->hooks.evaluate(t->hooks.arg, t, &vloss, err, n)
+                             : evaluate_split(m, &t->val, t->metrics, t->xb, t->yb, &vloss, err, n);
+  if( rc ) return -1;
+  for(int i=0; i<m->spec.nmetrics; i++) add_quantity(r, "val", m->spec.metrics[i].name, lf_metric_value(t->metrics[i]));
+  add_quantity(r, "val", "loss", vloss);
+  add_quantity(r, "val", "duration", lf_now_unix() - t0);
+  /* Best epoch on the project's strategy. */
+  double mv = NAN;
+  for(int i=0; i<r->n; i++) if( strcmp(r->names[i], m->settings.monitor)==0 ) mv = r->values[i];
+  *improved = isfinite(mv) && (!t->have_best || (m->settings.mode_max ? mv > t->best_value : mv < t->best_value));
+  if( *improved ){ t->best_epoch = e; t->best_value = mv; t->have_best = 1; }
+  if( m->spec.optim.sched==LF_SCHED_PLATEAU ){
+    double pv = NAN;
+    for(int i=0; i<r->n; i++) if( strcmp(r->names[i], m->spec.optim.monitor)==0 ) pv = r->values[i];
+    lf_optim_plateau_step(t->opt, pv);
+  }
+  return 0;
+}
+
 /* ---- the per-epoch commit ------------------------------------------- */
 
 static int bind_step(sqlite3_stmt *st){
@@ -453,13 +585,9 @@ static int bind_step(sqlite3_stmt *st){
   return rc==SQLITE_DONE ? 0 : -1;
 }
 
-/* Makes epoch `e` durable: files first (already written by the caller),
-** then one transaction with its history rows, state and kept files.
-** *drop receives the epochs whose weight files are no longer kept. */
-static int commit_epoch(trainer *t, int e, const epoch_result *r, int64_t wbytes,
-                        int *drop, int *ndrop, char *err, size_t n){
-  sqlite3 *db = t->priv;
-  const char *pplid = t->req->pplid;
+int lf_epoch_commit(sqlite3 *db, const char *pplid, int e, const lf_epoch_result *r,
+                    int64_t wbytes, int best_epoch, double best_value, const char *classes_json,
+                    int keep_all, int *drop, int *ndrop, char *err, size_t n){
   sqlite3_stmt *st = NULL;
   char e2[64];
   *ndrop = 0;
@@ -480,9 +608,9 @@ static int commit_epoch(trainer *t, int e, const epoch_result *r, int64_t wbytes
                          "classes=coalesce(classes, ?5) WHERE pplid=?1", -1, &st, NULL) != SQLITE_OK ) goto fail;
   sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, e);
-  sqlite3_bind_int(st, 3, t->best_epoch);
-  sqlite3_bind_double(st, 4, t->best_value);
-  if( t->classes_json ) sqlite3_bind_text(st, 5, t->classes_json, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, best_epoch);
+  sqlite3_bind_double(st, 4, best_value);
+  if( classes_json ) sqlite3_bind_text(st, 5, classes_json, -1, SQLITE_STATIC);
   else sqlite3_bind_null(st, 5);
   if( bind_step(st) ) goto fail;
   sqlite3_finalize(st);
@@ -495,12 +623,12 @@ static int commit_epoch(trainer *t, int e, const epoch_result *r, int64_t wbytes
   if( bind_step(st) ) goto fail;
   sqlite3_finalize(st);
   st = NULL;
-  if( !t->m.settings.keep_all ){
+  if( !keep_all ){
     if( sqlite3_prepare_v2(db, "SELECT epoch FROM main.ppl_weight_files WHERE pplid=?1 AND epoch NOT IN (?2, ?3)",
                            -1, &st, NULL) != SQLITE_OK ) goto fail;
     sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, e);
-    sqlite3_bind_int(st, 3, t->best_epoch);
+    sqlite3_bind_int(st, 3, best_epoch);
     while( sqlite3_step(st)==SQLITE_ROW && *ndrop < 64 ) drop[(*ndrop)++] = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     st = NULL;
@@ -529,12 +657,20 @@ static void remove_file(char *path){
   if( path ){ unlink(path); free(path); }
 }
 
+void lf_epoch_cleanup(const char *artifacts, const char *pplid, int e, const int *drop, int ndrop){
+  for(int i=0; i<ndrop; i++){
+    char e2[64];
+    remove_file(lf_ppl_path(artifacts, "weight", pplid, drop[i], e2, sizeof e2));
+  }
+  if( e > 1 ) remove_file(lf_ppl_state_path(artifacts, pplid, e - 1));
+}
+
 /* A trainer killed while writing a file leaves "<file>.tmp-<pid>" behind;
 ** whoever holds the claim next is the only writer of the folder and
 ** removes them. */
-static void remove_stale_temps(trainer *t){
+void lf_trainer_remove_stale_temps(const char *artifacts, const char *pplid){
   char err[256];
-  char *p = lf_ppl_path(t->m.artifacts, "weight", t->req->pplid, 1, err, sizeof err);
+  char *p = lf_ppl_path(artifacts, "weight", pplid, 1, err, sizeof err);
   char *slash = p ? strrchr(p, '/') : NULL;
   if( slash ){
     *slash = 0;
@@ -556,17 +692,7 @@ static void trainer_close(trainer *t){
   if( t->claimed ) lf_claim_release(t->priv, t->runid, t->req->pplid, t->end_status ? t->end_status : t->prev_status);
   sqlite3_finalize(t->interrupt_probe);
   if( t->priv ) sqlite3_close(t->priv);
-  if( t->metrics ){
-    for(int i=0; i<t->m.spec.nmetrics; i++) lf_metric_free(t->metrics[i]);
-    free(t->metrics);
-  }
-  if( t->opt ) lf_optim_free(t->opt);
-  lf_dataset_free(&t->train);
-  lf_dataset_free(&t->val);
-  free(t->perm);
-  free(t->xb); free(t->yb); free(t->dy);
-  free(t->classes_json);
-  lf_model_close(&t->m);
+  lf_trainer_free(&t->c);
 }
 
 /* Highest logid in lab_logs (0 if none), -1 if unreadable. */
@@ -582,26 +708,26 @@ static sqlite3_int64 max_logid(sqlite3 *db){
 static char *summary(trainer *t, int first, const char *ended, const char *message){
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "pplid", t->req->pplid);
-  if( first <= t->last_epoch ){
+  if( first <= t->c.last_epoch ){
     cJSON_AddNumberToObject(o, "first_epoch", first);
-    cJSON_AddNumberToObject(o, "last_epoch", t->last_epoch);
+    cJSON_AddNumberToObject(o, "last_epoch", t->c.last_epoch);
   }else{
     cJSON_AddNullToObject(o, "first_epoch");
     cJSON_AddNullToObject(o, "last_epoch");
   }
-  cJSON_AddNumberToObject(o, "epochs_run", t->last_epoch - first + 1 > 0 ? t->last_epoch - first + 1 : 0);
-  if( t->have_best ){
-    cJSON_AddNumberToObject(o, "best_epoch", t->best_epoch);
-    cJSON_AddNumberToObject(o, t->m.settings.monitor, t->best_value);
+  cJSON_AddNumberToObject(o, "epochs_run", t->c.last_epoch - first + 1 > 0 ? t->c.last_epoch - first + 1 : 0);
+  if( t->c.have_best ){
+    cJSON_AddNumberToObject(o, "best_epoch", t->c.best_epoch);
+    cJSON_AddNumberToObject(o, t->c.m.settings.monitor, t->c.best_value);
   }else{
     cJSON_AddNullToObject(o, "best_epoch");
   }
   cJSON_AddStringToObject(o, "ended", ended);
-  if( LF_DS_TABULAR(&t->m.spec.dataset) && t->train.n ){
+  if( LF_DS_TABULAR(&t->c.m.spec.dataset) && t->c.train.n ){
     /* Rows left out for a missing value (na "drop"). */
     cJSON *d = cJSON_AddObjectToObject(o, "dropped_rows");
-    cJSON_AddNumberToObject(d, "train", (double)t->train.dropped);
-    cJSON_AddNumberToObject(d, "val", (double)t->val.dropped);
+    cJSON_AddNumberToObject(d, "train", (double)t->c.train.dropped);
+    cJSON_AddNumberToObject(d, "val", (double)t->c.val.dropped);
   }
   if( message ) cJSON_AddStringToObject(o, "message", message);
   char *s = cJSON_PrintUnformatted(o);
@@ -614,10 +740,13 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   memset(&t, 0, sizeof t);
   t.db = db;
   t.req = req;
+  t.c.pplid = req->pplid;
+  t.c.hooks.stop = stop_requested;
+  t.c.hooks.arg = &t;
   char *result = NULL;
   int first = 0;
-  if( lf_model_open(db, req->pplid, &t.m, err, n) ) return NULL;
-  lf_model *m = &t.m;
+  if( lf_model_open(db, req->pplid, &t.c.m, err, n) ) return NULL;
+  lf_model *m = &t.c.m;
   if( m->spec.bf16 && !lf_bf16_supported() ){
     snprintf(err, n, "precision \"bf16\" needs a CPU with AVX-512 BF16 instructions (avx512_bf16: "
              "Intel Cooper Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU has none: "
@@ -635,8 +764,8 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   /* Nothing to train (epochs 0, or already at until_epoch): answer without
   ** a claim or a lab_logs row, so the call changes nothing. */
   if( read_state(&t, err, n) ) goto done;
-  first = t.last_epoch + 1;
-  if( req->until_epoch > 0 ? req->until_epoch <= t.last_epoch : req->epochs <= 0 ){
+  first = t.c.last_epoch + 1;
+  if( req->until_epoch > 0 ? req->until_epoch <= t.c.last_epoch : req->epochs <= 0 ){
     result = summary(&t, first, "finished", NULL);
     if( !result ) snprintf(err, n, "out of memory");
     goto done;
@@ -649,148 +778,84 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   if( lf_claim_take(t.priv, req->pplid, logid, &t.runid, t.prev_status, sizeof t.prev_status, err, n) ) goto done;
   t.claimed = 1;
   if( read_state(&t, err, n) ) goto done;
-  remove_stale_temps(&t);
-  first = t.last_epoch + 1;
+  lf_trainer_remove_stale_temps(m->artifacts, req->pplid);
+  first = t.c.last_epoch + 1;
   /* Patience counts epochs since the best epoch of the whole history, as
   ** the reference does; none given and none in the strategy: no early
   ** stopping. */
   int patience = req->patience >= 0 ? req->patience : m->settings.patience;
-  int epochs = req->until_epoch > 0 ? req->until_epoch - t.last_epoch : req->epochs;
+  int epochs = req->until_epoch > 0 ? req->until_epoch - t.c.last_epoch : req->epochs;
   if( epochs <= 0 ){   /* another trainer got there while we waited for the claim */
     result = summary(&t, first, "finished", NULL);
     if( !result ) snprintf(err, n, "out of memory");
     goto done;
   }
-  if( patience > 0 && t.last_epoch - (t.have_best ? t.best_epoch : 0) >= patience ){
-    int since = t.last_epoch - (t.have_best ? t.best_epoch : 0);
+  if( patience > 0 && t.c.last_epoch - (t.c.have_best ? t.c.best_epoch : 0) >= patience ){
+    int since = t.c.last_epoch - (t.c.have_best ? t.c.best_epoch : 0);
     char best[64];
-    if( t.have_best ) snprintf(best, sizeof best, "best epoch %d", t.best_epoch);
+    if( t.c.have_best ) snprintf(best, sizeof best, "best epoch %d", t.c.best_epoch);
     else snprintf(best, sizeof best, "no best epoch yet");
     snprintf(err, n, "pipeline '%s' has gone %d epochs without improving %s (%s, last epoch %d), which "
              "exhausts patience %d; to train on, pass a larger patience, e.g. ppl_train('%s', %d, %d), "
-             "or 0 for no early stopping", req->pplid, since, m->settings.monitor, best, t.last_epoch,
+             "or 0 for no early stopping", req->pplid, since, m->settings.monitor, best, t.c.last_epoch,
              patience, req->pplid, epochs, since + patience);
     goto done;
   }
   if( m->settings.threads > 0 ) lf_set_threads(m->settings.threads);
   if( load_data(&t, err, n) ) goto done;
-  if( lf_model_build(m, &t.train.shape, err, n) ) goto done;
-  if( check_outputs(&t, err, n) ) goto done;
   {
-    int np = lf_net_param_count(m->net);
-    lf_param **params = malloc(sizeof(lf_param*) * (size_t)(np ? np : 1));
-    if( !params ){ snprintf(err, n, "out of memory"); goto done; }
-    /* PyTorch's optimizers decay every parameter, biases included. */
-    for(int i=0; i<np; i++){ params[i] = lf_net_param(m->net, i); params[i]->decay = 1; }
-    lf_optim_spec *os = &m->spec.optim;
-    os->steps_per_epoch = (t.train.n + m->spec.train_batch - 1) / m->spec.train_batch;
-    if( os->sched==LF_SCHED_ONECYCLE ){
-      int64_t total = os->total_steps > 0 ? os->total_steps : (int64_t)os->cycle_epochs * os->steps_per_epoch;
-      double up = os->pct_start * (double)total - 1.0;
-      if( !(up > 0.0) || !(total - 1.0 > (os->three_phase ? 2.0*up : up)) ){
-        snprintf(err, n, "OneCycleLR: a cycle of %lld batches is too short for pct_start %g (every phase needs "
-                 "at least one batch); give more epochs or total_steps, or change pct_start", (long long)total, os->pct_start);
-        free(params);
-        goto done;
-      }
+    char *wpath = NULL, *spath = NULL;
+    if( t.c.last_epoch > 0 ){
+      wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, t.c.last_epoch, err, n);
+      spath = lf_ppl_state_path(m->artifacts, req->pplid, t.c.last_epoch);
+      if( !wpath ){ free(spath); goto done; }
     }
-    t.opt = lf_optim_create(os, params, np);
-    free(params);
-    if( !t.opt ){ snprintf(err, n, "out of memory creating the optimizer"); goto done; }
-  }
-  t.metrics = calloc((size_t)(m->spec.nmetrics ? m->spec.nmetrics : 1), sizeof(lf_metric*));
-  if( !t.metrics ){ snprintf(err, n, "out of memory"); goto done; }
-  for(int i=0; i<m->spec.nmetrics; i++){
-    t.metrics[i] = lf_metric_create_args(m->spec.metrics[i].kind, (int)lf_shape_count(&m->out), &m->spec.metrics[i].args);
-    if( !t.metrics[i] ){ snprintf(err, n, "out of memory"); goto done; }
-  }
-  if( t.last_epoch > 0 ){
-    if( restore(&t, err, n) ) goto done;
-  }else{
-    lf_rng_seed(&t.rng, m->spec.seed);
-    lf_net_init_params(m->net, &t.rng);
-  }
-  /* Buffers for the whole run, allocated once. */
-  {
-    int64_t cnt = lf_shape_count(&m->in), nout = lf_shape_count(&m->out);
-    int bmax = m->spec.train_batch > m->spec.val_batch ? m->spec.train_batch : m->spec.val_batch;
-    t.perm = malloc(sizeof(int64_t) * (size_t)t.train.n);
-    t.xb = malloc(sizeof(float) * (size_t)bmax * (size_t)cnt);
-    t.yb = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
-    t.dy = malloc(sizeof(float) * (size_t)bmax * (size_t)nout);
-    if( !t.perm || !t.xb || !t.yb || !t.dy ){ snprintf(err, n, "out of memory for batch buffers"); goto done; }
-    /* bf16: f32 master weights (what init/restore filled), bf16 copies for
-    ** the kernels, refreshed by the optimizer as it updates. */
-    if( m->spec.bf16 && lf_net_set_bf16(m->net, 1, err, n) ) goto done;
-    /* ... and the samples kept in bf16 too (lf_dataset_to_bf16). */
-    if( m->spec.bf16 ){ lf_dataset_to_bf16(&t.train); lf_dataset_to_bf16(&t.val); }
-    /* The permutation is reshuffled from the identity each epoch so that
-    ** a resumed run draws the same order as an uninterrupted one. */
+    int rc = lf_trainer_prepare(&t.c, wpath, spath, err, n);
+    free(wpath);
+    free(spath);
+    if( rc ) goto done;
   }
   lf_progress pg;
-  lf_progress_init(&pg, m->settings.progress, req->pplid, first, first + epochs - 1,
-                   req->verbose, req->nverbose, req->quiet);
+  lf_progress_init(&pg, m->settings.progress, req->progress_label ? req->progress_label : req->pplid,
+                   first, first + epochs - 1, req->verbose, req->nverbose, req->quiet);
   const char *ended = "finished";
   char ended_msg[256] = "";
   for(int k=0; k<epochs; k++){
-    int e = t.last_epoch + 1;
-    epoch_result r;
-    r.n = 0;
-    for(int64_t i=0; i<t.train.n; i++) t.perm[i] = i;
-    int s = train_epoch(&t, &pg, &r, err, n);
+    int e = t.c.last_epoch + 1;
+    lf_epoch_result r;
+    int improved;
+    int s = lf_trainer_epoch(&t.c, &pg, &r, &improved, err, n);
     if( s < 0 ) goto done;
     if( s > 0 ){
       ended = s==1 ? "stop_requested" : "interrupted";
       if( pg.enabled ) fprintf(stderr, "%s%s epoch %d: %s; epoch not recorded\n", pg.tty ? "\r\033[K" : "",
-                               req->pplid, e, ended);
+                               pg.pplid, e, ended);
       break;
-    }
-    double t0 = lf_now_unix(), vloss;
-    if( evaluate_split(m, &t.val, t.metrics, t.xb, t.yb, &vloss, err, n) ) goto done;
-    for(int i=0; i<m->spec.nmetrics; i++) add_quantity(&r, "val", m->spec.metrics[i].name, lf_metric_value(t.metrics[i]));
-    add_quantity(&r, "val", "loss", vloss);
-    add_quantity(&r, "val", "duration", lf_now_unix() - t0);
-    /* Best epoch on the project's strategy. */
-    double mv = NAN;
-    for(int i=0; i<r.n; i++) if( strcmp(r.names[i], m->settings.monitor)==0 ) mv = r.values[i];
-    int improved = isfinite(mv) && (!t.have_best || (m->settings.mode_max ? mv > t.best_value : mv < t.best_value));
-    if( improved ){ t.best_epoch = e; t.best_value = mv; t.have_best = 1; }
-    if( m->spec.optim.sched==LF_SCHED_PLATEAU ){
-      double pv = NAN;
-      for(int i=0; i<r.n; i++) if( strcmp(r.names[i], m->spec.optim.monitor)==0 ) pv = r.values[i];
-      lf_optim_plateau_step(t.opt, pv);
     }
     /* Files first, durable; then the commit that makes them count. */
     char *wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, e, err, n);
     char *spath = lf_ppl_state_path(m->artifacts, req->pplid, e);
-    char *dir = wpath ? dupstr(wpath) : NULL;
-    if( dir ) *strrchr(dir, '/') = 0;
     int64_t wbytes = 0;
-    int rc = (!wpath || !spath || !dir) ? -1
-           : (lf_mkdirs(dir, err, n) || lf_model_save_weights(m, wpath, LF_WEIGHT_ZLEVEL, &wbytes, err, n)
-              || save_state(&t, spath, err, n)) ? -1 : 0;
+    int rc = (!wpath || !spath) ? -1 : lf_trainer_save(&t.c, wpath, spath, &wbytes, err, n);
     int drop[64], ndrop = 0;
-    if( rc==0 ) rc = commit_epoch(&t, e, &r, wbytes, drop, &ndrop, err, n);
+    if( rc==0 ) rc = lf_epoch_commit(t.priv, req->pplid, e, &r, wbytes, t.c.best_epoch, t.c.best_value,
+                                     t.c.classes_json, m->settings.keep_all, drop, &ndrop, err, n);
     if( rc ){
       /* The epoch did not happen: its files go, the previous ones stay. */
       if( wpath ) unlink(wpath);
       if( spath ) unlink(spath);
-      free(wpath); free(spath); free(dir);
+      free(wpath); free(spath);
       goto done;
     }
-    free(wpath); free(spath); free(dir);
-    t.last_epoch = e;
-    for(int i=0; i<ndrop; i++){
-      char e2[64];
-      remove_file(lf_ppl_path(m->artifacts, "weight", req->pplid, drop[i], e2, sizeof e2));
-    }
-    if( e > 1 ) remove_file(lf_ppl_state_path(m->artifacts, req->pplid, e - 1));
+    free(wpath); free(spath);
+    t.c.last_epoch = e;
+    lf_epoch_cleanup(m->artifacts, req->pplid, e, drop, ndrop);
     lf_progress_epoch_end(&pg, r.names, r.values, r.n, improved ? "best" : "");
-    int since = e - (t.have_best ? t.best_epoch : 0);
+    int since = e - (t.c.have_best ? t.c.best_epoch : 0);
     if( patience > 0 && since >= patience ){
       ended = "early_stop";
       snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs (best epoch %d)",
-               m->settings.monitor, since, t.have_best ? t.best_epoch : 0);
+               m->settings.monitor, since, t.c.have_best ? t.c.best_epoch : 0);
       break;
     }
     int s2 = stop_requested(&t, 1);
@@ -803,14 +868,14 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   if( !result ) snprintf(err, n, "out of memory");
   /* What docs/sql-reference.md promises for ppls.status. */
   t.end_status = strcmp(ended, "early_stop")==0 ? "early_stopped"
-               : strcmp(ended, "finished")==0 ? (t.last_epoch >= first ? "trained" : t.prev_status)
+               : strcmp(ended, "finished")==0 ? (t.c.last_epoch >= first ? "trained" : t.prev_status)
                : "stopped";
 done:
   /* A call that failed after committing epochs stopped before its end. */
-  if( !t.end_status && first > 0 && t.last_epoch >= first ) t.end_status = "stopped";
+  if( !t.end_status && first > 0 && t.c.last_epoch >= first ) t.end_status = "stopped";
   /* A call that failed before committing an epoch changed nothing: the
   ** lab_logs row it made for this connection goes too. */
-  if( !result && t.new_logid && (first == 0 || t.last_epoch < first) ){
+  if( !result && t.new_logid && (first == 0 || t.c.last_epoch < first) ){
     sqlite3_stmt *st = NULL;
     if( sqlite3_prepare_v2(t.priv, "DELETE FROM main.lab_logs WHERE logid=?1", -1, &st, NULL)==SQLITE_OK ){
       sqlite3_bind_int64(st, 1, t.new_logid);

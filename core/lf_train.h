@@ -22,6 +22,12 @@ typedef struct lf_train_request {
   ** `writer` (the trainer's own connection) when needed. */
   sqlite3_int64 (*logid)(void *arg, sqlite3 *writer, char *err, size_t n);
   void *logid_arg;
+  /* Called at every batch's stop check, before it (labflow-mpi's rank 0
+  ** serves its workers from here while it trains a pipeline itself):
+  ** 0 go on, 1 stop as if ppl_stop asked, 2 as if interrupted. NULL: none. */
+  int (*poll)(void *arg);
+  void *poll_arg;
+  const char *progress_label;  /* progress lines' name; NULL: the pplid */
 } lf_train_request;
 
 /* Trains; the caller's connection `db` is only read (config, sql
