@@ -161,6 +161,11 @@ int lf_seqdata_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                     lf_dataset *out, char *err, size_t errlen);
 int lf_seqdata_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                      lf_shape *shape, char *err, size_t errlen);
+/* One sample of a sequence-column spec from its JSON sequence (as a cell
+** holds it), into row (steps then mask); errors name "input row <sample>". */
+struct cJSON;
+int lf_seqdata_encode(const lf_dataset_spec *spec, const struct cJSON *seq, int64_t sample, float *row,
+                      char *err, size_t errlen);
 
 /* Per column: 1 if it is standardised (named inputs: its group asks for
 ** it; otherwise the dataset's standardize). malloc'ed, ncols entries. */

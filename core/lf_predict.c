@@ -136,6 +136,15 @@ static int encode_object(const lf_model *m, const cJSON *obj, int64_t k, float *
 static int sample_from_object(const lf_model *m, const cJSON *o, int64_t k, float *dst, char *err, size_t n){
   const lf_dataset_spec *d = &m->spec.dataset;
   if( m->tab ) return encode_object(m, o, k, dst, err, n);
+  if( d->seq_column ){
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, d->seq_column);
+    if( !v ){
+      snprintf(err, n, "input object has no key \"%s\" (the sequence column, e.g. {\"%s\": [1, 2, 3]})",
+               d->seq_column, d->seq_column);
+      return -1;
+    }
+    return lf_seqdata_encode(d, v, k + 1, dst, err, n);
+  }
   for(int i=0; i<d->nfeatures; i++){
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, d->features[i]);
     if( !v ){
@@ -156,7 +165,7 @@ static int objects_to_samples(const lf_model *m, const cJSON *in, float **x, int
                               int *one_sample, char *err, size_t n){
   const lf_dataset_spec *d = &m->spec.dataset;
   int64_t cnt = lf_shape_count(&m->in);
-  if( d->nfeatures <= 0 || d->nfeatures != cnt || !d->features ){
+  if( !d->seq_column && (d->nfeatures <= 0 || d->nfeatures != cnt || !d->features) ){
     snprintf(err, n, "a JSON object input needs the dataset to name its feature columns (dataset args "
              "\"features\"); give a JSON array of %lld numbers in the source's column order instead", (long long)cnt);
     return -1;

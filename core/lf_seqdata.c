@@ -116,41 +116,45 @@ static int seq_put(seq_load *s, float *r, int t, int f, double v, int64_t row, c
   return 0;
 }
 
-static int seq_json(seq_load *s, float *r, const lf_scan_cell *c, int64_t row, const char *col, int *steps,
+/* The steps of a parsed JSON sequence j into r. */
+static int seq_walk(seq_load *s, float *r, const cJSON *j, int64_t row, const char *col, int *steps,
                     char *err, size_t errlen){
   const lf_dataset_spec *d = s->spec;
   int F = d->step_features;
-  cJSON *j = cJSON_ParseWithLength((const char*)c->p, (size_t)c->len);
-  int rc = -1;
   if( !cJSON_IsArray(j) ){
     sl_err(err, errlen, "%s row %lld column '%s': not a JSON array (write the sequence as [v1, v2, ...]%s)",
            s->src, (long long)row, col, F > 1 ? " with a list of step_features values per step" : "");
-    goto done;
+    return -1;
   }
   int t = 0;
   for(const cJSON *e = j->child; e; e = e->next, t++){
     if( F == 1 && cJSON_IsNumber(e) ){
-      if( seq_put(s, r, t, 0, e->valuedouble, row, col, err, errlen) ) goto done;
+      if( seq_put(s, r, t, 0, e->valuedouble, row, col, err, errlen) ) return -1;
       continue;
     }
     if( !cJSON_IsArray(e) || cJSON_GetArraySize(e) != F ){
       sl_err(err, errlen, "%s row %lld column '%s': step %d must be %s%d numbers (step_features %d)", s->src,
              (long long)row, col, t + 1, F == 1 ? "a number or a list of " : "a list of ", F, F);
-      goto done;
+      return -1;
     }
     int f = 0;
     for(const cJSON *v = e->child; v; v = v->next, f++){
       if( !cJSON_IsNumber(v) ){
         sl_err(err, errlen, "%s row %lld column '%s': step %d value %d is not a number", s->src, (long long)row, col,
                t + 1, f + 1);
-        goto done;
+        return -1;
       }
-      if( seq_put(s, r, t, f, v->valuedouble, row, col, err, errlen) ) goto done;
+      if( seq_put(s, r, t, f, v->valuedouble, row, col, err, errlen) ) return -1;
     }
   }
   *steps = t;
-  rc = 0;
-done:
+  return 0;
+}
+
+static int seq_json(seq_load *s, float *r, const lf_scan_cell *c, int64_t row, const char *col, int *steps,
+                    char *err, size_t errlen){
+  cJSON *j = cJSON_ParseWithLength((const char*)c->p, (size_t)c->len);
+  int rc = seq_walk(s, r, j, row, col, steps, err, errlen);
   cJSON_Delete(j);
   return rc;
 }
@@ -197,6 +201,21 @@ static int seq_rowfn(void *ctx, int64_t row, const lf_scan_cell *cells, char *er
   for(int t=0; t<steps; t++) mask[t] = 1.0f;
   if( seq_label(s, row, &cells[s->label_col], d->label ? d->label : "label", err, errlen) ) return -1;
   s->n++;
+  return 0;
+}
+
+int lf_seqdata_encode(const lf_dataset_spec *spec, const cJSON *seq, int64_t sample, float *row,
+                      char *err, size_t errlen){
+  seq_load s;
+  memset(&s, 0, sizeof s);
+  s.spec = spec;
+  s.src = "input";
+  int64_t w = (int64_t)spec->max_len * (spec->seq_int32 ? 1 : spec->step_features);
+  memset(row, 0, sizeof(float) * (size_t)(w + spec->max_len));
+  int steps = 0;
+  if( seq_walk(&s, row, seq, sample, spec->seq_column, &steps, err, errlen) ) return -1;
+  if( steps > spec->max_len ) steps = spec->max_len;
+  for(int t=0; t<steps; t++) row[w + t] = 1.0f;
   return 0;
 }
 
