@@ -516,6 +516,11 @@ static int sequence_finish(lf_dataset_spec *s, char *err, size_t n){
   if( !s->seq_dtype_str || strcmp(s->seq_dtype_str, "float32")==0 ) s->seq_int32 = 0;
   else if( strcmp(s->seq_dtype_str, "int32")==0 ) s->seq_int32 = 1;
   else { snprintf(err, n, "sequence_dtype must be \"float32\" or \"int32\""); return -1; }
+  if( (double)s->max_len * (s->step_features + 1) > 1e8 ){
+    snprintf(err, n, "max_len * (step_features + 1) is %.0f values per sample; at most 100000000",
+             (double)s->max_len * (s->step_features + 1));
+    return -1;
+  }
   if( s->seq_int32 && s->step_features != 1 ){
     snprintf(err, n, "int32 token ids have one value per step: drop step_features");
     return -1;
