@@ -67,11 +67,30 @@ CTEST_LIB   := $(CTEST_BUILD)/liblabflow_core.a
 
 .PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz lint ctest-lib ctest-lib-path werror-check
 
-all: labflow.so
+# labflow-mpi (docs/mpi.md) is built only where Open MPI's compiler
+# wrapper and mpi.h are found; the extension never links MPI.
+MPICC   ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo '\#include <mpi.h>' | $(MPICC) -E -x c - >/dev/null 2>&1 && echo 1)
+MPI_SRC  := $(wildcard tools/mpi/*.c)
+MPI_OBJ  := $(patsubst %.c,build/mpi/%.o,$(filter-out ext/%,$(SRC)) $(MPI_SRC))
+
+all: labflow.so $(if $(HAVE_MPI),labflow-mpi)
+
+labflow-mpi: $(MPI_OBJ)
+	$(MPICC) $(OPT) -g -fopenmp -o $@ $(MPI_OBJ) $(LDLIBS) -lsqlite3
+
+build/mpi/tools/mpi/%.o: tools/mpi/%.c build/mpi/tools/mpi/%.d
+	@mkdir -p $(dir $@)
+	$(MPICC) $(filter-out -fPIC -fvisibility=hidden,$(CFLAGS)) -DLF_STANDALONE $(DEPFLAGS) -c -o $@ $<
+
+build/mpi/%.o: %.c build/mpi/%.d
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fPIC -fvisibility=hidden,$(CFLAGS)) -DLF_STANDALONE $(DEPFLAGS) -c -o $@ $<
 
 # The generated header comes before the code that includes it.
 ifeq ($(LF_ONNX),1)
 $(BUILD)/core/lf_onnx_pb.o: $(ONNX_GEN)/onnx.pb-c.h
+build/mpi/core/lf_onnx_pb.o: $(ONNX_GEN)/onnx.pb-c.h
 endif
 
 labflow.so: $(OBJ)
@@ -102,8 +121,9 @@ $(CTEST_BUILD)/%.o: %.c $(CTEST_BUILD)/%.d
 # rebuilt once: the empty rule makes the missing .d count as new.
 $(BUILD)/%.d: ;
 $(CTEST_BUILD)/%.d: ;
-.PRECIOUS: $(BUILD)/%.d $(CTEST_BUILD)/%.d
--include $(OBJ:.o=.d) $(CTEST_OBJ:.o=.d)
+build/mpi/%.d: ;
+.PRECIOUS: $(BUILD)/%.d $(CTEST_BUILD)/%.d build/mpi/%.d
+-include $(OBJ:.o=.d) $(CTEST_OBJ:.o=.d) $(MPI_OBJ:.o=.d)
 
 werror-check: all
 	@bad=$$(for w in $(OBJ:=.warn); do [ -s "$$w" ] && echo "$$w"; done); \
@@ -169,4 +189,4 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/labflow.so $(DESTDIR)$(INCLUDEDIR)/labflow_plugin.h
 
 clean:
-	rm -rf build labflow.so tests/out
+	rm -rf build labflow.so labflow-mpi tests/out

@@ -1,0 +1,104 @@
+/*
+** mpi_common.h — what labflow-mpi's modes share.
+**
+** Rank 0 alone opens the project database (mpi_project.c): it claims
+** pipelines in `runnings` exactly as ppl_train does, packs a claimed
+** pipeline into a job message (settings, config, resolved data paths,
+** classes, the last epoch's weight and state files), records the epochs
+** the ranks send back with ppl_train's commit protocol, and releases the
+** claims. Any rank turns a job message into an lf_trainer (mpi_job.c) and
+** runs lf_train.c's epoch step on it.
+*/
+#ifndef LF_MPI_COMMON_H
+#define LF_MPI_COMMON_H
+
+#include <signal.h>
+#include "../../core/lf_sqlite.h"
+#include "../../core/lf_trainer.h"
+#include "mpi_wire.h"
+
+typedef struct lf_mpi {
+  int rank, size;
+  sqlite3 *db;              /* rank 0: the project */
+  sqlite3_int64 logid;      /* rank 0: this run's lab_logs row */
+  int quiet;                /* --quiet: no progress lines */
+  char tmpdir[4096];        /* this rank's scratch folder for job files */
+} lf_mpi;
+
+/* SIGINT/SIGTERM seen by rank 0 (mpirun passes Ctrl-C on as SIGTERM). */
+extern volatile sig_atomic_t mp_signalled;
+
+/* A pipeline claimed by rank 0 for a run (either mode). */
+typedef struct mp_claim {
+  char *pplid;
+  lf_model m;               /* settings, spec, artifacts (no net) */
+  sqlite3_int64 runid;
+  int claimed;
+  char prev_status[32];
+  int first;                /* first epoch of this run */
+  int last_epoch, best_epoch, have_best;
+  double best_value;
+  int epochs, patience;     /* to run; effective patience (0: none) */
+  char *classes_json;       /* to store with the next epoch, or NULL */
+  int64_t dropped_train, dropped_val;
+  int tabular;
+  double t_last_check, t_last_beat;
+} mp_claim;
+
+/* What the job message carries besides the trainer's inputs. */
+typedef struct mp_job {
+  int64_t seq;
+  char *pplid;
+  int last_epoch, best_epoch, have_best, epochs, patience;
+  double best_value;
+} mp_job;
+
+/* ---- rank 0 (mpi_project.c) ------------------------------------------ */
+
+/* Opens the project read-write (WAL, busy timeout), clears dead claims,
+** and records this run in lab_logs. */
+int mp_open_project(lf_mpi *c, const char *path, char *err, size_t n);
+void mp_close_project(lf_mpi *c);
+/* Claims pplid for a run of `epochs` more (or up to until_epoch > 0) and
+** builds its job message (seq numbers the job). Returns 1 claimed and
+** *msg filled; 0 nothing to train (*summary set, nothing claimed); 2 its
+** data is a SQL query, which only rank 0 can read (nothing claimed); -1
+** error (nothing claimed). */
+int mp_claim_job(lf_mpi *c, const char *pplid, int epochs, int until_epoch, int patience,
+                 int64_t seq, mp_claim *cl, lf_msg *msg, char **summary, char *err, size_t n);
+/* Makes epoch e durable: the weight and state files given as bytes are
+** written atomically, then lf_epoch_commit, then the files no longer
+** kept go. The best epoch is the one the rank computed. */
+int mp_record_epoch(lf_mpi *c, mp_claim *cl, int e, const lf_epoch_result *r,
+                    const void *w, size_t wlen, const void *s, size_t slen, char *err, size_t n);
+/* The same when rank 0 holds the trained state itself (data-parallel). */
+int mp_record_epoch_local(lf_mpi *c, mp_claim *cl, lf_trainer *t, int e, const lf_epoch_result *r,
+                          char *err, size_t n);
+/* 0 go on, 1 ppl_stop asked (or the claim is gone), 2 signalled; reads
+** the database at most every 0.2 s unless force, beats the heartbeat. */
+int mp_claim_check(lf_mpi *c, mp_claim *cl, int force);
+/* ppl_train's summary JSON for the run (malloc'ed). */
+char *mp_summary(const mp_claim *cl, const char *ended, const char *message);
+/* Releases the claim with the status ppl_train would leave after `ended`
+** ("finished", "early_stop", "stop_requested", "interrupted", "error"),
+** and frees cl. */
+void mp_release(lf_mpi *c, mp_claim *cl, const char *ended);
+/* ppl_train's progress line for a finished epoch, with the rank. */
+void mp_progress_line(lf_mpi *c, const mp_claim *cl, int rank, int e, const lf_epoch_result *r, int improved);
+
+/* ---- any rank (mpi_job.c) -------------------------------------------- */
+
+/* Builds t from a job message: model from its texts, data from its paths
+** (a clear error naming this rank and host when they cannot be read),
+** state from its files (via this rank's scratch folder). */
+int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char *err, size_t n);
+void mp_job_free(mp_job *job);
+/* Writes t's weight and state files into the scratch folder and reads
+** them back as bytes (malloc'ed), exactly what lf_trainer_save writes. */
+int mp_trainer_bytes(lf_mpi *c, lf_trainer *t, unsigned char **w, size_t *wlen,
+                     unsigned char **s, size_t *slen, char *err, size_t n);
+/* Epoch result to/from a message. */
+void mp_put_result(lf_msg *m, const lf_epoch_result *r);
+void mp_get_result(lf_msg *m, lf_epoch_result *r);
+
+#endif
