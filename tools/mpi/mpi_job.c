@@ -6,7 +6,6 @@
 ** reads and writes (lf_ckpt format), through a folder private to the rank,
 ** so restoring and saving are lf_train.c's own code, byte for byte.
 */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +24,15 @@ static void scratch(lf_mpi *c, char *w, char *s, size_t k){
   snprintf(s, k, "%s/state.lfs", c->tmpdir);
 }
 
-/* A data file this rank cannot read is named with the rank and host:
-** every rank must see the data at the same path. */
-static int check_readable(lf_mpi *c, const char *path, const char *what, char *err, size_t n){
-  if( access(path, R_OK)==0 ) return 0;
-  char host[256];
+/* Data this rank cannot load is named with the rank and host: every rank
+** must see the data at the same path. */
+static void name_rank(lf_mpi *c, char *err, size_t n){
+  char host[256], why[2048];
   if( gethostname(host, sizeof host) ) snprintf(host, sizeof host, "unknown");
   host[sizeof host - 1] = 0;
-  snprintf(err, n, "rank %d on host %s cannot read %s %s (%s): labflow-mpi needs the data at the same "
-           "path on every node (a shared file system, or a copy at that path)", c->rank, host, what, path,
-           strerror(errno));
-  return -1;
+  snprintf(why, sizeof why, "%s", err);
+  snprintf(err, n, "rank %d on host %s: %s (labflow-mpi needs the data at the same path on every node: "
+           "a shared file system, or a copy at that path)", c->rank, host, why);
 }
 
 int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char *err, size_t n){
@@ -68,8 +65,7 @@ int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char
     goto done;
   }
   if( t->m.settings.threads > 0 ) lf_set_threads(t->m.settings.threads);
-  if( check_readable(c, train, "train_data_src", err, n) || check_readable(c, val, "val_data_src", err, n) ) goto done;
-  if( lf_trainer_load_data(t, train, val, NULL, err, n) ) goto done;
+  if( lf_trainer_load_data(t, train, val, NULL, err, n) ){ name_rank(c, err, n); goto done; }
   t->last_epoch = job->last_epoch;
   t->best_epoch = job->best_epoch;
   t->have_best = job->have_best;
