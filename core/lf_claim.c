@@ -33,6 +33,21 @@ static long long proc_start_time(long pid){
   return p ? atoll(p + 1) : 0;
 }
 
+/* A killed process whose parent has not reaped it yet (state Z, or X) is
+** dead for a claim: it will never release it (labflow-mpi's ranks when
+** mpirun kills the job, until init reaps them). */
+static int proc_is_zombie(long pid){
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if( !f ) return 0;
+  size_t got = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[got] = 0;
+  char *p = strrchr(buf, ')');
+  return p && p[1]==' ' && (p[2]=='Z' || p[2]=='X');
+}
+
 void lf_process_identity(char *host, size_t hostlen, long *pid, long long *start){
   if( gethostname(host, hostlen) != 0 ) snprintf(host, hostlen, "unknown");
   host[hostlen-1] = 0;
@@ -50,7 +65,7 @@ int lf_process_alive(const char *host, long pid, long long start, double heartbe
     if( kill((pid_t)pid, 0) != 0 && errno == ESRCH ) return 0;
     long long now_start = proc_start_time(pid);
     if( start && now_start && now_start != start ) return 0;  /* pid reused */
-    return 1;
+    return !proc_is_zombie(pid);
   }
   return lf_now_unix() - heartbeat < LF_STALE_SECONDS;
 }

@@ -233,10 +233,10 @@ def rank_pid(db, rank):
 
 
 def test_each_kill(tmp):
-    ref = csv_project(os.path.join(tmp, "kref"), rows=1200)
-    shell(ref, "SELECT count(*) FROM ppl_train_each('SELECT pplid FROM ppls', 8);")
-    db = csv_project(os.path.join(tmp, "kill"), rows=1200)
-    args = [db, "each", "SELECT pplid FROM ppls ORDER BY pplid", "--until", "8"]
+    ref = csv_project(os.path.join(tmp, "kref"), rows=12000)
+    shell(ref, "SELECT count(*) FROM ppl_train_each('SELECT pplid FROM ppls', 40);")
+    db = csv_project(os.path.join(tmp, "kill"), rows=12000)
+    args = [db, "each", "SELECT pplid FROM ppls ORDER BY pplid", "--until", "40"]
     proc = subprocess.Popen(mpirun_args(2, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=mpi_env())
     ok = wait_epochs(db, "p0", 2, proc)
@@ -248,7 +248,7 @@ def test_each_kill(tmp):
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-    done = query(db, "SELECT count(*) FROM ppl_state WHERE last_epoch=8")[0][0]
+    done = query(db, "SELECT count(*) FROM ppl_state WHERE last_epoch=40")[0][0]
     check(ok and pid and proc.returncode != 0 and done < 4,
           "kill: SIGKILL of worker rank 1 mid-run makes mpirun end the job", (ok, pid, proc.returncode, done))
     # The claims are released (rank 0 caught the TERM) or recognised dead.
@@ -257,10 +257,57 @@ def test_each_kill(tmp):
     rc, out, err = mpirun(2, args)
     rows = rows_of(out)
     last = query(db, "SELECT group_concat(last_epoch) FROM ppl_state")[0][0]
-    check(rc == 0 and len(rows) == 4 and all("summary" in r for r in rows) and last == "8,8,8,8",
+    check(rc == 0 and len(rows) == 4 and all("summary" in r for r in rows) and last == "40,40,40,40",
           "kill: the same command again resumes to the end", (rc, last, out, err[-3000:]))
     a, b = histories(ref), histories(db)
-    check(len(a) == 4 * 8 * 5 and a == b, "kill: histories equal to an undisturbed run", first_diff(a, b))
+    check(len(a) == 4 * 40 * 5 and a == b, "kill: histories equal to an undisturbed run", first_diff(a, b))
+
+
+def test_each_sigint(tmp):
+    """Ctrl-C on mpirun: the claims go, finished epochs stay, the same
+    command resumes to the same histories."""
+    ref = csv_project(os.path.join(tmp, "iref"), npipes=2, rows=12000)
+    shell(ref, "SELECT count(*) FROM ppl_train_each('SELECT pplid FROM ppls', 40);")
+    db = csv_project(os.path.join(tmp, "int"), npipes=2, rows=12000)
+    args = [db, "each", "SELECT pplid FROM ppls ORDER BY pplid", "--until", "40"]
+    proc = subprocess.Popen(mpirun_args(2, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=mpi_env())
+    ok = wait_epochs(db, "p0", 2, proc)
+    if ok:
+        proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    done = query(db, "SELECT count(*) FROM ppl_state WHERE last_epoch=40")[0][0]
+    out2, err2 = shell(db, "SELECT count(*) FROM ppls WHERE ppl_is_running(pplid);")
+    check(ok and proc.returncode != 0 and done < 2 and out2 == "0",
+          "Ctrl-C on mpirun ends the run and leaves no pipeline running", (ok, proc.returncode, done, out2, err[-1500:]))
+    rc, out, err = mpirun(2, args)
+    a, b = histories(ref), histories(db)
+    check(rc == 0 and len(a) == 2 * 40 * 5 and a == b, "Ctrl-C: the same command again ends with the undisturbed histories",
+          (rc, first_diff(a, b)))
+
+
+def test_halving(tmp):
+    """A sweep's halving rungs spread over the ranks, as ppl_halving."""
+    res = []
+    for name in ("hs", "hm"):
+        db = csv_project(os.path.join(tmp, name), npipes=1)
+        out, err = shell(db, "SELECT ppl_sweep('sw', 'p0', '{\"optimizer>args>lr\": [0.1, 0.03, 0.01, 0.003]}');")
+        check(not err, "halving: the sweep is made (%s)" % name, err)
+        if name == "hs":
+            out, err = shell(db, "SELECT ppl_halving('sw', 1, 4, 2) ->> '$.winner';")
+            res.append((out.strip(), err))
+        else:
+            rc, out, err = mpirun(2, [db, "halving", "sw", "--min-epochs", "1", "--max-epochs", "4", "--eta", "2"])
+            last = [l for l in out.splitlines() if '"winner"' in l]
+            res.append((json.loads(last[-1]).get("winner") if last else None, err if rc else ""))
+        res[-1] = res[-1] + (query(db, "SELECT pplid, epoch, name, value FROM history WHERE pplid LIKE 'sw-%' AND "
+                                      "name NOT LIKE '%duration' ORDER BY 1, 2, 3"),)
+    check(res[0][0] and res[0][0] == res[1][0] and res[0][2] == res[1][2],
+          "halving over 2 ranks names ppl_halving's winner with bitwise its histories", (res[0][:2], res[1][:2]))
 
 
 # ---- data-parallel ---------------------------------------------------------
@@ -354,7 +401,7 @@ def main():
         return 1
     tmp = tempfile.mkdtemp(prefix="lfmpi-")
     try:
-        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", "test_each_bitwise test_each_stop test_each_kill test_dp").split()]:
+        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", "test_each_bitwise test_each_stop test_each_kill test_each_sigint test_halving test_dp").split()]:
             try:
                 t(tmp)
             except Exception as e:  # a crashed test is a failure, not a stop
