@@ -447,6 +447,27 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
       if( parse_arg(w, a, c, sub, spec, p) ) return -1;
     }
   }
+  /* Defaults one number cannot say (lf_registry_arg_default), applied as
+  ** if the config had given them, after the args they may copy. */
+  for(const lf_arg_spec *a = comp->args; spec && a->name; a++){
+    const lf_arg_default *d = lf_registry_arg_default(comp, a);
+    if( !d || (args && cJSON_GetObjectItemCaseSensitive(args, a->name)) ) continue;
+    subpath(sub, sizeof sub, "%s>args>%s (its default)", path, a->name);
+    if( d->json ){
+      cJSON *v = cJSON_Parse(d->json);
+      if( !v ) return fail(w, "out of memory");
+      int rc = parse_arg(w, a, v, sub, spec, p);
+      cJSON_Delete(v);
+      if( rc ) return -1;
+    }else{
+      const lf_arg_spec *o = comp->args;
+      while( o->name && strcmp(o->name, d->same_as)!=0 ) o++;
+      if( !o->name || o->type!=a->type || (a->type!=LF_ARG_INT_PAIR && a->type!=LF_ARG_INT) ){
+        return fail(w, "%s: the table's default names no integer arg '%s' (a LabFlow bug)", sub, d->same_as);
+      }
+      memcpy((char*)spec + a->offset, (char*)spec + o->offset, (a->type==LF_ARG_INT_PAIR ? 2 : 1)*sizeof(int));
+    }
+  }
   for(const lf_arg_spec *a = comp->args; a->name; a++){
     if( a->required && !(args && cJSON_GetObjectItemCaseSensitive(args, a->name)) ){
       return fail(w, "%s>args>%s is required (%s: %s)", path, a->name, comp->loc, a->help);
@@ -749,8 +770,12 @@ void lf_config_layer_free(lf_layer_spec *ls){
 
 /* Fills the defaults of the registry's args schema into every component
 ** (any object whose "loc" names one) below v. Only args that have a
-** default are added, in the JSON type the config would give them. */
-static void fill_component_defaults(cJSON *v){
+** default are added, in the JSON type the config would give them.
+** Form 2 stops there. Form 3 also spells out the table's other defaults
+** (lf_registry_arg_default: Adam's betas, pool stride = kernel, ...),
+** writes a pair given as n as [n, n] and a boolean given as 0/1 as
+** false/true: every way of writing one meaning gives one text. */
+static void fill_component_defaults(cJSON *v, int form){
   if( cJSON_IsObject(v) ){
     const cJSON *loc = cJSON_GetObjectItemCaseSensitive(v, "loc");
     const lf_component *comp = cJSON_IsString(loc) ? lf_registry_find(loc->valuestring) : NULL;
@@ -765,10 +790,36 @@ static void fill_component_defaults(cJSON *v){
         }
       }
       for(const lf_arg_spec *a = comp->args; args && cJSON_IsObject(args) && a && a->name; a++){
-        if( !a->has_default || cJSON_GetObjectItemCaseSensitive(args, a->name) ) continue;
+        cJSON *given = cJSON_GetObjectItemCaseSensitive(args, a->name);
+        if( given ){
+          if( form < 3 ) continue;
+          cJSON *same = NULL;
+          if( a->type==LF_ARG_INT_PAIR && cJSON_IsNumber(given) ){
+            double pair[2] = {given->valuedouble, given->valuedouble};
+            same = cJSON_CreateDoubleArray(pair, 2);
+          }else if( a->type==LF_ARG_BOOL && cJSON_IsNumber(given) && (given->valuedouble==0 || given->valuedouble==1) ){
+            same = cJSON_CreateBool(given->valuedouble==1);
+          }
+          if( same ) cJSON_ReplaceItemInObjectCaseSensitive(args, a->name, same);
+          continue;
+        }
+        const lf_arg_default *ad = form >= 3 ? lf_registry_arg_default(comp, a) : NULL;
         cJSON *d = NULL;
-        switch( a->type ){
-          case LF_ARG_INT: case LF_ARG_INT64: case LF_ARG_NUM: case LF_ARG_INT_PAIR:
+        if( ad && ad->json ){
+          d = cJSON_Parse(ad->json);
+        }else if( ad ){
+          continue;   /* a copy of another arg: below, once that one is final */
+        }else if( !a->has_default ){
+          continue;
+        }else switch( a->type ){
+          case LF_ARG_INT_PAIR:
+            if( form >= 3 ){
+              double pair[2] = {a->def, a->def};
+              d = cJSON_CreateDoubleArray(pair, 2);
+              break;
+            }
+            /* fall through */
+          case LF_ARG_INT: case LF_ARG_INT64: case LF_ARG_NUM:
             d = cJSON_CreateNumber(a->def); break;
           case LF_ARG_BOOL: d = cJSON_CreateBool(a->def != 0); break;
           case LF_ARG_DTYPE: d = cJSON_CreateString(a->def==4 ? "float32" : "uint8"); break;
@@ -776,17 +827,24 @@ static void fill_component_defaults(cJSON *v){
         }
         if( d ) cJSON_AddItemToObject(args, a->name, d);
       }
+      for(const lf_arg_spec *a = comp->args; form >= 3 && args && cJSON_IsObject(args) && a && a->name; a++){
+        const lf_arg_default *ad = lf_registry_arg_default(comp, a);
+        if( !ad || !ad->same_as || cJSON_GetObjectItemCaseSensitive(args, a->name) ) continue;
+        const cJSON *from = cJSON_GetObjectItemCaseSensitive(args, ad->same_as);
+        cJSON *d = from ? cJSON_Duplicate(from, 1) : NULL;
+        if( d ) cJSON_AddItemToObject(args, a->name, d);
+      }
     }
   }
   for(cJSON *c = v ? v->child : NULL; c; c = c->next){
-    if( cJSON_IsObject(c) || cJSON_IsArray(c) ) fill_component_defaults(c);
+    if( cJSON_IsObject(c) || cJSON_IsArray(c) ) fill_component_defaults(c, form);
   }
 }
 
-cJSON *lf_config_with_defaults(const cJSON *cfg){
+static cJSON *with_defaults(const cJSON *cfg, int form){
   cJSON *v = cJSON_Duplicate(cfg, 1);
   if( !v || !cJSON_IsObject(v) ) return v;
-  fill_component_defaults(v);
+  fill_component_defaults(v, form);
   if( !cJSON_GetObjectItemCaseSensitive(v, "train_batch_size") ) cJSON_AddNumberToObject(v, "train_batch_size", 32);
   if( !cJSON_GetObjectItemCaseSensitive(v, "val_batch_size") ) cJSON_AddNumberToObject(v, "val_batch_size", 256);
   if( !cJSON_GetObjectItemCaseSensitive(v, "seed") ) cJSON_AddNumberToObject(v, "seed", 0);
@@ -794,9 +852,17 @@ cJSON *lf_config_with_defaults(const cJSON *cfg){
   return v;
 }
 
-int lf_config_identity_hash(const cJSON *cfg, char hex[65]){
-  cJSON *full = lf_config_with_defaults(cfg);
+cJSON *lf_config_with_defaults(const cJSON *cfg){
+  return with_defaults(cfg, LF_CONFIG_HASH_FORM);
+}
+
+int lf_config_identity_hash_form(const cJSON *cfg, int form, char hex[65]){
+  cJSON *full = with_defaults(cfg, form);
   int rc = full ? lf_config_hash(full, hex) : -1;
   cJSON_Delete(full);
   return rc;
+}
+
+int lf_config_identity_hash(const cJSON *cfg, char hex[65]){
+  return lf_config_identity_hash_form(cfg, LF_CONFIG_HASH_FORM, hex);
 }

@@ -60,15 +60,25 @@ int lf_config_parse_stored(const cJSON *cfg, const lf_settings *settings,
 void lf_pipeline_spec_free(lf_pipeline_spec *p);
 
 /* The config with every default filled in: each component's args that
-** have a default in the registry's args schema and are absent get it (and
-** a missing or null "args" becomes {}), and the top-level train_batch_size
-** (32), val_batch_size (256), seed (0) and precision ("f32"). Two configs
-** that differ only by a value equal to its default are the same
+** have a default in the registry (its args schema, and the defaults one
+** number cannot say: lf_registry_arg_default) and are absent get it (and
+** a missing or null "args" becomes {}), pairs written [a, b] and booleans
+** true/false, and the top-level train_batch_size (32), val_batch_size
+** (256), seed (0) and precision ("f32"). Two configs that differ only by
+** a value equal to its default, or by how a value is written, are the same
 ** experiment. A new cJSON tree (caller deletes), NULL on out of memory. */
 cJSON *lf_config_with_defaults(const cJSON *cfg);
+/* The form of that identity stored hashes have (lab_meta
+** 'config_hash_form'): 2 filled in only the numeric defaults, 3 (now) all
+** of the above. A project of an older form is rehashed once on load. */
+#define LF_CONFIG_HASH_FORM 3
+#define LF_CONFIG_HASH_FORM_TEXT "3"
 /* SHA-256 hex of the canonical form of lf_config_with_defaults(cfg): the
 ** config_hash of ppls. 0, or -1 on out of memory. */
 int lf_config_identity_hash(const cJSON *cfg, char hex[65]);
+/* The same in an earlier form (bundles made by an earlier LabFlow carry
+** those hashes). */
+int lf_config_identity_hash_form(const cJSON *cfg, int form, char hex[65]);
 /* Binds data-dependent layer args (CategoricalEmbedding's per-column
 ** code counts) from the dataset's named inputs and, when tab is not NULL,
 ** from the training split's vocabularies. -1 with err on a mismatch. */

@@ -335,7 +335,7 @@ char *lf_ppl_state_path(const char *art, const char *pplid, int epoch){
   return strdup(buf);
 }
 
-/* ---- config_hash form 2: defaults filled in (lf_config_identity_hash) --- */
+/* ---- config_hash in the current form (lf_config_identity_hash) -------- */
 
 static int rehash_table(sqlite3 *db, const char *table, char *err, size_t n){
   char sql[256];
@@ -391,12 +391,14 @@ static int rehash_table(sqlite3 *db, const char *table, char *err, size_t n){
 
 int lf_ppl_rehash_once(sqlite3 *db, char *err, size_t n){
   char e2[256];
-  int done = lf_query_exists(db, "SELECT 1 FROM main.lab_meta WHERE key='config_hash_form' AND value=?1", "2", e2, sizeof e2);
+  int done = lf_query_exists(db, "SELECT 1 FROM main.lab_meta WHERE key='config_hash_form' AND value=?1",
+                             LF_CONFIG_HASH_FORM_TEXT, e2, sizeof e2);
   if( done != 0 ) return 0;            /* done, or not a project (nothing to do) */
   if( sqlite3_db_readonly(db, "main")==1 ) return 0;
   if( lf_exec(db, "SAVEPOINT lf_rehash", err, n) ) return -1;
   if( rehash_table(db, "ppls", err, n) || rehash_table(db, "archived_ppls", err, n)
-   || lf_exec(db, "INSERT OR REPLACE INTO main.lab_meta(key, value) VALUES('config_hash_form', '2')", err, n) ){
+   || lf_exec(db, "INSERT OR REPLACE INTO main.lab_meta(key, value) VALUES('config_hash_form', '"
+              LF_CONFIG_HASH_FORM_TEXT "')", err, n) ){
     lf_exec(db, "ROLLBACK TO lf_rehash", e2, sizeof e2);
     lf_exec(db, "RELEASE lf_rehash", e2, sizeof e2);
     return -1;

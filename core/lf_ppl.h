@@ -31,7 +31,8 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
 
 /* Once per project: recomputes every stored config_hash (ppls and
 ** archived_ppls) in the current form, lf_config_identity_hash (defaults
-** filled in), and records lab_meta 'config_hash_form' = '2'. Projects
+** filled in), and records lab_meta 'config_hash_form' = LF_CONFIG_HASH_FORM
+** (lf_config.h), in one savepoint. Projects
 ** made since have it from the start. No-op when done, read-only or not a
 ** project; -1 with err if the update failed (nothing changed). */
 int lf_ppl_rehash_once(sqlite3 *db, char *err, size_t n);

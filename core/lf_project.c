@@ -382,7 +382,8 @@ char *lf_project_init(sqlite3 *db, const char *settings_json, int *created,
     char now[32];
     lf_now_text(now, sizeof now);
     int rc = sqlite3_prepare_v2(db, "INSERT INTO lab_meta(key, value) VALUES"
-                                    "('schema_version', '" LF_SCHEMA_VERSION "'), ('settings', ?1), ('created_time', ?2), ('config_hash_form', '2')",
+                                    "('schema_version', '" LF_SCHEMA_VERSION "'), ('settings', ?1), ('created_time', ?2), "
+                                    "('config_hash_form', '" LF_CONFIG_HASH_FORM_TEXT "')",
                                 -1, &st, NULL);
     if( rc==SQLITE_OK ){
       sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);

@@ -195,10 +195,9 @@ static int seqpool_finish(void *spec, char *err, size_t n){
   return 0;
 }
 
-/* Pools default their stride to their kernel, as PyTorch does. */
+/* Stride defaults to the kernel (arg_defaults below), as in PyTorch. */
 static int pool_finish(void *spec, char *err, size_t n){
   lf_pool2d_args *s = spec;
-  if( s->stride[0]==0 ){ s->stride[0] = s->kernel[0]; s->stride[1] = s->kernel[1]; }
   if( 2*s->padding[0] > s->kernel[0] || 2*s->padding[1] > s->kernel[1] ){
     snprintf(err, n, "padding must be at most half the kernel size");
     return -1;
@@ -207,7 +206,6 @@ static int pool_finish(void *spec, char *err, size_t n){
 }
 static int pool1d_finish(void *spec, char *err, size_t n){
   lf_pool1d_args *s = spec;
-  if( s->stride==0 ) s->stride = s->kernel;
   if( 2*s->padding > s->kernel ){
     snprintf(err, n, "padding must be at most half the kernel size");
     return -1;
@@ -324,8 +322,6 @@ static const lf_arg_spec rmsprop_args[] = {
 };
 static int adam_finish(void *spec, char *err, size_t n){
   lf_optim_spec *s = spec;
-  (void)err; (void)n;
-  if( s->beta1==0 && s->beta2==0 ){ s->beta1 = 0.9; s->beta2 = 0.999; }
   if( s->beta1 >= 1 || s->beta2 >= 1 ){
     snprintf(err, n, "betas must be in [0, 1)");
     return -1;
@@ -406,10 +402,6 @@ static int plateau_finish(void *spec, char *err, size_t n){
   if( !s->threshold_mode_str || strcmp(s->threshold_mode_str, "rel")==0 ) s->threshold_abs = 0;
   else if( strcmp(s->threshold_mode_str, "abs")==0 ) s->threshold_abs = 1;
   else { snprintf(err, n, "threshold_mode must be \"rel\" or \"abs\""); return -1; }
-  if( !s->monitor ){
-    s->monitor = strdup("val_loss");
-    if( !s->monitor ){ snprintf(err, n, "out of memory"); return -1; }
-  }
   return 0;
 }
 
@@ -752,6 +744,35 @@ const char *lf_registry_names(lf_kind kind, char *buf, size_t n){
   return buf;
 }
 
+/* Defaults that one number (lf_arg_spec.def) cannot say: a pair of two
+** values, a string, or the value of another arg. They belong to the table
+** as much as `def` does: the parser applies them as if the config had
+** given them, the config's identity (config_hash) spells them out and
+** labflow_help shows them, so code holds no default of its own. */
+static const lf_arg_default arg_defaults[] = {
+  {"Adam", "betas", "[0.9, 0.999]", NULL},
+  {"AdamW", "betas", "[0.9, 0.999]", NULL},
+  {"MaxPool2d", "stride", NULL, "kernel"},
+  {"AvgPool2d", "stride", NULL, "kernel"},
+  {"MaxPool1d", "stride", NULL, "kernel"},
+  {"AvgPool1d", "stride", NULL, "kernel"},
+  {"LSTM", "output", "\"sequence\"", NULL},
+  {"GRU", "output", "\"sequence\"", NULL},
+  {"SeqPool", "mode", "\"last\"", NULL},
+  {"OneCycleLR", "anneal_strategy", "\"cos\"", NULL},
+  {"ReduceLROnPlateau", "monitor", "\"val_loss\"", NULL},
+  {"ReduceLROnPlateau", "mode", "\"min\"", NULL},
+  {"ReduceLROnPlateau", "threshold_mode", "\"rel\"", NULL},
+  {NULL, NULL, NULL, NULL}
+};
+
+const lf_arg_default *lf_registry_arg_default(const lf_component *c, const lf_arg_spec *a){
+  for(const lf_arg_default *d = arg_defaults; c && a && d->loc; d++){
+    if( strcmp(d->loc, c->loc)==0 && strcmp(d->arg, a->name)==0 ) return d;
+  }
+  return NULL;
+}
+
 static const char *arg_type_name(lf_arg_type t){
   switch( t ){
     case LF_ARG_INT: case LF_ARG_INT64: return "integer";
@@ -783,7 +804,10 @@ char *lf_registry_help(const lf_component *c){
   }
   for(const lf_arg_spec *a = c->args; a && a->name; a++){
     char def[64] = "";
+    const lf_arg_default *ad = lf_registry_arg_default(c, a);
     if( a->required ) snprintf(def, sizeof def, ", required");
+    else if( ad && ad->json ) snprintf(def, sizeof def, ", default %s", ad->json);
+    else if( ad ) snprintf(def, sizeof def, ", default: the %s", ad->same_as);
     else if( a->has_default && a->type==LF_ARG_BOOL ) snprintf(def, sizeof def, ", default %s", a->def ? "true" : "false");
     else if( a->has_default && a->type==LF_ARG_DTYPE ) snprintf(def, sizeof def, ", default \"uint8\"");
     else if( a->has_default ) snprintf(def, sizeof def, ", default %g", a->def);

@@ -26,6 +26,14 @@ const lf_component *lf_registry_at(int i);
 const char *lf_kind_name(lf_kind k);
 /* "Linear, Conv2d, ..." of every component of a kind, into buf. */
 const char *lf_registry_names(lf_kind kind, char *buf, size_t n);
+/* A default that lf_arg_spec.def (one number) cannot say, from the
+** table's companion rows: `json` is its JSON text (a pair, a string), or
+** `same_as` names the arg of the same component whose value it takes
+** (pool stride = kernel). NULL when the arg has none of these. */
+typedef struct lf_arg_default {
+  const char *loc, *arg, *json, *same_as;
+} lf_arg_default;
+const lf_arg_default *lf_registry_arg_default(const lf_component *c, const lf_arg_spec *a);
 /* Help text of a component: loc, kind, args with types/defaults. malloc'ed. */
 char *lf_registry_help(const lf_component *c);
 
