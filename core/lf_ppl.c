@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lf_ppl.h"
+#include "lf_txn.h"
 #include "lf_canon.h"
 #include "lf_dataset.h"
 #include "lf_data_fit.h"
@@ -176,7 +177,6 @@ char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n){
 int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
                   const char *hash, const char *base, const char *patch,
                   char *err, size_t n){
-  char e2[64];
   int ex = lf_ppl_exists(db, pplid, err, n);
   if( ex < 0 ) return -1;
   if( ex ){ snprintf(err, n, "pipeline '%s' already exists", pplid); return -1; }
@@ -192,7 +192,7 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
   const lf_plugin_info *used[1];
   int uses_plugins = cfg && lf_plugin_used(cfg, used, 1) > 0;
   if( (base || uses_plugins) && lf_project_upgrade(db, err, n) ){ cJSON_Delete(cfg); return -1; }
-  if( lf_exec(db, "SAVEPOINT ppl_insert", err, n) ) return -1;
+  if( lf_txn_savepoint(db, "ppl_insert", err, n) ){ cJSON_Delete(cfg); return -1; }
   char now[32];
   lf_now_text(now, sizeof now);
   sqlite3_stmt *st = NULL;
@@ -217,8 +217,7 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
   if( rc != SQLITE_DONE ) goto fail;
   if( uses_plugins && lf_ppl_plugins_record(db, pplid, cfg, err, n) ){
     cJSON_Delete(cfg);
-    lf_exec(db, "ROLLBACK TO ppl_insert", e2, sizeof e2);
-    lf_exec(db, "RELEASE ppl_insert", e2, sizeof e2);
+    lf_txn_undo(db, "ppl_insert");
     return -1;
   }
   cJSON_Delete(cfg);
@@ -244,12 +243,11 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
     sqlite3_finalize(st);
     if( rc != SQLITE_DONE ) goto fail;
   }
-  return lf_exec(db, "RELEASE ppl_insert", err, n);
+  return lf_txn_release(db, "ppl_insert", err, n);
 fail:
   cJSON_Delete(cfg);
   snprintf(err, n, "cannot record pipeline '%s': %s", pplid, sqlite3_errmsg(db));
-  lf_exec(db, "ROLLBACK TO ppl_insert", e2, sizeof e2);
-  lf_exec(db, "RELEASE ppl_insert", e2, sizeof e2);
+  lf_txn_undo(db, "ppl_insert");
   return -1;
 }
 

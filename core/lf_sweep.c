@@ -656,6 +656,13 @@ static sqlite3 *open_private(sqlite3 *caller, char *err, size_t n){
     snprintf(err, n, "halving needs a database file (an in-memory database cannot be shared with the trainer)");
     return NULL;
   }
+  if( sqlite3_txn_state(caller, "main")==SQLITE_TXN_WRITE && lf_txn_in_writing_statement(caller) ){
+    snprintf(err, n, "cannot run inside CREATE TABLE ... AS SELECT on the project's database: that statement "
+             "holds the database's write lock until it ends, and halving commits its progress and each epoch "
+             "through its own connections, so it would wait for it. Create a TEMP table instead "
+             "(CREATE TEMP TABLE t AS SELECT ppl_halving(...) AS summary)");
+    return NULL;
+  }
   if( sqlite3_txn_state(caller, "main")==SQLITE_TXN_WRITE ){
     snprintf(err, n, "this connection holds an open write transaction; halving commits its progress and each "
              "epoch through its own connections. COMMIT (or ROLLBACK) first, and call ppl_halving outside "

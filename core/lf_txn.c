@@ -21,7 +21,53 @@ static int interrupted(sqlite3 *db){
   return rc==SQLITE_INTERRUPT;
 }
 
+int lf_txn_in_writing_statement(sqlite3 *db){
+  for(sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)){
+    if( sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s) ) return 1;
+  }
+  return 0;
+}
+
+/* Inside a writing statement: takes main's write lock with a write that
+** changes nothing, retried while another connection holds it, as BEGIN
+** IMMEDIATE is. */
+static int lock_in_statement(sqlite3 *db, char *err, size_t n){
+  if( sqlite3_txn_state(db, "main")==SQLITE_TXN_WRITE ) return LF_TXN_STATEMENT;
+  double t0 = lf_now_unix();
+  for(;;){
+    int rc = sqlite3_exec(db, "UPDATE main.lab_meta SET value=value WHERE 0", NULL, NULL, NULL);
+    if( rc==SQLITE_OK ) return LF_TXN_STATEMENT;
+    int xrc = sqlite3_extended_errcode(db);
+    if( xrc==SQLITE_BUSY_SNAPSHOT ){
+      snprintf(err, n, "another process (a trainer?) changed the project while this statement was "
+               "reading it, so this connection cannot write now: run the statement again");
+      return -1;
+    }
+    if( (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED ){
+      snprintf(err, n, "cannot write to the project: %s", sqlite3_errmsg(db));
+      return -1;
+    }
+    if( interrupted(db) ){
+      snprintf(err, n, "interrupted while waiting for another process's write to finish");
+      return -1;
+    }
+    if( lf_now_unix() - t0 > LF_TXN_WAIT_SECONDS ){
+      snprintf(err, n, "the project stayed locked by another connection for %d s (%s); "
+               "is a transaction left open in another program?", LF_TXN_WAIT_SECONDS, sqlite3_errmsg(db));
+      return -1;
+    }
+    lf_txn_pause();
+  }
+}
+
 int lf_txn_begin_top(sqlite3 *db, char *err, size_t n){
+  if( lf_txn_in_writing_statement(db) ){
+    snprintf(err, n, "cannot run inside a statement that writes, such as CREATE [TEMP] TABLE ... AS SELECT: "
+             "its files change only once its own commit is done, and that statement holds every commit "
+             "until it ends; run it in a SELECT statement of its own first, then create the table from "
+             "the project's tables (ppls, archived_ppls, ...)");
+    return -1;
+  }
   if( !sqlite3_get_autocommit(db) ){
     snprintf(err, n, "cannot run inside a transaction: COMMIT or ROLLBACK first");
     return -1;
@@ -57,6 +103,7 @@ int lf_txn_begin_top(sqlite3 *db, char *err, size_t n){
 }
 
 int lf_txn_begin(sqlite3 *db, char *err, size_t n){
+  if( lf_txn_in_writing_statement(db) ) return lock_in_statement(db, err, n);
   if( sqlite3_get_autocommit(db) ) return lf_txn_begin_top(db, err, n);
   if( lf_exec(db, "SAVEPOINT lf_txn", err, n) ) return -1;
   return LF_TXN_NESTED;
@@ -64,6 +111,7 @@ int lf_txn_begin(sqlite3 *db, char *err, size_t n){
 
 int lf_txn_commit(sqlite3 *db, int kind, char *err, size_t n){
   char e2[512];
+  if( kind==LF_TXN_STATEMENT ) return 0;   /* the statement commits when it ends */
   if( lf_exec(db, kind==LF_TXN_NESTED ? "RELEASE lf_txn" : "COMMIT", e2, sizeof e2) ){
     snprintf(err, n, "cannot commit: %s", e2);
     lf_txn_rollback(db, kind);
@@ -79,4 +127,27 @@ void lf_txn_rollback(sqlite3 *db, int kind){
   }else if( kind==LF_TXN_TOP && !sqlite3_get_autocommit(db) ){
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   }
+}
+
+int lf_txn_savepoint(sqlite3 *db, const char *name, char *err, size_t n){
+  if( lf_txn_in_writing_statement(db) ) return 0;
+  char sql[96];
+  snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
+  return lf_exec(db, sql, err, n);
+}
+
+int lf_txn_release(sqlite3 *db, const char *name, char *err, size_t n){
+  if( lf_txn_in_writing_statement(db) ) return 0;
+  char sql[96];
+  snprintf(sql, sizeof sql, "RELEASE %s", name);
+  return lf_exec(db, sql, err, n);
+}
+
+void lf_txn_undo(sqlite3 *db, const char *name){
+  if( lf_txn_in_writing_statement(db) ) return;
+  char sql[96];
+  snprintf(sql, sizeof sql, "ROLLBACK TO %s", name);
+  sqlite3_exec(db, sql, NULL, NULL, NULL);
+  snprintf(sql, sizeof sql, "RELEASE %s", name);
+  sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
