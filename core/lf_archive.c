@@ -395,8 +395,10 @@ static int check_unarchive(sqlite3 *db, const lf_pplist *ids, char *err, size_t 
       return -1;
     }
     if( in_act ){
-      snprintf(err, n, "cannot unarchive '%s': an active pipeline has the same pplid "
-               "(archive or rename that one first)", id);
+      snprintf(err, n, "cannot unarchive '%s': an active pipeline has the same pplid (a project of an "
+               "earlier LabFlow let ppl_new reuse it); move the active one out of the project first "
+               "(SELECT ppl_transfer('%s', 'export', 'move', '%s-active.lfbundle')), or delete the archived "
+               "one (ppl_delete('%s'))", id, id, id, id);
       return -1;
     }
     char *hash = lf_query_text(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", id, err, n);

@@ -121,6 +121,19 @@ int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n){
   return lf_query_exists(db, "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
 }
 
+/* An archived pipeline keeps its pplid: a new one under it could then be
+** neither archived nor let the old one back (two pipelines, one pplid). */
+int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n){
+  int arc = lf_query_exists(db, "SELECT 1 FROM main.archived_ppls WHERE pplid=?1", pplid, err, n);
+  if( arc < 0 ) return -1;
+  if( arc ){
+    snprintf(err, n, "pipeline '%s' is archived (its pplid stays taken): choose another pplid, or bring it "
+             "back with ppl_unarchive('%s')", pplid, pplid);
+    return -1;
+  }
+  return 0;
+}
+
 int lf_query_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
   sqlite3_stmt *st = NULL;
   if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
@@ -180,6 +193,7 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
   int ex = lf_ppl_exists(db, pplid, err, n);
   if( ex < 0 ) return -1;
   if( ex ){ snprintf(err, n, "pipeline '%s' already exists", pplid); return -1; }
+  if( lf_ppl_archived_refuse(db, pplid, err, n) ) return -1;
   char *other = lf_ppl_by_hash(db, hash, err, n);
   if( other ){
     snprintf(err, n, "same configuration already exists in: %s", other);

@@ -37,6 +37,9 @@ int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
 ** project; -1 with err if the update failed (nothing changed). */
 int lf_ppl_rehash_once(sqlite3 *db, char *err, size_t n);
 
+/* -1 with err ("... is archived ...: choose another pplid, or ...") if
+** pplid is an archived pipeline's; 0 if not. */
+int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* 1 if the pipeline exists, 0 if not, -1 on error. */
 int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* The stored config text of pplid (malloc'ed), NULL with err if unknown. */

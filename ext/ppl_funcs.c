@@ -35,6 +35,10 @@ static void create_pipeline(sqlite3_context *ctx, const char *fn, const char *pp
     else lf_errorf(ctx, "%s: %s", fn, err);
     goto done;
   }
+  if( lf_ppl_archived_refuse(db, pplid, err, sizeof err) ){
+    lf_errorf(ctx, "%s: %s", fn, err);
+    goto done;
+  }
   if( lf_ppl_check_config(db, &s, config_text, &canon, hash, err, sizeof err) ){
     lf_errorf(ctx, "%s: %s", fn, err);
     goto done;
