@@ -55,9 +55,15 @@ int lf_vt_metrics_current(sqlite3_vtab *vt, sqlite3 *db, const char *fn, char *c
   for(int i=0; same && i<nmetrics; i++) same = strcmp(s.metrics[i], metrics[i])==0;
   lf_settings_free(&s);
   if( same ) return SQLITE_OK;
+  /* The table is declared afresh for the next prepare, and SQLITE_SCHEMA
+  ** makes sqlite3_step prepare this statement again and run it (it does so
+  ** for statements made by sqlite3_prepare_v2/v3, as every host's are):
+  ** the caller sees the new columns, no error. Only a statement from the
+  ** legacy sqlite3_prepare() gets this message. */
   lf_vt_refresh_metric_tables(db);
-  return lf_vt_error(vt, "%s: the project's metrics changed (lab_settings) after this statement was prepared; "
-                     "run it again to see the new columns (a host that caches prepared statements must reconnect)", fn);
+  lf_vt_error(vt, "%s: the project's metrics changed (lab_settings) after this statement was prepared; "
+              "run it again to see the new columns", fn);
+  return SQLITE_SCHEMA;
 }
 
 int lf_vt_history_current(sqlite3_vtab *vt, sqlite3 *db, const char *fn, char *const *names, int nnames){
