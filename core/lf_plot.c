@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "lf_plot.h"
+#include "lf_txn.h"
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
 #include "lf_query.h"
@@ -636,7 +637,7 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
   want = malloc(sizeof(int) * (size_t)ncols);
   if( !want ){ snprintf(err, n, "out of memory"); goto done; }
   if( parse_metrics(metrics, names, ncols, want, &nwant, err, n) ) goto done;
-  if( lf_exec(db, "SAVEPOINT lf_plot", err, n) ) goto done;
+  if( lf_txn_savepoint(db, "lf_plot", err, n) ) goto done;
   in_read = 1;
   if( !ids ){
     if( lf_pplist_all(db, &all, err, n) ) goto done;
@@ -663,7 +664,7 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
   if( !has_any || !in_chart || !labels ){ snprintf(err, n, "out of memory"); goto done; }
   for(int p=0; p<ids->n; p++) has_any[p] = h[p].nrows > 0;
   if( legend_labels(db, ids, has_any, labels, err, n) ) goto done;
-  lf_exec(db, "RELEASE lf_plot", err, n);
+  lf_txn_release(db, "lf_plot", err, n);
   in_read = 0;
 
   /* A chart per wanted column, from the pipelines whose column group has it. */
@@ -788,7 +789,7 @@ fail_files:
 done:
   if( in_read ){
     char e2[64];
-    lf_exec(db, "RELEASE lf_plot", e2, sizeof e2);
+    lf_txn_release(db, "lf_plot", e2, sizeof e2);
   }
   cJSON_Delete(list);
   for(int w=0; svg && w<nwant; w++) free(svg[w]);

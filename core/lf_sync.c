@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "lf_sync.h"
+#include "lf_txn.h"
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
 
@@ -172,13 +173,13 @@ char *lf_sync(sqlite3 *db, const char *pplid, char *err, size_t n){
   if( !art ) goto done;
   if( lf_history_names(&s, &names, &ncols) ){ snprintf(err, n, "out of memory"); goto done; }
   /* One snapshot for config, state and history (a trainer may commit). */
-  if( lf_exec(db, "SAVEPOINT lf_sync", err, n) ) goto done;
+  if( lf_txn_savepoint(db, "lf_sync", err, n) ) goto done;
   in_read = 1;
   cfg_text = lf_ppl_config(db, pplid, err, n);
   if( !cfg_text ) goto done;
   if( lf_ppl_epochs(db, pplid, &last, &best, err, n) ) goto done;
   if( lf_hist_read(db, pplid, names, ncols, &h, err, n) ) goto done;
-  lf_exec(db, "RELEASE lf_sync", err, n);
+  lf_txn_release(db, "lf_sync", err, n);
   in_read = 0;
 
   cfg = cJSON_Parse(cfg_text);
@@ -227,7 +228,7 @@ char *lf_sync(sqlite3 *db, const char *pplid, char *err, size_t n){
 done:
   if( in_read ){
     char e2[64];
-    lf_exec(db, "RELEASE lf_sync", e2, sizeof e2);
+    lf_txn_release(db, "lf_sync", e2, sizeof e2);
   }
   if( csv ) sqlite3_free(sqlite3_str_finish(csv));
   cJSON_Delete(cfg);
