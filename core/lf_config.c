@@ -452,6 +452,7 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
   for(const lf_arg_spec *a = comp->args; spec && a->name; a++){
     const lf_arg_default *d = lf_registry_arg_default(comp, a);
     if( !d || (args && cJSON_GetObjectItemCaseSensitive(args, a->name)) ) continue;
+    if( d->when && !(args && cJSON_GetObjectItemCaseSensitive(args, d->when)) ) continue;
     subpath(sub, sizeof sub, "%s>args>%s (its default)", path, a->name);
     if( d->json ){
       cJSON *v = cJSON_Parse(d->json);
@@ -804,6 +805,7 @@ static void fill_component_defaults(cJSON *v, int form){
           continue;
         }
         const lf_arg_default *ad = form >= 3 ? lf_registry_arg_default(comp, a) : NULL;
+        if( ad && ad->when && !cJSON_GetObjectItemCaseSensitive(args, ad->when) ) continue;
         cJSON *d = NULL;
         if( ad && ad->json ){
           d = cJSON_Parse(ad->json);

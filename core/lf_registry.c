@@ -750,20 +750,26 @@ const char *lf_registry_names(lf_kind kind, char *buf, size_t n){
 ** given them, the config's identity (config_hash) spells them out and
 ** labflow_help shows them, so code holds no default of its own. */
 static const lf_arg_default arg_defaults[] = {
-  {"Adam", "betas", "[0.9, 0.999]", NULL},
-  {"AdamW", "betas", "[0.9, 0.999]", NULL},
-  {"MaxPool2d", "stride", NULL, "kernel"},
-  {"AvgPool2d", "stride", NULL, "kernel"},
-  {"MaxPool1d", "stride", NULL, "kernel"},
-  {"AvgPool1d", "stride", NULL, "kernel"},
-  {"LSTM", "output", "\"sequence\"", NULL},
-  {"GRU", "output", "\"sequence\"", NULL},
-  {"SeqPool", "mode", "\"last\"", NULL},
-  {"OneCycleLR", "anneal_strategy", "\"cos\"", NULL},
-  {"ReduceLROnPlateau", "monitor", "\"val_loss\"", NULL},
-  {"ReduceLROnPlateau", "mode", "\"min\"", NULL},
-  {"ReduceLROnPlateau", "threshold_mode", "\"rel\"", NULL},
-  {NULL, NULL, NULL, NULL}
+  {"Adam", "betas", "[0.9, 0.999]", NULL, NULL},
+  {"AdamW", "betas", "[0.9, 0.999]", NULL, NULL},
+  {"MaxPool2d", "stride", NULL, "kernel", NULL},
+  {"AvgPool2d", "stride", NULL, "kernel", NULL},
+  {"MaxPool1d", "stride", NULL, "kernel", NULL},
+  {"AvgPool1d", "stride", NULL, "kernel", NULL},
+  {"LSTM", "output", "\"sequence\"", NULL, NULL},
+  {"GRU", "output", "\"sequence\"", NULL, NULL},
+  {"SeqPool", "mode", "\"last\"", NULL, NULL},
+  {"OneCycleLR", "anneal_strategy", "\"cos\"", NULL, NULL},
+  {"ReduceLROnPlateau", "monitor", "\"val_loss\"", NULL, NULL},
+  {"ReduceLROnPlateau", "mode", "\"min\"", NULL, NULL},
+  {"ReduceLROnPlateau", "threshold_mode", "\"rel\"", NULL, NULL},
+#define DATASET_DEFAULTS(ds) \
+  {ds, "na_values", "[\"?\"]", NULL, "inputs"}, {ds, "na", "\"drop\"", NULL, "inputs"}, \
+  {ds, "step_features", "1", NULL, "sequence"}, {ds, "sequence_dtype", "\"float32\"", NULL, "sequence"}, \
+  {ds, "horizon", "1", NULL, "window"}, {ds, "stride", "1", NULL, "window"}
+  DATASET_DEFAULTS("csv"),
+  DATASET_DEFAULTS("sql"),
+  {NULL, NULL, NULL, NULL, NULL}
 };
 
 const lf_arg_default *lf_registry_arg_default(const lf_component *c, const lf_arg_spec *a){

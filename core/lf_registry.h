@@ -29,9 +29,11 @@ const char *lf_registry_names(lf_kind kind, char *buf, size_t n);
 /* A default that lf_arg_spec.def (one number) cannot say, from the
 ** table's companion rows: `json` is its JSON text (a pair, a string), or
 ** `same_as` names the arg of the same component whose value it takes
-** (pool stride = kernel). NULL when the arg has none of these. */
+** (pool stride = kernel). When `when` is set, the default holds only if
+** that arg is given (a dataset's horizon 1 with window). NULL when the arg
+** has none of these. */
 typedef struct lf_arg_default {
-  const char *loc, *arg, *json, *same_as;
+  const char *loc, *arg, *json, *same_as, *when;
 } lf_arg_default;
 const lf_arg_default *lf_registry_arg_default(const lf_component *c, const lf_arg_spec *a);
 /* Help text of a component: loc, kind, args with types/defaults. malloc'ed. */
