@@ -15,6 +15,13 @@
 ** lf_param.data16, which the optimizer keeps current), bias and gradients
 ** of weights and bias f32: oneDNN's jit_bf16 convolutions.
 ** A following ReLU/LeakyReLU is applied as an eltwise post-op (fuse_act).
+**
+** One exception: oneDNN 2.6's jit_bf16 weight gradient of a strided
+** convolution with a kernel above 1 is some 30 times slower than its f32
+** kernel (the ResNet's stride-2 3x3 convolutions, measured with
+** ONEDNN_VERBOSE; docs/performance.md). There the weight gradient runs in
+** f32 on f32 copies of src and diff_dst, made by two reorders that cost a
+** few percent of that.
 */
 #include "lf_layer.h"
 
@@ -60,6 +67,9 @@ typedef struct conv_state {
   lf_relayout src_in;           /* incoming layout -> convolution's src */
   lf_relayout diff_src_out;     /* convolution's diff_src -> incoming layout */
   lf_relayout w_fwd, w_bwd, gw_out;
+  int bwdw_f32;                 /* bf16 layer whose weight gradient is f32 */
+  lf_prim fwd_f32;              /* its f32 forward (the backward's hint) */
+  lf_relayout src_w, ddst_w;    /* bf16 src, diff_dst -> f32 copies */
 } conv_state;
 
 /* Output size of one spatial dimension, or -1 if the kernel does not fit. */
@@ -173,6 +183,9 @@ static void conv_release(void *p){
   lf_prim_free(&s->fwd);
   lf_prim_free(&s->bwd_data);
   lf_prim_free(&s->bwd_weights);
+  lf_prim_free(&s->fwd_f32);
+  lf_relayout_free(&s->src_w);
+  lf_relayout_free(&s->ddst_w);
   lf_relayout_free(&s->src_in);
   lf_relayout_free(&s->diff_src_out);
   lf_relayout_free(&s->w_fwd);
@@ -261,11 +274,36 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
            lf_prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0), 0, err, errlen);
     if( rc ) goto fail;
   }
-  rc = lf_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&d,
-         dnnl_convolution_direct, src, &gw_any, bias, dst, strides, dil, pad_l,
-         pad_r), "convolution backward descriptor", err, errlen)
-    || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
-                      "oneDNN convolution backward weights", err, errlen)
+  for(i=0; i<g.nsp; i++){
+    if( bf16 && g.stride[i]>1 && g.kernel[i]>1 ) s->bwdw_f32 = 1;
+  }
+  if( s->bwdw_f32 ){
+    dnnl_memory_desc_t src32, dst32;
+    rc = lf_dnnl_md_retype(&src32, src, dnnl_f32, err, errlen)
+      || lf_dnnl_md_retype(&dst32, dst, dnnl_f32, err, errlen)
+      || lf_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&d,
+           dnnl_forward_training, dnnl_convolution_direct, &src32, &gw_any,
+           bias, &dst32, strides, dil, pad_l, pad_r),
+           "convolution forward descriptor", err, errlen)
+      || lf_prim_create(&s->fwd_f32, &d, 0, 0, "oneDNN convolution forward (f32)",
+                        err, errlen)
+      || lf_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&d,
+           dnnl_convolution_direct, &src32, &gw_any, bias, &dst32, strides, dil,
+           pad_l, pad_r), "convolution backward descriptor", err, errlen)
+      || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd_f32.pd,
+                        "oneDNN convolution backward weights", err, errlen)
+      || lf_relayout_init(&s->src_w, src, lf_prim_md(&s->bwd_weights, dnnl_query_src_md, 0),
+                          1, err, errlen)
+      || lf_relayout_init(&s->ddst_w, dst, lf_prim_md(&s->bwd_weights, dnnl_query_diff_dst_md, 0),
+                          1, err, errlen);
+  }else{
+    rc = lf_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&d,
+           dnnl_convolution_direct, src, &gw_any, bias, dst, strides, dil, pad_l,
+           pad_r), "convolution backward descriptor", err, errlen)
+      || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
+                        "oneDNN convolution backward weights", err, errlen);
+  }
+  rc = rc
     || lf_relayout_init(&s->gw_out, &gw_plain,
          lf_prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0), 0,
          err, errlen);
@@ -309,8 +347,15 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
     }
   }
   /* The forward's src, in the convolution's layout, is still in src_in. */
-  a[n].arg = DNNL_ARG_SRC;          a[n++].memory = lf_relayout_mem(&s->src_in, r->src);
-  a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = r->diff_dst;
+  dnnl_memory_t src = lf_relayout_mem(&s->src_in, r->src), ddst = r->diff_dst;
+  if( s->bwdw_f32 ){
+    if( lf_relayout_run(&s->src_w, src, r->stream, err, errlen)
+     || lf_relayout_run(&s->ddst_w, ddst, r->stream, err, errlen) ) return -1;
+    src = lf_relayout_mem(&s->src_w, src);
+    ddst = lf_relayout_mem(&s->ddst_w, ddst);
+  }
+  a[n].arg = DNNL_ARG_SRC;          a[n++].memory = src;
+  a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = ddst;
   a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
   if( L->nparam>1 ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
   if( lf_prim_run(&s->bwd_weights, r->stream, n, a, L->ops->loc,

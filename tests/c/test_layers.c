@@ -1359,9 +1359,44 @@ static void test_conv1d(void){
         "a pool whose stride the table did not set is refused: %s", err);
 }
 
+/* bf16 weight gradients of strided convolutions (Conv2d 3x3 stride 2, which
+** runs its weight gradient in f32, and Conv1d k3 stride 2) and of a 1x1
+** stride-2 one (bf16 kernel) agree with f32's within bf16 rounding. */
+static void test_conv_bf16_grads(void){
+  lf_layer_spec C[3] = { conv(16, 3, 3, 2, 2, 1, 1, 1), conv(16, 1, 1, 2, 2, 0, 0, 0), conv1d(16, 3, 2, 1, 1, 1) };
+  lf_shape ins[3] = { shape3(16, 10, 10), shape3(16, 10, 10), shape2(16, 20) };
+  const char *names[3] = { "Conv2d(k3,s2)", "Conv2d(k1,s2)", "Conv1d(k3,s2)" };
+  if( !lf_bf16_supported() ) return;
+  for(int k=0; k<3; k++){
+    char err[512];
+    lf_rng rng;
+    lf_rng_seed(&rng, 31);
+    lf_net *net = lf_net_create(&C[k], 1, &ins[k], err, sizeof err);
+    if( !net ){ CHECK(0, "%s bf16: create (%s)", names[k], err); continue; }
+    lf_net_init_params(net, &rng);
+    int64_t nin = 4 * lf_shape_count(&ins[k]);
+    lf_shape o = lf_net_out_shape(net);
+    int64_t nout = 4 * lf_shape_count(&o);
+    float *x = randn(nin, &rng), *dy = randn(nout, &rng);
+    lf_param *w = lf_net_param(net, 0);
+    float *g32 = malloc(sizeof(float) * (size_t)w->n);
+    int ok = lf_net_forward(net, x, 4, 1, 0, err, sizeof err) && lf_net_backward(net, dy, 4, err, sizeof err)==0;
+    if( ok ) memcpy(g32, w->grad, sizeof(float) * (size_t)w->n);
+    ok = ok && lf_net_set_bf16(net, 1, err, sizeof err)==0
+         && lf_net_forward(net, x, 4, 1, 0, err, sizeof err) && lf_net_backward(net, dy, 4, err, sizeof err)==0;
+    double d = 0, nrm = 0;
+    for(int64_t j=0; ok && j<w->n; j++){ d += (w->grad[j]-g32[j])*(double)(w->grad[j]-g32[j]); nrm += (double)g32[j]*g32[j]; }
+    double rel = nrm > 0 ? sqrt(d / nrm) : 1;
+    CHECK(ok && rel < 2e-2, "%s bf16 weight gradient close to f32's (rel %.1e)%s", names[k], rel, ok ? "" : err);
+    free(x); free(dy); free(g32);
+    lf_net_free(net);
+  }
+}
+
 int main(void){
   lf_set_threads(2);
   test_conv1d();
+  test_conv_bf16_grads();
   test_layernorm();
   test_softmax();
   test_embedding();
