@@ -28,6 +28,7 @@
 #include "lf_ppl.h"
 #include "lf_progress.h"
 #include "lf_sigint.h"
+#include "lf_txn.h"
 #include "lf_tabular.h"
 #include "../kernels/lf_signals.h"
 
@@ -101,6 +102,13 @@ static int open_private(trainer *t, char *err, size_t n){
   if( !file || !file[0] ){
     snprintf(err, n, "training needs a database file (an in-memory database cannot be shared "
              "with the trainer's own connection)");
+    return -1;
+  }
+  if( sqlite3_txn_state(t->db, "main")==SQLITE_TXN_WRITE && lf_txn_in_writing_statement(t->db) ){
+    snprintf(err, n, "cannot train inside CREATE TABLE ... AS SELECT on the project's database: that statement "
+             "holds the database's write lock until it ends, and the trainer commits each epoch through its "
+             "own connection, so it would wait for it. Create a TEMP table instead (CREATE TEMP TABLE t AS "
+             "SELECT ...)");
     return -1;
   }
   if( sqlite3_txn_state(t->db, "main")==SQLITE_TXN_WRITE ){
