@@ -7,7 +7,8 @@
 ** LRU order comes from last_use stamps) and routes, which remember what a
 ** (pplid, which) lookup resolved to and under which data version and
 ** process-wide change count. A route whose versions still hold and whose
-** file stat still matches is the fast path: no SQL, one stat().
+** file stat still matches is the fast path: no SQL, one stat(), and none
+** for the later rows of a statement that passes its stamp.
 */
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -39,7 +40,8 @@ struct lf_model_cache {
   lf_route routes[NROUTES];
   int64_t limit;
   uint64_t clock;
-  uint64_t hits, revalidated, loads, evictions;
+  uint64_t hits, revalidated, loads, evictions, file_checks;
+  uint64_t serials;           /* last lf_cached_model.serial given */
   int last_threads;           /* OpenMP threads of the last forward pass */
 };
 
@@ -56,6 +58,7 @@ lf_model_cache *lf_model_cache_new(void){
 }
 
 static void entry_free(lf_cached_model *e){
+  lf_net_single_free(e->single);
   lf_model_close(&e->m);
   free(e->pplid);
   free(e->path);
@@ -129,10 +132,12 @@ char *lf_model_cache_stats(const lf_model_cache *c){
   for(const lf_cached_model *e = c->entries; e; e = e->next) models++;
   char buf[512];
   snprintf(buf, sizeof buf, "{\"limit_mb\":%.6g,\"bytes\":%lld,\"models\":%d,\"hits\":%llu,"
-           "\"revalidated\":%llu,\"loads\":%llu,\"evictions\":%llu,\"threads\":%d}",
+           "\"revalidated\":%llu,\"loads\":%llu,\"evictions\":%llu,\"threads\":%d,"
+           "\"file_checks\":%llu}",
            (double)c->limit / (1 << 20), (long long)cache_bytes(c), models,
            (unsigned long long)c->hits, (unsigned long long)c->revalidated,
-           (unsigned long long)c->loads, (unsigned long long)c->evictions, c->last_threads);
+           (unsigned long long)c->loads, (unsigned long long)c->evictions, c->last_threads,
+           (unsigned long long)c->file_checks);
   return strdup(buf);
 }
 
@@ -331,6 +336,9 @@ static lf_cached_model *resolve(lf_model_cache *c, sqlite3 *db, const char *ppli
     goto done;
   }
   estimate_bytes(e);
+  e->serial = ++c->serials;
+  /* NULL (no plan) only costs speed: the oneDNN path runs instead. */
+  e->single = lf_net_single_plan(e->m.net);
   /* Older versions of the same file are stale now. */
   for(lf_cached_model *x = c->entries, *next; x; x = next){
     next = x->next;
@@ -350,6 +358,11 @@ done:
 
 lf_cached_model *lf_model_cache_get(lf_model_cache *c, sqlite3 *db, const char *pplid,
                                     const char *which, char *err, size_t n){
+  return lf_model_cache_get_stmt(c, db, pplid, which, NULL, err, n);
+}
+
+lf_cached_model *lf_model_cache_get_stmt(lf_model_cache *c, sqlite3 *db, const char *pplid,
+                                         const char *which, uint64_t *stamp, char *err, size_t n){
   unsigned dv;
   int versioned = data_version(db, &dv);
   uint64_t changes = atomic_load(&project_changes);
@@ -357,7 +370,14 @@ lf_cached_model *lf_model_cache_get(lf_model_cache *c, sqlite3 *db, const char *
   if( r && versioned && r->data_version==dv && r->changes==changes ){
     lf_file_identity now;
     lf_cached_model *e = r->entry;
+    if( stamp && *stamp==e->serial ){
+      c->hits++;
+      r->last_use = c->clock + 1;
+      return pin(c, e);
+    }
+    c->file_checks++;
     if( file_identity(e->path, &now)==0 && same_identity(&now, &e->id) ){
+      if( stamp ) *stamp = e->serial;
       c->hits++;
       r->last_use = c->clock + 1;
       return pin(c, e);
@@ -367,6 +387,9 @@ lf_cached_model *lf_model_cache_get(lf_model_cache *c, sqlite3 *db, const char *
   lf_cached_model *e = resolve(c, db, pplid, which, err, n);
   if( !e ) return NULL;
   if( versioned ) route_set(c, pplid, which, e, dv, changes);
+  /* resolve() stat()ed the file it matched or loaded. */
+  /* A file that appeared during the load has no identity: check it again. */
+  if( stamp ) *stamp = versioned && e->id.ino ? e->serial : 0;
   return e;
 }
 
@@ -398,6 +421,11 @@ found:
 
 const float *lf_cached_forward(lf_model_cache *c, lf_cached_model *e, const float *x, int nb,
                                char *err, size_t n){
+  if( nb==1 && e->single ){
+    /* One sample, plain C on this thread: no threads to set, no oneDNN. */
+    c->last_threads = 1;
+    return lf_net_single_forward(e->single, x);
+  }
   int caller = lf_get_threads(), want = e->m.settings.threads;
   int swap = want > 0 && want != caller;
   if( swap ) lf_set_threads(want);

@@ -22,7 +22,14 @@
 **     inside an explicit transaction, which do not change the data version
 **     until COMMIT);
 **   - stat() of the weight file gives the same identity (a file replaced
-**     on disk, moved away by archive or removed by ppl_clean).
+**     on disk, moved away by archive or removed by ppl_clean). A caller
+**     that scores many rows in one SQL statement passes a statement stamp
+**     (lf_model_cache_get_stmt): the file is stat()ed on the statement's
+**     first call and taken as checked for its later rows, as the
+**     statement's database snapshot is. A file replaced on disk by
+**     something other than LabFlow while a statement runs is seen by the
+**     next statement; LabFlow's own changes (a commit, any project
+**     function) are seen at once through the two counters above.
 ** Otherwise the lookup re-reads the pipeline's rows and re-checks the
 ** identity: an unchanged model is reused, a changed one is loaded afresh.
 **
@@ -40,6 +47,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "lf_model.h"
+#include "../kernels/lf_net_single.h"
 
 #define LF_MODEL_CACHE_DEFAULT_MB 256
 
@@ -65,6 +73,8 @@ typedef struct lf_cached_model {
   int batches[8];             /* batch sizes used (the net builds each once) */
   uint64_t batch_used[8];
   uint64_t last_use;
+  lf_net_single *single;      /* one-sample plain-C plan, or NULL (lf_net_single.h) */
+  uint64_t serial;            /* unique in its cache: what a statement stamp names */
   int pins;                   /* callers using it now */
   int detached;               /* out of the cache; freed at the last unpin */
   struct lf_cached_model *next;
@@ -81,10 +91,20 @@ void lf_model_cache_free(lf_model_cache *c);
 ** messages of lf_model_pick_epoch and lf_model_load_weights). */
 lf_cached_model *lf_model_cache_get(lf_model_cache *c, sqlite3 *db, const char *pplid,
                                     const char *which, char *err, size_t n);
+/* lf_model_cache_get for one call of a statement that may call it for
+** many rows. *stamp belongs to the statement (starts at 0, kept by the
+** caller, e.g. as sqlite3_set_auxdata of a constant argument): while the
+** lookup takes the fast path and *stamp names the entry, the weight file's
+** stat() is skipped; after a check it is set to the entry found. NULL
+** stamp: lf_model_cache_get. */
+lf_cached_model *lf_model_cache_get_stmt(lf_model_cache *c, sqlite3 *db, const char *pplid,
+                                         const char *which, uint64_t *stamp, char *err, size_t n);
 void lf_model_cache_release(lf_model_cache *c, lf_cached_model *e);
 
 /* Inference forward pass on nb samples with the project's `threads`
 ** setting; the caller's OpenMP thread count is restored before returning.
+** One sample through a net with a plain-C plan runs on the calling thread
+** without oneDNN (lf_net_single.h).
 ** Result as lf_net_forward (owned by the net, valid until its next use). */
 const float *lf_cached_forward(lf_model_cache *c, lf_cached_model *e, const float *x, int nb,
                                char *err, size_t n);
@@ -93,7 +113,9 @@ const float *lf_cached_forward(lf_model_cache *c, lf_cached_model *e, const floa
 void lf_model_cache_set_limit(lf_model_cache *c, int64_t bytes);
 /* {"limit_mb", "bytes", "models", "hits", "revalidated", "loads",
 ** "evictions", "threads" (OpenMP threads of the last forward pass, 0 before
-** one)} as malloc'ed JSON text, or NULL when out of memory. */
+** one; 1 after a one-sample plain-C pass), "file_checks" (stat() calls on
+** weight files by the fast path)} as malloc'ed JSON text, or NULL when
+** out of memory. */
 char *lf_model_cache_stats(const lf_model_cache *c);
 
 /* Called by every LabFlow function that may change a project, before and

@@ -278,16 +278,33 @@ void lf_predict_transform(const lf_model *m, float *x, int64_t nsamples){
 
 /* ---- outputs ----------------------------------------------------------- */
 
-/* A float32 result with the 9 significant digits that read back as the
-** same float: one printf, and no digits the model never computed. */
-static void append_number(sqlite3_str *out, float f){
-  char buf[32];
-  if( !isfinite(f) ) snprintf(buf, sizeof buf, "null");
-  else snprintf(buf, sizeof buf, "%.9g", (double)f);
-  sqlite3_str_appendall(out, buf);
+/* Where a prediction's text goes: a caller's fixed buffer (one sample:
+** no allocation) or, when str is set, a growing sqlite3_str. A fixed
+** buffer that runs out sets overflow, and the caller takes the other way. */
+typedef struct text_out {
+  sqlite3_str *str;
+  char *buf;
+  size_t cap, len;
+  int overflow;
+} text_out;
+
+static void put(text_out *o, const char *t, size_t n){
+  if( o->str ){ sqlite3_str_append(o->str, t, (int)n); return; }
+  if( o->len + n >= o->cap ){ o->overflow = 1; return; }
+  memcpy(o->buf + o->len, t, n);
+  o->len += n;
+  o->buf[o->len] = 0;
 }
 
-void lf_predict_format(const lf_cached_model *e, const float *y, lf_predict_mode mode, sqlite3_str *out){
+/* A float32 result with the 9 significant digits that read back as the
+** same float: one printf, and no digits the model never computed. */
+static void put_number(text_out *o, float f){
+  char buf[32];
+  int n = isfinite(f) ? snprintf(buf, sizeof buf, "%.9g", (double)f) : snprintf(buf, sizeof buf, "null");
+  put(o, buf, (size_t)n);
+}
+
+static void format_to(const lf_cached_model *e, const float *y, lf_predict_mode mode, text_out *out){
   const lf_model *m = &e->m;
   int nout = (int)lf_shape_count(&m->out);
   int bce = is_bce(m);
@@ -295,8 +312,12 @@ void lf_predict_format(const lf_cached_model *e, const float *y, lf_predict_mode
     int best = 0;
     if( bce ) best = y[0] > 0;
     else for(int k=1; k<nout; k++) if( y[k] > y[best] ) best = k;
-    if( e->class_json && best < m->nclasses_text ) sqlite3_str_appendall(out, e->class_json[best]);
-    else sqlite3_str_appendf(out, "%d", best);
+    if( e->class_json && best < m->nclasses_text ){
+      put(out, e->class_json[best], strlen(e->class_json[best]));
+    }else{
+      char buf[16];
+      put(out, buf, (size_t)snprintf(buf, sizeof buf, "%d", best));
+    }
     return;
   }
   double mx = y[0], z = 0;
@@ -304,22 +325,39 @@ void lf_predict_format(const lf_cached_model *e, const float *y, lf_predict_mode
     for(int k=1; k<nout; k++) if( y[k] > mx ) mx = y[k];
     for(int k=0; k<nout; k++) z += exp(y[k] - mx);
   }
-  sqlite3_str_appendchar(out, 1, '[');
+  put(out, "[", 1);
   for(int k=0; k<nout; k++){
     double v = y[k];
     if( mode == LF_PREDICT_PROBA ) v = bce ? 1.0/(1.0+exp(-v)) : exp(v - mx)/z;
-    if( k ) sqlite3_str_appendchar(out, 1, ',');
-    append_number(out, (float)v);
+    if( k ) put(out, ",", 1);
+    put_number(out, (float)v);
   }
-  sqlite3_str_appendchar(out, 1, ']');
+  put(out, "]", 1);
+}
+
+void lf_predict_format(const lf_cached_model *e, const float *y, lf_predict_mode mode, sqlite3_str *out){
+  text_out o = { out, NULL, 0, 0, 0 };
+  format_to(e, y, mode, &o);
+}
+
+/* One sample's text in a new sqlite3_malloc'ed string, built on the stack
+** (no growing buffer); NULL when it does not fit there (or out of memory). */
+static char *format_one(const lf_cached_model *e, const float *y, lf_predict_mode mode){
+  char buf[1024];
+  text_out o = { NULL, buf, sizeof buf, 0, 0 };
+  format_to(e, y, mode, &o);
+  if( o.overflow ) return NULL;
+  char *r = sqlite3_malloc((int)o.len + 1);
+  if( r ) memcpy(r, buf, o.len + 1);
+  return r;
 }
 
 /* ---- ppl_predict --------------------------------------------------------- */
 
 char *lf_predict(lf_model_cache *c, sqlite3 *db, const char *pplid, const char *which,
                  const char *json, const void *blob, int blob_len, lf_predict_mode mode,
-                 char *err, size_t n){
-  lf_cached_model *e = lf_model_cache_get(c, db, pplid, which, err, n);
+                 uint64_t *stamp, char *err, size_t n){
+  lf_cached_model *e = lf_model_cache_get_stmt(c, db, pplid, which, stamp, err, n);
   if( !e ) return NULL;
   const lf_model *m = &e->m;
   char *result = NULL;
@@ -330,6 +368,13 @@ char *lf_predict(lf_model_cache *c, sqlite3 *db, const char *pplid, const char *
   if( lf_predict_check_mode(m, mode, err, n)
    || lf_predict_parse_input(m, json, blob, blob_len, &x, &nsamples, &one_sample, err, n) ) goto done;
   lf_predict_transform(m, x, nsamples);
+  if( one_sample ){
+    /* The row-by-row case: no growing buffer when the text fits the stack. */
+    char why[512];
+    const float *y = lf_cached_forward(c, e, x, 1, why, sizeof why);
+    if( !y ){ snprintf(err, n, "forward pass failed: %s", why); goto done; }
+    if( (result = format_one(e, y, mode)) != NULL ) goto done;
+  }
   out = sqlite3_str_new(NULL);
   if( !one_sample ) sqlite3_str_appendchar(out, 1, '[');
   int64_t cnt = lf_shape_count(&m->in), nout = lf_shape_count(&m->out);

@@ -42,9 +42,10 @@ void lf_predict_transform(const lf_model *m, float *x, int64_t nsamples);
 void lf_predict_format(const lf_cached_model *e, const float *y, lf_predict_mode mode, sqlite3_str *out);
 
 /* ppl_predict: the prediction for one input, as JSON text (sqlite3_free),
-** or NULL with err. which: "best", "last" or an epoch number as text. */
+** or NULL with err. which: "best", "last" or an epoch number as text.
+** stamp: NULL, or the calling statement's stamp (lf_model_cache_get_stmt). */
 char *lf_predict(lf_model_cache *c, sqlite3 *db, const char *pplid, const char *which,
                  const char *json, const void *blob, int blob_len, lf_predict_mode mode,
-                 char *err, size_t n);
+                 uint64_t *stamp, char *err, size_t n);
 
 #endif

@@ -380,12 +380,9 @@ static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** shows in the call itself. A reading call (ppl_predict, once per row of a
 ** table) looks again only when a database changed since the last look found
 ** nothing; a call that changes the project always looks. */
-static void settle_project(sqlite3 *db, lf_conn *c, int writes){
-  char *key = writes ? NULL : lf_guard_db_versions(db);
-  if( key && c->settled && strcmp(key, c->settled)==0 ){
-    sqlite3_free(key);
-    return;
-  }
+static void settle_project(sqlite3 *db, lf_conn *c, int writes, const char *key){
+  if( writes ) key = NULL;
+  if( key && c->settled && strcmp(key, c->settled)==0 ) return;
   char err[256];
   int rolled = lf_journal_settle(db, 10, err, sizeof err);
   if( rolled ) lf_model_cache_changed();
@@ -393,7 +390,7 @@ static void settle_project(sqlite3 *db, lf_conn *c, int writes){
   sqlite3_free(c->settled);
   c->settled = NULL;
   /* Whatever was done committed, so the versions moved: look again next time. */
-  if( rolled==0 && swept==0 ) c->settled = key; else sqlite3_free(key);
+  if( rolled==0 && swept==0 && key ) c->settled = sqlite3_mprintf("%s", key);
 }
 
 static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t i){
@@ -402,11 +399,15 @@ static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t
   lf_conn *c = sqlite3_user_data(ctx);
   int writes = !(e->flags & LF_FN_READS_ONLY);
   char why[512];
-  if( lf_guard_refuses(ctx, c, writes, why, sizeof why) ){
+  /* The data versions' key, made once for the guard's memo and the settle's. */
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  char key[LF_GUARD_KEY_MAX];
+  const char *k = c->depth==0 && lf_guard_db_versions(db, key, sizeof key)==0 ? key : NULL;
+  if( lf_guard_refuses_keyed(db, c, writes, k, why, sizeof why) ){
     lf_errorf(ctx, "%s: %s", e->name, why);
     return;
   }
-  if( c->depth==0 ) settle_project(sqlite3_context_db_handle(ctx), c, writes);
+  if( c->depth==0 ) settle_project(db, c, writes, k);
   c->depth++;
   /* Any project change may make a cached model stale (lf_model_cache.h). */
   if( writes ) lf_model_cache_changed();

@@ -7,7 +7,7 @@
 ** SQLite 3.40 still evaluates them in CHECK constraints (under INSERT,
 ** UPDATE, PRAGMA integrity_check/quick_check, pragma_integrity_check), and in
 ** DEFAULTs, generated columns and index expressions of a schema parsed
-** before LabFlow was loaded. So, before each call, lf_guard_refuses()
+** before LabFlow was loaded. So, before each call, lf_guard_refuses_db()
 ** checks, in order:
 **  1. no other LabFlow function is running on this connection (nothing
 **     LabFlow runs — a dataset query, its own statements — may call back);
@@ -114,14 +114,14 @@ static int schema_calls(sqlite3 *db, char *why, size_t n, int *busy){
 ** read transaction first gets one through PRAGMA data_version, which
 ** refreshes the version (a statement that evaluates a schema expression
 ** always has one open). NULL: no key, check the schemas. */
-char *lf_guard_db_versions(sqlite3 *db){
-  sqlite3_str *s = sqlite3_str_new(NULL);
+int lf_guard_db_versions(sqlite3 *db, char *buf, size_t n){
+  size_t k = 0;
   for(int i = 0; ; i++){
     const char *name = sqlite3_db_name(db, i);
     if( !name ) break;
     if( strcmp(name, "temp")==0 ) continue;
     int state = sqlite3_txn_state(db, name);
-    if( state==SQLITE_TXN_WRITE ) goto none;
+    if( state==SQLITE_TXN_WRITE ) return -1;
     if( state==SQLITE_TXN_NONE ){
       char *q = sqlite3_mprintf("PRAGMA \"%w\".data_version", name);
       sqlite3_stmt *st = NULL;
@@ -129,16 +129,25 @@ char *lf_guard_db_versions(sqlite3 *db){
       if( rc==SQLITE_OK ) rc = sqlite3_step(st);
       sqlite3_finalize(st);
       sqlite3_free(q);
-      if( rc != SQLITE_ROW ) goto none;
+      if( rc != SQLITE_ROW ) return -1;
     }
     unsigned version = 0;
-    if( sqlite3_file_control(db, name, SQLITE_FCNTL_DATA_VERSION, &version) != SQLITE_OK ) goto none;
-    sqlite3_str_appendf(s, "%s=%u;", name, version);
+    if( sqlite3_file_control(db, name, SQLITE_FCNTL_DATA_VERSION, &version) != SQLITE_OK ) return -1;
+    /* name=version; by hand: snprintf would be most of the cost. */
+    char digits[16];
+    int nd = 0;
+    do{ digits[nd++] = (char)('0' + version % 10); version /= 10; }while( version );
+    size_t len = strlen(name);
+    if( k + len + (size_t)nd + 3 > n ) return -1;
+    memcpy(buf + k, name, len);
+    k += len;
+    buf[k++] = '=';
+    while( nd ) buf[k++] = digits[--nd];
+    buf[k++] = ';';
   }
-  if( sqlite3_str_errcode(s)==SQLITE_OK ) return sqlite3_str_finish(s);
-none:
-  sqlite3_free(sqlite3_str_finish(s));
-  return NULL;
+  if( n==0 ) return -1;
+  buf[k] = 0;
+  return 0;
 }
 
 static int is_pragma(sqlite3_stmt *s){
@@ -162,11 +171,13 @@ int lf_guard_create_busy(sqlite3 *db){
   return 0;
 }
 
-int lf_guard_refuses(sqlite3_context *ctx, lf_conn *c, int writes, char *why, size_t n){
-  return lf_guard_refuses_db(sqlite3_context_db_handle(ctx), c, writes, why, n);
-}
 
 int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n){
+  char key[LF_GUARD_KEY_MAX];
+  return lf_guard_refuses_keyed(db, c, writes, lf_guard_db_versions(db, key, sizeof key)==0 ? key : NULL, why, n);
+}
+
+int lf_guard_refuses_keyed(sqlite3 *db, lf_conn *c, int writes, const char *key, char *why, size_t n){
   if( c->depth > 0 ){
     snprintf(why, n, "cannot run while another LabFlow function runs on this connection (it was reached from "
              "inside one: a dataset query or the database's schema); call it on its own");
@@ -185,11 +196,7 @@ int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n
       return 1;
     }
   }
-  char *key = lf_guard_db_versions(db);
-  if( key && c->schema_clean && strcmp(key, c->schema_clean)==0 ){
-    sqlite3_free(key);
-    return 0;
-  }
+  if( key && c->schema_clean && strcmp(key, c->schema_clean)==0 ) return 0;
   /* Another process initialising or switching the file to WAL holds it
   ** locked for a moment: wait, as every LabFlow write does (lf_txn.h). */
   double t0 = lf_now_unix();
@@ -199,7 +206,6 @@ int lf_guard_refuses_db(sqlite3 *db, lf_conn *c, int writes, char *why, size_t n
     lf_txn_pause();
   }
   sqlite3_free(c->schema_clean);
-  c->schema_clean = found==0 ? key : NULL;
-  if( found != 0 ) sqlite3_free(key);
+  c->schema_clean = found==0 && key ? sqlite3_mprintf("%s", key) : NULL;
   return found != 0;
 }

@@ -223,9 +223,18 @@ void lf_fn_ppl_predict(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( !models ){ sqlite3_result_error_nomem(ctx); return; }
   char err[ERRLEN];
   sqlite3 *db = sqlite3_context_db_handle(ctx);
+  /* The statement's stamp for the model cache: auxiliary data of the pplid
+  ** argument, which SQLite keeps across the rows of one statement while
+  ** that argument is a constant, and drops when the statement ends. */
+  uint64_t *stamp = sqlite3_get_auxdata(ctx, 0);
+  if( !stamp && (stamp = sqlite3_malloc(sizeof *stamp)) != NULL ){
+    *stamp = 0;
+    sqlite3_set_auxdata(ctx, 0, stamp, sqlite3_free);
+    stamp = sqlite3_get_auxdata(ctx, 0);   /* NULL if SQLite dropped it at once */
+  }
   /* The cache answers without SQL while nothing changed; on a failure,
   ** "no such pipeline" is said the way every other function says it. */
-  char *out = lf_predict(models, db, pplid, which, json, blob, blob_len, mode, err, sizeof err);
+  char *out = lf_predict(models, db, pplid, which, json, blob, blob_len, mode, stamp, err, sizeof err);
   if( !out ){
     if( require_pipeline(ctx, "ppl_predict", pplid)==0 ) lf_errorf(ctx, "ppl_predict: %s", err);
     return;
