@@ -107,7 +107,7 @@ static const lf_func_entry lf_funcs[] = {
   {"ppl_predict_cache", 0, 1, SIDE_READING, lf_fn_ppl_predict_cache,
    "ppl_predict_cache([max_mb]) -> JSON",
    "The connection's cache of ready networks used by ppl_predict and ppl_predict_rows: limit_mb, bytes "
-   "(estimate), models, hits, revalidated, loads, evictions. max_mb sets the bound (default 256; least "
+   "(estimate), models, hits, revalidated, loads, evictions, threads, file_checks. max_mb sets the bound (default 256; least "
    "recently used models go first; 0 keeps none between calls)."},
   {"ppl_evaluate", 2, 3, SIDE_READING, lf_fn_ppl_evaluate,
    "ppl_evaluate(pplid, data_src [, epoch='best']) -> JSON",
