@@ -110,6 +110,13 @@ const char *lf_onnx_op2(lf_onnx *g, const char *op, const char *a, const char *b
   return a && b ? lf_onnx_op(g, op, 2, in, 0, NULL) : NULL;
 }
 
+/* "v<digits>": the names lf_onnx_op gives node outputs. */
+static int is_value_name(const char *s){
+  if( s[0]!='v' || !s[1] ) return 0;
+  for(s++; *s; s++) if( *s<'0' || *s>'9' ) return 0;
+  return 1;
+}
+
 static const char *add_init(lf_onnx *g, const char *hint, int dtype, size_t esize,
                             int ndim, const int64_t *dims, const void *data){
   if( g->oom ) return NULL;
@@ -125,7 +132,7 @@ static const char *add_init(lf_onnx *g, const char *hint, int dtype, size_t esiz
   char name[96];
   snprintf(name, sizeof name, "%s", hint);
   for(int k=1, taken=1; taken; k++){
-    taken = name[0]=='v' || name[0]==0;   /* "v<k>" are node outputs */
+    taken = is_value_name(name) || name[0]==0;
     for(int i=0; !taken && i<g->ninits; i++) taken = strcmp(g->inits[i].name, name)==0;
     if( taken ) snprintf(name, sizeof name, "%s_%d", hint[0] ? hint : "c", k);
   }
