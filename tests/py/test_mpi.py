@@ -355,13 +355,15 @@ def val_acc(db, pplid, epoch):
 
 
 def test_dp(tmp):
-    E = 2
-    single = fashion_project(os.path.join(tmp, "dp1"), 6000, 4000)
+    # make check-all runs the full sets: LF_MPI_TRAIN=60000 LF_MPI_VAL=10000 LF_MPI_EPOCHS=3
+    E = int(os.environ.get("LF_MPI_EPOCHS", "2"))
+    NT, NV = int(os.environ.get("LF_MPI_TRAIN", "6000")), int(os.environ.get("LF_MPI_VAL", "4000"))
+    single = fashion_project(os.path.join(tmp, "dp1"), NT, NV)
     out, err = shell(single, "SELECT ppl_train('mlp', %d); SELECT ppl_train('cnn', %d);" % (E, E))
     check(not err, "dp: single-process reference trains", err)
     runs = []
     for k in (1, 2):
-        db = fashion_project(os.path.join(tmp, "dp2_%d" % k), 6000, 4000)
+        db = fashion_project(os.path.join(tmp, "dp2_%d" % k), NT, NV)
         for pplid in ("mlp", "cnn"):
             rc, out, err = mpirun(2, [db, "train", pplid, "--epochs", str(E), "--print-hashes"], tcp=(k == 2 and pplid == "mlp"))
             rows = rows_of(out)

@@ -21,6 +21,9 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-600}
   LF_LONG=1 /usr/bin/python3 tests/py/test_crash.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
   LF_LONG=1 /usr/bin/python3 tests/py/test_concurrency.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
   LF_LONG=1 /usr/bin/python3 tests/py/test_housekeeping_crash.py | sed 's/^\(PASS\|FAIL\) /\1 long: /'
+  # labflow-mpi data-parallel on the whole of Fashion-MNIST (MLP and CNN).
+  LF_MPI_TESTS=test_dp LF_MPI_TRAIN=60000 LF_MPI_VAL=10000 LF_MPI_EPOCHS=3 /usr/bin/python3 tests/py/test_mpi.py \
+    | sed 's/^\(PASS\|FAIL\) /\1 full: /'
   if make -C tests/fuzz all > "$OUT/fuzz-build.log" 2>&1; then
     make -k -C tests/fuzz run FUZZ_SECONDS="$FUZZ_SECONDS" 2>&1 | tee "$OUT/fuzz.log" | grep -E '^(PASS|FAIL)'
   else

@@ -100,6 +100,12 @@ if [ "${BENCH_SWEEP:-1}" != 0 ]; then
   echo "== successive halving against the full grid (tools/bench/sweep_bench.sh)"
   BENCH_THREADS=$THREADS sh tools/bench/sweep_bench.sh
 fi
+if [ "${BENCH_MPI:-1}" != 0 ] && [ -x ./labflow-mpi ] && command -v mpirun >/dev/null 2>&1; then
+  echo "== labflow-mpi: 1 rank vs 2 ranks (tools/bench/mpi_bench.py)"
+  mout="tools/bench/mpi-results-$(date +%Y%m%d-%H%M%S).txt"
+  $PY tools/bench/mpi_bench.py "${BENCH_MPI_SAMPLES:-12000}" "${BENCH_MPI_ROUNDS:-2}" | tee "$mout"
+  echo "results: $mout"
+fi
 [ "${BENCH_SCALE:-1}" = 0 ] && exit 0
 echo "== the analysis tables at scale (10,000 pipelines x 50 epochs)"
 sh tools/bench/scale.sh
