@@ -8,6 +8,7 @@
 #include "lf_test.h"
 #include "lf_layer.h"
 #include "lf_onnx_pb.h"
+#include "lf_registry.h"
 
 static const lf_onnx_node *producer(const lf_onnx *g, const char *value){
   for(int i=0; i<g->nnodes; i++) if( strcmp(g->nodes[i].out, value)==0 ) return &g->nodes[i];
@@ -78,6 +79,24 @@ static void hooks(void){
   lf_net_free(net);
 }
 
+/* Every built-in layer row of the component table can be exported: a new
+** layer without an onnx hook fails here, by name. */
+static void every_layer(void){
+  int n = 0, missing = 0;
+  char names[512] = "";
+  for(int i=0; lf_registry_at(i); i++){
+    const lf_component *c = lf_registry_at(i);
+    if( c->kind != LF_KIND_LAYER || !c->layer ) continue;
+    n++;
+    if( !c->layer->onnx ){
+      missing++;
+      size_t u = strlen(names);
+      snprintf(names + u, sizeof names - u, " %s", c->loc);
+    }
+  }
+  CHECK(n > 30 && missing == 0, "onnx: all %d built-in layers have an ONNX exporter (missing:%s)", n, missing ? names : " none");
+}
+
 static void without_protobuf(void){
   char err[512] = "";
   unsigned char *buf = (unsigned char*)1;
@@ -101,6 +120,7 @@ static void without_protobuf(void){
 int main(void){
   builder();
   hooks();
+  every_layer();
   without_protobuf();
   TEST_EXIT();
 }
