@@ -265,12 +265,15 @@ FUNCS = {
                      ("'out.lfbundle'", "text", True), ("'{}'", "text", True)],
     "ppl_sync": [("'victim'", "text", False)],
     "ppl_plot": [("'good'", "text", True), ("NULL", "text", True), ("'plots'", "text", False), ("'epoch'", "text", None)],
+    "ppl_export": [("'good'", "text", False), ("'m.onnx'", "text", False), ("'best'", "epoch", None),
+                   ("'{}'", "text", None)],
 }
 ARITY = {"labflow_version": (0, 0), "labflow_help": (0, 1), "lab_init": (1, 1), "lab_settings": (0, 1),
          "ppl_new": (2, 2), "ppl_fork": (3, 3), "ppl_verify": (1, 1), "ppl_find": (1, 1), "ppl_config": (1, 1),
          "ppl_path": (2, 3), "ppl_is_running": (1, 1), "ppl_stop": (1, 1), "ppl_train": (1, 4), "ppl_train_to": (2, 4),
          "ppl_predict": (2, 4), "ppl_predict_cache": (0, 1), "ppl_evaluate": (2, 3), "ppl_archive": (1, 2), "ppl_unarchive": (1, 1),
-         "ppl_delete": (1, 1), "ppl_clean": (1, 2), "ppl_transfer": (3, 5), "ppl_sync": (1, 1), "ppl_plot": (3, 5)}
+         "ppl_delete": (1, 1), "ppl_clean": (1, 2), "ppl_transfer": (3, 5), "ppl_sync": (1, 1), "ppl_plot": (3, 5),
+         "ppl_export": (2, 4)}
 BAD = {"text": ["42", "4.5", "x'00ff'"], "int": ["'abc'", "2.5", "x'01'", "1e999"],
        "epoch": ["2.5", "x'01'"], "input": ["42", "4.5"], "mb": ["'abc'", "x'01'", "-1", "1e999"]}
 
