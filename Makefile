@@ -65,7 +65,7 @@ CTEST_BUILD := build/ctest$(if $(strip $(CTEST_FLAGS)),-$(shell printf '%s' '$(C
 CTEST_OBJ   := $(patsubst %.c,$(CTEST_BUILD)/%.o,$(CORE_SRC) $(KERNEL_SRC) $(SCHEMA_C))
 CTEST_LIB   := $(CTEST_BUILD)/liblabflow_core.a
 
-.PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz lint ctest-lib ctest-lib-path werror-check
+.PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz lint ctest-lib ctest-lib-path werror-check mpi
 
 # labflow-mpi (docs/mpi.md) is built only where Open MPI's compiler
 # wrapper and mpi.h are found; the extension never links MPI.
@@ -75,6 +75,11 @@ MPI_SRC  := $(wildcard tools/mpi/*.c)
 MPI_OBJ  := $(patsubst %.c,build/mpi/%.o,$(filter-out ext/%,$(SRC)) $(MPI_SRC))
 
 all: labflow.so $(if $(HAVE_MPI),labflow-mpi)
+
+# After tools/deps.sh has just installed Open MPI, this make already decided
+# HAVE_MPI without it: a new make decides again.
+mpi:
+	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory labflow-mpi; fi
 
 labflow-mpi: $(MPI_OBJ)
 	$(MPICC) $(OPT) -g -fopenmp -o $@ $(MPI_OBJ) $(LDLIBS) -lsqlite3
@@ -156,12 +161,12 @@ demo: deps all
 # the C tests (tests/run_c.sh) use it too.
 test test-only: export WERROR = 1
 
-test: deps werror-check lint
+test: deps werror-check lint mpi
 	sh tools/host-deps.sh
 	sh tests/run.sh
 
 # Same as test without the package check (for a machine already set up).
-test-only: werror-check lint
+test-only: werror-check lint mpi
 	sh tests/run.sh
 
 # The suite with an ASan+UBSan build of the extension (build/asan/labflow.so).
@@ -173,10 +178,10 @@ fuzz: deps
 	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30)
 
 # The long reliability variants: 200 random kills, longer concurrency runs.
-check-all: deps all
+check-all: deps all mpi
 	sh tests/reliability/check-all.sh
 
-bench: deps all
+bench: deps all mpi
 	sh tools/bench/run.sh
 
 install: all

@@ -452,13 +452,18 @@ int mp_halving(lf_mpi *c, const char *sweep, int min_epochs, int max_epochs, int
     run.nitems = w.npending;
     lf_halving_work_free(&w);
     run_items(&run);
-    int stopped = run.stopping;
-    /* A member that did not reach the rung leaves it unsettled: stop, a
-    ** new run goes on from there. */
+    int stopped = run.stopping, asked = 0;
+    /* A member that did not reach the rung (ppl_stop, an error) leaves it
+    ** unsettled: stop here; the same command goes on from there. */
+    for(int i=0; i<run.nitems; i++){
+      const char *sm = run.items[i].summary;
+      if( sm && !strstr(sm, "\"ended\":\"finished\"") ) asked = 1;
+    }
     int f = run_report(&run);
     failed += f;
     if( stopped ){ ended = "interrupted"; rc = -2; break; }
     if( f ){ ended = "error"; break; }
+    if( asked ){ ended = "stop_requested"; break; }
   }
   if( rc != -1 ){
     char *s = lf_halving_summary(c->db, sweep, ended, trained, err, sizeof err);
