@@ -183,6 +183,19 @@ def test_each_bitwise(tmp):
     check(json.loads(out or "{}").get("last_epoch") == 5, "ppl_train resumes a pipeline labflow-mpi trained", out + err)
 
 
+def test_each_unreadable(tmp):
+    """A rank that cannot read the data says which rank, host and path."""
+    db = csv_project(os.path.join(tmp, "unread"), npipes=1)
+    os.rename(os.path.join(tmp, "unread", "d.csv"), os.path.join(tmp, "unread", "gone.csv"))
+    rc, out, err = mpirun(2, [db, "each", '["p0"]', "--epochs", "1"])
+    rows = rows_of(out)
+    e = rows[0].get("error", "") if rows else ""
+    check(rc != 0 and "rank 1 on host" in e and "d.csv" in e and "same path on every node" in e,
+          "each: a rank that cannot read the data names itself, its host and the path", out + err)
+    st = query(db, "SELECT status, (SELECT count(*) FROM runnings) FROM ppls")
+    check(st == [("new", 0)], "each: the failed pipeline keeps its status and no claim", st)
+
+
 def wait_epochs(db, pplid, epoch, proc, limit=180):
     t0 = time.time()
     while time.time() - t0 < limit:
@@ -410,7 +423,7 @@ def main():
         return 1
     tmp = tempfile.mkdtemp(prefix="lfmpi-")
     try:
-        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", "test_each_bitwise test_each_stop test_each_kill test_each_sigint test_halving test_dp").split()]:
+        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", "test_each_bitwise test_each_unreadable test_each_stop test_each_kill test_each_sigint test_halving test_dp").split()]:
             try:
                 t(tmp)
             except Exception as e:  # a crashed test is a failure, not a stop
