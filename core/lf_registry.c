@@ -759,6 +759,7 @@ static const lf_arg_default arg_defaults[] = {
   {"LSTM", "output", "\"sequence\"", NULL, NULL},
   {"GRU", "output", "\"sequence\"", NULL, NULL},
   {"SeqPool", "mode", "\"last\"", NULL, NULL},
+  {"TransformerEncoderLayer", "activation", "\"relu\"", NULL, NULL},
   {"OneCycleLR", "anneal_strategy", "\"cos\"", NULL, NULL},
   {"ReduceLROnPlateau", "monitor", "\"val_loss\"", NULL, NULL},
   {"ReduceLROnPlateau", "mode", "\"min\"", NULL, NULL},
