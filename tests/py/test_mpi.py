@@ -286,10 +286,14 @@ def test_each_kill(tmp):
 def test_each_sigint(tmp):
     """Ctrl-C on mpirun: the claims go, finished epochs stay, the same
     command resumes to the same histories."""
+    # Enough epochs that an idle machine is still training when the signal
+    # lands (an epoch here takes ~12 ms; 40 were over before mpirun passed
+    # the signal on).
+    until = 200
     ref = csv_project(os.path.join(tmp, "iref"), npipes=2, rows=12000)
-    shell(ref, "SELECT count(*) FROM ppl_train_each('SELECT pplid FROM ppls', 40);")
+    shell(ref, "SELECT count(*) FROM ppl_train_each('SELECT pplid FROM ppls', %d);" % until)
     db = csv_project(os.path.join(tmp, "int"), npipes=2, rows=12000)
-    args = [db, "each", "SELECT pplid FROM ppls ORDER BY pplid", "--until", "40"]
+    args = [db, "each", "SELECT pplid FROM ppls ORDER BY pplid", "--until", str(until)]
     proc = subprocess.Popen(mpirun_args(2, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=mpi_env())
     ok = wait_epochs(db, "p0", 2, proc)
@@ -300,13 +304,13 @@ def test_each_sigint(tmp):
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-    done = query(db, "SELECT count(*) FROM ppl_state WHERE last_epoch=40")[0][0]
+    done = query(db, "SELECT count(*) FROM ppl_state WHERE last_epoch=%d" % until)[0][0]
     out2, err2 = shell(db, "SELECT count(*) FROM ppls WHERE ppl_is_running(pplid);")
     check(ok and proc.returncode != 0 and done < 2 and out2 == "0",
           "Ctrl-C on mpirun ends the run and leaves no pipeline running", (ok, proc.returncode, done, out2, err[-1500:]))
     rc, out, err = mpirun(2, args)
     a, b = histories(ref), histories(db)
-    check(rc == 0 and len(a) == 2 * 40 * 5 and a == b, "Ctrl-C: the same command again ends with the undisturbed histories",
+    check(rc == 0 and len(a) == 2 * until * 5 and a == b, "Ctrl-C: the same command again ends with the undisturbed histories",
           (rc, first_diff(a, b)))
 
 
