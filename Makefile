@@ -17,6 +17,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
 OPT     ?= -O2
 WERROR  ?= 0
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
@@ -189,9 +190,11 @@ install: all
 	install -m 0755 labflow.so $(DESTDIR)$(LIBDIR)/labflow.so
 	install -d $(DESTDIR)$(INCLUDEDIR)
 	install -m 0644 include/labflow_plugin.h $(DESTDIR)$(INCLUDEDIR)/labflow_plugin.h
+	@# labflow-mpi exists only where Open MPI's compiler is (make mpi)
+	if [ -f labflow-mpi ]; then install -d $(DESTDIR)$(BINDIR) && install -m 0755 labflow-mpi $(DESTDIR)$(BINDIR)/labflow-mpi; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/labflow.so $(DESTDIR)$(INCLUDEDIR)/labflow_plugin.h
+	rm -f $(DESTDIR)$(LIBDIR)/labflow.so $(DESTDIR)$(INCLUDEDIR)/labflow_plugin.h $(DESTDIR)$(BINDIR)/labflow-mpi
 
 clean:
 	rm -rf build labflow.so labflow-mpi tests/out
