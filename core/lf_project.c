@@ -209,7 +209,8 @@ int lf_project_settings(sqlite3 *db, lf_settings *out, char *err, size_t n){
   if( sqlite3_column_type(st, 0) != SQLITE_TEXT ){
     sqlite3_finalize(st);
     snprintf(err, n, "the project's settings (lab_meta key 'settings') are not text: the database was changed "
-             "outside LabFlow; restore them with lab_init's settings");
+             "outside LabFlow; restore the JSON you gave lab_init: "
+             "UPDATE main.lab_meta SET value = '{\"metrics\": [...]}' WHERE key = 'settings'");
     return -1;
   }
   char *json = strdup((const char*)sqlite3_column_text(st, 0));
