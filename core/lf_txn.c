@@ -28,23 +28,24 @@ int lf_txn_in_writing_statement(sqlite3 *db){
   return 0;
 }
 
-/* Inside a writing statement: takes main's write lock with a write that
-** changes nothing, retried while another connection holds it, as BEGIN
-** IMMEDIATE is. */
-static int lock_in_statement(sqlite3 *db, char *err, size_t n){
-  if( sqlite3_txn_state(db, "main")==SQLITE_TXN_WRITE ) return LF_TXN_STATEMENT;
+/* Runs a statement that takes main's write lock, retried while another
+** connection holds it (up to LF_TXN_WAIT_SECONDS, or until interrupted).
+** `fails` names the write in the error of a failure that waiting cannot
+** help; `snapshot` is the error when this connection's running statement
+** reads an older snapshot than the database now has. */
+static int take_write_lock(sqlite3 *db, const char *sql, const char *fails,
+                           const char *snapshot, char *err, size_t n){
   double t0 = lf_now_unix();
   for(;;){
-    int rc = sqlite3_exec(db, "UPDATE main.lab_meta SET value=value WHERE 0", NULL, NULL, NULL);
-    if( rc==SQLITE_OK ) return LF_TXN_STATEMENT;
-    int xrc = sqlite3_extended_errcode(db);
-    if( xrc==SQLITE_BUSY_SNAPSHOT ){
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if( rc==SQLITE_OK ) return 0;
+    if( sqlite3_extended_errcode(db)==SQLITE_BUSY_SNAPSHOT ){
       snprintf(err, n, "another process (a trainer?) changed the project while this statement was "
-               "reading it, so this connection cannot write now: run the statement again");
+               "reading it, so this connection cannot write now: %s", snapshot);
       return -1;
     }
     if( (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED ){
-      snprintf(err, n, "cannot write to the project: %s", sqlite3_errmsg(db));
+      snprintf(err, n, "%s: %s", fails, sqlite3_errmsg(db));
       return -1;
     }
     if( interrupted(db) ){
@@ -60,6 +61,15 @@ static int lock_in_statement(sqlite3 *db, char *err, size_t n){
   }
 }
 
+/* Inside a writing statement: takes main's write lock with a write that
+** changes nothing, as BEGIN IMMEDIATE would. */
+static int lock_in_statement(sqlite3 *db, char *err, size_t n){
+  if( sqlite3_txn_state(db, "main")==SQLITE_TXN_WRITE ) return LF_TXN_STATEMENT;
+  if( take_write_lock(db, "UPDATE main.lab_meta SET value=value WHERE 0", "cannot write to the project",
+                      "run the statement again", err, n) ) return -1;
+  return LF_TXN_STATEMENT;
+}
+
 int lf_txn_begin_top(sqlite3 *db, char *err, size_t n){
   if( lf_txn_in_writing_statement(db) ){
     snprintf(err, n, "cannot run inside a statement that writes, such as CREATE [TEMP] TABLE ... AS SELECT: "
@@ -72,34 +82,10 @@ int lf_txn_begin_top(sqlite3 *db, char *err, size_t n){
     snprintf(err, n, "cannot run inside a transaction: COMMIT or ROLLBACK first");
     return -1;
   }
-  double t0 = lf_now_unix();
-  for(;;){
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if( rc==SQLITE_OK ) return LF_TXN_TOP;
-    int xrc = sqlite3_extended_errcode(db);
-    if( xrc==SQLITE_BUSY_SNAPSHOT ){
-      /* This connection's running statement reads an older snapshot than
-      ** the database now has: waiting cannot help. */
-      snprintf(err, n, "another process (a trainer?) changed the project while this statement was "
-               "reading it, so this connection cannot write now: run the call in a statement "
-               "of its own (SELECT ...; without FROM over project tables) or run it again");
-      return -1;
-    }
-    if( (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED ){
-      snprintf(err, n, "cannot start a write transaction: %s", sqlite3_errmsg(db));
-      return -1;
-    }
-    if( interrupted(db) ){
-      snprintf(err, n, "interrupted while waiting for another process's write to finish");
-      return -1;
-    }
-    if( lf_now_unix() - t0 > LF_TXN_WAIT_SECONDS ){
-      snprintf(err, n, "the project stayed locked by another connection for %d s (%s); "
-               "is a transaction left open in another program?", LF_TXN_WAIT_SECONDS, sqlite3_errmsg(db));
-      return -1;
-    }
-    lf_txn_pause();
-  }
+  if( take_write_lock(db, "BEGIN IMMEDIATE", "cannot start a write transaction",
+                      "run the call in a statement of its own (SELECT ...; without FROM over project "
+                      "tables) or run it again", err, n) ) return -1;
+  return LF_TXN_TOP;
 }
 
 int lf_txn_begin(sqlite3 *db, char *err, size_t n){
