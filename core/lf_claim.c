@@ -12,47 +12,36 @@
 #include "lf_ppl.h"
 #include "lf_txn.h"
 
-/* Start time (field 22 of /proc/<pid>/stat), 0 if unknown. The command
-** name in field 2 may contain spaces and parentheses, so parse after the
-** last ')'. */
-static long long proc_start_time(long pid){
+/* Reads /proc/<pid>/stat once: the start time (field 22; 0 if unknown)
+** and the state letter (field 3; 0 if unknown). The command name in field
+** 2 may contain spaces and parentheses, so parse after the last ')'. */
+static void proc_stat(long pid, long long *start, char *state){
   char path[64], buf[1024];
+  *start = 0;
+  *state = 0;
   snprintf(path, sizeof path, "/proc/%ld/stat", pid);
   FILE *f = fopen(path, "r");
-  if( !f ) return 0;
+  if( !f ) return;
   size_t got = fread(buf, 1, sizeof buf - 1, f);
   fclose(f);
   buf[got] = 0;
   char *p = strrchr(buf, ')');
-  if( !p ) return 0;
+  if( !p || p[1]!=' ' ) return;
+  *state = p[2];
   p++;
   /* After ')' come fields 3.. ; starttime is field 22, the 20th after. */
   for(int field = 3; field < 22 && p; field++){
     p = strchr(p + 1, ' ');
   }
-  return p ? atoll(p + 1) : 0;
-}
-
-/* A killed process whose parent has not reaped it yet (state Z, or X) is
-** dead for a claim: it will never release it (labflow-mpi's ranks when
-** mpirun kills the job, until init reaps them). */
-static int proc_is_zombie(long pid){
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-  FILE *f = fopen(path, "r");
-  if( !f ) return 0;
-  size_t got = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[got] = 0;
-  char *p = strrchr(buf, ')');
-  return p && p[1]==' ' && (p[2]=='Z' || p[2]=='X');
+  if( p ) *start = atoll(p + 1);
 }
 
 void lf_process_identity(char *host, size_t hostlen, long *pid, long long *start){
   if( gethostname(host, hostlen) != 0 ) snprintf(host, hostlen, "unknown");
   host[hostlen-1] = 0;
   *pid = (long)getpid();
-  *start = proc_start_time(*pid);
+  char state;
+  proc_stat(*pid, start, &state);
 }
 
 /* Is the trainer recorded in a runnings row still alive? */
@@ -63,9 +52,14 @@ int lf_process_alive(const char *host, long pid, long long start, double heartbe
   lf_process_identity(me, sizeof me, &mypid, &mystart);
   if( strcmp(host, me)==0 ){
     if( kill((pid_t)pid, 0) != 0 && errno == ESRCH ) return 0;
-    long long now_start = proc_start_time(pid);
+    long long now_start;
+    char state;
+    proc_stat(pid, &now_start, &state);
     if( start && now_start && now_start != start ) return 0;  /* pid reused */
-    return !proc_is_zombie(pid);
+    /* A killed process whose parent has not reaped it yet (state Z, or X)
+    ** will never release its claim (labflow-mpi's ranks when mpirun kills
+    ** the job, until init reaps them). */
+    return state!='Z' && state!='X';
   }
   return lf_now_unix() - heartbeat < LF_STALE_SECONDS;
 }
