@@ -439,3 +439,21 @@ int lf_project_upgrade(sqlite3 *db, char *err, size_t n){
   }
   return lf_txn_commit(db, txn, err, n);
 }
+
+sqlite3_int64 lf_log_insert(sqlite3 *db, const char *called_at, char *err, size_t n){
+  char now[32];
+  lf_now_text(now, sizeof now);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, "INSERT INTO main.lab_logs(called_at, created_time) VALUES(?1, ?2)", -1, &st, NULL);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, called_at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  if( rc != SQLITE_DONE ){
+    snprintf(err, n, "%s", sqlite3_errmsg(db));
+    return 0;
+  }
+  return sqlite3_last_insert_rowid(db);
+}

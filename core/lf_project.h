@@ -67,4 +67,9 @@ double lf_now_unix(void);
 ** error text into err. */
 int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n);
 
+/* Adds a lab_logs row (called_at, now) for a caller: a connection or a
+** labflow-mpi run. Returns its logid, or 0 with "<what failed>: <why>" in
+** err. The caller owns the transaction around it. */
+sqlite3_int64 lf_log_insert(sqlite3 *db, const char *called_at, char *err, size_t n);
+
 #endif

@@ -276,7 +276,7 @@ sqlite3_int64 lf_conn_logid(lf_conn *c, sqlite3 *writer, char *err, size_t n){
     sqlite3_finalize(st);
     if( found ) return c->logid;
   }
-  char called_at[512], host[256], comm[64] = "?", now[32];
+  char called_at[512], host[256], comm[64] = "?";
   FILE *f = fopen("/proc/self/comm", "r");
   if( f ){
     if( fgets(comm, sizeof comm, f) ) comm[strcspn(comm, "\n")] = 0;
@@ -285,27 +285,18 @@ sqlite3_int64 lf_conn_logid(lf_conn *c, sqlite3 *writer, char *err, size_t n){
   if( gethostname(host, sizeof host) ) snprintf(host, sizeof host, "unknown");
   host[sizeof host - 1] = 0;
   snprintf(called_at, sizeof called_at, "%s pid %ld on %s", comm, (long)getpid(), host);
-  lf_now_text(now, sizeof now);
   char e2[512];
   int txn = lf_txn_begin(writer, e2, sizeof e2);
   if( txn < 0 ){
     snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
     return 0;
   }
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(writer, "INSERT INTO main.lab_logs(called_at, created_time) VALUES(?1, ?2)", -1, &st, NULL);
-  if( rc==SQLITE_OK ){
-    sqlite3_bind_text(st, 1, called_at, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-  }
-  sqlite3_finalize(st);
-  if( rc != SQLITE_DONE ){
-    snprintf(err, n, "cannot record this connection in lab_logs: %s", sqlite3_errmsg(writer));
+  sqlite3_int64 id = lf_log_insert(writer, called_at, e2, sizeof e2);
+  if( !id ){
+    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
     lf_txn_rollback(writer, txn);
     return 0;
   }
-  sqlite3_int64 id = sqlite3_last_insert_rowid(writer);
   if( lf_txn_commit(writer, txn, e2, sizeof e2) ){
     snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
     return 0;

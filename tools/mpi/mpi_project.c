@@ -42,24 +42,15 @@ int mp_open_project(lf_mpi *c, const char *path, char *err, size_t n){
   if( lf_exec(c->db, "PRAGMA synchronous=FULL", err, n) ) return -1;
   /* A run killed earlier left claims nobody holds: they go now. */
   lf_claim_sweep(c->db, 1);
-  char host[256], called_at[512], now[32];
+  char host[256], called_at[512], e2[256];
   if( gethostname(host, sizeof host) ) snprintf(host, sizeof host, "unknown");
   host[sizeof host - 1] = 0;
   snprintf(called_at, sizeof called_at, "labflow-mpi pid %ld on %s (%d ranks)", (long)getpid(), host, c->size);
-  lf_now_text(now, sizeof now);
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(c->db, "INSERT INTO main.lab_logs(called_at, created_time) VALUES(?1, ?2)", -1, &st, NULL);
-  if( rc==SQLITE_OK ){
-    sqlite3_bind_text(st, 1, called_at, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-  }
-  sqlite3_finalize(st);
-  if( rc != SQLITE_DONE ){
-    snprintf(err, n, "cannot record this run in lab_logs: %s", sqlite3_errmsg(c->db));
+  c->logid = lf_log_insert(c->db, called_at, e2, sizeof e2);
+  if( !c->logid ){
+    snprintf(err, n, "cannot record this run in lab_logs: %s", e2);
     return -1;
   }
-  c->logid = sqlite3_last_insert_rowid(c->db);
   return 0;
 }
 
