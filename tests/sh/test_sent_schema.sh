@@ -122,7 +122,8 @@ for F in "ppl_train_to('p', 4)" "ppl_tag('p', 'k', 'v')" "ppl_note('p', 'owned')
          "ppl_halving('s', 1, 2)" "ppl_predict_cache(0)" \
          "(SELECT count(*) FROM ppl_train_each('[\"p\"]', 2))" \
          "(SELECT count(*) FROM ppl_predict_rows('p', 'SELECT 1 AS id, 0.5 AS a, 0.5 AS b'))" \
-         "ppl_export('p', '$TMP/out/stolen.onnx')" "ppl_export('p', 'stolen.onnx')"; do
+         "ppl_export('p', '$TMP/out/stolen.onnx')" "ppl_export('p', 'stolen.onnx')" \
+         "ppl_accept_plugin('p', 'myplugin')" "lab_gradcheck('Linear', '{\"out\": 2}', '[3]')"; do
   for vec in check trigger view; do
     case $vec in
       check)   O="CREATE TABLE t(x CHECK (x > 0)); INSERT INTO t VALUES(1);"; OBJ=t; C="CREATE TABLE t(x CHECK ($F IS NOT NULL))"
@@ -142,7 +143,7 @@ for F in "ppl_train_to('p', 4)" "ppl_tag('p', 'k', 'v')" "ppl_note('p', 'owned')
     fi
   done
 done
-[ $n_new = 33 ] && pass "the functions added since (ppl_train_to, ppl_tag, ppl_note, lab_settings(patch), ppl_sweep, ppl_halving, ppl_predict_cache, ppl_train_each, ppl_predict_rows, ppl_export to an absolute and a relative path) do nothing from a sent CHECK, trigger or view (33 cases): no file written"
+[ $n_new = 39 ] && pass "the functions added since (ppl_train_to, ppl_tag, ppl_note, lab_settings(patch), ppl_sweep, ppl_halving, ppl_predict_cache, ppl_train_each, ppl_predict_rows, ppl_export to an absolute and a relative path, ppl_accept_plugin, lab_gradcheck) do nothing from a sent CHECK, trigger or view (39 cases): no file written"
 
 # lab_load_plugin (issue 14): a sent CHECK, trigger or view cannot make
 # LabFlow load a library, though the shell has extension loading on. The
