@@ -62,7 +62,7 @@ void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     lf_errorf(ctx, "lab_init: %s", err);
     return;
   }
-  lf_conn *c = sqlite3_user_data(ctx);
+  lf_conn *c = lf_ctx_conn(ctx);
   /* A connection is logged when it first changes the project. */
   if( created && !lf_conn_logid(c, db, err, sizeof err) ){
     free(artifacts);
@@ -96,7 +96,7 @@ void lf_fn_lab_settings_patch(sqlite3_context *ctx, int argc, sqlite3_value **ar
   char *json = lf_settings_patch(db, patch, err, sizeof err);
   if( !json ){ lf_errorf(ctx, "lab_settings: %s", err); return; }
   /* A connection is logged when it first changes the project. */
-  lf_conn *c = sqlite3_user_data(ctx);
+  lf_conn *c = lf_ctx_conn(ctx);
   if( !lf_conn_logid(c, db, err, sizeof err) ){
     free(json);
     lf_errorf(ctx, "lab_settings: the settings changed, but %s", err);

@@ -30,15 +30,16 @@
 SQLITE_EXTENSION_INIT1
 
 #define LF_VERSION "0.1.0"
-#define SIDE SQLITE_UTF8 | SQLITE_DIRECTONLY
-#define PURE SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC
+/* The flags and writes columns of lf_funcs[], in pairs. */
+/* Changes the project or its files: SQLITE_DIRECTONLY and guarded. */
+#define SIDE SQLITE_UTF8 | SQLITE_DIRECTONLY, 1
+/* DIRECTONLY (it reads files and fills caches) and guarded, but changes no
+** project row or file, so it stays usable inside UPDATE ... SET x =
+** ppl_predict(...). */
+#define SIDE_READING SQLITE_UTF8 | SQLITE_DIRECTONLY, 0
+#define PURE SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, 0
 /* Reads the database: innocuous, but not deterministic across statements. */
-#define READS SQLITE_UTF8 | SQLITE_INNOCUOUS
-/* DIRECTONLY (it reads files and fills caches) but changes no project row or
-** file, so it stays usable inside UPDATE ... SET x = ppl_predict(...).
-** LabFlow's own bit, masked off before the flags reach SQLite. */
-#define LF_FN_READS_ONLY 0x40000000
-#define SIDE_READING SIDE | LF_FN_READS_ONLY
+#define READS SQLITE_UTF8 | SQLITE_INNOCUOUS, 0
 
 static void fn_version(sqlite3_context*, int, sqlite3_value**);
 static void fn_help(sqlite3_context*, int, sqlite3_value**);
@@ -177,8 +178,10 @@ static const lf_func_entry lf_funcs[] = {
    "{\"ok\", \"tolerance\", \"checks\": [{\"grad\", \"rel_err\", \"ok\"}]} for dL/dinput and each parameter."},
 };
 
+#define N_FUNCS (sizeof lf_funcs / sizeof lf_funcs[0])
+
 const lf_func_entry *lf_func_entries(int *n){
-  *n = (int)(sizeof lf_funcs / sizeof lf_funcs[0]);
+  *n = (int)N_FUNCS;
   return lf_funcs;
 }
 
@@ -320,7 +323,7 @@ static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     if( !name ){ sqlite3_free(sqlite3_str_finish(out)); return; }
   }
   int found = 0;
-  for(size_t i=0; i<sizeof lf_funcs/sizeof lf_funcs[0]; i++){
+  for(size_t i=0; i<N_FUNCS; i++){
     if( name && strcmp(name, lf_funcs[i].name)!=0 ) continue;
     sqlite3_str_appendf(out, "%s%s\n  %s", found ? "\n" : "", lf_funcs[i].usage, lf_funcs[i].help);
     found++;
@@ -360,10 +363,9 @@ static void fn_help(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* Every SQLITE_DIRECTONLY function runs through guarded(): lf_guard.c
 ** refuses calls that a database someone sent could have made (CHECK
 ** constraints under PRAGMA integrity_check or INSERT, generated columns,
-** calls from inside another LabFlow function). ppl_predict and
-** ppl_evaluate only read and stay usable in UPDATE ... SET x = ppl_predict(...);
-** ppl_predict_cache only touches the connection's model cache. */
-#define N_FUNCS (sizeof lf_funcs / sizeof lf_funcs[0])
+** calls from inside another LabFlow function). Entries whose writes is 0
+** (ppl_predict, ppl_evaluate, ...) stay usable in UPDATE ... SET x =
+** ppl_predict(...). */
 
 /* Before anything reads or changes the project: a housekeeping call killed
 ** after its commit left file steps to do (lf_journal.h), a killed trainer
@@ -384,11 +386,13 @@ static void settle_project(sqlite3 *db, lf_conn *c, int writes, const char *key)
   if( rolled==0 && swept==0 && key ) c->settled = sqlite3_mprintf("%s", key);
 }
 
-static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t i){
-  if( i >= N_FUNCS ) return;
-  const lf_func_entry *e = &lf_funcs[i];
-  lf_conn *c = sqlite3_user_data(ctx);
-  int writes = !(e->flags & LF_FN_READS_ONLY);
+/* The one dispatcher of every guarded function: its user data (one
+** lf_fn_data per entry and connection) names the entry to run. */
+static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const lf_fn_data *d = sqlite3_user_data(ctx);
+  const lf_func_entry *e = d->entry;
+  lf_conn *c = d->conn;
+  int writes = e->writes;
   char why[512];
   /* The data versions' key, made once for the guard's memo and the settle's. */
   sqlite3 *db = sqlite3_context_db_handle(ctx);
@@ -407,25 +411,6 @@ static void guarded(sqlite3_context *ctx, int argc, sqlite3_value **argv, size_t
   c->depth--;
 }
 
-#define GUARD(i) static void guard_##i(sqlite3_context *c, int n, sqlite3_value **v){ guarded(c, n, v, i); }
-GUARD(0) GUARD(1) GUARD(2) GUARD(3) GUARD(4) GUARD(5) GUARD(6) GUARD(7)
-GUARD(8) GUARD(9) GUARD(10) GUARD(11) GUARD(12) GUARD(13) GUARD(14) GUARD(15)
-GUARD(16) GUARD(17) GUARD(18) GUARD(19) GUARD(20) GUARD(21) GUARD(22) GUARD(23)
-GUARD(24) GUARD(25) GUARD(26) GUARD(27) GUARD(28) GUARD(29) GUARD(30) GUARD(31)
-GUARD(32) GUARD(33) GUARD(34) GUARD(35) GUARD(36) GUARD(37) GUARD(38) GUARD(39)
-static void (*const guards[])(sqlite3_context*, int, sqlite3_value**) = {
-  guard_0, guard_1, guard_2, guard_3, guard_4, guard_5, guard_6, guard_7,
-  guard_8, guard_9, guard_10, guard_11, guard_12, guard_13, guard_14, guard_15,
-  guard_16, guard_17, guard_18, guard_19, guard_20, guard_21, guard_22, guard_23,
-  guard_24, guard_25, guard_26, guard_27, guard_28, guard_29, guard_30, guard_31,
-  guard_32, guard_33, guard_34, guard_35, guard_36, guard_37, guard_38, guard_39,
-};
-_Static_assert(N_FUNCS <= sizeof guards / sizeof guards[0], "add GUARD() entries for the new functions");
-
-static void (*entry_fn(size_t i))(sqlite3_context*, int, sqlite3_value**){
-  return (lf_funcs[i].flags & SQLITE_DIRECTONLY) ? guards[i] : lf_funcs[i].fn;
-}
-
 /* ---- registration ---------------------------------------------------- */
 
 static void conn_release(void *p){
@@ -434,8 +419,18 @@ static void conn_release(void *p){
     lf_model_cache_free(c->models);
     sqlite3_free(c->schema_clean);
     sqlite3_free(c->settled);
+    sqlite3_free(c->fns);
     sqlite3_free(c);
   }
+}
+
+/* A function's user data goes with the connection it points at. */
+static void fn_data_release(void *p){
+  conn_release(((lf_fn_data*)p)->conn);
+}
+
+lf_conn *lf_ctx_conn(sqlite3_context *ctx){
+  return ((const lf_fn_data*)sqlite3_user_data(ctx))->conn;
 }
 
 struct lf_model_cache *lf_conn_models(lf_conn *c){
@@ -480,13 +475,18 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
   memset(c, 0, sizeof *c);
   c->db = db;
   c->refs = 1;   /* held by this function until registration is done */
+  c->fns = sqlite3_malloc64(sizeof *c->fns * N_FUNCS);
+  if( !c->fns ){ sqlite3_free(c); return SQLITE_NOMEM; }
   int rc = SQLITE_OK;
-  for(size_t i=0; i<sizeof lf_funcs/sizeof lf_funcs[0] && rc==SQLITE_OK; i++){
+  for(size_t i=0; i<N_FUNCS && rc==SQLITE_OK; i++){
     const lf_func_entry *e = &lf_funcs[i];
+    c->fns[i].conn = c;
+    c->fns[i].entry = e;
+    void (*fn)(sqlite3_context*, int, sqlite3_value**) = (e->flags & SQLITE_DIRECTONLY) ? guarded : e->fn;
     for(int nargs = e->nmin; nargs <= e->nmax && rc==SQLITE_OK; nargs++){
       c->refs++;
-      rc = sqlite3_create_function_v2(db, e->name, nargs, e->flags & ~LF_FN_READS_ONLY, c, entry_fn(i), NULL, NULL, conn_release);
-      /* On failure SQLite has already called conn_release for this one. */
+      rc = sqlite3_create_function_v2(db, e->name, nargs, e->flags, &c->fns[i], fn, NULL, NULL, fn_data_release);
+      /* On failure SQLite has already called fn_data_release for this one. */
       if( rc != SQLITE_OK && pzErrMsg ){
         *pzErrMsg = sqlite3_mprintf("labflow: cannot register %s: %s", e->name, sqlite3_errmsg(db));
       }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include "../core/lf_sqlite.h"
 
+struct lf_fn_data;
+
 /* One per connection that loaded LabFlow; shared by all its functions. */
 typedef struct lf_conn {
   sqlite3 *db;
@@ -19,19 +21,33 @@ typedef struct lf_conn {
   struct lf_model_cache *models;  /* ppl_predict's networks, made on first use */
   char *schema_clean;    /* lf_guard.c: schema versions last found clean (sqlite3_malloc) */
   char *settled;         /* labflow.c: data versions when no journal or dead claim was left */
+  struct lf_fn_data *fns; /* labflow.c: the functions' user data, one per entry */
 } lf_conn;
 
 /* One SQL function. Registered once per argument count in [nmin, nmax]. */
 typedef struct lf_func_entry {
   const char *name;
   int nmin, nmax;
-  int flags;             /* SQLITE_DIRECTONLY or INNOCUOUS|DETERMINISTIC */
+  int flags;             /* SQLite's: SQLITE_DIRECTONLY, or SQLITE_INNOCUOUS (|DETERMINISTIC) */
+  int writes;            /* DIRECTONLY ones: 1 if it changes the project or its files (refused
+                            inside INSERT/UPDATE/DELETE), 0 if it only reads */
   void (*fn)(sqlite3_context*, int, sqlite3_value**);
   const char *usage;     /* "ppl_new(pplid, config_json) -> pplid" */
   const char *help;
 } lf_func_entry;
 
 const lf_func_entry *lf_func_entries(int *n);
+
+/* What sqlite3_user_data() returns in every LabFlow function: its entry
+** and its connection. DIRECTONLY entries are registered with labflow.c's
+** one guarded dispatcher, which runs entry->fn; the others with fn itself. */
+typedef struct lf_fn_data {
+  lf_conn *conn;
+  const lf_func_entry *entry;
+} lf_fn_data;
+
+/* The connection of the running LabFlow function. */
+lf_conn *lf_ctx_conn(sqlite3_context *ctx);
 
 /* Function groups, one file each. */
 void lf_fn_lab_init(sqlite3_context*, int, sqlite3_value**);

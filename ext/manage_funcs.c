@@ -141,7 +141,7 @@ void lf_fn_ppl_transfer(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   lf_pplist_free(&ids);
   if( k < 0 ){ lf_errorf(ctx, "%s: %s", fn, err); return; }
   /* Importing creates pipelines: the connection is logged as ppl_new does. */
-  if( !is_export && k > 0 && !lf_conn_logid(sqlite3_user_data(ctx), db, err, sizeof err) ){
+  if( !is_export && k > 0 && !lf_conn_logid(lf_ctx_conn(ctx), db, err, sizeof err) ){
     lf_errorf(ctx, "%s: %d pipelines were imported, but %s", fn, k, err);
     return;
   }

@@ -56,7 +56,7 @@ static void create_pipeline(sqlite3_context *ctx, const char *fn, const char *pp
     goto done;
   }
   /* A connection is logged when it first changes the project. */
-  lf_conn *c = sqlite3_user_data(ctx);
+  lf_conn *c = lf_ctx_conn(ctx);
   if( !lf_conn_logid(c, db, err, sizeof err) || lf_txn_commit(db, txn, err, sizeof err) ){
     lf_txn_rollback(db, txn);
     lf_errorf(ctx, "%s: %s", fn, err);

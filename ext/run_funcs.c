@@ -159,7 +159,7 @@ static void train_call(sqlite3_context *ctx, const char *fn, int until, int argc
     return;
   }
   req.logid = logid_for_trainer;
-  req.logid_arg = sqlite3_user_data(ctx);
+  req.logid_arg = lf_ctx_conn(ctx);
   char err[ERRLEN];
   err[0] = 0;
   char *summary = lf_train(sqlite3_context_db_handle(ctx), &req, err, sizeof err);
@@ -219,7 +219,7 @@ void lf_fn_ppl_predict(sqlite3_context *ctx, int argc, sqlite3_value **argv){
               "or a BLOB of uint8 or float32");
     return;
   }
-  lf_model_cache *models = lf_conn_models(sqlite3_user_data(ctx));
+  lf_model_cache *models = lf_conn_models(lf_ctx_conn(ctx));
   if( !models ){ sqlite3_result_error_nomem(ctx); return; }
   char err[ERRLEN];
   sqlite3 *db = sqlite3_context_db_handle(ctx);
@@ -246,7 +246,7 @@ void lf_fn_ppl_predict(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* ppl_predict_cache([max_mb]): the connection's model cache, its bound
 ** changed first when max_mb is given. */
 void lf_fn_ppl_predict_cache(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  lf_model_cache *models = lf_conn_models(sqlite3_user_data(ctx));
+  lf_model_cache *models = lf_conn_models(lf_ctx_conn(ctx));
   if( !models ){ sqlite3_result_error_nomem(ctx); return; }
   if( argc >= 1 ){
     int t = sqlite3_value_type(argv[0]);

@@ -66,7 +66,7 @@ void lf_fn_ppl_sweep(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   lf_settings_free(&s);
   if( rc ){ lf_errorf(ctx, "ppl_sweep: %s", err); return; }
   /* A connection is logged when it first changes the project. */
-  if( !lf_conn_logid(sqlite3_user_data(ctx), db, err, sizeof err) ){
+  if( !lf_conn_logid(lf_ctx_conn(ctx), db, err, sizeof err) ){
     lf_errorf(ctx, "ppl_sweep: sweep '%s' was created, but %s", req.name, err);
     return;
   }
@@ -116,7 +116,7 @@ void lf_fn_ppl_halving(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( lf_project_settings(db, &s, err, sizeof err) ){ lf_errorf(ctx, "ppl_halving: %s", err); return; }
   lf_settings_free(&s);
   lf_halving_params p = { .sweep = name, .min_epochs = (int)lo, .max_epochs = (int)hi, .eta = (int)eta };
-  halving_ctx h = { .db = db, .conn = sqlite3_user_data(ctx) };
+  halving_ctx h = { .db = db, .conn = lf_ctx_conn(ctx) };
   char *summary = lf_halving_run(db, &p, train_member, &h, err, sizeof err);
   if( !summary ){ lf_errorf(ctx, "ppl_halving: %s", err); return; }
   sqlite3_result_text(ctx, summary, -1, free);
