@@ -17,10 +17,41 @@ void lf_errorf(sqlite3_context *ctx, const char *fmt, ...){
   sqlite3_result_error(ctx, msg, -1);
 }
 
+const char *lf_value_type_name(sqlite3_value *v){
+  static const char *const names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
+  int t = sqlite3_value_type(v);
+  return t >= 1 && t <= 5 ? names[t] : names[0];
+}
+
+const char *lf_value_pplid(sqlite3_value *v, char *err, size_t n){
+  if( sqlite3_value_type(v) != SQLITE_TEXT ){
+    snprintf(err, n, "pplid must be text, got %s", lf_value_type_name(v));
+    return NULL;
+  }
+  const char *s = (const char*)sqlite3_value_text(v);
+  if( !s ){ snprintf(err, n, "out of memory"); return NULL; }
+  if( lf_pplid_check(s, sqlite3_value_bytes(v), err, n) ) return NULL;
+  return s;
+}
+
+int lf_value_flag(sqlite3_value *v, const char *what, char *err, size_t n){
+  int t = v ? sqlite3_value_type(v) : SQLITE_NULL;
+  if( t==SQLITE_NULL ) return 0;
+  if( t != SQLITE_INTEGER && t != SQLITE_FLOAT ){
+    snprintf(err, n, "%s must be 0 or 1, got %s", what, lf_value_type_name(v));
+    return -1;
+  }
+  double d = sqlite3_value_double(v);
+  if( d != 0.0 && d != 1.0 ){
+    snprintf(err, n, "%s must be 0 or 1, got %g", what, d);
+    return -1;
+  }
+  return d != 0.0;
+}
+
 const char *lf_arg_text(sqlite3_context *ctx, sqlite3_value **argv, int i, const char *what){
   if( sqlite3_value_type(argv[i]) != SQLITE_TEXT ){
-    static const char *const type_names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
-    lf_errorf(ctx, "%s must be text, got %s", what, type_names[sqlite3_value_type(argv[i])]);
+    lf_errorf(ctx, "%s must be text, got %s", what, lf_value_type_name(argv[i]));
     return NULL;
   }
   return (const char*)sqlite3_value_text(argv[i]);
@@ -75,15 +106,19 @@ const char *lf_arg_json(sqlite3_context *ctx, sqlite3_value **argv, int i, const
 
 const char *lf_arg_pplid(sqlite3_context *ctx, sqlite3_value **argv, int i,
                          const char *fn){
-  if( sqlite3_value_type(argv[i]) != SQLITE_TEXT ){
-    lf_errorf(ctx, "%s: pplid must be text", fn);
-    return NULL;
-  }
-  const char *s = (const char*)sqlite3_value_text(argv[i]);
   char err[256];
-  if( lf_pplid_check(s, sqlite3_value_bytes(argv[i]), err, sizeof err) ){
-    lf_errorf(ctx, "%s: %s", fn, err);
-    return NULL;
-  }
+  const char *s = lf_value_pplid(argv[i], err, sizeof err);
+  if( !s ) lf_errorf(ctx, "%s: %s", fn, err);
   return s;
+}
+
+int lf_arg_flag(sqlite3_context *ctx, sqlite3_value **argv, int argc, int i,
+                const char *fn, const char *what, int *out){
+  char err[256];
+  *out = lf_value_flag(i < argc ? argv[i] : NULL, what, err, sizeof err);
+  if( *out < 0 ){
+    lf_errorf(ctx, "%s: %s", fn, err);
+    return -1;
+  }
+  return 0;
 }

@@ -95,9 +95,29 @@ const char *lf_arg_text(sqlite3_context *ctx, sqlite3_value **argv, int i,
 ** the hint that readfile() gives NULL for a missing file) or the type. */
 const char *lf_arg_json(sqlite3_context *ctx, sqlite3_value **argv, int i,
                         const char *what);
-/* A valid pplid argument, or NULL after reporting why it is not. */
+/* A valid pplid argument (lf_value_pplid), or NULL after reporting
+** "<fn>: <why>". */
 const char *lf_arg_pplid(sqlite3_context *ctx, sqlite3_value **argv, int i,
                          const char *fn);
+/* An optional 0/1 flag argument (lf_value_flag; i >= argc: absent, 0):
+** 0 with *out set, or -1 after reporting "<fn>: <what> must be 0 or 1, ...". */
+int lf_arg_flag(sqlite3_context *ctx, sqlite3_value **argv, int argc, int i,
+                const char *fn, const char *what, int *out);
+
+/* The one parser of each kind of argument, shared by the SQL functions
+** (lf_arg_*) and the table-valued functions (lf_vt_*_arg), which add the
+** function's name and report the error their way. */
+/* "an integer", "a real", "text", "a blob" or "NULL": the value's type in
+** messages. */
+const char *lf_value_type_name(sqlite3_value *v);
+/* A pplid: text that lf_pplid_check() accepts (numbers are refused, as
+** SQLite would not store them as the text they print as). NULL with err
+** set ("pplid must be text, got an integer", "invalid pplid ..."). */
+const char *lf_value_pplid(sqlite3_value *v, char *err, size_t n);
+/* A 0/1 flag: NULL, or v NULL (argument absent), is 0; an integer or real
+** equal to 0 or 1 is itself; else -1 with err set ("<what> must be 0 or 1,
+** got text"). */
+int lf_value_flag(sqlite3_value *v, const char *what, char *err, size_t n);
 
 /* The connection's model cache (lf_model_cache.h), created on first use;
 ** NULL when out of memory. Freed with the connection. */

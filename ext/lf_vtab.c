@@ -170,20 +170,17 @@ void lf_vt_split_args(int idxNum, int argc, sqlite3_value **argv, int nargs,
 }
 
 const char *lf_vt_pplid_arg(sqlite3_vtab *vt, const char *fn, sqlite3_value *v){
-  static const char *const type_names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
-  int t = sqlite3_value_type(v);
-  if( t != SQLITE_TEXT && t != SQLITE_INTEGER ){
-    lf_vt_error(vt, "%s: pplid must be text, got %s", fn, type_names[t]);
-    return NULL;
-  }
-  const char *s = (const char*)sqlite3_value_text(v);
-  if( !s ){ lf_vt_error(vt, "%s: out of memory", fn); return NULL; }
   char err[256];
-  if( lf_pplid_check(s, sqlite3_value_bytes(v), err, sizeof err) ){
-    lf_vt_error(vt, "%s: %s", fn, err);
-    return NULL;
-  }
+  const char *s = lf_value_pplid(v, err, sizeof err);
+  if( !s ) lf_vt_error(vt, "%s: %s", fn, err);
   return s;
+}
+
+int lf_vt_flag_arg(sqlite3_vtab *vt, const char *fn, const char *what, sqlite3_value *v){
+  char err[256];
+  int f = lf_value_flag(v, what, err, sizeof err);
+  if( f < 0 ) lf_vt_error(vt, "%s: %s", fn, err);
+  return f;
 }
 
 const char *lf_vt_pplid_eq(sqlite3_value *v){

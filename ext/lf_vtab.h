@@ -60,9 +60,12 @@ int lf_vt_best_index(sqlite3_vtab *vt, sqlite3_index_info *info, const lf_vt_pla
 void lf_vt_split_args(int idxNum, int argc, sqlite3_value **argv, int nargs,
                       sqlite3_value **args, sqlite3_value **pplid_eq);
 
-/* The text of a pplid argument (text or integer), checked with
-** lf_pplid_check; NULL with vt->zErrMsg set ("<fn>: ...") otherwise. */
+/* A pplid argument (lf_value_pplid, as the SQL functions' lf_arg_pplid);
+** NULL with vt->zErrMsg set ("<fn>: ...") otherwise. */
 const char *lf_vt_pplid_arg(sqlite3_vtab *vt, const char *fn, sqlite3_value *v);
+/* A 0/1 flag argument (lf_value_flag, as the SQL functions' lf_arg_flag;
+** v NULL: absent, 0); -1 with vt->zErrMsg set ("<fn>: ..."). */
+int lf_vt_flag_arg(sqlite3_vtab *vt, const char *fn, const char *what, sqlite3_value *v);
 
 /* The text an equality on a visible pplid column compares with, or NULL
 ** when it cannot equal any pplid (SQL NULL, a blob, an invalid id). */

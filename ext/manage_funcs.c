@@ -43,20 +43,6 @@ static int arg_ppls(sqlite3_context *ctx, sqlite3_value **argv, int i, const cha
   return 0;
 }
 
-/* An optional 0/1 flag argument. */
-static int arg_flag(sqlite3_context *ctx, sqlite3_value **argv, int argc, int i,
-                    const char *fn, const char *what, int *out){
-  *out = 0;
-  if( i >= argc || sqlite3_value_type(argv[i])==SQLITE_NULL ) return 0;
-  if( sqlite3_value_type(argv[i]) != SQLITE_INTEGER
-   || (sqlite3_value_int64(argv[i]) != 0 && sqlite3_value_int64(argv[i]) != 1) ){
-    lf_errorf(ctx, "%s: %s must be 0 or 1", fn, what);
-    return -1;
-  }
-  *out = sqlite3_value_int(argv[i]);
-  return 0;
-}
-
 static void archive(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int reverse){
   lf_pplist ids;
   if( arg_ppls(ctx, argv, 0, fn, 0, &ids, NULL) ) return;
@@ -69,7 +55,7 @@ static void archive(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, 
 
 void lf_fn_ppl_archive(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int reverse;
-  if( arg_flag(ctx, argv, argc, 1, "ppl_archive", "reverse", &reverse) ) return;
+  if( lf_arg_flag(ctx, argv, argc, 1, "ppl_archive", "reverse", &reverse) ) return;
   archive(ctx, "ppl_archive", argv, reverse);
 }
 

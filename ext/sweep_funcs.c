@@ -12,14 +12,12 @@
 
 #define ERRLEN 2048
 
-static const char *const type_names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
-
 /* An integer argument within [lo, hi]. */
 static int int_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, const char *what,
                    sqlite3_int64 lo, sqlite3_int64 hi, sqlite3_int64 *out){
   if( sqlite3_value_type(v) != SQLITE_INTEGER || sqlite3_value_int64(v) < lo || sqlite3_value_int64(v) > hi ){
     lf_errorf(ctx, "%s: %s must be an integer from %lld to %lld, got %s", fn, what, (long long)lo, (long long)hi,
-              sqlite3_value_type(v)==SQLITE_INTEGER ? "one out of range" : type_names[sqlite3_value_type(v)]);
+              sqlite3_value_type(v)==SQLITE_INTEGER ? "one out of range" : lf_value_type_name(v));
     return -1;
   }
   *out = sqlite3_value_int64(v);

@@ -17,28 +17,10 @@
 #include "../core/lf_canon.h"
 #include "../core/lf_query.h"
 
-static const char *const type_names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
-
-/* A 0/1 flag argument; -1 with the error set if it is not a number. */
-static int flag_arg(sqlite3_vtab *vt, const char *fn, const char *what, sqlite3_value *v){
-  if( !v ) return 0;
-  int t = sqlite3_value_type(v);
-  if( t != SQLITE_INTEGER && t != SQLITE_FLOAT ){
-    lf_vt_error(vt, "%s: %s must be 0 or 1, got %s", fn, what, type_names[t]);
-    return -1;
-  }
-  double d = sqlite3_value_double(v);
-  if( d != 0.0 && d != 1.0 ){
-    lf_vt_error(vt, "%s: %s must be 0 or 1, got %g", fn, what, d);
-    return -1;
-  }
-  return d != 0.0;
-}
-
 /* Parses the query argument; NULL with the error set. */
 static lf_query *query_arg(sqlite3_vtab *vt, const char *fn, sqlite3_value *v){
   if( sqlite3_value_type(v) != SQLITE_TEXT ){
-    lf_vt_error(vt, "%s: query must be text, got %s", fn, type_names[sqlite3_value_type(v)]);
+    lf_vt_error(vt, "%s: query must be text, got %s", fn, lf_value_type_name(v));
     return NULL;
   }
   char err[512];
@@ -188,7 +170,7 @@ static int filter_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxSt
   if( !c->q ) return SQLITE_ERROR;
   c->query = sqlite3_value_dup(args[0]);
   if( !c->query ) return SQLITE_NOMEM;
-  c->with_params = flag_arg(cur->pVtab, FFN, "params", args[1]);
+  c->with_params = lf_vt_flag_arg(cur->pVtab, FFN, "params", args[1]);
   if( c->with_params < 0 ) return SQLITE_ERROR;
   const char *pplid = NULL;
   if( eq && !(pplid = lf_vt_pplid_eq(eq)) ) return SQLITE_OK;   /* no such pplid */
@@ -376,7 +358,7 @@ static int matching_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idx
     c->query = sqlite3_value_dup(args[1]);
     if( !c->query ) return SQLITE_NOMEM;
   }
-  c->include = flag_arg(cur->pVtab, MFN, "include", args[2]);
+  c->include = lf_vt_flag_arg(cur->pVtab, MFN, "include", args[2]);
   if( c->include < 0 ) return SQLITE_ERROR;
 
   sqlite3_stmt *st;
