@@ -775,7 +775,11 @@ void lf_config_layer_free(lf_layer_spec *ls){
 ** Form 2 stops there. Form 3 also spells out the table's other defaults
 ** (lf_registry_arg_default: Adam's betas, pool stride = kernel, ...),
 ** writes a pair given as n as [n, n] and a boolean given as 0/1 as
-** false/true: every way of writing one meaning gives one text. */
+** false/true: every way of writing one meaning gives one text. Form 4
+** adds the table's rows of form 4 (a Graph's inputs ["x"]). Defaults that
+** depend on the data's shape (MultiheadAttention's embed_dim 0, LayerNorm's
+** normalized_shape, a dataset's features) stay as written: the hash is a
+** function of the config alone (docs/functions.md, ppl_new). */
 static void fill_component_defaults(cJSON *v, int form){
   if( cJSON_IsObject(v) ){
     const cJSON *loc = cJSON_GetObjectItemCaseSensitive(v, "loc");
@@ -805,6 +809,7 @@ static void fill_component_defaults(cJSON *v, int form){
           continue;
         }
         const lf_arg_default *ad = form >= 3 ? lf_registry_arg_default(comp, a) : NULL;
+        if( ad && ad->form > form ) ad = NULL;
         if( ad && ad->when && !cJSON_GetObjectItemCaseSensitive(args, ad->when) ) continue;
         cJSON *d = NULL;
         if( ad && ad->json ){
@@ -831,7 +836,7 @@ static void fill_component_defaults(cJSON *v, int form){
       }
       for(const lf_arg_spec *a = comp->args; form >= 3 && args && cJSON_IsObject(args) && a && a->name; a++){
         const lf_arg_default *ad = lf_registry_arg_default(comp, a);
-        if( !ad || !ad->same_as || cJSON_GetObjectItemCaseSensitive(args, a->name) ) continue;
+        if( !ad || ad->form > form || !ad->same_as || cJSON_GetObjectItemCaseSensitive(args, a->name) ) continue;
         const cJSON *from = cJSON_GetObjectItemCaseSensitive(args, ad->same_as);
         cJSON *d = from ? cJSON_Duplicate(from, 1) : NULL;
         if( d ) cJSON_AddItemToObject(args, a->name, d);

@@ -230,7 +230,7 @@ static const lf_arg_spec residual_args[] = {
   {0}
 };
 static const lf_arg_spec graph_args[] = {
-  {"inputs", LF_ARG_STR_LIST, 0, 0, 0, 0, 0, 0, 0, 0, "names of the graph's inputs (default [\"x\"]); a nested Graph takes its node's in, in order"},
+  {"inputs", LF_ARG_STR_LIST, 0, 0, 0, 0, 0, 0, 0, 0, "names of the graph's inputs; a nested Graph takes its node's in, in order"},
   {"nodes", LF_ARG_NODES, 1, 0, 0, 1, 10000, 0, 0, 0, "list of nodes {\"name\", \"loc\", \"args\", \"in\": [input or node names]}, in any order"},
   {"output", LF_ARG_STR, 1, 0, 0, 0, 0, 0, 0, 0, "name of the node whose output is the graph's"},
   {0}
@@ -750,27 +750,30 @@ const char *lf_registry_names(lf_kind kind, char *buf, size_t n){
 ** given them, the config's identity (config_hash) spells them out and
 ** labflow_help shows them, so code holds no default of its own. */
 static const lf_arg_default arg_defaults[] = {
-  {"Adam", "betas", "[0.9, 0.999]", NULL, NULL},
-  {"AdamW", "betas", "[0.9, 0.999]", NULL, NULL},
-  {"MaxPool2d", "stride", NULL, "kernel", NULL},
-  {"AvgPool2d", "stride", NULL, "kernel", NULL},
-  {"MaxPool1d", "stride", NULL, "kernel", NULL},
-  {"AvgPool1d", "stride", NULL, "kernel", NULL},
-  {"LSTM", "output", "\"sequence\"", NULL, NULL},
-  {"GRU", "output", "\"sequence\"", NULL, NULL},
-  {"SeqPool", "mode", "\"last\"", NULL, NULL},
-  {"TransformerEncoderLayer", "activation", "\"relu\"", NULL, NULL},
-  {"OneCycleLR", "anneal_strategy", "\"cos\"", NULL, NULL},
-  {"ReduceLROnPlateau", "monitor", "\"val_loss\"", NULL, NULL},
-  {"ReduceLROnPlateau", "mode", "\"min\"", NULL, NULL},
-  {"ReduceLROnPlateau", "threshold_mode", "\"rel\"", NULL, NULL},
+  {"Adam", "betas", "[0.9, 0.999]", NULL, NULL, 3},
+  {"AdamW", "betas", "[0.9, 0.999]", NULL, NULL, 3},
+  {"MaxPool2d", "stride", NULL, "kernel", NULL, 3},
+  {"AvgPool2d", "stride", NULL, "kernel", NULL, 3},
+  {"MaxPool1d", "stride", NULL, "kernel", NULL, 3},
+  {"AvgPool1d", "stride", NULL, "kernel", NULL, 3},
+  {"LSTM", "output", "\"sequence\"", NULL, NULL, 3},
+  {"GRU", "output", "\"sequence\"", NULL, NULL, 3},
+  {"SeqPool", "mode", "\"last\"", NULL, NULL, 3},
+  {"TransformerEncoderLayer", "activation", "\"relu\"", NULL, NULL, 3},
+  {"OneCycleLR", "anneal_strategy", "\"cos\"", NULL, NULL, 3},
+  {"ReduceLROnPlateau", "monitor", "\"val_loss\"", NULL, NULL, 3},
+  {"ReduceLROnPlateau", "mode", "\"min\"", NULL, NULL, 3},
+  {"ReduceLROnPlateau", "threshold_mode", "\"rel\"", NULL, NULL, 3},
 #define DATASET_DEFAULTS(ds) \
-  {ds, "na_values", "[\"?\"]", NULL, "inputs"}, {ds, "na", "\"drop\"", NULL, "inputs"}, \
-  {ds, "step_features", "1", NULL, "sequence"}, {ds, "sequence_dtype", "\"float32\"", NULL, "sequence"}, \
-  {ds, "horizon", "1", NULL, "window"}, {ds, "stride", "1", NULL, "window"}
+  {ds, "na_values", "[\"?\"]", NULL, "inputs", 3}, {ds, "na", "\"drop\"", NULL, "inputs", 3}, \
+  {ds, "step_features", "1", NULL, "sequence", 3}, {ds, "sequence_dtype", "\"float32\"", NULL, "sequence", 3}, \
+  {ds, "horizon", "1", NULL, "window", 3}, {ds, "stride", "1", NULL, "window", 3}
   DATASET_DEFAULTS("csv"),
   DATASET_DEFAULTS("sql"),
-  {NULL, NULL, NULL, NULL, NULL}
+  /* Form 4: a Graph that names no inputs reads one, "x" (lf_graph.c);
+  ** a nested Graph takes its node's single in the same way. */
+  {"Graph", "inputs", "[\"x\"]", NULL, NULL, 4},
+  {NULL, NULL, NULL, NULL, NULL, 0}
 };
 
 const lf_arg_default *lf_registry_arg_default(const lf_component *c, const lf_arg_spec *a){

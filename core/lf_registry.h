@@ -30,10 +30,12 @@ const char *lf_registry_names(lf_kind kind, char *buf, size_t n);
 ** table's companion rows: `json` is its JSON text (a pair, a string), or
 ** `same_as` names the arg of the same component whose value it takes
 ** (pool stride = kernel). When `when` is set, the default holds only if
-** that arg is given (a dataset's horizon 1 with window). NULL when the arg
-** has none of these. */
+** that arg is given (a dataset's horizon 1 with window). `form` is the
+** config_hash form (lf_config.h) that first spells it out. NULL when the
+** arg has none of these. */
 typedef struct lf_arg_default {
   const char *loc, *arg, *json, *same_as, *when;
+  int form;
 } lf_arg_default;
 const lf_arg_default *lf_registry_arg_default(const lf_component *c, const lf_arg_spec *a);
 /* Help text of a component: loc, kind, args with types/defaults. malloc'ed. */

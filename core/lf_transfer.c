@@ -730,12 +730,16 @@ static int scan_bundle(importer *im, int k, const lf_pplist *ids, int move, lf_p
     /* C plugins it needs must be loaded here (a bundle never loads one);
     ** first, as the hash counts their args' defaults. */
     if( bundle_plugins_ok(b, bpath, pplid, cfg, err, n) ) goto done;
-    char hash[65], legacy[65], form2[65];
-    if( lf_config_identity_hash(cfg, hash) || lf_config_hash(cfg, legacy)
-     || lf_config_identity_hash_form(cfg, 2, form2) ){ snprintf(err, n, "out of memory"); goto done; }
+    char hash[65], legacy[65], older[65];
+    if( lf_config_identity_hash(cfg, hash) || lf_config_hash(cfg, legacy) ){ snprintf(err, n, "out of memory"); goto done; }
     /* Bundles made before defaults counted in the hash carry the hash of
-    ** the config as written; those of hash form 2, that form's. */
-    if( !bhash || (strcmp(hash, bhash) != 0 && strcmp(legacy, bhash) != 0 && strcmp(form2, bhash) != 0) ){
+    ** the config as written; those of an earlier hash form, that form's. */
+    int known = bhash && (strcmp(hash, bhash)==0 || strcmp(legacy, bhash)==0);
+    for(int form = 2; bhash && !known && form < LF_CONFIG_HASH_FORM; form++){
+      if( lf_config_identity_hash_form(cfg, form, older) ){ snprintf(err, n, "out of memory"); goto done; }
+      known = strcmp(older, bhash)==0;
+    }
+    if( !known ){
       snprintf(err, n, "bundle %s: pipeline '%s': config_hash does not match its config (damaged or altered bundle)",
                bpath, pplid);
       goto done;
