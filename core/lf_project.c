@@ -457,3 +457,116 @@ sqlite3_int64 lf_log_insert(sqlite3 *db, const char *called_at, char *err, size_
   }
   return sqlite3_last_insert_rowid(db);
 }
+
+sqlite3_int64 lf_log_ensure(sqlite3 *db, sqlite3_int64 *logid, int *created, char *err, size_t n){
+  if( created ) *created = 0;
+  /* The row may have been rolled back with the caller's transaction, or
+  ** deleted with a call that changed nothing (lf_log_delete). */
+  if( *logid ){
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if( sqlite3_prepare_v2(db, "SELECT 1 FROM main.lab_logs WHERE logid=?1", -1, &st, NULL)==SQLITE_OK ){
+      sqlite3_bind_int64(st, 1, *logid);
+      found = sqlite3_step(st)==SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    if( found ) return *logid;
+  }
+  char called_at[512], host[256], comm[64] = "?";
+  FILE *f = fopen("/proc/self/comm", "r");
+  if( f ){
+    if( fgets(comm, sizeof comm, f) ) comm[strcspn(comm, "\n")] = 0;
+    fclose(f);
+  }
+  if( gethostname(host, sizeof host) ) snprintf(host, sizeof host, "unknown");
+  host[sizeof host - 1] = 0;
+  snprintf(called_at, sizeof called_at, "%s pid %ld on %s", comm, (long)getpid(), host);
+  char e2[512];
+  int txn = lf_txn_begin(db, e2, sizeof e2);
+  if( txn < 0 ){
+    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
+    return 0;
+  }
+  sqlite3_int64 id = lf_log_insert(db, called_at, e2, sizeof e2);
+  if( !id ){
+    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
+    lf_txn_rollback(db, txn);
+    return 0;
+  }
+  if( lf_txn_commit(db, txn, e2, sizeof e2) ){
+    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
+    return 0;
+  }
+  *logid = id;
+  if( created ) *created = 1;
+  return id;
+}
+
+void lf_log_delete(sqlite3 *db, sqlite3_int64 logid){
+  sqlite3_stmt *st = NULL;
+  if( sqlite3_prepare_v2(db, "DELETE FROM main.lab_logs WHERE logid=?1", -1, &st, NULL)==SQLITE_OK ){
+    sqlite3_bind_int64(st, 1, logid);
+    sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+}
+
+int lf_project_check_wal(sqlite3 *db, char *err, size_t n){
+  sqlite3_stmt *st = NULL;
+  char mode[16] = "";
+  if( sqlite3_prepare_v2(db, "PRAGMA main.journal_mode", -1, &st, NULL)==SQLITE_OK && sqlite3_step(st)==SQLITE_ROW ){
+    snprintf(mode, sizeof mode, "%s", (const char*)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  if( strcmp(mode, "wal")==0 ) return 0;
+  snprintf(err, n, "the project database is not in WAL mode (journal_mode=%s); run "
+           "PRAGMA journal_mode=WAL once, or reload LabFlow, which switches projects to WAL", mode);
+  return -1;
+}
+
+int lf_project_use_wal(sqlite3 *db, int wait, char *err, size_t n){
+  const char *f = sqlite3_db_filename(db, "main");
+  if( !f || !f[0] ) return 0;   /* in memory or temp: one connection, no WAL */
+  char e2[8];
+  if( lf_project_check_wal(db, e2, sizeof e2)==0 ) return 0;
+  /* Another process opening or initialising the same file may hold a
+  ** lock for a moment: wait for it (lf_txn.h), as every LabFlow write. */
+  double t0 = lf_now_unix();
+  for(;;){
+    int rc = sqlite3_exec(db, "PRAGMA main.journal_mode=WAL", NULL, NULL, NULL);
+    if( rc==SQLITE_OK ) return 0;
+    if( (rc & 0xff)==SQLITE_BUSY && wait && lf_now_unix() - t0 < LF_TXN_WAIT_SECONDS ){
+      lf_txn_pause();
+      continue;
+    }
+    if( (rc & 0xff)==SQLITE_BUSY ){
+      snprintf(err, n, "cannot switch the database to WAL mode: another connection kept it locked for %d s (%s)",
+               wait ? LF_TXN_WAIT_SECONDS : 0, sqlite3_errmsg(db));
+    }else if( !sqlite3_get_autocommit(db) ){
+      snprintf(err, n, "cannot switch the database to WAL mode inside a transaction (%s): COMMIT or ROLLBACK first",
+               sqlite3_errmsg(db));
+    }else{
+      snprintf(err, n, "cannot switch the database to WAL mode (%s); call lab_init alone in its statement",
+               sqlite3_errmsg(db));
+    }
+    return -1;
+  }
+}
+
+void lf_project_open(sqlite3 *db){
+  sqlite3_stmt *st = NULL;
+  int is_project = 0;
+  if( sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_schema WHERE name='lab_meta'", -1, &st, NULL)==SQLITE_OK ){
+    is_project = sqlite3_step(st)==SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  if( !is_project || sqlite3_db_readonly(db, "main") != 0 ) return;
+  char err[256];
+  lf_project_use_wal(db, 0, err, sizeof err);
+  /* A project of an earlier LabFlow gets the new tables now; if that is
+  ** not possible here (a statement is running), the functions that need
+  ** them try again. */
+  lf_project_upgrade(db, err, sizeof err);
+  /* Config hashes stored before defaults counted are recomputed once. */
+  lf_ppl_rehash_once(db, err, sizeof err);
+}

@@ -67,9 +67,34 @@ double lf_now_unix(void);
 ** error text into err. */
 int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n);
 
+/* lab_logs rows are made and removed here only. */
 /* Adds a lab_logs row (called_at, now) for a caller: a connection or a
 ** labflow-mpi run. Returns its logid, or 0 with "<what failed>: <why>" in
 ** err. The caller owns the transaction around it. */
 sqlite3_int64 lf_log_insert(sqlite3 *db, const char *called_at, char *err, size_t n);
+/* The lab_logs row a caller keeps in *logid (a connection's: ext/'s
+** lf_conn): *logid if that row exists, else a new row ("<program> pid N on
+** <host>") committed through db (a write that waits, lf_txn.h), then
+** stored in *logid. Returns the logid, or 0 with err set ("cannot record
+** this connection in lab_logs: ..."). *created (may be NULL): 1 if this
+** call made the row. */
+sqlite3_int64 lf_log_ensure(sqlite3 *db, sqlite3_int64 *logid, int *created, char *err, size_t n);
+/* Removes the row lf_log_ensure made for a call that then changed nothing
+** (a training that committed no epoch); best effort. */
+void lf_log_delete(sqlite3 *db, sqlite3_int64 logid);
+
+/* WAL is every project's journal mode: a trainer writes through its own
+** connection while the caller's reads, which only WAL allows. The policy
+** is here only. */
+/* Switches the main database to WAL (nothing for an in-memory one). wait:
+** up to LF_TXN_WAIT_SECONDS for another connection's lock. 0, or -1 with
+** err saying why and what to do. */
+int lf_project_use_wal(sqlite3 *db, int wait, char *err, size_t n);
+/* 0 if the main database is in WAL mode; -1 with err saying how to switch. */
+int lf_project_check_wal(sqlite3 *db, char *err, size_t n);
+/* When the extension is loaded: an existing, writable project is switched
+** to WAL, gets the tables added since it was made (lf_project_upgrade) and
+** its config hashes recomputed once (lf_ppl_rehash_once). Best effort. */
+void lf_project_open(sqlite3 *db);
 
 #endif

@@ -123,17 +123,7 @@ static int open_private(trainer *t, char *err, size_t n){
     return -1;
   }
   sqlite3_busy_timeout(t->priv, 30000);
-  sqlite3_stmt *st = NULL;
-  char mode[16] = "";
-  if( sqlite3_prepare_v2(t->priv, "PRAGMA journal_mode", -1, &st, NULL)==SQLITE_OK && sqlite3_step(st)==SQLITE_ROW ){
-    snprintf(mode, sizeof mode, "%s", (const char*)sqlite3_column_text(st, 0));
-  }
-  sqlite3_finalize(st);
-  if( strcmp(mode, "wal") != 0 ){
-    snprintf(err, n, "the project database is not in WAL mode (journal_mode=%s); run "
-             "PRAGMA journal_mode=WAL once, or reload LabFlow, which switches projects to WAL", mode);
-    return -1;
-  }
+  if( lf_project_check_wal(t->priv, err, n) ) return -1;
   lf_exec(t->priv, "PRAGMA synchronous=FULL", err, n);
   if( sqlite3_prepare_v2(t->db, "SELECT 1", -1, &t->interrupt_probe, NULL) != SQLITE_OK ){
     t->interrupt_probe = NULL;
@@ -703,16 +693,6 @@ static void trainer_close(trainer *t){
   lf_trainer_free(&t->c);
 }
 
-/* Highest logid in lab_logs (0 if none), -1 if unreadable. */
-static sqlite3_int64 max_logid(sqlite3 *db){
-  sqlite3_stmt *st = NULL;
-  sqlite3_int64 v = -1;
-  if( sqlite3_prepare_v2(db, "SELECT coalesce(max(logid), 0) FROM main.lab_logs", -1, &st, NULL)==SQLITE_OK
-   && sqlite3_step(st)==SQLITE_ROW ) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 static char *summary(trainer *t, int first, const char *ended, const char *message){
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "pplid", t->req->pplid);
@@ -779,10 +759,10 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
     goto done;
   }
   lf_sigint_watch_begin(&t.sigint);
-  sqlite3_int64 logs_before = max_logid(t.priv);
-  sqlite3_int64 logid = req->logid(req->logid_arg, t.priv, err, n);
+  int made = 0;
+  sqlite3_int64 logid = lf_log_ensure(t.priv, req->logid, &made, err, n);
   if( !logid ) goto done;
-  if( logs_before >= 0 && logid > logs_before ) t.new_logid = logid;
+  if( made ) t.new_logid = logid;
   if( lf_claim_take(t.priv, req->pplid, logid, &t.runid, t.prev_status, sizeof t.prev_status, err, n) ) goto done;
   t.claimed = 1;
   if( read_state(&t, err, n) ) goto done;
@@ -883,14 +863,7 @@ done:
   if( !t.end_status && first > 0 && t.c.last_epoch >= first ) t.end_status = "stopped";
   /* A call that failed before committing an epoch changed nothing: the
   ** lab_logs row it made for this connection goes too. */
-  if( !result && t.new_logid && (first == 0 || t.c.last_epoch < first) ){
-    sqlite3_stmt *st = NULL;
-    if( sqlite3_prepare_v2(t.priv, "DELETE FROM main.lab_logs WHERE logid=?1", -1, &st, NULL)==SQLITE_OK ){
-      sqlite3_bind_int64(st, 1, t.new_logid);
-      sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
-  }
+  if( !result && t.new_logid && (first == 0 || t.c.last_epoch < first) ) lf_log_delete(t.priv, t.new_logid);
   trainer_close(&t);
   lf_sigint_watch_end(&t.sigint);
   return result;

@@ -18,10 +18,10 @@ typedef struct lf_train_request {
   char **verbose;          /* quantities shown (NULL: all; lf_progress.h) */
   int nverbose;
   int quiet;               /* verbose = 0: no progress output */
-  /* Gives the caller connection's logid, creating its lab_logs row through
-  ** `writer` (the trainer's own connection) when needed. */
-  sqlite3_int64 (*logid)(void *arg, sqlite3 *writer, char *err, size_t n);
-  void *logid_arg;
+  /* The caller's lab_logs row (a connection's, a labflow-mpi run's):
+  ** made through the trainer's own connection when 0 or gone, and removed
+  ** again if this call then commits no epoch (lf_log_ensure/delete). */
+  sqlite3_int64 *logid;
   /* Called at every batch's stop check, before it (labflow-mpi's rank 0
   ** serves its workers from here while it trains a pipeline itself):
   ** 0 go on, 1 stop as if ppl_stop asked, 2 as if interrupted. NULL: none. */

@@ -8,7 +8,6 @@
 #include "../core/lf_project.h"
 #include "../core/lf_settings_patch.h"
 #include "lf_vtab.h"
-#include "../core/lf_txn.h"
 
 void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
@@ -24,37 +23,9 @@ void lf_fn_lab_init(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   lf_settings_free(&check);
   /* Training writes through a second connection while the caller reads,
   ** which needs WAL. Switching is only possible outside a transaction. */
-  const char *f = sqlite3_db_filename(db, "main");
-  if( f && f[0] ){
-    sqlite3_stmt *st = NULL;
-    char mode[16] = "";
-    if( sqlite3_prepare_v2(db, "PRAGMA main.journal_mode", -1, &st, NULL)==SQLITE_OK
-     && sqlite3_step(st)==SQLITE_ROW ){
-      snprintf(mode, sizeof mode, "%s", (const char*)sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
-    /* Another process opening or initialising the same file may hold a
-    ** lock for a moment: wait for it (lf_txn.h), as every LabFlow write. */
-    double t0 = lf_now_unix();
-    while( strcmp(mode, "wal") != 0 ){
-      int rc = sqlite3_exec(db, "PRAGMA main.journal_mode=WAL", NULL, NULL, NULL);
-      if( rc==SQLITE_OK ) break;
-      if( (rc & 0xff)==SQLITE_BUSY && lf_now_unix() - t0 < LF_TXN_WAIT_SECONDS ){
-        lf_txn_pause();
-        continue;
-      }
-      if( (rc & 0xff)==SQLITE_BUSY ){
-        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode: another connection kept it "
-                  "locked for %d s (%s)", LF_TXN_WAIT_SECONDS, sqlite3_errmsg(db));
-      }else if( !sqlite3_get_autocommit(db) ){
-        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode inside a transaction (%s): "
-                  "COMMIT or ROLLBACK first", sqlite3_errmsg(db));
-      }else{
-        lf_errorf(ctx, "lab_init: cannot switch the database to WAL mode (%s); call lab_init "
-                  "alone in its statement", sqlite3_errmsg(db));
-      }
-      return;
-    }
+  if( lf_project_use_wal(db, 1, err, sizeof err) ){
+    lf_errorf(ctx, "lab_init: %s", err);
+    return;
   }
   int created = 0;
   char *artifacts = lf_project_init(db, json, &created, err, sizeof err);

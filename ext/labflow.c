@@ -9,23 +9,16 @@
 ** SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC. labflow_help() prints from the
 ** same table, so the help cannot drift from what is registered.
 */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "lf_ext.h"
 #include "lf_vtab.h"
 #include "lf_guard.h"
-#include "lf_vtab.h"
-#include "../core/lf_pplid.h"
 #include "../core/lf_project.h"
-#include "../core/lf_ppl.h"
 #include "../core/lf_claim.h"
 #include "../core/lf_journal.h"
 #include "../core/lf_registry.h"
 #include "../core/lf_model_cache.h"
-#include "../core/lf_txn.h"
 
 SQLITE_EXTENSION_INIT1
 
@@ -186,44 +179,7 @@ const lf_func_entry *lf_func_entries(int *n){
 }
 
 sqlite3_int64 lf_conn_logid(lf_conn *c, sqlite3 *writer, char *err, size_t n){
-  /* The row may have been rolled back with the caller's transaction. */
-  if( c->logid ){
-    sqlite3_stmt *st = NULL;
-    int found = 0;
-    if( sqlite3_prepare_v2(writer, "SELECT 1 FROM main.lab_logs WHERE logid=?1", -1, &st, NULL)==SQLITE_OK ){
-      sqlite3_bind_int64(st, 1, c->logid);
-      found = sqlite3_step(st)==SQLITE_ROW;
-    }
-    sqlite3_finalize(st);
-    if( found ) return c->logid;
-  }
-  char called_at[512], host[256], comm[64] = "?";
-  FILE *f = fopen("/proc/self/comm", "r");
-  if( f ){
-    if( fgets(comm, sizeof comm, f) ) comm[strcspn(comm, "\n")] = 0;
-    fclose(f);
-  }
-  if( gethostname(host, sizeof host) ) snprintf(host, sizeof host, "unknown");
-  host[sizeof host - 1] = 0;
-  snprintf(called_at, sizeof called_at, "%s pid %ld on %s", comm, (long)getpid(), host);
-  char e2[512];
-  int txn = lf_txn_begin(writer, e2, sizeof e2);
-  if( txn < 0 ){
-    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
-    return 0;
-  }
-  sqlite3_int64 id = lf_log_insert(writer, called_at, e2, sizeof e2);
-  if( !id ){
-    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
-    lf_txn_rollback(writer, txn);
-    return 0;
-  }
-  if( lf_txn_commit(writer, txn, e2, sizeof e2) ){
-    snprintf(err, n, "cannot record this connection in lab_logs: %s", e2);
-    return 0;
-  }
-  c->logid = id;
-  return c->logid;
+  return lf_log_ensure(writer, &c->logid, NULL, err, n);
 }
 
 /* ---- labflow_version, labflow_help ---------------------------------- */
@@ -359,29 +315,6 @@ struct lf_model_cache *lf_conn_models(lf_conn *c){
 /* Virtual tables, registered from lf_vtab.c's table. */
 int lf_register_modules(sqlite3 *db);
 
-/* An existing project is switched to WAL on load, before any statement
-** runs: training writes through its own connection while the caller's
-** SELECT reads, which only WAL allows. Tables added to the schema since
-** the project was made are created then too (lf_project_upgrade). */
-static void ensure_wal(sqlite3 *db){
-  sqlite3_stmt *st = NULL;
-  int is_project = 0;
-  if( sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_schema WHERE name='lab_meta'", -1, &st, NULL)==SQLITE_OK ){
-    is_project = sqlite3_step(st)==SQLITE_ROW;
-  }
-  sqlite3_finalize(st);
-  if( is_project && sqlite3_db_readonly(db, "main")==0 ){
-    sqlite3_exec(db, "PRAGMA main.journal_mode=WAL", NULL, NULL, NULL);
-    /* A project of an earlier LabFlow gets the new tables now; if that is
-    ** not possible here (a statement is running), the functions that need
-    ** them try again. */
-    char err[256];
-    lf_project_upgrade(db, err, sizeof err);
-    /* Config hashes stored before defaults counted are recomputed once. */
-    lf_ppl_rehash_once(db, err, sizeof err);
-  }
-}
-
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -433,7 +366,8 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     }
   }
   if( rc==SQLITE_OK ){
-    ensure_wal(db);
+    /* WAL, new tables, hashes (lf_project.h). */
+    lf_project_open(db);
     /* Finish what a housekeeping call killed after its commit left. */
     char err[256];
     lf_journal_settle(db, 0, err, sizeof err);

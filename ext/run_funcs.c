@@ -66,10 +66,6 @@ void lf_fn_ppl_stop(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   else sqlite3_result_int(ctx, r);
 }
 
-static sqlite3_int64 logid_for_trainer(void *arg, sqlite3 *writer, char *err, size_t n){
-  return lf_conn_logid((lf_conn*)arg, writer, err, n);
-}
-
 /* verbose: NULL or 1 (everything), 0 (nothing), a quantity name or a JSON
 ** list of names (lf_progress.h). */
 static int parse_verbose(sqlite3_context *ctx, sqlite3_value *v, char ***names, int *n, int *quiet){
@@ -158,8 +154,7 @@ static void train_call(sqlite3_context *ctx, const char *fn, int until, int argc
     free(req.verbose);
     return;
   }
-  req.logid = logid_for_trainer;
-  req.logid_arg = lf_ctx_conn(ctx);
+  req.logid = &lf_ctx_conn(ctx)->logid;
   char err[ERRLEN];
   err[0] = 0;
   char *summary = lf_train(sqlite3_context_db_handle(ctx), &req, err, sizeof err);

@@ -77,10 +77,6 @@ typedef struct halving_ctx {
   lf_conn *conn;
 } halving_ctx;
 
-static sqlite3_int64 logid_for_trainer(void *arg, sqlite3 *writer, char *err, size_t n){
-  return lf_conn_logid((lf_conn*)arg, writer, err, n);
-}
-
 /* ppl_train's entry point (as ppl_train_to) with early stopping off
 ** (patience 0, whatever the strategy says): a rung's budget is fixed, and
 ** the ranking reads the history up to it. */
@@ -91,8 +87,7 @@ static char *train_member(void *arg, const char *pplid, int until_epoch, char *e
   req.pplid = pplid;
   req.until_epoch = until_epoch;
   req.patience = 0;
-  req.logid = logid_for_trainer;
-  req.logid_arg = h->conn;
+  req.logid = &h->conn->logid;
   return lf_train(h->db, &req, err, n);
 }
 

@@ -104,10 +104,6 @@ static int each_best_index(sqlite3_vtab *p, sqlite3_index_info *info){
   return lf_vt_best_index(p, info, &plan);
 }
 
-static sqlite3_int64 logid_for_trainer(void *arg, sqlite3 *writer, char *err, size_t n){
-  return lf_conn_logid((lf_conn*)arg, writer, err, n);
-}
-
 /* Trains the pipeline of the current row. */
 static void train_row(each_cursor *c, each_vtab *vt){
   clear_row(c);
@@ -124,8 +120,7 @@ static void train_row(each_cursor *c, each_vtab *vt){
   req.pplid = pplid;
   req.epochs = c->epochs;
   req.patience = c->patience;
-  req.logid = logid_for_trainer;
-  req.logid_arg = vt->conn;
+  req.logid = &vt->conn->logid;
   vt->conn->depth++;
   lf_model_cache_changed();
   int ex = lf_ppl_exists(vt->db, pplid, err, sizeof err);

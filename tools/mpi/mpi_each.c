@@ -302,11 +302,6 @@ static int serve(void *arg){
   return mp_signalled ? 2 : 0;
 }
 
-static sqlite3_int64 run_logid(void *arg, sqlite3 *writer, char *err, size_t n){
-  (void)writer; (void)err; (void)n;
-  return ((lf_mpi*)arg)->logid;
-}
-
 /* Rank 0 trains item i itself: ppl_train's own code. */
 static void run_local(each_run *run, int i){
   lf_mpi *c = run->c;
@@ -320,8 +315,7 @@ static void run_local(each_run *run, int i){
   req.until_epoch = it->until_epoch;
   req.patience = run->until_mode ? 0 : run->patience;
   req.quiet = c->quiet;
-  req.logid = run_logid;
-  req.logid_arg = c;
+  req.logid = &c->logid;
   req.poll = serve;
   req.poll_arg = run;
   req.progress_label = label;

@@ -31,18 +31,15 @@ int mp_open_project(lf_mpi *c, const char *path, char *err, size_t n){
   lf_settings s;
   if( lf_project_settings(c->db, &s, err, n) ) return -1;
   lf_settings_free(&s);
-  char *mode = lf_query_text(c->db, "PRAGMA journal_mode", NULL, err, n);
-  int wal = mode && strcmp(mode, "wal")==0;
-  free(mode);
-  if( !wal ){
-    snprintf(err, n, "the project database %s is not in WAL mode; run PRAGMA journal_mode=WAL once, "
-             "or load LabFlow in a sqlite3 shell on it, which switches projects to WAL", path);
+  char e2[512];
+  if( lf_project_check_wal(c->db, e2, sizeof e2) ){
+    snprintf(err, n, "%s: %s", path, e2);
     return -1;
   }
   if( lf_exec(c->db, "PRAGMA synchronous=FULL", err, n) ) return -1;
   /* A run killed earlier left claims nobody holds: they go now. */
   lf_claim_sweep(c->db, 1);
-  char host[256], called_at[512], e2[256];
+  char host[256], called_at[512];
   if( gethostname(host, sizeof host) ) snprintf(host, sizeof host, "unknown");
   host[sizeof host - 1] = 0;
   snprintf(called_at, sizeof called_at, "labflow-mpi pid %ld on %s (%d ranks)", (long)getpid(), host, c->size);
