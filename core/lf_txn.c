@@ -65,8 +65,11 @@ static int take_write_lock(sqlite3 *db, const char *sql, const char *fails,
 ** changes nothing, as BEGIN IMMEDIATE would. */
 static int lock_in_statement(sqlite3 *db, char *err, size_t n){
   if( sqlite3_txn_state(db, "main")==SQLITE_TXN_WRITE ) return LF_TXN_STATEMENT;
+  /* Not "run the statement again": a statement that trains (a TEMP
+  ** table of ppl_train) changes the project again each time it runs. */
   if( take_write_lock(db, "UPDATE main.lab_meta SET value=value WHERE 0", "cannot write to the project",
-                      "run the statement again", err, n) ) return -1;
+                      "run the call in a SELECT statement of its own (without FROM over project tables), "
+                      "then create the table from the project's tables", err, n) ) return -1;
   return LF_TXN_STATEMENT;
 }
 
@@ -84,7 +87,7 @@ int lf_txn_begin_top(sqlite3 *db, char *err, size_t n){
   }
   if( take_write_lock(db, "BEGIN IMMEDIATE", "cannot start a write transaction",
                       "run the call in a statement of its own (SELECT ...; without FROM over project "
-                      "tables) or run it again", err, n) ) return -1;
+                      "tables)", err, n) ) return -1;
   return LF_TXN_TOP;
 }
 
