@@ -1,12 +1,14 @@
 /*
 ** net_bench.c — times one training epoch (469 batches of 128, random data)
-** of the reference MLP and CNN on the kernels alone: forward + backward,
+** of the reference MLP, CNN and the small ResNet of
+** examples/fashion_resnet.sql on the kernels alone: forward + backward,
 ** plus the Adam step unless told otherwise. Prints the best of the epochs.
+** NET_BENCH_BATCHES=n times n batches instead of 469 (profiling).
 **
 **   cc -O2 -std=c11 -fopenmp -fno-math-errno -D_GNU_SOURCE -Ikernels
 **      tools/bench/net_bench.c
 **      kernels/[a-z]*.c -ldnnl -lm -lgomp -lpthread -o /tmp/net_bench
-**   /tmp/net_bench [mlp|cnn|both] [epochs] [f32|bf16] [threads] [noopt|optonly]
+**   /tmp/net_bench [mlp|cnn|both|resnet] [epochs] [f32|bf16] [threads] [noopt|optonly]
 **   ONEDNN_VERBOSE=1 /tmp/net_bench cnn 1 | grep exec   # implementations
 */
 #include "lf_net.h"
@@ -19,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#define NBATCH 469
+static int NBATCH = 469;
 #define BATCH 128
 
 static double now(void){
@@ -30,7 +32,7 @@ static double now(void){
 
 /* Layer args outlive the nets: kept in static pools. */
 static lf_linear_args lin_pool[8];
-static lf_conv2d_args conv_pool[8];
+static lf_conv2d_args conv_pool[32];
 static lf_pool2d_args pool_pool[8];
 static int nlin, nconv, npool;
 
@@ -50,7 +52,7 @@ static lf_layer_spec linear(int out){
 
 static lf_layer_spec conv(int out, int k, int pad){
   lf_layer_spec s = layer(&lf_layer_conv2d);
-  lf_conv2d_args *a = &conv_pool[nconv++ % 8];
+  lf_conv2d_args *a = &conv_pool[nconv++ % 32];
   a->out = out;
   a->bias = 1;
   a->kernel[0] = a->kernel[1] = k;
@@ -72,16 +74,84 @@ static lf_layer_spec maxpool(int k){
 
 static int use_bf16, use_opt = 1;
 
+static double run_net(lf_net *net, lf_shape in, int epochs);
+
 static double run(const lf_layer_spec *L, int n, lf_shape in, int epochs){
   char err[512];
   lf_net *net = lf_net_create(L, n, &in, err, sizeof err);
+  if( net==0 ){ fprintf(stderr, "create: %s\n", err); exit(1); }
+  return run_net(net, in, epochs);
+}
+
+/* The ResNet of examples/fashion_resnet.sql as the graph core/lf_graph.c
+** lowers it to: each Residual is its layers, its shortcut and an Add. */
+static lf_net_node rn_nodes[64];
+static int rn_n;
+static lf_batchnorm_args bn_args = { 1e-5, 0.1 };
+static lf_linear_args fc_args = { 10, 1 };
+
+static int rn_push(lf_layer_spec s, int in0, int in1){
+  lf_net_node *n = &rn_nodes[rn_n];
+  n->layer = s;
+  n->nin = in1>=0 ? 2 : 1;
+  n->in[0] = in0;
+  n->in[1] = in1;
+  return 1 + rn_n++;                    /* value id (one input) */
+}
+
+static lf_layer_spec conv_s(int out, int k, int stride, int pad){
+  lf_layer_spec s = conv(out, k, pad);
+  lf_conv2d_args *a = (lf_conv2d_args*)s.args;
+  a->bias = 0;
+  a->stride[0] = a->stride[1] = stride;
+  return s;
+}
+
+static int rn_block(int x, int out, int stride){
+  lf_layer_spec bn = { &lf_layer_batchnorm2d, &bn_args };
+  int y = rn_push(conv_s(out, 3, stride, 1), x, -1);
+  y = rn_push(bn, y, -1);
+  y = rn_push(layer(&lf_layer_relu), y, -1);
+  y = rn_push(conv_s(out, 3, 1, 1), y, -1);
+  y = rn_push(bn, y, -1);
+  int sc = x;
+  if( stride>1 ){
+    sc = rn_push(conv_s(out, 1, stride, 0), x, -1);
+    sc = rn_push(bn, sc, -1);
+  }
+  y = rn_push(layer(&lf_layer_add), y, sc);
+  return rn_push(layer(&lf_layer_relu), y, -1);
+}
+
+static double run_resnet(int epochs){
+  char err[512];
+  lf_shape in = { 3, {1, 28, 28} };
+  lf_layer_spec bn = { &lf_layer_batchnorm2d, &bn_args };
+  lf_layer_spec fc = { &lf_layer_linear, &fc_args };
+  lf_net_graph g;
+  int v = rn_push(conv_s(16, 3, 1, 1), 0, -1);
+  v = rn_push(bn, v, -1);
+  v = rn_push(layer(&lf_layer_relu), v, -1);
+  v = rn_block(v, 16, 1);
+  v = rn_block(v, 32, 2);
+  v = rn_block(v, 64, 2);
+  v = rn_push(layer(&lf_layer_globalavgpool), v, -1);
+  v = rn_push(fc, v, -1);
+  g.ninputs = 1; g.inputs = &in; g.nnodes = rn_n; g.nodes = rn_nodes;
+  g.output = v;
+  lf_net *net = lf_net_create_graph(&g, err, sizeof err);
+  if( net==0 ){ fprintf(stderr, "create: %s\n", err); exit(1); }
+  return run_net(net, in, epochs);
+}
+
+static double run_net(lf_net *net, lf_shape in, int epochs){
+  char err[512];
   lf_rng rng;
   int64_t nin, nout, i;
   float *x, *dy;
   double t0, best = 1e9;
   int e, b;
   lf_optim *opt = 0;
-  if( net==0 ){ fprintf(stderr, "create: %s\n", err); exit(1); }
   lf_rng_seed(&rng, 1);
   lf_net_init_params(net, &rng);
   if( use_bf16 && lf_net_set_bf16(net, 1, err, sizeof err) ){
@@ -151,6 +221,11 @@ int main(int argc, char **argv){
   omp_set_num_threads(argc>4 ? atoi(argv[4]) : 2);
   use_opt = !(argc>5 && strcmp(argv[5], "noopt")==0);
   if( argc>5 && strcmp(argv[5], "optonly")==0 ) use_opt = 2;
+  if( getenv("NET_BENCH_BATCHES") ) NBATCH = atoi(getenv("NET_BENCH_BATCHES"));
+  if( strcmp(which, "resnet")==0 ){
+    printf("ResNet epoch: %.3f s\n", run_resnet(epochs));
+    return 0;
+  }
   if( strcmp(which, "cnn")!=0 ){
     lf_layer_spec L[6];
     lf_shape in = { 3, {1, 28, 28} };
