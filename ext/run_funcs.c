@@ -11,6 +11,7 @@
 #include "lf_guard.h"
 #include "../core/lf_claim.h"
 #include "../core/lf_ppl.h"
+#include "../core/lf_project.h"
 #include "../core/lf_predict.h"
 #include "../core/lf_train.h"
 #include "../core/lf_txn.h"
@@ -61,6 +62,25 @@ void lf_fn_ppl_stop(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( txn > 0 ){
     if( r < 0 ) lf_txn_rollback(db, txn);
     else if( lf_txn_commit(db, txn, err, sizeof err) ) r = -1;
+  }
+  /* Then waits (up to LF_TXN_WAIT_SECONDS; Ctrl-C ends the wait) until
+  ** the trainer has stopped, so that the call after it (ppl_archive, the
+  ** advice "stop it with ppl_stop(...) first") finds it stopped. Only with
+  ** no transaction or snapshot held: one would keep the trainer from
+  ** committing, or show a claim it has released. */
+  if( r==1 && txn==LF_TXN_TOP && sqlite3_txn_state(db, "main")==SQLITE_TXN_NONE ){
+    double t0 = lf_now_unix();
+    char e2[ERRLEN];
+    while( lf_now_unix() - t0 < LF_TXN_WAIT_SECONDS ){
+      int t = lf_txn_begin(db, e2, sizeof e2);
+      sqlite3_int64 logid = t < 0 ? -1 : lf_claim_running(db, pplid, e2, sizeof e2);
+      if( t > 0 ){
+        if( logid < 0 ) lf_txn_rollback(db, t);
+        else if( lf_txn_commit(db, t, e2, sizeof e2) ) logid = -1;
+      }
+      if( logid <= 0 ) break;   /* stopped, or unreadable: the request stands */
+      lf_txn_pause();
+    }
   }
   if( r < 0 ) lf_errorf(ctx, "ppl_stop: %s", err);
   else sqlite3_result_int(ctx, r);

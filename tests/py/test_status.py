@@ -114,6 +114,27 @@ def main():
         s1, s2 = plain_status(db, "f"), lf_status(db, "f")
         U.check('"ended":"early_stop"' in out and s1 == "early_stopped" and s2 == "early_stopped|none",
                 "after early stopping the status is 'early_stopped'", (out, err, s1, s2))
+
+        # "stop it with ppl_stop(...) first" (ppl_archive, ppl_transfer of a
+        # running pipeline), followed literally in one script: ppl_stop
+        # returns once the trainer has stopped, so the call after it works.
+        U.add_ppl(db, "g", U.tiny_config(seed=91))
+        bundle = os.path.join(tmp, "g.lfbundle")
+        for call, after in (("ppl_transfer('g', 'export', 'copy', '%s')" % bundle, "1"),
+                            ("ppl_archive('g')", "1")):
+            t, ok = start_trainer(db, "g")
+            out, err, rc = U.shell(db, "SELECT %s;" % call)
+            U.check(ok and "pipeline 'g' is running (logid " in err and "stop it with ppl_stop('g') first" in err
+                    and not (os.path.exists(bundle) and "export" in call)
+                    and U.query(db, "SELECT count(*) FROM archived_ppls")[0][0] == 0,
+                    "%s of a running pipeline says to stop it with ppl_stop first, nothing changed" % call.split("(")[0],
+                    (out, err))
+            out, err, rc = U.shell(db, "SELECT ppl_stop('g');\nSELECT %s IS NOT NULL;" % call)
+            tout, terr = t.communicate(timeout=300)
+            U.check(out.split() == ["1", after] and '"ended":"stop_requested"' in tout,
+                    "following it (SELECT ppl_stop('g'); then the call) works", (out, err, tout, terr))
+        U.check(U.query(db, "SELECT count(*) FROM archived_ppls WHERE pplid='g'")[0][0] == 1
+                and os.path.exists(bundle), "g was exported and archived", os.listdir(tmp))
     except Exception as e:  # a crash of the test itself is a failure
         U.check(False, "test_status", repr(e))
     finally:
