@@ -646,7 +646,8 @@ static const lf_component catalogue[] = {
         "N(0,1) as nn.Embedding) or, with sinusoidal, the fixed sin/cos positions.",
         posemb_args, lf_posemb_args, 0, &lf_layer_posemb),
   LAYER0("ClassToken", "Prepends a learned token (\"weight\" [1, E], zeros at first) to a sequence: [T, E] -> [T+1, E]; "
-         "after the encoder, Flatten then Slice {start 0, length E} reads it.", &lf_layer_clstoken),
+         "after the encoder, Flatten then Slice {start 0, length E} reads it. On a sequence's mask [T] (a Graph node "
+         "reading x_mask) it puts a valid step in front, [T] -> [T+1], the mask attention needs after a class token.", &lf_layer_clstoken),
   LAYER("CategoricalEmbedding", "First layer on a dataset with named inputs: one embedding table per categorical "
         "column (its codes counted from the training data), concatenated, then the continuous columns.",
         catemb_args, lf_catemb_args, catemb_finish, &lf_layer_catemb),

@@ -79,6 +79,13 @@ static int mha_infer(const void *args, const lf_shape *in, int nin,
     snprintf(err, errlen, "MultiheadAttention dropout must be in [0, 1), got %g", a->dropout);
     return -1;
   }
+  if( nin==2 && in[1].ndim==1 && in[1].dim[0]+1==in[0].dim[0] ){
+    snprintf(err, errlen, "MultiheadAttention's key padding mask has %lld steps, one fewer than the sequence %s "
+             "(a ClassToken before it?): give the mask the class token's step too, through a ClassToken node "
+             "of its own ({\"name\": \"cls_mask\", \"loc\": \"ClassToken\", \"in\": [\"x_mask\"]}), and pass that",
+             (long long)in[1].dim[0], lf_shape_str(&in[0], buf, sizeof buf));
+    return -1;
+  }
   if( nin==2 && !(in[1].ndim==1 && in[1].dim[0]==in[0].dim[0]) ){
     snprintf(err, errlen, "MultiheadAttention's second input is a key padding mask [%lld] "
              "(1 valid, 0 padding), got %s for a sequence %s",

@@ -8,6 +8,15 @@
 ** The sequence is moved by a reorder into a strided view of the output
 ** (rows 1..T of each sample); the token's gradient is ones[1, B] x the
 ** step-0 rows of dy (a matmul).
+**
+** On a sequence's mask ([T], 1 valid, 0 padding; a Graph node reading
+** "x_mask") it prepends the class token's step, always valid: [T] ->
+** [T+1] with a 1 in front and no parameter. That is the mask attention
+** and SeqPool need after a ClassToken on the sequence (PyTorch:
+** torch.cat([ones(B, 1), mask], 1)):
+**   {"name": "cls",      "loc": "ClassToken", "in": ["x"]},
+**   {"name": "cls_mask", "loc": "ClassToken", "in": ["x_mask"]},
+**   {"name": "enc", "loc": "TransformerEncoderLayer", ..., "in": ["cls", "cls_mask"]}
 */
 #include "lf_layer.h"
 
@@ -16,7 +25,8 @@
 #include <string.h>
 
 typedef struct clstoken_state {
-  int64_t B, T, E;
+  int64_t B, T, E;                /* E = 0: the mask form [T] -> [T+1] */
+  size_t esize;                   /* the mask form's element size */
   float *ones;
   lf_relayout x_in, dx_out;
   lf_prim place, take, grad;
@@ -27,8 +37,8 @@ static int cls_infer(const void *args, const lf_shape *in, int nin,
                      lf_shape *out, char *err, size_t errlen){
   char buf[64];
   (void)args; (void)nin;
-  if( in->ndim!=2 ){
-    snprintf(err, errlen, "ClassToken expects a sequence [time, embed_dim] per sample, got %s",
+  if( in->ndim!=2 && in->ndim!=1 ){
+    snprintf(err, errlen, "ClassToken expects a sequence [time, embed_dim] per sample (or its mask [time]), got %s",
              lf_shape_str(in, buf, sizeof buf));
     return -1;
   }
@@ -39,6 +49,7 @@ static int cls_infer(const void *args, const lf_shape *in, int nin,
 
 static int cls_params(const void *args, const lf_shape *in, lf_param_decl *d){
   (void)args;
+  if( in->ndim==1 ) return 0;               /* the mask form */
   d[0].suffix = "weight";
   d[0].shape.ndim = 2;
   d[0].shape.dim[0] = 1;
@@ -76,9 +87,29 @@ static const dnnl_memory_desc_t *md_mem(dnnl_memory_t m){
   return md;
 }
 
+/* The mask form: [T] -> [1, mask...] in the mask's own data type (f32, or
+** bf16 in a bf16 net, as SeqPool reads it); no parameter, dL/dmask =
+** dy[1..T]. */
+static int cls_build_mask(const lf_layer *L, lf_layer_build *b, clstoken_state *s, char *err, size_t errlen){
+  dnnl_memory_desc_t plain;
+  dnnl_data_type_t dt = b->src_md->data_type==dnnl_bf16 ? dnnl_bf16 : dnnl_f32;
+  s->B = b->batch; s->T = L->in.dim[0]; s->E = 0;
+  s->esize = dt==dnnl_bf16 ? 2 : 4;
+  if( lf_dnnl_md_dt(&plain, b->batch, &L->in, 0, dt, err, errlen)
+   || lf_relayout_init(&s->x_in, b->src_md, &plain, 1, err, errlen)
+   || (b->need_diff_src && lf_relayout_init(&s->dx_out, b->src_md, &plain, 0, err, errlen))
+   || lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, dt, err, errlen) ){
+    cls_release(s);
+    return -1;
+  }
+  b->state = s;
+  return 0;
+}
+
 static int cls_build(const lf_layer *L, lf_layer_build *b, char *err, size_t errlen){
   clstoken_state *s = calloc(1, sizeof *s);
   if( !s ){ snprintf(err, errlen, "out of memory"); return -1; }
+  if( L->in.ndim==1 ) return cls_build_mask(L, b, s, err, errlen);
   int64_t B = b->batch, T = L->in.dim[0], E = L->in.dim[1];
   int64_t dx[3] = {B, T, E}, sx[3] = {T*E, E, 1}, srow[3] = {(T+1)*E, E, 1};
   int64_t d1B[2] = {1, B}, sB[2] = {B, 1}, dB0[2] = {B, E}, s0[2] = {(T+1)*E, 1}, d1E[2] = {1, E}, sE[2] = {E, 1};
@@ -119,6 +150,20 @@ static int cls_forward(const lf_layer *L, void *p, const lf_layer_run *r, char *
   clstoken_state *s = p;
   float *y = lf_dnnl_ptr(r->dst);
   if( lf_relayout_run(&s->x_in, r->src, r->stream, err, errlen) ) return -1;
+  if( s->E==0 ){
+    static const float one = 1.0f;
+    static const uint16_t one16 = 0x3f80;  /* 1.0 in bf16 */
+    const char *m;
+    char *yc = (char*)y;
+    size_t es = s->esize, row = es * (size_t)s->T;
+    if( lf_dnnl_check(dnnl_stream_wait(r->stream), "ClassToken", err, errlen) ) return -1;
+    m = (const char*)lf_dnnl_ptr(lf_relayout_mem(&s->x_in, r->src));
+    for(int64_t b=0; b<s->B; b++){
+      memcpy(yc + (size_t)b*(row+es), es==2 ? (const void*)&one16 : (const void*)&one, es);
+      memcpy(yc + (size_t)b*(row+es) + es, m + (size_t)b*row, row);
+    }
+    return 0;
+  }
   dnnl_memory_set_data_handle(s->m_x, lf_dnnl_ptr(lf_relayout_mem(&s->x_in, r->src)));
   dnnl_memory_set_data_handle(s->m_rows, y + s->E);
   dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, s->m_x}, {DNNL_ARG_TO, s->m_rows}};
@@ -134,6 +179,15 @@ static int cls_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
   clstoken_state *s = p;
   float *dy = lf_dnnl_ptr(r->diff_dst);
   (void)L;
+  if( s->E==0 ){
+    if( !r->diff_src ) return 0;
+    char *dm = (char*)(s->dx_out.inner ? lf_dnnl_ptr(s->dx_out.inner) : lf_dnnl_ptr(r->diff_src));
+    const char *dyc = (const char*)dy;
+    size_t es = s->esize, row = es * (size_t)s->T;
+    for(int64_t b=0; b<s->B; b++)
+      memcpy(dm + (size_t)b*row, dyc + (size_t)b*(row+es) + es, row);
+    return lf_relayout_run(&s->dx_out, r->diff_src, r->stream, err, errlen);
+  }
   dnnl_memory_set_data_handle(s->m_dy0, dy);
   dnnl_exec_arg_t g[3] = {{DNNL_ARG_SRC, s->m_ones}, {DNNL_ARG_WEIGHTS, s->m_dy0}, {DNNL_ARG_DST, s->m_g}};
   if( lf_prim_run(&s->grad, r->stream, 3, g, "ClassToken gradient", err, errlen) ) return -1;
@@ -152,12 +206,15 @@ static int cls_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
 ** is read from x's shape, so it stays symbolic. */
 static int cls_onnx(const lf_layer *L, lf_onnx *g, const char *const *in,
                     const char **out, char *err, size_t errlen){
-  int64_t E = L->in.dim[1], dims[3] = { 1, 1, E }, rest[2] = { 1, E }, zero = 0, one = 1;
-  const char *tok = lf_onnx_f32(g, L->param[0]->name, 3, dims, L->param[0]->data);
+  int mask = L->in.ndim==1;                 /* [T] -> [T+1]: a 1 in front */
+  int64_t E = mask ? 1 : L->in.dim[1], dims[3] = { 1, 1, E }, rest[2] = { 1, E }, zero = 0, one = 1;
+  const float valid = 1.0f;
+  const char *tok = mask ? lf_onnx_f32(g, "class_token_mask", 2, dims, &valid)
+                         : lf_onnx_f32(g, L->param[0]->name, 3, dims, L->param[0]->data);
   const char *sl[4] = { lf_onnx_op1(g, "Shape", in[0]), lf_onnx_i64s(g, "starts", 1, &zero),
                         lf_onnx_i64s(g, "ends", 1, &one), lf_onnx_i64s(g, "axes", 1, &zero) };
   const char *batch = sl[0] && sl[1] && sl[2] && sl[3] ? lf_onnx_op(g, "Slice", 4, sl, 0, NULL) : NULL;
-  const char *shape[2] = { batch, lf_onnx_i64s(g, "token_shape", 2, rest) };
+  const char *shape[2] = { batch, lf_onnx_i64s(g, "token_shape", mask ? 1 : 2, mask ? &one : rest) };
   lf_onnx_attr ax0 = LF_ONNX_I("axis", 0), ax1 = LF_ONNX_I("axis", 1);
   const char *full = batch && shape[1] ? lf_onnx_op(g, "Concat", 2, shape, 1, &ax0) : NULL;
   const char *cat[2] = { lf_onnx_op2(g, "Expand", tok, full), in[0] };

@@ -34,6 +34,13 @@ static int seqpool_infer(const void *args, const lf_shape *in, int nin,
     snprintf(err, errlen, "SeqPool expects a [time, channels] input, got %s", lf_shape_str(&in[0], a, sizeof a));
     return -1;
   }
+  if( nin==2 && in[1].ndim==1 && in[1].dim[0]+1==in[0].dim[0] ){
+    snprintf(err, errlen, "SeqPool's mask has %lld steps, one fewer than the input %s (a ClassToken before it?): "
+             "give the mask the class token's step too, through a ClassToken node of its own "
+             "({\"name\": \"cls_mask\", \"loc\": \"ClassToken\", \"in\": [\"x_mask\"]}), and pass that",
+             (long long)in[1].dim[0], lf_shape_str(&in[0], a, sizeof a));
+    return -1;
+  }
   if( nin==2 && lf_shape_count(&in[1])!=in[0].dim[0] ){
     snprintf(err, errlen, "SeqPool's mask (second input) must have one value per step: input %s, mask %s",
              lf_shape_str(&in[0], a, sizeof a), lf_shape_str(&in[1], b, sizeof b));

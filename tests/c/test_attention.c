@@ -2,8 +2,8 @@
 ** test_attention.c — MultiheadAttention (kernels/layer_attention.c):
 ** forward against a naive double-precision loop (no mask, causal, key
 ** padding, both), finite-difference gradient checks w.r.t. the input and
-** every parameter with and without masks and with attention dropout, and
-** the shape errors.
+** every parameter with and without masks and with attention dropout, a
+** class token with a key padding mask, and the shape errors.
 */
 #include "lf_test.h"
 #include "lf_net.h"
@@ -373,6 +373,82 @@ static void test_encoder_layer(void){
   lf_pipeline_spec_free(&spec);
 }
 
+/* ClassToken with a key padding mask: the class token goes in front of
+** the sequence and, through a ClassToken node of its own, a valid step in
+** front of the mask ([T] -> [T+1], 1 first). Gradients of the whole
+** encoder layer; the padded steps leave every valid output unchanged; a
+** mask left one step short is refused with the fix. */
+static void test_class_token_mask(void){
+  char err[512];
+  lf_pipeline_spec spec;
+  const int B = 3, T = 4, E = 6;
+  float mask[12] = { 1,1,1,1, 1,1,0,0, 1,0,0,0 };
+  const char *model = "{\"loc\":\"Graph\",\"args\":{\"inputs\":[\"x\",\"x_mask\"],\"nodes\":["
+    "{\"name\":\"cls\",\"loc\":\"ClassToken\",\"in\":[\"x\"]},"
+    "{\"name\":\"cls_mask\",\"loc\":\"ClassToken\",\"in\":[\"x_mask\"]},"
+    "{\"name\":\"enc\",\"loc\":\"TransformerEncoderLayer\",\"args\":{\"d_model\":6,\"nhead\":2,"
+    "\"dim_feedforward\":10,\"dropout\":0.1},\"in\":[\"cls\",\"cls_mask\"]}],\"output\":\"enc\"}}";
+  lf_net *net = config_net(model, T, E, 1, &spec, err, sizeof err);
+  CHECK(net!=0, "ClassToken(mask): built (%s)", net ? "" : err);
+  if( net ){
+    lf_shape o = lf_net_out_shape(net);
+    CHECK(o.ndim==2 && o.dim[0]==T+1 && o.dim[1]==E, "ClassToken(mask): encoder output [T+1, E]");
+    CHECK(lf_net_param_count(net)==13 && strcmp(lf_net_param(net, 0)->name, "cls.weight")==0,
+          "ClassToken(mask): the mask's ClassToken has no parameter (%d parameters, first %s)",
+          lf_net_param_count(net), lf_net_param(net, 0)->name);
+  }
+  fd_step = 2e-3;
+  lf_test_gradcheck_inputs("ClassToken + ClassToken(mask) -> TransformerEncoderLayer(key padding, dropout 0.1)",
+                           net, err, B, mask, 12);
+  fd_step = 1e-2;
+  lf_pipeline_spec_free(&spec);
+  /* Padding does not leak: new values at padded steps leave the outputs
+  ** of the class token and of every valid step as they were. */
+  net = config_net(model, T, E, 1, &spec, err, sizeof err);
+  if( net ){
+    lf_rng rng;
+    lf_rng_seed(&rng, 5);
+    lf_net_init_params(net, &rng);
+    lf_param *tok = lf_net_param(net, 0);
+    for(int64_t j=0; j<tok->n; j++) tok->data[j] = lf_rng_normal(&rng);
+    float *x = randn(B*T*E, &rng), *y0 = malloc(sizeof(float) * B*(T+1)*E);
+    const float *xs[2] = { x, mask };
+    const float *y = lf_net_forward_inputs(net, xs, B, 0, 0, err, sizeof err);
+    CHECK(y!=0, "ClassToken(mask): forward (%s)", y ? "" : err);
+    if( y ){
+      double d = 0;
+      int moved = 0;
+      memcpy(y0, y, sizeof(float) * B*(T+1)*E);
+      for(int b=0; b<B; b++) for(int t=0; t<T; t++) if( mask[b*T+t] < 0.5f )
+        for(int e=0; e<E; e++) x[(b*T+t)*E+e] += 3.0f;
+      y = lf_net_forward_inputs(net, xs, B, 0, 0, err, sizeof err);
+      for(int b=0; y && b<B; b++) for(int t=0; t<=T; t++){
+        int valid = t==0 || mask[b*T+t-1] > 0.5f;
+        for(int e=0; e<E; e++){
+          double v = fabs(y[(b*(T+1)+t)*E+e] - y0[(b*(T+1)+t)*E+e]);
+          if( valid && v > d ) d = v;
+          if( !valid && v > 1e-3 ) moved = 1;
+        }
+      }
+      CHECK(y && d < 1e-6, "ClassToken(mask): padded steps change no valid output (max diff %.2e)", d);
+      CHECK(y && moved, "ClassToken(mask): the padded steps' own outputs do change (the test moves them)");
+    }
+    free(x); free(y0);
+    lf_net_free(net);
+  }
+  lf_pipeline_spec_free(&spec);
+  /* The mask given as it is (one step short) names the fix. */
+  net = config_net("{\"loc\":\"Graph\",\"args\":{\"inputs\":[\"x\",\"x_mask\"],\"nodes\":["
+    "{\"name\":\"cls\",\"loc\":\"ClassToken\",\"in\":[\"x\"]},"
+    "{\"name\":\"enc\",\"loc\":\"TransformerEncoderLayer\",\"args\":{\"d_model\":6,\"nhead\":2},"
+    "\"in\":[\"cls\",\"x_mask\"]}],\"output\":\"enc\"}}", T, E, 1, &spec, err, sizeof err);
+  CHECK(net==0 && strstr(err, "key padding mask has 4 steps, one fewer than the sequence [5,6]")
+        && strstr(err, "\"loc\": \"ClassToken\", \"in\": [\"x_mask\"]"),
+        "ClassToken: an unshifted mask refused with the fix (%s)", err);
+  lf_net_free(net);
+  lf_pipeline_spec_free(&spec);
+}
+
 static void test_errors(void){
   char err[512];
   lf_net *net = attn_net(mha(4, 1, 0, 0), 5, 6, 0, err, sizeof err);
@@ -395,6 +471,7 @@ int main(void){
   test_gradients();
   test_sequence_layers();
   test_encoder_layer();
+  test_class_token_mask();
   test_errors();
   TEST_EXIT();
 }
