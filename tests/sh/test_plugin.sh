@@ -273,6 +273,77 @@ check "a refused import leaves the project empty" "$TMP/import.out" "^rows\|0$"
 check "with the plugin loaded the bundle imports, plugins recorded" "$TMP/import.out" "^plugins\|1$"
 check "the imported pipeline resumes with the plugin" "$TMP/import.out" "^resumes\|6$"
 
+# ---- advice that works (issue 11): each message's advice followed ------------
+"$SQLITE" -batch "$DB" > "$TMP/adv1.out" 2>&1 <<EOF
+.load $EXT
+SELECT ppl_accept_plugin('full', 'myplugin');
+EOF
+check "ppl_accept_plugin before the build is loaded says to load it first" "$TMP/adv1.out" \
+  "ppl_accept_plugin: plugin 'myplugin' is not loaded: load the build to accept with lab_load_plugin first"
+"$SQLITE" -batch "$DB" > "$TMP/adv2.out" 2>&1 <<EOF
+.load $EXT
+SELECT lab_load_plugin('$PLUGIN') LIKE 'loaded plugin%';
+SELECT ppl_accept_plugin('full', 'myplugin');
+SELECT 'trained', json_extract(ppl_train('full', 1), '\$.ended');
+EOF
+check "following it (lab_load_plugin, then ppl_accept_plugin) works" "$TMP/adv2.out" \
+  "^pipeline 'full' now uses plugin 'myplugin' 1.0"
+check "(and the pipeline trains after it)" "$TMP/adv2.out" "^trained\|finished$"
+cp "$PLUGIN" "$TMP/swap.so"
+"$SQLITE" -batch "$DB" > "$TMP/adv3.out" 2>&1 <<EOF
+.load $EXT
+SELECT lab_load_plugin('$TMP/swap.so') LIKE 'loaded plugin%';
+.shell cp $V/myplugin_rebuilt.so $TMP/swap.new && mv $TMP/swap.new $TMP/swap.so
+SELECT lab_load_plugin('$TMP/swap.so');
+EOF
+check "a library changed since this process loaded it: 'use a new process'" "$TMP/adv3.out" \
+  "lab_load_plugin: '.*swap.so' changed since plugin 'myplugin' \(sha256 [0-9a-f]{12}\) was loaded from it \(now sha256 [0-9a-f]{12}\): a process cannot load a second build of a plugin; use a new process"
+"$SQLITE" -batch "$DB" > "$TMP/adv4.out" 2>&1 <<EOF
+.load $EXT
+SELECT lab_load_plugin('$TMP/swap.so') LIKE 'loaded plugin%';
+EOF
+check "following it: a new process loads the new build" "$TMP/adv4.out" "^1$"
+"$SQLITE" -batch "$DB" > "$TMP/adv5.out" 2>&1 <<EOF
+.load $EXT
+SELECT lab_load_plugin('$PLUGIN') LIKE 'loaded plugin%';
+SELECT lab_load_plugin('$V/myplugin_rebuilt.so');
+EOF
+check "another build of a loaded plugin: 'start a new connection in a new process'" "$TMP/adv5.out" \
+  "plugin name 'myplugin' is already taken by the plugin loaded from .* cannot replace it in this process: start a new connection in a new process to load another build"
+"$SQLITE" -batch "$DB" > "$TMP/adv6.out" 2>&1 <<EOF
+.load $EXT
+SELECT lab_load_plugin('$V/myplugin_rebuilt.so') LIKE 'loaded plugin%';
+EOF
+check "following it: a new process loads the other build" "$TMP/adv6.out" "^1$"
+
+# ---- lab_load_plugin and ppl_predict_cache in CREATE [TEMP] TABLE ... AS SELECT
+# Allowed: the statement only creates its own table (no CHECK of someone
+# else's can be the caller), and neither writes to the project; an INSERT is
+# still refused (a CHECK constraint could be calling it).
+S1=$(state)
+"$SQLITE" -batch "$DB" > "$TMP/cta.out" 2>&1 <<EOF
+.load $EXT
+CREATE TEMP TABLE lp AS SELECT lab_load_plugin('$PLUGIN') AS m;
+SELECT 'temp', m LIKE 'loaded plugin ''myplugin''%' FROM lp;
+CREATE TABLE lp2 AS SELECT lab_load_plugin('$PLUGIN') AS m;
+SELECT 'main', m LIKE 'plugin ''myplugin'' 1.0 (sha256 %) is already loaded' FROM lp2;
+DROP TABLE lp2;
+CREATE TABLE pc AS SELECT ppl_predict_cache(8) AS c;
+SELECT 'cache', json_extract(c, '\$.limit_mb') FROM pc;
+DROP TABLE pc;
+CREATE TEMP TABLE pc AS SELECT ppl_predict_cache() AS c;
+SELECT 'cache2', json_extract(c, '\$.limit_mb') FROM pc;
+CREATE TEMP TABLE ins(x);
+INSERT INTO ins SELECT lab_load_plugin('$PLUGIN');
+EOF
+check "lab_load_plugin in CREATE TEMP TABLE ... AS SELECT loads the plugin" "$TMP/cta.out" "^temp\|1$"
+check "lab_load_plugin in CREATE TABLE ... AS SELECT is allowed too" "$TMP/cta.out" "^main\|1$"
+check "ppl_predict_cache(8) in CREATE TABLE ... AS SELECT sets the limit" "$TMP/cta.out" "^cache\|8$"
+check "ppl_predict_cache() in CREATE TEMP TABLE ... AS SELECT reads the connection's limit" "$TMP/cta.out" "^cache2\|8$"
+check "lab_load_plugin in an INSERT is refused, with the reason" "$TMP/cta.out" \
+  "lab_load_plugin: cannot run inside an INSERT, UPDATE or DELETE statement \(a CHECK constraint of the database may be calling it\); call it from a SELECT"
+[ "$(state)" = "$S1" ] && pass "(the project is unchanged by them)" || fail "(the project is unchanged by them)" "state changed"
+
 # ---- Python: enable_load_extension is the switch -----------------------------
 /usr/bin/python3 - "$EXT" "$PLUGIN" "$D" > "$TMP/py.out" 2>&1 <<'EOF'
 import sqlite3, sys, json
