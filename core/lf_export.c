@@ -311,12 +311,13 @@ char *lf_export_onnx(sqlite3 *db, const char *pplid, const char *path_arg, const
   char *path = NULL, *wpath = NULL, *hash = NULL, *result = NULL;
   unsigned char *buf = NULL;
   size_t len = 0;
-  int epoch = 0, opened = 0;
+  int epoch = 0, opened = 0, caller_threads = 0;
   lf_onnx_init_graph(&g);
   if( parse_options(options, &o, err, n) || lf_onnx_available(err, n) ) return NULL;
   if( !(path = export_path(db, path_arg, o.overwrite, err, n)) ) return NULL;
   if( lf_model_open(db, pplid, &m, err, n) ) goto done;
   opened = 1;
+  caller_threads = lf_threads_apply(m.settings.threads);
   if( lf_predict_check_mode(&m, o.mode, err, n) || check_exportable(&m, err, n) ) goto done;
   if( lf_model_pick_epoch(db, pplid, which, &epoch, err, n) || lf_model_load_classes(db, pplid, &m, err, n) ) goto done;
   if( !(wpath = lf_ppl_path(m.artifacts, "weight", pplid, epoch, err, n)) ) goto done;
@@ -398,5 +399,6 @@ done:
   free(path);
   lf_onnx_free(&g);
   if( opened ) lf_model_close(&m);
+  if( opened ) lf_threads_restore(caller_threads);
   return result;
 }

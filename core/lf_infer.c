@@ -35,6 +35,7 @@ char *lf_evaluate(sqlite3 *db, const char *pplid, const char *data_src,
   lf_model m;
   int epoch;
   if( open_trained(db, pplid, which, &m, &epoch, err, n) ) return NULL;
+  int caller_threads = lf_threads_apply(m.settings.threads);
   char *result = NULL, why[1024];
   lf_dataset d;
   memset(&d, 0, sizeof d);
@@ -104,5 +105,6 @@ done:
   }
   lf_dataset_free(&d);
   lf_model_close(&m);
+  lf_threads_restore(caller_threads);
   return result;
 }

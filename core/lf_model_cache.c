@@ -426,12 +426,10 @@ const float *lf_cached_forward(lf_model_cache *c, lf_cached_model *e, const floa
     c->last_threads = 1;
     return lf_net_single_forward(e->single, x);
   }
-  int caller = lf_get_threads(), want = e->m.settings.threads;
-  int swap = want > 0 && want != caller;
-  if( swap ) lf_set_threads(want);
+  int caller = lf_threads_apply(e->m.settings.threads);
   c->last_threads = lf_get_threads();
   const float *y = lf_net_forward(e->m.net, x, nb, 0, NULL, err, n);
-  if( swap ) lf_set_threads(caller);
+  lf_threads_restore(caller);
   note_batch(c, e, nb);
   return y;
 }

@@ -732,7 +732,7 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   t.c.hooks.stop = stop_requested;
   t.c.hooks.arg = &t;
   char *result = NULL;
-  int first = 0;
+  int first = 0, caller_threads = 0;   /* restored at the end (lf_threads_apply) */
   if( lf_model_open(db, req->pplid, &t.c.m, err, n) ) return NULL;
   lf_model *m = &t.c.m;
   if( m->spec.bf16 && !lf_bf16_supported() ){
@@ -789,7 +789,7 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
              patience, req->pplid, epochs, since + patience);
     goto done;
   }
-  if( m->settings.threads > 0 ) lf_set_threads(m->settings.threads);
+  caller_threads = lf_threads_apply(m->settings.threads);
   if( load_data(&t, err, n) ) goto done;
   {
     char *wpath = NULL, *spath = NULL;
@@ -866,5 +866,6 @@ done:
   if( !result && t.new_logid && (first == 0 || t.c.last_epoch < first) ) lf_log_delete(t.priv, t.new_logid);
   trainer_close(&t);
   lf_sigint_watch_end(&t.sigint);
+  lf_threads_restore(caller_threads);
   return result;
 }

@@ -124,11 +124,16 @@ void lf_rng_shuffle(lf_rng *r, int64_t *idx, int64_t n){
   }
 }
 
-/* oneDNN is the OpenMP build, so the OpenMP thread count is its thread
-** count. n<=0 means "all processors". */
-void lf_set_threads(int n){
-  if( n<=0 ) n = omp_get_num_procs();
-  omp_set_num_threads(n);
+/* oneDNN is the OpenMP build, so the OpenMP thread count (of the calling
+** thread: an ICV of its own) is its thread count. */
+int lf_threads_apply(int want){
+  int caller = omp_get_max_threads();
+  if( want > 0 && want != caller ) omp_set_num_threads(want);
+  return caller;
+}
+
+void lf_threads_restore(int caller){
+  if( caller > 0 && omp_get_max_threads() != caller ) omp_set_num_threads(caller);
 }
 
 int lf_get_threads(void){

@@ -63,8 +63,19 @@ float lf_rng_uniform(lf_rng *r);          /* [0,1) */
 float lf_rng_normal(lf_rng *r);           /* N(0,1) */
 void lf_rng_shuffle(lf_rng *r, int64_t *idx, int64_t n);
 
-/* Threads used by oneDNN (OpenMP) for every kernel. */
-void lf_set_threads(int n);
+/* Threads used by oneDNN (OpenMP) for every kernel. A project's `threads`
+** setting holds around each call that runs kernels for SQL (training,
+** ppl_evaluate, ppl_predict's forward passes, ppl_export), then the
+** caller's count comes back:
+**   int caller = lf_threads_apply(settings.threads);
+**   ... kernels ...
+**   lf_threads_restore(caller);
+** want > 0: that many threads; 0: the caller's count as it is (the
+** process default: OMP_NUM_THREADS, else every processor). Returns the
+** caller's count. */
+int lf_threads_apply(int want);
+void lf_threads_restore(int caller);
+/* The count now in force on the calling thread. */
 int lf_get_threads(void);
 
 #endif

@@ -1394,7 +1394,7 @@ static void test_conv_bf16_grads(void){
 }
 
 int main(void){
-  lf_set_threads(2);
+  lf_threads_apply(2);
   test_conv1d();
   test_conv_bf16_grads();
   test_layernorm();

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
 static void test_known_values(void){
@@ -159,13 +160,23 @@ static void test_shapes(void){
   CHECK(strlen(small)<sizeof small, "str truncates safely: '%s'", small);
 }
 
+/* A project's threads setting around a call, and the caller's count back. */
 static void test_threads(void){
-  lf_set_threads(2);
-  CHECK(lf_get_threads()==2, "set_threads(2) -> %d", lf_get_threads());
-  lf_set_threads(1);
-  CHECK(lf_get_threads()==1, "set_threads(1) -> %d", lf_get_threads());
-  lf_set_threads(0);
-  CHECK(lf_get_threads()>=1, "set_threads(0) uses all processors -> %d", lf_get_threads());
+  omp_set_num_threads(3);
+  int caller = lf_threads_apply(2);
+  CHECK(caller==3, "threads_apply returns the caller's count 3 -> %d", caller);
+  CHECK(lf_get_threads()==2, "threads_apply(2) -> %d", lf_get_threads());
+  CHECK(omp_get_max_threads()==2, "threads_apply(2): OpenMP's count -> %d", omp_get_max_threads());
+  lf_threads_restore(caller);
+  CHECK(omp_get_max_threads()==3, "threads_restore: the caller's 3 again -> %d", omp_get_max_threads());
+  caller = lf_threads_apply(0);
+  CHECK(caller==3 && omp_get_max_threads()==3, "threads_apply(0) keeps the caller's count -> %d", omp_get_max_threads());
+  lf_threads_restore(caller);
+  CHECK(omp_get_max_threads()==3, "threads_restore after 0 -> %d", omp_get_max_threads());
+  caller = lf_threads_apply(3);
+  CHECK(caller==3 && omp_get_max_threads()==3, "threads_apply of the caller's own count -> %d", omp_get_max_threads());
+  lf_threads_restore(caller);
+  omp_set_num_threads(1);
 }
 
 /* bf16 rounding as oneDNN does it, written the obvious way. */

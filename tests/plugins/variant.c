@@ -10,6 +10,9 @@
 **   WRONG_LOSS      also register "Wrong", a squared-error loss whose
 **                   gradient is off by a factor of 2 (lab_gradcheck must
 **                   catch it)
+**   THREAD_PROBE    also register "Probe", the input as is, whose passes
+**                   record omp_get_max_threads() in probe_threads (build
+**                   with -fopenmp; tests/py/test_threads.py reads it)
 */
 #include <labflow_plugin.h>
 #include <stdio.h>
@@ -45,6 +48,20 @@ static const lfp_layer_ops same_ops = { .infer = same_infer, .build = same_build
                                         .forward = same_run, .backward = same_run };
 static const lfp_layer_def good = { "Good", "The input as is.", NULL, 0, NULL, &same_ops };
 
+#ifdef THREAD_PROBE
+#include <omp.h>
+/* The OpenMP thread count the last pass of Probe ran with on its thread. */
+__attribute__((visibility("default"))) int probe_threads = -1;
+static int probe_run(const lfp_layer *L, void *s, const lfp_layer_run *r, char *e, size_t n){
+  (void)L; (void)s; (void)r; (void)e; (void)n;
+  probe_threads = omp_get_max_threads();
+  return 0;
+}
+static const lfp_layer_ops probe_ops = { .infer = same_infer, .build = same_build,
+                                         .forward = probe_run, .backward = probe_run };
+static const lfp_layer_def probe = { "Probe", "The input as is; records the thread count.", NULL, 0, NULL, &probe_ops };
+#endif
+
 static double zero_loss(const void *a, const float *y, const float *t, int b, int k, float *dy){
   (void)a; (void)y; (void)t;
   for(int i=0; dy && i<b*k; i++) dy[i] = 0;
@@ -73,6 +90,9 @@ static const lfp_loss_def wrong = { "Wrong", "A loss with a wrong gradient.", NU
 static int reg(lfp_registrar *r, const lfp_host *h, char *err, size_t n){
   (void)err; (void)n;
   if( h->add_layer(r, &good) ) return -1;
+#ifdef THREAD_PROBE
+  if( h->add_layer(r, &probe) ) return -1;
+#endif
 #ifdef WRONG_LOSS
   if( h->add_loss(r, &wrong) ) return -1;
 #else

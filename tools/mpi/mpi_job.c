@@ -64,7 +64,8 @@ int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char
     snprintf(err, n, "rank %d: precision \"bf16\" needs a CPU with AVX-512 BF16 instructions; use \"precision\": \"f32\"", c->rank);
     goto done;
   }
-  if( t->m.settings.threads > 0 ) lf_set_threads(t->m.settings.threads);
+  /* A rank's process trains one job at a time: the count stays. */
+  lf_threads_apply(t->m.settings.threads);
   if( lf_trainer_load_data(t, train, val, NULL, err, n) ){ name_rank(c, err, n); goto done; }
   t->last_epoch = job->last_epoch;
   t->best_epoch = job->best_epoch;
