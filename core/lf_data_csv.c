@@ -12,9 +12,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* An RFC 4180 reader over a whole file held in memory (with a NUL after
+** it). Fields are unquoted in place and NUL-terminated, so they point into
+** the buffer and live as long as it. */
+typedef struct csv_reader {
+  char *p, *end;
+  const char *name;
+  char **field;
+  int nfield, cap;
+} csv_reader;
+
 /* Next record into r->field[0..nfield): 1, 0 at end of file, -1 on error.
 ** Empty lines are skipped. row is the row number for messages. */
-int lf_csv_next(lf_csv_reader *r, int64_t row, char *err, size_t errlen)
+static int csv_next(csv_reader *r, int64_t row, char *err, size_t errlen)
 {
   while (r->p < r->end && (*r->p == '\n' || *r->p == '\r')) r->p++;
   if (r->p >= r->end) return 0;
@@ -63,8 +73,23 @@ int lf_csv_next(lf_csv_reader *r, int64_t row, char *err, size_t errlen)
   }
 }
 
+/* Starts r over buf[0..len) (which has a NUL after it), skipping a UTF-8
+** byte order mark, and reads the header row into r->field: 0, or -1 with
+** err set (a file without a header row is empty). */
+static int csv_start(csv_reader *r, char *buf, size_t len, const char *name, char *err, size_t errlen)
+{
+  memset(r, 0, sizeof *r);
+  r->p = buf;
+  r->end = buf + len;
+  r->name = name;
+  if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r->p += 3;   /* UTF-8 BOM */
+  int k = csv_next(r, 0, err, errlen);
+  if (k == 0) lf_data_err(err, errlen, "%s is empty (a header row is required)", name);
+  return k == 1 ? 0 : -1;
+}
+
 /* Reads a whole file, with one spare NUL byte after it. */
-char *lf_data_read_file(const char *path, size_t *len, char *err, size_t errlen)
+static char *read_whole_file(const char *path, size_t *len, char *err, size_t errlen)
 {
   int fd = lf_open_regular(path, "", err, errlen);
   if (fd < 0) return NULL;
@@ -98,18 +123,15 @@ int lf_data_csv_load(const lf_dataset_spec *spec, const char *path, char *const 
   lf_data_inputs tc;
   memset(&tc, 0, sizeof tc);
   size_t len = 0;
-  char *buf = lf_data_read_file(path, &len, err, errlen);
+  char *buf = read_whole_file(path, &len, err, errlen);
   if (buf == NULL) return -1;
-  lf_csv_reader r = { buf, buf + len, path, NULL, 0, 0 };
-  if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.p += 3;   /* UTF-8 BOM */
+  csv_reader r;
   lf_data_rows b;
   memset(&b, 0, sizeof b);
   const char **header = NULL;
   int *feat = NULL, nfeat = 0, label_col = -1, nhdr = 0, rc = -1;
 
-  int k = lf_csv_next(&r, 0, err, errlen);
-  if (k < 0) goto done;
-  if (k == 0) { lf_data_err(err, errlen, "%s is empty (a header row is required)", path); goto done; }
+  if (csv_start(&r, buf, len, path, err, errlen) != 0) goto done;
   nhdr = r.nfield;
   header = malloc((size_t)nhdr * sizeof *header);
   if (header == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
@@ -120,7 +142,7 @@ int lf_data_csv_load(const lf_dataset_spec *spec, const char *path, char *const 
   b.nvals = nfeat;
   if (lf_data_inputs_init(&tc, spec, nfeat, err, errlen) != 0) goto done;
   for (int64_t row = 1;; row++) {
-    k = lf_csv_next(&r, row, err, errlen);
+    int k = csv_next(&r, row, err, errlen);
     if (k < 0) goto done;
     if (k == 0) break;
     if (r.nfield != nhdr) {
@@ -222,11 +244,8 @@ int lf_data_csv_probe(const lf_dataset_spec *spec, const char *path, lf_shape *s
   buf = buf ? buf : malloc(1);
   if (buf == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
   buf[len] = 0;
-  lf_csv_reader r = { buf, buf + len, path, NULL, 0, 0 };
-  if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.p += 3;
-  int k = lf_csv_next(&r, 0, err, errlen);
-  if (k == 0) lf_data_err(err, errlen, "%s is empty (a header row is required)", path);
-  if (k == 1) {
+  csv_reader r;
+  if (csv_start(&r, buf, len, path, err, errlen) == 0) {
     int label_col, *feat = NULL, nfeat = 0;
     if (lf_data_resolve_columns(spec, (const char *const *)r.field, r.nfield, 0, -1, path, &label_col, &feat, &nfeat,
                            err, errlen) == 0) {
@@ -239,6 +258,54 @@ int lf_data_csv_probe(const lf_dataset_spec *spec, const char *path, lf_shape *s
   free(r.field);
 done:
   fclose(f);
+  free(buf);
+  return rc;
+}
+
+/* lf_dataset_scan for a csv file: the header row, then every row's fields
+** as TEXT cells. */
+int lf_data_csv_scan(const char *src, lf_scan_header_fn on_header, lf_scan_row_fn on_row, void *ctx,
+                     char *err, size_t errlen)
+{
+  lf_scan_header h;
+  lf_scan_cell *cells = NULL;
+  int rc = -1;
+  memset(&h, 0, sizeof h);
+  size_t len = 0;
+  char *buf = read_whole_file(src, &len, err, errlen);
+  if (buf == NULL) return -1;
+  csv_reader r;
+  const char **header = NULL;
+  if (csv_start(&r, buf, len, src, err, errlen) != 0) goto done;
+  h.ncol = r.nfield;
+  header = malloc((size_t)h.ncol * sizeof *header);
+  cells = calloc((size_t)h.ncol, sizeof *cells);
+  if (header == NULL || cells == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
+  memcpy(header, r.field, (size_t)h.ncol * sizeof *header);
+  h.names = header;
+  h.src = src;
+  if (on_header(ctx, &h, err, errlen) != 0) goto done;
+  if (on_row == NULL) { rc = 0; goto done; }
+  for (int64_t row = 1;; row++) {
+    int k = csv_next(&r, row, err, errlen);
+    if (k < 0) goto done;
+    if (k == 0) break;
+    if (r.nfield != h.ncol) {
+      lf_data_err(err, errlen, "%s row %lld has %d fields, the header has %d", src, (long long)row, r.nfield, h.ncol);
+      goto done;
+    }
+    for (int j = 0; j < h.ncol; j++) {
+      cells[j].p = r.field[j];
+      cells[j].len = (int64_t)strlen(r.field[j]);
+      cells[j].type = LF_CELL_TEXT;
+    }
+    if (on_row(ctx, row, cells, err, errlen) != 0) goto done;
+  }
+  rc = 0;
+done:
+  free(header);
+  free(cells);
+  free(r.field);
   free(buf);
   return rc;
 }

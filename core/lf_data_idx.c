@@ -13,6 +13,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#define DS_MAX_IMAGE_SIDE 65536
+#define DS_MAX_IMAGE_PIXELS ((int64_t)1 << 26)   /* per idx image */
+
 static uint32_t be32(const unsigned char *p)
 {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -76,41 +79,77 @@ static int64_t idx_read(gzFile g, void *buf, size_t len, const char *name, char 
   return (int64_t)got;
 }
 
+/* An idx prefix's two files, open, with their headers read and checked. */
+typedef struct idx_files {
+  gzFile gi, gl;           /* images, labels */
+  char *iname, *lname;     /* the files actually opened */
+  int64_t n, rows, cols;   /* images and their size, as declared */
+  int64_t nlabels;         /* labels, as declared */
+} idx_files;
+
+static void idx_close(idx_files *f)
+{
+  if (f->gi) gzclose(f->gi);
+  if (f->gl) gzclose(f->gl);
+  free(f->iname);
+  free(f->lname);
+  memset(f, 0, sizeof *f);
+}
+
+/* Opens both files and reads their headers: whole, with the right magic
+** numbers, and at least one image. 0, or -1 with err set (f closed). */
+static int idx_open_both(const char *prefix, idx_files *f, char *err, size_t errlen)
+{
+  unsigned char hi[16], hl[8];
+  int64_t got;
+  memset(f, 0, sizeof *f);
+  f->gi = idx_open(prefix, "images-idx3-ubyte", &f->iname, err, errlen);
+  if (f->gi == NULL) goto fail;
+  f->gl = idx_open(prefix, "labels-idx1-ubyte", &f->lname, err, errlen);
+  if (f->gl == NULL) goto fail;
+  if ((got = idx_read(f->gi, hi, 16, f->iname, err, errlen)) < 0) goto fail;
+  if (got < 16) {
+    lf_data_err(err, errlen, "%s is truncated: expected a 16-byte idx3 header, found %lld bytes", f->iname,
+                (long long)got);
+    goto fail;
+  }
+  if ((got = idx_read(f->gl, hl, 8, f->lname, err, errlen)) < 0) goto fail;
+  if (got < 8) {
+    lf_data_err(err, errlen, "%s is truncated: expected an 8-byte idx1 header, found %lld bytes", f->lname,
+                (long long)got);
+    goto fail;
+  }
+  if (be32(hi) != 0x00000803) {
+    lf_data_err(err, errlen, "%s is not an idx3 image file: magic 0x%08x, expected 0x00000803", f->iname, be32(hi));
+    goto fail;
+  }
+  if (be32(hl) != 0x00000801) {
+    lf_data_err(err, errlen, "%s is not an idx1 label file: magic 0x%08x, expected 0x00000801", f->lname, be32(hl));
+    goto fail;
+  }
+  f->n = be32(hi + 4);
+  f->rows = be32(hi + 8);
+  f->cols = be32(hi + 12);
+  f->nlabels = be32(hl + 4);
+  if (f->n == 0) { lf_data_err(err, errlen, "%s holds no images (the dataset is empty)", f->iname); goto fail; }
+  return 0;
+fail:
+  idx_close(f);
+  return -1;
+}
+
 int lf_data_idx_load(const lf_dataset_spec *spec, const char *prefix, lf_dataset *out,
                        char *err, size_t errlen)
 {
-  char *iname = NULL, *lname = NULL;
-  gzFile gi = NULL, gl = NULL;
-  unsigned char hi[16], hl[8], *chunk = NULL, *labels = NULL;
+  idx_files f;
+  unsigned char *chunk = NULL, *labels = NULL;
   float *x = NULL, *y = NULL;
   int rc = -1;
   int64_t got;
 
-  gi = idx_open(prefix, "images-idx3-ubyte", &iname, err, errlen);
-  if (gi == NULL) goto done;
-  gl = idx_open(prefix, "labels-idx1-ubyte", &lname, err, errlen);
-  if (gl == NULL) goto done;
-
-  if ((got = idx_read(gi, hi, 16, iname, err, errlen)) < 0) goto done;
-  if (got < 16) {
-    lf_data_err(err, errlen, "%s is truncated: expected a 16-byte idx3 header, found %lld bytes", iname, (long long)got);
-    goto done;
-  }
-  if ((got = idx_read(gl, hl, 8, lname, err, errlen)) < 0) goto done;
-  if (got < 8) {
-    lf_data_err(err, errlen, "%s is truncated: expected an 8-byte idx1 header, found %lld bytes", lname, (long long)got);
-    goto done;
-  }
-  if (be32(hi) != 0x00000803) {
-    lf_data_err(err, errlen, "%s is not an idx3 image file: magic 0x%08x, expected 0x00000803", iname, be32(hi));
-    goto done;
-  }
-  if (be32(hl) != 0x00000801) {
-    lf_data_err(err, errlen, "%s is not an idx1 label file: magic 0x%08x, expected 0x00000801", lname, be32(hl));
-    goto done;
-  }
-  int64_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12), nl = be32(hl + 4);
-  if (n == 0) { lf_data_err(err, errlen, "%s holds no images (the dataset is empty)", iname); goto done; }
+  if (idx_open_both(prefix, &f, err, errlen) != 0) return -1;
+  const char *iname = f.iname, *lname = f.lname;
+  int64_t n = f.n, rows = f.rows, cols = f.cols, nl = f.nlabels;
   if (rows == 0 || cols == 0 || rows > DS_MAX_IMAGE_SIDE || cols > DS_MAX_IMAGE_SIDE) {
     lf_data_err(err, errlen, "%s: bad image size %lldx%lld", iname, (long long)rows, (long long)cols);
     goto done;
@@ -148,7 +187,7 @@ int lf_data_idx_load(const lf_dataset_spec *spec, const char *prefix, lf_dataset
       x = nx;
       cap = c;
     }
-    got = idx_read(gi, chunk, (size_t)(k * img), iname, err, errlen);
+    got = idx_read(f.gi, chunk, (size_t)(k * img), iname, err, errlen);
     if (got < 0) goto done;
     if (got < k * img) {
       lf_data_err(err, errlen, "%s is truncated: header declares %lld images of %lldx%lld (%lld bytes of pixels), "
@@ -164,7 +203,7 @@ int lf_data_idx_load(const lf_dataset_spec *spec, const char *prefix, lf_dataset
   labels = malloc((size_t)n);
   y = malloc((size_t)n * sizeof *y);
   if (labels == NULL || y == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
-  got = idx_read(gl, labels, (size_t)n, lname, err, errlen);
+  got = idx_read(f.gl, labels, (size_t)n, lname, err, errlen);
   if (got < 0) goto done;
   if (got < n) {
     lf_data_err(err, errlen, "%s is truncated: header declares %lld labels, found only %lld",
@@ -189,10 +228,7 @@ int lf_data_idx_load(const lf_dataset_spec *spec, const char *prefix, lf_dataset
   rc = 0;
 
 done:
-  if (gi) gzclose(gi);
-  if (gl) gzclose(gl);
-  free(iname);
-  free(lname);
+  idx_close(&f);
   free(chunk);
   free(labels);
   free(x);
@@ -202,46 +238,25 @@ done:
 
 int lf_data_idx_probe(const char *prefix, lf_shape *shape, char *err, size_t errlen)
 {
-  char *iname = NULL, *lname = NULL;
-  unsigned char hi[16], hl[8];
+  idx_files f;
   int rc = -1;
-  gzFile gl = NULL, gi = idx_open(prefix, "images-idx3-ubyte", &iname, err, errlen);
-  if (gi == NULL) goto done;
-  gl = idx_open(prefix, "labels-idx1-ubyte", &lname, err, errlen);
-  if (gl == NULL) goto done;
-  int64_t got = idx_read(gi, hi, 16, iname, err, errlen);
-  if (got < 0) goto done;
-  if (got < 16) { lf_data_err(err, errlen, "%s is truncated: expected a 16-byte idx3 header", iname); goto done; }
-  if ((got = idx_read(gl, hl, 8, lname, err, errlen)) < 0) goto done;
-  if (got < 8) { lf_data_err(err, errlen, "%s is truncated: expected an 8-byte idx1 header", lname); goto done; }
-  if (be32(hi) != 0x00000803) {
-    lf_data_err(err, errlen, "%s is not an idx3 image file: magic 0x%08x, expected 0x00000803", iname, be32(hi));
+  if (idx_open_both(prefix, &f, err, errlen) != 0) return -1;
+  if (f.rows == 0 || f.cols == 0 || f.rows > DS_MAX_IMAGE_SIDE || f.cols > DS_MAX_IMAGE_SIDE
+      || f.rows * f.cols > DS_MAX_IMAGE_PIXELS) {
+    lf_data_err(err, errlen, "%s: bad image size %lldx%lld", f.iname, (long long)f.rows, (long long)f.cols);
     goto done;
   }
-  if (be32(hl) != 0x00000801) {
-    lf_data_err(err, errlen, "%s is not an idx1 label file: magic 0x%08x, expected 0x00000801", lname, be32(hl));
-    goto done;
-  }
-  uint32_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12);
-  if (n == 0) { lf_data_err(err, errlen, "%s holds no images (the dataset is empty)", iname); goto done; }
-  if (rows == 0 || cols == 0 || rows > DS_MAX_IMAGE_SIDE || cols > DS_MAX_IMAGE_SIDE
-      || (int64_t)rows * cols > DS_MAX_IMAGE_PIXELS) {
-    lf_data_err(err, errlen, "%s: bad image size %ux%u", iname, rows, cols);
-    goto done;
-  }
-  if (be32(hl + 4) != n) {
-    lf_data_err(err, errlen, "%s has %u labels but %s has %u images", lname, be32(hl + 4), iname, n);
+  if (f.nlabels != f.n) {
+    lf_data_err(err, errlen, "%s has %lld labels but %s has %lld images", f.lname, (long long)f.nlabels, f.iname,
+                (long long)f.n);
     goto done;
   }
   shape->ndim = 3;
   shape->dim[0] = 1;
-  shape->dim[1] = rows;
-  shape->dim[2] = cols;
+  shape->dim[1] = f.rows;
+  shape->dim[2] = f.cols;
   rc = 0;
 done:
-  if (gi) gzclose(gi);
-  if (gl) gzclose(gl);
-  free(iname);
-  free(lname);
+  idx_close(&f);
   return rc;
 }

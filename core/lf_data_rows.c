@@ -25,23 +25,8 @@ void lf_data_err(char *err, size_t errlen, const char *fmt, ...)
 ** count is absurd. */
 int64_t lf_data_count(const lf_shape *s)
 {
-  if (s->ndim < 1 || s->ndim > LF_MAX_DIMS) return -1;
-  int64_t c = 1;
-  for (int i = 0; i < s->ndim; i++) {
-    if (s->dim[i] <= 0 || s->dim[i] > DS_MAX_VALUES || c > DS_MAX_VALUES / s->dim[i]) return -1;
-    c *= s->dim[i];
-  }
-  return c;
-}
-
-/* Writes "[1,28,28]" into buf. */
-char *lf_data_shape_str(const lf_shape *s, char *buf, size_t n)
-{
-  size_t used = (size_t)snprintf(buf, n, "[");
-  for (int i = 0; i < s->ndim && i < LF_MAX_DIMS && used < n; i++)
-    used += (size_t)snprintf(buf + used, n - used, "%s%lld", i ? "," : "", (long long)s->dim[i]);
-  if (used < n) snprintf(buf + used, n - used, "]");
-  return buf;
+  int64_t c = s->ndim < 1 ? -1 : lf_shape_count(s);
+  return c < 1 || c > DS_MAX_VALUES ? -1 : c;
 }
 
 /* Parses a whole field as a finite number (surrounding blanks allowed). */

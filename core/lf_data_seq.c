@@ -1,5 +1,5 @@
 /*
-** lf_seqdata.c — the sequence datasets of docs/sequences.md, from a csv
+** lf_data_seq.c — the sequence datasets of docs/sequences.md, from a csv
 ** file or a SELECT:
 **
 **   sequence column   each row's sequence (JSON text, a float32 BLOB or an
@@ -14,9 +14,10 @@
 **                     validation split the others (no future target in
 **                     training).
 **
-** Rows come from lf_dataset_scan (the csv reader and the read-only query
-** of lf_dataset.c); labels go through lf_dataset_labels like every csv/sql
-** label. Every value is checked; errors name the source, row and column.
+** Rows come from lf_dataset_scan (the csv reader of lf_data_csv.c, the
+** read-only query of lf_data_sql.c); labels go through lf_dataset_labels
+** like every csv/sql label. Every value is checked; errors name the
+** source, row and column.
 */
 #include "lf_dataset.h"
 

@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DS_MAX_IMAGE_SIDE 65536
-#define DS_MAX_IMAGE_PIXELS ((int64_t)1 << 26)   /* per idx image */
 #define DS_MAX_CLASSES 100000
 /* 64 GiB of float32: far more than fits in memory, but stops a forged
 ** header or a huge shape from overflowing size computations. */
@@ -21,14 +19,12 @@
 #define DS_COLUMN_LIST_MAX 400
 
 /* lf_data_rows.c */
+/* printf into err[0..errlen) (nothing if err is NULL). */
 void lf_data_err(char *err, size_t errlen, const char *fmt, ...);
 
 /* Element count of a per-sample shape; -1 if a dim is not positive or the
 ** count is absurd. */
 int64_t lf_data_count(const lf_shape *s);
-
-/* Writes "[1,28,28]" into buf. */
-char *lf_data_shape_str(const lf_shape *s, char *buf, size_t n);
 
 /* Parses a whole field as a finite number (surrounding blanks allowed). */
 int lf_data_parse_number(const char *s, double *v);
@@ -118,23 +114,6 @@ int lf_data_idx_load(const lf_dataset_spec *spec, const char *prefix, lf_dataset
 int lf_data_idx_probe(const char *prefix, lf_shape *shape, char *err, size_t errlen);
 
 /* lf_data_csv.c */
-/* An RFC 4180 reader over a whole file held in memory (with a NUL after
-** it). Fields are unquoted in place and NUL-terminated, so they point into
-** the buffer and live as long as it. */
-typedef struct lf_csv_reader {
-  char *p, *end;
-  const char *name;
-  char **field;
-  int nfield, cap;
-} lf_csv_reader;
-
-/* Next record into r->field[0..nfield): 1, 0 at end of file, -1 on error.
-** Empty lines are skipped. row is the row number for messages. */
-int lf_csv_next(lf_csv_reader *r, int64_t row, char *err, size_t errlen);
-
-/* Reads a whole file, with one spare NUL byte after it. */
-char *lf_data_read_file(const char *path, size_t *len, char *err, size_t errlen);
-
 int lf_data_csv_load(const lf_dataset_spec *spec, const char *path, char *const *given, int ngiven,
                        const lf_tabular *tgiven, lf_dataset *out, char *err, size_t errlen);
 
@@ -142,13 +121,6 @@ int lf_data_csv_load(const lf_dataset_spec *spec, const char *path, char *const 
 int lf_data_csv_probe(const lf_dataset_spec *spec, const char *path, lf_shape *shape, char *err, size_t errlen);
 
 /* lf_data_sql.c */
-#define SQL_SRC "dataset query"
-
-/* Prepares src as exactly one read-only statement that returns rows: a
-** config may come from a bundle or a database someone sent, so its query
-** may only read (lf_readonly_query.h). */
-sqlite3_stmt *lf_data_sql_prepare(sqlite3 *db, const char *src, char *err, size_t errlen);
-
 int lf_data_sql_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                        char *const *given, int ngiven, const lf_tabular *tgiven, lf_dataset *out,
                        char *err, size_t errlen);
@@ -157,6 +129,12 @@ int lf_data_sql_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
 ** shape needs a row (its length gives the shape). */
 int lf_data_sql_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db, lf_shape *shape,
                      char *err, size_t errlen);
+
+/* lf_dataset_scan of each kind */
+int lf_data_csv_scan(const char *src, lf_scan_header_fn on_header, lf_scan_row_fn on_row, void *ctx,
+                     char *err, size_t errlen);
+int lf_data_sql_scan(const char *src, sqlite3 *db, lf_scan_header_fn on_header, lf_scan_row_fn on_row,
+                     void *ctx, char *err, size_t errlen);
 
 /* lf_data_plugin.c */
 /* A plugin dataset: its load fills x and y, checked here like a file's. */

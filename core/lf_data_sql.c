@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SQL_SRC "dataset query"
+
 /* Prepares src as exactly one read-only statement that returns rows: a
 ** config may come from a bundle or a database someone sent, so its query
 ** may only read (lf_readonly_query.h). */
-sqlite3_stmt *lf_data_sql_prepare(sqlite3 *db, const char *src, char *err, size_t errlen)
+static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *src, char *err, size_t errlen)
 {
   sqlite3_stmt *st = NULL;
   char *why = NULL;
@@ -23,6 +25,17 @@ sqlite3_stmt *lf_data_sql_prepare(sqlite3 *db, const char *src, char *err, size_
     return NULL;
   }
   return st;
+}
+
+/* Steps to the next row (row: its number, for the message): 1 a row,
+** 0 no more rows, -1 with err set. */
+static int sql_step(sqlite3_stmt *st, sqlite3 *db, int64_t row, char *err, size_t errlen)
+{
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) return 1;
+  if (s == SQLITE_DONE) return 0;
+  lf_data_err(err, errlen, SQL_SRC " failed at row %lld: %s", (long long)row, sqlite3_errmsg(db));
+  return -1;
 }
 
 /* A numeric feature value of the current row; 0 with err set if it is not
@@ -53,6 +66,45 @@ static int sql_value(sqlite3_stmt *st, int col, const char *name, int64_t row, d
   }
 }
 
+/* The statement's column names, copied: sqlite3_column_name's result dies
+** if step re-prepares. NULL with err set if out of memory. */
+static char **sql_column_names(sqlite3_stmt *st, int ncol, char *err, size_t errlen)
+{
+  char **names = calloc((size_t)ncol + 1, sizeof *names);
+  if (names == NULL) { lf_data_err(err, errlen, "out of memory"); return NULL; }
+  for (int c = 0; c < ncol; c++) {
+    const char *nm = sqlite3_column_name(st, c);
+    names[c] = strdup(nm ? nm : "?");
+    if (names[c] == NULL) {
+      lf_data_err(err, errlen, "out of memory");
+      lf_data_free_names(names, ncol);
+      return NULL;
+    }
+  }
+  return names;
+}
+
+/* For a spec with a blob column: no feature columns besides it, a dtype
+** it can read, and the column itself. Its index, or -1 with err set. */
+static int sql_blob_column(const lf_dataset_spec *spec, const char *const *names, int ncol, char *err, size_t errlen)
+{
+  if (spec->features != NULL && spec->nfeatures > 0) {
+    lf_data_err(err, errlen, SQL_SRC ": give either a blob column or feature columns, not both");
+    return -1;
+  }
+  if (spec->blob_dtype != 1 && spec->blob_dtype != 4) {
+    lf_data_err(err, errlen, SQL_SRC ": blob dtype %d is not supported (1 = uint8, 4 = float32)", spec->blob_dtype);
+    return -1;
+  }
+  int c = lf_data_find_column(names, ncol, spec->blob, 1);
+  if (c < 0) {
+    char list[DS_COLUMN_LIST_MAX];
+    lf_data_column_list(list, sizeof list, names, ncol);
+    lf_data_err(err, errlen, SQL_SRC " has no blob column '%s' (columns: %s)", spec->blob, list);
+  }
+  return c;
+}
+
 int lf_data_sql_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                        char *const *given, int ngiven, const lf_tabular *tgiven, lf_dataset *out,
                        char *err, size_t errlen)
@@ -61,66 +113,45 @@ int lf_data_sql_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
   memset(&tc, 0, sizeof tc);
   lf_data_rows b;
   memset(&b, 0, sizeof b);
-  const char **names = NULL;
+  char **names = NULL;
   int *feat = NULL, nfeat = 0, label_col = -1, blob_col = -1, rc = -1;
   lf_shape shape;
   memset(&shape, 0, sizeof shape);
   int64_t sample_bytes = 0;
   float lut[256];
 
-  sqlite3_stmt *st = lf_data_sql_prepare(db, src ? src : "", err, errlen);
+  sqlite3_stmt *st = sql_prepare(db, src ? src : "", err, errlen);
   if (st == NULL) return -1;
   int ncol = sqlite3_column_count(st);
-  names = calloc((size_t)ncol, sizeof *names);
-  if (names == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
-  /* Copies: sqlite3_column_name's result dies if step re-prepares. */
-  for (int c = 0; c < ncol; c++) {
-    const char *nm = sqlite3_column_name(st, c);
-    names[c] = strdup(nm ? nm : "?");
-    if (names[c] == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
-  }
+  names = sql_column_names(st, ncol, err, errlen);
+  if (names == NULL) goto done;
 
   int use_blob = spec->blob != NULL && *spec->blob;
   if (use_blob) {
-    if (spec->features != NULL && spec->nfeatures > 0) {
-      lf_data_err(err, errlen, SQL_SRC ": give either a blob column or feature columns, not both");
-      goto done;
-    }
-    if (spec->blob_dtype != 1 && spec->blob_dtype != 4) {
-      lf_data_err(err, errlen, SQL_SRC ": blob dtype %d is not supported (1 = uint8, 4 = float32)", spec->blob_dtype);
-      goto done;
-    }
-    blob_col = lf_data_find_column(names, ncol, spec->blob, 1);
-    if (blob_col < 0) {
-      char list[DS_COLUMN_LIST_MAX];
-      lf_data_column_list(list, sizeof list, names, ncol);
-      lf_data_err(err, errlen, SQL_SRC " has no blob column '%s' (columns: %s)", spec->blob, list);
-      goto done;
-    }
+    blob_col = sql_blob_column(spec, (const char *const *)names, ncol, err, errlen);
+    if (blob_col < 0) goto done;
     if (spec->blob_shape.ndim > 0) {
       shape = spec->blob_shape;
       if (lf_data_count(&shape) < 0) {
         char s[64];
-        lf_data_err(err, errlen, SQL_SRC ": bad blob shape %s", lf_data_shape_str(&shape, s, sizeof s));
+        lf_data_err(err, errlen, SQL_SRC ": bad blob shape %s", lf_shape_str(&shape, s, sizeof s));
         goto done;
       }
       sample_bytes = lf_data_count(&shape) * spec->blob_dtype;
     }
     for (int v = 0; v < 256; v++) lut[v] = spec->scale != 0 ? (float)(v / spec->scale) : (float)v;
   }
-  if (lf_data_resolve_columns(spec, names, ncol, 1, blob_col, SQL_SRC, &label_col, &feat, &nfeat, err, errlen) != 0)
+  if (lf_data_resolve_columns(spec, (const char *const *)names, ncol, 1, blob_col, SQL_SRC, &label_col, &feat,
+                              &nfeat, err, errlen) != 0)
     goto done;
   b.nvals = use_blob ? lf_data_count(&shape) : nfeat;   /* blob without shape: set on row 1 */
   if (!use_blob && lf_data_inputs_init(&tc, spec, nfeat, err, errlen) != 0) goto done;
   int missing = 0;
 
   for (int64_t row = 1;; row++) {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) break;
-    if (s != SQLITE_ROW) {
-      lf_data_err(err, errlen, SQL_SRC " failed at row %lld: %s", (long long)row, sqlite3_errmsg(db));
-      goto done;
-    }
+    int s = sql_step(st, db, row, err, errlen);
+    if (s < 0) goto done;
+    if (s == 0) break;
     if (use_blob) {
       int t = sqlite3_column_type(st, blob_col);
       const void *blob = sqlite3_column_blob(st, blob_col);
@@ -146,7 +177,7 @@ int lf_data_sql_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
         char sh[64];
         lf_data_err(err, errlen, SQL_SRC " row %lld column '%s': blob has %lld bytes, expected %lld (%s %s)",
                (long long)row, names[blob_col], (long long)bytes, (long long)sample_bytes,
-               lf_data_shape_str(&shape, sh, sizeof sh), spec->blob_dtype == 1 ? "uint8" : "float32");
+               lf_shape_str(&shape, sh, sizeof sh), spec->blob_dtype == 1 ? "uint8" : "float32");
         goto done;
       }
       float *dst = lf_data_rows_add(&b, err, errlen);
@@ -227,8 +258,7 @@ done:
   lf_data_inputs_free(&tc);
   lf_data_rows_free(&b);
   free(feat);
-  if (names != NULL) for (int c = 0; c < ncol; c++) free((char *)names[c]);
-  free(names);
+  lf_data_free_names(names, ncol);
   sqlite3_finalize(st);
   return rc;
 }
@@ -238,33 +268,15 @@ done:
 int lf_data_sql_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db, lf_shape *shape,
                      char *err, size_t errlen)
 {
-  sqlite3_stmt *st = lf_data_sql_prepare(db, src, err, errlen);
+  sqlite3_stmt *st = sql_prepare(db, src, err, errlen);
   if (st == NULL) return -1;
   int ncol = sqlite3_column_count(st), rc = -1, label_col, blob_col = -1, *feat = NULL, nfeat = 0;
-  char **names = calloc((size_t)ncol, sizeof *names);
-  if (names == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
-  for (int c = 0; c < ncol; c++) {
-    const char *nm = sqlite3_column_name(st, c);
-    names[c] = strdup(nm ? nm : "?");
-    if (names[c] == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
-  }
+  char **names = sql_column_names(st, ncol, err, errlen);
+  if (names == NULL) goto done;
   int use_blob = spec->blob != NULL && *spec->blob;
   if (use_blob) {
-    if (spec->features != NULL && spec->nfeatures > 0) {
-      lf_data_err(err, errlen, SQL_SRC ": give either a blob column or feature columns, not both");
-      goto done;
-    }
-    if (spec->blob_dtype != 1 && spec->blob_dtype != 4) {
-      lf_data_err(err, errlen, SQL_SRC ": blob dtype %d is not supported (1 = uint8, 4 = float32)", spec->blob_dtype);
-      goto done;
-    }
-    blob_col = lf_data_find_column((const char *const *)names, ncol, spec->blob, 1);
-    if (blob_col < 0) {
-      char list[DS_COLUMN_LIST_MAX];
-      lf_data_column_list(list, sizeof list, (const char *const *)names, ncol);
-      lf_data_err(err, errlen, SQL_SRC " has no blob column '%s' (columns: %s)", spec->blob, list);
-      goto done;
-    }
+    blob_col = sql_blob_column(spec, (const char *const *)names, ncol, err, errlen);
+    if (blob_col < 0) goto done;
   }
   if (lf_data_resolve_columns(spec, (const char *const *)names, ncol, 1, blob_col, SQL_SRC, &label_col, &feat, &nfeat,
                          err, errlen) != 0)
@@ -276,13 +288,13 @@ int lf_data_sql_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
     *shape = spec->blob_shape;
     if (lf_data_count(shape) < 0) {
       char sh[64];
-      lf_data_err(err, errlen, SQL_SRC ": bad blob shape %s", lf_data_shape_str(shape, sh, sizeof sh));
+      lf_data_err(err, errlen, SQL_SRC ": bad blob shape %s", lf_shape_str(shape, sh, sizeof sh));
       goto done;
     }
   } else {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) { lf_data_err(err, errlen, SQL_SRC " has no data rows (the dataset is empty)"); goto done; }
-    if (s != SQLITE_ROW) { lf_data_err(err, errlen, SQL_SRC " failed at row 1: %s", sqlite3_errmsg(db)); goto done; }
+    int s = sql_step(st, db, 1, err, errlen);
+    if (s < 0) goto done;
+    if (s == 0) { lf_data_err(err, errlen, SQL_SRC " has no data rows (the dataset is empty)"); goto done; }
     int64_t bytes = sqlite3_column_bytes(st, blob_col);
     if (sqlite3_column_type(st, blob_col) != SQLITE_BLOB || bytes == 0 || bytes % spec->blob_dtype != 0) {
       lf_data_err(err, errlen, SQL_SRC " row 1 column '%s': not a blob of whole %s values", names[blob_col],
@@ -295,8 +307,58 @@ int lf_data_sql_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
   rc = 0;
 done:
   free(feat);
-  if (names != NULL) for (int c = 0; c < ncol; c++) free(names[c]);
-  free(names);
+  lf_data_free_names(names, ncol);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* lf_dataset_scan for a SELECT: the statement's column names, then every
+** row's cells as TEXT, BLOB or NULL. */
+int lf_data_sql_scan(const char *src, sqlite3 *db, lf_scan_header_fn on_header, lf_scan_row_fn on_row,
+                     void *ctx, char *err, size_t errlen)
+{
+  lf_scan_header h;
+  lf_scan_cell *cells = NULL;
+  int rc = -1;
+  memset(&h, 0, sizeof h);
+  sqlite3_stmt *st = sql_prepare(db, src, err, errlen);
+  char **names = NULL;
+  if (st == NULL) return -1;
+  h.ncol = sqlite3_column_count(st);
+  names = sql_column_names(st, h.ncol, err, errlen);
+  if (names == NULL) goto done;
+  cells = calloc((size_t)h.ncol + 1, sizeof *cells);
+  if (cells == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
+  h.names = (const char *const *)names;
+  h.src = SQL_SRC;
+  h.nocase = 1;
+  if (on_header(ctx, &h, err, errlen) != 0) goto done;
+  if (on_row == NULL) { rc = 0; goto done; }
+  for (int64_t row = 1;; row++) {
+    int s = sql_step(st, db, row, err, errlen);
+    if (s < 0) goto done;
+    if (s == 0) break;
+    for (int j = 0; j < h.ncol; j++) {
+      int t = sqlite3_column_type(st, j);
+      if (t == SQLITE_NULL) { cells[j].type = LF_CELL_NULL; cells[j].p = ""; cells[j].len = 0; continue; }
+      if (t == SQLITE_BLOB) {
+        cells[j].type = LF_CELL_BLOB;
+        cells[j].p = sqlite3_column_blob(st, j);
+        cells[j].len = sqlite3_column_bytes(st, j);
+        if (cells[j].p == NULL) cells[j].p = "";
+        continue;
+      }
+      cells[j].type = LF_CELL_TEXT;
+      cells[j].p = sqlite3_column_text(st, j);
+      cells[j].len = sqlite3_column_bytes(st, j);
+      if (cells[j].p == NULL) { lf_data_err(err, errlen, "out of memory"); goto done; }
+    }
+    if (on_row(ctx, row, cells, err, errlen) != 0) goto done;
+  }
+  rc = 0;
+done:
+  lf_data_free_names(names, h.ncol);
+  free(cells);
   sqlite3_finalize(st);
   return rc;
 }

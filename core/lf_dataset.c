@@ -1,7 +1,20 @@
 /*
 ** lf_dataset.c — loads a whole dataset into memory as float32 features and
-** float labels, from idx files (MNIST style, plain or gzip), a CSV file, or
-** a SELECT statement.
+** float labels, or probes its per-sample shape without loading it, by
+** handing the spec to its source's file:
+**
+**   lf_data_idx.c     idx image files (MNIST style, plain or gzip)
+**   lf_data_csv.c     a CSV file with a header row
+**   lf_data_sql.c     a read-only SELECT
+**   lf_data_seq.c     sequences and sliding windows (from csv or sql)
+**   lf_data_plugin.c  a plugin's load function
+**
+** What the csv and sql sources share is in lf_data_columns.c (which
+** columns are the label and the features), lf_data_rows.c (rows as they
+** are read), lf_data_labels.c (label texts to classes) and
+** lf_data_inputs.c (named inputs: categorical and missing values);
+** lf_data_source.h declares it. This file also frees a dataset, turns it
+** into bfloat16, and standardises it.
 **
 ** Every source is untrusted: sizes are checked before they are allocated,
 ** every value must be a finite number, and each error names the file (or
@@ -30,104 +43,12 @@ int lf_dataset_scan(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                     lf_scan_header_fn on_header, lf_scan_row_fn on_row, void *ctx,
                     char *err, size_t errlen)
 {
-  lf_scan_header h;
-  lf_scan_cell *cells = NULL;
-  int rc = -1;
-  memset(&h, 0, sizeof h);
-  if (spec->kind == LF_DS_CSV) {
-    size_t len = 0;
-    char *buf = lf_data_read_file(src, &len, err, errlen);
-    if (buf == NULL) return -1;
-    lf_csv_reader r = { buf, buf + len, src, NULL, 0, 0 };
-    const char **header = NULL;
-    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) r.p += 3;
-    int k = lf_csv_next(&r, 0, err, errlen);
-    if (k == 0) lf_data_err(err, errlen, "%s is empty (a header row is required)", src);
-    if (k <= 0) goto csv_done;
-    h.ncol = r.nfield;
-    header = malloc((size_t)h.ncol * sizeof *header);
-    cells = calloc((size_t)h.ncol, sizeof *cells);
-    if (header == NULL || cells == NULL) { lf_data_err(err, errlen, "out of memory"); goto csv_done; }
-    memcpy(header, r.field, (size_t)h.ncol * sizeof *header);
-    h.names = header;
-    h.src = src;
-    if (on_header(ctx, &h, err, errlen) != 0) goto csv_done;
-    if (on_row == NULL) { rc = 0; goto csv_done; }
-    for (int64_t row = 1;; row++) {
-      k = lf_csv_next(&r, row, err, errlen);
-      if (k < 0) goto csv_done;
-      if (k == 0) break;
-      if (r.nfield != h.ncol) {
-        lf_data_err(err, errlen, "%s row %lld has %d fields, the header has %d", src, (long long)row, r.nfield, h.ncol);
-        goto csv_done;
-      }
-      for (int j = 0; j < h.ncol; j++) {
-        cells[j].p = r.field[j];
-        cells[j].len = (int64_t)strlen(r.field[j]);
-        cells[j].type = LF_CELL_TEXT;
-      }
-      if (on_row(ctx, row, cells, err, errlen) != 0) goto csv_done;
-    }
-    rc = 0;
-  csv_done:
-    free(header);
-    free(cells);
-    free(r.field);
-    free(buf);
-    return rc;
-  }
+  if (spec->kind == LF_DS_CSV) return lf_data_csv_scan(src, on_header, on_row, ctx, err, errlen);
   if (spec->kind != LF_DS_SQL) {
     lf_data_err(err, errlen, "sequence and window datasets read a csv or sql source");
     return -1;
   }
-  sqlite3_stmt *st = lf_data_sql_prepare(db, src, err, errlen);
-  char **names = NULL;
-  if (st == NULL) return -1;
-  h.ncol = sqlite3_column_count(st);
-  names = calloc((size_t)h.ncol + 1, sizeof *names);
-  cells = calloc((size_t)h.ncol + 1, sizeof *cells);
-  if (names == NULL || cells == NULL) { lf_data_err(err, errlen, "out of memory"); goto sql_done; }
-  for (int c = 0; c < h.ncol; c++) {
-    const char *nm = sqlite3_column_name(st, c);
-    names[c] = strdup(nm ? nm : "?");
-    if (names[c] == NULL) { lf_data_err(err, errlen, "out of memory"); goto sql_done; }
-  }
-  h.names = (const char *const *)names;
-  h.src = SQL_SRC;
-  h.nocase = 1;
-  if (on_header(ctx, &h, err, errlen) != 0) goto sql_done;
-  if (on_row == NULL) { rc = 0; goto sql_done; }
-  for (int64_t row = 1;; row++) {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) break;
-    if (s != SQLITE_ROW) {
-      lf_data_err(err, errlen, SQL_SRC " failed at row %lld: %s", (long long)row, sqlite3_errmsg(db));
-      goto sql_done;
-    }
-    for (int j = 0; j < h.ncol; j++) {
-      int t = sqlite3_column_type(st, j);
-      if (t == SQLITE_NULL) { cells[j].type = LF_CELL_NULL; cells[j].p = ""; cells[j].len = 0; continue; }
-      if (t == SQLITE_BLOB) {
-        cells[j].type = LF_CELL_BLOB;
-        cells[j].p = sqlite3_column_blob(st, j);
-        cells[j].len = sqlite3_column_bytes(st, j);
-        if (cells[j].p == NULL) cells[j].p = "";
-        continue;
-      }
-      cells[j].type = LF_CELL_TEXT;
-      cells[j].p = sqlite3_column_text(st, j);
-      cells[j].len = sqlite3_column_bytes(st, j);
-      if (cells[j].p == NULL) { lf_data_err(err, errlen, "out of memory"); goto sql_done; }
-    }
-    if (on_row(ctx, row, cells, err, errlen) != 0) goto sql_done;
-  }
-  rc = 0;
-sql_done:
-  if (names != NULL) for (int c = 0; c < h.ncol; c++) free(names[c]);
-  free(names);
-  free(cells);
-  sqlite3_finalize(st);
-  return rc;
+  return lf_data_sql_scan(src, db, on_header, on_row, ctx, err, errlen);
 }
 
 int lf_dataset_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,

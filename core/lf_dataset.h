@@ -67,7 +67,7 @@ typedef struct lf_dataset_spec {
   int nna_values;
   char *na_str;            /* "drop" (default) or "fill", as written */
   int na_fill;             /* 1: fill missing entries instead of dropping rows */
-  /* A sequence column (lf_seqdata.c, docs/sequences.md): each row's
+  /* A sequence column (lf_data_seq.c, docs/sequences.md): each row's
   ** sequence padded/truncated to max_len steps of step_features values;
   ** the config's finish step adds the input groups <column> and
   ** <column>_mask. */
@@ -75,7 +75,7 @@ typedef struct lf_dataset_spec {
   int max_len, step_features;
   char *seq_dtype_str;     /* "float32" (default) or "int32", as written */
   int seq_int32;           /* token ids: per-sample shape [max_len] */
-  /* Sliding windows over ordered rows (lf_seqdata.c): window 0 = off. */
+  /* Sliding windows over ordered rows (lf_data_seq.c): window 0 = off. */
   int window, horizon, stride;
   double val_fraction;     /* > 0: the training split keeps the windows whose
                               target is in the first 1-val_fraction of the
@@ -89,7 +89,7 @@ typedef struct lf_dataset_spec {
 
 /* True if the spec has named inputs (categories, missing values). */
 #define LF_DS_TABULAR(spec) ((spec)->ninputs > 0 && (spec)->seq_column == NULL)
-/* True if samples are sequences or windows (lf_seqdata.c loads them). */
+/* True if samples are sequences or windows (lf_data_seq.c loads them). */
 #define LF_DS_SEQUENTIAL(spec) ((spec)->seq_column != NULL || (spec)->window > 0)
 
 typedef struct lf_dataset {
@@ -131,7 +131,7 @@ int lf_dataset_labels(const lf_dataset_spec *spec, const char *const *text, int6
                       char *err, size_t errlen);
 
 /* Row by row reading of a csv file or a SELECT, for the loaders of
-** lf_seqdata.c: on_header sees the column names (and may refuse), on_row
+** lf_data_seq.c: on_header sees the column names (and may refuse), on_row
 ** every row's cells (NULL on_row: the header only). */
 typedef enum lf_cell_type { LF_CELL_TEXT, LF_CELL_BLOB, LF_CELL_NULL } lf_cell_type;
 typedef struct lf_scan_cell {
@@ -155,7 +155,7 @@ int lf_scan_column(const lf_scan_header *h, const char *name, const char *role, 
 /* A TEXT cell that is a finite number: 1 and *v; else 0. */
 int lf_scan_number(const lf_scan_cell *c, double *v);
 
-/* lf_seqdata.c: load and probe of a spec with LF_DS_SEQUENTIAL. */
+/* lf_data_seq.c: load and probe of a spec with LF_DS_SEQUENTIAL. */
 int lf_seqdata_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
                     char *const *class_names, int nclass_names,
                     lf_dataset *out, char *err, size_t errlen);

@@ -1,5 +1,5 @@
 /*
-** test_seqdata.c — the sequence datasets (core/lf_seqdata.c): a sequence
+** test_seqdata.c — the sequence datasets (core/lf_data_seq.c): a sequence
 ** column as JSON (csv and sql), float32 and int32 BLOBs, padding,
 ** truncation and the mask; sliding windows and their time-ordered split;
 ** an error naming row and column for each kind of bad cell.
