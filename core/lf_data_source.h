@@ -51,7 +51,7 @@ int lf_data_rows_label(lf_data_rows *b, const char *text, size_t len, char *err,
 
 /* Moves the builder's rows into out (x trimmed to size) and sets labels. */
 int lf_data_rows_finish(lf_data_rows *b, const lf_dataset_spec *spec, char *const *given, int ngiven,
-                          const char *src, lf_dataset *out, char *err, size_t errlen);
+                        const char *src, lf_dataset *out, char *err, size_t errlen);
 
 /* Stores v / scale as float32; 0 if it does not fit. */
 int lf_data_store(float *dst, double v, double scale);
@@ -72,8 +72,8 @@ int lf_data_find_column(const char *const *names, int n, const char *name, int n
 /* Resolves the label column and the feature columns (spec->features, or
 ** every column except the label and except skip). *feat is malloc'ed. */
 int lf_data_resolve_columns(const lf_dataset_spec *spec, const char *const *names, int ncol, int nocase,
-                              int skip, const char *src, int *label_col, int **feat, int *nfeat,
-                              char *err, size_t errlen);
+                            int skip, const char *src, int *label_col, int **feat, int *nfeat,
+                            char *err, size_t errlen);
 
 /* lf_data_inputs.c */
 /* While rows are read: which features are categorical, where each
@@ -100,35 +100,35 @@ int lf_data_inputs_reserve(lf_data_inputs *t, int64_t row, char *err, size_t err
 ** was handled here (missing, or categorical), 0 if the caller parses it as
 ** a number, -1 on error. */
 int lf_data_inputs_cell(lf_data_inputs *t, const lf_dataset_spec *spec, int64_t row, int j, const char *text, size_t len,
-                    float *dst, int *missing, char *err, size_t errlen);
+                        float *dst, int *missing, char *err, size_t errlen);
 
 /* After the rows are in out: vocabularies (built here, or given),
 ** categorical codes and the fill of missing continuous values. */
 int lf_data_inputs_finish(lf_data_inputs *t, const lf_dataset_spec *spec, const lf_tabular *given, const char *src,
-                      lf_dataset *out, char *err, size_t errlen);
+                          lf_dataset *out, char *err, size_t errlen);
 
 /* lf_data_idx.c */
 int lf_data_idx_load(const lf_dataset_spec *spec, const char *prefix, lf_dataset *out,
-                       char *err, size_t errlen);
+                     char *err, size_t errlen);
 
 int lf_data_idx_probe(const char *prefix, lf_shape *shape, char *err, size_t errlen);
 
 /* lf_data_csv.c */
 int lf_data_csv_load(const lf_dataset_spec *spec, const char *path, char *const *given, int ngiven,
-                       const lf_tabular *tgiven, lf_dataset *out, char *err, size_t errlen);
+                     const lf_tabular *tgiven, lf_dataset *out, char *err, size_t errlen);
 
 /* Reads only as much of the file as the header row needs. */
 int lf_data_csv_probe(const lf_dataset_spec *spec, const char *path, lf_shape *shape, char *err, size_t errlen);
 
 /* lf_data_sql.c */
 int lf_data_sql_load(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
-                       char *const *given, int ngiven, const lf_tabular *tgiven, lf_dataset *out,
-                       char *err, size_t errlen);
+                     char *const *given, int ngiven, const lf_tabular *tgiven, lf_dataset *out,
+                     char *err, size_t errlen);
 
 /* Prepares the statement and resolves its columns; only a blob without a
 ** shape needs a row (its length gives the shape). */
 int lf_data_sql_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db, lf_shape *shape,
-                     char *err, size_t errlen);
+                      char *err, size_t errlen);
 
 /* lf_dataset_scan of each kind */
 int lf_data_csv_scan(const char *src, lf_scan_header_fn on_header, lf_scan_row_fn on_row, void *ctx,
@@ -139,6 +139,6 @@ int lf_data_sql_scan(const char *src, sqlite3 *db, lf_scan_header_fn on_header, 
 /* lf_data_plugin.c */
 /* A plugin dataset: its load fills x and y, checked here like a file's. */
 int lf_data_plugin_load(const lf_dataset_spec *spec, const char *src, char *const *class_names, int nclass_names,
-                   lf_dataset *out, char *err, size_t errlen);
+                        lf_dataset *out, char *err, size_t errlen);
 
 #endif
