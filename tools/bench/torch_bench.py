@@ -12,7 +12,11 @@ PyTorch gets its best setting on this machine; run.sh sets the environment
 script sets torch's own thread count. Batches are gathered with index_select
 on the in-memory tensor (no DataLoader, whose per-sample path is far slower).
 
-  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn|resnet|transformer|lstm EPOCHS TORCH_THREADS
+  /usr/bin/python3 tools/bench/torch_bench.py mlp|cnn|resnet|transformer|lstm EPOCHS TORCH_THREADS [SEED [NTRAIN NVAL]]
+
+SEED (default 1) seeds torch; NTRAIN/NVAL train and validate on the first
+NTRAIN training and NVAL test images only (seq_parity.py gives LabFlow the
+same images as idx files).
 
 Prints one line per epoch:
   torch <model> epoch <k> train_s <t> val_s <t> train_acc <a> val_acc <a>
@@ -125,10 +129,14 @@ def main():
     which = sys.argv[1]
     epochs = int(sys.argv[2])
     threads = int(sys.argv[3])
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     torch.set_num_threads(threads)
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     xtr, ytr = load("train")
     xva, yva = load("t10k")
+    if len(sys.argv) > 6:
+        ntr, nva = int(sys.argv[5]), int(sys.argv[6])
+        xtr, ytr, xva, yva = xtr[:ntr], ytr[:ntr], xva[:nva], yva[:nva]
     net = model(which)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     lossf = nn.CrossEntropyLoss()
