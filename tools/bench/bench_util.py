@@ -12,6 +12,10 @@
       state files, history commit). Epoch 1's full_s counts from the start
       of the shell (data loading, primitive creation) and is not used in the
       medians. Then: labflow MODEL PRECISION run RUN maxrss_mb M
+      With BENCH_SUBSET=NTRAIN,NVAL in the environment the model trains on
+      the first NTRAIN training and validates on the first NVAL test images
+      (idx files written to the run's temporary directory; run.sh sets it
+      for the Transformer unless BENCH_TRANSFORMER_FULL=1).
 
   bench_util.py summary LOG
       Medians over epochs >= 2 of every run, ratios to PyTorch, peak RSS.
@@ -36,6 +40,14 @@ def labflow(lib, model, precision, epochs, threads, run):
         for k, v in (("@LIB@", lib), ("@THREADS@", threads), ("@MODEL@", model),
                      ("@PRECISION@", precision), ("@EPOCHS@", epochs)):
             sql = sql.replace(k, str(v))
+        subset = os.environ.get("BENCH_SUBSET", "")
+        if subset:
+            from seq_parity import DATA, subset_idx
+            ntrain, nval = (int(v) for v in subset.split(","))
+            subset_idx("train", ntrain, os.path.join(tmp, "train"))
+            subset_idx("t10k", nval, os.path.join(tmp, "val"))
+            sql = sql.replace('"%s/train"' % DATA, '"%s"' % os.path.join(tmp, "train"))
+            sql = sql.replace('"%s/t10k"' % DATA, '"%s"' % os.path.join(tmp, "val"))
         t0 = time.monotonic()
         p = subprocess.Popen(["/usr/bin/time", "-f", "maxrss_kb %M", "sqlite3",
                               "-batch", os.path.join(tmp, "bench.db")],
@@ -108,11 +120,13 @@ def summary(log):
               % (key + (med(d["train"]), len(d["train"]), min(d["train"] or [0]),
                         max(d["train"] or [0]), extra, d["acc"][-1] if d["acc"] else float("nan"),
                         max(d["rss"] or [float("nan")]))))
-    for model in ("mlp", "cnn", "resnet"):
+    for model in ("mlp", "cnn", "resnet", "transformer"):
         t = data.get(("torch", model, "f32"))
         if not t or not t["train"]:
             continue
         for prec, target in (("f32", 0.5), ("bf16", 0.3)):
+            if model == "transformer" and prec == "bf16":
+                continue        # the sequence models' target is f32 only
             l = data.get(("labflow", model, prec))
             if not l or not l["train"]:
                 continue

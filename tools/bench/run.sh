@@ -18,6 +18,16 @@
 #   BENCH_EPOCHS=3      epochs per run (>= 2)
 #   BENCH_THREADS=2
 #   BENCH_MODELS="mlp cnn resnet transformer lstm"
+#   BENCH_TRANSFORMER_SUBSET=12000,2000   the Transformer (both sides) trains
+#                       on the first 12,000 training images and validates on
+#                       the first 2,000 test images: its PyTorch epoch on the
+#                       full set is 7-15 minutes here, which made bench hours
+#                       long. Epoch times scale with the images, the ratio is
+#                       the one the full set gives.
+#   BENCH_TRANSFORMER_FULL=1   the full comparison instead: the Transformer on
+#                       all 60,000/10,000 images, then seq_parity.py (accuracy
+#                       after BENCH_EPOCHS epochs, seeds 1 and 2 each side,
+#                       alternating; target within 1 point of PyTorch)
 #   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
 #   BENCH_TORCH=1       0 skips PyTorch
 #   BENCH_TRAIN=1       0 skips the training comparison with PyTorch
@@ -33,6 +43,8 @@ EPOCHS=${BENCH_EPOCHS:-3}
 THREADS=${BENCH_THREADS:-2}
 MODELS=${BENCH_MODELS:-"mlp cnn resnet transformer lstm"}
 PRECS=${BENCH_PRECISIONS:-"f32 bf16"}
+TFULL=${BENCH_TRANSFORMER_FULL:-0}
+TSUB=${BENCH_TRANSFORMER_SUBSET:-12000,2000}
 PY=/usr/bin/python3
 LIB="$(pwd)/labflow"
 out="tools/bench/results-$(date +%Y%m%d-%H%M%S).txt"
@@ -55,12 +67,12 @@ fi
 # targets): the MLP's time is in GEMMs (2 OpenBLAS threads, 1 torch thread),
 # the CNN's in convolutions and element-wise ops (2 torch threads, 1
 # OpenBLAS thread); the ResNet, convolutions too, as the CNN.
-torch_run() {  # model run
+torch_run() {  # model run [ntrain nval]
   if [ "$1" = mlp ]; then tt=1; bt=$THREADS; else tt=$THREADS; bt=1; fi
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u OMP_NUM_THREADS \
       MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 \
       OPENBLAS_NUM_THREADS=$bt \
-      $PY tools/bench/torch_bench.py "$1" "$EPOCHS" "$tt" \
+      $PY tools/bench/torch_bench.py "$1" "$EPOCHS" "$tt" 1 ${3:-} ${4:-} \
     | sed "s/^torch $1 /torch $1 f32 run $2 /"
 }
 
@@ -73,19 +85,34 @@ if [ "${BENCH_TRAIN:-1}" != 0 ]; then
   r=1
   while [ $r -le "$RUNS" ]; do
     for m in $MODELS; do
+      sub=""
+      [ "$m" = transformer ] && [ "$TFULL" != 1 ] && sub=$TSUB
       for p in $PRECS; do
-        $PY tools/bench/bench_util.py labflow "$LIB" "$m" "$p" "$EPOCHS" "$THREADS" "$r"
+        [ "$m" = transformer ] && [ "$p" != f32 ] && continue   # target is f32
+        BENCH_SUBSET=$sub $PY tools/bench/bench_util.py labflow "$LIB" "$m" "$p" "$EPOCHS" "$THREADS" "$r"
       done
-      [ "$TORCH" = 1 ] && torch_run "$m" "$r"
+      [ "$TORCH" = 1 ] && torch_run "$m" "$r" $(echo "$sub" | tr , ' ')
     done
     r=$((r+1))
   done
+  case " $MODELS " in *" transformer "*)
+    if [ "$TFULL" = 1 ]; then echo "# transformer: all 60000/10000 images"
+    else echo "# transformer: the first ${TSUB%,*} training / ${TSUB#*,} test images (BENCH_TRANSFORMER_FULL=1: all)"; fi;;
+  esac
   echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine makes every figure slower; rerun when it is idle)"
 } | tee "$out.raw"
 $PY tools/bench/bench_util.py summary "$out.raw" | tee "$out.sum"
 cat "$out.raw" "$out.sum" > "$out"
 rm -f "$out.raw" "$out.sum"
 echo "results: $out"
+case " $MODELS " in *" transformer "*)
+  if [ "$TFULL" = 1 ]; then
+    echo "== the Transformer's accuracy against PyTorch, seeds 1 and 2 (tools/bench/seq_parity.py)"
+    qout="tools/bench/parity-results-$(date +%Y%m%d-%H%M%S).txt"
+    $PY tools/bench/seq_parity.py --epochs "$EPOCHS" --threads "$THREADS" --seeds 1,2 --torch "$TORCH" | tee "$qout"
+    echo "results: $qout"
+  fi;;
+esac
 fi
 if [ "${BENCH_PREDICT:-1}" != 0 ]; then
   echo "== scoring a table: row-by-row ppl_predict, ppl_predict_rows, batched calls (tools/bench/predict_bench.py)"
