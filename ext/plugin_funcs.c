@@ -163,7 +163,7 @@ void lf_fn_lab_gradcheck(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( !loc ) return;
   const char *args = argc > 1 && sqlite3_value_type(argv[1]) != SQLITE_NULL ? lf_arg_json(ctx, argv, 1, "lab_gradcheck: args_json") : "{}";
   if( !args ) return;
-  const char *shape_text = argc > 2 ? lf_arg_text(ctx, argv, 2, "lab_gradcheck: input_shape") : NULL;
+  const char *shape_text = argc > 2 ? lf_arg_json(ctx, argv, 2, "lab_gradcheck: input_shape") : NULL;
   if( argc > 2 && !shape_text ) return;
   if( !shape_text ){
     lf_errorf(ctx, "lab_gradcheck: give the per-sample input shape, e.g. lab_gradcheck('%s', '{}', '[8]')", loc);

@@ -32,7 +32,7 @@ void lf_fn_ppl_sweep(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( !req.name ) return;
   req.base = lf_arg_pplid(ctx, argv, 1, "ppl_sweep");
   if( !req.base ) return;
-  req.space_json = lf_arg_text(ctx, argv, 2, "ppl_sweep: space_json");
+  req.space_json = lf_arg_json(ctx, argv, 2, "ppl_sweep: space_json");
   if( !req.space_json ) return;
   req.method = "grid";
   if( argc >= 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL ){
