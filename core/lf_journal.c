@@ -218,7 +218,16 @@ static int do_step(const char *art, const char *action, const char *src, const c
   int rc = 0;
   if( !a || (dst && !b) ){ snprintf(err, n, "out of memory"); rc = -1; goto done; }
   if( strcmp(action, "move")==0 && dst ){
-    if( lf_path_exists(a) && !lf_path_exists(b) ){
+    if( lf_path_exists(a) && lf_path_exists(b) ){
+      /* Something was put there after the step was recorded (the call was
+      ** killed after its commit, or a file appeared since): not done, and
+      ** kept, so the next housekeeping call says so until it is moved. */
+      snprintf(err, n, "cannot finish moving %s to %s (a file step of an earlier call): %s already exists "
+               "(move it away first)", a, b, b);
+      rc = -1;
+      goto done;
+    }
+    if( lf_path_exists(a) ){
       if( make_parents(art, b, err, n) ){ rc = -1; goto done; }
       if( rename(a, b) != 0 ){
         snprintf(err, n, "cannot move %s to %s: %s", a, b, strerror(errno));

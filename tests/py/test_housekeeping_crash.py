@@ -274,6 +274,38 @@ def hostile_journal(tmp):
             consistent(db, ["h1"], ALL))
 
 
+def stray_at_destination(tmp):
+    """A housekeeping call killed after its commit left a move to finish,
+    and something was put at the move's destination meanwhile: the next
+    housekeeping call does not drop the step (the files would stay where
+    the rows say they are not) but says what is in the way; following its
+    advice (move it away) the call after that finishes the move and runs."""
+    db = U.new_project(os.path.join(tmp, "stray"))
+    make_pipeline(db, "s1", 91)
+    make_pipeline(db, "s2", 92)
+    art = db + ".labflow"
+    p = start(db, "SELECT ppl_archive('s1');", kill_at="hk_after_commit")
+    p.communicate(timeout=300)
+    dest = os.path.join(art, "Archived", "Weights", "s1")
+    left = journal_rows(db)
+    os.makedirs(dest)
+    with open(os.path.join(dest, "stray.txt"), "w") as f:
+        f.write("left here\n")
+    out, err, rc = U.shell(db, "SELECT ppl_archive('s2');")
+    want = ("ppl_archive: cannot finish moving %s to %s (a file step of an earlier call): %s already exists "
+            "(move it away first)" % (os.path.join(art, "Weights", "s1"), dest, dest))
+    U.check(left > 0 and want in err and where(db, "s2") == "active" and journal_rows(db) == left,
+            "a killed archive's move whose destination is taken: the next housekeeping call says "
+            "'move it away first', the step is kept", (left, out, err))
+    out2, err2, rc2 = U.shell(db, "SELECT group_concat(pplid) FROM ppls;")
+    U.check(out2 == "s2" and not err2, "calls that only read still work meanwhile", (out2, err2))
+    shutil.move(dest, os.path.join(tmp, "moved-away"))
+    out, err, rc = U.shell(db, "SELECT ppl_archive('s2');")
+    U.check(not err and where(db, "s2") == "archived" and consistent(db, ["s1", "s2"], ALL) == "",
+            "following it (moving it away), the call finishes the killed move and runs",
+            (out, err, consistent(db, ["s1", "s2"], ALL)))
+
+
 def main():
     seed = int(os.environ.get("LF_SEED", time.time()))
     print("# test_housekeeping_crash: LF_SEED=%d" % seed)
@@ -282,6 +314,7 @@ def main():
     kills = 200 if U.LONG else 25
     try:
         hostile_journal(tmp)
+        stray_at_destination(tmp)
         for sc in scenarios(tmp):
             stats = {}
             for point in POINTS:
