@@ -133,6 +133,18 @@ def main():
             tout, terr = t.communicate(timeout=300)
             U.check(out.split() == ["1", after] and '"ended":"stop_requested"' in tout,
                     "following it (SELECT ppl_stop('g'); then the call) works", (out, err, tout, terr))
+        # lab_settings: "wait for it to end (or SELECT ppl_stop('h')) and call again"
+        U.add_ppl(db, "h", U.tiny_config(seed=92))
+        patch = '{"strategy":{"monitor":"train_loss","mode":"min"}}'
+        t, ok = start_trainer(db, "h")
+        out, err, rc = U.shell(db, "SELECT lab_settings('%s');" % patch)
+        U.check(ok and "lab_settings: pipeline 'h' is training; metrics and strategy change between runs: wait for "
+                "it to end (or SELECT ppl_stop('h')) and call again" in err,
+                "lab_settings of the strategy while a pipeline trains says to stop it and call again", (out, err))
+        out, err, rc = U.shell(db, "SELECT ppl_stop('h');\nSELECT lab_settings('%s') ->> '$.strategy.monitor';" % patch)
+        t.communicate(timeout=300)
+        U.check(out.split() == ["1", "train_loss"], "following it (SELECT ppl_stop('h'); then lab_settings) works",
+                (out, err))
         U.check(U.query(db, "SELECT count(*) FROM archived_ppls WHERE pplid='g'")[0][0] == 1
                 and os.path.exists(bundle), "g was exported and archived", os.listdir(tmp))
     except Exception as e:  # a crash of the test itself is a failure
