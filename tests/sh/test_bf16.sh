@@ -9,7 +9,27 @@ cd "$(dirname "$0")/../.."
 LIB="$(pwd)/labflow"
 DATA=/usr/share/datasets/fashion-mnist
 if ! grep -qw avx512_bf16 /proc/cpuinfo; then
-  echo "SKIP bf16: this CPU has no avx512_bf16"
+  # This CPU: a bf16 pipeline's error, and its advice followed.
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  printf 'x1,x2,y\n1,2,0\n2,3,1\n0,1,0\n3,1,1\n' > "$tmp/d.csv"
+  C='{"model":{"loc":"Sequential","args":{"layers":[{"loc":"Linear","args":{"out":2}}]}},"dataset":{"loc":"csv","args":{"label":"y"}},"train_data_src":"d.csv","val_data_src":"d.csv","loss":{"loc":"CrossEntropyLoss"},"optimizer":{"loc":"SGD","args":{"lr":0.1}},"metrics":{"accuracy":{"loc":"Accuracy"}},"precision":"bf16"}'
+  (cd "$tmp" && sqlite3 -batch p.db > out 2>&1 <<EOF
+.load $LIB
+SELECT lab_init('{"metrics":["accuracy"],"progress":false}') IS NOT NULL;
+SELECT ppl_new('p16', '$C');
+SELECT ppl_train('p16', 1);
+SELECT ppl_fork('p32', 'p16', '{"precision": "f32"}');
+SELECT json_extract(ppl_train('p32', 1), '\$.ended');
+EOF
+  )
+  if grep -q 'ppl_train: precision "bf16" needs a CPU with AVX-512 BF16 instructions .*this CPU has none: use "precision": "f32"$' "$tmp/out" \
+     && [ "$(grep -v '^Runtime error' "$tmp/out" | tr '\n' ' ')" = "1 p16 p32 finished " ]; then
+    echo "PASS bf16: this CPU (no avx512_bf16) refuses a bf16 run with 'use \"precision\": \"f32\"', and following it trains"
+  else
+    echo "FAIL bf16: the bf16 error or its advice on this CPU: $(tr '\n' ' ' < "$tmp/out" | cut -c1-400)"
+  fi
+  echo "SKIP bf16: this CPU has no avx512_bf16 (bf16 against f32 accuracy not measured)"
   exit 0
 fi
 if [ ! -f labflow.so ] || [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
