@@ -257,7 +257,8 @@ def run(tmp, onnx):
                             "t.csv", "t.csv"), 2)
     # Named input groups: a categorical column through CategoricalEmbedding
     # (codes in, as ppl_predict's array form takes them), and a sequence with
-    # its mask read by SeqPool and MultiheadAttention.
+    # its mask read by SeqPool and MultiheadAttention, also behind a class
+    # token (the mask through a ClassToken of its own).
     with open(os.path.join(proj, "s.csv"), "w") as f:
         rnd = lcg(7)
         f.write("s,label\n")
@@ -271,7 +272,11 @@ def run(tmp, onnx):
     pipes["masked"] = (base({"loc": "Graph", "args": {"inputs": ["s", "s_mask"], "nodes": [
         node("att", "MultiheadAttention", ["s", "s_mask"], embed_dim=4, num_heads=2, causal=True),
         node("mean", "SeqPool", ["att", "s_mask"], mode="mean"), node("max", "SeqPool", ["att", "s_mask"], mode="max"),
-        node("last", "SeqPool", ["s", "s_mask"], mode="last"), node("all", "Concat", ["mean", "max", "last"]),
+        node("last", "SeqPool", ["s", "s_mask"], mode="last"),
+        node("cls", "ClassToken", ["att"]), node("cls_mask", "ClassToken", ["s_mask"]),
+        node("clsatt", "MultiheadAttention", ["cls", "cls_mask"], embed_dim=4, num_heads=1),
+        node("clsmean", "SeqPool", ["clsatt", "cls_mask"], mode="mean"),
+        node("all", "Concat", ["mean", "max", "last", "clsmean"]),
         node("head", "Linear", ["all"], out=2)], "output": "head"}},
         {"loc": "csv", "args": {"label": "label", "sequence": "s", "max_len": 4, "step_features": 4}},
         "s.csv", "s.csv", train_batch_size=16), 2)
