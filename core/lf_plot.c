@@ -595,53 +595,49 @@ static int unit_interval_metric(sqlite3 *db, const lf_pplist *ids, const unsigne
   return any;
 }
 
-char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
-              const char *out_dir, const char *x, const char *options,
-              char *err, size_t n){
-  lf_settings s;
-  if( lf_project_settings(db, &s, err, n) ) return NULL;
-  char **names = NULL;
-  int ncols = 0;
-  lf_pplist all = {0};
-  const lf_pplist *ids = ids_in;
-  lf_hist *h = NULL;
-  unsigned char *has = NULL;       /* has[p*ncols + c]: pipeline p has column c */
-  int *want = NULL, nwant = 0;
-  char *dir = NULL, *result = NULL;
-  char **tmp = NULL, **final = NULL;
-  char **svg = NULL;
-  int nfiles = 0, made_dir = 0, in_read = 0;
-  const char **lnames = NULL;      /* one chart's series, reused */
-  int *npts = NULL;
-  double **xs = NULL, **ys = NULL;
-  cJSON *list = NULL;
-  char **labels = NULL;
-  unsigned char *has_any = NULL, *in_chart = NULL;
+/* ---- ppl_plot ----------------------------------------------------------- */
+
+/* One ppl_plot call: what it asked for (filled by lf_plot), the histories
+** read (plot_read) and one SVG text per wanted column (plot_series). */
+typedef struct plot_data {
   lf_chart_opts opts;
-  if( parse_options(options, &opts, err, n) ) goto done;
-  if( lf_history_names(&s, &names, &ncols) ){ snprintf(err, n, "out of memory"); goto done; }
-  /* x: the epoch, a history column, or cumulative time: 'time' (training
-  ** and validation seconds) or a duration column summed up to each epoch. */
-  int xc = -1, xc2 = -1, x_cumulative = 0;
-  if( strcmp(x, "time")==0 ){
-    xc = col_index(names, ncols, "train_duration");
-    xc2 = col_index(names, ncols, "val_duration");
-    x_cumulative = 1;
-  }else if( strcmp(x, "epoch") != 0 ){
-    xc = col_index(names, ncols, x);
-    if( xc < 0 ){ snprintf(err, n, "x must be 'epoch', 'time' or a history column, not '%.60s'", x); goto done; }
-    size_t l = strlen(x);
-    x_cumulative = l > 9 && strcmp(x + l - 9, "_duration")==0;
-  }
-  if( xc < 0 && strcmp(x, "epoch") != 0 ){ snprintf(err, n, "this project's history has no durations"); goto done; }
-  want = malloc(sizeof(int) * (size_t)ncols);
-  if( !want ){ snprintf(err, n, "out of memory"); goto done; }
-  if( parse_metrics(metrics, names, ncols, want, &nwant, err, n) ) goto done;
-  if( lf_txn_savepoint(db, "lf_plot", err, n) ) goto done;
-  in_read = 1;
+  char **names;                    /* the project's history columns */
+  int ncols;
+  int *want, nwant;                /* the wanted columns, a chart each */
+  const char *x;                   /* as given: epoch, time or a column */
+  int xc, xc2, x_cumulative;       /* x's column(s), -1: the epoch */
+  lf_pplist all;                   /* every pipeline, when none are given */
+  const lf_pplist *ids;            /* the pipelines drawn */
+  lf_hist *h;                      /* h[p]: pipeline p's history */
+  unsigned char *has;              /* has[p*ncols + c]: pipeline p has column c */
+  char **labels;                   /* legend labels, NULL: the pplid */
+  char **svg;                      /* svg[w]: chart of want[w], NULL: none */
+} plot_data;
+
+static void plot_data_free(plot_data *d){
+  for(int w=0; d->svg && w<d->nwant; w++) free(d->svg[w]);
+  free(d->svg);
+  for(int p=0; d->labels && p<d->ids->n; p++) free(d->labels[p]);
+  free(d->labels);
+  if( d->h ) for(int p=0; p<d->ids->n; p++) lf_hist_free(&d->h[p]);
+  free(d->h);
+  free(d->has);
+  free(d->want);
+  lf_pplist_free(&d->all);
+  if( d->names ) lf_history_names_free(d->names, d->ncols);
+}
+
+/* Reads, in one read transaction, the pipelines (ids_in, or all), their
+** histories and their legend labels into d. */
+static int plot_read(sqlite3 *db, const lf_pplist *ids_in, plot_data *d, char *err, size_t n){
+  const lf_pplist *ids = ids_in;
+  char **names = d->names;
+  int ncols = d->ncols, rc = -1;
+  unsigned char *has_any = NULL;
+  if( lf_txn_savepoint(db, "lf_plot", err, n) ) return -1;
   if( !ids ){
-    if( lf_pplist_all(db, &all, err, n) ) goto done;
-    ids = &all;
+    if( lf_pplist_all(db, &d->all, err, n) ) goto done;
+    ids = &d->all;
   }else{
     for(int i=0; i<ids->n; i++){
       int ex = lf_ppl_exists(db, ids->ids[i], err, n);
@@ -649,8 +645,9 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
       if( !ex ){ snprintf(err, n, "no pipeline '%s' in this project", ids->ids[i]); goto done; }
     }
   }
-  h = calloc((size_t)(ids->n ? ids->n : 1), sizeof *h);
-  has = calloc((size_t)(ids->n ? ids->n : 1) * (size_t)ncols, 1);
+  d->ids = ids;
+  lf_hist *h = d->h = calloc((size_t)(ids->n ? ids->n : 1), sizeof *h);
+  unsigned char *has = d->has = calloc((size_t)(ids->n ? ids->n : 1) * (size_t)ncols, 1);
   if( !h || !has ){ snprintf(err, n, "out of memory"); goto done; }
   for(int p=0; p<ids->n; p++){
     if( lf_hist_read(db, ids->ids[p], names, ncols, &h[p], err, n) ) goto done;
@@ -659,20 +656,41 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
     }
   }
   has_any = calloc((size_t)(ids->n ? ids->n : 1), 1);
-  in_chart = calloc((size_t)(ids->n ? ids->n : 1), 1);
-  labels = calloc((size_t)(ids->n ? ids->n : 1), sizeof(char*));
-  if( !has_any || !in_chart || !labels ){ snprintf(err, n, "out of memory"); goto done; }
+  d->labels = calloc((size_t)(ids->n ? ids->n : 1), sizeof(char*));
+  if( !has_any || !d->labels ){ snprintf(err, n, "out of memory"); goto done; }
   for(int p=0; p<ids->n; p++) has_any[p] = h[p].nrows > 0;
-  if( legend_labels(db, ids, has_any, labels, err, n) ) goto done;
-  lf_txn_release(db, "lf_plot", err, n);
-  in_read = 0;
+  if( legend_labels(db, ids, has_any, d->labels, err, n) ) goto done;
+  rc = 0;
+done:
+  free(has_any);
+  if( rc==0 ){
+    lf_txn_release(db, "lf_plot", err, n);
+  }else{
+    char e2[64];
+    lf_txn_release(db, "lf_plot", e2, sizeof e2);
+  }
+  return rc;
+}
 
-  /* A chart per wanted column, from the pipelines whose column group has it. */
-  svg = calloc((size_t)nwant, sizeof(char*));
-  tmp = calloc((size_t)nwant, sizeof(char*));
-  final = calloc((size_t)nwant, sizeof(char*));
-  dir = lf_project_resolve_path(db, out_dir);
-  if( !svg || !tmp || !final || !dir ){ snprintf(err, n, "out of memory"); goto done; }
+/* A chart per wanted column (d->svg), from the pipelines whose column
+** group has it; at least one chart, else an error saying why. */
+static int plot_series(sqlite3 *db, plot_data *d, const char *metrics, char *err, size_t n){
+  const lf_pplist *ids = d->ids;
+  char **names = d->names;
+  int ncols = d->ncols, nwant = d->nwant, xc = d->xc, xc2 = d->xc2, x_cumulative = d->x_cumulative;
+  const int *want = d->want;
+  const char *x = d->x;
+  const lf_hist *h = d->h;
+  const unsigned char *has = d->has;
+  char **labels = d->labels;
+  const lf_chart_opts opts = d->opts;
+  const char **lnames = NULL;      /* one chart's series, reused */
+  int *npts = NULL, nfiles = 0, rc = -1;
+  double **xs = NULL, **ys = NULL;
+  unsigned char *in_chart = NULL;
+  char **svg = d->svg = calloc((size_t)nwant, sizeof(char*));
+  in_chart = calloc((size_t)(ids->n ? ids->n : 1), 1);
+  if( !svg || !in_chart ){ snprintf(err, n, "out of memory"); goto done; }
   size_t np = (size_t)(ids->n ? ids->n : 1);
   lnames = malloc(sizeof(char*) * np);
   npts = malloc(sizeof(int) * np);
@@ -752,7 +770,26 @@ char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
     snprintf(err, n, "nothing to plot: the pipelines have no history yet (train them first)");
     goto done;
   }
-  /* Files: every chart to a temp name first, then the renames. */
+  rc = 0;
+done:
+  free(lnames); free(npts); free(xs); free(ys);
+  free(in_chart);
+  return rc;
+}
+
+/* Writes the charts into dir (made if missing): every chart to a temp
+** name first, then the renames. The JSON list of the files written, or
+** NULL with err (no chart left behind, a folder made here removed). */
+static char *plot_write(const plot_data *d, const char *dir, char *err, size_t n){
+  char **names = d->names;
+  const int *want = d->want;
+  int nwant = d->nwant, made_dir = 0;
+  char *const *svg = d->svg;
+  char *result = NULL;
+  cJSON *list = NULL;
+  char **tmp = calloc((size_t)nwant, sizeof(char*));
+  char **final = calloc((size_t)nwant, sizeof(char*));
+  if( !tmp || !final ){ snprintf(err, n, "out of memory"); goto done; }
   made_dir = !lf_path_exists(dir);
   if( lf_mkdirs(dir, err, n) ) goto done;
   for(int w=0; w<nwant; w++){
@@ -787,25 +824,54 @@ fail_files:
   for(int w=0; w<nwant; w++) if( tmp[w] ) unlink(tmp[w]);
   if( made_dir ) rmdir(dir);
 done:
-  if( in_read ){
-    char e2[64];
-    lf_txn_release(db, "lf_plot", e2, sizeof e2);
-  }
   cJSON_Delete(list);
-  for(int w=0; svg && w<nwant; w++) free(svg[w]);
   for(int w=0; tmp && w<nwant; w++) free(tmp[w]);
   for(int w=0; final && w<nwant; w++) free(final[w]);
-  free(svg); free(tmp); free(final);
-  free(lnames); free(npts); free(xs); free(ys);
-  for(int p=0; labels && p<ids->n; p++) free(labels[p]);
-  free(labels); free(has_any); free(in_chart);
+  free(tmp); free(final);
+  return result;
+}
+
+char *lf_plot(sqlite3 *db, const lf_pplist *ids_in, const char *metrics,
+              const char *out_dir, const char *x, const char *options,
+              char *err, size_t n){
+  lf_settings s;
+  if( lf_project_settings(db, &s, err, n) ) return NULL;
+  plot_data d;
+  memset(&d, 0, sizeof d);
+  char *dir = NULL, *result = NULL;
+  if( parse_options(options, &d.opts, err, n) ) goto done;
+  if( lf_history_names(&s, &d.names, &d.ncols) ){ snprintf(err, n, "out of memory"); goto done; }
+  char **names = d.names;
+  int ncols = d.ncols;
+  /* x: the epoch, a history column, or cumulative time: 'time' (training
+  ** and validation seconds) or a duration column summed up to each epoch. */
+  int xc = -1, xc2 = -1, x_cumulative = 0;
+  if( strcmp(x, "time")==0 ){
+    xc = col_index(names, ncols, "train_duration");
+    xc2 = col_index(names, ncols, "val_duration");
+    x_cumulative = 1;
+  }else if( strcmp(x, "epoch") != 0 ){
+    xc = col_index(names, ncols, x);
+    if( xc < 0 ){ snprintf(err, n, "x must be 'epoch', 'time' or a history column, not '%.60s'", x); goto done; }
+    size_t l = strlen(x);
+    x_cumulative = l > 9 && strcmp(x + l - 9, "_duration")==0;
+  }
+  if( xc < 0 && strcmp(x, "epoch") != 0 ){ snprintf(err, n, "this project's history has no durations"); goto done; }
+  d.x = x;
+  d.xc = xc;
+  d.xc2 = xc2;
+  d.x_cumulative = x_cumulative;
+  d.want = malloc(sizeof(int) * (size_t)ncols);
+  if( !d.want ){ snprintf(err, n, "out of memory"); goto done; }
+  if( parse_metrics(metrics, names, ncols, d.want, &d.nwant, err, n) ) goto done;
+  if( plot_read(db, ids_in, &d, err, n) ) goto done;
+  dir = lf_project_resolve_path(db, out_dir);
+  if( !dir ){ snprintf(err, n, "out of memory"); goto done; }
+  if( plot_series(db, &d, metrics, err, n) ) goto done;
+  result = plot_write(&d, dir, err, n);
+done:
+  plot_data_free(&d);
   free(dir);
-  if( h ) for(int p=0; p<ids->n; p++) lf_hist_free(&h[p]);
-  free(h);
-  free(has);
-  free(want);
-  lf_pplist_free(&all);
-  if( names ) lf_history_names_free(names, ncols);
   lf_settings_free(&s);
   return result;
 }
