@@ -14,6 +14,12 @@
 ** oneDNN 2.6 only has a generic C++ kernel (ncsp_bnorm) for plain (N,F)
 ** data, but (N,F) row-major is also (N,F,1,1) channels-last, which its
 ** AVX-512 kernel handles: BatchNorm1d runs on that 4-D view.
+**
+** A ReLU that is the only reader of the output (fuse_act with slope 0) is
+** applied here (fuse_norm_relu): forward writes relu(bn(x)) and a mask in
+** a workspace, backward takes dL/d(relu output) and masks it itself, so
+** the ReLU layer does nothing and the ResNet's BN-ReLU pairs cost one
+** pass each way instead of two.
 */
 #include "lf_layer.h"
 
@@ -29,6 +35,7 @@ typedef struct bn_state {
   dnnl_memory_t rmean, rvar;      /* running statistics (plain views) */
   dnnl_memory_t mean, var;        /* batch statistics of the last training pass */
   dnnl_memory_t sink;             /* diff_src nobody reads (first layer) */
+  dnnl_memory_t ws;               /* fused ReLU: its mask, forward to backward */
   dnnl_memory_t view[4];          /* src, dst, diff_dst, diff_src as (N,F,1,1)
                                   ** channels-last; NULL: no view */
   int64_t per_channel;            /* values per channel in a batch */
@@ -93,13 +100,13 @@ static void bn_init(const lf_layer *L, lf_rng *rng){
 
 static void bn_release(void *p){
   bn_state *s = p;
-  dnnl_memory_t m[13];
+  dnnl_memory_t m[14];
   size_t i;
   if( s==0 ) return;
   for(i=0; i<4; i++) m[9+i] = s->view[i];
   m[0] = s->scale;  m[1] = s->shift;  m[2] = s->gscale;  m[3] = s->gshift;
   m[4] = s->rmean;  m[5] = s->rvar;   m[6] = s->mean;    m[7] = s->var;
-  m[8] = s->sink;
+  m[8] = s->sink;   m[13] = s->ws;
   lf_prim_free(&s->fwd_train);
   lf_prim_free(&s->fwd_infer);
   lf_prim_free(&s->bwd);
@@ -113,6 +120,8 @@ static int bn_build(const lf_layer *L, lf_layer_build *b,
                     char *err, size_t errlen){
   bn_state *s = calloc(1, sizeof(*s));
   unsigned ss = dnnl_use_scale | dnnl_use_shift;
+  /* A ReLU reading only this output: fused, forward and backward. */
+  int relu = b->fuse_act && b->act_alpha==0.0f;
   float eps = (float)ARGS(L)->eps;
   dnnl_memory_desc_t c_md, view;
   const dnnl_memory_desc_t *data = b->src_md;
@@ -121,6 +130,7 @@ static int bn_build(const lf_layer *L, lf_layer_build *b,
   int i, rc;
 
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
+  if( relu ) ss |= dnnl_fuse_norm_relu;
   s->per_channel = b->batch;
   for(i=1; i<L->in.ndim; i++) s->per_channel *= L->in.dim[i];
   if( L->in.ndim==1 && lf_dnnl_md_is_plain(b->src_md) ){
@@ -149,6 +159,14 @@ static int bn_build(const lf_layer *L, lf_layer_build *b,
   if( rc ) goto fail;
   b->dst_md = s->view[0] ? *b->src_md
                          : *lf_prim_md(&s->fwd_train, dnnl_query_dst_md, 0);
+  if( relu ){
+    const dnnl_memory_desc_t *ws = lf_prim_md(&s->fwd_train, dnnl_query_workspace_md, 0);
+    if( ws==0 || lf_dnnl_mem(&s->ws, ws, DNNL_MEMORY_ALLOCATE, err, errlen) ){
+      if( ws==0 ) snprintf(err, errlen, "BatchNorm with a fused ReLU has no workspace");
+      goto fail;
+    }
+    b->act_fused = 2;                   /* backward included */
+  }
   rc = lf_dnnl_check(dnnl_batch_normalization_backward_desc_init(&d,
          dnnl_backward, lf_prim_md(&s->fwd_train, dnnl_query_dst_md, 0), data,
          eps, ss),
@@ -200,7 +218,7 @@ static void bn_update_running(const lf_layer *L, bn_state *s){
 static int bn_forward(const lf_layer *L, void *p, const lf_layer_run *r,
                       char *err, size_t errlen){
   bn_state *s = p;
-  dnnl_exec_arg_t a[6];
+  dnnl_exec_arg_t a[7];
   a[0].arg = DNNL_ARG_SRC;      a[0].memory = bn_mem(s, 0, r->src);
   a[1].arg = DNNL_ARG_DST;      a[1].memory = bn_mem(s, 1, r->dst);
   a[2].arg = DNNL_ARG_SCALE;    a[2].memory = s->scale;
@@ -220,7 +238,8 @@ static int bn_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   }
   a[4].memory = s->mean;
   a[5].memory = s->var;
-  if( lf_prim_run(&s->fwd_train, r->stream, 6, a, L->ops->loc, err, errlen)
+  a[6].arg = DNNL_ARG_WORKSPACE;  a[6].memory = s->ws;
+  if( lf_prim_run(&s->fwd_train, r->stream, s->ws ? 7 : 6, a, L->ops->loc, err, errlen)
    || lf_dnnl_check(dnnl_stream_wait(r->stream), L->ops->loc, err, errlen) ){
     return -1;
   }
@@ -231,7 +250,7 @@ static int bn_forward(const lf_layer *L, void *p, const lf_layer_run *r,
 static int bn_backward(const lf_layer *L, void *p, const lf_layer_run *r,
                        char *err, size_t errlen){
   bn_state *s = p;
-  dnnl_exec_arg_t a[9];
+  dnnl_exec_arg_t a[10];
   a[0].arg = DNNL_ARG_SRC;        a[0].memory = bn_mem(s, 0, r->src);
   a[1].arg = DNNL_ARG_MEAN;       a[1].memory = s->mean;
   a[2].arg = DNNL_ARG_VARIANCE;   a[2].memory = s->var;
@@ -242,7 +261,8 @@ static int bn_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   a[6].arg = DNNL_ARG_DIFF_SCALE; a[6].memory = s->gscale;
   a[7].arg = DNNL_ARG_DIFF_SHIFT; a[7].memory = s->gshift;
   a[8].arg = DNNL_ARG_SHIFT;      a[8].memory = s->shift;  /* oneDNN 2.6 wants it */
-  return lf_prim_run(&s->bwd, r->stream, 9, a, L->ops->loc, err, errlen);
+  a[9].arg = DNNL_ARG_WORKSPACE;  a[9].memory = s->ws;     /* fused ReLU's mask */
+  return lf_prim_run(&s->bwd, r->stream, s->ws ? 10 : 9, a, L->ops->loc, err, errlen);
 }
 
 /* Inference form: BatchNormalization with the running statistics. */

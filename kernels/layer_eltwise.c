@@ -70,7 +70,9 @@ static int eltwise_build(const lf_layer *L, lf_layer_build *b,
     s->fused = 1;
     b->dst_md = *b->src_md;
     b->dst_is_src = 1;
-    if( b->need_diff_src ){
+    /* The previous layer's backward applies ours too (BatchNorm): the
+    ** gradient passes as it is (diff_src is diff_dst's buffer). */
+    if( b->need_diff_src && b->act_fused_before!=2 ){
       rc = lf_dnnl_check(dnnl_eltwise_forward_desc_init(&d,
              dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd,
              b->src_md, alpha, 0.0f), "activation forward descriptor",
@@ -122,7 +124,7 @@ static int eltwise_backward(const lf_layer *L, void *p, const lf_layer_run *r,
                             char *err, size_t errlen){
   eltwise_state *s = p;
   dnnl_exec_arg_t a[3];
-  if( r->diff_src==0 ) return 0;
+  if( r->diff_src==0 || (s->fused && s->bwd.prim==0) ) return 0;
   a[0].arg = s->fused ? DNNL_ARG_DST : DNNL_ARG_SRC;
   a[0].memory = r->src;
   a[1].arg = DNNL_ARG_DIFF_DST; a[1].memory = r->diff_dst;

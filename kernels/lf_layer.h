@@ -82,13 +82,21 @@ typedef struct lf_layer_build {
   float act_alpha;
   int act_fused_before;             /* ReLU/LeakyReLU: the previous layer
                                     ** already applied this activation to
-                                    ** its output (fuse_act accepted) */
+                                    ** its output (fuse_act accepted); 2:
+                                    ** its backward applies the
+                                    ** activation's backward too, the
+                                    ** activation passes gradients as
+                                    ** they are (act_fused 2) */
   /* set by build: */
   dnnl_memory_desc_t dst_md;        /* layout of the output (and diff_dst) */
   int dst_is_src;                   /* output is the input buffer, reread
                                     ** through dst_md (a free reshape); the
                                     ** same then holds for diff_src/diff_dst */
-  int act_fused;                    /* 1: fuse_act was honoured */
+  int act_fused;                    /* 1: fuse_act was honoured; 2: and
+                                    ** backward takes dL/d(activated
+                                    ** output) and applies the activation's
+                                    ** backward itself (BatchNorm's
+                                    ** fuse_norm_relu, from its workspace) */
   void *state;                      /* handed back to forward/backward/release */
 } lf_layer_build;
 

@@ -20,7 +20,9 @@
 ** activation, on the pooled tensor; an activation that is the only reader
 ** of a Linear/Conv2d output is applied by that layer as a post-op, and the
 ** activation layer itself becomes an in-place view whose backward works
-** from its output.
+** from its output. A ReLU that is the only reader of a BatchNorm output is
+** applied by the BatchNorm (fuse_norm_relu), backward included: the ReLU
+** is then a view that does nothing either way.
 **
 ** In bf16 (lf_net_set_bf16) activations and their gradients are bf16 from
 ** the inputs to the output, which is converted back to f32 for the caller.
@@ -336,12 +338,16 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     lb.bf16 = net->bf16;
     lb.fuse_act = reader>=0 && ov!=net->output
                && lf_fusable_act(&net->layers[reader], &lb.act_alpha);
-    lb.act_fused_before = in0>=ni && fused[in0-ni];
+    lb.act_fused_before = in0>=ni ? fused[in0-ni] : 0;
     if( L->ops->build(L, &lb, msg, sizeof msg) ){
       snprintf(err, errlen, "layer %s (%s): %s", net->names[i], L->ops->loc, msg);
       goto fail;
     }
-    fused[i] = lb.fuse_act && lb.act_fused;
+    /* 2 (backward fused too) only from the built-in BatchNorms: a plugin's
+    ** other non-zero act_fused means 1. */
+    fused[i] = !(lb.fuse_act && lb.act_fused) ? 0
+             : lb.act_fused==2 && (L->ops==&lf_layer_batchnorm2d
+                                || L->ops==&lf_layer_batchnorm1d) ? 2 : 1;
     b->state[i] = lb.state;
     b->nbuilt = i+1;
     b->md[ov] = lb.dst_md;

@@ -690,6 +690,7 @@ static void test_graph_gradients(void){
   net = graph_net(N, 8, in, err, sizeof err);
   gradcheck_net("Graph residual (x + conv-bn-tanh-conv(x)) -> GAP", net, err, in, 3, 0, 1e-2);
 
+
   /* Two branches joined by Concat (features), and Concat of blocked conv
   ** channels. */
   in = shape1(6);
@@ -1393,6 +1394,85 @@ static void test_conv_bf16_grads(void){
   }
 }
 
+/* BatchNorm2d then ReLU runs fused (fuse_norm_relu: the ReLU passes
+** gradients through, the BatchNorm masks them from its workspace): it must
+** equal BatchNorm2d alone followed by max(0, .) and the masked gradient,
+** in training and in inference, after a Conv2d (blocked layout). A finite
+** difference check across the ReLU's kink is not reliable; this is exact. */
+static void test_bn_relu_fused(void){
+  lf_layer_spec A[3], B[2];
+  lf_shape in = shape3(3, 5, 5);
+  int N = 4;
+  char err[256];
+  lf_rng rng;
+  A[0] = conv(6, 3, 3, 1, 1, 1, 1, 0); A[1] = spec("BatchNorm2d"); A[2] = spec("ReLU");
+  B[0] = A[0]; B[1] = A[1];
+  lf_net *fused = lf_net_create(A, 3, &in, err, sizeof err);
+  lf_net *plain = lf_net_create(B, 2, &in, err, sizeof err);
+  CHECK(fused && plain, "create conv-bn(-relu) nets");
+  if( !fused || !plain ){ lf_net_free(fused); lf_net_free(plain); return; }
+  lf_rng_seed(&rng, 11);
+  lf_net_init_params(fused, &rng);
+  for(int j=0; j<lf_net_param_count(fused); j++){
+    lf_param *p = lf_net_param(fused, j), *q = lf_net_param(plain, j);
+    /* conv weight (no bias), BN weight, bias, running_mean, running_var */
+    if( j==1 ) for(int64_t k=0; k<p->n; k++) p->data[k] = 0.5f + 0.25f*(float)k;
+    if( j==2 ) for(int64_t k=0; k<p->n; k++) p->data[k] = 0.1f*(float)k - 0.2f;
+    memcpy(q->data, p->data, sizeof(float) * (size_t)p->n);
+  }
+  lf_net_want_input_grad(fused, 1);
+  lf_net_want_input_grad(plain, 1);
+  int nx = N * 3 * 25, ny = N * 6 * 25;
+  float *x = randn(nx, &rng), *dy = randn(ny, &rng), *dym = malloc(sizeof(float) * (size_t)ny);
+  float *yp = malloc(sizeof(float) * (size_t)ny);
+  for(int training=1; training>=0; training--){
+    const float *y1 = lf_net_forward(fused, x, N, training, &rng, err, sizeof err);
+    const float *y2 = y1 ? lf_net_forward(plain, x, N, training, &rng, err, sizeof err) : 0;
+    CHECK(y1 && y2, "fused/plain forward (%s)", err);
+    if( !y1 || !y2 ) break;
+    double maxd = 0;
+    int pos = 0;
+    memcpy(yp, y2, sizeof(float) * (size_t)ny);
+    for(int k=0; k<ny; k++){
+      maxd = fmax(maxd, fabs((double)y1[k] - (yp[k] > 0 ? yp[k] : 0)));
+      pos += yp[k] > 0;
+    }
+    CHECK(maxd < 1e-6 && pos > ny/4 && pos < 3*ny/4,
+          "BatchNorm2d+ReLU fused = max(0, BatchNorm2d) (%s, max diff %.2e, %d of %d positive)",
+          training ? "training" : "inference", maxd, pos, ny);
+    if( !training ) break;
+    for(int k=0; k<ny; k++) dym[k] = yp[k] > 0 ? dy[k] : 0;
+    /* plain last: both ran a training forward on the same x */
+    y1 = lf_net_forward(fused, x, N, 1, &rng, err, sizeof err);
+    CHECK(y1 && lf_net_backward(fused, dy, N, err, sizeof err)==0, "fused backward (%s)", err);
+    float *gx = malloc(sizeof(float) * (size_t)nx);
+    memcpy(gx, lf_net_input_grad(fused, N), sizeof(float) * (size_t)nx);
+    float *gp[8];
+    int np = lf_net_param_count(fused);
+    double maxg = 0;
+    for(int j=0; j<np && j<8; j++){
+      lf_param *p = lf_net_param(fused, j);
+      gp[j] = p->grad ? malloc(sizeof(float) * (size_t)p->n) : 0;
+      if( gp[j] ) memcpy(gp[j], p->grad, sizeof(float) * (size_t)p->n);
+    }
+    CHECK(lf_net_forward(plain, x, N, 1, &rng, err, sizeof err)
+          && lf_net_backward(plain, dym, N, err, sizeof err)==0, "plain backward (%s)", err);
+    const float *gx2 = lf_net_input_grad(plain, N);
+    for(int k=0; gx2 && k<nx; k++) maxg = fmax(maxg, fabs((double)gx[k] - gx2[k]));
+    for(int j=0; j<np && j<8; j++){
+      lf_param *q = lf_net_param(plain, j);
+      for(int64_t k=0; gp[j] && k<q->n; k++) maxg = fmax(maxg, fabs((double)gp[j][k] - q->grad[k]));
+      free(gp[j]);
+    }
+    CHECK(gx2 && maxg < 1e-5, "BatchNorm2d+ReLU fused backward = BatchNorm2d's on the masked "
+          "gradient (input and parameter grads, max diff %.2e)", maxg);
+    free(gx);
+  }
+  free(x); free(dy); free(dym); free(yp);
+  lf_net_free(fused);
+  lf_net_free(plain);
+}
+
 int main(void){
   lf_threads_apply(2);
   test_conv1d();
@@ -1408,6 +1488,7 @@ int main(void){
   test_linear_forward();
   test_conv_forward();
   test_batchnorm_modes();
+  test_bn_relu_fused();
   test_dropout();
   test_batch_sizes();
   test_gradients();
