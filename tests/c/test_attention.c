@@ -336,7 +336,8 @@ static lf_net *config_net(const char *model, int T, int E, int masked, lf_pipeli
 }
 
 /* TransformerEncoderLayer lowered from a config: post-norm with dropout
-** and a key padding mask, pre-norm with GELU and causal attention. */
+** and a key padding mask, pre-norm with GELU and causal attention, causal
+** attention with the key padding mask. */
 static void test_encoder_layer(void){
   char err[512];
   lf_pipeline_spec spec;
@@ -361,6 +362,13 @@ static void test_encoder_layer(void){
     "{\"d_model\":6,\"nhead\":3,\"dim_feedforward\":8,\"dropout\":0,\"norm_first\":true,\"activation\":\"gelu\","
     "\"causal\":true}}]}}", 4, 6, 0, &spec, err, sizeof err);
   lf_test_gradcheck_inputs("TransformerEncoderLayer(pre-norm, gelu, causal)", net, err, 3, 0, 9);
+  lf_pipeline_spec_free(&spec);
+  net = config_net("{\"loc\":\"Graph\",\"args\":{\"inputs\":[\"x\",\"x_mask\"],\"nodes\":["
+    "{\"name\":\"enc\",\"loc\":\"TransformerEncoderLayer\",\"args\":{\"d_model\":6,\"nhead\":2,\"dim_feedforward\":10,"
+    "\"dropout\":0.1,\"causal\":true},\"in\":[\"x\",\"x_mask\"]}],\"output\":\"enc\"}}", 4, 6, 1, &spec, err, sizeof err);
+  fd_step = 2e-3;
+  lf_test_gradcheck_inputs("TransformerEncoderLayer(post-norm, causal + key padding mask, dropout 0.1)", net, err, 3, mask, 13);
+  fd_step = 1e-2;
   lf_pipeline_spec_free(&spec);
   net = config_net("{\"loc\":\"Sequential\",\"args\":{\"layers\":[{\"loc\":\"TransformerEncoderLayer\",\"args\":"
     "{\"d_model\":6,\"nhead\":2,\"activation\":\"tanh\"}}]}}", 4, 6, 0, &spec, err, sizeof err);
