@@ -30,6 +30,7 @@
 #include "lf_sigint.h"
 #include "lf_txn.h"
 #include "lf_tabular.h"
+#include "../kernels/lf_batch.h"
 #include "../kernels/lf_signals.h"
 
 /* zlib level for weight and state files, chosen by measurement
@@ -390,26 +391,11 @@ static void add_quantity(lf_epoch_result *r, const char *prefix, const char *nam
   r->n++;
 }
 
-/* Copies samples idx[start..start+nb) into the batch buffers: xb as f32, or
-** as bf16 (x16, the net's compute type) when x16 is not NULL, from a
-** dataset already in bf16 (d->x16) or converted on the way. Rows are split
-** across the OpenMP threads (oneDNN's pool) when the batch is large enough
-** for that to pay. */
+/* The batch gather (kernels/lf_batch.c) over dataset d. */
 static void gather(const lf_dataset *d, const int64_t *idx, int64_t start, int nb,
                    int tw, float *xb, uint16_t *x16, float *yb){
-  int64_t cnt = lf_shape_count(&d->shape);
-  #pragma omp parallel for schedule(static) if((int64_t)nb*cnt >= 32768)
-  for(int i=0; i<nb; i++){
-    int64_t s = idx ? idx[start+i] : start+i;
-    size_t at = (size_t)s*(size_t)cnt, to = (size_t)i*(size_t)cnt;
-    if( d->x16 ) memcpy(x16 + to, d->x16 + at, (size_t)cnt*sizeof(uint16_t));
-    else if( x16 ) lf_bf16_from_f32_n(x16 + to, d->x + at, cnt);
-    else memcpy(xb + to, d->x + at, (size_t)cnt*sizeof(float));
-  }
-  for(int i=0; i<nb; i++){
-    int64_t s = idx ? idx[start+i] : start+i;
-    for(int k=0; k<tw; k++) yb[(size_t)i*tw + k] = d->y[s];
-  }
+  lf_batch_src src = { d->x, d->x16, d->y, lf_shape_count(&d->shape) };
+  lf_batch_gather(&src, idx, start, nb, tw, xb, x16, yb);
 }
 
 /* One optimisation step on the samples perm[start .. start+nb-1] (of
