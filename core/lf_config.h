@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include "lf_registry.h"
 #include "lf_project.h"
+#include "lf_json.h"
 
 typedef struct lf_metric_slot {
   char *name;                  /* project metric name (owned) */
@@ -92,8 +93,5 @@ int lf_config_layer(const cJSON *comp, lf_layer_spec *out, char *err, size_t n);
 void lf_config_layer_free(lf_layer_spec *ls);
 /* One loss component, as in a config (lab_gradcheck); free out->fn_args. */
 int lf_config_loss(const cJSON *comp, lf_loss_spec *out, char *err, size_t n);
-
-/* Parses JSON text into a cJSON object; err names the problem. */
-cJSON *lf_json_parse_object(const char *text, const char *what, char *err, size_t n);
 
 #endif
