@@ -23,4 +23,11 @@ void lf_sha256(const void *data, size_t len, uint8_t digest[32]);
 /* hex SHA-256 of the canonical form of v into hex[65]; 0 or -1 (OOM). */
 int lf_config_hash(const cJSON *v, char hex[65]);
 
+/* The form of the identity stored config hashes have (lab_meta
+** 'config_hash_form'; lf_config_identity_hash in lf_config.h): 2 filled in
+** only the numeric defaults, 3 all defaults but a Graph's inputs, 4 (now)
+** all of them. A project of an older form is rehashed once on load. */
+#define LF_CONFIG_HASH_FORM 4
+#define LF_CONFIG_HASH_FORM_TEXT "4"
+
 #endif

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include "lf_registry.h"
 #include "lf_project.h"
+#include "lf_canon.h"
 #include "lf_json.h"
 
 typedef struct lf_metric_slot {
@@ -69,12 +70,8 @@ void lf_pipeline_spec_free(lf_pipeline_spec *p);
 ** a value equal to its default, or by how a value is written, are the same
 ** experiment. A new cJSON tree (caller deletes), NULL on out of memory. */
 cJSON *lf_config_with_defaults(const cJSON *cfg);
-/* The form of that identity stored hashes have (lab_meta
-** 'config_hash_form'): 2 filled in only the numeric defaults, 3 all of the
-** above but a Graph's inputs, 4 (now) all of the above. A project of an
-** older form is rehashed once on load. */
-#define LF_CONFIG_HASH_FORM 4
-#define LF_CONFIG_HASH_FORM_TEXT "4"
+/* The form of that identity stored hashes have: LF_CONFIG_HASH_FORM
+** (lf_canon.h). */
 /* SHA-256 hex of the canonical form of lf_config_with_defaults(cfg): the
 ** config_hash of ppls. 0, or -1 on out of memory. */
 int lf_config_identity_hash(const cJSON *cfg, char hex[65]);

@@ -14,7 +14,7 @@
 #include "lf_artifacts_owner.h"
 #include "lf_canon.h"
 #include "lf_json_patch.h"
-#include "lf_config.h"
+#include "lf_json.h"
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
 #include "lf_txn.h"
