@@ -134,42 +134,6 @@ int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n){
   return 0;
 }
 
-int lf_query_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
-  sqlite3_stmt *st = NULL;
-  if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
-    snprintf(err, n, "%s", sqlite3_errmsg(db));
-    return -1;
-  }
-  if( arg ) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if( rc==SQLITE_ROW ) return 1;
-  if( rc==SQLITE_DONE ) return 0;
-  snprintf(err, n, "%s", sqlite3_errmsg(db));
-  return -1;
-}
-
-char *lf_query_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
-  sqlite3_stmt *st = NULL;
-  char *out = NULL;
-  err[0] = 0;
-  if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
-    snprintf(err, n, "%s", sqlite3_errmsg(db));
-    return NULL;
-  }
-  if( arg ) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if( rc==SQLITE_ROW ){
-    const char *t = (const char*)sqlite3_column_text(st, 0);
-    out = strdup(t ? t : "");
-    if( !out ) snprintf(err, n, "out of memory");
-  }else if( rc != SQLITE_DONE ){
-    snprintf(err, n, "%s", sqlite3_errmsg(db));
-  }
-  sqlite3_finalize(st);
-  return out;
-}
-
 char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n){
   char *c = lf_query_text(db, "SELECT CASE WHEN typeof(config) = 'text' THEN config ELSE '' END "
                           "FROM main.ppls WHERE pplid=?1", pplid, err, n);

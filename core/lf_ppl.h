@@ -7,6 +7,7 @@
 #define LF_PPL_H
 
 #include "lf_sqlite.h"
+#include "lf_db.h"
 #include "lf_project.h"
 #include "lf_config.h"
 
@@ -43,13 +44,6 @@ int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* 1 if the pipeline exists, 0 if not, -1 on error. */
 int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* The stored config text of pplid (malloc'ed), NULL with err if unknown. */
-/* Runs a one-text-column query with (if arg is not NULL) one text
-** parameter; malloc'ed result, NULL if no row (err[0] stays 0) or on error
-** (err set). */
-char *lf_query_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n);
-/* 1 if the query (with arg bound as above) returns a row, 0 if not, -1 with
-** err on error. */
-int lf_query_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n);
 char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* The pplid with this config hash (malloc'ed), or NULL (err[0]==0 if none). */
 char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n);

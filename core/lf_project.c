@@ -40,17 +40,6 @@ double lf_now_unix(void){
   return (double)tv.tv_sec + tv.tv_usec*1e-6;
 }
 
-int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n){
-  char *msg = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-  if( rc != SQLITE_OK ){
-    snprintf(err, n, "%s", msg ? msg : sqlite3_errstr(rc));
-    sqlite3_free(msg);
-    return -1;
-  }
-  return 0;
-}
-
 /* Metric names become column names (train_<name>, val_<name>). */
 static int metric_name_ok(const char *s){
   if( !s[0] || strlen(s) > 48 ) return 0;

@@ -12,6 +12,7 @@
 #define LF_PROJECT_H
 
 #include "lf_sqlite.h"
+#include "lf_db.h"
 #include <stdint.h>
 
 typedef struct lf_settings {
@@ -62,10 +63,6 @@ int lf_project_upgrade(sqlite3 *db, char *err, size_t n);
 /* Current UTC time as "YYYY-MM-DD HH:MM:SS" into buf[20+]. */
 void lf_now_text(char *buf, size_t n);
 double lf_now_unix(void);
-
-/* Executes one SQL statement with optional text binds (NULL-terminated);
-** error text into err. */
-int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n);
 
 /* lab_logs rows are made and removed here only. */
 /* Adds a lab_logs row (called_at, now) for a caller: a connection or a
