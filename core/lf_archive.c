@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "lf_archive.h"
+#include "lf_db.h"
 #include "lf_ckpt.h"
 #include "lf_claim.h"
 #include "lf_journal.h"
@@ -283,8 +284,8 @@ static int exec1(sqlite3 *db, const char *sql, const char *arg, char *err, size_
 
 /* 1/0/-1: is pplid in ppls (archived = 0) or archived_ppls (archived = 1)? */
 static int ppl_in(sqlite3 *db, const char *pplid, int archived, char *err, size_t n){
-  return lf_query_exists(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
-                                      : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  return lf_db_exists(db, archived ? "SELECT 1 FROM main.archived_ppls WHERE pplid=?1"
+                                   : "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
 }
 
 /* Moves a pipeline's rows between the active and the archive tables. */
@@ -401,9 +402,9 @@ static int check_unarchive(sqlite3 *db, const lf_pplist *ids, char *err, size_t 
                "one (ppl_delete('%s'))", id, id, id, id);
       return -1;
     }
-    char *hash = lf_query_text(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", id, err, n);
+    char *hash = lf_db_text(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", id, err, n);
     if( !hash ){ if( !err[0] ) snprintf(err, n, "archived pipeline '%s' has no row", id); return -1; }
-    char *other = lf_query_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, e2, sizeof e2);
+    char *other = lf_db_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, e2, sizeof e2);
     if( other ){
       snprintf(err, n, "cannot unarchive '%s': active pipeline '%s' has the same configuration "
                "(archive '%s' first)", id, other, other);
@@ -412,7 +413,7 @@ static int check_unarchive(sqlite3 *db, const lf_pplist *ids, char *err, size_t 
     }
     if( e2[0] ){ snprintf(err, n, "%s", e2); free(hash); return -1; }
     for(int j=0; j<i; j++){
-      char *h2 = lf_query_text(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", ids->ids[j], e2, sizeof e2);
+      char *h2 = lf_db_text(db, "SELECT config_hash FROM main.archived_ppls WHERE pplid=?1", ids->ids[j], e2, sizeof e2);
       int same = h2 && strcmp(h2, hash)==0;
       free(h2);
       if( same ){

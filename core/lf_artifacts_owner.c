@@ -4,6 +4,7 @@
 ** in the rest), so neither "../elsewhere" nor a link leads out.
 */
 #include "lf_artifacts_owner.h"
+#include "lf_db.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -62,8 +63,8 @@ static int inside_db_folder(sqlite3 *db, const char *artifacts){
 
 static char *project_id(sqlite3 *db){
   char err[64];
-  char *id = lf_query_text(db, "SELECT value FROM main.lab_meta WHERE key = 'project_id' AND typeof(value) = 'text'",
-                           NULL, err, sizeof err);
+  char *id = lf_db_text(db, "SELECT value FROM main.lab_meta WHERE key = 'project_id' AND typeof(value) = 'text'",
+                        NULL, err, sizeof err);
   if( id && strlen(id) != 32 ){ free(id); id = NULL; }
   return id;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lf_claim.h"
+#include "lf_db.h"
 #include "lf_project.h"
 #include "lf_ppl.h"
 #include "lf_txn.h"
@@ -274,9 +275,9 @@ int lf_claim_sweep(sqlite3 *db, int full){
   sqlite3_finalize(st);
   if( !dead && full ){
     char e2[64];
-    dead = lf_query_exists(db, "SELECT 1 FROM main.ppls WHERE status='running' AND pplid NOT IN "
-                               "(SELECT pplid FROM main.runnings WHERE pplid IS NOT NULL)",
-                           NULL, e2, sizeof e2) == 1;
+    dead = lf_db_exists(db, "SELECT 1 FROM main.ppls WHERE status='running' AND pplid NOT IN "
+                            "(SELECT pplid FROM main.runnings WHERE pplid IS NOT NULL)",
+                        NULL, e2, sizeof e2) == 1;
   }
   if( !dead ) return 0;
   char err[256];

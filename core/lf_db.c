@@ -17,7 +17,7 @@ int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n){
   return 0;
 }
 
-int lf_query_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
+int lf_db_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
   sqlite3_stmt *st = NULL;
   if( sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ){
     snprintf(err, n, "%s", sqlite3_errmsg(db));
@@ -32,7 +32,7 @@ int lf_query_exists(sqlite3 *db, const char *sql, const char *arg, char *err, si
   return -1;
 }
 
-char *lf_query_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
+char *lf_db_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
   sqlite3_stmt *st = NULL;
   char *out = NULL;
   err[0] = 0;

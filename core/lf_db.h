@@ -9,16 +9,16 @@
 #include <stddef.h>
 #include "lf_sqlite.h"
 
-/* Executes one SQL statement with optional text binds (NULL-terminated);
-** error text into err. */
+/* Executes SQL text (no parameters) with sqlite3_exec; 0, or -1 with the
+** error text in err. */
 int lf_exec(sqlite3 *db, const char *sql, char *err, size_t n);
 
 /* Runs a one-text-column query with (if arg is not NULL) one text
 ** parameter; malloc'ed result, NULL if no row (err[0] stays 0) or on error
 ** (err set). */
-char *lf_query_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n);
+char *lf_db_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n);
 /* 1 if the query (with arg bound as above) returns a row, 0 if not, -1 with
 ** err on error. */
-int lf_query_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n);
+int lf_db_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n);
 
 #endif

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "lf_export.h"
+#include "lf_db.h"
 #include "lf_model.h"
 #include "lf_ppl.h"
 #include "lf_predict.h"
@@ -343,7 +344,7 @@ char *lf_export_onnx(sqlite3 *db, const char *pplid, const char *path_arg, const
   else if( o.mode == LF_PREDICT_PROBA ) mm.output = (lf_onnx_io){ out_name, LF_ONNX_FLOAT, 1, &nout };
   else mm.output = (lf_onnx_io){ out_name, LF_ONNX_FLOAT, m.out.ndim, m.out.dim };
 
-  hash = lf_query_text(db, "SELECT config_hash FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  hash = lf_db_text(db, "SELECT config_hash FROM main.ppls WHERE pplid=?1", pplid, err, n);
   char epoch_text[32], doc[512];
   snprintf(epoch_text, sizeof epoch_text, "%d", epoch);
   char *in_shape = shape_json(&m.in), *out_shape = shape_json(&m.out), *pre = preprocessing_text(&m);

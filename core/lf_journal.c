@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "lf_journal.h"
+#include "lf_db.h"
 #include "lf_archive.h"
 #include "lf_ckpt.h"
 #include "lf_claim.h"

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "lf_model_cache.h"
+#include "lf_db.h"
 #include "lf_graph.h"
 #include "lf_ckpt.h"
 #include "lf_file.h"
@@ -289,7 +290,7 @@ static lf_cached_model *resolve(lf_model_cache *c, sqlite3 *db, const char *ppli
   if( lf_model_pick_epoch(db, pplid, which, &epoch, err, n) ) goto done;
   if( !(config = lf_ppl_config(db, pplid, err, n)) ) goto done;
   err[0] = 0;
-  classes = lf_query_text(db, "SELECT classes FROM main.ppl_state WHERE pplid=?1", pplid, err, n);
+  classes = lf_db_text(db, "SELECT classes FROM main.ppl_state WHERE pplid=?1", pplid, err, n);
   if( !classes && err[0] ) goto done;
   if( !(path = lf_ppl_path(fresh.artifacts, "weight", pplid, epoch, err, n)) ) goto done;
 

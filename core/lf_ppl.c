@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lf_ppl.h"
+#include "lf_db.h"
 #include "lf_txn.h"
 #include "lf_canon.h"
 #include "lf_dataset.h"
@@ -118,13 +119,13 @@ int lf_ppl_check_config(sqlite3 *db, const lf_settings *s, const char *config_te
 }
 
 int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n){
-  return lf_query_exists(db, "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  return lf_db_exists(db, "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
 }
 
 /* An archived pipeline keeps its pplid: a new one under it could then be
 ** neither archived nor let the old one back (two pipelines, one pplid). */
 int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n){
-  int arc = lf_query_exists(db, "SELECT 1 FROM main.archived_ppls WHERE pplid=?1", pplid, err, n);
+  int arc = lf_db_exists(db, "SELECT 1 FROM main.archived_ppls WHERE pplid=?1", pplid, err, n);
   if( arc < 0 ) return -1;
   if( arc ){
     snprintf(err, n, "pipeline '%s' is archived (its pplid stays taken): choose another pplid, or bring it "
@@ -135,8 +136,8 @@ int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n){
 }
 
 char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n){
-  char *c = lf_query_text(db, "SELECT CASE WHEN typeof(config) = 'text' THEN config ELSE '' END "
-                          "FROM main.ppls WHERE pplid=?1", pplid, err, n);
+  char *c = lf_db_text(db, "SELECT CASE WHEN typeof(config) = 'text' THEN config ELSE '' END "
+                       "FROM main.ppls WHERE pplid=?1", pplid, err, n);
   if( !c && !err[0] ) snprintf(err, n, "no pipeline '%s' in this project", pplid);
   if( c && !c[0] ){
     free(c);
@@ -148,7 +149,7 @@ char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n){
 }
 
 char *lf_ppl_by_hash(sqlite3 *db, const char *hash, char *err, size_t n){
-  return lf_query_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, err, n);
+  return lf_db_text(db, "SELECT pplid FROM main.ppls WHERE config_hash=?1", hash, err, n);
 }
 
 int lf_ppl_insert(sqlite3 *db, const char *pplid, const char *canon,
@@ -367,8 +368,8 @@ static int rehash_table(sqlite3 *db, const char *table, char *err, size_t n){
 
 int lf_ppl_rehash_once(sqlite3 *db, char *err, size_t n){
   char e2[256];
-  int done = lf_query_exists(db, "SELECT 1 FROM main.lab_meta WHERE key='config_hash_form' AND value=?1",
-                             LF_CONFIG_HASH_FORM_TEXT, e2, sizeof e2);
+  int done = lf_db_exists(db, "SELECT 1 FROM main.lab_meta WHERE key='config_hash_form' AND value=?1",
+                          LF_CONFIG_HASH_FORM_TEXT, e2, sizeof e2);
   if( done != 0 ) return 0;            /* done, or not a project (nothing to do) */
   if( sqlite3_db_readonly(db, "main")==1 ) return 0;
   if( lf_exec(db, "SAVEPOINT lf_rehash", err, n) ) return -1;

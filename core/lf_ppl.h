@@ -7,7 +7,6 @@
 #define LF_PPL_H
 
 #include "lf_sqlite.h"
-#include "lf_db.h"
 #include "lf_project.h"
 #include "lf_config.h"
 

@@ -11,12 +11,13 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "lf_project.h"
+#include "lf_db.h"
 #include "lf_artifacts_owner.h"
 #include "lf_canon.h"
 #include "lf_json_patch.h"
 #include "lf_json.h"
 #include "lf_ckpt.h"
-#include "lf_ppl.h"
+#include "lf_ppl.h"   /* lf_project_open: lf_ppl_rehash_once */
 #include "lf_txn.h"
 #include "lf_util.h"
 
@@ -406,9 +407,9 @@ fail:
 ** adds exactly those; schema_version then records the upgrade. */
 int lf_project_upgrade(sqlite3 *db, char *err, size_t n){
   char e2[256];
-  int is_project = lf_query_exists(db, "SELECT 1 FROM main.sqlite_schema WHERE name=?1", "lab_meta", e2, sizeof e2);
+  int is_project = lf_db_exists(db, "SELECT 1 FROM main.sqlite_schema WHERE name=?1", "lab_meta", e2, sizeof e2);
   if( is_project != 1 ) return 0;
-  char *v = lf_query_text(db, "SELECT value FROM main.lab_meta WHERE key=?1", "schema_version", e2, sizeof e2);
+  char *v = lf_db_text(db, "SELECT value FROM main.lab_meta WHERE key=?1", "schema_version", e2, sizeof e2);
   long have = v ? strtol(v, NULL, 10) : 0;
   free(v);
   if( have >= strtol(LF_SCHEMA_VERSION, NULL, 10) ) return 0;

@@ -12,7 +12,6 @@
 #define LF_PROJECT_H
 
 #include "lf_sqlite.h"
-#include "lf_db.h"
 #include <stdint.h>
 
 typedef struct lf_settings {

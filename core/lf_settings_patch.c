@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "lf_settings_patch.h"
+#include "lf_db.h"
 #include "lf_claim.h"
 #include "lf_config.h"
 #include "lf_json_patch.h"

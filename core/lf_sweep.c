@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "lf_sweep.h"
+#include "lf_db.h"
 #include "lf_canon.h"
 #include "lf_json_patch.h"
 #include "lf_ppl.h"
@@ -153,7 +154,7 @@ int lf_sweep_create(sqlite3 *db, const lf_settings *s, const lf_sweep_request *r
     return -1;
   }
   if( lf_project_upgrade(db, err, n) ) return -1;
-  int ex = lf_query_exists(db, "SELECT 1 FROM main.sweeps WHERE name=?1", req->name, why, sizeof why);
+  int ex = lf_db_exists(db, "SELECT 1 FROM main.sweeps WHERE name=?1", req->name, why, sizeof why);
   if( ex ){
     if( ex > 0 ) snprintf(err, n, "sweep '%s' already exists (see ppl_sweep_status('%s')); choose another name",
                           req->name, req->name);
@@ -493,7 +494,7 @@ int lf_halving_step(sqlite3 *db, const lf_halving_params *p, lf_halving_work *wo
   /* The members are checked before the schedule is recorded, so a call
   ** refused for them changes nothing. */
   err[0] = 0;
-  if( lf_query_exists(db, "SELECT 1 FROM main.sweeps WHERE name=?1", p->sweep, err, n) != 1 ){
+  if( lf_db_exists(db, "SELECT 1 FROM main.sweeps WHERE name=?1", p->sweep, err, n) != 1 ){
     if( !err[0] || strstr(err, "no such table") ) snprintf(err, n, "no sweep '%s' in this project (make one with ppl_sweep)", p->sweep);
     goto done;
   }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lf_train.h"
+#include "lf_db.h"
 #include "lf_trainer.h"
 #include "lf_claim.h"
 #include "lf_dataset.h"
@@ -136,7 +137,7 @@ static int open_private(trainer *t, char *err, size_t n){
 ** (lf_ppl_state), so a forged last_epoch cannot name files or rewrite
 ** finished epochs. */
 static int read_state(trainer *t, char *err, size_t n){
-  int found = lf_query_exists(t->priv, "SELECT 1 FROM main.ppl_state WHERE pplid=?1", t->req->pplid, err, n);
+  int found = lf_db_exists(t->priv, "SELECT 1 FROM main.ppl_state WHERE pplid=?1", t->req->pplid, err, n);
   if( found < 0 ) return -1;
   if( !found ){
     snprintf(err, n, "pipeline '%s' has no training state row", t->req->pplid);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "lf_transfer.h"
+#include "lf_db.h"
 #include "lf_canon.h"
 #include "lf_ckpt.h"
 #include "lf_file.h"
@@ -345,9 +346,9 @@ static int write_bundle(sqlite3 *db, const lf_proj *pj, const lf_pplist *ids, co
   }
   {
     /* The C plugins the pipelines need, once each, for whoever imports. */
-    char *plugins = lf_query_text(b, "SELECT json_group_array(json_object('plugin', plugin, 'version', version, "
-                                  "'sha256', sha256)) FROM (SELECT DISTINCT plugin, version, sha256 FROM ppl_plugins "
-                                  "ORDER BY plugin)", NULL, e2, sizeof e2);
+    char *plugins = lf_db_text(b, "SELECT json_group_array(json_object('plugin', plugin, 'version', version, "
+                               "'sha256', sha256)) FROM (SELECT DISTINCT plugin, version, sha256 FROM ppl_plugins "
+                               "ORDER BY plugin)", NULL, e2, sizeof e2);
     int bad = !plugins || manifest_put(b, "plugins", plugins, 0, err, n);
     if( !plugins ) snprintf(err, n, "cannot list the plugins of the bundle: %s", e2);
     free(plugins);
@@ -574,16 +575,16 @@ static int list_bundles(importer *im, const char *given, char *err, size_t n){
 /* 1 if the bundle has the table (optional tables may be missing). */
 static int bundle_has_table(sqlite3 *b, const char *name){
   char e2[128];
-  return lf_query_exists(b, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?1", name, e2, sizeof e2)==1;
+  return lf_db_exists(b, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?1", name, e2, sizeof e2)==1;
 }
 
 /* Tags from a bundle must look like the ones ppl_tag writes. */
 static int bundle_tags_ok(sqlite3 *b, const char *bpath, const char *pplid, char *err, size_t n){
   if( !bundle_has_table(b, "ppl_tags") ) return 0;
   char e2[256];
-  int bad = lf_query_exists(b, "SELECT 1 FROM ppl_tags WHERE pplid=?1 AND (typeof(key)<>'text' "
-                               "OR length(key) NOT BETWEEN 1 AND 100 OR typeof(value) NOT IN ('text','integer','real'))",
-                            pplid, e2, sizeof e2);
+  int bad = lf_db_exists(b, "SELECT 1 FROM ppl_tags WHERE pplid=?1 AND (typeof(key)<>'text' "
+                            "OR length(key) NOT BETWEEN 1 AND 100 OR typeof(value) NOT IN ('text','integer','real'))",
+                         pplid, e2, sizeof e2);
   if( bad==0 ) return 0;
   if( bad < 0 ) snprintf(err, n, "bundle %s: cannot read the tags of '%s': %s", bpath, pplid, e2);
   else snprintf(err, n, "bundle %s: a tag of pipeline '%s' is not a text key of 1-100 bytes with a text "
@@ -597,10 +598,10 @@ static int bundle_plugins_ok(sqlite3 *b, const char *bpath, const char *pplid, c
                              char *err, size_t n){
   char e2[256], list[1024];
   if( bundle_has_table(b, "ppl_plugins") ){
-    int bad = lf_query_exists(b, "SELECT 1 FROM ppl_plugins WHERE pplid=?1 AND (typeof(plugin)<>'text' "
-                                 "OR length(plugin) NOT BETWEEN 1 AND 40 OR typeof(version)<>'text' "
-                                 "OR length(version) NOT BETWEEN 1 AND 63 OR typeof(sha256)<>'text' "
-                                 "OR length(sha256)<>64 OR sha256 GLOB '*[^0-9a-f]*')", pplid, e2, sizeof e2);
+    int bad = lf_db_exists(b, "SELECT 1 FROM ppl_plugins WHERE pplid=?1 AND (typeof(plugin)<>'text' "
+                              "OR length(plugin) NOT BETWEEN 1 AND 40 OR typeof(version)<>'text' "
+                              "OR length(version) NOT BETWEEN 1 AND 63 OR typeof(sha256)<>'text' "
+                              "OR length(sha256)<>64 OR sha256 GLOB '*[^0-9a-f]*')", pplid, e2, sizeof e2);
     if( bad < 0 ){ snprintf(err, n, "bundle %s: cannot read the plugins of '%s': %s", bpath, pplid, e2); return -1; }
     if( bad ){
       snprintf(err, n, "bundle %s: a plugin row of pipeline '%s' is not a name, version and SHA-256 (damaged or altered bundle)",
@@ -688,7 +689,7 @@ static char *remap_src(const cJSON *remap, const char *src){
 static int in_project(sqlite3 *db, const char *table, const char *col, const char *v, char *err, size_t n){
   char *sql = lf_strf("SELECT 1 FROM main.%s WHERE %s=?1", table, col);
   if( !sql ){ snprintf(err, n, "out of memory"); return -1; }
-  int rc = lf_query_exists(db, sql, v, err, n);
+  int rc = lf_db_exists(db, sql, v, err, n);
   free(sql);
   return rc;
 }

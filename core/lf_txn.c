@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 #include "lf_txn.h"
+#include "lf_db.h"
 #include "lf_project.h"
 
 void lf_txn_pause(void){

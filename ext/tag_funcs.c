@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "lf_ext.h"
+#include "../core/lf_db.h"
 #include "../core/lf_ppl.h"
 #include "../core/lf_project.h"
 #include "../core/lf_txn.h"
@@ -26,7 +27,7 @@ static void set_tag(sqlite3_context *ctx, const char *fn, const char *pplid,
   int ex = lf_ppl_exists(db, pplid, err, sizeof err);
   if( ex < 0 ){ lf_errorf(ctx, "%s: %s", fn, err); return; }
   if( ex==0 ){
-    int arch = lf_query_exists(db, "SELECT 1 FROM main.archived_ppls WHERE pplid=?1", pplid, err, sizeof err);
+    int arch = lf_db_exists(db, "SELECT 1 FROM main.archived_ppls WHERE pplid=?1", pplid, err, sizeof err);
     if( arch==1 ) lf_errorf(ctx, "%s: pipeline '%s' is archived: ppl_unarchive('%s') first", fn, pplid, pplid);
     else lf_errorf(ctx, "%s: no pipeline '%s' (see SELECT pplid FROM ppls)", fn, pplid);
     return;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "mpi_common.h"
+#include "../../core/lf_db.h"
 #include "../../core/lf_claim.h"
 #include "../../core/lf_ppl.h"
 #include "../../core/lf_project.h"
@@ -104,10 +105,10 @@ char *mp_summary(const mp_claim *cl, const char *ended, const char *message){
 /* The job message: what a rank needs to rebuild the trainer. */
 static int build_job(lf_mpi *c, mp_claim *cl, int64_t seq, lf_msg *msg, char *err, size_t n){
   int rc = -1;
-  char *settings = lf_query_text(c->db, "SELECT value FROM main.lab_meta WHERE key='settings'", NULL, err, n);
+  char *settings = lf_db_text(c->db, "SELECT value FROM main.lab_meta WHERE key='settings'", NULL, err, n);
   char *config = lf_ppl_config(c->db, cl->pplid, err, n);
-  char *classes = lf_query_text(c->db, "SELECT classes FROM main.ppl_state WHERE pplid=?1 AND typeof(classes)='text'",
-                                cl->pplid, err, n);
+  char *classes = lf_db_text(c->db, "SELECT classes FROM main.ppl_state WHERE pplid=?1 AND typeof(classes)='text'",
+                             cl->pplid, err, n);
   char *train = lf_project_resolve_path(c->db, cl->m.spec.train_src);
   char *val = lf_project_resolve_path(c->db, cl->m.spec.val_src);
   char *wpath = NULL, *spath = NULL;
