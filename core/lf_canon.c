@@ -17,6 +17,7 @@
 **     value canonicalises to its prefix.
 */
 #include "lf_canon.h"
+#include "lf_sha256.h"
 
 #include <math.h>
 #include <stdio.h>

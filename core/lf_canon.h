@@ -18,8 +18,6 @@
 /* malloc'ed canonical text of v; NULL on out of memory. */
 char *lf_canon_json(const cJSON *v);
 
-void lf_sha256(const void *data, size_t len, uint8_t digest[32]);
-
 /* hex SHA-256 of the canonical form of v into hex[65]; 0 or -1 (OOM). */
 int lf_config_hash(const cJSON *v, char hex[65]);
 

@@ -28,9 +28,9 @@
 #include <cjson/cJSON.h>
 #include "../include/labflow_plugin.h"
 #include "lf_plugin.h"
-#include "lf_canon.h"
 #include "lf_registry.h"
 #include "../kernels/lf_layer.h"
+#include "lf_sha256.h"
 
 /* ---- the public structs are the kernel's structs ---------------------- */
 

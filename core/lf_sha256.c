@@ -4,7 +4,7 @@
 ** Hand-written on purpose: one hash for config identity does not justify
 ** linking libcrypto into the extension.
 */
-#include "lf_canon.h"
+#include "lf_sha256.h"
 
 #include <string.h>
 

@@ -9,6 +9,7 @@
 */
 #include "../../core/lf_canon.h"
 #include "lf_test.h"
+#include "../../core/lf_sha256.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -41,8 +41,8 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "mpi_dp.h"
-#include "../../core/lf_canon.h"
 #include "../../core/lf_project.h"
+#include "../../core/lf_sha256.h"
 
 typedef struct dp {
   lf_mpi *c;
