@@ -64,6 +64,27 @@ static void arg_names(const lf_component *c, char *buf, size_t n){
   if( !used ) snprintf(buf, n, "no args");
 }
 
+/* PyTorch's names of the args LabFlow's layers name shorter (Conv2d,
+** Conv1d, the pools, Linear take the names of LabFlow's table only, so
+** that one spelling is documented and hashed): the "unknown key" message
+** says which name to write instead. "" when key is none of them. */
+static const char *torch_name_hint(const lf_component *c, const char *key){
+  static const struct { const char *torch, *ours, *hint; } map[] = {
+    {"out_channels", "out", "; PyTorch's out_channels is out here"},
+    {"out_features", "out", "; PyTorch's out_features is out here"},
+    {"kernel_size", "kernel", "; PyTorch's kernel_size is kernel here"},
+    {"in_channels", "out", "; leave in_channels out: the input channels come from the data"},
+    {"in_features", "out", "; leave in_features out: the input features come from the data"},
+  };
+  for(size_t i=0; i<sizeof map/sizeof map[0]; i++){
+    if( strcmp(key, map[i].torch)!=0 ) continue;
+    for(const lf_arg_spec *a = c->args; a->name; a++){
+      if( strcmp(a->name, map[i].ours)==0 ) return map[i].hint;
+    }
+  }
+  return "";
+}
+
 static int check_number(walk *w, const char *path, const lf_arg_spec *a,
                         const cJSON *v, int integral, double *out){
   char shown[64];
@@ -373,7 +394,8 @@ static int parse_component(walk *w, const cJSON *node, const char *path,
       subpath(sub, sizeof sub, "%s>args>%s", path, c->string);
       if( !a->name ){
         arg_names(comp, names, sizeof names);
-        return fail(w, "unknown key %s (%s takes: %s)", sub, comp->loc, names);
+        return fail(w, "unknown key %s (%s takes: %s%s)", sub, comp->loc, names,
+                    torch_name_hint(comp, c->string));
       }
       if( parse_arg(w, a, c, sub, spec, p) ) return -1;
     }
