@@ -11,7 +11,8 @@
 #include "lf_ckpt.h"
 #include "lf_ppl.h"
 
-void lf_fmt_double(double v, char buf[40]){
+/* Shortest "%.{15,16,17}g" text of v that reads back as v. */
+static void fmt_double(double v, char buf[40]){
   for(int prec = 15; prec <= 17; prec++){
     snprintf(buf, 40, "%.*g", prec, v);
     if( strtod(buf, NULL)==v ) return;
@@ -148,7 +149,7 @@ static cJSON *epoch_object(const lf_hist *h, char **names, int e){
       ** the shortest form that reads back exactly. */
       if( h->present[at] && isfinite(h->v[at]) ){
         char num[40];
-        lf_fmt_double(h->v[at], num);
+        fmt_double(h->v[at], num);
         cJSON_AddRawToObject(o, names[c], num);
       }else{
         cJSON_AddNullToObject(o, names[c]);
@@ -205,7 +206,7 @@ char *lf_sync(sqlite3 *db, const char *pplid, char *err, size_t n){
     for(int c=0; c<ncols; c++){
       size_t at = (size_t)r * (size_t)ncols + (size_t)c;
       char num[40] = "";
-      if( h.present[at] ) lf_fmt_double(h.v[at], num);
+      if( h.present[at] ) fmt_double(h.v[at], num);
       sqlite3_str_appendf(csv, ",%s", num);
     }
     sqlite3_str_appendchar(csv, 1, '\n');

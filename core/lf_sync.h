@@ -38,9 +38,6 @@ int lf_hist_read(sqlite3 *db, const char *pplid, char **names, int ncols,
                  lf_hist *h, char *err, size_t n);
 void lf_hist_free(lf_hist *h);
 
-/* Shortest "%.{15,16,17}g" text of v that reads back as v. */
-void lf_fmt_double(double v, char buf[40]);
-
 /* Writes both files; returns the config file's path (malloc'ed) or NULL
 ** with err. */
 char *lf_sync(sqlite3 *db, const char *pplid, char *err, size_t n);

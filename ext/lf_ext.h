@@ -82,12 +82,13 @@ void lf_fn_lab_load_plugin(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_ppl_accept_plugin(sqlite3_context*, int, sqlite3_value**);
 void lf_fn_lab_gradcheck(sqlite3_context*, int, sqlite3_value**);
 
-/* sqlite3_result_error with printf formatting; the message is prefixed
-** with the SQL function's name, as "ppl_new: ...". */
+/* sqlite3_result_error with printf formatting. The message is as given:
+** callers start it with the function's name themselves ("ppl_new: ..."). */
 void lf_errorf(sqlite3_context *ctx, const char *fmt, ...);
 
-/* Text of argument i, or NULL after reporting "<fn>: <what> must be text"
-** (NULL, numbers and blobs are refused; allow_null returns "" for NULL). */
+/* Text of argument i, or NULL after reporting "<what> must be text, got
+** <type>" (what names the function too: "labflow_help: name"); NULL,
+** numbers and blobs are refused. */
 const char *lf_arg_text(sqlite3_context *ctx, sqlite3_value **argv, int i,
                         const char *what);
 /* A JSON argument: text, or a BLOB holding UTF-8 JSON (what readfile()

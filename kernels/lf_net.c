@@ -671,7 +671,6 @@ lf_param *lf_net_param(lf_net *net, int i){
   return i>=0 && i<net->nparam ? &net->params[i] : 0;
 }
 
-lf_shape lf_net_in_shape(const lf_net *net){ return net->inputs[0]; }
 lf_shape lf_net_out_shape(const lf_net *net){ return net->out; }
 int lf_net_input_count(const lf_net *net){ return net->ninputs; }
 lf_shape lf_net_input_shape(const lf_net *net, int i){
@@ -816,7 +815,8 @@ int lf_bf16_supported(void){
 
 int lf_net_is_bf16(const lf_net *net){ return net->bf16; }
 
-void lf_net_sync_bf16(lf_net *net){
+/* The bf16 copies of the parameters from their f32 data. */
+static void sync_bf16(lf_net *net){
   int i;
   if( !net->bf16 ) return;
   for(i=0; i<net->nparam; i++){
@@ -828,7 +828,7 @@ void lf_net_sync_bf16(lf_net *net){
 int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
   int i;
   on = on!=0;
-  if( on==net->bf16 ){ lf_net_sync_bf16(net); return 0; }
+  if( on==net->bf16 ){ sync_bf16(net); return 0; }
   if( on && !lf_bf16_supported() ){
     snprintf(err, errlen, "precision \"bf16\" needs a CPU with AVX-512 "
              "BF16 instructions (avx512_bf16: Intel Cooper Lake, Sapphire "
@@ -853,7 +853,7 @@ int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
     }
   }
   net->bf16 = on;
-  lf_net_sync_bf16(net);
+  sync_bf16(net);
   return 0;
 }
 

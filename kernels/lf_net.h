@@ -93,7 +93,6 @@ void lf_net_init_params(lf_net *net, lf_rng *rng);
 int lf_net_param_count(const lf_net *net);
 lf_param *lf_net_param(lf_net *net, int i);
 
-lf_shape lf_net_in_shape(const lf_net *net);
 lf_shape lf_net_out_shape(const lf_net *net);
 
 /* Forward pass on `batch` samples. x is batch*count(in) floats in plain
@@ -112,13 +111,13 @@ const float *lf_net_forward(lf_net *net, const float *x, int batch,
 ** activations and their gradients in bf16), keeping every lf_param's data
 ** and grad in f32 (master weights, f32 weight gradients) plus a bf16 copy
 ** in lf_param.data16, which lf_optim_step refreshes as it updates data.
-** Whoever changes params' data by other means (loading weights) calls
-** lf_net_sync_bf16(). The output given to the caller and dy stay f32.
+** Whoever changes params' data by other means (loading weights) does so
+** before lf_net_set_bf16(net, 1), or calls it again: it refreshes the
+** copies. The output given to the caller and dy stay f32.
 ** Fails with a message on a CPU without AVX-512 BF16 (lf_bf16_supported). */
 int lf_bf16_supported(void);
 int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen);
 int lf_net_is_bf16(const lf_net *net);
-void lf_net_sync_bf16(lf_net *net);
 
 /* lf_net_forward with bf16 input (a net in bf16 mode only): x is
 ** batch*count(in) bfloat16 values, plain layout. Spares the conversion of
