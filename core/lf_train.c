@@ -35,9 +35,10 @@
 #include "../kernels/lf_signals.h"
 
 /* zlib level for weight and state files, chosen by measurement
-** (tools/bench/ckpt_bench.c, docs/performance.md): trained float weights
-** and Adam moments shrink only 7-12% at level 1, which costs ~10x the time
-** of level 0 (stored blocks, still checksummed) on every epoch. */
+** (tools/bench/ckpt_bench.c; docs/performance.md, "Checkpoint zlib
+** level"): trained float weights and Adam moments hardly shrink at level 1,
+** which costs many times the time of level 0 (stored blocks, still
+** checksummed) on every epoch. */
 #define LF_WEIGHT_ZLEVEL 0
 #define LF_CHECK_SECONDS 0.2
 

@@ -105,8 +105,8 @@ static int schema_calls(sqlite3 *db, char *why, size_t n, int *busy){
   return found;
 }
 
-/* Check 2 reads every schema, about 0.2 ms: too much for ppl_predict called
-** once per row. Its answer changes only when a schema does, so a clean
+/* Check 2 reads every schema: too much for ppl_predict called once per
+** row (docs/performance.md, "Scoring a table"). Its answer changes only when a schema does, so a clean
 ** answer is remembered with every database's data version, which changes
 ** with every commit (this connection's or another's). The key is not
 ** trusted while a database has a write transaction open (this

@@ -18,16 +18,16 @@
 **
 ** Where oneDNN would take its reference kernel for the forward's layouts
 ** (on AVX2: the weight gradient and diff_src of a convolution reading 1-3
-** plain channels, the Fashion-MNIST stem: 2.3 s a batch instead of 25 ms),
+** plain channels, the Fashion-MNIST stem; docs/performance.md, Layouts),
 ** the backward primitive picks its own layouts and src/diff_dst (or
 ** diff_src) are reordered to and from them.
 **
 ** One exception: oneDNN 2.6's jit_bf16 weight gradient of a strided
-** convolution with a kernel above 1 is some 30 times slower than its f32
+** convolution with a kernel above 1 is many times slower than its f32
 ** kernel (the ResNet's stride-2 3x3 convolutions, measured with
-** ONEDNN_VERBOSE; docs/performance.md). There the weight gradient runs in
-** f32 on f32 copies of src and diff_dst, made by two reorders that cost a
-** few percent of that.
+** ONEDNN_VERBOSE; docs/performance.md, "Strided convolutions"). There the
+** weight gradient runs in f32 on f32 copies of src and diff_dst, made by
+** two reorders that cost a small part of that.
 */
 #include "lf_layer.h"
 

@@ -160,12 +160,10 @@ size_t lf_dnnl_nfloat(const_dnnl_memory_t mem){
   return dnnl_memory_desc_get_size(md) / sizeof(float);
 }
 
-/* Primitives whose tensors total less than this run serially. Measured
-** (oneDNN 2.6, 2 threads, batch 128, AVX-512 VM, inside a training step):
-** the three inner products of the MLP's 128->10 layer take 14 us in all on
-** one thread against ~30 us on two, its 128x10 reorders 0.5 us against
-** 3.6 us; the 256->128 layer (160 KiB in bf16, 320 KiB in f32) is as fast
-** or faster on the team. */
+/* Primitives whose tensors total less than this run serially: waking the
+** second thread costs more than they take, while the MLP's 256->128 layer
+** (160 KiB in bf16, 320 KiB in f32) is as fast or faster on the team. The
+** figures: docs/performance.md, "Small primitives run on one thread". */
 #define LF_SERIAL_BYTES (128*1024)
 
 /* Bytes of every tensor a primitive reads or writes. */

@@ -5,14 +5,14 @@
 ** The backward primitives are asked for plain (out,in) weights and weight
 ** gradients, the layout of the lf_param, so they use it in place (gemm:jit).
 ** The f32 forward picks its own weight layout (brgemm on a blocked one) and
-** reorders the plain weights into it every step: measured on AVX-512
-** (oneDNN 2.6, batch 128, inside training), gemm:jit's forward on plain
-** weights is its slow case (784->256: 181 us), brgemm takes 132 us plus a
-** 44 us reorder; 256->128: 49 us against 25 + 9 us. In bf16 the same
-** reorder (into the pair-interleaved bf16 layout) costs 73 us, more than
-** brgemm saves, so the bf16 forward stays on plain weights. All-blocked
-** (forward, backward and gradient, with two reorders per step) measured
-** slower still. The relayouts below do nothing when the layouts agree.
+** reorders the plain weights into it every step: gemm:jit's forward on
+** plain weights is its slow case, slower than brgemm plus the reorder. In
+** bf16 the same reorder (into the pair-interleaved bf16 layout) costs more
+** than brgemm saves, so the bf16 forward stays on plain weights.
+** All-blocked (forward, backward and gradient, with two reorders per step)
+** measured slower still. The figures: docs/performance.md, "What the
+** training step does", Layouts. The relayouts below do nothing when the
+** layouts agree.
 **
 ** In bf16 (b->bf16) source, destination and weights are bf16 (weights:
 ** lf_param.data16, plain, kept current by the optimizer, so no per-step
