@@ -15,7 +15,8 @@
 #
 # Environment knobs:
 #   BENCH_RUNS=3        alternating rounds
-#   BENCH_EPOCHS=3      epochs per run (>= 2)
+#   BENCH_EPOCHS=3      epochs per run (>= 2; with 1 the figures are epoch 1,
+#                       data loading and primitive creation included)
 #   BENCH_THREADS=2
 #   BENCH_MODELS="mlp cnn resnet transformer lstm"
 #   BENCH_TRANSFORMER_SUBSET=12000,2000   the Transformer (both sides) trains
@@ -28,6 +29,11 @@
 #                       all 60,000/10,000 images, then seq_parity.py (accuracy
 #                       after BENCH_EPOCHS epochs, seeds 1 and 2 each side,
 #                       alternating; target within 1 point of PyTorch)
+#   BENCH_SUBSET=NTRAIN,NVAL   every other model (both sides) on the first
+#                       NTRAIN training / NVAL test images (default: all):
+#                       a ratio on a loaded machine in minutes instead of
+#                       hours (the ResNet's epoch is 25-45 s idle, 10+
+#                       minutes under a load of 20)
 #   BENCH_PRECISIONS="f32 bf16"   (bf16 only where the CPU has avx512_bf16)
 #   BENCH_TORCH=1       0 skips PyTorch
 #   BENCH_TRAIN=1       0 skips the training comparison with PyTorch
@@ -85,7 +91,8 @@ if [ "${BENCH_TRAIN:-1}" != 0 ]; then
   r=1
   while [ $r -le "$RUNS" ]; do
     for m in $MODELS; do
-      sub=""
+      sub=${BENCH_SUBSET:-}
+      [ "$m" = transformer ] && sub=""
       [ "$m" = transformer ] && [ "$TFULL" != 1 ] && sub=$TSUB
       for p in $PRECS; do
         [ "$m" = transformer ] && [ "$p" != f32 ] && continue   # target is f32
@@ -98,6 +105,9 @@ if [ "${BENCH_TRAIN:-1}" != 0 ]; then
   case " $MODELS " in *" transformer "*)
     if [ "$TFULL" = 1 ]; then echo "# transformer: all 60000/10000 images"
     else echo "# transformer: the first ${TSUB%,*} training / ${TSUB#*,} test images (BENCH_TRANSFORMER_FULL=1: all)"; fi;;
+  esac
+  case "${BENCH_SUBSET:-}" in ?*)
+    echo "# other models: the first ${BENCH_SUBSET%,*} training / ${BENCH_SUBSET#*,} test images (BENCH_SUBSET)";;
   esac
   echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine makes every figure slower; rerun when it is idle)"
 } | tee "$out.raw"
