@@ -15,6 +15,8 @@
 #include <string.h>
 #include "lf_predict.h"
 #include "lf_tabular.h"
+#include "../kernels/lf_loss.h"
+#include "../kernels/lf_metric.h"
 
 int lf_predict_mode_parse(const char *s, lf_predict_mode *mode){
   if( strcmp(s, "raw")==0 ) *mode = LF_PREDICT_RAW;
@@ -309,9 +311,7 @@ static void format_to(const lf_cached_model *e, const float *y, lf_predict_mode 
   int nout = (int)lf_shape_count(&m->out);
   int bce = is_bce(m);
   if( mode == LF_PREDICT_CLASS ){
-    int best = 0;
-    if( bce ) best = y[0] > 0;
-    else for(int k=1; k<nout; k++) if( y[k] > y[best] ) best = k;
+    int best = bce ? y[0] > 0 : lf_argmax(y, nout);
     if( e->class_json && best < m->nclasses_text ){
       put(out, e->class_json[best], strlen(e->class_json[best]));
     }else{
@@ -321,14 +321,11 @@ static void format_to(const lf_cached_model *e, const float *y, lf_predict_mode 
     return;
   }
   double mx = y[0], z = 0;
-  if( mode == LF_PREDICT_PROBA && !bce ){
-    for(int k=1; k<nout; k++) if( y[k] > mx ) mx = y[k];
-    for(int k=0; k<nout; k++) z += exp(y[k] - mx);
-  }
+  if( mode == LF_PREDICT_PROBA && !bce ) lf_softmax_norm(y, nout, &mx, &z);
   put(out, "[", 1);
   for(int k=0; k<nout; k++){
     double v = y[k];
-    if( mode == LF_PREDICT_PROBA ) v = bce ? 1.0/(1.0+exp(-v)) : exp(v - mx)/z;
+    if( mode == LF_PREDICT_PROBA ) v = bce ? lf_sigmoid(v) : lf_softmax_prob(v, mx, z);
     if( k ) put(out, ",", 1);
     put_number(out, (float)v);
   }

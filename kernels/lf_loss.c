@@ -128,6 +128,22 @@ static double lf_huber(double delta, const float *y, const float *target,
   return total * inv_n;
 }
 
+void lf_softmax_norm(const float *y, int n, double *mx, double *z){
+  double m = y[0], s = 0;
+  for(int k=1; k<n; k++) if( y[k] > m ) m = y[k];
+  for(int k=0; k<n; k++) s += exp(y[k] - m);
+  *mx = m;
+  *z = s;
+}
+
+double lf_softmax_prob(double v, double mx, double z){
+  return exp(v - mx)/z;
+}
+
+double lf_sigmoid(double v){
+  return 1.0/(1.0+exp(-v));
+}
+
 double lf_loss_compute(const lf_loss_spec *s, const float *y,
                        const float *target, int batch, int nout, float *dy){
   int64_t n;

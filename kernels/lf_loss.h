@@ -42,4 +42,12 @@ double lf_loss_compute(const lf_loss_spec *s, const float *y,
 /* True if the loss takes class indices as targets (cross-entropy). */
 int lf_loss_is_classification(const lf_loss_spec *s);
 
+/* Outputs read as probabilities (ppl_predict's proba), in double. Softmax
+** of a row y[0..n): lf_softmax_norm gives its max and sum of exp(y - max),
+** then each value's probability is lf_softmax_prob(y[k], mx, z). A
+** BCEWithLogitsLoss output's is lf_sigmoid(y[k]). */
+void lf_softmax_norm(const float *y, int n, double *mx, double *z);
+double lf_softmax_prob(double v, double mx, double z);
+double lf_sigmoid(double v);
+
 #endif

@@ -143,11 +143,15 @@ static int lf_target_class(const lf_metric *m, float t){
   return (int)t;
 }
 
-static int lf_pred_class(const lf_metric *m, const float *row){
-  int k, best = 0;
-  if( m->nout==1 ) return row[0]>0.0f ? 1 : 0;
-  for(k=1; k<m->nout; k++) if( row[k]>row[best] ) best = k;
+int lf_argmax(const float *row, int n){
+  int best = 0;
+  for(int k=1; k<n; k++) if( row[k]>row[best] ) best = k;
   return best;
+}
+
+static int lf_pred_class(const lf_metric *m, const float *row){
+  if( m->nout==1 ) return row[0]>0.0f ? 1 : 0;
+  return lf_argmax(row, m->nout);
 }
 
 /* log(p1/(1-p1)) for p = sigmoid(y) or softmax(y):

@@ -35,6 +35,10 @@ typedef struct lf_metric_args {
 
 typedef struct lf_metric lf_metric;
 
+/* Index of the largest of row[0..n) (the first on ties): the predicted
+** class of a multi-class output row. */
+int lf_argmax(const float *row, int n);
+
 /* nout: model output width (classes for classification). */
 lf_metric *lf_metric_create(lf_metric_kind kind, int nout);
 /* The same with the metric's arguments (NULL: defaults; TopKAccuracy
