@@ -28,7 +28,8 @@
 #   BENCH_TRANSFORMER_FULL=1   the full comparison instead: the Transformer on
 #                       all 60,000/10,000 images, then seq_parity.py (accuracy
 #                       after BENCH_EPOCHS epochs, seeds 1 and 2 each side,
-#                       alternating; target within 1 point of PyTorch)
+#                       alternating; target within 1 point of PyTorch;
+#                       BENCH_PARITY_SEEDS=1,2,3,4 for more seeds)
 #   BENCH_SUBSET=NTRAIN,NVAL   every other model (both sides) on the first
 #                       NTRAIN training / NVAL test images (default: all):
 #                       a ratio on a loaded machine in minutes instead of
@@ -119,7 +120,7 @@ case " $MODELS " in *" transformer "*)
   if [ "$TFULL" = 1 ]; then
     echo "== the Transformer's accuracy against PyTorch, seeds 1 and 2 (tools/bench/seq_parity.py)"
     qout="tools/bench/parity-results-$(date +%Y%m%d-%H%M%S).txt"
-    $PY tools/bench/seq_parity.py --epochs "$EPOCHS" --threads "$THREADS" --seeds 1,2 --torch "$TORCH" | tee "$qout"
+    $PY tools/bench/seq_parity.py --epochs "$EPOCHS" --threads "$THREADS" --seeds "${BENCH_PARITY_SEEDS:-1,2}" --torch "$TORCH" | tee "$qout"
     echo "results: $qout"
   fi;;
 esac
