@@ -28,11 +28,6 @@
 /* ---- small helpers ------------------------------------------------------ */
 
 
-int lf_path_exists(const char *path){
-  struct stat sb;
-  return lstat(path, &sb)==0;
-}
-
 void lf_art_items(const char *pplid, char rel[LF_ART_ITEMS][200]){
   snprintf(rel[0], 200, "Weights/%s", pplid);
   snprintf(rel[1], 200, "Gradients/%s", pplid);
@@ -188,62 +183,6 @@ int lf_hk_not_running(sqlite3 *db, const char *pplid, char *err, size_t n){
     return -1;
   }
   return 0;
-}
-
-int lf_no_links_below(const char *art, const char *path, int include_last, char *err, size_t n){
-  size_t la = strlen(art);
-  while( la > 1 && art[la-1]=='/' ) la--;
-  if( strncmp(path, art, la) != 0 || path[la] != '/' ) return 0;
-  char *p = strdup(path);
-  if( !p ){ snprintf(err, n, "out of memory"); return -1; }
-  int rc = 0;
-  for(char *s = p + la + 1; !rc; s++){
-    char *slash = strchr(s, '/');
-    if( !slash && !include_last ) break;
-    if( slash ) *slash = 0;
-    struct stat sb;
-    if( lstat(p, &sb)==0 && S_ISLNK(sb.st_mode) ){
-      snprintf(err, n, "%s is a symbolic link: LabFlow does not move or delete files through links (it could "
-               "lead out of the project); replace it with the folder it points to", p);
-      rc = -1;
-    }
-    if( !slash ) break;
-    *slash = '/';
-    s = slash;
-  }
-  free(p);
-  return rc;
-}
-
-static __thread int rm_errno;
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw){
-  (void)sb; (void)flag; (void)ftw;
-  if( remove(path) != 0 && !rm_errno ) rm_errno = errno;
-  return 0;
-}
-
-int lf_rm_tree(const char *path, char *err, size_t n){
-  if( !lf_path_exists(path) ) return 0;
-  rm_errno = 0;
-  if( nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && !rm_errno ) rm_errno = errno;
-  if( rm_errno ){
-    snprintf(err, n, "cannot remove %s: %s", path, strerror(rm_errno));
-    return -1;
-  }
-  return 0;
-}
-
-void lf_rmdir_empty(const char *dir, const char *stop){
-  char *d = strdup(dir);
-  if( !d ) return;
-  size_t stoplen = strlen(stop);
-  while( strlen(d) > stoplen && strncmp(d, stop, stoplen)==0 ){
-    if( rmdir(d) != 0 ) break;
-    char *s = strrchr(d, '/');
-    if( !s ) break;
-    *s = 0;
-  }
-  free(d);
 }
 
 /* ---- rows --------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #define LF_ARCHIVE_H
 
 #include <stddef.h>
+#include "lf_file.h"
 #include "lf_sqlite.h"
 #include "lf_project.h"
 #include "lf_journal.h"
@@ -70,25 +71,11 @@ void lf_hk_rollback(sqlite3 *db);
 ** "pipeline 'p' is running (logid N): stop it with ppl_stop('p') first". */
 int lf_hk_not_running(sqlite3 *db, const char *pplid, char *err, size_t n);
 
-/* 0 if no folder between art and path (and, with include_last, not path
-** itself) is a symbolic link; else -1 with err naming it. Paths outside
-** art are not judged here. */
-int lf_no_links_below(const char *art, const char *path, int include_last, char *err, size_t n);
-
-/* Removes a file or a folder tree; 0, or -1 with err set. */
-int lf_rm_tree(const char *path, char *err, size_t n);
-/* Removes dir and then its parents up to (not including) stop while they
-** are empty. */
-void lf_rmdir_empty(const char *dir, const char *stop);
-
 /* The artifacts of a pipeline, relative to an artifacts root:
 ** "Weights/<p>", "Gradients/<p>", "Configs/<p>.json", "Histories/<p>.csv",
 ** "Quicks/<p>.json". Fills rel[LF_ART_ITEMS][...]. */
 #define LF_ART_ITEMS 5
 void lf_art_items(const char *pplid, char rel[LF_ART_ITEMS][200]);
-
-/* 1 if path exists (without following a final symlink). */
-int lf_path_exists(const char *path);
 
 /* ---- the operations ----------------------------------------------------- */
 

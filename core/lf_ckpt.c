@@ -93,119 +93,6 @@ static int64_t rec_bytes(int dtype, int ndim, const int64_t *dim)
 
 /* ---------------------------------------------------------------- writing */
 
-static int write_all(int fd, const void *data, size_t len)
-{
-  const char *p = data;
-  while (len > 0) {
-    ssize_t k = write(fd, p, len < CKPT_ZCHUNK ? len : CKPT_ZCHUNK);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    if (k == 0) { errno = EIO; return -1; }
-    p += k;
-    len -= (size_t)k;
-  }
-  return 0;
-}
-
-/* The body of an atomic write: fills fd, returns 0 or -1 with errno set
-** (or with *zfail set for a zlib failure). */
-typedef int (*ckpt_body_fn)(int fd, void *ctx);
-
-/* Directory part of path, for the directory fsync. Caller frees. */
-static char *dir_of(const char *path)
-{
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL) return strdup(".");
-  if (slash == path) return strdup("/");
-  size_t n = (size_t)(slash - path);
-  char *d = malloc(n + 1);
-  if (d) { memcpy(d, path, n); d[n] = 0; }
-  return d;
-}
-
-/* Writes "<path>.tmp-<pid>" with body, fsyncs it, renames it over path and
-** fsyncs the directory. On failure the temp file is removed and path keeps
-** whatever it held before. what names the file kind in messages. With
-** replace 0 the temp file is linked to path instead, which fails when path
-** exists (EEXIST), so nothing there is ever replaced, even in a race. */
-static int atomic_write_mode(const char *path, const char *what, ckpt_body_fn body,
-                             void *ctx, int replace, char *err, size_t errlen)
-{
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 32);
-  if (tmp == NULL) { ckpt_err(err, errlen, "out of memory writing %s %s", what, path); return -1; }
-  snprintf(tmp, plen + 32, "%s.tmp-%ld", path, (long)getpid());
-
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) {
-    ckpt_err(err, errlen, "cannot create %s %s (temp file %s): %s", what, path, tmp, strerror(errno));
-    free(tmp);
-    return -1;
-  }
-  errno = 0;
-  if (body(fd, ctx) != 0) {
-    int e = errno;
-    if (e != 0) ckpt_err(err, errlen, "cannot write %s %s: %s", what, path, strerror(e));
-    else ckpt_err(err, errlen, "cannot write %s %s: compression failed", what, path);
-    goto fail;
-  }
-  if (fsync(fd) != 0) {
-    ckpt_err(err, errlen, "cannot write %s %s: fsync: %s", what, path, strerror(errno));
-    goto fail;
-  }
-  if (close(fd) != 0) {
-    fd = -1;
-    ckpt_err(err, errlen, "cannot write %s %s: close: %s", what, path, strerror(errno));
-    goto fail;
-  }
-  fd = -1;
-  if (!replace) {
-    if (link(tmp, path) != 0) {
-      if (errno == EEXIST) ckpt_err(err, errlen, "%s %s already exists", what, path);
-      else ckpt_err(err, errlen, "cannot write %s %s: link: %s", what, path, strerror(errno));
-      goto fail;
-    }
-    unlink(tmp);
-  } else if (rename(tmp, path) != 0) {
-    ckpt_err(err, errlen, "cannot write %s %s: rename: %s", what, path, strerror(errno));
-    goto fail;
-  }
-  free(tmp);
-
-  /* Make the rename itself durable. Some file systems refuse fsync on a
-  ** directory (EINVAL); the new file is in place either way. */
-  char *dir = dir_of(path);
-  if (dir != NULL) {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) {
-        ckpt_err(err, errlen, "wrote %s %s but syncing directory %s failed: %s",
-                 what, path, dir, strerror(errno));
-        close(dfd);
-        free(dir);
-        return -1;
-      }
-      close(dfd);
-    }
-    free(dir);
-  }
-  return 0;
-
-fail:
-  if (fd >= 0) close(fd);
-  unlink(tmp);
-  free(tmp);
-  return -1;
-}
-
-static int atomic_write(const char *path, const char *what, ckpt_body_fn body,
-                        void *ctx, char *err, size_t errlen)
-{
-  return atomic_write_mode(path, what, body, ctx, 1, err, errlen);
-}
-
 /* Streams the payload through deflate straight into the file, so writing
 ** a large model needs no payload-sized buffer. */
 typedef struct ckpt_writer {
@@ -234,7 +121,7 @@ static int writer_feed(ckpt_writer *w, const void *data, size_t len, int finish)
       rc = deflate(&w->zs, flush);
       if (rc == Z_STREAM_ERROR) { errno = 0; return -1; }
       size_t have = sizeof w->out - w->zs.avail_out;
-      if (have > 0 && write_all(w->fd, w->out, have) != 0) return -1;
+      if (have > 0 && lf_file_write_all(w->fd, w->out, have) != 0) return -1;
       w->csize += have;
     } while (w->zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
     if (k > 0) p += k;                /* p may be NULL when finishing */
@@ -261,7 +148,7 @@ static int ckpt_body(int fd, void *ctx)
 
   /* Room for the header, filled in once the sizes are known. */
   memset(hdr, 0, sizeof hdr);
-  int rc = write_all(fd, hdr, sizeof hdr);
+  int rc = lf_file_write_all(fd, hdr, sizeof hdr);
   for (int i = 0; rc == 0 && i < job->n; i++) {
     const lf_tensor_rec *r = &job->t[i];
     unsigned char meta[2 + 2 + 8 * 4];
@@ -335,61 +222,7 @@ int lf_ckpt_write(const char *path, const lf_tensor_rec *t, int n, int level,
     }
   }
   ckpt_job job = { t, n, level };
-  return atomic_write(path, "weight file", ckpt_body, &job, err, errlen);
-}
-
-typedef struct bytes_job { const void *data; size_t len; } bytes_job;
-
-static int bytes_body(int fd, void *ctx)
-{
-  const bytes_job *job = ctx;
-  return write_all(fd, job->data, job->len);
-}
-
-int lf_write_file_atomic(const char *path, const void *data, size_t len,
-                         char *err, size_t errlen)
-{
-  if (path == NULL || *path == 0) { ckpt_err(err, errlen, "file path is empty"); return -1; }
-  if (len > 0 && data == NULL) { ckpt_err(err, errlen, "file %s: no data", path); return -1; }
-  bytes_job job = { data, len };
-  return atomic_write(path, "file", bytes_body, &job, err, errlen);
-}
-
-int lf_write_file_new(const char *path, const char *what, const void *data, size_t len,
-                      char *err, size_t errlen)
-{
-  if (path == NULL || *path == 0) { ckpt_err(err, errlen, "file path is empty"); return -1; }
-  if (len > 0 && data == NULL) { ckpt_err(err, errlen, "file %s: no data", path); return -1; }
-  bytes_job job = { data, len };
-  return atomic_write_mode(path, what, bytes_body, &job, 0, err, errlen);
-}
-
-int lf_mkdirs(const char *path, char *err, size_t errlen)
-{
-  if (path == NULL || *path == 0) { ckpt_err(err, errlen, "directory path is empty"); return -1; }
-  char *p = strdup(path);
-  if (p == NULL) { ckpt_err(err, errlen, "out of memory creating directory %s", path); return -1; }
-  /* Create each prefix ending before a '/', then the whole path. */
-  for (char *s = p + 1;; s++) {
-    if (*s != '/' && *s != 0) continue;
-    char saved = *s;
-    *s = 0;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-      ckpt_err(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
-      free(p);
-      return -1;
-    }
-    *s = saved;
-    if (saved == 0) break;
-  }
-  struct stat st;
-  if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    ckpt_err(err, errlen, "cannot create directory %s: a file of that name exists", path);
-    free(p);
-    return -1;
-  }
-  free(p);
-  return 0;
+  return lf_file_write_with(path, "weight file", ckpt_body, &job, 1, err, errlen);
 }
 
 /* ---------------------------------------------------------------- reading */

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "lf_file.h"
 
 #define LF_CKPT_MAGIC "LFWEIGHT"
 #define LF_CKPT_VERSION 1
@@ -47,15 +48,5 @@ void lf_ckpt_free(lf_tensor_rec *t, int n);
 /* Finds a record by name; NULL if absent. */
 const lf_tensor_rec *lf_ckpt_find(const lf_tensor_rec *t, int n,
                                   const char *name);
-
-/* Atomic small-file write (configs, CSV, SVG): temp, fsync, rename, fsync dir. */
-int lf_write_file_atomic(const char *path, const void *data, size_t len,
-                         char *err, size_t errlen);
-/* The same, but path must not exist: the finished temp file is linked to
-** path (EEXIST: "<what> <path> already exists"), never renamed over it. */
-int lf_write_file_new(const char *path, const char *what, const void *data, size_t len,
-                      char *err, size_t errlen);
-/* mkdir -p; returns 0 or -1 with err set. */
-int lf_mkdirs(const char *path, char *err, size_t errlen);
 
 #endif
