@@ -225,27 +225,6 @@ void lf_vt_free_names(char **names, int n){
   sqlite3_free(names);
 }
 
-int lf_vt_history_names(const lf_settings *s, char ***names, int *n){
-  int m = s ? s->nmetrics : 0;
-  int total = 2*(m+2) + 1;
-  char **v = sqlite3_malloc64(sizeof(char*) * (sqlite3_uint64)total);
-  *names = NULL; *n = 0;
-  if( !v ) return SQLITE_NOMEM;
-  static const char *const split[2] = {"train", "val"};
-  int k = 0;
-  for(int p=0; p<2; p++){
-    for(int i=0; i<m; i++) v[k++] = sqlite3_mprintf("%s_%s", split[p], s->metrics[i]);
-    v[k++] = sqlite3_mprintf("%s_loss", split[p]);
-    v[k++] = sqlite3_mprintf("%s_duration", split[p]);
-  }
-  v[k++] = sqlite3_mprintf("lr");   /* the epoch's learning rate, after the schedulers */
-  for(int i=0; i<total; i++){
-    if( !v[i] ){ lf_vt_free_names(v, total); return SQLITE_NOMEM; }
-  }
-  *names = v; *n = total;
-  return SQLITE_OK;
-}
-
 int lf_vt_name_index(char *const *names, int n, const char *name){
   for(int i=0; i<n; i++) if( strcmp(names[i], name)==0 ) return i;
   return -1;
@@ -261,7 +240,7 @@ int lf_vt_declare_history(sqlite3 *db, const char *fn, const char *head,
     *pzErr = sqlite3_mprintf("%s: %s", fn, err);
     return SQLITE_ERROR;
   }
-  int rc = lf_vt_history_names(&s, names, n);
+  int rc = lf_history_names(&s, names, n) ? SQLITE_NOMEM : SQLITE_OK;
   lf_settings_free(&s);
   sqlite3_str *sql = sqlite3_str_new(db);
   sqlite3_str_appendf(sql, "CREATE TABLE x(%s", head);
@@ -272,7 +251,7 @@ int lf_vt_declare_history(sqlite3 *db, const char *fn, const char *head,
   if( rc==SQLITE_OK ) rc = sqlite3_declare_vtab(db, ddl);
   sqlite3_free(ddl);
   if( rc != SQLITE_OK ){
-    lf_vt_free_names(*names, *n);
+    lf_history_names_free(*names, *n);
     *names = NULL;
     *n = 0;
   }

@@ -12,6 +12,7 @@
 
 #include "../core/lf_sqlite.h"
 #include "../core/lf_project.h"
+#include "../core/lf_history.h"
 
 extern const sqlite3_module lf_history_module;   /* vtab_history.c */
 extern const sqlite3_module lf_status_module;    /* vtab_status.c */
@@ -81,12 +82,6 @@ int lf_vt_ppl_must_exist(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const ch
 int lf_vt_prepare(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const char *sql,
                   sqlite3_stmt **st);
 
-/* The history quantity names in column order: train_<metric>...,
-** train_loss, train_duration, val_<metric>..., val_loss, val_duration.
-** *names is a sqlite3_malloc'ed array of sqlite3_malloc'ed strings (free
-** with lf_vt_free_names). With s == NULL (not a project yet) only the
-** loss and duration names. */
-int lf_vt_history_names(const lf_settings *s, char ***names, int *n);
 /* Declares ppl_history, ppl_status and ppl_details afresh on the next use
 ** (after lab_settings added metrics). */
 void lf_vt_refresh_metric_tables(sqlite3 *db);
@@ -101,7 +96,8 @@ void lf_vt_free_names(char **names, int n);
 ** quantity of the project, then `tail` (e.g. "pplid TEXT, epoch INTEGER"
 ** and "ppl HIDDEN"). Fails with "<fn>: not a LabFlow project ..." before
 ** lab_init(), so the first use after it connects with the right columns.
-** *names receives the quantity names (free with lf_vt_free_names). */
+** *names receives the quantity names (core/lf_history.h: free with
+** lf_history_names_free). */
 int lf_vt_declare_history(sqlite3 *db, const char *fn, const char *head,
                           const char *tail, char ***names, int *n, char **pzErr);
 /* Index of name in names, or -1. */

@@ -62,7 +62,7 @@ static int hist_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
 
 static int hist_disconnect(sqlite3_vtab *p){
   hist_vtab *vt = (hist_vtab*)p;
-  lf_vt_free_names(vt->names, vt->nnames);
+  lf_history_names_free(vt->names, vt->nnames);
   sqlite3_free(vt);
   return SQLITE_OK;
 }

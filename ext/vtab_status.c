@@ -70,7 +70,7 @@ static int status_connect(sqlite3 *db, void *aux, int argc, const char *const *a
 
 static int status_disconnect(sqlite3_vtab *p){
   status_vtab *vt = (status_vtab*)p;
-  lf_vt_free_names(vt->names, vt->nnames);
+  lf_history_names_free(vt->names, vt->nnames);
   sqlite3_free(vt);
   return SQLITE_OK;
 }
