@@ -22,6 +22,7 @@
 #include "lf_journal.h"
 #include "lf_ppl.h"
 #include "lf_pplid.h"
+#include "lf_ppl_tables.h"
 #include "lf_txn.h"
 #include "lf_util.h"
 
@@ -187,22 +188,6 @@ int lf_hk_not_running(sqlite3 *db, const char *pplid, char *err, size_t n){
 
 /* ---- rows --------------------------------------------------------------- */
 
-/* The per-pipeline tables, their key column and columns. */
-typedef struct lf_table {
-  const char *name, *key, *cols;
-  int rowid;               /* a rowid table whose rowid order we keep */
-} lf_table;
-
-static const lf_table tables[] = {
-  {"ppls", "pplid", "pplid, config, config_hash, status, created_time", 1},
-  {"ppl_state", "pplid", "pplid, last_epoch, best_epoch, best_value, classes", 0},
-  {"history", "pplid", "pplid, epoch, name, value", 0},
-  {"ppl_edges", "child", "child, base, patch", 0},
-  {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 0},
-  {"ppl_tags", "pplid", "pplid, key, value", 0},
-  {"ppl_plugins", "pplid", "pplid, plugin, version, sha256", 0},
-};
-#define NTABLES (int)(sizeof tables / sizeof tables[0])
 
 /* Runs sql with ?1 = text; 0 or -1 with err. */
 static int exec1(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n){
@@ -229,8 +214,8 @@ static int ppl_in(sqlite3 *db, const char *pplid, int archived, char *err, size_
 
 /* Moves a pipeline's rows between the active and the archive tables. */
 static int move_rows(sqlite3 *db, const char *pplid, int to_archive, char *err, size_t n){
-  for(int i=0; i<NTABLES; i++){
-    const lf_table *t = &tables[i];
+  for(int i=0; i<LF_PPL_NTABLES; i++){
+    const lf_ppl_table *t = &lf_ppl_tables[i];
     const char *src = to_archive ? "" : "archived_", *dst = to_archive ? "archived_" : "";
     char *ins = t->rowid
       ? lf_strf("INSERT INTO main.%s%s(rowid, %s) SELECT CASE WHEN EXISTS(SELECT 1 FROM main.%s%s d "
@@ -250,8 +235,8 @@ static int move_rows(sqlite3 *db, const char *pplid, int to_archive, char *err, 
 
 /* Deletes a pipeline's rows from the active (prefix "") or archive tables. */
 static int delete_rows(sqlite3 *db, const char *prefix, const char *pplid, char *err, size_t n){
-  for(int i=0; i<NTABLES; i++){
-    char *del = lf_strf("DELETE FROM main.%s%s WHERE %s=?1", prefix, tables[i].name, tables[i].key);
+  for(int i=0; i<LF_PPL_NTABLES; i++){
+    char *del = lf_strf("DELETE FROM main.%s%s WHERE %s=?1", prefix, lf_ppl_tables[i].name, lf_ppl_tables[i].key);
     if( !del ){ snprintf(err, n, "out of memory"); return -1; }
     int rc = exec1(db, del, pplid, err, n);
     free(del);

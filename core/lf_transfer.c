@@ -22,6 +22,7 @@
 #include "lf_ppl.h"
 #include "lf_ppl_plugins.h"
 #include "lf_pplid.h"
+#include "lf_ppl_tables.h"
 #include "lf_util.h"
 
 #define BLOB_CHUNK (1 << 20)
@@ -29,22 +30,8 @@
 #define BUNDLE_MAX_FILE 1000000000LL
 
 
-/* The per-pipeline tables a bundle carries: name, key column, columns. */
-/* `optional`: added to the format later, so a bundle written before may
-** lack it (format_version stays 1: readers that do not know the table
-** ignore it). */
-typedef struct btable { const char *name, *key, *cols; int ncols, optional; } btable;
-static const btable btables[] = {
-  {"ppls", "pplid", "pplid, config, config_hash, status, created_time", 5, 0},
-  {"ppl_state", "pplid", "pplid, last_epoch, best_epoch, best_value, classes", 5, 0},
-  {"history", "pplid", "pplid, epoch, name, value", 4, 0},
-  {"ppl_edges", "child", "child, base, patch", 3, 0},
-  {"ppl_weight_files", "pplid", "pplid, epoch, bytes", 3, 0},
-  {"ppl_tags", "pplid", "pplid, key, value", 3, 1},
-  {"ppl_plugins", "pplid", "pplid, plugin, version, sha256", 4, 1},
-};
-#define NBTABLES (int)(sizeof btables / sizeof btables[0])
-
+/* The bundle's tables: manifest, the per-pipeline tables (lf_ppl_tables.h)
+** and files. */
 static const char bundle_ddl[] =
   "CREATE TABLE manifest(key TEXT PRIMARY KEY, value);"
   "CREATE TABLE ppls(pplid TEXT PRIMARY KEY, config TEXT NOT NULL, config_hash TEXT NOT NULL,"
@@ -331,8 +318,8 @@ static int write_bundle(sqlite3 *db, const lf_proj *pj, const lf_pplist *ids, co
     if( bad ) goto done;
   }
   for(int i=0; i<ids->n; i++){
-    for(int t=0; t<NBTABLES; t++){
-      const btable *bt = &btables[t];
+    for(int t=0; t<LF_PPL_NTABLES; t++){
+      const lf_ppl_table *bt = &lf_ppl_tables[t];
       char *sel = lf_strf("SELECT %s FROM main.%s WHERE %s=?1", bt->cols, bt->name, bt->key);
       char *ins = lf_strf("INSERT INTO %s(%s) VALUES(?1, ?2, ?3%s%s)", bt->name, bt->cols,
                        bt->ncols > 3 ? ", ?4" : "", bt->ncols > 4 ? ", ?5" : "");
@@ -903,8 +890,8 @@ static int import_one(importer *im, const incoming *x, const char *staging, int 
     snprintf(err, n, "cannot import '%s': %s", x->pplid, sqlite3_errmsg(db));
     return -1;
   }
-  for(int t=1; t<NBTABLES; t++){
-    const btable *bt = &btables[t];
+  for(int t=1; t<LF_PPL_NTABLES; t++){
+    const lf_ppl_table *bt = &lf_ppl_tables[t];
     if( bt->optional && !bundle_has_table(b, bt->name) ) continue;
     char *sel = lf_strf("SELECT %s FROM %s WHERE %s=?1", bt->cols, bt->name, bt->key);
     char *in2 = lf_strf("INSERT INTO main.%s(%s) VALUES(?1, ?2, ?3%s%s)", bt->name, bt->cols,
