@@ -56,6 +56,11 @@ typedef struct trainer {
   lf_sigint_watch sigint;   /* SIGINT in hosts other than the shell */
   char prev_status[32];     /* ppls.status before this run */
   const char *end_status;   /* ppls.status when the claim goes */
+  int first, epochs;        /* this run's first epoch and epoch count */
+  int patience;             /* epochs without improving that end the run */
+  int caller_threads;       /* restored at the end (lf_threads_apply) */
+  const char *ended;        /* how the run ended: "finished", ... */
+  char ended_msg[256];      /* why, for "early_stop" */
 } trainer;
 
 static char *dupstr(const char *s){
@@ -711,6 +716,148 @@ static char *summary(trainer *t, int first, const char *ended, const char *messa
   return s;
 }
 
+/* Opens a ppl_train call on t (its model open): checks the request, takes
+** the claim and a lab_logs row, reads the pipeline's state, applies the
+** project's threads, loads the data and restores the last epoch. 0: ready
+** to train t->epochs epochs from t->first; 1: nothing to train; -1 with
+** err. Nothing to train from the start takes no claim and no row, so the
+** call changes nothing. */
+static int train_open(trainer *t, char *err, size_t n){
+  const lf_train_request *req = t->req;
+  lf_model *m = &t->c.m;
+  if( m->spec.bf16 && !lf_bf16_supported() ){
+    snprintf(err, n, "precision \"bf16\" needs a CPU with AVX-512 BF16 instructions (avx512_bf16: "
+             "Intel Cooper Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU has none: "
+             "use \"precision\": \"f32\"");
+    return -1;
+  }
+  for(int v=0; v<req->nverbose; v++){
+    if( lf_settings_metric_index(&m->settings, req->verbose[v]) < 0 && strcmp(req->verbose[v], "loss")!=0
+     && strcmp(req->verbose[v], "duration")!=0 && strcmp(req->verbose[v], "lr")!=0 ){
+      snprintf(err, n, "verbose: '%.40s' is not a project metric, 'loss', 'duration' or 'lr'", req->verbose[v]);
+      return -1;
+    }
+  }
+  if( open_private(t, err, n) ) return -1;
+  if( read_state(t, err, n) ) return -1;
+  t->first = t->c.last_epoch + 1;
+  if( req->until_epoch > 0 ? req->until_epoch <= t->c.last_epoch : req->epochs <= 0 ) return 1;
+  lf_sigint_watch_begin(&t->sigint);
+  int made = 0;
+  sqlite3_int64 logid = lf_log_ensure(t->priv, req->logid, &made, err, n);
+  if( !logid ) return -1;
+  if( made ) t->new_logid = logid;
+  if( lf_claim_take(t->priv, req->pplid, logid, &t->runid, t->prev_status, sizeof t->prev_status, err, n) ) return -1;
+  t->claimed = 1;
+  if( read_state(t, err, n) ) return -1;
+  lf_trainer_remove_stale_temps(m->artifacts, req->pplid);
+  t->first = t->c.last_epoch + 1;
+  /* Patience counts epochs since the best epoch of the whole history, as
+  ** the reference does; none given and none in the strategy: no early
+  ** stopping. */
+  int patience = t->patience = req->patience >= 0 ? req->patience : m->settings.patience;
+  int epochs = t->epochs = req->until_epoch > 0 ? req->until_epoch - t->c.last_epoch : req->epochs;
+  if( epochs <= 0 ) return 1;   /* another trainer got there while we waited for the claim */
+  if( patience > 0 && t->c.last_epoch - (t->c.have_best ? t->c.best_epoch : 0) >= patience ){
+    int since = t->c.last_epoch - (t->c.have_best ? t->c.best_epoch : 0);
+    char best[64];
+    if( t->c.have_best ) snprintf(best, sizeof best, "best epoch %d", t->c.best_epoch);
+    else snprintf(best, sizeof best, "no best epoch yet");
+    snprintf(err, n, "pipeline '%s' has gone %d epochs without improving %s (%s, last epoch %d), which "
+             "exhausts patience %d; to train on, pass a larger patience, e.g. ppl_train('%s', %d, %d), "
+             "or 0 for no early stopping", req->pplid, since, m->settings.monitor, best, t->c.last_epoch,
+             patience, req->pplid, epochs, since + patience);
+    return -1;
+  }
+  t->caller_threads = lf_threads_apply(m->settings.threads);
+  if( load_data(t, err, n) ) return -1;
+  char *wpath = NULL, *spath = NULL;
+  if( t->c.last_epoch > 0 ){
+    wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, t->c.last_epoch, err, n);
+    spath = lf_ppl_state_path(m->artifacts, req->pplid, t->c.last_epoch);
+    if( !wpath ){ free(spath); return -1; }
+  }
+  int rc = lf_trainer_prepare(&t->c, wpath, spath, err, n);
+  free(wpath);
+  free(spath);
+  return rc ? -1 : 0;
+}
+
+/* Runs epoch t->c.last_epoch + 1: trains and validates it, writes its
+** files, commits it, then sees whether the run ends (early stopping, a stop
+** request; last: this is the run's last epoch anyway). 0 go on, 1 the run
+** ended (t->ended says how), -1 with err (the epoch did not happen). */
+static int train_one_epoch(trainer *t, lf_progress *pg, int last, char *err, size_t n){
+  const lf_train_request *req = t->req;
+  lf_model *m = &t->c.m;
+  int e = t->c.last_epoch + 1;
+  lf_epoch_result r;
+  int improved;
+  int s = lf_trainer_epoch(&t->c, pg, &r, &improved, err, n);
+  if( s < 0 ) return -1;
+  if( s > 0 ){
+    t->ended = s==1 ? "stop_requested" : "interrupted";
+    if( pg->enabled ) fprintf(stderr, "%s%s epoch %d: %s; epoch not recorded\n", pg->tty ? "\r\033[K" : "",
+                              pg->pplid, e, t->ended);
+    return 1;
+  }
+  /* Files first, durable; then the commit that makes them count. */
+  char *wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, e, err, n);
+  char *spath = lf_ppl_state_path(m->artifacts, req->pplid, e);
+  int64_t wbytes = 0;
+  int rc = (!wpath || !spath) ? -1 : lf_trainer_save(&t->c, wpath, spath, &wbytes, err, n);
+  int drop[64], ndrop = 0;
+  if( rc==0 ) rc = lf_epoch_commit(t->priv, req->pplid, e, &r, wbytes, t->c.best_epoch, t->c.best_value,
+                                   t->c.classes_json, m->settings.keep_all, drop, &ndrop, err, n);
+  if( rc ){
+    /* The epoch did not happen: its files go, the previous ones stay. */
+    if( wpath ) unlink(wpath);
+    if( spath ) unlink(spath);
+    free(wpath); free(spath);
+    return -1;
+  }
+  free(wpath); free(spath);
+  t->c.last_epoch = e;
+  lf_epoch_cleanup(m->artifacts, req->pplid, e, drop, ndrop);
+  lf_progress_epoch_end(pg, r.names, r.values, r.n, improved ? "best" : "");
+  int since = e - (t->c.have_best ? t->c.best_epoch : 0);
+  if( t->patience > 0 && since >= t->patience ){
+    t->ended = "early_stop";
+    snprintf(t->ended_msg, sizeof t->ended_msg, "no improvement of %s for %d epochs (best epoch %d)",
+             m->settings.monitor, since, t->c.have_best ? t->c.best_epoch : 0);
+    return 1;
+  }
+  int s2 = stop_requested(t, 1);
+  if( s2 && !last ){
+    t->ended = s2==1 ? "stop_requested" : "interrupted";
+    return 1;
+  }
+  return 0;
+}
+
+/* Ends the call: the answer (ok: the JSON summary, else NULL with err as
+** it is), the status the claim leaves, and every resource given back. */
+static char *train_finish(trainer *t, int ok, char *err, size_t n){
+  char *result = NULL;
+  if( ok ){
+    result = summary(t, t->first, t->ended, t->ended_msg[0] ? t->ended_msg : NULL);
+    if( !result ) snprintf(err, n, "out of memory");
+    /* What docs/sql-reference.md promises for ppls.status. */
+    t->end_status = strcmp(t->ended, "early_stop")==0 ? "early_stopped"
+                  : strcmp(t->ended, "finished")==0 ? (t->c.last_epoch >= t->first ? "trained" : t->prev_status)
+                  : "stopped";
+  }
+  /* A call that failed after committing epochs stopped before its end. */
+  if( !t->end_status && t->first > 0 && t->c.last_epoch >= t->first ) t->end_status = "stopped";
+  /* A call that failed before committing an epoch changed nothing: the
+  ** lab_logs row it made for this connection goes too. */
+  if( !result && t->new_logid && (t->first == 0 || t->c.last_epoch < t->first) ) lf_log_delete(t->priv, t->new_logid);
+  trainer_close(t);
+  lf_sigint_watch_end(&t->sigint);
+  lf_threads_restore(t->caller_threads);
+  return result;
+}
+
 char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   trainer t;
   memset(&t, 0, sizeof t);
@@ -719,141 +866,14 @@ char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n){
   t.c.pplid = req->pplid;
   t.c.hooks.stop = stop_requested;
   t.c.hooks.arg = &t;
-  char *result = NULL;
-  int first = 0, caller_threads = 0;   /* restored at the end (lf_threads_apply) */
+  t.ended = "finished";
   if( lf_model_open(db, req->pplid, &t.c.m, err, n) ) return NULL;
-  lf_model *m = &t.c.m;
-  if( m->spec.bf16 && !lf_bf16_supported() ){
-    snprintf(err, n, "precision \"bf16\" needs a CPU with AVX-512 BF16 instructions (avx512_bf16: "
-             "Intel Cooper Lake or Sapphire Rapids and later, AMD Zen 4 and later); this CPU has none: "
-             "use \"precision\": \"f32\"");
-    goto done;
+  int s = train_open(&t, err, n);
+  if( s==0 ){
+    lf_progress pg;
+    lf_progress_init(&pg, t.c.m.settings.progress, req->progress_label ? req->progress_label : req->pplid,
+                     t.first, t.first + t.epochs - 1, req->verbose, req->nverbose, req->quiet);
+    for(int k=0; s==0 && k<t.epochs; k++) s = train_one_epoch(&t, &pg, k==t.epochs - 1, err, n);
   }
-  for(int v=0; v<req->nverbose; v++){
-    if( lf_settings_metric_index(&m->settings, req->verbose[v]) < 0 && strcmp(req->verbose[v], "loss")!=0
-     && strcmp(req->verbose[v], "duration")!=0 && strcmp(req->verbose[v], "lr")!=0 ){
-      snprintf(err, n, "verbose: '%.40s' is not a project metric, 'loss', 'duration' or 'lr'", req->verbose[v]);
-      goto done;
-    }
-  }
-  if( open_private(&t, err, n) ) goto done;
-  /* Nothing to train (epochs 0, or already at until_epoch): answer without
-  ** a claim or a lab_logs row, so the call changes nothing. */
-  if( read_state(&t, err, n) ) goto done;
-  first = t.c.last_epoch + 1;
-  if( req->until_epoch > 0 ? req->until_epoch <= t.c.last_epoch : req->epochs <= 0 ){
-    result = summary(&t, first, "finished", NULL);
-    if( !result ) snprintf(err, n, "out of memory");
-    goto done;
-  }
-  lf_sigint_watch_begin(&t.sigint);
-  int made = 0;
-  sqlite3_int64 logid = lf_log_ensure(t.priv, req->logid, &made, err, n);
-  if( !logid ) goto done;
-  if( made ) t.new_logid = logid;
-  if( lf_claim_take(t.priv, req->pplid, logid, &t.runid, t.prev_status, sizeof t.prev_status, err, n) ) goto done;
-  t.claimed = 1;
-  if( read_state(&t, err, n) ) goto done;
-  lf_trainer_remove_stale_temps(m->artifacts, req->pplid);
-  first = t.c.last_epoch + 1;
-  /* Patience counts epochs since the best epoch of the whole history, as
-  ** the reference does; none given and none in the strategy: no early
-  ** stopping. */
-  int patience = req->patience >= 0 ? req->patience : m->settings.patience;
-  int epochs = req->until_epoch > 0 ? req->until_epoch - t.c.last_epoch : req->epochs;
-  if( epochs <= 0 ){   /* another trainer got there while we waited for the claim */
-    result = summary(&t, first, "finished", NULL);
-    if( !result ) snprintf(err, n, "out of memory");
-    goto done;
-  }
-  if( patience > 0 && t.c.last_epoch - (t.c.have_best ? t.c.best_epoch : 0) >= patience ){
-    int since = t.c.last_epoch - (t.c.have_best ? t.c.best_epoch : 0);
-    char best[64];
-    if( t.c.have_best ) snprintf(best, sizeof best, "best epoch %d", t.c.best_epoch);
-    else snprintf(best, sizeof best, "no best epoch yet");
-    snprintf(err, n, "pipeline '%s' has gone %d epochs without improving %s (%s, last epoch %d), which "
-             "exhausts patience %d; to train on, pass a larger patience, e.g. ppl_train('%s', %d, %d), "
-             "or 0 for no early stopping", req->pplid, since, m->settings.monitor, best, t.c.last_epoch,
-             patience, req->pplid, epochs, since + patience);
-    goto done;
-  }
-  caller_threads = lf_threads_apply(m->settings.threads);
-  if( load_data(&t, err, n) ) goto done;
-  {
-    char *wpath = NULL, *spath = NULL;
-    if( t.c.last_epoch > 0 ){
-      wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, t.c.last_epoch, err, n);
-      spath = lf_ppl_state_path(m->artifacts, req->pplid, t.c.last_epoch);
-      if( !wpath ){ free(spath); goto done; }
-    }
-    int rc = lf_trainer_prepare(&t.c, wpath, spath, err, n);
-    free(wpath);
-    free(spath);
-    if( rc ) goto done;
-  }
-  lf_progress pg;
-  lf_progress_init(&pg, m->settings.progress, req->progress_label ? req->progress_label : req->pplid,
-                   first, first + epochs - 1, req->verbose, req->nverbose, req->quiet);
-  const char *ended = "finished";
-  char ended_msg[256] = "";
-  for(int k=0; k<epochs; k++){
-    int e = t.c.last_epoch + 1;
-    lf_epoch_result r;
-    int improved;
-    int s = lf_trainer_epoch(&t.c, &pg, &r, &improved, err, n);
-    if( s < 0 ) goto done;
-    if( s > 0 ){
-      ended = s==1 ? "stop_requested" : "interrupted";
-      if( pg.enabled ) fprintf(stderr, "%s%s epoch %d: %s; epoch not recorded\n", pg.tty ? "\r\033[K" : "",
-                               pg.pplid, e, ended);
-      break;
-    }
-    /* Files first, durable; then the commit that makes them count. */
-    char *wpath = lf_ppl_path(m->artifacts, "weight", req->pplid, e, err, n);
-    char *spath = lf_ppl_state_path(m->artifacts, req->pplid, e);
-    int64_t wbytes = 0;
-    int rc = (!wpath || !spath) ? -1 : lf_trainer_save(&t.c, wpath, spath, &wbytes, err, n);
-    int drop[64], ndrop = 0;
-    if( rc==0 ) rc = lf_epoch_commit(t.priv, req->pplid, e, &r, wbytes, t.c.best_epoch, t.c.best_value,
-                                     t.c.classes_json, m->settings.keep_all, drop, &ndrop, err, n);
-    if( rc ){
-      /* The epoch did not happen: its files go, the previous ones stay. */
-      if( wpath ) unlink(wpath);
-      if( spath ) unlink(spath);
-      free(wpath); free(spath);
-      goto done;
-    }
-    free(wpath); free(spath);
-    t.c.last_epoch = e;
-    lf_epoch_cleanup(m->artifacts, req->pplid, e, drop, ndrop);
-    lf_progress_epoch_end(&pg, r.names, r.values, r.n, improved ? "best" : "");
-    int since = e - (t.c.have_best ? t.c.best_epoch : 0);
-    if( patience > 0 && since >= patience ){
-      ended = "early_stop";
-      snprintf(ended_msg, sizeof ended_msg, "no improvement of %s for %d epochs (best epoch %d)",
-               m->settings.monitor, since, t.c.have_best ? t.c.best_epoch : 0);
-      break;
-    }
-    int s2 = stop_requested(&t, 1);
-    if( s2 && k < epochs - 1 ){
-      ended = s2==1 ? "stop_requested" : "interrupted";
-      break;
-    }
-  }
-  result = summary(&t, first, ended, ended_msg[0] ? ended_msg : NULL);
-  if( !result ) snprintf(err, n, "out of memory");
-  /* What docs/sql-reference.md promises for ppls.status. */
-  t.end_status = strcmp(ended, "early_stop")==0 ? "early_stopped"
-               : strcmp(ended, "finished")==0 ? (t.c.last_epoch >= first ? "trained" : t.prev_status)
-               : "stopped";
-done:
-  /* A call that failed after committing epochs stopped before its end. */
-  if( !t.end_status && first > 0 && t.c.last_epoch >= first ) t.end_status = "stopped";
-  /* A call that failed before committing an epoch changed nothing: the
-  ** lab_logs row it made for this connection goes too. */
-  if( !result && t.new_logid && (first == 0 || t.c.last_epoch < first) ) lf_log_delete(t.priv, t.new_logid);
-  trainer_close(&t);
-  lf_sigint_watch_end(&t.sigint);
-  lf_threads_restore(caller_threads);
-  return result;
+  return train_finish(&t, s >= 0, err, n);
 }
