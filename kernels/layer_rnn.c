@@ -23,6 +23,11 @@
 **
 ** Dropout between layers draws its mask from the rng handed to forward,
 ** in a fixed order, so training is reproducible and resumes exactly.
+**
+** Each stacked layer has two forward primitives: forward_training, which
+** fills the workspace backward reads, and forward_inference (no
+** workspace; oneDNN may keep the weights in its packed inference layout)
+** for validation, ppl_evaluate and ppl_predict (training=0).
 */
 #include "lf_layer.h"
 
@@ -48,11 +53,13 @@ static const int gru_gates[3] = {1, 0, 2};
 typedef struct rnn_stack {          /* one stacked layer */
   int in;                           /* input width */
   lf_prim fwd, bwd;
+  lf_prim inf;                      /* forward_inference (no workspace) */
   dnnl_memory_t src, dst, dsrc, ddst;  /* ntc views, handles set per pass */
   dnnl_memory_t ws;                 /* forward workspace, read by backward */
   dnnl_memory_t wl, wi, b;          /* staging: plain f32 ldgoi/ldgo */
   dnnl_memory_t gwl, gwi, gb;       /* their gradients, same layouts */
   lf_relayout wl_fwd, wi_fwd, wl_bwd, wi_bwd, gwl_out, gwi_out;
+  lf_relayout wl_inf, wi_inf;       /* staging -> the inference weights */
   void *out;                        /* its output (if not the net's dst) */
   void *drop;                       /* out after dropout (training) */
   float *mask;                      /* dropout mask, 0 or 1/(1-p) */
@@ -146,11 +153,13 @@ static void rnn_release(void *p){
     rnn_stack *k = &s->st[l];
     lf_prim_free(&k->fwd);
     lf_prim_free(&k->bwd);
+    lf_prim_free(&k->inf);
     dnnl_memory_t m[] = {k->src, k->dst, k->dsrc, k->ddst, k->ws, k->wl, k->wi, k->b, k->gwl, k->gwi, k->gb};
     for(size_t i=0; i<sizeof m/sizeof m[0]; i++) if( m[i] ) dnnl_memory_destroy(m[i]);
     lf_relayout_free(&k->wl_fwd); lf_relayout_free(&k->wi_fwd);
     lf_relayout_free(&k->wl_bwd); lf_relayout_free(&k->wi_bwd);
     lf_relayout_free(&k->gwl_out); lf_relayout_free(&k->gwi_out);
+    lf_relayout_free(&k->wl_inf); lf_relayout_free(&k->wi_inf);
     free(k->out); free(k->drop); free(k->mask); free(k->dout);
   }
   lf_relayout_free(&s->x_in);
@@ -174,21 +183,23 @@ static int md_tag(dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_data
   return lf_dnnl_check(dnnl_memory_desc_init_by_tag(md, nd, d, dt, tag), "RNN memory descriptor", err, errlen);
 }
 
-/* The operation descriptors of one stacked layer. wdt: the diff weights'
-** data type. */
-static int rnn_descs(const rnn_state *s, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+/* The operation descriptors of one stacked layer: forward with prop kind
+** fprop (forward_training or forward_inference) and, when bd is set,
+** backward. */
+static int rnn_descs(const rnn_state *s, dnnl_prop_kind_t fprop,
+                     const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                      const dnnl_memory_desc_t *wl, const dnnl_memory_desc_t *wi, const dnnl_memory_desc_t *b,
                      const dnnl_memory_desc_t *dwl, const dnnl_memory_desc_t *dwi,
                      const dnnl_memory_desc_t *dsrc, const dnnl_memory_desc_t *ddst,
                      dnnl_rnn_desc_t *fd, dnnl_rnn_desc_t *bd, char *err, size_t errlen){
   dnnl_rnn_direction_t dir = s->D==2 ? dnnl_bidirectional_concat : dnnl_unidirectional_left2right;
   if( s->gru ){
-    return lf_dnnl_check(dnnl_lbr_gru_forward_desc_init(fd, dnnl_forward_training, dir, src, NULL,
+    return lf_dnnl_check(dnnl_lbr_gru_forward_desc_init(fd, fprop, dir, src, NULL,
              wl, wi, b, dst, NULL, 0), "GRU forward descriptor", err, errlen)
       || (bd && lf_dnnl_check(dnnl_lbr_gru_backward_desc_init(bd, dnnl_backward, dir, src, NULL,
              wl, wi, b, dst, NULL, dsrc, NULL, dwl, dwi, b, ddst, NULL, 0), "GRU backward descriptor", err, errlen));
   }
-  return lf_dnnl_check(dnnl_lstm_forward_desc_init(fd, dnnl_forward_training, dir, src, NULL, NULL,
+  return lf_dnnl_check(dnnl_lstm_forward_desc_init(fd, fprop, dir, src, NULL, NULL,
            wl, wi, b, dst, NULL, NULL, 0), "LSTM forward descriptor", err, errlen)
     || (bd && lf_dnnl_check(dnnl_lstm_backward_desc_init(bd, dnnl_backward, dir, src, NULL, NULL,
            wl, wi, b, dst, NULL, NULL, dsrc, NULL, NULL, dwl, dwi, b, ddst, NULL, NULL, 0),
@@ -217,11 +228,17 @@ static int rnn_build_stack(const lf_layer *L, rnn_state *s, int l, int need_bwd,
    || md_tag(&b_md, 4, bdims, dnnl_f32, dnnl_ldgo, err, errlen)
    || md_tag(&dwl_any, 5, wldims, dnnl_f32, dnnl_format_tag_any, err, errlen)
    || md_tag(&dwi_any, 5, widims, dnnl_f32, dnnl_format_tag_any, err, errlen) ) return -1;
-  if( rnn_descs(s, &src, &dst, &wl_any, &wi_any, &b_md, &dwl_any, &dwi_any, &dsrc, &ddst, &fd, need_bwd ? &bd : NULL, err, errlen) ){
+  if( rnn_descs(s, dnnl_forward_training, &src, &dst, &wl_any, &wi_any, &b_md, &dwl_any, &dwi_any, &dsrc, &ddst,
+                &fd, need_bwd ? &bd : NULL, err, errlen) ){
     return -1;
   }
   snprintf(what, sizeof what, "oneDNN %s forward (%s)", name, s->bf16 ? "bf16" : "f32");
   if( lf_prim_create(&k->fwd, &fd, 0, 0, what, err, errlen) ) return -1;
+  dnnl_rnn_desc_t id;
+  snprintf(what, sizeof what, "oneDNN %s inference (%s)", name, s->bf16 ? "bf16" : "f32");
+  if( rnn_descs(s, dnnl_forward_inference, &src, &dst, &wl_any, &wi_any, &b_md, &dwl_any, &dwi_any, &dsrc, &ddst,
+                &id, NULL, err, errlen)
+   || lf_prim_create(&k->inf, &id, 0, 0, what, err, errlen) ) return -1;
   const dnnl_memory_desc_t *ws = lf_prim_md(&k->fwd, dnnl_query_workspace_md, 0);
   if( lf_dnnl_mem(&k->src, &src, DNNL_MEMORY_NONE, err, errlen)
    || lf_dnnl_mem(&k->dst, &dst, DNNL_MEMORY_NONE, err, errlen)
@@ -230,7 +247,9 @@ static int rnn_build_stack(const lf_layer *L, rnn_state *s, int l, int need_bwd,
    || lf_dnnl_mem(&k->wi, &wi_st, DNNL_MEMORY_ALLOCATE, err, errlen)
    || lf_dnnl_mem(&k->b, &b_md, DNNL_MEMORY_ALLOCATE, err, errlen)
    || lf_relayout_init(&k->wl_fwd, &wl_st, lf_prim_md(&k->fwd, dnnl_query_weights_md, 0), 1, err, errlen)
-   || lf_relayout_init(&k->wi_fwd, &wi_st, lf_prim_md(&k->fwd, dnnl_query_weights_md, 1), 1, err, errlen) ){
+   || lf_relayout_init(&k->wi_fwd, &wi_st, lf_prim_md(&k->fwd, dnnl_query_weights_md, 1), 1, err, errlen)
+   || lf_relayout_init(&k->wl_inf, &wl_st, lf_prim_md(&k->inf, dnnl_query_weights_md, 0), 1, err, errlen)
+   || lf_relayout_init(&k->wi_inf, &wi_st, lf_prim_md(&k->inf, dnnl_query_weights_md, 1), 1, err, errlen) ){
     return -1;
   }
   if( !need_bwd ) return 0;
@@ -429,16 +448,19 @@ static int rnn_forward(const lf_layer *L, void *p, const lf_layer_run *r, char *
   for(int l=0; l<s->nl; l++){
     rnn_stack *k = &s->st[l];
     void *out = k->out ? k->out : lf_dnnl_ptr(r->dst);
+    /* Training keeps the workspace for backward; inference has none. */
+    const lf_prim *prim = r->training ? &k->fwd : &k->inf;
+    const lf_relayout *wl = r->training ? &k->wl_fwd : &k->wl_inf, *wi = r->training ? &k->wi_fwd : &k->wi_inf;
     rnn_pack(L, s, l);
     if( set_handle(k->src, stack_input(s, x, l), err, errlen)
      || set_handle(k->dst, out, err, errlen)
-     || lf_relayout_run(&k->wl_fwd, k->wl, r->stream, err, errlen)
-     || lf_relayout_run(&k->wi_fwd, k->wi, r->stream, err, errlen) ) return -1;
+     || lf_relayout_run(wl, k->wl, r->stream, err, errlen)
+     || lf_relayout_run(wi, k->wi, r->stream, err, errlen) ) return -1;
     dnnl_exec_arg_t args[6] = {
-      {DNNL_ARG_SRC_LAYER, k->src}, {DNNL_ARG_WEIGHTS_LAYER, lf_relayout_mem(&k->wl_fwd, k->wl)},
-      {DNNL_ARG_WEIGHTS_ITER, lf_relayout_mem(&k->wi_fwd, k->wi)}, {DNNL_ARG_BIAS, k->b},
+      {DNNL_ARG_SRC_LAYER, k->src}, {DNNL_ARG_WEIGHTS_LAYER, lf_relayout_mem(wl, k->wl)},
+      {DNNL_ARG_WEIGHTS_ITER, lf_relayout_mem(wi, k->wi)}, {DNNL_ARG_BIAS, k->b},
       {DNNL_ARG_DST_LAYER, k->dst}, {DNNL_ARG_WORKSPACE, k->ws}};
-    if( lf_prim_run(&k->fwd, r->stream, k->ws ? 6 : 5, args, L->ops->loc, err, errlen)
+    if( lf_prim_run(prim, r->stream, r->training && k->ws ? 6 : 5, args, L->ops->loc, err, errlen)
      || lf_dnnl_check(dnnl_stream_wait(r->stream), L->ops->loc, err, errlen) ) return -1;
     if( s->dropped && k->drop ){
       float keep = (float)(1.0 / (1.0 - a->dropout));

@@ -1164,6 +1164,71 @@ static void test_rnn_forward(void){
   }
 }
 
+/* Inference (training=0: validation, ppl_evaluate, ppl_predict) runs
+** oneDNN's forward_inference primitive, training its forward_training one
+** (with the workspace backward reads): on the same weights and batch
+** (no dropout) both give the same outputs, and a training step after an
+** inference pass still gives the gradients of a step without it. */
+static void test_rnn_inference(void){
+  for(int gru=0; gru<2; gru++){
+    for(int cfg=0; cfg<2; cfg++){
+      const char *loc = gru ? "GRU" : "LSTM";
+      /* cfg 0: the bench's shape (one layer, last step); 1: 2 layers, bidirectional */
+      lf_layer_spec L = cfg==0 ? rnn(loc, 16, 1, 0, 0, 1) : rnn(loc, 6, 2, 1, 0, 0);
+      lf_shape in = shape2(7, 5);
+      char err[512];
+      lf_rng rng;
+      lf_rng_seed(&rng, 31 + gru*2 + cfg);
+      lf_net *net = lf_net_create(&L, 1, &in, err, sizeof err);
+      CHECK(net!=0, "%s cfg %d: create (%s)", loc, cfg, net ? "" : err);
+      if( !net ) continue;
+      lf_net_init_params(net, &rng);
+      int N = 4;
+      lf_shape os = lf_net_out_shape(net);
+      int64_t nout = (int64_t)N * lf_shape_count(&os);
+      float *x = randn(N*7*5, &rng), *dy = randn(nout, &rng);
+      float *yt = malloc(sizeof(float)*(size_t)nout), *yi = malloc(sizeof(float)*(size_t)nout);
+      int np = lf_net_param_count(net);
+      int64_t ng = 0;
+      for(int i=0; i<np; i++) ng += lf_net_param(net, i)->n;
+      float *g1 = malloc(sizeof(float)*(size_t)ng), *g2 = malloc(sizeof(float)*(size_t)ng);
+      lf_rng d1, d2;
+      lf_rng_seed(&d1, 5); lf_rng_seed(&d2, 5);
+      const float *y = lf_net_forward(net, x, N, 1, &d1, err, sizeof err);
+      int ok = y != 0;
+      if( ok ) memcpy(yt, y, sizeof(float)*(size_t)nout);
+      ok = ok && lf_net_backward(net, dy, N, err, sizeof err)==0;
+      for(int i=0, at=0; ok && i<np; at += (int)lf_net_param(net, i)->n, i++){
+        memcpy(g1 + at, lf_net_param(net, i)->grad, sizeof(float)*(size_t)lf_net_param(net, i)->n);
+      }
+      y = ok ? lf_net_forward(net, x, N, 0, 0, err, sizeof err) : 0;
+      ok = y != 0;
+      if( ok ) memcpy(yi, y, sizeof(float)*(size_t)nout);
+      double worst = 0;
+      for(int64_t i=0; ok && i<nout; i++) if( fabs((double)yi[i]-yt[i]) > worst ) worst = fabs((double)yi[i]-yt[i]);
+      CHECK(ok && worst <= 1e-6, "%s cfg %d: inference forward equals the training forward (max diff %.1e)%s",
+            loc, cfg, worst, ok ? "" : err);
+      /* inference, then a training step: the same gradients */
+      y = ok ? lf_net_forward(net, x, N, 1, &d2, err, sizeof err) : 0;
+      ok = y != 0 && lf_net_backward(net, dy, N, err, sizeof err)==0;
+      for(int i=0, at=0; ok && i<np; at += (int)lf_net_param(net, i)->n, i++){
+        memcpy(g2 + at, lf_net_param(net, i)->grad, sizeof(float)*(size_t)lf_net_param(net, i)->n);
+      }
+      CHECK(ok && memcmp(g1, g2, sizeof(float)*(size_t)ng)==0,
+            "%s cfg %d: a training step after an inference pass gives the same gradients%s", loc, cfg, ok ? "" : err);
+      /* another batch size: inference only */
+      y = lf_net_forward(net, x, 1, 0, 0, err, sizeof err);
+      double w1 = 0;
+      int64_t per = nout / N;
+      for(int64_t i=0; y && i<per; i++) if( fabs((double)y[i]-yt[i]) > w1 ) w1 = fabs((double)y[i]-yt[i]);
+      CHECK(y && w1 <= 1e-6, "%s cfg %d: one sample alone (inference) equals its row of the batch (max diff %.1e)%s",
+            loc, cfg, w1, y ? "" : err);
+      free(x); free(dy); free(yt); free(yi); free(g1); free(g2);
+      lf_net_free(net);
+    }
+  }
+}
+
 /* bf16 (where the CPU has it): the same outputs within bf16 precision,
 ** and a training step runs; elsewhere a clear refusal. */
 static void test_rnn_bf16(void){
@@ -1497,5 +1562,6 @@ int main(void){
   test_rnn_forward();
   test_rnn_gradients();
   test_rnn_bf16();
+  test_rnn_inference();
   TEST_EXIT();
 }
