@@ -7,7 +7,8 @@
 #   make bench      speed/memory against PyTorch (see tools/bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make asan       run the test suite with ASan+UBSan builds
-#   make lint       cppcheck (a chosen set of checks) over ext/ core/ kernels/
+#   make lint       cppcheck and clang-tidy (chosen checks) over ext/ core/ kernels/
+#   make format     clang-format -i (.clang-format) over their sources and headers
 #   make ctest-lib  the static library of core/ + kernels/ the C tests link
 #
 # `make test` builds with -Werror (WERROR=1); a plain `make` warns only, so a
@@ -55,6 +56,7 @@ LDLIBS      += $(shell pkg-config --libs libprotobuf-c)
 endif
 OBJ         := $(patsubst %.c,$(BUILD)/%.o,$(SRC))
 LINT_SRC    := $(EXT_SRC) $(CORE_SRC) $(KERNEL_SRC)
+FORMAT_SRC  := $(LINT_SRC) $(wildcard ext/*.h core/*.h kernels/*.h)
 
 # The C tests (tests/run_c.sh) link one static library of core/ + kernels/
 # built with the tests' flags (LF_STANDALONE: plain libsqlite3), instead of
@@ -66,7 +68,7 @@ CTEST_BUILD := build/ctest$(if $(strip $(CTEST_FLAGS)),-$(shell printf '%s' '$(C
 CTEST_OBJ   := $(patsubst %.c,$(CTEST_BUILD)/%.o,$(CORE_SRC) $(KERNEL_SRC) $(SCHEMA_C))
 CTEST_LIB   := $(CTEST_BUILD)/liblabflow_core.a
 
-.PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz lint ctest-lib ctest-lib-path werror-check mpi
+.PHONY: all deps demo test test-only bench install uninstall asan clean check-all fuzz lint ctest-lib ctest-lib-path werror-check mpi format
 
 # labflow-mpi (docs/mpi.md) is built only where Open MPI's compiler
 # wrapper and mpi.h are found; the extension never links MPI.
@@ -137,9 +139,15 @@ werror-check: all
 	  echo "make: objects built with warnings (make test builds with -Werror):"; \
 	  for w in $$bad; do cat "$$w"; done; exit 1; fi
 
-# cppcheck with the checks chosen in tools/lint.sh; clean is part of make test.
+# cppcheck and clang-tidy with the checks chosen in tools/lint.sh; clean is
+# part of make test. LF_LINT_FORMAT=1 adds the clang-format check.
 lint:
 	sh tools/lint.sh $(LINT_SRC)
+
+# Rewrites the sources in the style of .clang-format (which says what it
+# cannot keep of the existing style). The tree has not been reformatted yet.
+format:
+	$$(command -v clang-format-14 || command -v clang-format) -i $(FORMAT_SRC)
 
 # The schema lives in sql/schema.sql and is compiled in as a C string.
 $(SCHEMA_C): sql/schema.sql tools/embed_text.sh

@@ -339,7 +339,7 @@ static plugin_row *stage(lfp_registrar *r, lf_kind kind, const char *name, const
   if( published_rows() + r->nstaged >= MAX_ROWS ){ reg_fail(r, "too many plugin components in this process (at most %s)%s", "1024", NULL); return NULL; }
   if( r->nstaged==r->cap ){
     int cap = r->cap ? 2*r->cap : 8;
-    plugin_row **s = realloc(r->staged, (size_t)cap * sizeof *s);
+    plugin_row **s = realloc(r->staged, (size_t)cap * sizeof *s);  /* NOLINT(bugprone-sizeof-expression): an array of pointers */
     if( !s ){ reg_fail(r, "out of memory%s%s", "", NULL); return NULL; }
     r->staged = s;
     r->cap = cap;

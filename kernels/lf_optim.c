@@ -142,7 +142,7 @@ static double lf_sched_lr(const lf_optim_spec *s, int64_t epoch){
   switch( s->sched ){
     case LF_SCHED_STEP:
       if( s->step_size<=0 ) return s->lr;
-      return s->lr * pow(s->gamma, (double)(epoch / s->step_size));
+      return s->lr * pow(s->gamma, (double)(epoch / s->step_size));  /* NOLINT(bugprone-integer-division): floored, as PyTorch's StepLR */
     case LF_SCHED_COSINE:
       if( s->t_max<=0 ) return s->lr;
       return s->eta_min + (s->lr - s->eta_min)

@@ -7,7 +7,7 @@
 # (openmpi-bin, libopenmpi-dev) makes labflow-mpi (docs/mpi.md) and runs its
 # tests (the extension itself never links MPI).
 set -e
-PKGS="build-essential libsqlite3-dev sqlite3 libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist python3 clang-14 libclang-rt-14-dev cppcheck libprotobuf-c-dev protobuf-c-compiler libonnx-dev python3-onnx openmpi-bin libopenmpi-dev ${LF_EXTRA_PKGS:-}"
+PKGS="build-essential libsqlite3-dev sqlite3 libdnnl-dev libcjson-dev zlib1g-dev dataset-fashion-mnist python3 clang-14 libclang-rt-14-dev cppcheck clang-tidy-14 clang-format-14 libprotobuf-c-dev protobuf-c-compiler libonnx-dev python3-onnx openmpi-bin libopenmpi-dev ${LF_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
