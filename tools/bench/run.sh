@@ -43,6 +43,9 @@
 #   BENCH_PREDICT_ROWS=100000   rows of each scored table
 #   BENCH_SWEEP=1       0 skips successive halving vs the full grid (sweep_bench.sh)
 #   BENCH_SCALE=1       0 skips the analysis-tables-at-scale part
+#   BENCH_MPI=1         0 skips labflow-mpi 1 rank vs 2 ranks (mpi_bench.py;
+#                       ~4 minutes idle): BENCH_MPI_ROUNDS=2,
+#                       BENCH_MPI_EACH_EPOCHS=5, BENCH_MPI_DP_EPOCHS=2
 set -u
 cd "$(dirname "$0")/../.."
 RUNS=${BENCH_RUNS:-3}
@@ -141,7 +144,8 @@ fi
 if [ "${BENCH_MPI:-1}" != 0 ] && [ -x ./labflow-mpi ] && command -v mpirun >/dev/null 2>&1; then
   echo "== labflow-mpi: 1 rank vs 2 ranks (tools/bench/mpi_bench.py)"
   mout="tools/bench/mpi-results-$(date +%Y%m%d-%H%M%S).txt"
-  $PY tools/bench/mpi_bench.py "${BENCH_MPI_SAMPLES:-12000}" "${BENCH_MPI_ROUNDS:-2}" | tee "$mout"
+  $PY tools/bench/mpi_bench.py --rounds "${BENCH_MPI_ROUNDS:-2}" --each-epochs "${BENCH_MPI_EACH_EPOCHS:-5}" \
+    --dp-epochs "${BENCH_MPI_DP_EPOCHS:-2}" | tee "$mout"
   echo "results: $mout"
 fi
 [ "${BENCH_SCALE:-1}" = 0 ] && exit 0

@@ -19,18 +19,19 @@
 #include "mpi_dp.h"
 #include "mpi_each.h"
 #include "../../core/lf_archive.h"
+#include "../../core/lf_project.h"
 #include "../../core/lf_readonly_query.h"
 
 static const char *usage =
-  "usage: labflow-mpi DB each \"<SELECT pplid ...>\"|'[\"id\", ...]' (--epochs E | --until E) [--patience P] [--quiet]\n"
-  "       labflow-mpi DB halving SWEEP --min-epochs A --max-epochs B [--eta K] [--quiet]\n"
-  "       labflow-mpi DB train PPLID (--epochs E | --until E) [--patience P] [--print-hashes] [--quiet]\n"
+  "usage: labflow-mpi DB each \"<SELECT pplid ...>\"|'[\"id\", ...]' (--epochs E | --until E) [--patience P] [--quiet] [--timing]\n"
+  "       labflow-mpi DB halving SWEEP --min-epochs A --max-epochs B [--eta K] [--quiet] [--timing]\n"
+  "       labflow-mpi DB train PPLID (--epochs E | --until E) [--patience P] [--print-hashes] [--quiet] [--timing]\n"
   "run under mpirun or srun, e.g. mpirun -np 4 labflow-mpi lab.db each \"SELECT pplid FROM ppls\" --epochs 5\n"
   "(docs/mpi.md)\n";
 
 typedef struct args {
   const char *db, *mode, *what;
-  int epochs, until, patience, min_epochs, max_epochs, eta, quiet, print_hashes;
+  int epochs, until, patience, min_epochs, max_epochs, eta, quiet, print_hashes, timing;
 } args;
 
 static int int_opt(const char *name, const char *v, int lo, int *out, char *err, size_t n){
@@ -54,6 +55,7 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t n){
     int rc = 0;
     if( strcmp(o, "--quiet")==0 ){ a->quiet = 1; continue; }
     if( strcmp(o, "--print-hashes")==0 ){ a->print_hashes = 1; continue; }
+    if( strcmp(o, "--timing")==0 ){ a->timing = 1; continue; }
     if( strcmp(o, "--epochs")==0 ) rc = int_opt(o, v, 0, &a->epochs, err, n);
     else if( strcmp(o, "--until")==0 ) rc = int_opt(o, v, 1, &a->until, err, n);
     else if( strcmp(o, "--patience")==0 ) rc = int_opt(o, v, 0, &a->patience, err, n);
@@ -109,8 +111,11 @@ static void on_signal(int sig){
   mp_signalled = 1;
 }
 
+/* The scratch folder holds a job's resume files for a moment: $TMPDIR,
+** else /dev/shm (memory: their fsyncs cost nothing), else /tmp. */
 static int make_scratch(lf_mpi *c, char *err, size_t n){
   const char *base = getenv("TMPDIR");
+  if( !base || !*base ) base = access("/dev/shm", W_OK | X_OK)==0 ? "/dev/shm" : "/tmp";
   snprintf(c->tmpdir, sizeof c->tmpdir, "%s/labflow-mpi-XXXXXX", base && *base ? base : "/tmp");
   if( !mkdtemp(c->tmpdir) ){
     snprintf(err, n, "rank %d cannot make a scratch folder under %s", c->rank, base && *base ? base : "/tmp");
@@ -123,7 +128,10 @@ static int make_scratch(lf_mpi *c, char *err, size_t n){
 int main(int argc, char **argv){
   lf_mpi c;
   memset(&c, 0, sizeof c);
-  MPI_Init(&argc, &argv);
+  int provided = 0;
+  /* FUNNELED: only the main thread calls MPI (rank 0 also runs a commit
+  ** thread, mpi_commit.h; oneDNN its OpenMP threads). */
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &c.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &c.size);
   char err[2048] = "";
@@ -135,6 +143,8 @@ int main(int argc, char **argv){
     return 2;
   }
   c.quiet = a.quiet;
+  c.timing = a.timing;
+  c.times.start = lf_now_unix();
   ok = make_scratch(&c, err, sizeof err)==0;
   if( !ok ) fprintf(stderr, "labflow-mpi: %s\n", err);
   lf_pplist ids;
@@ -165,6 +175,8 @@ int main(int argc, char **argv){
     }
   }
   lf_pplist_free(&ids);
+  mp_print_times(&c);
+  mp_data_cache_free();
   mp_close_project(&c);
   if( c.tmpdir[0] ) rmdir(c.tmpdir);
   if( rc==-2 ){

@@ -17,12 +17,28 @@
 #include "../../core/lf_trainer.h"
 #include "mpi_wire.h"
 
+/* Seconds this rank spent, by kind (--timing; the bench reads them). */
+typedef struct mp_times {
+  double start;
+  double data;              /* reading and standardising data */
+  double setup;             /* building nets, restoring resume state */
+  double train;             /* epochs (training and validation) */
+  double ckpt;              /* a worker: turning an epoch into bytes */
+  double send;              /* a worker: handing an epoch to rank 0 */
+  double commit;            /* rank 0: files and transactions of epochs */
+  double jobs;              /* rank 0: claiming and packing jobs */
+  double idle;              /* waiting for a job (worker) or a worker (rank 0) */
+  int data_loads, data_hits;
+} mp_times;
+
 typedef struct lf_mpi {
   int rank, size;
   sqlite3 *db;              /* rank 0: the project */
   sqlite3_int64 logid;      /* rank 0: this run's lab_logs row */
   int quiet;                /* --quiet: no progress lines */
   char tmpdir[4096];        /* this rank's scratch folder for job files */
+  int timing;               /* --timing: where this rank's time went */
+  mp_times times;
 } lf_mpi;
 
 /* SIGINT/SIGTERM seen by rank 0 (mpirun passes Ctrl-C on as SIGTERM). */
@@ -43,6 +59,10 @@ typedef struct mp_claim {
   int64_t dropped_train, dropped_val;
   int tabular;
   double t_last_check, t_last_beat;
+  /* The commit thread's (mpi_commit.h), under its lock. */
+  int pending;              /* epochs queued, not yet committed or dropped */
+  int commit_failed;        /* an epoch could not be recorded: later ones are dropped */
+  char commit_err[1024];
 } mp_claim;
 
 /* What the job message carries besides the trainer's inputs. */
@@ -66,11 +86,21 @@ void mp_close_project(lf_mpi *c);
 ** error (nothing claimed). */
 int mp_claim_job(lf_mpi *c, const char *pplid, int epochs, int until_epoch, int patience,
                  int64_t seq, mp_claim *cl, lf_msg *msg, char **summary, char *err, size_t n);
-/* Makes epoch e durable: the weight and state files given as bytes are
-** written atomically, then lf_epoch_commit, then the files no longer
-** kept go. The best epoch is the one the rank computed. */
-int mp_record_epoch(lf_mpi *c, mp_claim *cl, int e, const lf_epoch_result *r,
-                    const void *w, size_t wlen, const void *s, size_t slen, char *err, size_t n);
+/* One finished epoch as bytes: what a worker sends rank 0. */
+typedef struct mp_epoch {
+  int e, improved, best_epoch, have_best, rank;
+  double best_value;
+  lf_epoch_result r;
+  char *classes;            /* text classes to store, or NULL */
+  const void *w, *s;        /* the weight and state files' bytes */
+  size_t wlen, slen;
+} mp_epoch;
+
+/* Makes epoch ep->e of cl durable on db (rank 0's connection, or the
+** commit thread's): the weight and state files given as bytes are written
+** atomically, then lf_epoch_commit, then the files no longer kept go;
+** sets cl->last_epoch. The best epoch is the one the rank computed. */
+int mp_record_epoch(sqlite3 *db, mp_claim *cl, const mp_epoch *ep, char *err, size_t n);
 /* The same when rank 0 holds the trained state itself (data-parallel). */
 int mp_record_epoch_local(lf_mpi *c, mp_claim *cl, lf_trainer *t, int e, const lf_epoch_result *r,
                           char *err, size_t n);
@@ -92,6 +122,13 @@ void mp_progress_line(lf_mpi *c, const mp_claim *cl, int rank, int e, const lf_e
 ** (a clear error naming this rank and host when they cannot be read),
 ** state from its files (via this rank's scratch folder). */
 int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char *err, size_t n);
+/* lf_trainer_free for a trainer from mp_trainer_from_job: the data it
+** borrowed from this rank's cache stays there for the next job. */
+void mp_trainer_free(lf_trainer *t);
+/* Drops the data cache (at exit). */
+void mp_data_cache_free(void);
+/* --timing: one line on stderr with this rank's mp_times. */
+void mp_print_times(lf_mpi *c);
 void mp_job_free(mp_job *job);
 /* Writes t's weight and state files into the scratch folder and reads
 ** them back as bytes (malloc'ed), exactly what lf_trainer_save writes. */

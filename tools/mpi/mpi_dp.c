@@ -388,7 +388,7 @@ finish:
     }
     mp_release(c, &cl, ended);
   }
-  lf_trainer_free(&t);
+  mp_trainer_free(&t);
   mp_job_free(&job);
   dp_free(&d);
   if( strcmp(ended, "interrupted")==0 ) result = -2;

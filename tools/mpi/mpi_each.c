@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include "mpi_commit.h"
 #include "mpi_each.h"
 #include "../../core/lf_project.h"
 #include "../../core/lf_ppl.h"
@@ -33,12 +34,33 @@
 typedef struct worker_job {
   int64_t seq;
   int stop;                 /* 1 stop requested, 2 interrupted */
+  lf_mpi *c;
+  /* The last epoch sent, still on its way while the next one trains. */
+  lf_msg out;
+  MPI_Request req;
+  int sending;
 } worker_job;
+
+/* Waits until the epoch on its way has gone (rank 0 received it). */
+static void finish_send(worker_job *w){
+  if( !w->sending ) return;
+  double t0 = lf_now_unix();
+  MPI_Wait(&w->req, MPI_STATUS_IGNORE);
+  w->c->times.send += lf_now_unix() - t0;
+  w->sending = 0;
+  msg_free(&w->out);
+}
 
 /* The trainer's stop check: a STOP for this job from rank 0. */
 static int worker_stop(void *arg, int force){
   worker_job *w = arg;
   (void)force;
+  if( w->sending ){
+    /* Drives the send along (no progress thread in Open MPI). */
+    int done = 0;
+    MPI_Test(&w->req, &done, MPI_STATUS_IGNORE);
+    if( done ){ w->sending = 0; msg_free(&w->out); }
+  }
   for(;;){
     int flag = 0;
     MPI_Iprobe(0, TAG_STOP, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
@@ -63,6 +85,74 @@ static void send_ended(int64_t seq, const char *ended, const char *message, cons
   msg_free(&m);
 }
 
+/* What an epoch loop does with each finished epoch: 0 go on, -1 the job
+** ends with `ended` and `message` set. */
+typedef int (*epoch_sink)(void *arg, lf_trainer *t, int e, const lf_epoch_result *r, int improved,
+                          char *message, size_t n);
+
+/* The epochs of a job, lf_train's loop without the database: the stop
+** hook and `sink` (the worker sends each epoch to rank 0, rank 0 commits
+** its own) are the difference. Returns how it ended. */
+static const char *job_epochs(lf_mpi *c, lf_trainer *t, const mp_job *job, epoch_sink sink, void *arg,
+                              char *message, size_t n){
+  lf_progress pg;
+  lf_progress_init(&pg, 0, job->pplid, 1, 1, NULL, 0, 1);
+  char err[2048] = "";
+  for(int k=0; k<job->epochs; k++){
+    int e = t->last_epoch + 1, improved = 0;
+    lf_epoch_result r;
+    double t0 = lf_now_unix(), served = c->times.jobs;
+    int s = lf_trainer_epoch(t, &pg, &r, &improved, err, sizeof err);
+    c->times.train += lf_now_unix() - t0 - (c->times.jobs - served);
+    if( s < 0 ){ snprintf(message, n, "%s", err); return "error"; }
+    if( s > 0 ) return s==1 ? "stop_requested" : "interrupted";
+    if( sink(arg, t, e, &r, improved, message, n) ) return "error";
+    t->last_epoch = e;
+    int since = e - (t->have_best ? t->best_epoch : 0);
+    if( job->patience > 0 && since >= job->patience ){
+      snprintf(message, n, "no improvement of %s for %d epochs (best epoch %d)",
+               t->m.settings.monitor, since, t->have_best ? t->best_epoch : 0);
+      return "early_stop";
+    }
+    int s2 = t->hooks.stop ? t->hooks.stop(t->hooks.arg, 1) : 0;
+    if( s2 && k < job->epochs - 1 ) return s2==1 ? "stop_requested" : "interrupted";
+  }
+  return "finished";
+}
+
+
+/* A worker's epoch goes to rank 0: history values, weight and state files. */
+static int send_epoch(void *arg, lf_trainer *t, int e, const lf_epoch_result *r, int improved,
+                      char *message, size_t n){
+  worker_job *w = arg;
+  lf_mpi *c = w->c;
+  char err[2048] = "";
+  unsigned char *wb = NULL, *sb = NULL;
+  size_t wlen = 0, slen = 0;
+  if( mp_trainer_bytes(c, t, &wb, &wlen, &sb, &slen, err, sizeof err) ){
+    snprintf(message, n, "rank %d: %s", c->rank, err);
+    return -1;
+  }
+  lf_msg m = {0};
+  msg_put_i64(&m, w->seq);
+  msg_put_i64(&m, e);
+  msg_put_i64(&m, improved);
+  msg_put_i64(&m, t->best_epoch);
+  msg_put_i64(&m, t->have_best);
+  msg_put_f64(&m, t->best_value);
+  mp_put_result(&m, r);
+  msg_put_str(&m, t->classes_json);
+  msg_put_blob(&m, wb, wlen);
+  msg_put_blob(&m, sb, slen);
+  free(wb); free(sb);
+  /* Sent while the next epoch trains; the one before must have gone. */
+  finish_send(w);
+  w->out = m;
+  if( msg_isend(&w->out, 0, TAG_RESULT, &w->req) ) MPI_Abort(MPI_COMM_WORLD, 1);
+  w->sending = 1;
+  return 0;
+}
+
 static void run_job(lf_mpi *c, lf_msg *msg){
   char err[2048] = "";
   mp_job job;
@@ -70,57 +160,19 @@ static void run_job(lf_mpi *c, lf_msg *msg){
   worker_job w = {0};
   if( mp_trainer_from_job(c, msg, &job, &t, err, sizeof err) ){
     send_ended(job.seq, "error", err, &t);
-    lf_trainer_free(&t);
+    mp_trainer_free(&t);
     mp_job_free(&job);
     return;
   }
   w.seq = job.seq;
+  w.c = c;
   t.hooks.stop = worker_stop;
   t.hooks.arg = &w;
-  lf_progress pg;
-  lf_progress_init(&pg, 0, job.pplid, 1, 1, NULL, 0, 1);
-  const char *ended = "finished";
   char message[256] = "";
-  for(int k=0; k<job.epochs; k++){
-    int e = t.last_epoch + 1, improved = 0;
-    lf_epoch_result r;
-    int s = lf_trainer_epoch(&t, &pg, &r, &improved, err, sizeof err);
-    if( s < 0 ){ ended = "error"; snprintf(message, sizeof message, "%s", err); break; }
-    if( s > 0 ){ ended = s==1 ? "stop_requested" : "interrupted"; break; }
-    unsigned char *wb = NULL, *sb = NULL;
-    size_t wlen = 0, slen = 0;
-    if( mp_trainer_bytes(c, &t, &wb, &wlen, &sb, &slen, err, sizeof err) ){
-      ended = "error";
-      snprintf(message, sizeof message, "rank %d: %s", c->rank, err);
-      break;
-    }
-    lf_msg m = {0};
-    msg_put_i64(&m, job.seq);
-    msg_put_i64(&m, e);
-    msg_put_i64(&m, improved);
-    msg_put_i64(&m, t.best_epoch);
-    msg_put_i64(&m, t.have_best);
-    msg_put_f64(&m, t.best_value);
-    mp_put_result(&m, &r);
-    msg_put_str(&m, t.classes_json);
-    msg_put_blob(&m, wb, wlen);
-    msg_put_blob(&m, sb, slen);
-    free(wb); free(sb);
-    if( msg_send(&m, 0, TAG_RESULT) ) MPI_Abort(MPI_COMM_WORLD, 1);
-    msg_free(&m);
-    t.last_epoch = e;
-    int since = e - (t.have_best ? t.best_epoch : 0);
-    if( job.patience > 0 && since >= job.patience ){
-      ended = "early_stop";
-      snprintf(message, sizeof message, "no improvement of %s for %d epochs (best epoch %d)",
-               t.m.settings.monitor, since, t.have_best ? t.best_epoch : 0);
-      break;
-    }
-    int s2 = worker_stop(&w, 1);
-    if( s2 && k < job.epochs - 1 ){ ended = s2==1 ? "stop_requested" : "interrupted"; break; }
-  }
+  const char *ended = job_epochs(c, &t, &job, send_epoch, &w, message, sizeof message);
+  finish_send(&w);
   send_ended(job.seq, ended, message[0] ? message : NULL, &t);
-  lf_trainer_free(&t);
+  mp_trainer_free(&t);
   mp_job_free(&job);
 }
 
@@ -128,7 +180,9 @@ int mp_each_worker(lf_mpi *c){
   lf_msg msg = {0};
   for(;;){
     int tag = 0;
+    double t0 = lf_now_unix();
     if( msg_recv(&msg, 0, MPI_ANY_TAG, NULL, &tag) ) MPI_Abort(MPI_COMM_WORLD, 1);
+    c->times.idle += lf_now_unix() - t0;
     if( tag==TAG_QUIT ) break;
     if( tag==TAG_JOB ) run_job(c, &msg);
     /* a STOP here belongs to a job that already ended */
@@ -147,6 +201,7 @@ typedef struct item {
 
 typedef struct slot {       /* a worker rank and its job */
   int busy, failed, stop_sent;
+  int next_e;               /* the epoch due next from the worker */
   int64_t seq;
   int item;
   mp_claim cl;
@@ -190,14 +245,17 @@ static void dispatch(each_run *run){
       char err[2048] = "", *summary = NULL;
       lf_msg msg = {0};
       int64_t seq = ++run->seq;
+      double t0 = lf_now_unix();
       int k = mp_claim_job(c, it->pplid, run->epochs, it->until_epoch, run->until_mode ? 0 : run->patience,
                            seq, &sl->cl, &msg, &summary, err, sizeof err);
+      if( k==1 && msg_send(&msg, r, TAG_JOB) ) MPI_Abort(MPI_COMM_WORLD, 1);
+      c->times.jobs += lf_now_unix() - t0;
       if( k==1 ){
-        if( msg_send(&msg, r, TAG_JOB) ) MPI_Abort(MPI_COMM_WORLD, 1);
         sl->busy = 1;
         sl->failed = sl->stop_sent = 0;
         sl->seq = seq;
         sl->item = i;
+        sl->next_e = sl->cl.first;
       }else if( k==0 ){
         it->summary = summary;
       }else if( k==2 ){
@@ -215,34 +273,32 @@ static void on_result(each_run *run, int r, lf_msg *m){
   slot *sl = &run->slots[r];
   int64_t seq = msg_get_i64(m);
   if( !sl->busy || seq != sl->seq || sl->failed ) return;
-  mp_claim *cl = &sl->cl;
-  int e = (int)msg_get_i64(m), improved = (int)msg_get_i64(m);
-  int best_epoch = (int)msg_get_i64(m), have_best = (int)msg_get_i64(m);
-  double best_value = msg_get_f64(m);
-  lf_epoch_result res;
-  mp_get_result(m, &res);
-  char *classes = msg_get_str(m);
-  size_t wlen = 0, slen = 0;
-  const void *w = msg_get_blob(m, &wlen), *s = msg_get_blob(m, &slen);
+  mp_epoch ep;
+  memset(&ep, 0, sizeof ep);
+  ep.rank = r;
+  ep.e = (int)msg_get_i64(m);
+  ep.improved = (int)msg_get_i64(m);
+  ep.best_epoch = (int)msg_get_i64(m);
+  ep.have_best = (int)msg_get_i64(m);
+  ep.best_value = msg_get_f64(m);
+  mp_get_result(m, &ep.r);
+  ep.classes = msg_get_str(m);
+  ep.w = msg_get_blob(m, &ep.wlen);
+  ep.s = msg_get_blob(m, &ep.slen);
   char err[2048] = "";
   if( m->bad ) snprintf(err, sizeof err, "rank %d sent a malformed epoch", r);
-  else if( e != cl->last_epoch + 1 ) snprintf(err, sizeof err, "rank %d sent epoch %d after epoch %d", r, e, cl->last_epoch);
-  if( !err[0] ){
-    cl->best_epoch = best_epoch;
-    cl->have_best = have_best;
-    cl->best_value = best_value;
-    if( classes && !cl->classes_json ){ cl->classes_json = classes; classes = NULL; }
-    if( mp_record_epoch(c, cl, e, &res, w, wlen, s, slen, err, sizeof err)==0 ){
-      mp_progress_line(c, cl, r, e, &res, improved);
-    }
-  }
-  free(classes);
+  else if( ep.e != sl->next_e ) snprintf(err, sizeof err, "rank %d sent epoch %d where epoch %d was due", r, ep.e, sl->next_e);
   if( err[0] ){
     /* The epoch did not happen: the worker stops, later epochs are dropped. */
+    free(ep.classes);
     sl->failed = 1;
     snprintf(sl->error, sizeof sl->error, "%s", err);
     if( !sl->stop_sent ){ send_stop(r, sl->seq, 1); sl->stop_sent = 1; }
+    return;
   }
+  sl->next_e++;
+  /* Recorded by the commit thread while rank 0 goes on. */
+  mp_commit_push(c, &sl->cl, &ep, m);
 }
 
 static void on_ended(each_run *run, int r, lf_msg *m){
@@ -254,6 +310,8 @@ static void on_ended(each_run *run, int r, lf_msg *m){
   sl->cl.dropped_val = msg_get_i64(m);
   item *it = &run->items[sl->item];
   const char *how = ended ? ended : "error";
+  mp_commit_wait(run->c, &sl->cl);
+  if( !sl->failed && mp_commit_failed(run->c, &sl->cl, sl->error, sizeof sl->error) ) sl->failed = 1;
   if( sl->failed ){
     set_error(it, sl->error);
     how = "error";
@@ -294,6 +352,12 @@ static int serve(void *arg){
   for(int r=1; r<c->size; r++){
     slot *sl = &run->slots[r];
     if( !sl->busy || sl->stop_sent ) continue;
+    if( !sl->failed && mp_commit_failed(c, &sl->cl, sl->error, sizeof sl->error) ){
+      sl->failed = 1;
+      send_stop(r, sl->seq, 1);
+      sl->stop_sent = 1;
+      continue;
+    }
     int s = mp_claim_check(c, &sl->cl, 0);
     if( s ){ send_stop(r, sl->seq, s); sl->stop_sent = 1; }
   }
@@ -302,8 +366,9 @@ static int serve(void *arg){
   return mp_signalled ? 2 : 0;
 }
 
-/* Rank 0 trains item i itself: ppl_train's own code. */
-static void run_local(each_run *run, int i){
+/* Rank 0 trains item i itself with ppl_train's own code, when its data
+** is a SQL query of the project (only rank 0 can read it). */
+static void run_local_sql(each_run *run, int i){
   lf_mpi *c = run->c;
   item *it = &run->items[i];
   char err[2048] = "", label[300];
@@ -325,6 +390,96 @@ static void run_local(each_run *run, int i){
   if( !it->summary ) set_error(it, err);
 }
 
+typedef struct local_job {
+  each_run *run;
+  mp_claim *cl;
+  int stop;
+} local_job;
+
+/* Rank 0's trainer's stop hook: serves the workers at every batch, and
+** sees ppl_stop and signals as lf_train does. */
+static int local_stop(void *arg, int force){
+  local_job *lj = arg;
+  int s = serve(lj->run);
+  if( s ) return s;
+  if( !lj->stop ) lj->stop = mp_claim_check(lj->run->c, lj->cl, force);
+  return lj->stop;
+}
+
+/* Rank 0's own epoch goes to the commit thread as a worker's would (the
+** same bytes lf_trainer_save writes), so rank 0 trains on meanwhile. */
+static int commit_local(void *arg, lf_trainer *t, int e, const lf_epoch_result *r, int improved,
+                        char *message, size_t n){
+  local_job *lj = arg;
+  lf_mpi *c = lj->run->c;
+  if( mp_commit_failed(c, lj->cl, message, n) ) return -1;
+  unsigned char *wb = NULL, *sb = NULL;
+  size_t wlen = 0, slen = 0;
+  if( mp_trainer_bytes(c, t, &wb, &wlen, &sb, &slen, message, n) ) return -1;
+  lf_msg m = {0};
+  msg_put_blob(&m, wb, wlen);
+  msg_put_blob(&m, sb, slen);
+  free(wb); free(sb);
+  if( m.bad ){ msg_free(&m); snprintf(message, n, "out of memory"); return -1; }
+  mp_epoch ep;
+  memset(&ep, 0, sizeof ep);
+  ep.e = e;
+  ep.improved = improved;
+  ep.best_epoch = t->best_epoch;
+  ep.have_best = t->have_best;
+  ep.best_value = t->best_value;
+  ep.r = *r;
+  ep.classes = t->classes_json ? strdup(t->classes_json) : NULL;
+  ep.w = msg_get_blob(&m, &ep.wlen);
+  ep.s = msg_get_blob(&m, &ep.slen);
+  mp_commit_push(c, lj->cl, &ep, &m);
+  return 0;
+}
+
+/* Rank 0 trains item i itself, as a worker does (the same job, the same
+** epoch step, the data cache), committing its epochs directly. */
+static void run_local(each_run *run, int i){
+  lf_mpi *c = run->c;
+  item *it = &run->items[i];
+  char err[2048] = "", *summary = NULL;
+  lf_msg msg = {0};
+  mp_claim cl;
+  double t0 = lf_now_unix();
+  int k = mp_claim_job(c, it->pplid, run->epochs, it->until_epoch, run->until_mode ? 0 : run->patience,
+                       ++run->seq, &cl, &msg, &summary, err, sizeof err);
+  c->times.jobs += lf_now_unix() - t0;
+  if( k != 1 ){
+    msg_free(&msg);
+    if( k==0 ) it->summary = summary;
+    else if( k==2 ) run_local_sql(run, i);
+    else set_error(it, err);
+    return;
+  }
+  mp_job job;
+  lf_trainer t;
+  int rc = mp_trainer_from_job(c, &msg, &job, &t, err, sizeof err);
+  msg_free(&msg);
+  if( rc ){
+    set_error(it, err);
+    mp_release(c, &cl, "error");
+  }else{
+    local_job lj = { run, &cl, 0 };
+    t.hooks.stop = local_stop;
+    t.hooks.arg = &lj;
+    char message[2048] = "";
+    const char *ended = job_epochs(c, &t, &job, commit_local, &lj, message, sizeof message);
+    mp_commit_wait(c, &cl);
+    if( strcmp(ended, "error") && mp_commit_failed(c, &cl, message, sizeof message) ) ended = "error";
+    cl.dropped_train = t.train.dropped;
+    cl.dropped_val = t.val.dropped;
+    if( strcmp(ended, "error")==0 ) set_error(it, message);
+    else it->summary = mp_summary(&cl, ended, strcmp(ended, "early_stop")==0 ? message : NULL);
+    mp_release(c, &cl, ended);
+  }
+  mp_trainer_free(&t);
+  mp_job_free(&job);
+}
+
 /* After a signal: the workers are being killed with us, so nobody waits
 ** for them; their claims go with status 'stopped' (every finished epoch
 ** is committed already). */
@@ -332,6 +487,7 @@ static void abandon(each_run *run){
   for(int r=1; r<run->c->size; r++){
     slot *sl = &run->slots[r];
     if( !sl->busy ) continue;
+    mp_commit_wait(run->c, &sl->cl);
     set_error(&run->items[sl->item], "interrupted");
     mp_release(run->c, &sl->cl, "interrupted");
     sl->busy = 0;
@@ -348,7 +504,9 @@ static void run_items(each_run *run){
     else if( run->next < run->nitems ) i = run->next++;
     if( i >= 0 ){ run_local(run, i); continue; }
     if( !any_busy(run) ) break;
+    double t0 = lf_now_unix();
     usleep(2000);
+    run->c->times.idle += lf_now_unix() - t0;
   }
 }
 
@@ -358,7 +516,16 @@ static int run_init(each_run *run, lf_mpi *c, int nitems){
   run->items = calloc((size_t)(nitems ? nitems : 1), sizeof *run->items);
   run->local = calloc((size_t)(nitems ? nitems : 1), sizeof *run->local);
   run->slots = calloc((size_t)c->size, sizeof *run->slots);
-  return run->items && run->local && run->slots ? 0 : -1;
+  if( !run->items || !run->local || !run->slots ){
+    fprintf(stderr, "labflow-mpi: out of memory\n");
+    return -1;
+  }
+  char err[1024];
+  if( mp_commit_start(c, err, sizeof err) ){
+    fprintf(stderr, "labflow-mpi: %s\n", err);
+    return -1;
+  }
+  return 0;
 }
 
 /* Prints the items' rows and frees them; returns how many failed. */
@@ -388,6 +555,7 @@ static int run_report(each_run *run){
 }
 
 static void run_free(each_run *run){
+  mp_commit_stop(run->c);
   free(run->items);
   free(run->local);
   free(run->slots);
@@ -402,7 +570,7 @@ static void quit_workers(lf_mpi *c){
 
 int mp_each(lf_mpi *c, char **pplids, int npplids, int epochs, int until, int patience){
   each_run run;
-  if( run_init(&run, c, npplids) ){ fprintf(stderr, "labflow-mpi: out of memory\n"); return -1; }
+  if( run_init(&run, c, npplids) ){ run_free(&run); quit_workers(c); return -1; }
   run.epochs = epochs;
   run.patience = patience;
   for(int i=0; i<npplids; i++){
@@ -421,7 +589,7 @@ int mp_each(lf_mpi *c, char **pplids, int npplids, int epochs, int until, int pa
 
 int mp_halving(lf_mpi *c, const char *sweep, int min_epochs, int max_epochs, int eta){
   each_run run;
-  if( run_init(&run, c, 0) ){ fprintf(stderr, "labflow-mpi: out of memory\n"); return -1; }
+  if( run_init(&run, c, 0) ){ run_free(&run); quit_workers(c); return -1; }
   run.until_mode = 1;
   lf_halving_params p = { sweep, min_epochs, max_epochs, eta };
   char err[2048] = "";

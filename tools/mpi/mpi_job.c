@@ -5,11 +5,20 @@
 ** The resume state travels as the very weight and state files ppl_train
 ** reads and writes (lf_ckpt format), through a folder private to the rank,
 ** so restoring and saving are lf_train.c's own code, byte for byte.
+**
+** Data is read once per rank and run: the last data loaded (after
+** standardisation) is kept and lent to the next job whose data is the same
+** files read the same way (same dataset, loss and settings texts, the same
+** resolved paths and stored classes), as many pipelines of a sweep are.
+** Loading is deterministic, so a lent dataset is bitwise the one a fresh
+** load gives; the trainer only reads it. Data kept in bf16, tabular,
+** sequence and plugin datasets are loaded each time.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 #include "mpi_common.h"
 #include "../../core/lf_ckpt.h"
 #include "../../core/lf_project.h"
@@ -33,6 +42,116 @@ static void name_rank(lf_mpi *c, char *err, size_t n){
   snprintf(why, sizeof why, "%s", err);
   snprintf(err, n, "rank %d on host %s: %s (labflow-mpi needs the data at the same path on every node: "
            "a shared file system, or a copy at that path)", c->rank, host, why);
+}
+
+/* ---- the data cache (one entry per rank) ----------------------------- */
+
+static struct {
+  char *key;
+  lf_dataset train, val;
+  float *mean, *std;
+  int64_t nmean;
+  char *classes_json;
+} cache;
+
+void mp_data_cache_free(void){
+  free(cache.key);
+  lf_dataset_free(&cache.train);
+  lf_dataset_free(&cache.val);
+  free(cache.mean); free(cache.std); free(cache.classes_json);
+  memset(&cache, 0, sizeof cache);
+}
+
+static char *print_item(const cJSON *o, const char *name){
+  const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+  return it ? cJSON_PrintUnformatted(it) : strdup("null");
+}
+
+/* What decides the loaded data, or NULL when this job's data is not kept
+** (or out of memory: then it is loaded as usual). */
+static char *data_key(const lf_model *m, const char *settings, const char *config, const char *classes,
+                      const char *train, const char *val){
+  const lf_dataset_spec *d = &m->spec.dataset;
+  if( m->spec.bf16 || d->kind==LF_DS_SQL || LF_DS_TABULAR(d) || LF_DS_SEQUENTIAL(d) || d->fn ) return NULL;
+  cJSON *cfg = cJSON_Parse(config);
+  if( !cfg ) return NULL;
+  char *ds = print_item(cfg, "dataset"), *loss = print_item(cfg, "loss"), *key = NULL;
+  cJSON_Delete(cfg);
+  if( ds && loss ){
+    size_t k = strlen(settings) + strlen(ds) + strlen(loss) + strlen(train) + strlen(val)
+             + (classes ? strlen(classes) : 0) + 8;
+    key = malloc(k);
+    if( key ) snprintf(key, k, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", settings, ds, loss, train, val, classes ? classes : "");
+  }
+  free(ds); free(loss);
+  return key;
+}
+
+static float *dup_floats(const float *p, int64_t n){
+  if( !p ) return NULL;
+  float *q = malloc(sizeof(float) * (size_t)(n ? n : 1));
+  if( q ) memcpy(q, p, sizeof(float) * (size_t)n);
+  return q;
+}
+
+/* lf_trainer_load_data, or its result kept from an earlier job. */
+static int load_data(lf_mpi *c, lf_trainer *t, char *key, const char *train, const char *val,
+                     char *err, size_t n){
+  lf_model *m = &t->m;
+  double t0 = lf_now_unix();
+  if( key && cache.key && strcmp(key, cache.key)==0 ){
+    int64_t cnt = lf_shape_count(&cache.train.shape);
+    t->train = cache.train;
+    t->val = cache.val;
+    m->mean = dup_floats(cache.mean, cnt);
+    m->std = dup_floats(cache.std, cnt);
+    t->classes_json = cache.classes_json ? strdup(cache.classes_json) : NULL;
+    free(key);
+    if( (cache.mean && (!m->mean || !m->std)) || (cache.classes_json && !t->classes_json) ){
+      snprintf(err, n, "out of memory");
+      return -1;
+    }
+    c->times.data_hits++;
+    c->times.data += lf_now_unix() - t0;
+    return 0;
+  }
+  int rc = lf_trainer_load_data(t, train, val, NULL, err, n);
+  c->times.data_loads++;
+  c->times.data += lf_now_unix() - t0;
+  if( rc || !key ){ free(key); return rc; }
+  /* Kept for the next job (the previous entry goes: one job at a time). */
+  mp_data_cache_free();
+  int64_t cnt = lf_shape_count(&t->train.shape);
+  cache.mean = dup_floats(m->mean, cnt);
+  cache.std = dup_floats(m->std, cnt);
+  cache.classes_json = t->classes_json ? strdup(t->classes_json) : NULL;
+  if( (m->mean && (!cache.mean || !cache.std)) || (t->classes_json && !cache.classes_json) ){
+    mp_data_cache_free();
+    free(key);
+    return 0;
+  }
+  cache.key = key;
+  cache.train = t->train;
+  cache.val = t->val;
+  return 0;
+}
+
+void mp_trainer_free(lf_trainer *t){
+  if( cache.key ){
+    if( t->train.y == cache.train.y && t->train.x == cache.train.x ) memset(&t->train, 0, sizeof t->train);
+    if( t->val.y == cache.val.y && t->val.x == cache.val.x ) memset(&t->val, 0, sizeof t->val);
+  }
+  lf_trainer_free(t);
+}
+
+void mp_print_times(lf_mpi *c){
+  if( !c->timing ) return;
+  const mp_times *m = &c->times;
+  fprintf(stderr, "labflow-mpi timing: rank %d: wall %.2f s, data %.2f s (%d loads, %d reused), setup %.2f s, "
+          "train %.2f s, checkpoint bytes %.2f s, send %.2f s, commit %.2f s, jobs %.2f s, idle %.2f s\n",
+          c->rank, lf_now_unix() - m->start, m->data, m->data_loads, m->data_hits, m->setup, m->train,
+          m->ckpt, m->send, m->commit, m->jobs, m->idle);
+  fflush(stderr);
 }
 
 int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char *err, size_t n){
@@ -66,7 +185,11 @@ int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char
   }
   /* A rank's process trains one job at a time: the count stays. */
   lf_threads_apply(t->m.settings.threads);
-  if( lf_trainer_load_data(t, train, val, NULL, err, n) ){ name_rank(c, err, n); goto done; }
+  if( load_data(c, t, data_key(&t->m, settings, config, classes, train, val), train, val, err, n) ){
+    name_rank(c, err, n);
+    goto done;
+  }
+  double t0 = lf_now_unix();
   t->last_epoch = job->last_epoch;
   t->best_epoch = job->best_epoch;
   t->have_best = job->have_best;
@@ -77,6 +200,7 @@ int mp_trainer_from_job(lf_mpi *c, lf_msg *msg, mp_job *job, lf_trainer *t, char
   rc = lf_trainer_prepare(t, wpath, spath, err, n);
   unlink(wpath);
   unlink(spath);
+  c->times.setup += lf_now_unix() - t0;
 done:
   free(settings); free(config); free(classes); free(train); free(val);
   return rc;
@@ -86,6 +210,7 @@ int mp_trainer_bytes(lf_mpi *c, lf_trainer *t, unsigned char **w, size_t *wlen,
                      unsigned char **s, size_t *slen, char *err, size_t n){
   char wpath[4200], spath[4200];
   int64_t wbytes = 0;
+  double t0 = lf_now_unix();
   *w = *s = NULL;
   scratch(c, wpath, spath, sizeof wpath);
   int rc = lf_trainer_save(t, wpath, spath, &wbytes, err, n);
@@ -94,6 +219,7 @@ int mp_trainer_bytes(lf_mpi *c, lf_trainer *t, unsigned char **w, size_t *wlen,
   unlink(wpath);
   unlink(spath);
   if( rc ){ free(*w); free(*s); *w = *s = NULL; }
+  c->times.ckpt += lf_now_unix() - t0;
   return rc;
 }
 

@@ -226,18 +226,22 @@ static int epoch_paths(mp_claim *cl, int e, char **wpath, char **spath, char *er
   return rc;
 }
 
-int mp_record_epoch(lf_mpi *c, mp_claim *cl, int e, const lf_epoch_result *r,
-                    const void *w, size_t wlen, const void *s, size_t slen, char *err, size_t n){
+int mp_record_epoch(sqlite3 *db, mp_claim *cl, const mp_epoch *ep, char *err, size_t n){
   char *wpath = NULL, *spath = NULL;
   err[0] = 0;
-  int rc = epoch_paths(cl, e, &wpath, &spath, err, n);
+  int rc = epoch_paths(cl, ep->e, &wpath, &spath, err, n);
   /* Files first, durable (the same bytes lf_trainer_save writes); then the
   ** commit that makes them count. */
-  if( rc==0 ) rc = lf_write_file_atomic(wpath, w, wlen, err, n) || lf_write_file_atomic(spath, s, slen, err, n) ? -1 : 0;
-  if( rc==0 ) rc = record_common(c, cl, e, r, (int64_t)wlen, err, n);
+  if( rc==0 ) rc = lf_write_file_atomic(wpath, ep->w, ep->wlen, err, n) || lf_write_file_atomic(spath, ep->s, ep->slen, err, n) ? -1 : 0;
+  int drop[64], ndrop = 0;
+  if( rc==0 ) rc = lf_epoch_commit(db, cl->pplid, ep->e, &ep->r, (int64_t)ep->wlen, ep->best_epoch, ep->best_value,
+                                   ep->classes, cl->m.settings.keep_all, drop, &ndrop, err, n);
   if( rc ){
     if( wpath ) unlink(wpath);
     if( spath ) unlink(spath);
+  }else{
+    cl->last_epoch = ep->e;
+    lf_epoch_cleanup(cl->m.artifacts, cl->pplid, ep->e, drop, ndrop);
   }
   free(wpath); free(spath);
   return rc;

@@ -82,6 +82,11 @@ int msg_send(lf_msg *m, int dest, int tag){
   return MPI_Send(m->p, (int)m->len, MPI_BYTE, dest, tag, MPI_COMM_WORLD)==MPI_SUCCESS ? 0 : -1;
 }
 
+int msg_isend(lf_msg *m, int dest, int tag, void *req){
+  if( m->bad || m->len > INT_MAX ) return -1;
+  return MPI_Isend(m->p, (int)m->len, MPI_BYTE, dest, tag, MPI_COMM_WORLD, (MPI_Request*)req)==MPI_SUCCESS ? 0 : -1;
+}
+
 int msg_recv(lf_msg *m, int src, int tag, int *from, int *tag_out){
   MPI_Status st;
   int count = 0;

@@ -38,6 +38,9 @@ const void *msg_get_blob(lf_msg *m, size_t *len);
 
 /* One blocking send; 0 or -1 (too large for one message). */
 int msg_send(lf_msg *m, int dest, int tag);
+/* The same, not blocking: m must stay unchanged until *req completes
+** (req is an MPI_Request*, void here to keep mpi.h out). */
+int msg_isend(lf_msg *m, int dest, int tag, void *req);
 /* Receives the next message from src (MPI_ANY_SOURCE allowed) with tag
 ** (MPI_ANY_TAG allowed) into m (reset first); from and tag_out may be NULL. */
 int msg_recv(lf_msg *m, int src, int tag, int *from, int *tag_out);
