@@ -122,6 +122,12 @@ int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n){
   return lf_db_exists(db, "SELECT 1 FROM main.ppls WHERE pplid=?1", pplid, err, n);
 }
 
+int lf_ppl_require(sqlite3 *db, const char *pplid, char *err, size_t n){
+  int ex = lf_ppl_exists(db, pplid, err, n);
+  if( ex==0 ) snprintf(err, n, "no pipeline '%s' in this project", pplid);
+  return ex==1 ? 0 : -1;
+}
+
 /* An archived pipeline keeps its pplid: a new one under it could then be
 ** neither archived nor let the old one back (two pipelines, one pplid). */
 int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n){

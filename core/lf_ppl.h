@@ -42,6 +42,9 @@ int lf_ppl_rehash_once(sqlite3 *db, char *err, size_t n);
 int lf_ppl_archived_refuse(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* 1 if the pipeline exists, 0 if not, -1 on error. */
 int lf_ppl_exists(sqlite3 *db, const char *pplid, char *err, size_t n);
+/* 0 if the pipeline exists; else -1 with err: "no pipeline '<pplid>' in
+** this project", or the database's error. */
+int lf_ppl_require(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* The stored config text of pplid (malloc'ed), NULL with err if unknown. */
 char *lf_ppl_config(sqlite3 *db, const char *pplid, char *err, size_t n);
 /* The pplid with this config hash (malloc'ed), or NULL (err[0]==0 if none). */

@@ -397,9 +397,7 @@ int lf_transfer_export(sqlite3 *db, const lf_pplist *ids_in, int move, const cha
   }
   if( ids->n==0 ){ snprintf(err, n, "no pipelines to export"); goto fail; }
   for(int i=0; i<ids->n; i++){
-    int ex = lf_ppl_exists(db, ids->ids[i], err, n);
-    if( ex < 0 ) goto fail;
-    if( !ex ){ snprintf(err, n, "no pipeline '%s' in this project", ids->ids[i]); goto fail; }
+    if( lf_ppl_require(db, ids->ids[i], err, n) ) goto fail;
     if( lf_hk_not_running(db, ids->ids[i], err, n) ) goto fail;
   }
   target = bundle_target(db, pj.art, bundle_path, ids, err, n);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "lf_ext.h"
 #include "lf_vtab.h"
+#include "../core/lf_ppl.h"
 #include "../core/lf_pplid.h"
 
 typedef struct lf_module_entry {
@@ -207,16 +208,14 @@ int lf_vt_prepare(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const char *sql
 }
 
 int lf_vt_ppl_must_exist(sqlite3_vtab *vt, sqlite3 *db, const char *fn, const char *pplid){
+  /* Preparing says "not a LabFlow project" before lab_init. */
   sqlite3_stmt *st;
-  int rc = lf_vt_prepare(vt, db, fn, "SELECT 1 FROM main.ppls WHERE pplid=?1", &st);
-  if( rc ) return rc;
-  sqlite3_bind_text(st, 1, pplid, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if( rc==SQLITE_ROW ) rc = SQLITE_OK;
-  else if( rc==SQLITE_DONE ) rc = lf_vt_error(vt, "%s: no pipeline '%s' in this project", fn, pplid);
-  else rc = lf_vt_error(vt, "%s: %s", fn, sqlite3_errmsg(db));
+  int rc = lf_vt_prepare(vt, db, fn, "SELECT 1 FROM main.ppls", &st);
   sqlite3_finalize(st);
-  return rc;
+  if( rc ) return rc;
+  char err[512];
+  if( lf_ppl_require(db, pplid, err, sizeof err) ) return lf_vt_error(vt, "%s: %s", fn, err);
+  return SQLITE_OK;
 }
 
 void lf_vt_free_names(char **names, int n){

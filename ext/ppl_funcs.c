@@ -173,10 +173,8 @@ void lf_fn_ppl_path(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( !art ){ lf_errorf(ctx, "ppl_path: %s", err); return; }
   char *path = NULL;
   int epoch = 0;
-  int ex = lf_ppl_exists(db, pplid, err, sizeof err);
-  if( ex <= 0 ){
-    if( ex==0 ) lf_errorf(ctx, "ppl_path: no pipeline '%s' in this project", pplid);
-    else lf_errorf(ctx, "ppl_path: %s", err);
+  if( lf_ppl_require(db, pplid, err, sizeof err) ){
+    lf_errorf(ctx, "ppl_path: %s", err);
     goto done;
   }
   int wants_epoch = strcmp(of, "weight")==0 || strcmp(of, "gradient")==0;

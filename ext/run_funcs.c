@@ -25,9 +25,7 @@ static int require_pipeline(sqlite3_context *ctx, const char *fn, const char *pp
   lf_settings s;
   if( lf_project_settings(db, &s, err, sizeof err) ){ lf_errorf(ctx, "%s: %s", fn, err); return -1; }
   lf_settings_free(&s);
-  int ex = lf_ppl_exists(db, pplid, err, sizeof err);
-  if( ex < 0 ){ lf_errorf(ctx, "%s: %s", fn, err); return -1; }
-  if( ex==0 ){ lf_errorf(ctx, "%s: no pipeline '%s' in this project", fn, pplid); return -1; }
+  if( lf_ppl_require(db, pplid, err, sizeof err) ){ lf_errorf(ctx, "%s: %s", fn, err); return -1; }
   return 0;
 }
 

@@ -123,9 +123,7 @@ static void train_row(each_cursor *c, each_vtab *vt){
   req.logid = &vt->conn->logid;
   vt->conn->depth++;
   lf_model_cache_changed();
-  int ex = lf_ppl_exists(vt->db, pplid, err, sizeof err);
-  if( ex==0 ) snprintf(err, sizeof err, "no pipeline '%s' in this project", pplid);
-  else if( ex > 0 ) c->summary = lf_train(vt->db, &req, err, sizeof err);
+  if( lf_ppl_require(vt->db, pplid, err, sizeof err)==0 ) c->summary = lf_train(vt->db, &req, err, sizeof err);
   lf_model_cache_changed();
   vt->conn->depth--;
   if( !c->summary ) c->error = strdup(err[0] ? err : "out of memory");

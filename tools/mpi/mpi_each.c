@@ -384,9 +384,7 @@ static void run_local_sql(each_run *run, int i){
   req.poll = serve;
   req.poll_arg = run;
   req.progress_label = label;
-  int ex = lf_ppl_exists(c->db, it->pplid, err, sizeof err);
-  if( ex==0 ) snprintf(err, sizeof err, "no pipeline '%s' in this project", it->pplid);
-  if( ex > 0 ) it->summary = lf_train(c->db, &req, err, sizeof err);
+  if( lf_ppl_require(c->db, it->pplid, err, sizeof err)==0 ) it->summary = lf_train(c->db, &req, err, sizeof err);
   if( !it->summary ) set_error(it, err);
 }
 

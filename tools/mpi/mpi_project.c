@@ -153,11 +153,7 @@ int mp_claim_job(lf_mpi *c, const char *pplid, int epochs, int until_epoch, int 
   memset(cl, 0, sizeof *cl);
   *summary = NULL;
   err[0] = 0;
-  int ex = lf_ppl_exists(c->db, pplid, err, n);
-  if( ex <= 0 ){
-    if( ex==0 ) snprintf(err, n, "no pipeline '%s' in this project", pplid);
-    return -1;
-  }
+  if( lf_ppl_require(c->db, pplid, err, n) ) return -1;
   cl->pplid = strdup(pplid);
   if( !cl->pplid ){ snprintf(err, n, "out of memory"); return -1; }
   if( lf_model_open(c->db, pplid, &cl->m, err, n) ) goto fail;
