@@ -52,3 +52,8 @@ char *lf_db_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_
   sqlite3_finalize(st);
   return out;
 }
+
+const char *lf_sqlite_type_name(int type){
+  static const char *const names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
+  return type >= 1 && type <= 5 ? names[type] : names[0];
+}

@@ -21,4 +21,8 @@ char *lf_db_text(sqlite3 *db, const char *sql, const char *arg, char *err, size_
 ** err on error. */
 int lf_db_exists(sqlite3 *db, const char *sql, const char *arg, char *err, size_t n);
 
+/* A SQLite fundamental type (SQLITE_INTEGER ... SQLITE_NULL) as messages
+** name it: "an integer", "a real", "text", "a blob", "NULL" ("?" else). */
+const char *lf_sqlite_type_name(int type);
+
 #endif

@@ -6,6 +6,7 @@
 ** (and the quote and backslash, so the text stays unambiguous) as \xNN.
 */
 #include "lf_pplid.h"
+#include "lf_db.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -85,7 +86,6 @@ int lf_pplid_check(const char *s, int nbytes, char *err, size_t errlen){
 /* ---- pplids read back from a database --------------------------------- */
 
 const char *lf_pplid_column(sqlite3_stmt *st, int col, const char *table, char *err, size_t errlen){
-  static const char *const type_names[] = {"?", "an integer", "a real number", "text", "a blob", "NULL"};
   int type = sqlite3_column_type(st, col);
   if( type != SQLITE_TEXT ){
     char shown[64] = "";
@@ -93,7 +93,7 @@ const char *lf_pplid_column(sqlite3_stmt *st, int col, const char *table, char *
       snprintf(shown, sizeof shown, " (%.30s)", (const char*)sqlite3_column_text(st, col));
     }
     snprintf(err, errlen, "%s has a row whose pplid is %s%s: a pplid must be text (the database was changed "
-             "outside LabFlow: remove or fix that row)", table, type_names[type >= 1 && type <= 5 ? type : 0], shown);
+             "outside LabFlow: remove or fix that row)", table, lf_sqlite_type_name(type), shown);
     return NULL;
   }
   const char *s = (const char*)sqlite3_column_text(st, col);

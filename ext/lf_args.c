@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "lf_ext.h"
+#include "../core/lf_db.h"
 #include "../core/lf_pplid.h"
 
 void lf_errorf(sqlite3_context *ctx, const char *fmt, ...){
@@ -18,9 +19,7 @@ void lf_errorf(sqlite3_context *ctx, const char *fmt, ...){
 }
 
 const char *lf_value_type_name(sqlite3_value *v){
-  static const char *const names[] = {"?", "an integer", "a real", "text", "a blob", "NULL"};
-  int t = sqlite3_value_type(v);
-  return t >= 1 && t <= 5 ? names[t] : names[0];
+  return lf_sqlite_type_name(sqlite3_value_type(v));
 }
 
 const char *lf_value_pplid(sqlite3_value *v, char *err, size_t n){
