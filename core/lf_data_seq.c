@@ -220,6 +220,21 @@ int lf_seqdata_encode(const lf_dataset_spec *spec, const cJSON *seq, int64_t sam
   return 0;
 }
 
+int lf_seqdata_encode_blob(const lf_dataset_spec *spec, const void *blob, int64_t len, int64_t sample,
+                           float *row, char *err, size_t errlen){
+  seq_load s;
+  memset(&s, 0, sizeof s);
+  s.spec = spec;
+  s.src = "input";
+  int64_t w = (int64_t)spec->max_len * (spec->seq_int32 ? 1 : spec->step_features);
+  memset(row, 0, sizeof(float) * (size_t)(w + spec->max_len));
+  lf_scan_cell c = { blob, len, LF_CELL_BLOB };
+  int steps = 0;
+  if( seq_blob(&s, row, &c, sample, spec->seq_column, &steps, err, errlen) ) return -1;
+  for(int t=0; t<steps && t<spec->max_len; t++) row[w + t] = 1.0f;
+  return 0;
+}
+
 /* ---- sliding windows ---- */
 
 static int win_header(void *ctx, const lf_scan_header *h, char *err, size_t errlen){

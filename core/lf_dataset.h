@@ -166,6 +166,10 @@ int lf_seqdata_probe(const lf_dataset_spec *spec, const char *src, sqlite3 *db,
 struct cJSON;
 int lf_seqdata_encode(const lf_dataset_spec *spec, const struct cJSON *seq, int64_t sample, float *row,
                       char *err, size_t errlen);
+/* The same from a BLOB as a sql cell holds it (float32 values, F per
+** step, or int32 token ids with sequence_dtype "int32"). */
+int lf_seqdata_encode_blob(const lf_dataset_spec *spec, const void *blob, int64_t len, int64_t sample,
+                           float *row, char *err, size_t errlen);
 
 /* Per column: 1 if it is standardised (named inputs: its group asks for
 ** it; otherwise the dataset's standardize). malloc'ed, ncols entries. */

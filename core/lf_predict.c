@@ -226,13 +226,42 @@ static int blob_to_samples(const lf_model *m, const void *blob, int blob_len, fl
   return 0;
 }
 
+/* A sequence pipeline's input as the data holds a sequence: a JSON array
+** is one sequence ([v1, v2, ...], or [[v, ...], ...] with step_features
+** F > 1) or, one level deeper, a list of them; a BLOB is one sequence of
+** float32 values (int32 ids). Padded, cut and masked as in training. */
+static int sequences_to_samples(const lf_model *m, const cJSON *in, const void *blob, int blob_len,
+                                float **x, int64_t *nsamples, int *one_sample, char *err, size_t n){
+  const lf_dataset_spec *d = &m->spec.dataset;
+  int64_t cnt = lf_shape_count(&m->in);
+  int F = d->seq_int32 ? 1 : d->step_features;
+  int single = blob != NULL || json_depth(in) <= (F > 1 ? 2 : 1);
+  int64_t k = single ? 1 : cJSON_GetArraySize(in);
+  if( k < 1 ){ snprintf(err, n, "input is an empty list"); return -1; }
+  *x = malloc(sizeof(float) * (size_t)(k * cnt));
+  if( !*x ){ snprintf(err, n, "out of memory"); return -1; }
+  if( blob ){
+    if( lf_seqdata_encode_blob(d, blob, blob_len, 1, *x, err, n) ) return -1;
+  }else{
+    int64_t i = 0;
+    for(const cJSON *s = single ? in : in->child; s && i < k; s = single ? NULL : s->next, i++){
+      if( lf_seqdata_encode(d, s, i + 1, *x + i*cnt, err, n) ) return -1;
+    }
+  }
+  *nsamples = k;
+  *one_sample = single;
+  return 0;
+}
+
 int lf_predict_parse_input(const lf_model *m, const char *json, const void *blob, int blob_len,
                            float **x, int64_t *nsamples, int *one_sample, char *err, size_t n){
   *x = NULL;
   *nsamples = 0;
   *one_sample = 0;
   int rc = -1;
-  if( blob ) rc = blob_to_samples(m, blob, blob_len, x, nsamples, one_sample, err, n);
+  if( blob && m->spec.dataset.seq_column ){
+    rc = sequences_to_samples(m, NULL, blob, blob_len, x, nsamples, one_sample, err, n);
+  }else if( blob ) rc = blob_to_samples(m, blob, blob_len, x, nsamples, one_sample, err, n);
   else{
     int64_t cnt = lf_shape_count(&m->in), total = 0;
     char shape[64] = "";
@@ -240,6 +269,11 @@ int lf_predict_parse_input(const lf_model *m, const char *json, const void *blob
     if( !cJSON_IsArray(in) || !cJSON_IsObject(in->child) ) lf_shape_str(&m->in, shape, sizeof shape);
     if( cJSON_IsObject(in) || (cJSON_IsArray(in) && cJSON_IsObject(in->child)) ){
       rc = objects_to_samples(m, in, x, nsamples, one_sample, err, n);
+    }else if( cJSON_IsArray(in) && m->spec.dataset.seq_column ){
+      rc = sequences_to_samples(m, in, NULL, 0, x, nsamples, one_sample, err, n);
+    }else if( !cJSON_IsArray(in) && m->spec.dataset.seq_column ){
+      snprintf(err, n, "input must be a sequence as the column '%s' holds it (a JSON array such as [0.5, 0.25]), "
+               "a list of them, or an object {\"%s\": [...]}", m->spec.dataset.seq_column, m->spec.dataset.seq_column);
     }else if( !cJSON_IsArray(in) ){
       snprintf(err, n, "input must be a JSON array: one sample of %lld numbers (shape %s) or a list of samples",
                (long long)cnt, shape);

@@ -16,10 +16,14 @@
 **   1. when the dataset names its feature columns (args "features", or the
 **      columns of named "inputs") and the query has all of them: those
 **      columns, in the config's order (categorical text as the data had it);
-**   2. else, when the dataset reads a blob column and the query has a
-**      column of that name: that column;
+**   2. else, when the dataset reads a blob column or a sequence column
+**      (docs/sequences.md) and the query has a column of that name: that
+**      column;
 **   3. else the query's last column, holding the sample as ppl_predict
 **      takes it (a BLOB of uint8 or float32, a JSON array, a JSON object).
+** A sequence pipeline's column holds one sequence per row as its data
+** does: JSON text ([v1, v2, ...]) or a BLOB (float32, or int32 token ids),
+** padded or cut to max_len and masked as in training.
 ** Every other column is a key.
 **
 ** The query is read in batches of the pipeline's val_batch_size, each run
@@ -39,6 +43,8 @@
 #include "../core/lf_model_cache.h"
 #include "../core/lf_predict.h"
 #include "../core/lf_readonly_query.h"
+#include "../core/lf_dataset.h"
+#include <cjson/cJSON.h>
 
 #define FN "ppl_predict_rows"
 enum { R_KEY, R_KEYS, R_PREDICTION, R_PPLID, R_SELECT, R_EPOCH, R_MODE };
@@ -174,10 +180,11 @@ static int choose_columns(rows_cursor *c, sqlite3_vtab *vt){
       c->feat_cols = NULL;
     }
   }
-  if( !c->nfeat && d->blob && *d->blob ){
+  const char *named = d->seq_column ? d->seq_column : d->blob;
+  if( !c->nfeat && named && *named ){
     for(int k=0; k<ncol && c->input_col < 0; k++){
       const char *name = sqlite3_column_name(c->st, k);
-      if( name && sqlite3_stricmp(name, d->blob)==0 ) c->input_col = k;
+      if( name && sqlite3_stricmp(name, named)==0 ) c->input_col = k;
     }
   }
   if( !c->nfeat && c->input_col < 0 ) c->input_col = ncol - 1;
@@ -250,6 +257,31 @@ static int read_sample(rows_cursor *c, sqlite3_vtab *vt, float *dst){
   }
   int t = sqlite3_column_type(c->st, c->input_col);
   const char *name = sqlite3_column_name(c->st, c->input_col);
+  if( m->spec.dataset.seq_column && t == SQLITE_NULL ){
+    return lf_vt_error(vt, FN ": row %lld column '%s': the sequence is NULL (write [] for an empty one)",
+                       (long long)rowno, name);
+  }
+  if( m->spec.dataset.seq_column && (t == SQLITE_BLOB || t == SQLITE_TEXT) ){
+    /* One sequence per row, as the data holds it (a JSON object goes the
+    ** ppl_predict way below). */
+    char err[1024];
+    int rc = 0, done = 1;
+    if( t == SQLITE_BLOB ){
+      rc = lf_seqdata_encode_blob(&m->spec.dataset, sqlite3_column_blob(c->st, c->input_col),
+                                  sqlite3_column_bytes(c->st, c->input_col), rowno, dst, err, sizeof err);
+    }else{
+      cJSON *j = cJSON_Parse((const char*)sqlite3_column_text(c->st, c->input_col));
+      if( cJSON_IsObject(j) ) done = 0;
+      else if( !cJSON_IsArray(j) ){
+        snprintf(err, sizeof err, "input row %lld column '%s': not a JSON array (write the sequence as [v1, v2, ...], "
+                 "as the data has it)", (long long)rowno, name);
+        rc = -1;
+      }else rc = lf_seqdata_encode(&m->spec.dataset, j, rowno, dst, err, sizeof err);
+      cJSON_Delete(j);
+    }
+    if( rc ) return lf_vt_error(vt, FN ": %s", err);
+    if( done ) return SQLITE_OK;
+  }
   if( t != SQLITE_BLOB && t != SQLITE_TEXT ){
     return lf_vt_error(vt, FN ": row %lld column '%s': the sample must be a BLOB (uint8 or float32) or JSON "
                        "text, got %s; or select the dataset's feature columns by name", (long long)rowno, name,
