@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "lf_train.h"
+#include "lf_infer.h"
 #include "lf_dataset.h"
 #include "lf_model.h"
 #include "lf_ppl.h"

@@ -1,6 +1,6 @@
 /*
-** lf_train.h — the training loop behind ppl_train(), and the inference
-** behind ppl_evaluate() (ppl_predict: lf_predict.h).
+** lf_train.h — the training loop behind ppl_train() (ppl_evaluate:
+** lf_infer.h; ppl_predict: lf_predict.h).
 */
 #ifndef LF_TRAIN_H
 #define LF_TRAIN_H
@@ -35,9 +35,5 @@ typedef struct lf_train_request {
 ** private connection to the same file. Returns a malloc'ed JSON summary, or
 ** NULL with err set. */
 char *lf_train(sqlite3 *db, const lf_train_request *req, char *err, size_t n);
-
-/* Loss and every metric of the model on another data source. */
-char *lf_evaluate(sqlite3 *db, const char *pplid, const char *data_src,
-                  const char *which, char *err, size_t n);
 
 #endif

@@ -13,6 +13,7 @@
 #include "../core/lf_ppl.h"
 #include "../core/lf_project.h"
 #include "../core/lf_predict.h"
+#include "../core/lf_infer.h"
 #include "../core/lf_train.h"
 #include "../core/lf_txn.h"
 
