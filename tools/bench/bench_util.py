@@ -129,12 +129,12 @@ def summary(log):
               % (key + (med(d["train"]), len(d["train"]), min(d["train"] or [0]),
                         max(d["train"] or [0]), extra, d["acc"][-1] if d["acc"] else float("nan"),
                         max(d["rss"] or [float("nan")]))))
-    for model in ("mlp", "cnn", "resnet", "transformer"):
+    for model in ("mlp", "cnn", "resnet", "transformer", "lstm"):
         t = data.get(("torch", model, "f32"))
         if not t or not t["train"]:
             continue
         for prec, target in (("f32", 0.5), ("bf16", 0.3)):
-            if model == "transformer" and prec == "bf16":
+            if model in ("transformer", "lstm") and prec == "bf16":
                 continue        # the sequence models' target is f32 only
             l = data.get(("labflow", model, prec))
             if not l or not l["train"]:
