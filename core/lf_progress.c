@@ -122,6 +122,61 @@ void lf_progress_format(char *buf, size_t size, int cols, const char *pplid,
   if( (int)k > avail ) buf[avail] = 0;
 }
 
+/* How much a finished epoch's quantity matters on a narrow line (0 most):
+** the validation loss, then validation metrics, the training loss, the
+** training metrics, the learning rate, and the durations last. */
+static int quantity_rank(const char *name){
+  size_t k = strlen(name);
+  if( k >= 9 && strcmp(name + k - 9, "_duration")==0 ) return 5;
+  if( strcmp(name, "lr")==0 ) return 4;
+  if( strcmp(name, "val_loss")==0 ) return 0;
+  if( strncmp(name, "val_", 4)==0 ) return 1;
+  if( strcmp(name, "train_loss")==0 ) return 2;
+  return 3;
+}
+
+void lf_progress_epoch_fit(char *buf, size_t size, int cols, const char *pplid, const char *tag,
+                           int epoch, int last_epoch, const char *const *names, const double *values,
+                           int n, const char *note){
+  int avail = cols - 1;
+  if( avail < 1 ) avail = 1;
+  char head[160], tail[64] = "";
+  size_t idl = strlen(pplid);
+  char tagpart[72] = "";
+  if( tag && tag[0] ) snprintf(tagpart, sizeof tagpart, " [%s]", tag);
+  if( note && note[0] ) snprintf(tail, sizeof tail, " (%s)", note);
+  /* The whole pplid when it leaves room for a field or two, else its
+  ** start and end (where names tend to differ). */
+  int full = snprintf(head, sizeof head, "%s%s epoch %d/%d:", pplid, tagpart, epoch, last_epoch);
+  if( idl > PPLID_MAX && (full >= (int)sizeof head || full + (int)strlen(tail) + 24 > avail) ){
+    snprintf(head, sizeof head, "%.*s..%s%s epoch %d/%d:", PPLID_MAX / 2 - 1, pplid,
+             pplid + idl - (PPLID_MAX / 2 - 1), tagpart, epoch, last_epoch);
+  }
+  int used = (int)strlen(head) + (int)strlen(tail);
+  char f[MAX_PIECES][96];
+  int shown[MAX_PIECES] = {0};
+  if( n > MAX_PIECES ) n = MAX_PIECES;
+  for(int i=0; i<n; i++) snprintf(f[i], sizeof f[i], " %s=%.4f", names[i], values[i]);
+  /* The most useful fields first, until one does not fit (a less useful
+  ** one never takes the place of a more useful one). */
+  int full_line = 0;
+  for(int r=0; r<=5 && !full_line; r++){
+    for(int i=0; i<n && !full_line; i++){
+      if( quantity_rank(names[i]) != r ) continue;
+      int len = (int)strlen(f[i]);
+      if( used + len <= avail ){ shown[i] = 1; used += len; }
+      else full_line = 1;
+    }
+  }
+  size_t k = (size_t)snprintf(buf, size, "%s", head);
+  for(int i=0; i<n && k < size; i++){
+    if( shown[i] ) k += (size_t)snprintf(buf + k, size - k, "%s", f[i]);
+  }
+  if( k < size ) snprintf(buf + k, size - k, "%s", tail);
+  /* Even the head alone can be too wide for a very narrow terminal. */
+  if( (int)strlen(buf) > avail && (size_t)avail < size ) buf[avail] = 0;
+}
+
 void lf_progress_epoch_begin(lf_progress *p, int epoch, int64_t nbatches){
   p->epoch = epoch;
   p->nbatches = nbatches;

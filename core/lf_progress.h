@@ -55,4 +55,16 @@ void lf_progress_format(char *buf, size_t size, int cols, const char *pplid,
                         double rate, double eta, const char *const *names,
                         const double *values, int n);
 
+/* A finished epoch's plain line that fits cols-1 characters, for output
+** that is not a terminal but ends up on one (labflow-mpi's rank 0, whose
+** stderr mpirun pipes): "<pplid> [<tag>] epoch <e>/<last>: name=value ...
+** (<note>)". The quantities stay in their order; when they do not all fit
+** the least useful go first (durations, the learning rate, training
+** metrics, the training loss, validation metrics; the validation loss
+** last), and a long pplid is shortened in the middle. tag, note: NULL or
+** "" for none. */
+void lf_progress_epoch_fit(char *buf, size_t size, int cols, const char *pplid, const char *tag,
+                           int epoch, int last_epoch, const char *const *names, const double *values,
+                           int n, const char *note);
+
 #endif

@@ -113,7 +113,11 @@ char *mp_summary(const mp_claim *cl, const char *ended, const char *message);
 ** ("finished", "early_stop", "stop_requested", "interrupted", "error"),
 ** and frees cl. */
 void mp_release(lf_mpi *c, mp_claim *cl, const char *ended);
-/* ppl_train's progress line for a finished epoch, with the rank. */
+/* A finished epoch's line on stderr, fitted to $COLUMNS (else 80):
+** "<pplid> [<tag>] epoch <e>/<last>: name=value ... (best)". */
+void mp_epoch_line(const char *pplid, const char *tag, int e, int last, const lf_epoch_result *r, int improved);
+/* mp_epoch_line for a pipeline of `each`, tagged with the rank that
+** trained it (nothing when quiet or the project's progress is off). */
 void mp_progress_line(lf_mpi *c, const mp_claim *cl, int rank, int e, const lf_epoch_result *r, int improved);
 
 /* ---- any rank (mpi_job.c) -------------------------------------------- */

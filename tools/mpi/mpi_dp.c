@@ -292,12 +292,12 @@ int mp_dp_train(lf_mpi *c, const char *pplid, int epochs, int until, int patienc
   t.hooks.stop = dp_stop;
   t.hooks.arg = &d;
   t.fwd_rng = &d.drop_rng;
+  /* Rank 0's line per epoch (mp_epoch_line); no live line. */
   lf_progress pg;
-  char label[300];
-  snprintf(label, sizeof label, "%s [%d ranks]", job.pplid, c->size);
-  lf_progress_init(&pg, c->rank==0 && !c->quiet && t.m.settings.progress, label,
-                   job.last_epoch + 1, job.last_epoch + job.epochs, NULL, 0, c->quiet);
-  pg.tty = 0;
+  lf_progress_init(&pg, 0, job.pplid, job.last_epoch + 1, job.last_epoch + job.epochs, NULL, 0, 1);
+  int show = c->rank==0 && !c->quiet && t.m.settings.progress;
+  char tag[32];
+  snprintf(tag, sizeof tag, "%d ranks", c->size);
   ended = "finished";
   for(int k=0; k<job.epochs; k++){
     int e = t.last_epoch + 1, improved = 0;
@@ -336,7 +336,7 @@ int mp_dp_train(lf_mpi *c, const char *pplid, int epochs, int until, int patienc
         snprintf(message, sizeof message, "%s", err);
         decision = END_ERROR;
       }else{
-        lf_progress_epoch_end(&pg, r.names, r.values, r.n, improved ? "best" : "");
+        if( show ) mp_epoch_line(job.pplid, tag, e, job.last_epoch + job.epochs, &r, improved);
         int since = e - (t.have_best ? t.best_epoch : 0);
         if( job.patience > 0 && since >= job.patience ){
           decision = END_EARLY;

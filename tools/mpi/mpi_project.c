@@ -280,13 +280,26 @@ void mp_release(lf_mpi *c, mp_claim *cl, const char *ended){
   claim_free(cl);
 }
 
+/* Columns of the terminal rank 0's stderr ends on: mpirun pipes it, so
+** the tty cannot be asked; $COLUMNS when given (mpirun -x COLUMNS, or
+** COLUMNS=$COLUMNS mpirun ...), else 80. */
+static int line_columns(void){
+  const char *v = getenv("COLUMNS");
+  int k = v ? atoi(v) : 0;
+  return k > 0 ? k : 80;
+}
+
+void mp_epoch_line(const char *pplid, const char *tag, int e, int last, const lf_epoch_result *r, int improved){
+  char line[4096];
+  lf_progress_epoch_fit(line, sizeof line, line_columns(), pplid, tag, e, last, r->names, r->values, r->n,
+                        improved ? "best" : "");
+  fprintf(stderr, "%s\n", line);
+  fflush(stderr);
+}
+
 void mp_progress_line(lf_mpi *c, const mp_claim *cl, int rank, int e, const lf_epoch_result *r, int improved){
   if( c->quiet || !cl->m.settings.progress ) return;
-  char label[300];
-  snprintf(label, sizeof label, "%s [rank %d]", cl->pplid, rank);
-  lf_progress pg;
-  lf_progress_init(&pg, 1, label, e, cl->first + cl->epochs - 1, NULL, 0, 0);
-  pg.tty = 0;   /* lines from many pipelines interleave: never redraw */
-  lf_progress_epoch_begin(&pg, e, 0);
-  lf_progress_epoch_end(&pg, r->names, r->values, r->n, improved ? "best" : "");
+  char tag[32];
+  snprintf(tag, sizeof tag, "rank %d", rank);
+  mp_epoch_line(cl->pplid, tag, e, cl->first + cl->epochs - 1, r, improved);
 }
