@@ -382,14 +382,18 @@ def test_dp(tmp):
     # make check-all runs the full sets: LF_MPI_TRAIN=60000 LF_MPI_VAL=10000 LF_MPI_EPOCHS=3
     E = int(os.environ.get("LF_MPI_EPOCHS", "2"))
     NT, NV = int(os.environ.get("LF_MPI_TRAIN", "6000")), int(os.environ.get("LF_MPI_VAL", "4000"))
+    # The full sets (make check-all) take many minutes per run on a shared
+    # machine: the time limits grow with the work.
+    tmo = max(1800, 1800 * NT * E // (6000 * 2))
     single = fashion_project(os.path.join(tmp, "dp1"), NT, NV)
-    out, err = shell(single, "SELECT ppl_train('mlp', %d); SELECT ppl_train('cnn', %d);" % (E, E))
+    out, err = shell(single, "SELECT ppl_train('mlp', %d); SELECT ppl_train('cnn', %d);" % (E, E), timeout=tmo)
     check(not err, "dp: single-process reference trains", err)
     runs = []
     for k in (1, 2):
         db = fashion_project(os.path.join(tmp, "dp2_%d" % k), NT, NV)
         for pplid in ("mlp", "cnn"):
-            rc, out, err = mpirun(2, [db, "train", pplid, "--epochs", str(E), "--print-hashes"], tcp=(k == 2 and pplid == "mlp"))
+            rc, out, err = mpirun(2, [db, "train", pplid, "--epochs", str(E), "--print-hashes"],
+                                  tcp=(k == 2 and pplid == "mlp"), timeout=tmo)
             rows = rows_of(out)
             s = rows[0] if rows else {}
             check(rc == 0 and s.get("last_epoch") == E, "dp %s run %d: 2 ranks train %d epochs%s"
@@ -408,9 +412,9 @@ def test_dp(tmp):
         check(s is not None and d is not None and abs(s - d) * 100 <= 0.5,
               "dp %s: 2 ranks reach the single-process val_accuracy within 0.5 points (%s vs %s)" % (pplid, d, s))
     # The checkpoints are the ordinary format, both ways.
-    out, err = shell(runs[0], "SELECT ppl_train('mlp', 1);")
+    out, err = shell(runs[0], "SELECT ppl_train('mlp', 1);", timeout=tmo)
     check(json.loads(out or "{}").get("last_epoch") == E + 1, "dp: ppl_train resumes a data-parallel pipeline", out + err)
-    rc, out, err = mpirun(2, [runs[0], "train", "mlp", "--epochs", "1"])
+    rc, out, err = mpirun(2, [runs[0], "train", "mlp", "--epochs", "1"], timeout=tmo)
     rows = rows_of(out)
     check(rc == 0 and rows and rows[0].get("last_epoch") == E + 2, "dp: data-parallel resumes ppl_train's epoch", out + err)
 
