@@ -75,7 +75,10 @@ CTEST_LIB   := $(CTEST_BUILD)/liblabflow_core.a
 MPICC   ?= mpicc
 HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo '\#include <mpi.h>' | $(MPICC) -E -x c - >/dev/null 2>&1 && echo 1)
 MPI_SRC  := $(wildcard tools/mpi/*.c)
-MPI_OBJ  := $(patsubst %.c,build/mpi/%.o,$(filter-out ext/%,$(SRC)) $(MPI_SRC))
+# MPI_BUILD: where its objects go (tests/asan.sh builds a sanitized
+# build/asan-mpi/labflow-mpi with OPT="-O1 -fsanitize=...").
+MPI_BUILD ?= build/mpi
+MPI_OBJ  := $(patsubst %.c,$(MPI_BUILD)/%.o,$(filter-out ext/%,$(SRC)) $(MPI_SRC))
 
 all: labflow.so $(if $(HAVE_MPI),labflow-mpi)
 
@@ -84,21 +87,21 @@ all: labflow.so $(if $(HAVE_MPI),labflow-mpi)
 mpi:
 	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory labflow-mpi; fi
 
-labflow-mpi: $(MPI_OBJ)
+labflow-mpi $(MPI_BUILD)/labflow-mpi: $(MPI_OBJ)
 	$(MPICC) $(OPT) -g -fopenmp -o $@ $(MPI_OBJ) $(LDLIBS) -lsqlite3
 
-build/mpi/tools/mpi/%.o: tools/mpi/%.c build/mpi/tools/mpi/%.d
+$(MPI_BUILD)/tools/mpi/%.o: tools/mpi/%.c $(MPI_BUILD)/tools/mpi/%.d
 	@mkdir -p $(dir $@)
 	$(MPICC) $(filter-out -fPIC -fvisibility=hidden,$(CFLAGS)) -DLF_STANDALONE $(DEPFLAGS) -c -o $@ $<
 
-build/mpi/%.o: %.c build/mpi/%.d
+$(MPI_BUILD)/%.o: %.c $(MPI_BUILD)/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -fPIC -fvisibility=hidden,$(CFLAGS)) -DLF_STANDALONE $(DEPFLAGS) -c -o $@ $<
 
 # The generated header comes before the code that includes it.
 ifeq ($(LF_ONNX),1)
 $(BUILD)/core/lf_onnx_pb.o: $(ONNX_GEN)/onnx.pb-c.h
-build/mpi/core/lf_onnx_pb.o: $(ONNX_GEN)/onnx.pb-c.h
+$(MPI_BUILD)/core/lf_onnx_pb.o: $(ONNX_GEN)/onnx.pb-c.h
 endif
 
 labflow.so: $(OBJ)
@@ -129,8 +132,8 @@ $(CTEST_BUILD)/%.o: %.c $(CTEST_BUILD)/%.d
 # rebuilt once: the empty rule makes the missing .d count as new.
 $(BUILD)/%.d: ;
 $(CTEST_BUILD)/%.d: ;
-build/mpi/%.d: ;
-.PRECIOUS: $(BUILD)/%.d $(CTEST_BUILD)/%.d build/mpi/%.d
+$(MPI_BUILD)/%.d: ;
+.PRECIOUS: $(BUILD)/%.d $(CTEST_BUILD)/%.d $(MPI_BUILD)/%.d
 -include $(OBJ:.o=.d) $(CTEST_OBJ:.o=.d) $(MPI_OBJ:.o=.d)
 
 werror-check: all

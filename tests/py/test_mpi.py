@@ -33,7 +33,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXT = os.environ.get("LF_EXT", os.path.join(ROOT, "labflow"))
 SQLITE = os.environ.get("LF_SQLITE3", "sqlite3")
-MPI_BIN = os.path.join(ROOT, "labflow-mpi")
+# LF_MPI_BIN: another build (tests/asan.sh: build/asan-mpi/labflow-mpi).
+MPI_BIN = os.environ.get("LF_MPI_BIN", os.path.join(ROOT, "labflow-mpi"))
 FASHION = "/usr/share/datasets/fashion-mnist"
 failed = passed = 0
 
@@ -66,11 +67,18 @@ def mpi_env():
     env = dict(os.environ)
     env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
                 "OMP_NUM_THREADS": "1", "OMPI_MCA_rmaps_base_oversubscribe": "1"})
+    if os.environ.get("LF_MPI_ASAN_OPTIONS"):
+        # A sanitized labflow-mpi (tests/asan.sh): mpirun is Open MPI's own
+        # binary and runs without libasan; the ranks get these options.
+        env.pop("LD_PRELOAD", None)
+        env["ASAN_OPTIONS"] = os.environ["LF_MPI_ASAN_OPTIONS"]
     return env
 
 
 def mpirun_args(np_, args, tcp=False):
     cmd = ["mpirun", "--oversubscribe", "-np", str(np_), "-x", "OMP_NUM_THREADS=1"]
+    if os.environ.get("LF_MPI_ASAN_OPTIONS"):
+        cmd += ["-x", "ASAN_OPTIONS", "-x", "LSAN_OPTIONS", "-x", "UBSAN_OPTIONS"]
     if tcp:
         cmd += ["--mca", "btl", "tcp,self"]
     return cmd + [MPI_BIN] + args

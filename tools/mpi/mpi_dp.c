@@ -278,7 +278,7 @@ int mp_dp_train(lf_mpi *c, const char *pplid, int epochs, int until, int patienc
   msg_free(&msg);
   if( !ok ) fprintf(stderr, "labflow-mpi: rank %d: %s\n", c->rank, err);
   const char *ended = "error";
-  char message[512] = "";
+  char message[2048] = "";
   int hashes_equal = 1;
   char rank0_hash[65] = "";
   if( !all_ok(ok) ){

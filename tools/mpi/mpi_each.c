@@ -285,7 +285,7 @@ static void on_result(each_run *run, int r, lf_msg *m){
   ep.classes = msg_get_str(m);
   ep.w = msg_get_blob(m, &ep.wlen);
   ep.s = msg_get_blob(m, &ep.slen);
-  char err[2048] = "";
+  char err[1024] = "";
   if( m->bad ) snprintf(err, sizeof err, "rank %d sent a malformed epoch", r);
   else if( ep.e != sl->next_e ) snprintf(err, sizeof err, "rank %d sent epoch %d where epoch %d was due", r, ep.e, sl->next_e);
   if( err[0] ){
