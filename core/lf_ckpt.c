@@ -15,6 +15,7 @@
 */
 #include "lf_ckpt.h"
 #include "lf_file.h"
+#include "lf_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,15 +40,6 @@
 #define CKPT_ZCHUNK ((size_t)1 << 30)
 /* Smallest record: u16 name length, 1-byte name, dtype, ndim 0, 1 byte. */
 #define CKPT_MIN_RECORD 6
-
-static void ckpt_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-  if (err == NULL || errlen == 0) return;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static void put_u16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
 static void put_u32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
@@ -186,13 +178,13 @@ static int ckpt_body(int fd, void *ctx)
 int lf_ckpt_write(const char *path, const lf_tensor_rec *t, int n, int level,
                   char *err, size_t errlen)
 {
-  if (path == NULL || *path == 0) { ckpt_err(err, errlen, "weight file path is empty"); return -1; }
+  if (path == NULL || *path == 0) { lf_errf(err, errlen, "weight file path is empty"); return -1; }
   if (level < 0 || level > 9) {
-    ckpt_err(err, errlen, "weight file %s: zlib level %d is not in 0..9", path, level);
+    lf_errf(err, errlen, "weight file %s: zlib level %d is not in 0..9", path, level);
     return -1;
   }
   if (n < 0 || n > CKPT_MAX_TENSORS || (n > 0 && t == NULL)) {
-    ckpt_err(err, errlen, "weight file %s: bad tensor count %d", path, n);
+    lf_errf(err, errlen, "weight file %s: bad tensor count %d", path, n);
     return -1;
   }
   /* Validate every record before touching the file system. */
@@ -201,22 +193,22 @@ int lf_ckpt_write(const char *path, const lf_tensor_rec *t, int n, int level,
     const lf_tensor_rec *r = &t[i];
     size_t nlen = r->name ? strlen(r->name) : 0;
     if (nlen == 0 || nlen > 65535) {
-      ckpt_err(err, errlen, "weight file %s: tensor %d has an empty or too long name", path, i);
+      lf_errf(err, errlen, "weight file %s: tensor %d has an empty or too long name", path, i);
       return -1;
     }
     if (!valid_dtype(r->dtype) || r->ndim < 0 || r->ndim > 4) {
-      ckpt_err(err, errlen, "weight file %s: tensor '%s' has bad dtype %d or ndim %d",
+      lf_errf(err, errlen, "weight file %s: tensor '%s' has bad dtype %d or ndim %d",
                path, r->name, r->dtype, r->ndim);
       return -1;
     }
     int64_t bytes = rec_bytes(r->dtype, r->ndim, r->dim);
     if (bytes < 0 || (bytes > 0 && r->data == NULL)) {
-      ckpt_err(err, errlen, "weight file %s: tensor '%s' has bad dimensions or no data", path, r->name);
+      lf_errf(err, errlen, "weight file %s: tensor '%s' has bad dimensions or no data", path, r->name);
       return -1;
     }
     total += (uint64_t)bytes + 4 + nlen + 8 * (uint64_t)r->ndim;
     if (total > CKPT_MAX_PAYLOAD) {
-      ckpt_err(err, errlen, "weight file %s: tensors are too large (over %llu bytes)",
+      lf_errf(err, errlen, "weight file %s: tensors are too large (over %llu bytes)",
                path, (unsigned long long)CKPT_MAX_PAYLOAD);
       return -1;
     }
@@ -255,7 +247,7 @@ static int ckpt_inflate(const unsigned char *src, size_t csize, unsigned char *d
 {
   z_stream zs;
   memset(&zs, 0, sizeof zs);
-  if (inflateInit(&zs) != Z_OK) { ckpt_err(err, errlen, "%s: out of memory", what); return -1; }
+  if (inflateInit(&zs) != Z_OK) { lf_errf(err, errlen, "%s: out of memory", what); return -1; }
   zs.next_in = (Bytef *)src;
   zs.next_out = dst;
   int rc = -1;
@@ -274,28 +266,28 @@ static int ckpt_inflate(const unsigned char *src, size_t csize, unsigned char *d
     out_used = (size_t)(zs.next_out - dst);
     if (z == Z_STREAM_END) {
       if (out_used != usize) {
-        ckpt_err(err, errlen, "%s is corrupt: payload is %zu bytes, header says %zu", what, out_used, usize);
+        lf_errf(err, errlen, "%s is corrupt: payload is %zu bytes, header says %zu", what, out_used, usize);
       } else if (in_used != csize) {
-        ckpt_err(err, errlen, "%s is corrupt: %zu stray bytes after the compressed data", what, csize - in_used);
+        lf_errf(err, errlen, "%s is corrupt: %zu stray bytes after the compressed data", what, csize - in_used);
       } else {
         rc = 0;
       }
       break;
     }
-    if (z == Z_MEM_ERROR) { ckpt_err(err, errlen, "%s: out of memory", what); break; }
+    if (z == Z_MEM_ERROR) { lf_errf(err, errlen, "%s: out of memory", what); break; }
     if (z == Z_NEED_DICT || z == Z_DATA_ERROR || z == Z_STREAM_ERROR) {
-      ckpt_err(err, errlen, "%s is corrupt: bad compressed data (%s)", what, zs.msg ? zs.msg : "zlib error");
+      lf_errf(err, errlen, "%s is corrupt: bad compressed data (%s)", what, zs.msg ? zs.msg : "zlib error");
       break;
     }
     if (z == Z_BUF_ERROR) {           /* no progress possible */
       if (out_used == usize)
-        ckpt_err(err, errlen, "%s is corrupt: payload is larger than the header says", what);
+        lf_errf(err, errlen, "%s is corrupt: payload is larger than the header says", what);
       else
-        ckpt_err(err, errlen, "%s is corrupt: the compressed data ends early", what);
+        lf_errf(err, errlen, "%s is corrupt: the compressed data ends early", what);
       break;
     }
     if ((zs.data_type & 128) && !padding_ok(src, csize, in_used, zs.data_type)) {
-      ckpt_err(err, errlen, "%s is corrupt: nonzero padding bits in the compressed data", what);
+      lf_errf(err, errlen, "%s is corrupt: nonzero padding bits in the compressed data", what);
       break;
     }
   }
@@ -308,7 +300,7 @@ static int parse_payload(const unsigned char *p, size_t len, uint32_t count,
                          lf_tensor_rec **out, const char *what, char *err, size_t errlen)
 {
   lf_tensor_rec *t = calloc(count ? count : 1, sizeof *t);
-  if (t == NULL) { ckpt_err(err, errlen, "%s: out of memory", what); return -1; }
+  if (t == NULL) { lf_errf(err, errlen, "%s: out of memory", what); return -1; }
   size_t pos = 0;
   uint32_t i;
   for (i = 0; i < count; i++) {
@@ -316,14 +308,14 @@ static int parse_payload(const unsigned char *p, size_t len, uint32_t count,
     if (len - pos < 2) goto short_payload;
     size_t nlen = get_u16(p + pos);
     pos += 2;
-    if (nlen == 0) { ckpt_err(err, errlen, "%s is corrupt: tensor %u has an empty name", what, i); goto fail; }
+    if (nlen == 0) { lf_errf(err, errlen, "%s is corrupt: tensor %u has an empty name", what, i); goto fail; }
     if (len - pos < nlen + 2) goto short_payload;
     if (memchr(p + pos, 0, nlen) != NULL) {
-      ckpt_err(err, errlen, "%s is corrupt: tensor %u has a NUL in its name", what, i);
+      lf_errf(err, errlen, "%s is corrupt: tensor %u has a NUL in its name", what, i);
       goto fail;
     }
     r->name = malloc(nlen + 1);
-    if (r->name == NULL) { ckpt_err(err, errlen, "%s: out of memory", what); goto fail; }
+    if (r->name == NULL) { lf_errf(err, errlen, "%s: out of memory", what); goto fail; }
     memcpy(r->name, p + pos, nlen);
     r->name[nlen] = 0;
     pos += nlen;
@@ -331,14 +323,14 @@ static int parse_payload(const unsigned char *p, size_t len, uint32_t count,
     r->ndim = p[pos + 1];
     pos += 2;
     if (!valid_dtype(r->dtype) || r->ndim > 4) {
-      ckpt_err(err, errlen, "%s is corrupt: tensor '%s' has dtype %d, ndim %d", what, r->name, r->dtype, r->ndim);
+      lf_errf(err, errlen, "%s is corrupt: tensor '%s' has dtype %d, ndim %d", what, r->name, r->dtype, r->ndim);
       goto fail;
     }
     if (len - pos < 8 * (size_t)r->ndim) goto short_payload;
     for (int d = 0; d < r->ndim; d++) {
       uint64_t v = get_u64(p + pos + 8 * (size_t)d);
       if (v > (uint64_t)INT64_MAX) {
-        ckpt_err(err, errlen, "%s is corrupt: tensor '%s' has an absurd dimension", what, r->name);
+        lf_errf(err, errlen, "%s is corrupt: tensor '%s' has an absurd dimension", what, r->name);
         goto fail;
       }
       r->dim[d] = (int64_t)v;
@@ -347,19 +339,19 @@ static int parse_payload(const unsigned char *p, size_t len, uint32_t count,
     int64_t bytes = rec_bytes(r->dtype, r->ndim, r->dim);
     if (bytes < 0 || (uint64_t)bytes > len - pos) goto short_payload;
     r->data = malloc(bytes ? (size_t)bytes : 1);
-    if (r->data == NULL) { ckpt_err(err, errlen, "%s: out of memory", what); goto fail; }
+    if (r->data == NULL) { lf_errf(err, errlen, "%s: out of memory", what); goto fail; }
     memcpy(r->data, p + pos, (size_t)bytes);
     pos += (size_t)bytes;
   }
   if (pos != len) {
-    ckpt_err(err, errlen, "%s is corrupt: %zu stray bytes after the last tensor", what, len - pos);
+    lf_errf(err, errlen, "%s is corrupt: %zu stray bytes after the last tensor", what, len - pos);
     goto fail;
   }
   *out = t;
   return 0;
 
 short_payload:
-  ckpt_err(err, errlen, "%s is corrupt: tensor %u runs past the end of the payload", what, i);
+  lf_errf(err, errlen, "%s is corrupt: tensor %u runs past the end of the payload", what, i);
 fail:
   lf_ckpt_free(t, (int)count);
   return -1;
@@ -369,11 +361,11 @@ static int ckpt_parse(const unsigned char *buf, size_t len, const char *what,
                       lf_tensor_rec **out, int *n, char *err, size_t errlen)
 {
   if (len < CKPT_HEADER_SIZE) {
-    ckpt_err(err, errlen, "%s is truncated: %zu bytes, the header alone is %d", what, len, CKPT_HEADER_SIZE);
+    lf_errf(err, errlen, "%s is truncated: %zu bytes, the header alone is %d", what, len, CKPT_HEADER_SIZE);
     return -1;
   }
   if (memcmp(buf, LF_CKPT_MAGIC, 8) != 0) {
-    ckpt_err(err, errlen, "%s is not a LabFlow weight file (bad magic)", what);
+    lf_errf(err, errlen, "%s is not a LabFlow weight file (bad magic)", what);
     return -1;
   }
   uint32_t version = get_u32(buf + 8);
@@ -381,40 +373,40 @@ static int ckpt_parse(const unsigned char *buf, size_t len, const char *what,
   if (version != LF_CKPT_VERSION) {
     /* A newer LabFlow may lay the header out differently: say what we know. */
     if (header_ok)
-      ckpt_err(err, errlen, "%s: unsupported format version %u (this LabFlow reads %d)", what, version, LF_CKPT_VERSION);
+      lf_errf(err, errlen, "%s: unsupported format version %u (this LabFlow reads %d)", what, version, LF_CKPT_VERSION);
     else
-      ckpt_err(err, errlen, "%s is corrupt (header checksum mismatch) or has unsupported format version %u (this LabFlow reads %d)",
+      lf_errf(err, errlen, "%s is corrupt (header checksum mismatch) or has unsupported format version %u (this LabFlow reads %d)",
                what, version, LF_CKPT_VERSION);
     return -1;
   }
-  if (!header_ok) { ckpt_err(err, errlen, "%s is corrupt: header checksum mismatch", what); return -1; }
+  if (!header_ok) { lf_errf(err, errlen, "%s is corrupt: header checksum mismatch", what); return -1; }
   uint32_t count = get_u32(buf + 12);
   uint64_t usize = get_u64(buf + 16), csize = get_u64(buf + 24);
   uint32_t pcrc = get_u32(buf + 32);
   size_t have = len - CKPT_HEADER_SIZE;
   if (csize > have) {
-    ckpt_err(err, errlen, "%s is truncated: header says %llu compressed bytes, only %zu present",
+    lf_errf(err, errlen, "%s is truncated: header says %llu compressed bytes, only %zu present",
              what, (unsigned long long)csize, have);
     return -1;
   }
   if (csize < have) {
-    ckpt_err(err, errlen, "%s is corrupt: %zu stray bytes after the compressed data", what, have - (size_t)csize);
+    lf_errf(err, errlen, "%s is corrupt: %zu stray bytes after the compressed data", what, have - (size_t)csize);
     return -1;
   }
   if (count > CKPT_MAX_TENSORS || usize > CKPT_MAX_PAYLOAD || usize > SIZE_MAX / 2
       || usize > csize * CKPT_MAX_RATIO + 64 || (uint64_t)count * CKPT_MIN_RECORD > usize) {
-    ckpt_err(err, errlen, "%s is corrupt: implausible sizes in header (%u tensors, %llu bytes)",
+    lf_errf(err, errlen, "%s is corrupt: implausible sizes in header (%u tensors, %llu bytes)",
              what, count, (unsigned long long)usize);
     return -1;
   }
   unsigned char *payload = malloc(usize ? (size_t)usize : 1);
   if (payload == NULL) {
-    ckpt_err(err, errlen, "%s: out of memory for %llu bytes", what, (unsigned long long)usize);
+    lf_errf(err, errlen, "%s: out of memory for %llu bytes", what, (unsigned long long)usize);
     return -1;
   }
   int rc = ckpt_inflate(buf + CKPT_HEADER_SIZE, (size_t)csize, payload, (size_t)usize, what, err, errlen);
   if (rc == 0 && (uint32_t)ckpt_crc(crc32(0L, Z_NULL, 0), payload, (size_t)usize) != pcrc) {
-    ckpt_err(err, errlen, "%s is corrupt: checksum mismatch", what);
+    lf_errf(err, errlen, "%s is corrupt: checksum mismatch", what);
     rc = -1;
   }
   if (rc == 0) rc = parse_payload(payload, (size_t)usize, count, out, what, err, errlen);
@@ -437,10 +429,10 @@ int lf_ckpt_read(const char *path, lf_tensor_rec **out, int *n,
 {
   *out = NULL;
   *n = 0;
-  if (path == NULL) { ckpt_err(err, errlen, "weight file path is empty"); return -1; }
+  if (path == NULL) { lf_errf(err, errlen, "weight file path is empty"); return -1; }
   size_t wlen = strlen(path) + 16;
   char *what = malloc(wlen);
-  if (what == NULL) { ckpt_err(err, errlen, "out of memory reading %s", path); return -1; }
+  if (what == NULL) { lf_errf(err, errlen, "out of memory reading %s", path); return -1; }
   snprintf(what, wlen, "weight file %s", path);
 
   int rc = -1;
@@ -449,20 +441,20 @@ int lf_ckpt_read(const char *path, lf_tensor_rec **out, int *n,
   struct stat st;
   if (fd < 0) goto done;
   if (fstat(fd, &st) != 0) {
-    ckpt_err(err, errlen, "cannot read %s: %s", what, strerror(errno));
+    lf_errf(err, errlen, "cannot read %s: %s", what, strerror(errno));
     goto done;
   }
   if ((uint64_t)st.st_size > CKPT_MAX_PAYLOAD || (uint64_t)st.st_size > SIZE_MAX / 2) {
-    ckpt_err(err, errlen, "%s is too large (%lld bytes)", what, (long long)st.st_size);
+    lf_errf(err, errlen, "%s is too large (%lld bytes)", what, (long long)st.st_size);
     goto done;
   }
   size_t len = (size_t)st.st_size, got = 0;
   buf = malloc(len ? len : 1);
-  if (buf == NULL) { ckpt_err(err, errlen, "%s: out of memory for %zu bytes", what, len); goto done; }
+  if (buf == NULL) { lf_errf(err, errlen, "%s: out of memory for %zu bytes", what, len); goto done; }
   while (got < len) {
     ssize_t k = read(fd, buf + got, len - got < CKPT_ZCHUNK ? len - got : CKPT_ZCHUNK);
     if (k < 0 && errno == EINTR) continue;
-    if (k < 0) { ckpt_err(err, errlen, "cannot read %s: %s", what, strerror(errno)); goto done; }
+    if (k < 0) { lf_errf(err, errlen, "cannot read %s: %s", what, strerror(errno)); goto done; }
     if (k == 0) break;                /* shrank under us: parse what is there */
     got += (size_t)k;
   }

@@ -4,6 +4,7 @@
 ** checked on what was opened, not on what a path named a moment before.
 */
 #include "lf_file.h"
+#include "lf_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,15 +56,6 @@ int lf_open_regular(const char *path, const char *what, char *err, size_t n){
 /* Writes go to the kernel at most this much at a time. */
 #define LF_FILE_CHUNK ((size_t)1 << 30)
 
-static void file_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-  if (err == NULL || errlen == 0) return;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 int lf_file_write_all(int fd, const void *data, size_t len)
 {
   const char *p = data;
@@ -102,41 +94,41 @@ int lf_file_write_with(const char *path, const char *what, lf_file_body_fn body,
 {
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 32);
-  if (tmp == NULL) { file_err(err, errlen, "out of memory writing %s %s", what, path); return -1; }
+  if (tmp == NULL) { lf_errf(err, errlen, "out of memory writing %s %s", what, path); return -1; }
   snprintf(tmp, plen + 32, "%s.tmp-%ld", path, (long)getpid());
 
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
-    file_err(err, errlen, "cannot create %s %s (temp file %s): %s", what, path, tmp, strerror(errno));
+    lf_errf(err, errlen, "cannot create %s %s (temp file %s): %s", what, path, tmp, strerror(errno));
     free(tmp);
     return -1;
   }
   errno = 0;
   if (body(fd, ctx) != 0) {
     int e = errno;
-    if (e != 0) file_err(err, errlen, "cannot write %s %s: %s", what, path, strerror(e));
-    else file_err(err, errlen, "cannot write %s %s: compression failed", what, path);
+    if (e != 0) lf_errf(err, errlen, "cannot write %s %s: %s", what, path, strerror(e));
+    else lf_errf(err, errlen, "cannot write %s %s: compression failed", what, path);
     goto fail;
   }
   if (fsync(fd) != 0) {
-    file_err(err, errlen, "cannot write %s %s: fsync: %s", what, path, strerror(errno));
+    lf_errf(err, errlen, "cannot write %s %s: fsync: %s", what, path, strerror(errno));
     goto fail;
   }
   if (close(fd) != 0) {
     fd = -1;
-    file_err(err, errlen, "cannot write %s %s: close: %s", what, path, strerror(errno));
+    lf_errf(err, errlen, "cannot write %s %s: close: %s", what, path, strerror(errno));
     goto fail;
   }
   fd = -1;
   if (!replace) {
     if (link(tmp, path) != 0) {
-      if (errno == EEXIST) file_err(err, errlen, "%s %s already exists", what, path);
-      else file_err(err, errlen, "cannot write %s %s: link: %s", what, path, strerror(errno));
+      if (errno == EEXIST) lf_errf(err, errlen, "%s %s already exists", what, path);
+      else lf_errf(err, errlen, "cannot write %s %s: link: %s", what, path, strerror(errno));
       goto fail;
     }
     unlink(tmp);
   } else if (rename(tmp, path) != 0) {
-    file_err(err, errlen, "cannot write %s %s: rename: %s", what, path, strerror(errno));
+    lf_errf(err, errlen, "cannot write %s %s: rename: %s", what, path, strerror(errno));
     goto fail;
   }
   free(tmp);
@@ -148,7 +140,7 @@ int lf_file_write_with(const char *path, const char *what, lf_file_body_fn body,
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
       if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) {
-        file_err(err, errlen, "wrote %s %s but syncing directory %s failed: %s",
+        lf_errf(err, errlen, "wrote %s %s but syncing directory %s failed: %s",
                  what, path, dir, strerror(errno));
         close(dfd);
         free(dir);
@@ -178,8 +170,8 @@ static int bytes_body(int fd, void *ctx)
 int lf_write_file_atomic(const char *path, const void *data, size_t len,
                          char *err, size_t errlen)
 {
-  if (path == NULL || *path == 0) { file_err(err, errlen, "file path is empty"); return -1; }
-  if (len > 0 && data == NULL) { file_err(err, errlen, "file %s: no data", path); return -1; }
+  if (path == NULL || *path == 0) { lf_errf(err, errlen, "file path is empty"); return -1; }
+  if (len > 0 && data == NULL) { lf_errf(err, errlen, "file %s: no data", path); return -1; }
   bytes_job job = { data, len };
   return lf_file_write_with(path, "file", bytes_body, &job, 1, err, errlen);
 }
@@ -187,24 +179,24 @@ int lf_write_file_atomic(const char *path, const void *data, size_t len,
 int lf_write_file_new(const char *path, const char *what, const void *data, size_t len,
                       char *err, size_t errlen)
 {
-  if (path == NULL || *path == 0) { file_err(err, errlen, "file path is empty"); return -1; }
-  if (len > 0 && data == NULL) { file_err(err, errlen, "file %s: no data", path); return -1; }
+  if (path == NULL || *path == 0) { lf_errf(err, errlen, "file path is empty"); return -1; }
+  if (len > 0 && data == NULL) { lf_errf(err, errlen, "file %s: no data", path); return -1; }
   bytes_job job = { data, len };
   return lf_file_write_with(path, what, bytes_body, &job, 0, err, errlen);
 }
 
 int lf_mkdirs(const char *path, char *err, size_t errlen)
 {
-  if (path == NULL || *path == 0) { file_err(err, errlen, "directory path is empty"); return -1; }
+  if (path == NULL || *path == 0) { lf_errf(err, errlen, "directory path is empty"); return -1; }
   char *p = strdup(path);
-  if (p == NULL) { file_err(err, errlen, "out of memory creating directory %s", path); return -1; }
+  if (p == NULL) { lf_errf(err, errlen, "out of memory creating directory %s", path); return -1; }
   /* Create each prefix ending before a '/', then the whole path. */
   for (char *s = p + 1;; s++) {
     if (*s != '/' && *s != 0) continue;
     char saved = *s;
     *s = 0;
     if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-      file_err(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
+      lf_errf(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
       free(p);
       return -1;
     }
@@ -213,7 +205,7 @@ int lf_mkdirs(const char *path, char *err, size_t errlen)
   }
   struct stat st;
   if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    file_err(err, errlen, "cannot create directory %s: a file of that name exists", path);
+    lf_errf(err, errlen, "cannot create directory %s: a file of that name exists", path);
     free(p);
     return -1;
   }

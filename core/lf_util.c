@@ -24,3 +24,11 @@ char *lf_strf(const char *fmt, ...){
 char *lf_path_join(const char *a, const char *b){
   return lf_strf("%s%s%s", a, a[0] && a[strlen(a)-1]=='/' ? "" : "/", b);
 }
+
+void lf_errf(char *err, size_t errlen, const char *fmt, ...){
+  va_list ap;
+  if( err == NULL || errlen == 0 ) return;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
