@@ -17,7 +17,6 @@
 #include "lf_json_patch.h"
 #include "lf_json.h"
 #include "lf_ckpt.h"
-#include "lf_ppl.h"   /* lf_project_open: lf_ppl_rehash_once */
 #include "lf_txn.h"
 #include "lf_util.h"
 
@@ -557,6 +556,4 @@ void lf_project_open(sqlite3 *db){
   ** not possible here (a statement is running), the functions that need
   ** them try again. */
   lf_project_upgrade(db, err, sizeof err);
-  /* Config hashes stored before defaults counted are recomputed once. */
-  lf_ppl_rehash_once(db, err, sizeof err);
 }

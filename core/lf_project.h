@@ -89,8 +89,9 @@ int lf_project_use_wal(sqlite3 *db, int wait, char *err, size_t n);
 /* 0 if the main database is in WAL mode; -1 with err saying how to switch. */
 int lf_project_check_wal(sqlite3 *db, char *err, size_t n);
 /* When the extension is loaded: an existing, writable project is switched
-** to WAL, gets the tables added since it was made (lf_project_upgrade) and
-** its config hashes recomputed once (lf_ppl_rehash_once). Best effort. */
+** to WAL and gets the tables added since it was made (lf_project_upgrade).
+** Best effort. (The load then has lf_ppl_rehash_once recompute config
+** hashes of an earlier form: lf_ppl is above the project store.) */
 void lf_project_open(sqlite3 *db);
 
 #endif

@@ -15,6 +15,7 @@
 #include "lf_vtab.h"
 #include "lf_guard.h"
 #include "../core/lf_project.h"
+#include "../core/lf_ppl.h"
 #include "../core/lf_claim.h"
 #include "../core/lf_journal.h"
 #include "../core/lf_registry.h"
@@ -75,7 +76,7 @@ static const lf_func_entry lf_funcs[] = {
    "The logid of the connection training pplid, else NULL; a dead trainer's stale claim is cleared."},
   {"ppl_stop", 1, 1, SIDE, lf_fn_ppl_stop,
    "ppl_stop(pplid) -> 1 or 0",
-   "Asks the trainer of pplid, in any process, to stop at the next batch: 1 if one was running."},
+   "Asks the trainer of pplid, in any process, to stop at the next batch: 1 if one was running; called on its own, returns once it has stopped (up to 60 s)."},
   {"ppl_train", 1, 4, SIDE, lf_fn_ppl_train,
    "ppl_train(pplid [, epochs=5 [, patience [, verbose]]]) -> JSON summary",
    "Trains epochs more epochs (0: none), resuming after the last finished one. Early stopping: once "
@@ -366,10 +367,12 @@ int sqlite3_labflow_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routine
     }
   }
   if( rc==SQLITE_OK ){
-    /* WAL, new tables, hashes (lf_project.h). */
+    /* WAL and new tables (lf_project.h), then config hashes stored in an
+    ** earlier form recomputed once (lf_ppl.h). */
     lf_project_open(db);
-    /* Finish what a housekeeping call killed after its commit left. */
     char err[256];
+    lf_ppl_rehash_once(db, err, sizeof err);
+    /* Finish what a housekeeping call killed after its commit left. */
     lf_journal_settle(db, 0, err, sizeof err);
     lf_claim_sweep(db, 1);
   }
