@@ -228,8 +228,9 @@ static int blob_to_samples(const lf_model *m, const void *blob, int blob_len, fl
 
 /* A sequence pipeline's input as the data holds a sequence: a JSON array
 ** is one sequence ([v1, v2, ...], or [[v, ...], ...] with step_features
-** F > 1) or, one level deeper, a list of them; a BLOB is one sequence of
-** float32 values (int32 ids). Padded, cut and masked as in training. */
+** F > 1) or, one level deeper, a list of them. Padded, cut and masked as
+** in training. (A BLOB given to ppl_predict is samples in the network's
+** form; blob != NULL is ppl_predict_rows' sequence cell.) */
 static int sequences_to_samples(const lf_model *m, const cJSON *in, const void *blob, int blob_len,
                                 float **x, int64_t *nsamples, int *one_sample, char *err, size_t n){
   const lf_dataset_spec *d = &m->spec.dataset;
@@ -259,9 +260,10 @@ int lf_predict_parse_input(const lf_model *m, const char *json, const void *blob
   *nsamples = 0;
   *one_sample = 0;
   int rc = -1;
-  if( blob && m->spec.dataset.seq_column ){
-    rc = sequences_to_samples(m, NULL, blob, blob_len, x, nsamples, one_sample, err, n);
-  }else if( blob ) rc = blob_to_samples(m, blob, blob_len, x, nsamples, one_sample, err, n);
+  /* A BLOB is float32 samples as the network takes them (for a sequence,
+  ** its padded steps then its mask), for every pipeline: the form of an
+  ** exported ONNX model's input (docs/export.md). */
+  if( blob ) rc = blob_to_samples(m, blob, blob_len, x, nsamples, one_sample, err, n);
   else{
     int64_t cnt = lf_shape_count(&m->in), total = 0;
     char shape[64] = "";
