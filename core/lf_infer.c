@@ -46,7 +46,7 @@ char *lf_evaluate(sqlite3 *db, const char *pplid, const char *data_src,
   if( !metrics || !src ){ snprintf(err, n, "out of memory"); goto done; }
   if( LF_DS_TABULAR(&m.spec.dataset) && !m.tab ){
     snprintf(err, n, "the weight file of epoch %d has no category vocabularies (written by an older LabFlow?); "
-             "train the pipeline again", epoch);
+             "make a new pipeline from its config (ppl_new('new_id', (SELECT config FROM ppls WHERE pplid='%s'))) and train that", epoch, pplid);
     goto done;
   }
   if( lf_dataset_load_tab(&m.spec.dataset, src, db, m.classes, m.nclasses_text, m.tab, &d, why, sizeof why) ){
