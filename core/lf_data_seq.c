@@ -205,8 +205,10 @@ static int seq_rowfn(void *ctx, int64_t row, const lf_scan_cell *cells, char *er
   return 0;
 }
 
-int lf_seqdata_encode(const lf_dataset_spec *spec, const cJSON *seq, int64_t sample, float *row,
-                      char *err, size_t errlen){
+/* One input sequence (JSON when seq is set, else a BLOB) into a zeroed
+** sample row: its steps, then the mask of its valid steps. */
+static int encode_one(const lf_dataset_spec *spec, const cJSON *seq, const void *blob, int64_t len,
+                      int64_t sample, float *row, char *err, size_t errlen){
   seq_load s;
   memset(&s, 0, sizeof s);
   s.spec = spec;
@@ -214,25 +216,24 @@ int lf_seqdata_encode(const lf_dataset_spec *spec, const cJSON *seq, int64_t sam
   int64_t w = (int64_t)spec->max_len * (spec->seq_int32 ? 1 : spec->step_features);
   memset(row, 0, sizeof(float) * (size_t)(w + spec->max_len));
   int steps = 0;
-  if( seq_walk(&s, row, seq, sample, spec->seq_column, &steps, err, errlen) ) return -1;
-  if( steps > spec->max_len ) steps = spec->max_len;
-  for(int t=0; t<steps; t++) row[w + t] = 1.0f;
+  if( seq ){
+    if( seq_walk(&s, row, seq, sample, spec->seq_column, &steps, err, errlen) ) return -1;
+  }else{
+    lf_scan_cell c = { blob, len, LF_CELL_BLOB };
+    if( seq_blob(&s, row, &c, sample, spec->seq_column, &steps, err, errlen) ) return -1;
+  }
+  for(int t=0; t<steps && t<spec->max_len; t++) row[w + t] = 1.0f;
   return 0;
+}
+
+int lf_seqdata_encode(const lf_dataset_spec *spec, const cJSON *seq, int64_t sample, float *row,
+                      char *err, size_t errlen){
+  return encode_one(spec, seq, NULL, 0, sample, row, err, errlen);
 }
 
 int lf_seqdata_encode_blob(const lf_dataset_spec *spec, const void *blob, int64_t len, int64_t sample,
                            float *row, char *err, size_t errlen){
-  seq_load s;
-  memset(&s, 0, sizeof s);
-  s.spec = spec;
-  s.src = "input";
-  int64_t w = (int64_t)spec->max_len * (spec->seq_int32 ? 1 : spec->step_features);
-  memset(row, 0, sizeof(float) * (size_t)(w + spec->max_len));
-  lf_scan_cell c = { blob, len, LF_CELL_BLOB };
-  int steps = 0;
-  if( seq_blob(&s, row, &c, sample, spec->seq_column, &steps, err, errlen) ) return -1;
-  for(int t=0; t<steps && t<spec->max_len; t++) row[w + t] = 1.0f;
-  return 0;
+  return encode_one(spec, NULL, blob, len, sample, row, err, errlen);
 }
 
 /* ---- sliding windows ---- */
