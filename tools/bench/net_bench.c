@@ -1,14 +1,15 @@
 /*
 ** net_bench.c — times one training epoch (469 batches of 128, random data)
-** of the reference MLP, CNN and the small ResNet of
-** examples/fashion_resnet.sql on the kernels alone: forward + backward,
+** of the reference MLP, CNN, the small ResNet of
+** examples/fashion_resnet.sql and the row-by-row LSTM of make bench
+** (28 steps of 28, LSTM 128, last step, Linear 10) on the kernels alone: forward + backward,
 ** plus the Adam step unless told otherwise. Prints the best of the epochs.
 ** NET_BENCH_BATCHES=n times n batches instead of 469 (profiling).
 **
 **   cc -O2 -std=c11 -fopenmp -fno-math-errno -D_GNU_SOURCE -Ikernels
 **      tools/bench/net_bench.c
 **      kernels/[a-z]*.c -ldnnl -lm -lgomp -lpthread -o /tmp/net_bench
-**   /tmp/net_bench [mlp|cnn|both|resnet] [epochs] [f32|bf16] [threads] [noopt|optonly]
+**   /tmp/net_bench [mlp|cnn|both|resnet|lstm] [epochs] [f32|bf16] [threads] [noopt|optonly]
 **   ONEDNN_VERBOSE=1 /tmp/net_bench cnn 1 | grep exec   # implementations
 */
 #include "lf_net.h"
@@ -222,6 +223,16 @@ int main(int argc, char **argv){
   use_opt = !(argc>5 && strcmp(argv[5], "noopt")==0);
   if( argc>5 && strcmp(argv[5], "optonly")==0 ) use_opt = 2;
   if( getenv("NET_BENCH_BATCHES") ) NBATCH = atoi(getenv("NET_BENCH_BATCHES"));
+  if( strcmp(which, "lstm")==0 ){
+    static lf_rnn_args rnn = { 128, 1, 0, 0.0, "last", 1 };
+    lf_layer_spec L[2];
+    lf_shape in = { 2, {28, 28} };
+    L[0] = layer(&lf_layer_lstm);
+    L[0].args = &rnn;
+    L[1] = linear(10);
+    printf("LSTM epoch: %.3f s\n", run(L, 2, in, epochs));
+    return 0;
+  }
   if( strcmp(which, "resnet")==0 ){
     printf("ResNet epoch: %.3f s\n", run_resnet(epochs));
     return 0;
