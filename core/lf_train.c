@@ -369,8 +369,10 @@ int lf_trainer_prepare(lf_trainer *t, const char *wpath, const char *spath, char
   /* bf16: f32 master weights (what init/restore filled), bf16 copies for
   ** the kernels, refreshed by the optimizer as it updates. */
   if( m->spec.bf16 && lf_net_set_bf16(m->net, 1, err, n) ) return -1;
-  /* ... and the samples kept in bf16 too (lf_dataset_to_bf16). */
-  if( m->spec.bf16 ){ lf_dataset_to_bf16(&t->train); lf_dataset_to_bf16(&t->val); }
+  /* ... and the samples kept in bf16 too (lf_dataset_to_bf16), unless
+  ** the model reads token ids or category codes from them: those stay f32
+  ** (bf16 holds integers exactly only up to 256). */
+  if( m->spec.bf16 && lf_net_takes_bf16(m->net) ){ lf_dataset_to_bf16(&t->train); lf_dataset_to_bf16(&t->val); }
   return 0;
 }
 
@@ -418,8 +420,9 @@ static int train_batch(lf_trainer *t, int64_t start, int nb, double *loss, char 
   char why[512];
   *loss = 0;
   if( my_nb > 0 ){
-    /* In bf16 the batch is gathered straight into the compute type. */
-    int x16 = lf_net_is_bf16(m->net);
+    /* In bf16 the batch is gathered straight into the compute type (but
+    ** token ids stay f32). */
+    int x16 = lf_net_takes_bf16(m->net);
     gather(&t->train, t->perm, at, my_nb, tw, t->xb, x16 ? (uint16_t*)t->xb : NULL, t->yb);
     lf_rng *rng = t->fwd_rng ? t->fwd_rng : &t->rng;
     y = x16 ? lf_net_forward_bf16(m->net, (const uint16_t*)t->xb, my_nb, 1, rng, why, sizeof why)

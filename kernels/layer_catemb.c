@@ -13,6 +13,15 @@
 ** gradient sums always run in the same order (exact resume). All tables
 ** live in one parameter "weight", column after column (card x dim each).
 ** A code outside [0, card) (a raw input row) reads the unknown code 0.
+**
+** bf16 (b->bf16, a net computing in bf16): the row read stays f32 (codes
+** above 256 do not survive bf16; the net keeps what this layer reads in
+** f32, kernels/lf_net.c); forward copies rows of the bf16 weight copy
+** (lf_param.data16, refreshed by the optimizer from the f32 master
+** weights, as Linear's and Conv2d's bf16 paths read it) and the continuous
+** values rounded to bf16 into a bf16 output; backward adds the bf16 output
+** gradient, widened to f32, into the f32 weight gradient in the same order
+** as in f32, and hands the continuous values' gradient back in f32.
 */
 #include "lf_layer.h"
 
@@ -90,16 +99,13 @@ typedef struct catemb_state {
   int64_t outw;
   int64_t off[LF_CATEMB_MAX_COLS];   /* table offset per categorical column */
   int64_t width[LF_CATEMB_MAX_COLS]; /* and its embedding width */
+  int bf16;                          /* output and its gradient in bf16 */
 } catemb_state;
 
 static int catemb_build(const lf_layer *L, lf_layer_build *b, char *err, size_t errlen){
   const lf_catemb_args *a = ARGS(L);
-  if( b->bf16 ){
-    snprintf(err, errlen, "CategoricalEmbedding has no bf16 path (codes above 256 do not survive bf16); "
-             "use \"precision\": \"f32\"");
-    return -1;
-  }
-  if( !lf_dnnl_md_is_plain(b->src_md) ){
+  int bf16 = b->bf16 && L->param[0]->data16;
+  if( !lf_dnnl_md_is_plain(b->src_md) || b->src_md->data_type != dnnl_f32 ){
     snprintf(err, errlen, "CategoricalEmbedding must be the first layer (it reads the data row)");
     return -1;
   }
@@ -119,7 +125,11 @@ static int catemb_build(const lf_layer *L, lf_layer_build *b, char *err, size_t 
     if( a->card[j] > 0 ) at += (int64_t)a->card[j] * s->width[j];
   }
   s->outw = L->out.dim[0];
-  if( lf_dnnl_md(&b->dst_md, b->batch, &L->out, 0, err, errlen) ){ free(s); return -1; }
+  s->bf16 = bf16;
+  if( lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, bf16 ? dnnl_bf16 : dnnl_f32, err, errlen) ){
+    free(s);
+    return -1;
+  }
   b->state = s;
   return 0;
 }
@@ -137,6 +147,23 @@ static int catemb_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   const float *x = lf_dnnl_ptr(r->src), *w = L->param[0]->data;
   float *y = lf_dnnl_ptr(r->dst);
   (void)err; (void)errlen;
+  if( s->bf16 ){
+    const uint16_t *w16 = L->param[0]->data16;
+    uint16_t *y16 = (uint16_t*)y;
+    for(int i=0; i<r->batch; i++){
+      const float *xi = x + (int64_t)i * a->ncols;
+      uint16_t *yi = y16 + (int64_t)i * s->outw;
+      int64_t at = 0;
+      for(int j=0; j<a->ncols; j++){
+        if( a->card[j] == 0 ) continue;
+        int64_t d = s->width[j];
+        memcpy(yi + at, w16 + s->off[j] + code_of(xi[j], a->card[j]) * d, (size_t)d * sizeof(uint16_t));
+        at += d;
+      }
+      for(int j=0; j<a->ncols; j++) if( a->card[j] == 0 ) yi[at++] = lf_bf16_from_f32(xi[j]);
+    }
+    return 0;
+  }
   for(int i=0; i<r->batch; i++){
     const float *xi = x + (int64_t)i * a->ncols;
     float *yi = y + (int64_t)i * s->outw;
@@ -163,20 +190,23 @@ static int catemb_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   memset(g, 0, (size_t)L->param[0]->n * sizeof(float));
   for(int i=0; i<r->batch; i++){
     const float *xi = x + (int64_t)i * a->ncols;
-    const float *dyi = dy + (int64_t)i * s->outw;
+    /* The sample's output gradient, f32 or (bf16 layer) bf16. */
+    const float *dyi = s->bf16 ? NULL : dy + (int64_t)i * s->outw;
+    const uint16_t *dyi16 = s->bf16 ? (const uint16_t*)dy + (int64_t)i * s->outw : NULL;
     float *dxi = dx ? dx + (int64_t)i * a->ncols : NULL;
     int64_t at = 0;
     for(int j=0; j<a->ncols; j++){
       if( a->card[j] == 0 ) continue;
       int64_t wd = s->width[j];
       float *gj = g + s->off[j] + code_of(xi[j], a->card[j]) * wd;
-      for(int64_t d=0; d<wd; d++) gj[d] += dyi[at + d];
+      if( s->bf16 ) for(int64_t d=0; d<wd; d++) gj[d] += lf_bf16_to_f32(dyi16[at + d]);
+      else for(int64_t d=0; d<wd; d++) gj[d] += dyi[at + d];
       at += wd;
       if( dxi ) dxi[j] = 0.0f;             /* codes are not differentiable */
     }
     for(int j=0; j<a->ncols; j++){
       if( a->card[j] != 0 ) continue;
-      if( dxi ) dxi[j] = dyi[at];
+      if( dxi ) dxi[j] = s->bf16 ? lf_bf16_to_f32(dyi16[at]) : dyi[at];
       at++;
     }
   }

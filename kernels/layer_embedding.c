@@ -11,8 +11,15 @@
 ** oneDNN has no gather primitive, so forward (gather) and backward
 ** (scatter-add into weight's gradient) are plain C loops, serial so the
 ** sums always run in the same order (exact resume). Ids are not
-** differentiable: dL/dinput is zero. No bf16 path: ids above 256 do not
-** survive bf16.
+** differentiable: dL/dinput is zero.
+**
+** bf16 (b->bf16, a net computing in bf16): the ids stay f32 (bf16 holds
+** integers exactly only up to 256; the net keeps the values an Embedding
+** reads in f32, kernels/lf_net.c), forward copies rows of the bf16 weight
+** copy (lf_param.data16, which the optimizer refreshes from the f32 master
+** weights, as Linear's and Conv2d's bf16 paths read it) into a bf16
+** output, and backward adds the bf16 output gradient, widened to f32, into
+** the f32 weight gradient in the same order as in f32.
 */
 #include "lf_layer.h"
 
@@ -21,6 +28,11 @@
 #include <string.h>
 
 #define ARGS(L) ((const lf_embedding_args*)(L)->args)
+
+/* The state build leaves: &emb_bf16 if the output (and its gradient) is
+** bf16, NULL if f32. Nothing is allocated. */
+static char emb_bf16;
+#define IS_BF16(p) ((p)==&emb_bf16)
 
 static int embedding_infer(const void *args, const lf_shape *in, int nin,
                            lf_shape *out, char *err, size_t errlen){
@@ -63,29 +75,27 @@ static void embedding_init(const lf_layer *L, lf_rng *rng){
 }
 
 static int embedding_build(const lf_layer *L, lf_layer_build *b, char *err, size_t errlen){
-  (void)L;
-  if( b->bf16 ){
-    snprintf(err, errlen, "Embedding has no bf16 path (token ids above 256 do not survive bf16); "
-             "use \"precision\": \"f32\"");
-    return -1;
-  }
+  int bf16 = b->bf16 && L->param[0]->data16;
   if( !lf_dnnl_md_is_plain(b->src_md) || b->src_md->data_type != dnnl_f32 ){
     snprintf(err, errlen, "Embedding reads token ids: put it first, or after layers that keep "
-             "the ids as they are (Slice, Reshape, Identity)");
+             "the ids as they are (Slice, Reshape, Identity, Flatten)");
     return -1;
   }
-  if( lf_dnnl_md(&b->dst_md, b->batch, &L->out, 0, err, errlen) ) return -1;
-  b->state = NULL;
+  if( lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, bf16 ? dnnl_bf16 : dnnl_f32, err, errlen) ) return -1;
+  b->state = bf16 ? &emb_bf16 : NULL;
   return 0;
 }
 
 static int embedding_forward(const lf_layer *L, void *p, const lf_layer_run *r,
                              char *err, size_t errlen){
   const lf_embedding_args *a = ARGS(L);
-  const float *x = lf_dnnl_ptr(r->src), *w = L->param[0]->data;
-  float *y = lf_dnnl_ptr(r->dst);
+  const float *x = lf_dnnl_ptr(r->src);
+  /* The rows come from the bf16 weight copy in bf16, else from the f32
+  ** weights: esize bytes per value either way. */
+  const char *w = IS_BF16(p) ? (const char*)L->param[0]->data16 : (const char*)L->param[0]->data;
+  char *y = (char*)lf_dnnl_ptr(r->dst);
+  size_t esize = IS_BF16(p) ? sizeof(uint16_t) : sizeof(float);
   int64_t n = (int64_t)r->batch * lf_shape_count(&L->in), dim = a->embedding_dim;
-  (void)p;
   for(int64_t i=0; i<n; i++){
     float v = x[i];
     if( !(v >= 0.0f && v < (float)a->num_embeddings) ){
@@ -95,7 +105,7 @@ static int embedding_forward(const lf_layer *L, void *p, const lf_layer_run *r,
                (long long)(i / per), (long long)(i % per), (long long)a->num_embeddings);
       return -1;
     }
-    memcpy(y + i * dim, w + (int64_t)v * dim, (size_t)dim * sizeof(float));
+    memcpy(y + (size_t)(i * dim) * esize, w + (size_t)((int64_t)v * dim) * esize, (size_t)dim * esize);
   }
   return 0;
 }
@@ -104,16 +114,22 @@ static int embedding_backward(const lf_layer *L, void *p, const lf_layer_run *r,
                               char *err, size_t errlen){
   const lf_embedding_args *a = ARGS(L);
   const float *x = lf_dnnl_ptr(r->src), *dy = lf_dnnl_ptr(r->diff_dst);
+  const uint16_t *dy16 = (const uint16_t*)dy;
   float *g = L->param[0]->grad;
   int64_t n = (int64_t)r->batch * lf_shape_count(&L->in), dim = a->embedding_dim;
-  (void)p; (void)err; (void)errlen;
+  (void)err; (void)errlen;
   memset(g, 0, (size_t)L->param[0]->n * sizeof(float));
   for(int64_t i=0; i<n; i++){
     int64_t id = (int64_t)x[i];            /* checked by forward */
     if( id == a->padding_idx ) continue;
     float *gi = g + id * dim;
-    const float *dyi = dy + i * dim;
-    for(int64_t d=0; d<dim; d++) gi[d] += dyi[d];
+    if( IS_BF16(p) ){
+      const uint16_t *dyi = dy16 + i * dim;
+      for(int64_t d=0; d<dim; d++) gi[d] += lf_bf16_to_f32(dyi[d]);
+    }else{
+      const float *dyi = dy + i * dim;
+      for(int64_t d=0; d<dim; d++) gi[d] += dyi[d];
+    }
   }
   if( r->diff_src ) memset(lf_dnnl_ptr(r->diff_src), 0, (size_t)n * sizeof(float));
   return 0;

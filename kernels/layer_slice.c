@@ -5,6 +5,9 @@
 ** Forward is a reorder from a sub-block of the input; backward zeroes the
 ** input gradient and writes the output gradient into the same sub-block
 ** (a value read by several slices gets the sum of their gradients).
+** In a bf16 net the output is bf16, converted by the same reorder when the
+** input is f32 (a net input that also holds token ids, kernels/lf_net.c);
+** a slice of token ids is built as in f32 and keeps them f32.
 */
 #include "lf_layer.h"
 
@@ -50,7 +53,8 @@ static int slice_build(const lf_layer *L, lf_layer_build *b, char *err, size_t e
   dnnl_memory_desc_t sub;
   if( s==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
   s->src_bytes = dnnl_memory_desc_get_size(b->src_md);
-  if( lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, b->src_md->data_type, err, errlen)
+  if( lf_dnnl_md_dt(&b->dst_md, b->batch, &L->out, 0, b->bf16 ? dnnl_bf16 : b->src_md->data_type,
+                    err, errlen)
    || lf_dnnl_check(dnnl_memory_desc_init_submemory(&sub, b->src_md, dims, offs),
                     "Slice sub-block", err, errlen)
    || lf_dnnl_mem(&s->sub, &sub, DNNL_MEMORY_NONE, err, errlen)

@@ -287,5 +287,12 @@ void lf_net_want_input_grad(lf_net *net, int on);
 /* dL/dinput of the last backward on `batch` samples, plain layout; NULL if
 ** not requested or not computed. */
 const float *lf_net_input_grad(lf_net *net, int batch);
+/* lf_net_set_bf16 without the CPU check, for tests of the bf16 plumbing
+** (which values stay f32, the conversions between layers) on a CPU
+** without AVX-512 BF16. Only a net whose layers compute in plain C or with
+** reorders runs there (Embedding, CategoricalEmbedding, Slice, Reshape,
+** Flatten, Identity, Concat); any other layer's bf16 primitive fails to
+** build with oneDNN's error. Never for training: lf_net_set_bf16. */
+int lf_net_set_bf16_any_cpu(lf_net *net, int on, char *err, size_t errlen);
 
 #endif

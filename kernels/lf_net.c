@@ -26,6 +26,11 @@
 **
 ** In bf16 (lf_net_set_bf16) activations and their gradients are bf16 from
 ** the inputs to the output, which is converted back to f32 for the caller.
+** Token ids and category codes are the exception: a value that reaches an
+** Embedding or CategoricalEmbedding through layers that keep it as it is
+** (Slice, Reshape, Identity, Flatten) stays f32 (bf16 holds integers
+** exactly only up to 256), an input among them included; a Slice that
+** reads such an input for the other layers converts its part to bf16.
 **
 ** Ownership: the net owns its layers, parameters (plain row-major floats at
 ** fixed addresses, so optimisers may keep pointers), batch builds and its
@@ -81,6 +86,8 @@ struct lf_net {
   uint64_t clock;
   lf_net_batch *trained;       /* build of the last training forward */
   int bf16;                    /* compute in bf16 (lf_net_set_bf16) */
+  int *ids;                    /* per value: holds ids an Embedding reads,
+                               ** so stays f32 in bf16 (lf_net_plan_ids) */
 };
 
 static int lf_out_value(const lf_net *net, int j){ return net->ninputs + j; }
@@ -301,15 +308,16 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     goto fail;
   }
   /* Inputs wrap the caller's x, set on every forward. In bf16 they are
-  ** bf16 too: lf_net_forward_bf16's x as is, or an f32 x converted into
-  ** x_buf. */
+  ** bf16 too (lf_net_forward_bf16's x as is, or an f32 x converted into
+  ** x_buf), except inputs that hold ids: f32 as the caller gives them. */
   for(i=0; i<ni; i++){
+    int x16 = net->bf16 && !net->ids[i];
     if( lf_dnnl_md_dt(&b->md[i], batch, &net->inputs[i], 0,
-                      net->bf16 ? dnnl_bf16 : dnnl_f32, err, errlen)
+                      x16 ? dnnl_bf16 : dnnl_f32, err, errlen)
      || lf_dnnl_mem(&b->act[i], &b->md[i], DNNL_MEMORY_NONE, err, errlen) ){
       goto fail;
     }
-    if( net->bf16 ){
+    if( x16 ){
       dnnl_memory_desc_t plain;
       b->x_buf[i] = aligned_alloc(64, (dnnl_memory_desc_get_size(&b->md[i])+63) & ~(size_t)63);
       if( b->x_buf[i]==0 ){ snprintf(err, errlen, "out of memory"); goto fail; }
@@ -335,7 +343,7 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     }
     lb.src_md = lb.src_mds[0];
     lb.need_diff_src = lb.need_diff[0];
-    lb.bf16 = net->bf16;
+    lb.bf16 = net->bf16 && !net->ids[ov];
     lb.fuse_act = reader>=0 && ov!=net->output
                && lf_fusable_act(&net->layers[reader], &lb.act_alpha);
     lb.act_fused_before = in0>=ni ? fused[in0-ni] : 0;
@@ -456,6 +464,25 @@ static void lf_net_plan_grads(lf_net *net){
   }
 }
 
+/* Layers that pass values on unchanged (an id stays the same id). */
+static int lf_keeps_ids(const lf_layer *L){
+  return L->ops==&lf_layer_slice || L->ops==&lf_layer_reshape
+      || L->ops==&lf_layer_identity || L->ops==&lf_layer_flatten;
+}
+
+/* Which values hold token ids or category codes: what an Embedding or a
+** CategoricalEmbedding reads, and back from there through the layers that
+** keep ids. In bf16 they stay f32, and the layers making them build as in
+** f32. Nodes come in topological order, so one pass from the end does. */
+static void lf_net_plan_ids(lf_net *net){
+  for(int i=net->nnodes-1; i>=0; i--){
+    const lf_layer *L = &net->layers[i];
+    int v = lf_in_value(net, i, 0);
+    if( L->ops==&lf_layer_embedding || L->ops==&lf_layer_catemb
+     || (lf_keeps_ids(L) && net->ids[lf_out_value(net, i)]) ) net->ids[v] = 1;
+  }
+}
+
 /* ---- creation ---- */
 
 static float *lf_floats(int64_t n){
@@ -517,9 +544,10 @@ lf_net *lf_net_create_graph(const lf_net_graph *g, char *err, size_t errlen){
   net->inputs = calloc((size_t)g->ninputs, sizeof(lf_shape));
   net->readers = calloc((size_t)nv, sizeof(int));
   net->need_grad = calloc((size_t)nv, sizeof(int));
+  net->ids = calloc((size_t)nv, sizeof(int));
   shapes = calloc((size_t)nv, sizeof(lf_shape));
   if( !net->layers || !net->node_in || !net->names || !net->inputs
-   || !net->readers || !net->need_grad || !shapes ) goto oom;
+   || !net->readers || !net->need_grad || !net->ids || !shapes ) goto oom;
   for(i=0; i<g->ninputs; i++) net->inputs[i] = g->inputs[i];
   for(i=0; i<g->nnodes; i++){
     const lf_net_node *n = &g->nodes[i];
@@ -595,6 +623,7 @@ lf_net *lf_net_create_graph(const lf_net_graph *g, char *err, size_t errlen){
   }
   free(shapes);
   lf_net_plan_grads(net);
+  lf_net_plan_ids(net);
   if( lf_dnnl_check(dnnl_stream_create(&net->stream, eng,
                     dnnl_stream_default_flags), "oneDNN stream", err, errlen) ){
     net->stream = 0;
@@ -649,6 +678,7 @@ void lf_net_free(lf_net *net){
   free(net->inputs);
   free(net->readers);
   free(net->need_grad);
+  free(net->ids);
   if( net->stream ) dnnl_stream_destroy(net->stream);
   free(net);
 }
@@ -706,15 +736,16 @@ static const float *lf_forward(lf_net *net, const void *const *xs, int x16,
       return 0;
     }
   }
-  if( x16 && !net->bf16 ){
-    snprintf(err, errlen, "bf16 input to a net that computes in f32");
+  if( x16 && !lf_net_takes_bf16(net) ){
+    snprintf(err, errlen, net->bf16 ? "bf16 input to a net that reads token ids in f32"
+                                    : "bf16 input to a net that computes in f32");
     return 0;
   }
   net->trained = 0;
   b = lf_batch_get(net, batch, err, errlen);
   if( b==0 ) return 0;
   for(i=0; i<net->ninputs; i++){
-    if( net->bf16 && !x16 ){
+    if( net->bf16 && !x16 && !net->ids[i] ){
       dnnl_exec_arg_t a[2];
       a[0].arg = DNNL_ARG_FROM; a[0].memory = b->x_f32[i];
       a[1].arg = DNNL_ARG_TO;   a[1].memory = b->act[i];
@@ -815,6 +846,12 @@ int lf_bf16_supported(void){
 
 int lf_net_is_bf16(const lf_net *net){ return net->bf16; }
 
+int lf_net_takes_bf16(const lf_net *net){
+  if( !net->bf16 ) return 0;
+  for(int i=0; i<net->ninputs; i++) if( net->ids[i] ) return 0;
+  return 1;
+}
+
 /* The bf16 copies of the parameters from their f32 data. */
 static void sync_bf16(lf_net *net){
   int i;
@@ -825,11 +862,11 @@ static void sync_bf16(lf_net *net){
   }
 }
 
-int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
+static int lf_net_bf16_switch(lf_net *net, int on, int any_cpu, char *err, size_t errlen){
   int i;
   on = on!=0;
   if( on==net->bf16 ){ sync_bf16(net); return 0; }
-  if( on && !lf_bf16_supported() ){
+  if( on && !any_cpu && !lf_bf16_supported() ){
     snprintf(err, errlen, "precision \"bf16\" needs a CPU with AVX-512 "
              "BF16 instructions (avx512_bf16: Intel Cooper Lake, Sapphire "
              "Rapids or later, AMD Zen 4 or later); this one has none, use "
@@ -855,6 +892,14 @@ int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
   net->bf16 = on;
   sync_bf16(net);
   return 0;
+}
+
+int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen){
+  return lf_net_bf16_switch(net, on, 0, err, errlen);
+}
+
+int lf_net_set_bf16_any_cpu(lf_net *net, int on, char *err, size_t errlen){
+  return lf_net_bf16_switch(net, on, 1, err, errlen);
 }
 
 /* Adds the parts of value v (one per reader) into its gradient. */

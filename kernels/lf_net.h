@@ -113,11 +113,17 @@ const float *lf_net_forward(lf_net *net, const float *x, int batch,
 ** in lf_param.data16, which lf_optim_step refreshes as it updates data.
 ** Whoever changes params' data by other means (loading weights) does so
 ** before lf_net_set_bf16(net, 1), or calls it again: it refreshes the
-** copies. The output given to the caller and dy stay f32.
+** copies. The output given to the caller and dy stay f32. Token ids stay
+** f32: an input an Embedding or CategoricalEmbedding reads (directly or
+** through Slice, Reshape, Identity, Flatten) is f32 in bf16 too.
 ** Fails with a message on a CPU without AVX-512 BF16 (lf_bf16_supported). */
 int lf_bf16_supported(void);
 int lf_net_set_bf16(lf_net *net, int on, char *err, size_t errlen);
 int lf_net_is_bf16(const lf_net *net);
+/* 1 if the net computes in bf16 and every input is bf16 (none holds token
+** ids): it may be fed with lf_net_forward_bf16, and its samples kept in
+** bf16. 0 otherwise: feed it f32 (lf_net_forward). */
+int lf_net_takes_bf16(const lf_net *net);
 
 /* lf_net_forward with bf16 input (a net in bf16 mode only): x is
 ** batch*count(in) bfloat16 values, plain layout. Spares the conversion of
