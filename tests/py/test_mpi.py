@@ -13,6 +13,8 @@ thread each, on small generated data:
   reaches the single-process accuracy within 0.5 points on a Fashion-MNIST
   subset with an MLP and a small CNN.
 
+LF_MPI_TESTS="test_a test_b" (or comma-separated) runs only those.
+
 Skipped with a NOTE (and no PASS) only when mpirun is not installed.
 Prints "PASS name" / "FAIL name: why" lines.
 """
@@ -439,7 +441,7 @@ def main():
         return 1
     tmp = tempfile.mkdtemp(prefix="lfmpi-")
     try:
-        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", "test_each_bitwise test_each_unreadable test_each_stop test_each_kill test_each_sigint test_halving test_dp").split()]:
+        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", "test_each_bitwise test_each_unreadable test_each_stop test_each_kill test_each_sigint test_halving test_dp").replace(",", " ").split()]:
             try:
                 t(tmp)
             except Exception as e:  # a crashed test is a failure, not a stop
