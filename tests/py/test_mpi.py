@@ -11,7 +11,10 @@ thread each, on small generated data:
 - train (data-parallel): two runs are bitwise equal, every rank holds the
   same weights, ppl_train resumes it and it resumes ppl_train, and it
   reaches the single-process accuracy within 0.5 points on a Fashion-MNIST
-  subset with an MLP and a small CNN.
+  subset with an MLP and a small CNN;
+- LF_LONG=1 (make check-all only): the same accuracy check on the whole of
+  Fashion-MNIST with the examples' MLP and CNN, 3 epochs each side
+  (test_dp_full; LF_MPI_EPOCHS changes the epochs).
 
 LF_MPI_TESTS="test_a test_b" (or comma-separated) runs only those.
 
@@ -389,11 +392,12 @@ def val_acc(db, pplid, epoch):
 
 
 def test_dp(tmp):
-    # make check-all runs the full sets: LF_MPI_TRAIN=60000 LF_MPI_VAL=10000 LF_MPI_EPOCHS=3
+    # LF_MPI_TRAIN/VAL/EPOCHS: tests/asan.sh runs it on less data
+    # (make check-all's full-data check is test_dp_full).
     E = int(os.environ.get("LF_MPI_EPOCHS", "2"))
     NT, NV = int(os.environ.get("LF_MPI_TRAIN", "6000")), int(os.environ.get("LF_MPI_VAL", "4000"))
-    # The full sets (make check-all) take many minutes per run on a shared
-    # machine: the time limits grow with the work.
+    # Larger sets take many minutes per run on a shared machine: the time
+    # limits grow with the work.
     tmo = max(1800, 1800 * NT * E // (6000 * 2))
     single = fashion_project(os.path.join(tmp, "dp1"), NT, NV)
     out, err = shell(single, "SELECT ppl_train('mlp', %d); SELECT ppl_train('cnn', %d);" % (E, E), timeout=tmo)
@@ -429,6 +433,59 @@ def test_dp(tmp):
     check(rc == 0 and rows and rows[0].get("last_epoch") == E + 2, "dp: data-parallel resumes ppl_train's epoch", out + err)
 
 
+def example_config(name):
+    """The pipeline config of examples/fashion_NAME.sql (its ppl_new call)."""
+    sql = open(os.path.join(ROOT, "examples", "fashion_%s.sql" % name)).read()
+    head = "SELECT ppl_new('%s', '" % name
+    start = sql.index(head) + len(head)
+    return json.loads(sql[start:sql.index("')", start)])
+
+
+def test_dp_full(tmp):
+    """LF_LONG=1 (make check-all): the examples' MLP and CNN on the whole of
+    Fashion-MNIST (60,000 training, 10,000 test images, read by every rank
+    from /usr/share/datasets/fashion-mnist), E epochs (the examples' 3) in
+    one process and data-parallel over 2 ranks; the 2 ranks' val_accuracy
+    is within 0.5 points of the single process's after the same epochs."""
+    E = int(os.environ.get("LF_MPI_EPOCHS", "3"))
+    settings = {"metrics": ["accuracy"], "threads": 1, "progress": False,
+                "strategy": {"monitor": "val_accuracy", "mode": "max"}}
+    dbs = {}
+    for side in ("single", "ranks2"):
+        os.makedirs(os.path.join(tmp, "full_" + side), exist_ok=True)
+        dbs[side] = os.path.join(tmp, "full_" + side, "f.db")
+        sql = "SELECT lab_init('%s');\n" % json.dumps(settings)
+        for name in ("mlp", "cnn"):
+            sql += "SELECT ppl_new('%s', '%s');\n" % (name, json.dumps(example_config(name)))
+        out, err = shell(dbs[side], sql)
+        check(not err, "full: %s project from examples/fashion_mlp.sql and fashion_cnn.sql" % side, err)
+    for name in ("mlp", "cnn"):
+        t0 = time.time()
+        out, err = shell(dbs["single"], "SELECT ppl_train('%s', %d);" % (name, E), timeout=4 * 3600)
+        t1 = time.time()
+        check(not err and json.loads(out or "{}").get("last_epoch") == E,
+              "full %s: one process trains %d epochs on 60,000 images (%.0f s)" % (name, E, t1 - t0), out + err)
+        rc, out, err = mpirun(2, [dbs["ranks2"], "train", name, "--epochs", str(E), "--print-hashes"],
+                              timeout=4 * 3600)
+        t2 = time.time()
+        rows = rows_of(out)
+        s = rows[0] if rows else {}
+        check(rc == 0 and s.get("last_epoch") == E and s.get("mpi", {}).get("weights_equal_on_all_ranks") is True,
+              "full %s: 2 ranks train %d epochs data-parallel, the same weights on both (%.0f s)" % (name, E, t2 - t1),
+              out + err[-3000:])
+        a = [val_acc(dbs["single"], name, e) for e in range(1, E + 1)]
+        b = [val_acc(dbs["ranks2"], name, e) for e in range(1, E + 1)]
+        check(None not in a + b and abs(a[-1] - b[-1]) * 100 <= 0.5,
+              "full %s: 2 ranks reach the single-process val_accuracy within 0.5 points after %d epochs "
+              "(2 ranks %s vs 1 process %s by epoch)" % (name, E, b, a))
+
+
+# The default list; LF_LONG=1 (make check-all, after the suite has run the
+# rest) runs the full-data check only.
+ALL_TESTS = ("test_dp_full" if os.environ.get("LF_LONG", "") not in ("", "0") else
+             "test_each_bitwise test_each_unreadable test_each_stop test_each_kill test_each_sigint test_halving test_dp")
+
+
 def main():
     if not shutil.which("mpirun"):
         print("NOTE test_mpi.py: mpirun is not installed (Debian: openmpi-bin libopenmpi-dev, "
@@ -441,7 +498,7 @@ def main():
         return 1
     tmp = tempfile.mkdtemp(prefix="lfmpi-")
     try:
-        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", "test_each_bitwise test_each_unreadable test_each_stop test_each_kill test_each_sigint test_halving test_dp").replace(",", " ").split()]:
+        for t in [globals()[n] for n in os.environ.get("LF_MPI_TESTS", ALL_TESTS).replace(",", " ").split()]:
             try:
                 t(tmp)
             except Exception as e:  # a crashed test is a failure, not a stop
