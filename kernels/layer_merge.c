@@ -8,6 +8,13 @@
 ** output's; Concat moves inputs of another data type into plain layout of
 ** the first one's type, and writes a plain output so that each input's
 ** gradient is a reorder from a sub-block of the output gradient.
+**
+** Add's gradient is its output's for every input: for an input in the
+** output's layout the net (kernels/lf_net.c) may hand the output
+** gradient's buffer itself as the input's, and backward then copies
+** nothing (the residual blocks of a ResNet). An Add of two inputs followed by ReLU/LeakyReLU (fuse_act)
+** runs as one oneDNN binary add with the activation as a post-op; the
+** activation then works from the output in place, as after Conv2d.
 */
 #include "lf_layer.h"
 
@@ -20,7 +27,9 @@
 typedef struct merge_state {
   int n;
   lf_relayout in[MAXIN];        /* input k -> the common layout */
-  lf_prim fwd;                  /* sum / binary mul / concat */
+  lf_prim fwd;                  /* sum / binary mul / concat; Add with a
+                                ** fused activation: binary add */
+  int binary;                   /* Add: fwd is a binary add */
   lf_prim back[MAXIN];          /* Add, Concat: diff_dst (part) -> diff_src k */
   dnnl_memory_t sub[MAXIN];     /* Concat: views of diff_dst's blocks */
   dnnl_memory_t tmp;            /* Mul: diff of input 1 in input 0's layout */
@@ -124,11 +133,26 @@ static int add_build(const lf_layer *L, lf_layer_build *b, char *err, size_t err
   b->dst_md = *b->src_mds[0];
   if( merge_inputs(s, b, &b->dst_md, 1, err, errlen) ) goto fail;
   for(int k=0; k<s->n; k++) mds[k] = b->dst_md;
-  if( L->ops==&lf_layer_add ){
+  if( L->ops==&lf_layer_add && b->fuse_act && s->n==2 ){
+    /* x0 + x1 then the activation, in one pass: the same sums as the
+    ** oneDNN sum (scales of 1) and the same activation. */
+    dnnl_binary_desc_t d;
+    dnnl_primitive_attr_t attr = 0;
+    int rc = lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen)
+      || lf_dnnl_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &b->dst_md, &b->dst_md, &b->dst_md),
+                       "binary add descriptor", err, errlen)
+      || lf_prim_create(&s->fwd, &d, attr, 0, "oneDNN binary add (Add)", err, errlen);
+    if( attr ) dnnl_primitive_attr_destroy(attr);
+    if( rc ) goto fail;
+    s->binary = 1;
+    b->act_fused = 1;
+  }else if( L->ops==&lf_layer_add ){
     if( lf_prim_multi(&s->fwd, s->n, mds, &b->dst_md, -1, "oneDNN sum (Add)", err, errlen) ) goto fail;
+  }
+  if( L->ops==&lf_layer_add ){
     for(int k=0; k<s->n; k++){
-      if( b->need_diff[k]
-       && lf_prim_reorder(&s->back[k], &b->dst_md, b->src_mds[k], err, errlen) ) goto fail;
+      if( !b->need_diff[k] ) continue;
+      if( lf_prim_reorder(&s->back[k], &b->dst_md, b->src_mds[k], err, errlen) ) goto fail;
     }
   }else{
     dnnl_binary_desc_t d;
@@ -163,7 +187,7 @@ static int add_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   merge_state *s = p;
   dnnl_exec_arg_t a[MAXIN+1];
   int rc = 0;
-  if( L->ops==&lf_layer_add ){
+  if( L->ops==&lf_layer_add && !s->binary ){
     for(int k=0; k<s->n; k++){
       a[k].arg = DNNL_ARG_MULTIPLE_SRC + k;
       a[k].memory = merge_src(s, r, k, &rc, err, errlen);
@@ -176,7 +200,7 @@ static int add_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   a[1].arg = DNNL_ARG_SRC_1; a[1].memory = merge_src(s, r, 1, &rc, err, errlen);
   a[2].arg = DNNL_ARG_DST;   a[2].memory = r->dst;
   if( rc ) return -1;
-  return lf_prim_run(&s->fwd, r->stream, 3, a, "Mul", err, errlen);
+  return lf_prim_run(&s->fwd, r->stream, 3, a, s->binary ? "Add" : "Mul", err, errlen);
 }
 
 static int run_mul(merge_state *s, dnnl_stream_t st, dnnl_memory_t x, dnnl_memory_t y,
@@ -192,10 +216,12 @@ static int add_backward(const lf_layer *L, void *p, const lf_layer_run *r,
                         char *err, size_t errlen){
   merge_state *s = p;
   if( L->ops==&lf_layer_add ){
-    /* d(sum)/d(input k) = 1: each input's gradient is diff_dst. */
+    /* d(sum)/d(input k) = 1: each input's gradient is diff_dst (a fused
+    ** activation's backward has run on it already). Nothing to do where
+    ** the net handed diff_dst's own buffer. */
     for(int k=0; k<s->n; k++){
       dnnl_exec_arg_t a[2];
-      if( r->diff_srcs[k]==0 ) continue;
+      if( r->diff_srcs[k]==0 || lf_dnnl_ptr(r->diff_srcs[k])==lf_dnnl_ptr(r->diff_dst) ) continue;
       a[0].arg = DNNL_ARG_FROM; a[0].memory = r->diff_dst;
       a[1].arg = DNNL_ARG_TO;   a[1].memory = r->diff_srcs[k];
       if( lf_prim_run(&s->back[k], r->stream, 2, a, "Add backward", err, errlen) ) return -1;

@@ -14,6 +14,10 @@
 ** A value read by several nodes (a residual's input, an input used twice)
 ** gets one gradient buffer per reader; before the backward of the node that
 ** made the value, a oneDNN sum adds them into the value's gradient.
+** Where a node's input gradient is its output gradient as it is (the
+** built-in Add, for an input in its output's layout), that input gets no
+** buffer of its own: it is pointed at the output gradient's buffer on
+** every backward pass, as for a reshape, and Add copies nothing.
 **
 ** Two rewrites save memory passes without changing any result: ReLU (or
 ** LeakyReLU) whose only reader is MaxPool2d runs as MaxPool2d then the
@@ -54,6 +58,8 @@ typedef struct lf_net_batch {
   int nbuilt;                  /* nodes whose build succeeded */
   void **state;                /* per node, from ops->build */
   int *alias;                  /* per node: output is its input reshaped */
+  unsigned *pass;              /* per node: bit k, input k's gradient is
+                               ** the output gradient's buffer */
   dnnl_memory_desc_t *md;      /* per value: layouts */
   dnnl_memory_t *act;          /* per value: activations */
   dnnl_memory_t *grad;         /* per value: dL/dvalue; NULL if not needed */
@@ -234,6 +240,7 @@ static void lf_batch_free(lf_net *net, lf_net_batch *b){
   lf_prim_free(&b->dy_reorder);
   free(b->state);
   free(b->alias);
+  free(b->pass);
   free(b->md);
   free(b->act);
   free(b->grad);
@@ -293,6 +300,7 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   b->batch = batch;
   b->state = calloc((size_t)n+1, sizeof(void*));
   b->alias = calloc((size_t)n+1, sizeof(int));
+  b->pass = calloc((size_t)n+1, sizeof(unsigned));
   b->md = calloc((size_t)nv, sizeof(dnnl_memory_desc_t));
   b->act = calloc((size_t)nv, sizeof(dnnl_memory_t));
   b->grad = calloc((size_t)nv, sizeof(dnnl_memory_t));
@@ -302,7 +310,7 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   b->x_reorder = calloc((size_t)ni, sizeof(lf_prim));
   b->x_buf = calloc((size_t)ni, sizeof(void*));
   fused = calloc((size_t)n+1, sizeof(int));
-  if( !b->state || !b->alias || !b->md || !b->act || !b->grad || !b->part
+  if( !b->state || !b->alias || !b->pass || !b->md || !b->act || !b->grad || !b->part
    || !b->sum || !b->x_f32 || !b->x_reorder || !b->x_buf || !fused ){
     snprintf(err, errlen, "out of memory");
     goto fail;
@@ -360,6 +368,16 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     b->nbuilt = i+1;
     b->md[ov] = lb.dst_md;
     b->alias[i] = lb.dst_is_src;
+    /* An Add's input gets the output gradient's buffer only if nothing
+    ** writes into that buffer before its last reader is done: the input
+    ** is read by several nodes (its part is only summed), or it is made
+    ** by a node that writes its own diff_src (not a view, whose backward
+    ** may run in place on its gradient). */
+    for(k=0; L->ops==&lf_layer_add && k<L->nin && k<32; k++){
+      int v = lf_in_value(net, i, k);
+      if( !net->need_grad[v] || !dnnl_memory_desc_equal(&b->md[v], &b->md[ov]) ) continue;
+      if( v<ni || net->readers[v]>1 || !b->alias[v-ni] ) b->pass[i] |= 1u<<k;
+    }
     if( lf_batch_buffer(&b->act[ov], &b->md[ov], lb.dst_is_src, err, errlen) ){
       goto fail;
     }
@@ -376,8 +394,14 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     }
     int reader = lf_only_reader(net, i);
     if( net->readers[i]==1 ){
-      if( lf_batch_buffer(&b->grad[i], &b->md[i], reader>=0 && b->alias[reader],
-                          err, errlen) ) goto fail;
+      int view = 0;
+      if( reader>=0 ){
+        view = b->alias[reader];
+        for(k=0; k<net->layers[reader].nin; k++){
+          if( lf_in_value(net, reader, k)==i && (b->pass[reader]>>k & 1) ) view = 1;
+        }
+      }
+      if( lf_batch_buffer(&b->grad[i], &b->md[i], view, err, errlen) ) goto fail;
       continue;
     }
     if( net->readers[i]==0 ) continue;
@@ -392,7 +416,8 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     for(int j=0; j<n; j++){
       for(k=0; k<net->layers[j].nin; k++){
         if( lf_in_value(net, j, k)!=i ) continue;
-        if( lf_batch_buffer(&b->part[j*MAXIN+k], &b->md[i], b->alias[j] && k==0,
+        if( lf_batch_buffer(&b->part[j*MAXIN+k], &b->md[i],
+                            (b->alias[j] && k==0) || (b->pass[j]>>k & 1),
                             err, errlen) ) goto fail;
         mds[np++] = b->md[i];
       }
@@ -962,7 +987,7 @@ static int lf_backward(lf_net *net, const float *dy, int batch,
       dnnl_memory_t m = 0;
       if( net->need_grad[v] ){
         m = net->readers[v]>1 ? b->part[i*MAXIN+k] : b->grad[v];
-        if( b->alias[i] && k==0
+        if( ((b->alias[i] && k==0) || (b->pass[i]>>k & 1))
          && lf_set_handle(m, lf_dnnl_ptr(b->grad[ov]), err, errlen) ) return -1;
       }
       r.srcs[k] = b->act[v];

@@ -668,7 +668,7 @@ static lf_net *graph_net(lf_net_node *nodes, int n, lf_shape in, char *err, size
 }
 
 static void test_graph_gradients(void){
-  lf_net_node N[12];
+  lf_net_node N[16];
   char err[512];
   lf_rng rng;
   lf_shape in;
@@ -689,6 +689,48 @@ static void test_graph_gradients(void){
   N[7] = node1(linear(3, 1), 7);
   net = graph_net(N, 8, in, err, sizeof err);
   gradcheck_net("Graph residual (x + conv-bn-tanh-conv(x)) -> GAP", net, err, in, 3, 0, 1e-2);
+
+  /* The ResNet's downsampling block: both branches end in BatchNorm, and
+  ** their Add feeds a ReLU: one binary add with the ReLU as a post-op,
+  ** whose inputs' gradients are the output gradient's own buffer. Then an
+  ** identity block whose Add (LeakyReLU after it) reads the previous
+  ** block's output, which its branch reads too. */
+  in = shape3(2, 4, 4);
+  N[0] = node1(conv(2, 3, 3, 2, 2, 1, 1, 0), 0);
+  N[1] = node1(spec("BatchNorm2d"), 1);
+  N[2] = node1(spec("ReLU"), 2);
+  N[3] = node1(conv(2, 3, 3, 1, 1, 1, 1, 0), 3);
+  N[4] = node1(spec("BatchNorm2d"), 4);
+  N[5] = node1(conv(2, 1, 1, 2, 2, 0, 0, 0), 0);
+  N[6] = node1(spec("BatchNorm2d"), 6);
+  N[7] = node2(spec("Add"), 5, 7);
+  N[8] = node1(spec("ReLU"), 8);
+  N[9] = node1(conv(2, 3, 3, 1, 1, 1, 1, 1), 9);
+  N[10] = node2(spec("Add"), 10, 9);
+  {
+    lf_layer_spec lr = spec("LeakyReLU");
+    ARG(lr, lf_leakyrelu_args)->negative_slope = 0.2;
+    N[11] = node1(lr, 11);
+  }
+  N[12] = node1(spec("GlobalAvgPool"), 12);
+  N[13] = node1(linear(3, 1), 13);
+  net = graph_net(N, 14, in, err, sizeof err);
+  gradcheck_net("Graph ResNet blocks (BatchNorm branches, Add then ReLU/LeakyReLU)", net, err, in, 3, 0, 3e-3);
+
+  /* An Add input made by a view that works in place on its gradient
+  ** (ReLU fused into the conv before it), with the other branch's
+  ** backward running after that view's: that input keeps a buffer of its
+  ** own (it must not be the output gradient's). */
+  in = shape3(1, 4, 4);
+  N[0] = node1(conv(2, 3, 3, 1, 1, 1, 1, 1), 0);
+  N[1] = node1(conv(2, 3, 3, 1, 1, 1, 1, 1), 0);
+  N[2] = node1(spec("ReLU"), 2);
+  N[3] = node2(spec("Add"), 3, 1);
+  N[4] = node1(spec("Tanh"), 4);
+  N[5] = node1(spec("Flatten"), 5);
+  N[6] = node1(linear(2, 1), 6);
+  net = graph_net(N, 7, in, err, sizeof err);
+  gradcheck_net("Graph Add(ReLU(conv(x)), conv(x))", net, err, in, 2, 0, 1e-3);
 
 
   /* Two branches joined by Concat (features), and Concat of blocked conv
