@@ -12,9 +12,10 @@
 ** Add's gradient is its output's for every input: for an input in the
 ** output's layout the net (kernels/lf_net.c) may hand the output
 ** gradient's buffer itself as the input's, and backward then copies
-** nothing (the residual blocks of a ResNet). An Add of two inputs followed by ReLU/LeakyReLU (fuse_act)
-** runs as one oneDNN binary add with the activation as a post-op; the
-** activation then works from the output in place, as after Conv2d.
+** nothing (the residual blocks of a ResNet). An Add of two inputs is a
+** oneDNN binary add; a ReLU/LeakyReLU after it (fuse_act) is its post-op,
+** and the activation then works from the output in place, as after
+** Conv2d.
 */
 #include "lf_layer.h"
 
@@ -133,19 +134,20 @@ static int add_build(const lf_layer *L, lf_layer_build *b, char *err, size_t err
   b->dst_md = *b->src_mds[0];
   if( merge_inputs(s, b, &b->dst_md, 1, err, errlen) ) goto fail;
   for(int k=0; k<s->n; k++) mds[k] = b->dst_md;
-  if( L->ops==&lf_layer_add && b->fuse_act && s->n==2 ){
-    /* x0 + x1 then the activation, in one pass: the same sums as the
-    ** oneDNN sum (scales of 1) and the same activation. */
+  if( L->ops==&lf_layer_add && s->n==2 ){
+    /* x0 + x1 (then the activation, in the same pass): the same sums as
+    ** the oneDNN sum (scales of 1) and the same activation, and oneDNN's
+    ** jit binary is faster than its simple sum. */
     dnnl_binary_desc_t d;
     dnnl_primitive_attr_t attr = 0;
-    int rc = lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen)
+    int rc = (b->fuse_act && lf_dnnl_attr_relu(&attr, b->act_alpha, err, errlen))
       || lf_dnnl_check(dnnl_binary_desc_init(&d, dnnl_binary_add, &b->dst_md, &b->dst_md, &b->dst_md),
                        "binary add descriptor", err, errlen)
       || lf_prim_create(&s->fwd, &d, attr, 0, "oneDNN binary add (Add)", err, errlen);
     if( attr ) dnnl_primitive_attr_destroy(attr);
     if( rc ) goto fail;
     s->binary = 1;
-    b->act_fused = 1;
+    b->act_fused = b->fuse_act;
   }else if( L->ops==&lf_layer_add ){
     if( lf_prim_multi(&s->fwd, s->n, mds, &b->dst_md, -1, "oneDNN sum (Add)", err, errlen) ) goto fail;
   }
