@@ -18,9 +18,10 @@
 ** products are matmul primitives (batched over batch*heads), the head
 ** split/merge are reorders with strided descriptors, the mask is a binary
 ** add with broadcasting, softmax and its backward are softmax primitives,
-** bias gradients are products with a ones vector. Only the attention dropout mask and
-** the mask-to-bias conversion are C loops (serial, so a resume repeats
-** them exactly).
+** bias gradients are products with a ones vector. The attention dropout mask
+** (serial, so a resume repeats it exactly), the mask-to-bias conversion and
+** the softmax backward (oneDNN 2.6's is a slow reference kernel without
+** AVX-512; see softmax_backward) are C loops.
 */
 #include "lf_layer.h"
 
@@ -47,7 +48,7 @@ typedef struct mha_state {
   dnnl_memory_t m_q, m_kT, m_v, m_s, m_s4, m_bias4, m_p, m_pd, m_o, m_o4, m_ocat4;
   dnnl_memory_t m_ocat, m_wT_out, m_b_out, m_y;
   /* backward */
-  lf_prim g_wout, g_bout, d_ocat, d_split, d_p, d_v, d_soft, d_q, d_k, d_merge;
+  lf_prim g_wout, g_bout, d_ocat, d_split, d_p, d_v, d_q, d_k, d_merge;
   lf_prim g_win, g_bin, d_x;
   dnnl_memory_t m_dyT, m_dy, m_gw_out, m_gb_out, m_w_out, m_docat, m_docat4, m_dO;
   dnnl_memory_t m_vT, m_dP, m_pdT, m_dV, m_dS, m_K, m_dQ, m_dST, m_Q, m_dK;
@@ -142,7 +143,7 @@ static void mha_release(void *p){
   if( s==0 ) return;
   lf_prim *prims[] = { &s->in_proj, &s->split, &s->scores, &s->add_mask, &s->softmax,
     &s->attend, &s->merge, &s->out_proj, &s->g_wout, &s->g_bout, &s->d_ocat, &s->d_split,
-    &s->d_p, &s->d_v, &s->d_soft, &s->d_q, &s->d_k, &s->d_merge, &s->g_win, &s->g_bin, &s->d_x };
+    &s->d_p, &s->d_v, &s->d_q, &s->d_k, &s->d_merge, &s->g_win, &s->g_bin, &s->d_x };
   for(size_t i=0; i<sizeof prims/sizeof prims[0]; i++) lf_prim_free(prims[i]);
   dnnl_memory_t mems[] = { s->m_x, s->m_wT_in, s->m_b_in, s->m_qkv, s->m_qkv5, s->m_heads5,
     s->m_q, s->m_kT, s->m_v, s->m_s, s->m_s4, s->m_bias4, s->m_p, s->m_pd, s->m_o, s->m_o4,
@@ -403,12 +404,6 @@ static int mha_build(const lf_layer *L, lf_layer_build *b, char *err, size_t err
        || mm_make(&s->d_x, s->m_dqkv, s->m_w_in, 0, s->m_dx, 1.0f,
                   "MultiheadAttention input gradient", err, errlen) ) goto fail;
     }
-    {
-      dnnl_softmax_desc_t sd;
-      if( lf_dnnl_check(dnnl_softmax_backward_desc_init(&sd, md_mem(s->m_dP), md_mem(s->m_p), 2),
-                        "MultiheadAttention softmax backward", err, errlen)
-       || lf_prim_create(&s->d_soft, &sd, 0, s->softmax.pd, "oneDNN softmax backward", err, errlen) ) goto fail;
-    }
   }
   b->state = s;
   return 0;
@@ -462,15 +457,43 @@ static int mha_forward(const lf_layer *L, void *p, const lf_layer_run *r, char *
     float pdrop = (float)ARGS(L)->dropout, keep = (float)(1.0 / (1.0 - ARGS(L)->dropout));
     if( r->rng==0 ){ snprintf(err, errlen, "MultiheadAttention dropout needs a random generator in training"); return -1; }
     if( lf_dnnl_check(dnnl_stream_wait(st), "MultiheadAttention dropout", err, errlen) ) return -1;
-    for(int64_t i=0; i<n; i++){
-      s->drop[i] = lf_rng_uniform(r->rng) >= pdrop ? keep : 0.0f;
-      s->pd[i] = s->p[i] * s->drop[i];
-    }
+    lf_rng_keep_mask(r->rng, s->drop, n, pdrop, keep);
+    for(int64_t i=0; i<n; i++) s->pd[i] = s->p[i] * s->drop[i];
   }
   return mm_run(&s->attend, st, s->m_pd, s->m_v, 0, s->m_o, "MultiheadAttention weights x values", err, errlen)
       || reorder_run(&s->merge, st, s->m_o4, s->m_ocat4, err, errlen)
       || mm_run(&s->out_proj, st, s->m_ocat, s->m_wT_out, s->m_b_out, s->m_y, "MultiheadAttention out_proj", err, errlen)
       ? -1 : 0;
+}
+
+/* dS = P * (dP' - sum_j dP'_j P_j) per row of T keys, dP' = dP * drop
+** (the dropout mask, when there is one). oneDNN 2.6 has a JIT softmax
+** backward only for AVX-512; on AVX2 it runs the reference kernel, which
+** took ~10% of a Transformer step, and the dropout mask was a pass of its
+** own. Rows are independent and each sums in a fixed order (four partial
+** sums), so the result does not depend on the thread count. */
+static void softmax_backward(mha_state *s, int dropped){
+  int64_t rows = s->G*s->T, T = s->T;
+  const float *P = s->p, *M = dropped ? s->drop : 0;
+  float *dP = s->dP, *dS = s->s;
+  #pragma omp parallel for schedule(static)
+  for(int64_t r=0; r<rows; r++){
+    const float *p = P + r*T;
+    float *g = dP + r*T, *o = dS + r*T;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, dot;
+    int64_t j;
+    if( M ){
+      const float *m = M + r*T;
+      for(j=0; j<T; j++) g[j] *= m[j];
+    }
+    for(j=0; j+4<=T; j+=4){
+      acc[0] += g[j]*p[j]; acc[1] += g[j+1]*p[j+1];
+      acc[2] += g[j+2]*p[j+2]; acc[3] += g[j+3]*p[j+3];
+    }
+    for(; j<T; j++) acc[0] += g[j]*p[j];
+    dot = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for(j=0; j<T; j++) o[j] = p[j]*(g[j] - dot);
+  }
 }
 
 static int mha_backward(const lf_layer *L, void *p, const lf_layer_run *r, char *err, size_t errlen){
@@ -488,15 +511,8 @@ static int mha_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
    || reorder_run(&s->d_split, st, s->m_docat4, s->m_dO, err, errlen)
    || mm_run(&s->d_p, st, s->m_dO, s->m_vT, 0, s->m_dP, "MultiheadAttention weights gradient", err, errlen)
    || mm_run(&s->d_v, st, s->m_pdT, s->m_dO, 0, s->m_dV, "MultiheadAttention values gradient", err, errlen) ) return -1;
-  if( dropped ){
-    int64_t n = s->G*s->T*s->T;
-    if( lf_dnnl_check(dnnl_stream_wait(st), "MultiheadAttention dropout", err, errlen) ) return -1;
-    for(int64_t i=0; i<n; i++) s->dP[i] *= s->drop[i];
-  }
-  {
-    dnnl_exec_arg_t x3[3] = {{DNNL_ARG_DST, s->m_p}, {DNNL_ARG_DIFF_DST, s->m_dP}, {DNNL_ARG_DIFF_SRC, s->m_dS}};
-    if( lf_prim_run(&s->d_soft, st, 3, x3, "MultiheadAttention softmax backward", err, errlen) ) return -1;
-  }
+  if( lf_dnnl_check(dnnl_stream_wait(st), "MultiheadAttention softmax backward", err, errlen) ) return -1;
+  softmax_backward(s, dropped);
   if( mm_run(&s->d_q, st, s->m_dS, s->m_K, 0, s->m_dQ, "MultiheadAttention queries gradient", err, errlen)
    || mm_run(&s->d_k, st, s->m_dST, s->m_Q, 0, s->m_dK, "MultiheadAttention keys gradient", err, errlen)
    || reorder_run(&s->d_merge, st, s->m_dheads5, s->m_dqkv5, err, errlen)

@@ -84,19 +84,18 @@ static int dropout_forward(const lf_layer *L, void *p, const lf_layer_run *r,
     snprintf(err, errlen, "Dropout needs a random generator in training");
     return -1;
   }
+  /* The mask draws serially from the one generator (a resume repeats
+  ** it); applying it is a plain loop the compiler vectorises. */
+  lf_rng_keep_mask(r->rng, s->mask, (int64_t)s->n, pdrop, keep);
   if( s->bf16 ){
     const uint16_t *x16 = (const void*)x;
     uint16_t *y16 = (void*)y;
     for(i=0; i<s->n; i++){
-      s->mask[i] = lf_rng_uniform(r->rng) >= pdrop ? keep : 0.0f;
       y16[i] = lf_bf16_from_f32(lf_bf16_to_f32(x16[i]) * s->mask[i]);
     }
     return 0;
   }
-  for(i=0; i<s->n; i++){
-    s->mask[i] = lf_rng_uniform(r->rng) >= pdrop ? keep : 0.0f;
-    y[i] = x[i] * s->mask[i];
-  }
+  for(i=0; i<s->n; i++) y[i] = x[i] * s->mask[i];
   return 0;
 }
 

@@ -95,6 +95,27 @@ float lf_rng_uniform(lf_rng *r){
   return (float)(lf_rng_next(r) >> 40) * (1.0f / 16777216.0f);
 }
 
+/* lf_rng_uniform(r) >= p is (u >> 40) * 2^-24 >= p with u the next raw
+** number: both sides are exact (24-bit integer, power-of-two scale, p a
+** float), so it is the integer test u >> 40 >= ceil(p * 2^24). The state
+** lives in locals for the loop and is stored back once. */
+void lf_rng_keep_mask(lf_rng *r, float *mask, int64_t n, float p, float keep){
+  uint64_t s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
+  uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);
+  for(int64_t i=0; i<n; i++){
+    uint64_t result = lf_rotl(s1 * 5, 7) * 9;
+    uint64_t t = s1 << 17;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = lf_rotl(s3, 45);
+    mask[i] = (result >> 40) >= thr ? keep : 0.0f;
+  }
+  r->s[0] = s0; r->s[1] = s1; r->s[2] = s2; r->s[3] = s3;
+}
+
 /* Box-Muller from two uniforms; the second normal is discarded so the
 ** generator state stays the only state (exact resume). u1 is taken in
 ** (0,1] so log() is finite. */

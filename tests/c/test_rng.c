@@ -61,6 +61,34 @@ static void test_state_copy(void){
   CHECK(same, "a copied state resumes the same uniforms, normals and shuffles");
 }
 
+/* The dropout mask generator draws the numbers lf_rng_uniform would, and
+** decides each element as `lf_rng_uniform(r) >= p` does, for probabilities
+** on and between the 2^-24 grid; the state after is the same too. */
+static void test_keep_mask(void){
+  static const float ps[] = { 0.0f, 0.1f, 0.5f, 1.0f/3.0f, 0.25f + 1.0f/16777216.0f,
+                              0.25f - 0.5f/16777216.0f, 0.999f };
+  enum { N = 100003 };
+  float *m = malloc(sizeof(float)*N);
+  int same = 1, kept_ok = 1;
+  for(size_t k=0; k<sizeof ps/sizeof ps[0]; k++){
+    lf_rng a, b;
+    int64_t kept = 0;
+    lf_rng_seed(&a, 11 + k);
+    b = a;
+    lf_rng_keep_mask(&a, m, N, ps[k], 2.5f);
+    for(int64_t i=0; i<N; i++){
+      float want = lf_rng_uniform(&b) >= ps[k] ? 2.5f : 0.0f;
+      if( m[i]!=want ) same = 0;
+      kept += m[i]!=0.0f;
+    }
+    if( memcmp(&a, &b, sizeof a) ) same = 0;
+    if( fabs(kept/(double)N - (1.0 - ps[k])) > 0.01 ) kept_ok = 0;
+  }
+  CHECK(same, "lf_rng_keep_mask = lf_rng_uniform(r) >= p per element, same state after");
+  CHECK(kept_ok, "lf_rng_keep_mask keeps a fraction 1-p");
+  free(m);
+}
+
 static void test_uniform(void){
   lf_rng r;
   const int n = 1000000;
@@ -226,6 +254,7 @@ int main(void){
   test_determinism();
   test_state_copy();
   test_uniform();
+  test_keep_mask();
   test_normal();
   test_shuffle();
   test_shapes();
