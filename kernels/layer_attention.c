@@ -458,6 +458,7 @@ static int mha_forward(const lf_layer *L, void *p, const lf_layer_run *r, char *
     if( r->rng==0 ){ snprintf(err, errlen, "MultiheadAttention dropout needs a random generator in training"); return -1; }
     if( lf_dnnl_check(dnnl_stream_wait(st), "MultiheadAttention dropout", err, errlen) ) return -1;
     lf_rng_keep_mask(r->rng, s->drop, n, pdrop, keep);
+    #pragma omp simd
     for(int64_t i=0; i<n; i++) s->pd[i] = s->p[i] * s->drop[i];
   }
   return mm_run(&s->attend, st, s->m_pd, s->m_v, 0, s->m_o, "MultiheadAttention weights x values", err, errlen)

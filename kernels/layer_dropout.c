@@ -95,6 +95,7 @@ static int dropout_forward(const lf_layer *L, void *p, const lf_layer_run *r,
     }
     return 0;
   }
+  #pragma omp simd
   for(i=0; i<s->n; i++) y[i] = x[i] * s->mask[i];
   return 0;
 }
@@ -120,6 +121,7 @@ static int dropout_backward(const lf_layer *L, void *p, const lf_layer_run *r,
     }
     return 0;
   }
+  #pragma omp simd
   for(i=0; i<s->n; i++) dx[i] = dy[i] * s->mask[i];
   return 0;
 }
