@@ -17,6 +17,7 @@
 **     while a net without ids still takes bf16.
 */
 #include "lf_test.h"
+#include "lf_test_spec.h"
 #include "lf_net.h"
 #include "lf_layer.h"
 #include "lf_registry.h"
@@ -26,26 +27,6 @@
 #include <string.h>
 
 /* ---- helpers ---- */
-
-static _Alignas(16) char arena[1<<16];
-static size_t arena_used;
-
-/* A layer with its registry defaults. */
-static lf_layer_spec spec(const char *loc){
-  const lf_component *c = lf_registry_find_kind(LF_KIND_LAYER, loc);
-  lf_layer_spec s;
-  memset(&s, 0, sizeof s);
-  if( c==0 ) return s;
-  s.ops = c->layer;
-  if( c->spec_size && arena_used + c->spec_size <= sizeof arena ){
-    void *a = arena + arena_used;
-    arena_used += (c->spec_size + 15) & ~(size_t)15;
-    lf_component_defaults(c, a);
-    s.args = a;
-  }
-  return s;
-}
-#define ARG(s, type) ((type*)(s).args)
 
 static float round16(float v){ return lf_bf16_to_f32(lf_bf16_from_f32(v)); }
 

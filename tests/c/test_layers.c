@@ -6,6 +6,7 @@
 ** small MLP trained with an inline SGD loop.
 */
 #include "lf_test.h"
+#include "lf_test_spec.h"
 #include "lf_net.h"
 #include "lf_layer.h"
 #include "lf_registry.h"
@@ -16,27 +17,6 @@
 #include <string.h>
 
 /* ---- helpers ---- */
-
-/* Layer args live in a static arena: a spec needs no free. */
-static _Alignas(16) char arena[1<<20];
-static size_t arena_used;
-
-/* A layer with its registry defaults. */
-static lf_layer_spec spec(const char *loc){
-  const lf_component *c = lf_registry_find_kind(LF_KIND_LAYER, loc);
-  lf_layer_spec s;
-  memset(&s, 0, sizeof s);
-  if( c==0 ) return s;
-  s.ops = c->layer;
-  if( c->spec_size && arena_used + c->spec_size <= sizeof arena ){
-    void *a = arena + arena_used;
-    arena_used += (c->spec_size + 15) & ~(size_t)15;
-    lf_component_defaults(c, a);
-    s.args = a;
-  }
-  return s;
-}
-#define ARG(s, type) ((type*)(s).args)
 
 static lf_layer_spec linear(int out, int bias){
   lf_layer_spec s = spec("Linear");

@@ -6,6 +6,7 @@
 ** norm, a bf16 net), which then keep the oneDNN path.
 */
 #include "lf_test.h"
+#include "lf_test_spec.h"
 #include "lf_net.h"
 #include "lf_net_single.h"
 #include "lf_layer.h"
@@ -14,24 +15,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static _Alignas(16) char arena[1<<16];
-static size_t arena_used;
-
-static lf_layer_spec spec(const char *loc){
-  const lf_component *c = lf_registry_find_kind(LF_KIND_LAYER, loc);
-  lf_layer_spec s;
-  memset(&s, 0, sizeof s);
-  if( c==0 ) return s;
-  s.ops = c->layer;
-  if( c->spec_size && arena_used + c->spec_size <= sizeof arena ){
-    void *a = arena + arena_used;
-    arena_used += (c->spec_size + 15) & ~(size_t)15;
-    lf_component_defaults(c, a);
-    s.args = a;
-  }
-  return s;
-}
 
 static lf_layer_spec linear(int out, int bias){
   lf_layer_spec s = spec("Linear");
