@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <omp.h>
 
 /* Element count of a per-sample or full shape. A shape with no dimensions
@@ -76,8 +77,9 @@ void lf_rng_seed(lf_rng *r, uint64_t seed){
   for(i=0; i<4; i++) r->s[i] = lf_splitmix64(&x);
 }
 
-uint64_t lf_rng_next(lf_rng *r){
-  uint64_t *s = r->s;
+/* One xoshiro256** step on a state s[4]: the next raw number. Shared by
+** lf_rng_next and lf_rng_keep_mask (which runs it on a local copy). */
+static inline uint64_t lf_xoshiro_step(uint64_t *s){
   uint64_t result = lf_rotl(s[1] * 5, 7) * 9;
   uint64_t t = s[1] << 17;
   s[2] ^= s[0];
@@ -89,6 +91,10 @@ uint64_t lf_rng_next(lf_rng *r){
   return result;
 }
 
+uint64_t lf_rng_next(lf_rng *r){
+  return lf_xoshiro_step(r->s);
+}
+
 /* The top 24 bits fill a float mantissa exactly, so every value is
 ** representable and the result is strictly below 1. */
 float lf_rng_uniform(lf_rng *r){
@@ -97,23 +103,14 @@ float lf_rng_uniform(lf_rng *r){
 
 /* lf_rng_uniform(r) >= p is (u >> 40) * 2^-24 >= p with u the next raw
 ** number: both sides are exact (24-bit integer, power-of-two scale, p a
-** float), so it is the integer test u >> 40 >= ceil(p * 2^24). The state
+** double, so a float p too), so it is the integer test
+** u >> 40 >= ceil(p * 2^24). The state
 ** lives in locals for the loop and is stored back once. */
-void lf_rng_keep_mask(lf_rng *r, float *mask, int64_t n, float p, float keep){
-  uint64_t s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
-  uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);
-  for(int64_t i=0; i<n; i++){
-    uint64_t result = lf_rotl(s1 * 5, 7) * 9;
-    uint64_t t = s1 << 17;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = lf_rotl(s3, 45);
-    mask[i] = (result >> 40) >= thr ? keep : 0.0f;
-  }
-  r->s[0] = s0; r->s[1] = s1; r->s[2] = s2; r->s[3] = s3;
+void lf_rng_keep_mask(lf_rng *r, float *mask, int64_t n, double p, float keep){
+  uint64_t st[4] = {r->s[0], r->s[1], r->s[2], r->s[3]};
+  uint64_t thr = (uint64_t)ceil(p * 16777216.0);
+  for(int64_t i=0; i<n; i++) mask[i] = (lf_xoshiro_step(st) >> 40) >= thr ? keep : 0.0f;
+  memcpy(r->s, st, sizeof st);
 }
 
 /* Box-Muller from two uniforms; the second normal is discarded so the

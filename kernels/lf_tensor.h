@@ -66,7 +66,7 @@ void lf_rng_shuffle(lf_rng *r, int64_t *idx, int64_t n);
 ** 0..n-1, drawing exactly the numbers n calls of lf_rng_uniform would
 ** (same stream, same masks, same state after), only without a call and a
 ** float conversion per element. */
-void lf_rng_keep_mask(lf_rng *r, float *mask, int64_t n, float p, float keep);
+void lf_rng_keep_mask(lf_rng *r, float *mask, int64_t n, double p, float keep);
 
 /* Threads used by oneDNN (OpenMP) for every kernel. A project's `threads`
 ** setting holds around each call that runs kernels for SQL (training,

@@ -86,6 +86,21 @@ static void test_keep_mask(void){
   }
   CHECK(same, "lf_rng_keep_mask = lf_rng_uniform(r) >= p per element, same state after");
   CHECK(kept_ok, "lf_rng_keep_mask keeps a fraction 1-p");
+  /* A double p (the LSTM's dropout), also just off a 2^-24 step. */
+  static const double pd[] = { 0.1, 0.3, 0.5 + 0.25/16777216.0, 0.5 - 0.25/16777216.0 };
+  same = 1;
+  for(size_t k=0; k<sizeof pd/sizeof pd[0]; k++){
+    lf_rng a, b;
+    lf_rng_seed(&a, 31 + k);
+    b = a;
+    lf_rng_keep_mask(&a, m, N, pd[k], 1.5f);
+    for(int64_t i=0; i<N; i++){
+      float want = lf_rng_uniform(&b) >= pd[k] ? 1.5f : 0.0f;
+      if( m[i]!=want ) same = 0;
+    }
+    if( memcmp(&a, &b, sizeof a) ) same = 0;
+  }
+  CHECK(same, "lf_rng_keep_mask with a double p = lf_rng_uniform(r) >= p (the LSTM's dropout)");
   free(m);
 }
 
