@@ -464,7 +464,7 @@ static int rnn_forward(const lf_layer *L, void *p, const lf_layer_run *r, char *
      || lf_dnnl_check(dnnl_stream_wait(r->stream), L->ops->loc, err, errlen) ) return -1;
     if( s->dropped && k->drop ){
       float keep = (float)(1.0 / (1.0 - a->dropout));
-      for(size_t i=0; i<nseq; i++) k->mask[i] = lf_rng_uniform(r->rng) >= a->dropout ? keep : 0.0f;
+      lf_rng_keep_mask(r->rng, k->mask, (int64_t)nseq, a->dropout, keep);
       apply_mask(s, k->out, k->drop, k->mask, nseq);
     }
   }
