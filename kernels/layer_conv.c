@@ -22,12 +22,14 @@
 ** the backward primitive picks its own layouts and src/diff_dst (or
 ** diff_src) are reordered to and from them.
 **
-** One exception: oneDNN 2.6's jit_bf16 weight gradient of a strided
-** convolution with a kernel above 1 is many times slower than its f32
-** kernel (the ResNet's stride-2 3x3 convolutions, measured with
-** ONEDNN_VERBOSE; docs/performance.md, "Strided convolutions"). There the
-** weight gradient runs in f32 on f32 copies of src and diff_dst, made by
-** two reorders that cost a small part of that.
+** One exception: on a CPU without AMX, oneDNN 2.6's jit_bf16 weight
+** gradient of a strided convolution with a kernel above 1 is many times
+** slower than its f32 kernel (the ResNet's stride-2 3x3 convolutions,
+** measured with ONEDNN_VERBOSE; docs/performance.md, "Strided
+** convolutions"). There the weight gradient runs in f32 on f32 copies of
+** src and diff_dst, made by two reorders that cost a small part of that.
+** With AMX (avx512_core_amx) the bf16 kernel is as fast as the f32 one
+** without the two copies, so it stays bf16.
 */
 #include "lf_layer.h"
 
@@ -205,6 +207,14 @@ static void conv_release(void *p){
   free(s);
 }
 
+/* 1 if oneDNN dispatches to AMX kernels (asked of oneDNN, so that
+** ONEDNN_MAX_CPU_ISA caps it too). */
+static int conv_has_amx(void){
+  unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+  unsigned amx = (unsigned)dnnl_cpu_isa_avx512_core_amx;
+  return (isa & amx)==amx;
+}
+
 /* 1 if oneDNN picked its reference (plain C++) kernel. */
 static int conv_is_ref(const lf_prim *p){
   const char *impl = 0;
@@ -311,7 +321,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     if( rc ) goto fail;
   }
   for(i=0; i<g.nsp; i++){
-    if( bf16 && g.stride[i]>1 && g.kernel[i]>1 ) s->bwdw_f32 = 1;
+    if( bf16 && g.stride[i]>1 && g.kernel[i]>1 && !conv_has_amx() ) s->bwdw_f32 = 1;
   }
   if( s->bwdw_f32 ){
     dnnl_memory_desc_t src32, dst32;
