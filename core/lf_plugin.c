@@ -115,7 +115,7 @@ static int h_prim_run(const lfp_prim *p, dnnl_stream_t s, int na, const dnnl_exe
 static void h_prim_free(lfp_prim *p){ lf_prim_free((lf_prim*)p); }
 static int h_relayout_init(lfp_relayout *r, const dnnl_memory_desc_t *o, const dnnl_memory_desc_t *i,
                            int to_inner, char *e, size_t n){
-  return lf_relayout_init((lf_relayout*)r, o, i, to_inner, e, n);
+  return lf_relayout_init_copying((lf_relayout*)r, o, i, to_inner, e, n);
 }
 static dnnl_memory_t h_relayout_mem(const lfp_relayout *r, dnnl_memory_t o){ return lf_relayout_mem((const lf_relayout*)r, o); }
 static int h_relayout_run(const lfp_relayout *r, dnnl_memory_t o, dnnl_stream_t s, char *e, size_t n){

@@ -521,7 +521,7 @@ static int mha_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
    || (s->g_bin.prim && rowsum_run(&s->g_bin, st, s->m_ones, s->m_dqkv, s->m_gb_in, err, errlen)) ) return -1;
   if( r->diff_src && s->need_dx ){
     dnnl_memory_t dx = r->diff_src;
-    float *dxp = s->dx_out.inner ? lf_dnnl_ptr(s->dx_out.inner) : lf_dnnl_ptr(dx);
+    float *dxp = lf_dnnl_ptr(lf_relayout_mem(&s->dx_out, dx));
     if( set(s->m_dx, dxp, err, errlen)
      || mm_run(&s->d_x, st, s->m_dqkv, s->m_w_in, 0, s->m_dx, "MultiheadAttention input gradient", err, errlen)
      || lf_relayout_run(&s->dx_out, dx, st, err, errlen) ) return -1;

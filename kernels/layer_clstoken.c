@@ -181,7 +181,7 @@ static int cls_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
   (void)L;
   if( s->E==0 ){
     if( !r->diff_src ) return 0;
-    char *dm = (char*)(s->dx_out.inner ? lf_dnnl_ptr(s->dx_out.inner) : lf_dnnl_ptr(r->diff_src));
+    char *dm = (char*)lf_dnnl_ptr(lf_relayout_mem(&s->dx_out, r->diff_src));
     const char *dyc = (const char*)dy;
     size_t es = s->esize, row = es * (size_t)s->T;
     for(int64_t b=0; b<s->B; b++)
@@ -194,7 +194,7 @@ static int cls_backward(const lf_layer *L, void *p, const lf_layer_run *r, char 
   if( r->diff_src && s->take.prim ){
     dnnl_memory_t dx = r->diff_src;
     dnnl_memory_set_data_handle(s->m_drows, dy + s->E);
-    dnnl_memory_set_data_handle(s->m_dx, s->dx_out.inner ? lf_dnnl_ptr(s->dx_out.inner) : lf_dnnl_ptr(dx));
+    dnnl_memory_set_data_handle(s->m_dx, lf_dnnl_ptr(lf_relayout_mem(&s->dx_out, dx)));
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, s->m_drows}, {DNNL_ARG_TO, s->m_dx}};
     if( lf_prim_run(&s->take, r->stream, 2, a, "ClassToken backward", err, errlen)
      || lf_relayout_run(&s->dx_out, dx, r->stream, err, errlen) ) return -1;

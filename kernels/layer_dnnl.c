@@ -135,6 +135,50 @@ int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md){
   return dnnl_memory_desc_equal(&plain, md);
 }
 
+/* The blocked description of md with what cannot move a byte taken out:
+** an inner block spanning its whole dimension (nChw16c with 16 channels)
+** becomes that dimension's unit stride, and a dimension of size 1 has no
+** stride. -1 if md is not a plain blocked layout. */
+static int md_canonical(dnnl_memory_desc_t *m){
+  dnnl_blocking_desc_t *bk = &m->format_desc.blocking;
+  int i;
+  if( m->format_kind!=dnnl_blocked || m->extra.flags!=0 ) return -1;
+  if( bk->inner_nblks==1 ){
+    int d = (int)bk->inner_idxs[0];
+    if( d>=0 && d<m->ndims && m->dims[d]==bk->inner_blks[0]
+     && m->padded_dims[d]==m->dims[d] ){
+      bk->strides[d] = 1;
+      bk->inner_nblks = 0;
+      bk->inner_blks[0] = bk->inner_idxs[0] = 0;
+    }
+  }
+  for(i=0; i<m->ndims; i++) if( m->dims[i]==1 ) bk->strides[i] = 0;
+  return 0;
+}
+
+int lf_dnnl_md_same_bytes(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b){
+  dnnl_memory_desc_t x = *a, y = *b;
+  const dnnl_blocking_desc_t *bx = &x.format_desc.blocking, *by = &y.format_desc.blocking;
+  int i;
+  if( dnnl_memory_desc_equal(a, b) ) return 1;
+  if( x.ndims!=y.ndims || x.data_type!=y.data_type || x.offset0!=y.offset0
+   || md_canonical(&x) || md_canonical(&y) || bx->inner_nblks!=by->inner_nblks ){
+    return 0;
+  }
+  for(i=0; i<x.ndims; i++){
+    if( x.dims[i]!=y.dims[i] || x.padded_dims[i]!=y.padded_dims[i]
+     || x.padded_offsets[i]!=y.padded_offsets[i] || bx->strides[i]!=by->strides[i] ){
+      return 0;
+    }
+  }
+  for(i=0; i<bx->inner_nblks; i++){
+    if( bx->inner_blks[i]!=by->inner_blks[i] || bx->inner_idxs[i]!=by->inner_idxs[i] ){
+      return 0;
+    }
+  }
+  return 1;
+}
+
 int lf_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md,
                 void *handle, char *err, size_t errlen){
   dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
@@ -435,12 +479,17 @@ void lf_prim_free(lf_prim *p){
   memset(p, 0, sizeof(*p));
 }
 
-int lf_relayout_init(lf_relayout *r, const dnnl_memory_desc_t *outer,
-                     const dnnl_memory_desc_t *inner, int to_inner,
-                     char *err, size_t errlen){
+static int relayout_init(lf_relayout *r, const dnnl_memory_desc_t *outer,
+                         const dnnl_memory_desc_t *inner, int to_inner,
+                         int views, char *err, size_t errlen){
   memset(r, 0, sizeof(*r));
   r->to_inner = to_inner;
   if( dnnl_memory_desc_equal(outer, inner) ) return 0;
+  if( views && lf_dnnl_md_same_bytes(outer, inner) ){
+    /* Another name for the same bytes: the inner memory wraps the outer
+    ** buffer (lf_relayout_mem), with no reorder. */
+    return lf_dnnl_mem(&r->inner, inner, DNNL_MEMORY_NONE, err, errlen);
+  }
   if( lf_dnnl_mem(&r->inner, inner, DNNL_MEMORY_ALLOCATE, err, errlen) ){
     return -1;
   }
@@ -452,7 +501,28 @@ int lf_relayout_init(lf_relayout *r, const dnnl_memory_desc_t *outer,
   return 0;
 }
 
+int lf_relayout_init(lf_relayout *r, const dnnl_memory_desc_t *outer,
+                     const dnnl_memory_desc_t *inner, int to_inner,
+                     char *err, size_t errlen){
+  return relayout_init(r, outer, inner, to_inner, 1, err, errlen);
+}
+
+int lf_relayout_init_copying(lf_relayout *r, const dnnl_memory_desc_t *outer,
+                             const dnnl_memory_desc_t *inner, int to_inner,
+                             char *err, size_t errlen){
+  return relayout_init(r, outer, inner, to_inner, 0, err, errlen);
+}
+
+/* An inner memory without a reorder wraps the outer buffer (same bytes). */
+static int relayout_is_view(const lf_relayout *r){
+  return r->inner && r->reorder.pd==0;
+}
+
 dnnl_memory_t lf_relayout_mem(const lf_relayout *r, dnnl_memory_t outer){
+  if( relayout_is_view(r) ){
+    if( outer==0 ) return 0;
+    dnnl_memory_set_data_handle(r->inner, lf_dnnl_ptr(outer));
+  }
   return r->inner ? r->inner : outer;
 }
 
@@ -460,6 +530,10 @@ int lf_relayout_run(const lf_relayout *r, dnnl_memory_t outer,
                     dnnl_stream_t s, char *err, size_t errlen){
   dnnl_exec_arg_t a[2];
   if( r->inner==0 ) return 0;
+  if( relayout_is_view(r) ){       /* for a caller reading r->inner next */
+    lf_relayout_mem(r, outer);
+    return 0;
+  }
   a[0].arg = DNNL_ARG_FROM;
   a[1].arg = DNNL_ARG_TO;
   if( r->to_inner ){

@@ -177,11 +177,8 @@ fail:
 ** relayout run first). */
 static dnnl_memory_t merge_src(merge_state *s, const lf_layer_run *r, int k,
                                int *rc, char *err, size_t errlen){
-  if( k>0 && s->in[k].inner ){
-    if( lf_relayout_run(&s->in[k], r->srcs[k], r->stream, err, errlen) ) *rc = -1;
-    return s->in[k].inner;
-  }
-  return r->srcs[k];
+  if( k>0 && lf_relayout_run(&s->in[k], r->srcs[k], r->stream, err, errlen) ) *rc = -1;
+  return k>0 ? lf_relayout_mem(&s->in[k], r->srcs[k]) : r->srcs[k];
 }
 
 static int add_forward(const lf_layer *L, void *p, const lf_layer_run *r,
@@ -232,7 +229,7 @@ static int add_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   }
   /* d(a*b)/da = b, d(a*b)/db = a; both read in input 0's layout (the
   ** relayout of b from forward is still there). */
-  dnnl_memory_t b = s->in[1].inner ? s->in[1].inner : r->srcs[1];
+  dnnl_memory_t b = lf_relayout_mem(&s->in[1], r->srcs[1]);
   if( r->diff_srcs[0] && run_mul(s, r->stream, r->diff_dst, b, r->diff_srcs[0], err, errlen) ) return -1;
   if( r->diff_srcs[1] ){
     if( s->tmp==0 ) return run_mul(s, r->stream, r->diff_dst, r->srcs[0], r->diff_srcs[1], err, errlen);

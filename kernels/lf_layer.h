@@ -214,6 +214,9 @@ int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                     char *err, size_t errlen);
 /* 1 if md is dense row-major (no blocking, no padding). */
 int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
+/* 1 if a and b put every element at the same offset (equal, or e.g. NHWC
+** and nChw16c with exactly 16 channels): one buffer serves both. */
+int lf_dnnl_md_same_bytes(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 
 /* handle: a buffer the memory wraps (not owned), or DNNL_MEMORY_ALLOCATE. */
 int lf_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md,
@@ -257,7 +260,9 @@ void lf_prim_free(lf_prim *p);
 /* Moves data between an outer buffer (e.g. a plain parameter, or the
 ** previous layer's output) and an inner buffer in the layout a primitive
 ** wants. When both layouts are equal there is no inner buffer and the outer
-** memory is used as is. */
+** memory is used as is; when they only name the same bytes differently
+** (lf_dnnl_md_same_bytes) the inner memory wraps the outer buffer and no
+** reorder runs. */
 typedef struct lf_relayout {
   dnnl_memory_t inner;      /* NULL: same layout, use the outer memory */
   lf_prim reorder;
@@ -267,6 +272,11 @@ typedef struct lf_relayout {
 int lf_relayout_init(lf_relayout *r, const dnnl_memory_desc_t *outer,
                      const dnnl_memory_desc_t *inner, int to_inner,
                      char *err, size_t errlen);
+/* The same, but same-bytes layouts are copied too, as before views: for
+** plugins, whose code may read the public lfp_relayout.inner at any time. */
+int lf_relayout_init_copying(lf_relayout *r, const dnnl_memory_desc_t *outer,
+                             const dnnl_memory_desc_t *inner, int to_inner,
+                             char *err, size_t errlen);
 /* The memory the primitive should read or write. */
 dnnl_memory_t lf_relayout_mem(const lf_relayout *r, dnnl_memory_t outer);
 /* Runs the reorder, if any, in the direction given at init. */

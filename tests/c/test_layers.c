@@ -380,6 +380,163 @@ static void test_conv_forward(void){
   lf_net_free(net);
 }
 
+/* Layouts that name the same bytes (NHWC and nChw16c with exactly 16
+** channels, any two layouts of a 1-channel image) are recognised; others
+** are not. Between such layouts a relayout is a view: no buffer of its
+** own, no reorder, the primitive reads the outer buffer. With 32 channels
+** it still copies, element by element correctly. */
+static void test_same_bytes(void){
+  char err[256];
+  dnnl_memory_desc_t a, b;
+  dnnl_dims_t d16 = {2, 16, 3, 5}, d32 = {2, 32, 3, 5}, d1 = {2, 1, 3, 5};
+  struct { dnnl_dims_t *d; dnnl_format_tag_t x, y; int same; const char *what; } c[] = {
+    { &d16, dnnl_acdb, dnnl_aBcd16b, 1, "NHWC = nChw16c with 16 channels" },
+    { &d32, dnnl_acdb, dnnl_aBcd16b, 0, "NHWC != nChw16c with 32 channels" },
+    { &d16, dnnl_abcd, dnnl_aBcd16b, 0, "NCHW != nChw16c with 16 channels" },
+    { &d1,  dnnl_abcd, dnnl_acdb,    1, "NCHW = NHWC with 1 channel" },
+    { &d16, dnnl_acdb, dnnl_acdb,    1, "a layout is itself" },
+    { &d16, dnnl_acdb, dnnl_aBcd8b,  0, "NHWC != nChw8c with 16 channels" },
+  };
+  for(size_t i=0; i<sizeof c/sizeof c[0]; i++){
+    dnnl_memory_desc_init_by_tag(&a, 4, *c[i].d, dnnl_f32, c[i].x);
+    dnnl_memory_desc_init_by_tag(&b, 4, *c[i].d, dnnl_f32, c[i].y);
+    CHECK(lf_dnnl_md_same_bytes(&a, &b)==c[i].same && lf_dnnl_md_same_bytes(&b, &a)==c[i].same,
+          "same bytes: %s", c[i].what);
+  }
+  for(int ch=16; ch<=32; ch+=16){
+    dnnl_dims_t d = {2, ch, 3, 5};
+    int64_t n = 2 * ch * 15;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    dnnl_memory_t outer = 0;
+    lf_relayout r;
+    dnnl_stream_t st = 0;
+    dnnl_memory_desc_init_by_tag(&a, 4, d, dnnl_f32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&b, 4, d, dnnl_f32, dnnl_aBcd16b);
+    for(int64_t k=0; k<n; k++) x[k] = (float)k;
+    int ok = lf_dnnl_mem(&outer, &a, x, err, sizeof err)==0
+          && lf_relayout_init(&r, &a, &b, 1, err, sizeof err)==0
+          && dnnl_stream_create(&st, lf_dnnl_engine(err, sizeof err), dnnl_stream_default_flags)==dnnl_success
+          && lf_relayout_run(&r, outer, st, err, sizeof err)==0
+          && dnnl_stream_wait(st)==dnnl_success;
+    const float *in = ok ? lf_dnnl_ptr(lf_relayout_mem(&r, outer)) : 0;
+    int right = in!=0;
+    /* element (n,c,h,w) of the inner nChw16c buffer is NHWC's x[((n*3+h)*5+w)*ch+c] */
+    for(int nn=0; right && nn<2; nn++) for(int cc=0; cc<ch; cc++) for(int hw=0; hw<15; hw++){
+      float want = x[((int64_t)nn*15 + hw)*ch + cc];
+      float got = in[(((int64_t)nn*(ch/16) + cc/16)*15 + hw)*16 + cc%16];
+      if( got!=want ) right = 0;
+    }
+    if( ch==16 ){
+      CHECK(ok && r.reorder.pd==0 && in==x && right,
+            "16 channels, NHWC -> nChw16c: a view of the same buffer, no reorder%s", ok ? "" : err);
+    }else{
+      CHECK(ok && r.reorder.pd!=0 && in!=x && right,
+            "32 channels, NHWC -> nChw16c: reordered into its own buffer%s", ok ? "" : err);
+    }
+    if( ok ) lf_relayout_free(&r);
+    if( outer ) dnnl_memory_destroy(outer);
+    if( st ) dnnl_stream_destroy(st);
+    free(x);
+  }
+}
+
+/* One BatchNorm2d (16 channels, training, fused ReLU off) built on an input
+** layout src_tag, run forward and backward on x / dy given in NCHW order;
+** y, dx (NCHW order) and the scale/shift gradients come back. *kept: the
+** output layout the layer reported (a view keeps its input's). */
+static int bn16_run(dnnl_format_tag_t src_tag, const float *x, const float *dy,
+                    float *y, float *dx, float *gsc, float *gsh, int *kept,
+                    char *err, size_t errlen){
+  enum { N = 4, C = 16, H = 3, W = 5 };
+  lf_batchnorm_args a = { 1e-5, 0.1 };
+  float sc[C], sh[C], rm[C], rv[C], g0[C], g1[C];
+  lf_param P[4];
+  lf_layer L;
+  lf_layer_build b;
+  lf_layer_run r;
+  dnnl_memory_desc_t md;
+  dnnl_dims_t d = {N, C, H, W};
+  dnnl_memory_t m[4] = {0};
+  dnnl_stream_t st = 0;
+  float *buf[4];
+  int rc = -1, built = 0, i;
+  for(i=0; i<C; i++){ sc[i] = 1.0f + 0.1f*i; sh[i] = 0.05f*i; rm[i] = 0; rv[i] = 1; }
+  memset(P, 0, sizeof P); memset(&L, 0, sizeof L); memset(&b, 0, sizeof b);
+  P[0].data = sc; P[0].grad = g0; P[1].data = sh; P[1].grad = g1;
+  P[2].data = rm; P[3].data = rv;
+  for(i=0; i<4; i++){ P[i].n = C; P[i].shape.ndim = 1; P[i].shape.dim[0] = C; }
+  L.ops = &lf_layer_batchnorm2d; L.args = &a; L.nin = 1; L.nparam = 4;
+  L.in = L.ins[0] = (lf_shape){3, {C, H, W}};
+  L.out = L.in;
+  for(i=0; i<4; i++) L.param[i] = &P[i];
+  for(i=0; i<4; i++) buf[i] = malloc(sizeof(float) * N*C*H*W);
+  dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, src_tag);
+  b.engine = lf_dnnl_engine(err, errlen);
+  b.batch = N; b.src_md = b.src_mds[0] = &md; b.nsrc = 1;
+  b.need_diff_src = b.need_diff[0] = 1;
+  if( !b.engine || L.ops->build(&L, &b, err, errlen) ) goto done;
+  built = 1;
+  *kept = dnnl_memory_desc_equal(&b.dst_md, &md);
+  /* buffers in src_tag order: NCHW -> that layout through a reorder-free
+  ** index map (both are dense: abcd or acdb) */
+  for(int n=0; n<N; n++) for(int c=0; c<C; c++) for(int hw=0; hw<H*W; hw++){
+    int64_t o = src_tag==dnnl_acdb ? ((int64_t)n*H*W + hw)*C + c : ((int64_t)n*C + c)*H*W + hw;
+    buf[0][o] = x[((int64_t)n*C + c)*H*W + hw];
+    buf[2][o] = dy[((int64_t)n*C + c)*H*W + hw];
+  }
+  for(i=0; i<4; i++){
+    if( lf_dnnl_mem(&m[i], &md, buf[i], err, errlen) ) goto done;
+  }
+  if( lf_dnnl_check(dnnl_stream_create(&st, b.engine, dnnl_stream_default_flags), "stream", err, errlen) ) goto done;
+  memset(&r, 0, sizeof r);
+  r.stream = st; r.batch = N; r.training = 1; r.nsrc = 1;
+  r.src = r.srcs[0] = m[0]; r.dst = m[1]; r.diff_dst = m[2]; r.diff_src = r.diff_srcs[0] = m[3];
+  if( L.ops->forward(&L, b.state, &r, err, errlen)
+   || L.ops->backward(&L, b.state, &r, err, errlen)
+   || lf_dnnl_check(dnnl_stream_wait(st), "wait", err, errlen) ) goto done;
+  for(int n=0; n<N; n++) for(int c=0; c<C; c++) for(int hw=0; hw<H*W; hw++){
+    int64_t o = src_tag==dnnl_acdb ? ((int64_t)n*H*W + hw)*C + c : ((int64_t)n*C + c)*H*W + hw;
+    y[((int64_t)n*C + c)*H*W + hw] = buf[1][o];
+    dx[((int64_t)n*C + c)*H*W + hw] = buf[3][o];
+  }
+  memcpy(gsc, g0, sizeof g0); memcpy(gsh, g1, sizeof g1);
+  rc = 0;
+done:
+  if( built ) L.ops->release(b.state);
+  for(i=0; i<4; i++){ if( m[i] ) dnnl_memory_destroy(m[i]); free(buf[i]); }
+  if( st ) dnnl_stream_destroy(st);
+  return rc;
+}
+
+/* BatchNorm2d on an NHWC input with 16 channels runs oneDNN's blocked
+** kernel on a view of the same bytes (layer_batchnorm.c): its output
+** layout stays NHWC, and forward and backward agree with the same layer on
+** an NCHW input. */
+static void test_batchnorm_nhwc16_view(void){
+  enum { n = 4*16*3*5 };
+  static float x[n], dy[n], y[2][n], dx[2][n];
+  float gsc[2][16], gsh[2][16];
+  char err[256] = "";
+  int kept[2] = {0, 0};
+  lf_rng rng;
+  lf_rng_seed(&rng, 5);
+  for(int i=0; i<n; i++){ x[i] = 2.0f*lf_rng_normal(&rng) + 1.0f; dy[i] = lf_rng_normal(&rng); }
+  int ok = bn16_run(dnnl_abcd, x, dy, y[0], dx[0], gsc[0], gsh[0], &kept[0], err, sizeof err)==0
+        && bn16_run(dnnl_acdb, x, dy, y[1], dx[1], gsc[1], gsh[1], &kept[1], err, sizeof err)==0;
+  double worst = 0;
+  for(int i=0; ok && i<n; i++){
+    worst = fmax(worst, fabs((double)y[0][i]-y[1][i]));
+    worst = fmax(worst, fabs((double)dx[0][i]-dx[1][i]));
+  }
+  for(int c=0; ok && c<16; c++){
+    worst = fmax(worst, fabs((double)gsc[0][c]-gsc[1][c]));
+    worst = fmax(worst, fabs((double)gsh[0][c]-gsh[1][c]));
+  }
+  CHECK(ok && kept[1] && worst < 1e-4,
+        "BatchNorm2d on NHWC with 16 channels (blocked view) = on NCHW, forward and backward "
+        "(max diff %.1e, output stays NHWC: %d)%s%s", worst, kept[1], ok ? "" : ": ", ok ? "" : err);
+}
+
 static void test_batchnorm_modes(void){
   lf_layer_spec L[1];
   lf_shape in = shape3(3, 4, 5);
@@ -1575,6 +1732,8 @@ int main(int argc, char **argv){
     TEST_EXIT();
   }
   test_conv1d();
+  test_same_bytes();
+  test_batchnorm_nhwc16_view();
   test_conv_bf16_grads();
   test_layernorm();
   test_softmax();
