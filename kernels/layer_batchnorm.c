@@ -119,7 +119,8 @@ static void bn_release(void *p){
 /* 1 if md (an NHWC image batch, as AMX convolutions leave it) names the
 ** same bytes as nChw16c, i.e. it has exactly 16 channels: *view is then
 ** that blocked layout, whose BatchNorm kernel oneDNN 2.6 runs 1.6-1.9x
-** faster in bf16 (docs/performance.md, "The ResNet in bf16 on AMX"). */
+** faster in bf16 (docs/performance.md, "The ResNet on an Intel Xeon
+** with AMX"). */
 static int bn_blocked_view(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *view){
   if( md->ndims!=4 || md->dims[1]!=16 ) return 0;
   if( dnnl_memory_desc_init_by_tag(view, 4, md->dims, md->data_type,
