@@ -207,14 +207,6 @@ static void conv_release(void *p){
   free(s);
 }
 
-/* 1 if oneDNN dispatches to AMX kernels (asked of oneDNN, so that
-** ONEDNN_MAX_CPU_ISA caps it too). */
-static int conv_has_amx(void){
-  unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-  unsigned amx = (unsigned)dnnl_cpu_isa_avx512_core_amx;
-  return (isa & amx)==amx;
-}
-
 /* 1 if oneDNN picked its reference (plain C++) kernel. */
 static int conv_is_ref(const lf_prim *p){
   const char *impl = 0;
@@ -321,8 +313,9 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     if( rc ) goto fail;
   }
   for(i=0; i<g.nsp; i++){
-    if( bf16 && g.stride[i]>1 && g.kernel[i]>1 && !conv_has_amx() ) s->bwdw_f32 = 1;
+    if( bf16 && g.stride[i]>1 && g.kernel[i]>1 ) s->bwdw_f32 = 1;
   }
+  if( s->bwdw_f32 && lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ) s->bwdw_f32 = 0;
   if( s->bwdw_f32 ){
     dnnl_memory_desc_t src32, dst32;
     rc = lf_dnnl_md_retype(&src32, src, dnnl_f32, err, errlen)

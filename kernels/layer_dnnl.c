@@ -135,6 +135,11 @@ int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md){
   return dnnl_memory_desc_equal(&plain, md);
 }
 
+int lf_dnnl_has_isa(dnnl_cpu_isa_t isa){
+  unsigned have = (unsigned)dnnl_get_effective_cpu_isa(), need = (unsigned)isa;
+  return (have & need)==need;
+}
+
 /* The blocked description of md with what cannot move a byte taken out:
 ** an inner block spanning its whole dimension (nChw16c with 16 channels)
 ** becomes that dimension's unit stride, and a dimension of size 1 has no

@@ -214,6 +214,9 @@ int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                     char *err, size_t errlen);
 /* 1 if md is dense row-major (no blocking, no padding). */
 int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
+/* 1 if oneDNN dispatches kernels of ISA isa (e.g. dnnl_cpu_isa_avx512_core_amx).
+** Asked of oneDNN's own dispatcher, so ONEDNN_MAX_CPU_ISA caps it too. */
+int lf_dnnl_has_isa(dnnl_cpu_isa_t isa);
 /* 1 if a and b put every element at the same offset (equal, or e.g. NHWC
 ** and nChw16c with exactly 16 channels): one buffer serves both. */
 int lf_dnnl_md_same_bytes(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);

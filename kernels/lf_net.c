@@ -869,11 +869,7 @@ const float *lf_net_forward_bf16(lf_net *net, const uint16_t *x, int batch,
 /* ---- precision ---- */
 
 int lf_bf16_supported(void){
-  /* oneDNN's own dispatcher decides which kernels run; asking it avoids
-  ** disagreeing with it (e.g. ONEDNN_MAX_CPU_ISA capping the ISA). */
-  unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-  unsigned need = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
-  return (isa & need)==need;
+  return lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_bf16);
 }
 
 int lf_net_is_bf16(const lf_net *net){ return net->bf16; }
