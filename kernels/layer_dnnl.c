@@ -525,8 +525,10 @@ static int relayout_is_view(const lf_relayout *r){
 
 dnnl_memory_t lf_relayout_mem(const lf_relayout *r, dnnl_memory_t outer){
   if( relayout_is_view(r) ){
-    if( outer==0 ) return 0;
-    dnnl_memory_set_data_handle(r->inner, lf_dnnl_ptr(outer));
+    float *p = lf_dnnl_ptr(outer);
+    if( p==0 ) return 0;
+    /* Each batch hands the same buffers: re-point only when it changed. */
+    if( lf_dnnl_ptr(r->inner)!=p ) dnnl_memory_set_data_handle(r->inner, p);
   }
   return r->inner ? r->inner : outer;
 }
