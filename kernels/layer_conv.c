@@ -29,7 +29,13 @@
 ** convolutions"). There the weight gradient runs in f32 on f32 copies of
 ** src and diff_dst, made by two reorders that cost a small part of that.
 ** With AMX (avx512_core_amx) the bf16 kernel is as fast as the f32 one
-** without the two copies, so it stays bf16.
+** without the two copies where the output is wide, but up to 1.5x slower
+** where it is 8 or fewer pixels wide (the ResNet's 7x7 stage: its tiles
+** reduce over the output's width, mostly empty then): there, and only
+** there, the weight gradient runs in f32, on copies in f32's own layouts.
+**
+** With AMX in bf16 and on AVX-512 in f32, diff_src of a stride-1
+** convolution runs as a forward convolution (bwd_data_as_forward).
 */
 #include "lf_layer.h"
 
@@ -79,6 +85,10 @@ typedef struct conv_state {
   int bwdw_f32;                 /* bf16 layer whose weight gradient is f32 */
   lf_prim fwd_f32;              /* its f32 forward (the backward's hint) */
   lf_relayout src_w, ddst_w;    /* bf16 src, diff_dst -> f32 copies */
+  int bwd_data_fwd;             /* diff_src by a forward convolution */
+  int esz16;                    /* its weights are bf16 */
+  void *wt_buf;                 /* its weights: transposed, flipped */
+  dnnl_memory_t wt;             /* a plain view of wt_buf */
 } conv_state;
 
 /* Output size of one spatial dimension, or -1 if the kernel does not fit. */
@@ -204,6 +214,8 @@ static void conv_release(void *p){
   if( s->gw ) dnnl_memory_destroy(s->gw);
   if( s->b ) dnnl_memory_destroy(s->b);
   if( s->gb ) dnnl_memory_destroy(s->gb);
+  if( s->wt ) dnnl_memory_destroy(s->wt);
+  free(s->wt_buf);
   free(s);
 }
 
@@ -213,6 +225,73 @@ static int conv_is_ref(const lf_prim *p){
   if( dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &impl)!=dnnl_success
    || impl==0 ) return 0;
   return strncmp(impl, "ref", 3)==0;
+}
+
+/* diff_src of a stride-1 convolution is a forward convolution of diff_dst
+** with the weights' in and out channels swapped and their kernel flipped,
+** padded k-1-p (the output then has the input's size; oneDNN 3.x's brgemm
+** backward does the same). oneDNN 2.6's forward kernels are faster than
+** its backward-data ones on the ResNet's shapes with AMX in bf16 (1.2-1.7x)
+** and on AVX-512 in f32 (about 1.1x); without AMX in bf16 and on AVX2 the
+** measurements were mixed, so those keep the backward kernel
+** (docs/performance.md, "Backward data as a forward convolution"). */
+static int bwd_data_as_forward(const conv_geom *g, int bf16){
+  if( !lf_dnnl_has_isa(bf16 ? dnnl_cpu_isa_avx512_core_amx : dnnl_cpu_isa_avx512_core) ) return 0;
+  for(int i=0; i<g->nsp; i++){
+    if( g->stride[i]!=1 || g->dilation[i]!=1 || g->padding[i]>g->kernel[i]-1 ) return 0;
+  }
+  return 1;
+}
+
+static int bwd_data_fwd_build(conv_state *s, const conv_geom *g, const lf_layer *L,
+                              const dnnl_memory_desc_t *src,
+                              const dnnl_memory_desc_t *dst, dnnl_data_type_t dt,
+                              char *err, size_t errlen){
+  dnnl_dims_t td, strides, pad, dil;
+  dnnl_memory_desc_t wt_plain, wt_any;
+  dnnl_convolution_desc_t d;
+  int wnd = 2 + g->nsp, i;
+  size_t esz = dt==dnnl_bf16 ? 2 : 4;
+  td[0] = L->param[0]->shape.dim[1];
+  td[1] = L->param[0]->shape.dim[0];
+  for(i=0; i<g->nsp; i++){
+    td[2+i] = g->kernel[i];
+    strides[i] = 1;
+    dil[i] = 0;
+    pad[i] = g->kernel[i] - 1 - g->padding[i];
+  }
+  s->wt_buf = malloc((size_t)L->param[0]->n * esz);
+  if( s->wt_buf==0 ){ snprintf(err, errlen, "out of memory"); return -1; }
+  return lf_dnnl_check(dnnl_memory_desc_init_by_tag(&wt_plain, wnd, td, dt,
+           g->nsp==2 ? dnnl_oihw : dnnl_oiw), "oneDNN memory descriptor", err, errlen)
+    || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&wt_any, wnd, td, dt,
+           dnnl_format_tag_any), "oneDNN memory descriptor", err, errlen)
+    || lf_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&d,
+         dnnl_forward_training, dnnl_convolution_direct, dst, &wt_any,
+         0, src, strides, dil, pad, pad),
+         "convolution forward descriptor (diff_src)", err, errlen)
+    || lf_prim_create(&s->bwd_data, &d, 0, 0,
+                      "oneDNN convolution forward (diff_src)", err, errlen)
+    || lf_dnnl_mem(&s->wt, &wt_plain, s->wt_buf, err, errlen)
+    || lf_relayout_init(&s->w_bwd, &wt_plain,
+         lf_prim_md(&s->bwd_data, dnnl_query_weights_md, 0), 1, err, errlen);
+}
+
+/* wt[i][o][K-1-k] = w[o][i][k] (k over the 1 or 2 kernel dims), element
+** bits copied as they are (f32 or bf16). */
+static void flip_weights(const conv_state *s, const lf_layer *L, int bf16){
+  const lf_param *w = L->param[0];
+  int64_t no = w->shape.dim[0], ni = w->shape.dim[1];
+  int64_t kk = w->n / (no*ni);
+  for(int64_t o=0; o<no; o++){
+    for(int64_t i=0; i<ni; i++){
+      int64_t from = (o*ni + i)*kk, to = (i*no + o)*kk;
+      for(int64_t k=0; k<kk; k++){
+        if( bf16 ) ((uint16_t*)s->wt_buf)[to + kk-1-k] = w->data16[from + k];
+        else ((float*)s->wt_buf)[to + kk-1-k] = w->data[from + k];
+      }
+    }
+  }
 }
 
 static int conv_build(const lf_layer *L, lf_layer_build *b,
@@ -279,7 +358,19 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     if( rc ) goto fail;
   }
 
-  if( b->need_diff_src ){
+  s->bwd_data_fwd = b->need_diff_src && bwd_data_as_forward(&g, bf16);
+  if( s->bwd_data_fwd ){
+    s->esz16 = bf16;
+    if( bwd_data_fwd_build(s, &g, L, src, dst, dt, err, errlen) ) goto fail;
+    if( conv_is_ref(&s->bwd_data) ){
+      /* No jit forward for this shape (a 1-channel diff_src, say): the
+      ** backward kernel instead. */
+      lf_prim_free(&s->bwd_data);
+      lf_relayout_free(&s->w_bwd);
+      s->bwd_data_fwd = 0;
+    }
+  }
+  if( b->need_diff_src && !s->bwd_data_fwd ){
     rc = lf_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(&d,
            dnnl_convolution_direct, src, &w_any, dst, strides, dil, pad_l, pad_r),
            "convolution backward descriptor", err, errlen)
@@ -307,19 +398,26 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     }
     rc = rc
       || lf_relayout_init(&s->w_bwd, &w_plain,
-           lf_prim_md(&s->bwd_data, dnnl_query_weights_md, 0), 1, err, errlen)
-      || lf_relayout_init(&s->diff_src_out, b->src_md,
-           lf_prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0), 0, err, errlen);
+           lf_prim_md(&s->bwd_data, dnnl_query_weights_md, 0), 1, err, errlen);
     if( rc ) goto fail;
+  }
+  if( b->need_diff_src ){
+    const dnnl_memory_desc_t *dsrc = s->bwd_data_fwd
+      ? lf_prim_md(&s->bwd_data, dnnl_query_dst_md, 0)
+      : lf_prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0);
+    if( lf_relayout_init(&s->diff_src_out, b->src_md, dsrc, 0, err, errlen) ) goto fail;
   }
   for(i=0; i<g.nsp; i++){
     if( bf16 && g.stride[i]>1 && g.kernel[i]>1 ) s->bwdw_f32 = 1;
   }
-  if( s->bwdw_f32 && lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ) s->bwdw_f32 = 0;
+  /* With AMX the rule is the output's width instead (see the top). */
+  if( bf16 && lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ){
+    s->bwdw_f32 = L->out.dim[L->out.ndim-1] <= 8;
+  }
   if( s->bwdw_f32 ){
     dnnl_memory_desc_t src32, dst32;
-    rc = lf_dnnl_md_retype(&src32, src, dnnl_f32, err, errlen)
-      || lf_dnnl_md_retype(&dst32, dst, dnnl_f32, err, errlen)
+    rc = lf_dnnl_md_dt(&src32, b->batch, &L->in, 1, dnnl_f32, err, errlen)
+      || lf_dnnl_md_dt(&dst32, b->batch, &L->out, 1, dnnl_f32, err, errlen)
       || lf_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&d,
            dnnl_forward_training, dnnl_convolution_direct, &src32, &gw_any,
            bias, &dst32, strides, dil, pad_l, pad_r),
@@ -399,7 +497,18 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   conv_state *s = p;
   dnnl_exec_arg_t a[4];
   int n = 0;
-  if( r->diff_src ){
+  if( r->diff_src && s->bwd_data_fwd ){
+    flip_weights(s, L, s->esz16);
+    if( lf_relayout_run(&s->w_bwd, s->wt, r->stream, err, errlen) ) return -1;
+    a[0].arg = DNNL_ARG_SRC;     a[0].memory = r->diff_dst;
+    a[1].arg = DNNL_ARG_WEIGHTS; a[1].memory = lf_relayout_mem(&s->w_bwd, s->wt);
+    a[2].arg = DNNL_ARG_DST;
+    a[2].memory = lf_relayout_mem(&s->diff_src_out, r->diff_src);
+    if( lf_prim_run(&s->bwd_data, r->stream, 3, a, L->ops->loc, err, errlen)
+     || lf_relayout_run(&s->diff_src_out, r->diff_src, r->stream, err, errlen) ){
+      return -1;
+    }
+  }else if( r->diff_src ){
     if( lf_relayout_run(&s->w_bwd, s->w, r->stream, err, errlen) ) return -1;
     a[0].arg = DNNL_ARG_DIFF_DST; a[0].memory = r->diff_dst;
     a[1].arg = DNNL_ARG_WEIGHTS;  a[1].memory = lf_relayout_mem(&s->w_bwd, s->w);
