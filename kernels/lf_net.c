@@ -372,10 +372,11 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
     ** writes into that buffer before its last reader is done: the input
     ** is read by several nodes (its part is only summed), or it is made
     ** by a node that writes its own diff_src (not a view, whose backward
-    ** may run in place on its gradient). */
+    ** may run in place on its gradient). Its layout may differ where the
+    ** bytes are the same (NHWC and nChw16c with 16 channels). */
     for(k=0; L->ops==&lf_layer_add && k<L->nin && k<32; k++){
       int v = lf_in_value(net, i, k);
-      if( !net->need_grad[v] || !dnnl_memory_desc_equal(&b->md[v], &b->md[ov]) ) continue;
+      if( !net->need_grad[v] || !lf_dnnl_md_same_bytes(&b->md[v], &b->md[ov]) ) continue;
       if( v<ni || net->readers[v]>1 || !b->alias[v-ni] ) b->pass[i] |= 1u<<k;
     }
     if( lf_batch_buffer(&b->act[ov], &b->md[ov], lb.dst_is_src, err, errlen) ){
