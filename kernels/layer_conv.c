@@ -86,6 +86,7 @@ typedef struct conv_state {
   lf_prim fwd_f32;              /* its f32 forward (the backward's hint) */
   lf_relayout src_w, ddst_w;    /* bf16 src, diff_dst -> f32 copies */
   int bwd_data_fwd;             /* diff_src by a forward convolution */
+  dnnl_convolution_desc_t bwd_data_desc;  /* its descriptor */
   int esz16;                    /* its weights are bf16 */
   void *wt_buf;                 /* its weights: transposed, flipped */
   dnnl_memory_t wt;             /* a plain view of wt_buf */
@@ -249,7 +250,7 @@ static int bwd_data_fwd_build(conv_state *s, const conv_geom *g, const lf_layer 
                               char *err, size_t errlen){
   dnnl_dims_t td, strides, pad, dil;
   dnnl_memory_desc_t wt_plain, wt_any;
-  dnnl_convolution_desc_t d;
+  dnnl_convolution_desc_t *d = &s->bwd_data_desc;
   int wnd = 2 + g->nsp, i;
   size_t esz = dt==dnnl_bf16 ? 2 : 4;
   td[0] = L->param[0]->shape.dim[1];
@@ -266,11 +267,11 @@ static int bwd_data_fwd_build(conv_state *s, const conv_geom *g, const lf_layer 
            g->nsp==2 ? dnnl_oihw : dnnl_oiw), "oneDNN memory descriptor", err, errlen)
     || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&wt_any, wnd, td, dt,
            dnnl_format_tag_any), "oneDNN memory descriptor", err, errlen)
-    || lf_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&d,
+    || lf_dnnl_check(dnnl_dilated_convolution_forward_desc_init(d,
          dnnl_forward_training, dnnl_convolution_direct, dst, &wt_any,
          0, src, strides, dil, pad, pad),
          "convolution forward descriptor (diff_src)", err, errlen)
-    || lf_prim_create(&s->bwd_data, &d, 0, 0,
+    || lf_prim_create(&s->bwd_data, d, 0, 0,
                       "oneDNN convolution forward (diff_src)", err, errlen)
     || lf_dnnl_mem(&s->wt, &wt_plain, s->wt_buf, err, errlen)
     || lf_relayout_init(&s->w_bwd, &wt_plain,
@@ -476,6 +477,35 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
 fail:
   conv_release(s);
   return -1;
+}
+
+int lf_conv_accumulate_diff_src(void *state, const dnnl_memory_desc_t *diff_src_md,
+                                char *err, size_t errlen){
+  conv_state *s = state;
+  dnnl_primitive_attr_t attr = 0;
+  lf_prim accum;
+  int rc;
+  /* Only the forward form takes post-ops, and only a diff_src written in
+  ** place (not reordered afterwards) holds the other part. */
+  if( !s->bwd_data_fwd
+   || !lf_dnnl_md_same_bytes(lf_prim_md(&s->bwd_data, dnnl_query_dst_md, 0), diff_src_md) ){
+    return 0;
+  }
+  memset(&accum, 0, sizeof accum);
+  rc = lf_dnnl_attr_sum(&attr, err, errlen)
+    || lf_prim_create(&accum, &s->bwd_data_desc, attr, 0,
+                      "oneDNN convolution forward (diff_src, accumulating)", err, errlen);
+  if( attr ) dnnl_primitive_attr_destroy(attr);
+  if( rc ) return -1;
+  if( conv_is_ref(&accum)
+   || !dnnl_memory_desc_equal(lf_prim_md(&accum, dnnl_query_weights_md, 0),
+                              lf_prim_md(&s->bwd_data, dnnl_query_weights_md, 0)) ){
+    lf_prim_free(&accum);               /* keep the kernel measured fast */
+    return 0;
+  }
+  lf_prim_free(&s->bwd_data);
+  s->bwd_data = accum;
+  return 1;
 }
 
 static int conv_forward(const lf_layer *L, void *p, const lf_layer_run *r,

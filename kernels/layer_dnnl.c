@@ -96,8 +96,9 @@ int lf_dnnl_md_retype(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md,
   return 0;
 }
 
-int lf_dnnl_attr_relu(dnnl_primitive_attr_t *attr, float alpha,
-                      char *err, size_t errlen){
+/* An attribute with one post-op: relu of slope alpha, or (sum) dst +=. */
+static int attr_one_post_op(dnnl_primitive_attr_t *attr, int sum, float alpha,
+                            char *err, size_t errlen){
   dnnl_post_ops_t po = 0;
   int rc;
   *attr = 0;
@@ -108,8 +109,10 @@ int lf_dnnl_attr_relu(dnnl_primitive_attr_t *attr, float alpha,
   }
   rc = lf_dnnl_check(dnnl_post_ops_create(&po), "oneDNN post-ops", err, errlen);
   if( rc==0 ){
-    rc = lf_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu,
-                       alpha, 0.0f), "oneDNN post-ops", err, errlen)
+    rc = lf_dnnl_check(sum ? dnnl_post_ops_append_sum(po, 1.0f)
+                           : dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu,
+                                                          alpha, 0.0f),
+                       "oneDNN post-ops", err, errlen)
       || lf_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po),
                        "oneDNN post-ops", err, errlen);
     dnnl_post_ops_destroy(po);
@@ -119,6 +122,15 @@ int lf_dnnl_attr_relu(dnnl_primitive_attr_t *attr, float alpha,
     *attr = 0;
   }
   return rc;
+}
+
+int lf_dnnl_attr_relu(dnnl_primitive_attr_t *attr, float alpha,
+                      char *err, size_t errlen){
+  return attr_one_post_op(attr, 0, alpha, err, errlen);
+}
+
+int lf_dnnl_attr_sum(dnnl_primitive_attr_t *attr, char *err, size_t errlen){
+  return attr_one_post_op(attr, 1, 0.0f, err, errlen);
 }
 
 int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md){

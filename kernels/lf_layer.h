@@ -185,6 +185,14 @@ extern const lf_layer_ops lf_layer_mha, lf_layer_posemb, lf_layer_clstoken;
 extern const lf_layer_ops lf_layer_layernorm, lf_layer_softmax, lf_layer_embedding;
 extern const lf_layer_ops lf_layer_lstm, lf_layer_gru, lf_layer_seqpool;
 
+/* A built Conv2d/Conv1d (state from its build) whose diff_src buffer will
+** already hold another reader's part of that gradient: makes its backward
+** add into it (a sum post-op) where it can. 1: done; 0: not possible
+** (the caller sums the parts); -1 on error. diff_src_md is the layout of
+** that buffer. */
+int lf_conv_accumulate_diff_src(void *state, const dnnl_memory_desc_t *diff_src_md,
+                                char *err, size_t errlen);
+
 /* ---- oneDNN toolkit (kernels/layer_dnnl.c) ---- */
 
 /* The process-wide CPU engine, created on first use (thread-safe). NULL
@@ -209,6 +217,8 @@ int lf_dnnl_md_retype(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md,
 ** on failure. */
 int lf_dnnl_attr_relu(dnnl_primitive_attr_t *attr, float alpha,
                       char *err, size_t errlen);
+/* Attribute with one sum post-op: the primitive adds to what dst holds. */
+int lf_dnnl_attr_sum(dnnl_primitive_attr_t *attr, char *err, size_t errlen);
 /* Plain row-major descriptor of an explicit dims list. */
 int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                     char *err, size_t errlen);
@@ -300,6 +310,10 @@ void lf_net_want_input_grad(lf_net *net, int on);
 /* dL/dinput of the last backward on `batch` samples, plain layout; NULL if
 ** not requested or not computed. */
 const float *lf_net_input_grad(lf_net *net, int batch);
+/* How many values' gradient parts the last build for `batch` adds by
+** accumulation (a convolution's diff_src into the other part) instead of
+** a separate sum; -1 if no such build. */
+int lf_net_accumulated_sums(lf_net *net, int batch);
 /* lf_net_set_bf16 without the CPU check, for tests of the bf16 plumbing
 ** (which values stay f32, the conversions between layers) on a CPU
 ** without AVX-512 BF16. Only a net whose layers compute in plain C or with

@@ -17,7 +17,12 @@
 ** Where a node's input gradient is its output gradient as it is (the
 ** built-in Add, for an input in its output's layout), that input gets no
 ** buffer of its own: it is pointed at the output gradient's buffer on
-** every backward pass, as for a reshape, and Add copies nothing.
+** every backward pass, as for a reshape, and Add copies nothing. A value
+** read by a stride-1 convolution and one later node has no sum either
+** where it is safe (lf_may_accumulate): the later node writes (or hands
+** on) the gradient buffer, the convolution adds its diff_src into it with
+** a sum post-op (layer_conv.c, lf_conv_accumulate_diff_src), the
+** ResNet's identity blocks one pass over the tensor less each.
 **
 ** Two rewrites save memory passes without changing any result: ReLU (or
 ** LeakyReLU) whose only reader is MaxPool2d runs as MaxPool2d then the
@@ -60,6 +65,9 @@ typedef struct lf_net_batch {
   int *alias;                  /* per node: output is its input reshaped */
   unsigned *pass;              /* per node: bit k, input k's gradient is
                                ** the output gradient's buffer */
+  int *accum;                  /* per value read twice: the first reader's
+                               ** backward adds its part into grad[v],
+                               ** where the second put its own (no sum) */
   dnnl_memory_desc_t *md;      /* per value: layouts */
   dnnl_memory_t *act;          /* per value: activations */
   dnnl_memory_t *grad;         /* per value: dL/dvalue; NULL if not needed */
@@ -241,6 +249,7 @@ static void lf_batch_free(lf_net *net, lf_net_batch *b){
   free(b->state);
   free(b->alias);
   free(b->pass);
+  free(b->accum);
   free(b->md);
   free(b->act);
   free(b->grad);
@@ -284,9 +293,83 @@ static int lf_only_reader(const lf_net *net, int v){
   return -1;
 }
 
+/* The first node reading v, or -1. */
+static int lf_first_reader(const lf_net *net, int v){
+  for(int j=0; j<net->nnodes; j++){
+    for(int k=0; k<net->layers[j].nin; k++){
+      if( lf_in_value(net, j, k)==v ) return j;
+    }
+  }
+  return -1;
+}
+
+/* The reader of v (read by exactly two nodes) that comes after node i,
+** or -1 if i is not the earlier of the two or reads v more than once. */
+static int lf_later_reader(const lf_net *net, int v, int i){
+  int later = -1, mine = 0;
+  if( net->readers[v]!=2 ) return -1;
+  for(int j=0; j<net->nnodes; j++){
+    for(int k=0; k<net->layers[j].nin; k++){
+      if( lf_in_value(net, j, k)!=v ) continue;
+      if( j==i ) mine++;
+      else if( j<i ) return -1;
+      else later = j;
+    }
+  }
+  return mine==1 ? later : -1;
+}
+
 /* Dense row-major f32: a layout the caller's buffers can be used in. */
 static int lf_md_is_user(const dnnl_memory_desc_t *md){
   return md->data_type==dnnl_f32 && lf_dnnl_md_is_plain(md);
+}
+
+/* The value whose gradient buffer v's gradient lives in: v itself, or,
+** where v's only reader (or, for a value whose parts meet by
+** accumulation, its later reader) hands v its own output gradient's
+** buffer (a view, or an Add passing it on), that output's root. */
+static int lf_grad_root(const lf_net *net, const lf_net_batch *b, int v){
+  for(;;){
+    if( v==net->output || (net->readers[v]!=1 && !b->accum[v]) ) return v;
+    int r = b->accum[v] ? lf_later_reader(net, v, lf_first_reader(net, v))
+                        : lf_only_reader(net, v), shared = 0;
+    for(int k=0; r>=0 && k<net->layers[r].nin; k++){
+      if( lf_in_value(net, r, k)==v && ((b->alias[r] && k==0) || (b->pass[r]>>k & 1)) ) shared = 1;
+    }
+    if( !shared ) return v;
+    v = lf_out_value(net, r);
+  }
+}
+
+/* 1 if node i, the earlier of v's two readers, may add its diff_src into
+** the buffer where the later reader j puts its part (backward runs j
+** first). If that buffer is j's own output gradient's (a view), others
+** may share it: every value whose gradient or summed part lives there
+** must have been read by its producer before i runs (the producer comes
+** after i; i's own output gradient must not be one), and it must not be
+** the caller's dy. */
+static int lf_may_accumulate(const lf_net *net, lf_net_batch *b, int i, int v){
+  int ni = net->ninputs, nv = net->nvalues, j = lf_later_reader(net, v, i), root;
+  if( v<ni || !net->need_grad[v] || lf_in_value(net, i, 0)!=v || j<0 ) return 0;
+  b->accum[v] = 1;                      /* as if decided, to find the root */
+  root = lf_grad_root(net, b, v);
+  b->accum[v] = 0;
+  if( root==v ) return 1;               /* a buffer of its own */
+  if( root==net->output && lf_md_is_user(&b->md[root]) ) return 0;
+  for(int w=0; w<nv; w++){
+    if( w==v || !net->need_grad[w] ) continue;
+    if( (net->readers[w]==1 || b->accum[w] || w==net->output)
+     && lf_grad_root(net, b, w)==root && (w<ni || w-ni<=i) ) return 0;
+    if( net->readers[w]<2 || b->accum[w] ) continue;
+    for(int r=0; r<net->nnodes; r++){   /* parts of a summed gradient */
+      for(int k=0; k<net->layers[r].nin; k++){
+        if( lf_in_value(net, r, k)!=w
+         || !((b->alias[r] && k==0) || (b->pass[r]>>k & 1)) ) continue;
+        if( lf_grad_root(net, b, lf_out_value(net, r))==root && (w<ni || w-ni<=i) ) return 0;
+      }
+    }
+  }
+  return 1;
 }
 
 static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
@@ -301,6 +384,7 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   b->state = calloc((size_t)n+1, sizeof(void*));
   b->alias = calloc((size_t)n+1, sizeof(int));
   b->pass = calloc((size_t)n+1, sizeof(unsigned));
+  b->accum = calloc((size_t)nv, sizeof(int));
   b->md = calloc((size_t)nv, sizeof(dnnl_memory_desc_t));
   b->act = calloc((size_t)nv, sizeof(dnnl_memory_t));
   b->grad = calloc((size_t)nv, sizeof(dnnl_memory_t));
@@ -310,7 +394,7 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   b->x_reorder = calloc((size_t)ni, sizeof(lf_prim));
   b->x_buf = calloc((size_t)ni, sizeof(void*));
   fused = calloc((size_t)n+1, sizeof(int));
-  if( !b->state || !b->alias || !b->pass || !b->md || !b->act || !b->grad || !b->part
+  if( !b->state || !b->alias || !b->pass || !b->accum || !b->md || !b->act || !b->grad || !b->part
    || !b->sum || !b->x_f32 || !b->x_reorder || !b->x_buf || !fused ){
     snprintf(err, errlen, "out of memory");
     goto fail;
@@ -383,6 +467,22 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
       goto fail;
     }
   }
+  /* A convolution reading a value that one later node reads too adds its
+  ** part of the value's gradient into the later one's (a sum post-op)
+  ** where that is safe: one pass over the tensor less. Decided from the
+  ** first such node on, so that each decision sees the earlier ones. */
+  for(i=0; i<n; i++){
+    const lf_layer *L = &net->layers[i];
+    int v = lf_in_value(net, i, 0);
+    if( (L->ops!=&lf_layer_conv2d && L->ops!=&lf_layer_conv1d)
+     || !lf_may_accumulate(net, b, i, v) ) continue;
+    int rc = lf_conv_accumulate_diff_src(b->state[i], &b->md[v], msg, sizeof msg);
+    if( rc<0 ){
+      snprintf(err, errlen, "layer %s (%s): %s", net->names[i], L->ops->loc, msg);
+      goto fail;
+    }
+    b->accum[v] = rc;
+  }
   /* Gradients share the layouts of their values. A value with one reader
   ** gets its diff_src directly (an aliasing reader's diff_src is its
   ** diff_dst reshaped); one with several gets a part per reader, summed.
@@ -393,8 +493,11 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
       if( lf_batch_buffer(&b->grad[i], &b->md[i], lf_md_is_user(&b->md[i]), err, errlen) ) goto fail;
       continue;
     }
-    int reader = lf_only_reader(net, i);
-    if( net->readers[i]==1 ){
+    /* A value whose two parts meet by accumulation has one buffer, as if
+    ** the later reader were its only one. */
+    int reader = b->accum[i] ? lf_later_reader(net, i, lf_first_reader(net, i))
+                             : lf_only_reader(net, i);
+    if( net->readers[i]==1 || b->accum[i] ){
       int view = 0;
       if( reader>=0 ){
         view = b->alias[reader];
@@ -988,13 +1091,13 @@ static int lf_backward(lf_net *net, const float *dy, int batch,
     const lf_layer *L = &net->layers[i];
     int ov = lf_out_value(net, i);
     if( !net->need_grad[ov] ) continue;   /* nothing below learns */
-    if( net->readers[ov]>1 && lf_sum_parts(net, b, ov, err, errlen) ) return -1;
+    if( net->readers[ov]>1 && !b->accum[ov] && lf_sum_parts(net, b, ov, err, errlen) ) return -1;
     r.nsrc = L->nin;
     for(k=0; k<L->nin; k++){
       int v = lf_in_value(net, i, k);
       dnnl_memory_t m = 0;
       if( net->need_grad[v] ){
-        m = net->readers[v]>1 ? b->part[i*MAXIN+k] : b->grad[v];
+        m = net->readers[v]>1 && !b->accum[v] ? b->part[i*MAXIN+k] : b->grad[v];
         if( ((b->alias[i] && k==0) || (b->pass[i]>>k & 1))
          && lf_set_handle(m, lf_dnnl_ptr(b->grad[ov]), err, errlen) ) return -1;
       }
@@ -1042,6 +1145,17 @@ const float *lf_net_input_grad(lf_net *net, int batch){
     if( b->batch==batch && b->grad && b->grad[0] ) return lf_dnnl_ptr(b->grad[0]);
   }
   return 0;
+}
+
+int lf_net_accumulated_sums(lf_net *net, int batch){
+  for(int i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
+    lf_net_batch *b = &net->cache[i];
+    if( b->batch!=batch || b->accum==0 ) continue;
+    int n = 0;
+    for(int v=0; v<net->nvalues; v++) n += b->accum[v];
+    return n;
+  }
+  return -1;
 }
 
 /* ---- a built net, read by exporters -------------------------------------- */

@@ -95,6 +95,10 @@ static void report_check(void *ctx, const char *what, double e){
   CHECK(e < LF_GRADCHECK_TOL, "%s: dL/d%s rel err %.2e", (const char*)ctx, what, e);
 }
 
+/* >= 0: the next gradcheck_net also checks that this many gradient sums
+** ran as accumulation into a convolution's diff_src (lf_net.c). */
+static int expect_accumulated = -1;
+
 static void gradcheck_net(const char *name, lf_net *net, const char *why,
                           lf_shape in, int batch, float *xgiven, double h){
   char err[512] = "";
@@ -105,6 +109,12 @@ static void gradcheck_net(const char *name, lf_net *net, const char *why,
   int rc = lf_gradcheck_net(net, in, batch, xgiven, h, strstr(name, "BatchNorm")!=0,
                             report_check, (void*)name, err, sizeof err);
   CHECK(rc==0, "%s: forward/backward (%s)", name, err);
+  if( expect_accumulated>=0 ){
+    int got = lf_net_accumulated_sums(net, batch);
+    CHECK(got==expect_accumulated, "%s: %d gradient sum(s) by accumulation (expected %d)",
+          name, got, expect_accumulated);
+    expect_accumulated = -1;
+  }
   lf_net_free(net);
   free(xgiven);
 }
@@ -804,6 +814,64 @@ static lf_net *graph_net(lf_net_node *nodes, int n, lf_shape in, char *err, size
   return lf_net_create_graph(&g, err, errlen);
 }
 
+/* A stride-1 convolution that reads a value another, later node reads
+** too adds its diff_src into that node's part (a sum post-op, where its
+** diff_src is a forward convolution: AVX-512 in f32) instead of the net
+** summing two parts. Where the buffer it would add into is also a
+** gradient someone reads after it (its own diff_dst; the Add's other
+** input, made before it), the net must sum instead. Finite differences
+** check the gradients either way. */
+static void test_graph_accumulation(void){
+  lf_net_node N[10];
+  char err[512];
+  int fwd = lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core);
+  lf_shape in = shape3(1, 6, 6);
+  lf_layer_spec c3 = conv(16, 3, 3, 1, 1, 1, 1, 0);   /* 4 would take oneDNN's reference forward */
+
+  /* The ResNet's identity block (tanh for relu: finite differences and
+  ** kinks do not mix): x = tanh(stem); tanh(conv(tanh(bn(conv(x)))) + x). */
+  N[0] = node1(c3, 0);
+  N[1] = node1(spec("Tanh"), 1);
+  N[2] = node1(c3, 2);
+  N[3] = node1(spec("BatchNorm2d"), 3);
+  N[4] = node1(spec("Tanh"), 4);
+  N[5] = node1(c3, 5);
+  N[6] = node2(spec("Add"), 6, 2);
+  N[7] = node1(spec("Tanh"), 7);
+  N[8] = node1(spec("GlobalAvgPool"), 8);
+  N[9] = node1(linear(3, 1), 9);
+  expect_accumulated = fwd ? 1 : 0;
+  gradcheck_net("BatchNorm identity block: the first conv adds into the Add's part",
+                graph_net(N, 10, in, err, sizeof err), err, in, 3, 0, 1e-2);
+
+  /* x + conv(x): the Add hands x the buffer the conv reads its diff_dst
+  ** from. */
+  N[0] = node1(c3, 0);
+  N[1] = node1(spec("Tanh"), 1);
+  N[2] = node1(c3, 2);
+  N[3] = node2(spec("Add"), 3, 2);
+  N[4] = node1(spec("GlobalAvgPool"), 4);
+  N[5] = node1(linear(3, 1), 5);
+  expect_accumulated = 0;
+  gradcheck_net("x + conv(x): no accumulation into the conv's own diff_dst",
+                graph_net(N, 6, in, err, sizeof err), err, in, 3, 0, 1e-2);
+
+  /* conv(x) + (x + z), z = tanh(stem) made before the conv: the inner
+  ** Add passes its buffer to z too, whose producer reads it after the
+  ** conv's backward. */
+  N[0] = node1(c3, 0);
+  N[1] = node1(spec("Tanh"), 1);
+  N[2] = node1(spec("Sigmoid"), 1);
+  N[3] = node1(c3, 2);
+  N[4] = node2(spec("Add"), 2, 3);
+  N[5] = node2(spec("Add"), 5, 4);
+  N[6] = node1(spec("GlobalAvgPool"), 6);
+  N[7] = node1(linear(3, 1), 7);
+  expect_accumulated = 0;
+  gradcheck_net("conv(x) + (x + z), z made first: no accumulation into z's buffer",
+                graph_net(N, 8, in, err, sizeof err), err, in, 3, 0, 1e-2);
+}
+
 static void test_graph_gradients(void){
   lf_net_node N[16];
   char err[512];
@@ -989,6 +1057,7 @@ static void test_graph_gradients(void){
           "two named inputs concatenated (%s)", y ? "" : err);
     lf_net_free(net);
   }
+  test_graph_accumulation();
 }
 
 /* CategoricalEmbedding: codes (x.5 so that the finite differences stay on
