@@ -87,7 +87,7 @@ typedef struct conv_state {
   lf_relayout src_w, ddst_w;    /* bf16 src, diff_dst -> f32 copies */
   int bwd_data_fwd;             /* diff_src by a forward convolution */
   dnnl_convolution_desc_t bwd_data_desc;  /* its descriptor */
-  int esz16;                    /* its weights are bf16 */
+  int wt_bf16;                  /* its weights are bf16 */
   void *wt_buf;                 /* its weights: transposed, flipped */
   dnnl_memory_t wt;             /* a plain view of wt_buf */
 } conv_state;
@@ -361,7 +361,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
 
   s->bwd_data_fwd = b->need_diff_src && bwd_data_as_forward(&g, bf16);
   if( s->bwd_data_fwd ){
-    s->esz16 = bf16;
+    s->wt_bf16 = bf16;
     if( bwd_data_fwd_build(s, &g, L, src, dst, dt, err, errlen) ) goto fail;
     if( conv_is_ref(&s->bwd_data) ){
       /* No jit forward for this shape (a 1-channel diff_src, say): the
@@ -528,7 +528,7 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   dnnl_exec_arg_t a[4];
   int n = 0;
   if( r->diff_src && s->bwd_data_fwd ){
-    flip_weights(s, L, s->esz16);
+    flip_weights(s, L, s->wt_bf16);
     if( lf_relayout_run(&s->w_bwd, s->wt, r->stream, err, errlen) ) return -1;
     a[0].arg = DNNL_ARG_SRC;     a[0].memory = r->diff_dst;
     a[1].arg = DNNL_ARG_WEIGHTS; a[1].memory = lf_relayout_mem(&s->w_bwd, s->wt);
