@@ -856,9 +856,9 @@ static void test_graph_accumulation(void){
   gradcheck_net("x + conv(x): no accumulation into the conv's own diff_dst",
                 graph_net(N, 6, in, err, sizeof err), err, in, 3, 0, 1e-2);
 
-  /* conv(x) + (x + z), z = tanh(stem) made before the conv: the inner
-  ** Add passes its buffer to z too, whose producer reads it after the
-  ** conv's backward. */
+  /* conv(x) + (x + z), x = tanh(stem), z = sigmoid(stem) made before
+  ** the conv: the inner Add passes its buffer to z too, whose producer
+  ** reads it after the conv's backward. */
   N[0] = node1(c3, 0);
   N[1] = node1(spec("Tanh"), 1);
   N[2] = node1(spec("Sigmoid"), 1);
