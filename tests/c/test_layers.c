@@ -841,7 +841,7 @@ static void test_graph_accumulation(void){
   N[8] = node1(spec("GlobalAvgPool"), 8);
   N[9] = node1(linear(3, 1), 9);
   expect_accumulated = fwd ? 1 : 0;
-  gradcheck_net("BatchNorm identity block: the first conv adds into the Add's part",
+  gradcheck_net("BatchNorm identity block (the first conv adds into the Add's part on AVX-512)",
                 graph_net(N, 10, in, err, sizeof err), err, in, 3, 0, 1e-2);
 
   /* x + conv(x): the Add hands x the buffer the conv reads its diff_dst
