@@ -104,6 +104,7 @@ def summary(log):
         elif "epoch" in kv:
             into = d if int(kv["epoch"]) >= 2 else d["first"]
             into["train"].append(float(kv["train_s"]))
+            into.setdefault("by_run", {}).setdefault(kv.get("run", "?"), []).append(float(kv["train_s"]))
             if "full_s" in kv:
                 into["full"].append(float(kv["full_s"]))
             if "val_s" in kv:
@@ -142,6 +143,15 @@ def summary(log):
             r = med(l["train"]) / med(t["train"])
             print("ratio %s %s LabFlow/PyTorch train epoch %.3f (target <= %.2f: %s)"
                   % (model, prec, r, target, "met" if r <= target else "NOT met"))
+            # The same ratio round by round (each LabFlow run against the
+            # PyTorch run next to it): on a machine whose speed drifts,
+            # the pooled medians above mix slow and fast minutes.
+            lr, tr = l.get("by_run", {}), t.get("by_run", {})
+            rounds = [med(lr[k]) / med(tr[k]) for k in sorted(lr, key=lambda k: (len(k), k)) if k in tr]
+            if len(rounds) > 1:
+                print("  per round: %s (median %.3f, %d of %d rounds <= %.2f)"
+                      % (" ".join("%.3f" % x for x in rounds), med(rounds),
+                         sum(x <= target for x in rounds), len(rounds), target))
     for key in sorted(data):
         if key[0] == "labflow" and data[key]["full"]:
             r = med(data[key]["full"]) / med(data[key]["train"])
