@@ -3,11 +3,11 @@
 # block and one with a strided shortcut, BatchNorm, GlobalAvgPool) in
 # "precision": "bf16" on small images the test makes: it learns like f32,
 # and 2 + 2 epochs end bit-identical to 4 (exact resume in bf16, and in
-# f32). The PyTorchLabFlow tutorial's
-# shape on a table the test makes: CategoricalEmbedding (a column of 400
-# categories, so codes above 256, which bf16 would round onto each other)
-# + MLP with dropout + BCEWithLogitsLoss learns in bf16 as in f32 (within
-# 5 points) and 2 + 2 epochs end bit-identical to 4. Prints PASS/FAIL
+# f32). The PyTorchLabFlow tutorial's shape on a table the test makes:
+# CategoricalEmbedding (a column of 400 categories, so codes above 256,
+# which bf16 would round onto each other) + MLP with dropout +
+# BCEWithLogitsLoss learns in bf16 as in f32 (within 5 points) and 2 + 2
+# epochs end bit-identical to 4. Prints PASS/FAIL
 # lines; on a CPU without avx512_bf16 one SKIP line. LF_TEST_PRECISION=f32
 # runs it with the "bf16" pipelines in f32 (a dry run on any CPU).
 set -u
