@@ -324,6 +324,14 @@ static int lf_md_is_user(const dnnl_memory_desc_t *md){
   return md->data_type==dnnl_f32 && lf_dnnl_md_is_plain(md);
 }
 
+/* The node whose part of v's gradient is v's gradient buffer: v's only
+** reader, or for a value whose two parts meet by accumulation, the later
+** reader (the earlier one adds into it); -1 if neither. */
+static int lf_buffer_reader(const lf_net *net, const lf_net_batch *b, int v){
+  return b->accum[v] ? lf_later_reader(net, v, lf_first_reader(net, v))
+                     : lf_only_reader(net, v);
+}
+
 /* The value whose gradient buffer v's gradient lives in: v itself, or,
 ** where v's only reader (or, for a value whose parts meet by
 ** accumulation, its later reader) hands v its own output gradient's
@@ -331,8 +339,7 @@ static int lf_md_is_user(const dnnl_memory_desc_t *md){
 static int lf_grad_root(const lf_net *net, const lf_net_batch *b, int v){
   for(;;){
     if( v==net->output || (net->readers[v]!=1 && !b->accum[v]) ) return v;
-    int r = b->accum[v] ? lf_later_reader(net, v, lf_first_reader(net, v))
-                        : lf_only_reader(net, v), shared = 0;
+    int r = lf_buffer_reader(net, b, v), shared = 0;
     for(int k=0; r>=0 && k<net->layers[r].nin; k++){
       if( lf_in_value(net, r, k)==v && ((b->alias[r] && k==0) || (b->pass[r]>>k & 1)) ) shared = 1;
     }
@@ -494,9 +501,8 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
       continue;
     }
     /* A value whose two parts meet by accumulation has one buffer, as if
-    ** the later reader were its only one. */
-    int reader = b->accum[i] ? lf_later_reader(net, i, lf_first_reader(net, i))
-                             : lf_only_reader(net, i);
+    ** the later reader were its only one (lf_buffer_reader). */
+    int reader = lf_buffer_reader(net, b, i);
     if( net->readers[i]==1 || b->accum[i] ){
       int view = 0;
       if( reader>=0 ){
