@@ -104,12 +104,6 @@ def main():
 
         # Stopped with ppl_stop, finished from Python.
         db = make_project(os.path.join(tmp, "stopped"))
-        # The stopping connection is ready (extension loaded) before the
-        # sweep starts: loading it after the wait below left a window in
-        # which the whole remaining sweep could finish unstopped.
-        stopper = sqlite3.connect(db, timeout=60)
-        stopper.enable_load_extension(True)
-        stopper.load_extension(U.EXT)
         p = U.start_shell(db, HALVING)
         running = U.wait_until(lambda: epochs_done(db) >= 3 and U.query(
             db, "SELECT count(*) FROM runnings r JOIN sweep_members m ON m.pplid=r.pplid WHERE m.sweep='s'")[0][0] > 0,
@@ -119,6 +113,9 @@ def main():
         # Asked from one connection every few ms: a new shell per attempt
         # (slow to start under ASan) kept missing every member's last batches.
         stop_log = ""
+        stopper = sqlite3.connect(db, timeout=60)
+        stopper.enable_load_extension(True)
+        stopper.load_extension(U.EXT)
         while p.poll() is None:
             try:
                 # ppl_stop in a statement of its own: inside a SELECT over
