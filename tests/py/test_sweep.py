@@ -36,7 +36,10 @@ TOTAL_EPOCHS = 6 * 2 + 3 * 2 + 1 * 4
 
 def make_project(folder):
     os.makedirs(folder)
-    U.write_csv(os.path.join(folder, "d.csv"), n=400, seed=5)
+    # 20,000 rows: epochs of about 20 ms. A stop lands only at the end of a
+    # member's epoch that is not its last; with 400 rows (2 ms epochs) the
+    # rest of the search (about 0.1 s) sometimes finished before one landed.
+    U.write_csv(os.path.join(folder, "d.csv"), n=20000, seed=5)
     db = U.new_project(folder, settings=SETTINGS)
     U.add_ppl(db, "base", U.tiny_config(hidden=8, batch=16))
     out, err, rc = U.shell(db, "SELECT ppl_sweep('s', 'base', %s);" % U.sql_str(json.dumps(SPACE)))
