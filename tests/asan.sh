@@ -102,12 +102,26 @@ MPI_ENV="$MPI_ENV LF_MPI_TRAIN=1200 LF_MPI_VAL=1000 LF_MPI_EPOCHS=1"
 log=$OUT/run.log
 : > "$log"
 PY=/usr/bin/python3
+# Each new report is copied (its first 40 lines) to reports.txt with the
+# test that ran before it appeared, so that a failure on a machine nobody
+# can log into (CI) names the test and the stack in the output.
+rm -f "$OUT/seen" "$OUT/reports.txt"
+note_reports() {
+  for r in "$OUT"/report.*; do
+    [ -f "$r" ] || continue
+    grep -qxF "$r" "$OUT/seen" 2>/dev/null && continue
+    echo "$r" >> "$OUT/seen"
+    { echo "== $r (left by $1)"; sed -n '1,40p' "$r"; } >> "$OUT/reports.txt"
+  done
+}
 {
   # The C tests are sanitized executables themselves (and the compiler must
   # not run under LSan): no preload there.
   if [ -z "${LF_ASAN_TESTS:-}" ]; then
     env -u LD_PRELOAD ASAN_OPTIONS=$COMMON:detect_leaks=1 sh tests/run_c.sh
+    note_reports tests/run_c.sh
     $PY tests/sqltest.py tests/sql/*.test
+    note_reports "tests/sql/*.test"
     tests=$(ls tests/py/test_*.py tests/sh/test_*.sh)
   else
     tests=$LF_ASAN_TESTS
@@ -122,6 +136,7 @@ PY=/usr/bin/python3
       *.py) $PY "$t" ;;
       *.sh) sh "$t" ;;
     esac
+    note_reports "$t"
   done
 } 2>&1 | tee "$log" | grep -E '^(PASS|FAIL)' | grep -v '^PASS'
 reports=$(ls "$OUT"/report.* 2>/dev/null | wc -l)
@@ -129,7 +144,8 @@ if [ "$reports" -eq 0 ]; then
   echo "PASS asan: no sanitizer report" >> "$log"
 else
   echo "FAIL asan: $reports sanitizer reports in $OUT/report.*" | tee -a "$log"
-  for r in $(ls "$OUT"/report.* | head -5); do sed -n '1,12p' "$r"; echo ...; done
+  note_reports "the last test"
+  sed -n '1,120p' "$OUT/reports.txt"
 fi
 passed=$(grep -c '^PASS' "$log")
 failed=$(grep -c '^FAIL' "$log")

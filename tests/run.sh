@@ -35,7 +35,7 @@ run(){
   # (tests/asan.sh); its checks count here as "asan: ..." lines.
   # LF_SANITIZE=0 skips it (a quick local loop).
   if [ "${LF_SANITIZE:-1}" != 0 ]; then
-    rm -f tests/out/asan/run.log
+    rm -f tests/out/asan/run.log tests/out/asan/reports.txt
     sh tests/asan.sh > tests/out/asan.out 2>&1; rc=$?
     [ -f tests/out/asan/run.log ] && sed -n 's/^\(PASS\|FAIL\) /\1 asan: /p' tests/out/asan/run.log
     if [ $rc -ne 0 ] && ! grep -q '^FAIL' tests/out/asan/run.log 2>/dev/null; then
@@ -43,6 +43,11 @@ run(){
     fi
   fi
 } 2>&1 | sed 's/.*\r//; s/^[[:space:]]*//' | tee "$log" | grep -aE '^FAIL'
+# A sanitizer report: its test and stack, not only its count.
+if [ -s tests/out/asan/reports.txt ]; then
+  echo "sanitizer reports (tests/out/asan/reports.txt, first lines):"
+  sed -n '1,80p' tests/out/asan/reports.txt
+fi
 passed=$(grep -ac '^PASS' "$log")
 failed=$(grep -ac '^FAIL' "$log")
 echo "(full log: $log)"
