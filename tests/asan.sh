@@ -12,8 +12,9 @@
 # tests find it through LF_EXT (and the shell through LF_SQLITE3).
 #
 # Every sanitizer report (ASan, UBSan, LSan) is written to
-# tests/out/asan/report.<pid>; any report (an empty file is none, see the
-# end) is a FAIL line, copied with its test to reports.txt. Leak checking is on
+# tests/out/asan/report.<pid>; any report (not the traces a killed process
+# leaves, see killed_only) is a FAIL line, copied with its test to
+# reports.txt. Leak checking is on
 # in every sqlite3 shell the tests run (that is where LabFlow does nearly
 # all its work) and in the C unit tests; it is off inside the Python and
 # Node interpreters that load the extension in-process, which never free
@@ -107,15 +108,25 @@ PY=/usr/bin/python3
 # test that ran before it appeared, so that a failure on a machine nobody
 # can log into (CI) names the test and the stack in the output.
 rm -f "$OUT/seen" "$OUT/reports.txt"
+# A killed process is not a finding. Tests SIGKILL shells at random
+# moments; one killed while LeakSanitizer checks it at exit leaves a file
+# that is empty (the runtime opens it lazily) or holds only the tracer's
+# "Unable to get registers from thread N." (the thread was gone). Each
+# happened once in the last five ASan runs here (3 December; the second
+# left by test_housekeeping_crash.py, which kills shells at random, the
+# first in the same stretch of the run). Any other line makes it a report.
+killed_only() {
+  ! grep -qvE '^==[0-9]+==Unable to get registers from thread [0-9]+\.$' "$1"
+}
 note_reports() {
   for r in "$OUT"/report.*; do
     [ -f "$r" ] || continue
     grep -qxF "$r" "$OUT/seen" 2>/dev/null && continue
     echo "$r" >> "$OUT/seen"
-    if [ -s "$r" ]; then
-      { echo "== $r (left by $1)"; sed -n '1,40p' "$r"; } >> "$OUT/reports.txt"
+    if killed_only "$r"; then
+      echo "== $r (left by $1): a process killed during its leak check, not counted: $(head -c 200 "$r")" >> "$OUT/reports.txt"
     else
-      echo "== $r (left by $1): empty, not counted" >> "$OUT/reports.txt"
+      { echo "== $r (left by $1)"; sed -n '1,40p' "$r"; } >> "$OUT/reports.txt"
     fi
   done
 }
@@ -144,11 +155,10 @@ note_reports() {
     note_reports "$t"
   done
 } 2>&1 | tee "$log" | grep -E '^(PASS|FAIL)' | grep -v '^PASS'
-# An empty file is not a report: the runtime opens its log file lazily
-# (before a report, or to ask whether it is a terminal) and a process that
-# a test kills can end before writing a byte. One such file, and nothing
-# else, failed a whole run here (3 December); reports.txt names its test.
-reports=$(find "$OUT" -maxdepth 1 -name 'report.*' -size +0 | wc -l)
+reports=0
+for r in "$OUT"/report.*; do
+  [ -f "$r" ] && ! killed_only "$r" && reports=$((reports + 1))
+done
 if [ "$reports" -eq 0 ]; then
   echo "PASS asan: no sanitizer report" >> "$log"
 else
