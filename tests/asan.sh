@@ -107,7 +107,7 @@ PY=/usr/bin/python3
 # Each new report is copied (its first 40 lines) to reports.txt with the
 # test that ran before it appeared, so that a failure on a machine nobody
 # can log into (CI) names the test and the stack in the output.
-rm -f "$OUT/seen" "$OUT/reports.txt"
+rm -f "$OUT/reports.txt"
 # A killed process is not a finding. Tests SIGKILL shells at random
 # moments; one killed while LeakSanitizer checks it at exit leaves a file
 # that is empty (the runtime opens it lazily) or holds only the tracer's
@@ -121,8 +121,7 @@ killed_only() {
 note_reports() {
   for r in "$OUT"/report.*; do
     [ -f "$r" ] || continue
-    grep -qxF "$r" "$OUT/seen" 2>/dev/null && continue
-    echo "$r" >> "$OUT/seen"
+    grep -qF "== $r (" "$OUT/reports.txt" 2>/dev/null && continue   # noted already
     if killed_only "$r"; then
       echo "== $r (left by $1): a process killed during its leak check, not counted: $(head -c 200 "$r")" >> "$OUT/reports.txt"
     else
@@ -155,6 +154,7 @@ note_reports() {
     note_reports "$t"
   done
 } 2>&1 | tee "$log" | grep -E '^(PASS|FAIL)' | grep -v '^PASS'
+note_reports "the last test (after it ended)"
 reports=0
 for r in "$OUT"/report.*; do
   [ -f "$r" ] && ! killed_only "$r" && reports=$((reports + 1))
@@ -163,7 +163,6 @@ if [ "$reports" -eq 0 ]; then
   echo "PASS asan: no sanitizer report" >> "$log"
 else
   echo "FAIL asan: $reports sanitizer reports in $OUT/report.*" | tee -a "$log"
-  note_reports "the last test"
   sed -n '1,120p' "$OUT/reports.txt"
 fi
 passed=$(grep -c '^PASS' "$log")
