@@ -314,6 +314,10 @@ const float *lf_net_input_grad(lf_net *net, int batch);
 ** accumulation (a convolution's diff_src into the other part) instead of
 ** a separate sum; -1 if no such build. */
 int lf_net_accumulated_sums(lf_net *net, int batch);
+/* How many sums the last build for `batch` writes over one of their
+** inputs (an Add over its BatchNorm input, two gradient parts into the
+** first one's buffer); -1 if no such build. */
+int lf_net_in_place_sums(lf_net *net, int batch);
 /* lf_net_set_bf16 without the CPU check, for tests of the bf16 plumbing
 ** (which values stay f32, the conversions between layers) on a CPU
 ** without AVX-512 BF16. Only a net whose layers compute in plain C or with

@@ -872,6 +872,85 @@ static void test_graph_accumulation(void){
                 graph_net(N, 8, in, err, sizeof err), err, in, 3, 0, 1e-2);
 }
 
+/* The ResNet's downsampling block built twice: as is, where the Add
+** (ReLU fused) writes over its BatchNorm input and the input's two
+** gradient parts are summed into the first one's buffer (lf_net.c,
+** lf_add_in_place), and with Identity views in the way, where neither may
+** happen. Same primitives otherwise: outputs and every gradient must be
+** equal to the bit. With 2 channels (nChw16c padded) the Add does not
+** run in place: oneDNN's in-place add with a post-op is wrong there. */
+static lf_net *downsampling_block(int ch, int views, lf_shape in){
+  lf_net_node N[13];
+  char err[256];
+  int k = 0, x = 0, bn_main, bn_short;
+  /* node k reads value k (the previous node's output) unless told */
+#define NEXT(layer) do{ N[k] = node1(layer, k); k++; }while(0)
+  if( views ){ NEXT(spec("Identity")); x = k; }
+  N[k] = node1(conv(ch, 3, 3, 2, 2, 1, 1, 0), 0); k++;
+  NEXT(spec("BatchNorm2d"));
+  NEXT(spec("ReLU"));
+  NEXT(conv(ch, 3, 3, 1, 1, 1, 1, 0));
+  NEXT(spec("BatchNorm2d"));
+  if( views ) NEXT(spec("Identity"));
+  bn_main = k;
+  N[k] = node1(conv(ch, 1, 1, 2, 2, 0, 0, 0), x); k++;
+  NEXT(spec("BatchNorm2d"));
+  bn_short = k;
+  N[k] = node2(spec("Add"), bn_main, bn_short); k++;
+  NEXT(spec("ReLU"));
+  NEXT(spec("GlobalAvgPool"));
+  NEXT(linear(3, 1));
+#undef NEXT
+  lf_net *net = graph_net(N, k, in, err, sizeof err);
+  CHECK(net!=0, "downsampling block (%d channels%s): create (%s)", ch, views ? ", views" : "", net ? "" : err);
+  if( net ) lf_net_want_input_grad(net, 1);
+  return net;
+}
+
+static void test_sums_in_place(void){
+  for(int ch=16; ch>=2; ch-=14){
+    lf_shape in = shape3(ch, 6, 6);
+    int B = 4, nx = B * ch * 36;
+    lf_net *a = downsampling_block(ch, 0, in), *b = downsampling_block(ch, 1, in);
+    char err[512] = "";
+    lf_rng rng;
+    if( !a || !b ){ lf_net_free(a); lf_net_free(b); continue; }
+    lf_rng_seed(&rng, 23);
+    lf_net_init_params(a, &rng);
+    CHECK(lf_net_param_count(a)==lf_net_param_count(b), "%d channels: the same parameters", ch);
+    for(int j=0; j<lf_net_param_count(a) && j<lf_net_param_count(b); j++){
+      lf_param *p = lf_net_param(a, j), *q = lf_net_param(b, j);
+      memcpy(q->data, p->data, sizeof(float) * (size_t)p->n);
+    }
+    float *x = randn(nx, &rng), *dy = randn(B * 3, &rng);
+    float ya[12], gxa_first = 0;
+    double dmax = 0;
+    const float *y = lf_net_forward(a, x, B, 1, 0, err, sizeof err);
+    int ok = y && (memcpy(ya, y, sizeof ya), lf_net_backward(a, dy, B, err, sizeof err)==0);
+    float *gxa = ok ? malloc(sizeof(float) * (size_t)nx) : 0;
+    if( gxa ){ memcpy(gxa, lf_net_input_grad(a, B), sizeof(float) * (size_t)nx); gxa_first = gxa[0]; }
+    y = ok ? lf_net_forward(b, x, B, 1, 0, err, sizeof err) : 0;
+    ok = y && lf_net_backward(b, dy, B, err, sizeof err)==0;
+    for(int i=0; ok && i<B*3; i++) dmax = fmax(dmax, fabs((double)y[i] - ya[i]));
+    const float *gxb = ok ? lf_net_input_grad(b, B) : 0;
+    for(int i=0; gxb && i<nx; i++) dmax = fmax(dmax, fabs((double)gxb[i] - gxa[i]));
+    for(int j=0; ok && j<lf_net_param_count(a); j++){
+      lf_param *p = lf_net_param(a, j), *q = lf_net_param(b, j);
+      for(int64_t i=0; p->grad && i<p->n; i++) dmax = fmax(dmax, fabs((double)p->grad[i] - q->grad[i]));
+    }
+    CHECK(ok && gxb && dmax==0 && gxa_first!=0,
+          "downsampling block, %d channels: in place = with views in the way (output, input and "
+          "parameter gradients, max diff %.2e)%s", ch, dmax, ok ? "" : err);
+    /* 2 channels: only the input's gradient (plain layout, no padding) */
+    int want = ch==16 ? 2 : 1, got = lf_net_in_place_sums(a, B);
+    CHECK(got==want && lf_net_in_place_sums(b, B)==0,
+          "downsampling block, %d channels: %d sum(s) written over an input (expected %d), "
+          "none with views", ch, got, want);
+    free(gxa); free(x); free(dy);
+    lf_net_free(a); lf_net_free(b);
+  }
+}
+
 static void test_graph_gradients(void){
   lf_net_node N[16];
   char err[512];
@@ -1863,6 +1942,7 @@ int main(int argc, char **argv){
   }
   test_conv1d();
   test_same_bytes();
+  test_sums_in_place();
   test_batchnorm_nhwc16_view();
   test_conv_bf16_grads();
   test_resnet_block_bf16();
