@@ -35,9 +35,11 @@
 ** there, the weight gradient runs in f32, on copies in f32's own layouts.
 **
 ** With AMX in bf16 and on AVX-512 in f32, diff_src of a stride-1
-** convolution runs as a forward convolution (bwd_data_as_forward).
+** convolution runs as a forward convolution (bwd_data_as_forward); with
+** AMX in bf16, that of a stride-2 Conv2d as four (lf_conv_phases.h).
 */
 #include "lf_layer.h"
+#include "lf_conv_phases.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -90,6 +92,8 @@ typedef struct conv_state {
   int wt_bf16;                  /* its weights are bf16 */
   void *wt_buf;                 /* its weights: transposed, flipped */
   dnnl_memory_t wt;             /* a plain view of wt_buf */
+  int phases;                   /* diff_src by ph (stride 2, AMX bf16) */
+  lf_conv_phases ph;
 } conv_state;
 
 /* Output size of one spatial dimension, or -1 if the kernel does not fit. */
@@ -217,6 +221,7 @@ static void conv_release(void *p){
   if( s->gb ) dnnl_memory_destroy(s->gb);
   if( s->wt ) dnnl_memory_destroy(s->wt);
   free(s->wt_buf);
+  lf_conv_phases_free(&s->ph);
   free(s);
 }
 
@@ -371,7 +376,14 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
       s->bwd_data_fwd = 0;
     }
   }
-  if( b->need_diff_src && !s->bwd_data_fwd ){
+  /* With AMX in bf16, diff_src of a stride-2 Conv2d runs as four
+  ** stride-1 forward convolutions (lf_conv_phases.h). */
+  if( b->need_diff_src && !s->bwd_data_fwd && bf16 && g.nsp==2
+   && g.stride[0]==2 && g.stride[1]==2 && lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ){
+    s->phases = lf_conv_phases_build(&s->ph, src, dst, g.kernel, g.padding, err, errlen);
+    if( s->phases<0 ) goto fail;
+  }
+  if( b->need_diff_src && !s->bwd_data_fwd && !s->phases ){
     rc = lf_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(&d,
            dnnl_convolution_direct, src, &w_any, dst, strides, dil, pad_l, pad_r),
            "convolution backward descriptor", err, errlen)
@@ -403,8 +415,8 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
     if( rc ) goto fail;
   }
   if( b->need_diff_src ){
-    const dnnl_memory_desc_t *dsrc = s->bwd_data_fwd
-      ? lf_prim_md(&s->bwd_data, dnnl_query_dst_md, 0)
+    const dnnl_memory_desc_t *dsrc = s->phases ? src
+      : s->bwd_data_fwd ? lf_prim_md(&s->bwd_data, dnnl_query_dst_md, 0)
       : lf_prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0);
     if( lf_relayout_init(&s->diff_src_out, b->src_md, dsrc, 0, err, errlen) ) goto fail;
   }
@@ -485,8 +497,13 @@ int lf_conv_accumulate_diff_src(void *state, const dnnl_memory_desc_t *diff_src_
   dnnl_primitive_attr_t attr = 0;
   lf_prim accum;
   int rc;
-  /* Only the forward form takes post-ops, and only a diff_src written in
-  ** place (not reordered afterwards) holds the other part. */
+  /* Only the forward form and the phases' interleave take post-ops, and
+  ** only a diff_src written in place (not reordered afterwards) holds the
+  ** other part. */
+  if( s->phases ){
+    if( !lf_dnnl_md_same_bytes(lf_prim_md(&s->fwd, dnnl_query_src_md, 0), diff_src_md) ) return 0;
+    return lf_conv_phases_adding(&s->ph, err, errlen);
+  }
   if( !s->bwd_data_fwd
    || !lf_dnnl_md_same_bytes(lf_prim_md(&s->bwd_data, dnnl_query_dst_md, 0), diff_src_md) ){
     return 0;
@@ -538,6 +555,11 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
      || lf_relayout_run(&s->diff_src_out, r->diff_src, r->stream, err, errlen) ){
       return -1;
     }
+  }else if( r->diff_src && s->phases ){
+    if( lf_conv_phases_run(&s->ph, L->param[0]->data16, r->diff_dst,
+                           lf_relayout_mem(&s->diff_src_out, r->diff_src), r->stream,
+                           err, errlen)
+     || lf_relayout_run(&s->diff_src_out, r->diff_src, r->stream, err, errlen) ) return -1;
   }else if( r->diff_src ){
     if( lf_relayout_run(&s->w_bwd, s->w, r->stream, err, errlen) ) return -1;
     a[0].arg = DNNL_ARG_DIFF_DST; a[0].memory = r->diff_dst;

@@ -358,9 +358,11 @@ static int lf_md_flat(const dnnl_memory_desc_t *md){
   return md->format_kind==dnnl_blocked && md->offset0==0 && md->extra.flags==0;
 }
 
-int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
-                    const dnnl_memory_desc_t *to, char *err, size_t errlen){
+static int lf_prim_reorder_to(lf_prim *p, const dnnl_memory_desc_t *from,
+                              const dnnl_memory_desc_t *to, int adding,
+                              char *err, size_t errlen){
   dnnl_primitive_attr_t a = 0;
+  dnnl_post_ops_t ops = 0;
   dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
   int rc;
   memset(p, 0, sizeof(*p));
@@ -369,6 +371,12 @@ int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
                     errlen) ) return -1;
   rc = lf_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(a,
                      dnnl_scratchpad_mode_user), "oneDNN reorder", err, errlen);
+  if( rc==0 && adding ){
+    rc = lf_dnnl_check(dnnl_post_ops_create(&ops), "oneDNN post-ops", err, errlen)
+      || lf_dnnl_check(dnnl_post_ops_append_sum(ops, 1.0f), "oneDNN sum post-op", err, errlen)
+      || lf_dnnl_check(dnnl_primitive_attr_set_post_ops(a, ops), "oneDNN post-ops", err, errlen);
+    if( ops ) dnnl_post_ops_destroy(ops);
+  }
   if( rc==0 ){
     lf_pd_args pa = { 0, from, to, 0, 0, 0, a, eng, 0, "oneDNN reorder", err, errlen };
     rc = lf_pd_make(p, &pa);
@@ -377,6 +385,16 @@ int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
   if( rc==0 ) rc = lf_prim_finish(p, "oneDNN reorder", err, errlen);
   if( rc ) lf_prim_free(p);
   return rc;
+}
+
+int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
+                    const dnnl_memory_desc_t *to, char *err, size_t errlen){
+  return lf_prim_reorder_to(p, from, to, 0, err, errlen);
+}
+
+int lf_prim_reorder_adding(lf_prim *p, const dnnl_memory_desc_t *from,
+                           const dnnl_memory_desc_t *to, char *err, size_t errlen){
+  return lf_prim_reorder_to(p, from, to, 1, err, errlen);
 }
 
 int lf_prim_multi(lf_prim *p, int nsrc, const dnnl_memory_desc_t *srcs,

@@ -256,6 +256,9 @@ int lf_prim_create(lf_prim *p, const void *op_desc,
                    char *err, size_t errlen);
 int lf_prim_reorder(lf_prim *p, const dnnl_memory_desc_t *from,
                     const dnnl_memory_desc_t *to, char *err, size_t errlen);
+/* The same reorder adding into what `to` holds (a sum post-op). */
+int lf_prim_reorder_adding(lf_prim *p, const dnnl_memory_desc_t *from,
+                           const dnnl_memory_desc_t *to, char *err, size_t errlen);
 /* Sum (concat_axis < 0: dst = src0 + src1 + ...) or concat along
 ** concat_axis (batch dimension included) of nsrc sources. dst may have
 ** format any for a concat (query the result with lf_prim_md). */

@@ -11,6 +11,7 @@
 #include "lf_layer.h"
 #include "lf_registry.h"
 #include "lf_gradcheck.h"
+#include "lf_conv_phases.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -1762,6 +1763,9 @@ static void test_conv1d(void){
 ** through that diff_src. run_c.sh runs it a second time with AMX hidden
 ** (ONEDNN_MAX_CPU_ISA) on a CPU that has it, so both sides are checked. */
 static const char *isa_note = "";
+/* >= 0: check_bf16_grads also checks how many gradient sums the bf16 net
+** made by accumulation (lf_net_accumulated_sums). */
+static int expect_bf16_accumulated = -1;
 
 /* Trains one step of net on a batch of 4 in f32, then in bf16, from the
 ** same weights, and checks every parameter's gradient agrees (relative
@@ -1800,30 +1804,155 @@ static void check_bf16_grads(const char *name, lf_net *net, const char *why,
   }
   CHECK(ok && worst < tol, "%s bf16 gradients (%d params) close to f32's%s (worst rel %.1e)%s",
         name, np, isa_note, worst, ok ? "" : err);
+  if( ok && expect_bf16_accumulated>=0 ){
+    int got = lf_net_accumulated_sums(net, 4);
+    CHECK(got==expect_bf16_accumulated, "%s bf16: %d gradient sum(s) by accumulation%s (expected %d)",
+          name, got, isa_note, expect_bf16_accumulated);
+  }
+  expect_bf16_accumulated = -1;
   for(int i=0; g32 && i<np; i++) free(g32[i]);
   free(g32); free(x); free(dy);
   lf_net_free(net);
 }
 
 static void test_conv_bf16_grads(void){
-  enum { NCASE = 6 };
+  enum { NCASE = 10 };
   lf_layer_spec C[NCASE][2] = {
     { conv(16, 3, 3, 2, 2, 1, 1, 1) }, { conv(16, 1, 1, 2, 2, 0, 0, 0) },
     { conv1d(16, 3, 2, 1, 1, 1) },     { conv(16, 3, 3, 1, 1, 1, 1, 0) },
     { conv(8, 1, 1, 1, 1, 0, 0, 1), conv(16, 3, 5, 1, 1, 0, 2, 1) },
-    { conv1d(16, 1, 1, 0, 1, 1), conv1d(16, 3, 1, 1, 1, 0) } };
-  int nl[NCASE] = { 1, 1, 1, 1, 2, 2 };
+    { conv1d(16, 1, 1, 0, 1, 1), conv1d(16, 3, 1, 1, 1, 0) },
+    { conv(16, 1, 1, 1, 1, 0, 0, 1), conv(32, 3, 3, 2, 2, 1, 1, 0) },
+    { conv(16, 1, 1, 1, 1, 0, 0, 1), conv(32, 4, 4, 2, 2, 1, 1, 0) },
+    { conv(16, 1, 1, 1, 1, 0, 0, 1), conv(32, 5, 3, 2, 2, 2, 0, 0) },
+    { conv(16, 1, 1, 1, 1, 0, 0, 1), conv(32, 3, 3, 2, 2, 1, 1, 0) } };
+  int nl[NCASE] = { 1, 1, 1, 1, 2, 2, 2, 2, 2, 2 };
   lf_shape ins[NCASE] = { shape3(16, 10, 10), shape3(16, 10, 10), shape2(16, 20),
-                          shape3(16, 12, 12), shape3(16, 10, 10), shape2(16, 20) };
+                          shape3(16, 12, 12), shape3(16, 10, 10), shape2(16, 20),
+                          shape3(16, 10, 10), shape3(16, 10, 10), shape3(16, 12, 10),
+                          shape3(16, 9, 9) };
+  /* The last four: diff_src of a stride-2 Conv2d, by four phase
+  ** convolutions on AMX (lf_conv_phases.c) for even sizes (3x3 pad 1, an
+  ** even 4x4 kernel, 5x3 pad (2,0)), by the backward kernel for odd ones. */
   const char *names[NCASE] = { "Conv2d(k3,s2)", "Conv2d(k1,s2)", "Conv1d(k3,s2)",
                                "Conv2d(k3,s1) 12 wide", "Conv2d(k1)+Conv2d(k3x5,s1,p0x2)",
-                               "Conv1d(k1)+Conv1d(k3,s1)" };
+                               "Conv1d(k1)+Conv1d(k3,s1)", "Conv2d(k1)+Conv2d(k3,s2,p1)",
+                               "Conv2d(k1)+Conv2d(k4,s2,p1)", "Conv2d(k1)+Conv2d(k5x3,s2,p2x0)",
+                               "Conv2d(k1)+Conv2d(k3,s2,p1) 9x9" };
   if( !lf_bf16_supported() ) return;
   for(int k=0; k<NCASE; k++){
     char err[512];
     lf_net *net = lf_net_create(C[k], nl[k], &ins[k], err, sizeof err);
     check_bf16_grads(names[k], net, err, ins[k], 2e-2);
   }
+}
+
+/* The ResNet's downsampling block in bf16 (no BatchNorm, as above; Tanh
+** for ReLU, whose kinks flip under bf16 rounding in a net this small): the
+** strided 3x3's diff_src (four phase convolutions with AMX) adds into the
+** buffer the 1x1 shortcut wrote, instead of the net summing two parts. */
+static void test_downsampling_block_bf16(void){
+  lf_net_node N[8];
+  char err[512];
+  lf_shape in = shape3(1, 12, 12);
+  if( !lf_bf16_supported() ) return;
+  N[0] = node1(conv(16, 3, 3, 1, 1, 1, 1, 0), 0);
+  N[1] = node1(spec("Tanh"), 1);
+  N[2] = node1(conv(32, 3, 3, 2, 2, 1, 1, 0), 2);
+  N[3] = node1(spec("Tanh"), 3);
+  N[4] = node1(conv(32, 1, 1, 2, 2, 0, 0, 0), 2);
+  N[5] = node2(spec("Add"), 4, 5);
+  N[6] = node1(spec("GlobalAvgPool"), 6);
+  N[7] = node1(linear(3, 1), 7);
+  expect_bf16_accumulated = lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ? 1 : 0;
+  check_bf16_grads("ResNet downsampling block", graph_net(N, 8, in, err, sizeof err), err, in, 2e-2);
+}
+
+/* lf_conv_phases against oneDNN's own backward-data kernel, both bf16:
+** the same diff_src within bf16 rounding, written and added. With AMX
+** only (elsewhere layer_conv.c does not use it); sizes where it does not
+** apply are declined. */
+static void test_conv_phases(void){
+  const int N = 4, IC = 16, OC = 32;
+  struct { int h, w, kh, kw, ph, pw, applies; } c[4] = {
+    { 10, 10, 3, 3, 1, 1, 1 }, { 12, 8, 4, 5, 1, 2, 1 }, { 9, 10, 3, 3, 1, 1, 0 },
+    { 10, 10, 1, 1, 0, 0, 0 } };
+  if( !lf_bf16_supported() || !lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ) return;
+  dnnl_engine_t eng = lf_dnnl_engine(0, 0);
+  dnnl_stream_t st;
+  lf_rng rng;
+  lf_rng_seed(&rng, 17);
+  if( dnnl_stream_create(&st, eng, dnnl_stream_default_flags)!=dnnl_success ){ CHECK(0, "stream"); return; }
+  for(int k=0; k<4; k++){
+    char err[256] = "";
+    int oh = (c[k].h + 2*c[k].ph - c[k].kh)/2 + 1, ow = (c[k].w + 2*c[k].pw - c[k].kw)/2 + 1;
+    dnnl_dims_t sd = { N, IC, c[k].h, c[k].w }, dd = { N, OC, oh, ow }, wd = { OC, IC, c[k].kh, c[k].kw };
+    dnnl_dims_t str = { 2, 2 }, pad = { c[k].ph, c[k].pw };
+    dnnl_memory_desc_t smd, dmd, wmd;
+    dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_bf16, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_bf16, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_bf16, dnnl_oihw);
+    lf_conv_phases ph;
+    int kern[2] = { c[k].kh, c[k].kw }, pads[2] = { c[k].ph, c[k].pw };
+    int rc = lf_conv_phases_build(&ph, &smd, &dmd, kern, pads, err, sizeof err);
+    CHECK(rc==c[k].applies, "conv phases %dx%d k%dx%d: %s (%d)%s", c[k].h, c[k].w, c[k].kh, c[k].kw,
+          c[k].applies ? "built" : "declined", rc, err);
+    if( rc!=1 ) continue;
+    int64_t ns = (int64_t)N*IC*c[k].h*c[k].w, nd = (int64_t)N*OC*oh*ow, nw = (int64_t)OC*IC*c[k].kh*c[k].kw;
+    float *w = randn(nw, &rng), *dy = randn(nd, &rng), *base = randn(ns, &rng);
+    uint16_t *w16 = malloc(2*nw), *dy16 = malloc(2*nd), *ref16 = malloc(2*ns), *got16 = malloc(2*ns);
+    lf_bf16_from_f32_n(w16, w, nw);
+    lf_bf16_from_f32_n(dy16, dy, nd);
+    /* the reference: oneDNN's backward data */
+    dnnl_convolution_desc_t fd, bd;
+    dnnl_primitive_desc_t fpd = 0, bpd = 0;
+    dnnl_primitive_t bp = 0;
+    dnnl_memory_t ms = 0, mw = 0, md = 0;
+    int ok = dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                                &smd, &wmd, 0, &dmd, str, pad, pad)==dnnl_success
+      && dnnl_primitive_desc_create(&fpd, &fd, 0, eng, 0)==dnnl_success
+      && dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &smd, &wmd, &dmd,
+                                                  str, pad, pad)==dnnl_success
+      && dnnl_primitive_desc_create(&bpd, &bd, 0, eng, fpd)==dnnl_success
+      && dnnl_primitive_create(&bp, bpd)==dnnl_success
+      && dnnl_memory_create(&ms, &smd, eng, ref16)==dnnl_success
+      && dnnl_memory_create(&mw, &wmd, eng, w16)==dnnl_success
+      && dnnl_memory_create(&md, &dmd, eng, dy16)==dnnl_success;
+    if( ok ){
+      dnnl_exec_arg_t a[3] = { { DNNL_ARG_DIFF_DST, md }, { DNNL_ARG_WEIGHTS, mw }, { DNNL_ARG_DIFF_SRC, ms } };
+      ok = dnnl_primitive_execute(bp, st, 3, a)==dnnl_success && dnnl_stream_wait(st)==dnnl_success;
+    }
+    dnnl_memory_t mg = 0;
+    for(int adding=0; ok && adding<2; adding++){
+      lf_bf16_from_f32_n(got16, base, ns);
+      ok = dnnl_memory_create(&mg, &smd, eng, got16)==dnnl_success
+        && (!adding || lf_conv_phases_adding(&ph, err, sizeof err)==1)
+        && lf_conv_phases_run(&ph, w16, md, mg, st, err, sizeof err)==0
+        && dnnl_stream_wait(st)==dnnl_success;
+      dnnl_memory_destroy(mg);
+      double worst = 0, scale = 0;
+      for(int64_t i=0; ok && i<ns; i++){
+        uint16_t b16;
+        lf_bf16_from_f32_n(&b16, &base[i], 1);
+        double want = lf_bf16_to_f32(ref16[i]) + (adding ? lf_bf16_to_f32(b16) : 0);
+        worst = fmax(worst, fabs(lf_bf16_to_f32(got16[i]) - want));
+        scale = fmax(scale, fabs(want));
+      }
+      CHECK(ok && worst <= 2e-2 * scale, "conv phases %dx%d k%dx%d %s = oneDNN backward data%s (max diff %.3g of %.3g)%s",
+            c[k].h, c[k].w, c[k].kh, c[k].kw, adding ? "added to diff_src" : "written",
+            adding ? " + what was there" : "", worst, scale, ok ? "" : err);
+    }
+    CHECK(ok, "conv phases %dx%d k%dx%d ran%s%s", c[k].h, c[k].w, c[k].kh, c[k].kw, ok ? "" : ": ", err);
+    if( bp ) dnnl_primitive_destroy(bp);
+    if( bpd ) dnnl_primitive_desc_destroy(bpd);
+    if( fpd ) dnnl_primitive_desc_destroy(fpd);
+    if( ms ) dnnl_memory_destroy(ms);
+    if( mw ) dnnl_memory_destroy(mw);
+    if( md ) dnnl_memory_destroy(md);
+    lf_conv_phases_free(&ph);
+    free(w); free(dy); free(base); free(w16); free(dy16); free(ref16); free(got16);
+  }
+  dnnl_stream_destroy(st);
 }
 
 /* BatchNorm2d then ReLU runs fused (fuse_norm_relu: the ReLU passes
@@ -1938,6 +2067,7 @@ int main(int argc, char **argv){
     isa_note = " without AMX";
     test_conv_bf16_grads();
     test_resnet_block_bf16();
+    test_downsampling_block_bf16();
     TEST_EXIT();
   }
   test_conv1d();
@@ -1946,6 +2076,8 @@ int main(int argc, char **argv){
   test_batchnorm_nhwc16_view();
   test_conv_bf16_grads();
   test_resnet_block_bf16();
+  test_downsampling_block_bf16();
+  test_conv_phases();
   test_layernorm();
   test_softmax();
   test_embedding();
