@@ -94,6 +94,9 @@ typedef struct conv_state {
   dnnl_memory_t wt;             /* a plain view of wt_buf */
   int phases;                   /* diff_src by ph (stride 2, AMX bf16) */
   lf_conv_phases ph;
+  int compact;                  /* diff_src at the visited pixels only */
+  lf_prim compact_fwd;          /* ... by this forward convolution */
+  lf_relayout w_compact;        /* wt -> its weights' layout */
 } conv_state;
 
 /* Output size of one spatial dimension, or -1 if the kernel does not fit. */
@@ -222,6 +225,8 @@ static void conv_release(void *p){
   if( s->wt ) dnnl_memory_destroy(s->wt);
   free(s->wt_buf);
   lf_conv_phases_free(&s->ph);
+  lf_prim_free(&s->compact_fwd);
+  lf_relayout_free(&s->w_compact);
   free(s);
 }
 
@@ -525,6 +530,70 @@ int lf_conv_accumulate_diff_src(void *state, const dnnl_memory_desc_t *diff_src_
   return 1;
 }
 
+/* The layout tag of a 4-D md among those the ResNet's values take, or
+** dnnl_format_tag_undef. */
+static dnnl_format_tag_t tag_of(const dnnl_memory_desc_t *md){
+  static const dnnl_format_tag_t tags[] = { dnnl_abcd, dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b };
+  dnnl_memory_desc_t t;
+  for(size_t i=0; i<sizeof tags/sizeof tags[0]; i++){
+    if( dnnl_memory_desc_init_by_tag(&t, 4, md->dims, md->data_type, tags[i])==dnnl_success
+     && dnnl_memory_desc_equal(&t, md) ) return tags[i];
+  }
+  return dnnl_format_tag_undef;
+}
+
+int lf_conv_compact_diff_src(void *state, const lf_layer *L,
+                             const dnnl_memory_desc_t *diff_src_md,
+                             dnnl_memory_desc_t *compact, dnnl_memory_desc_t *visited,
+                             char *err, size_t errlen){
+  conv_state *s = state;
+  conv_geom g = geom_of(L->ops, L->args);
+  const dnnl_memory_desc_t *dst = lf_prim_md(&s->fwd, dnnl_query_dst_md, 0);
+  dnnl_format_tag_t tag = tag_of(diff_src_md);
+  dnnl_data_type_t dt = diff_src_md->data_type;
+  size_t esz = dt==dnnl_bf16 ? 2 : 4;
+  if( L->ops!=&lf_layer_conv2d || g.kernel[0]!=1 || g.kernel[1]!=1 || g.padding[0] || g.padding[1]
+   || (g.stride[0]<2 && g.stride[1]<2) || tag==dnnl_format_tag_undef
+   || dt!=dst->data_type || (dt==dnnl_bf16 && !L->param[0]->data16) ) return 0;
+  dnnl_dims_t cd = { diff_src_md->dims[0], diff_src_md->dims[1], dst->dims[2], dst->dims[3] };
+  dnnl_dims_t wd = { L->param[0]->shape.dim[1], L->param[0]->shape.dim[0], 1, 1 };
+  dnnl_dims_t one = { 1, 1 }, zero = { 0, 0 };
+  dnnl_memory_desc_t w_any, wt_plain;
+  dnnl_convolution_desc_t d;
+  dnnl_memory_desc_t c_any;
+  /* The compact tensor in whichever layout the convolution likes: the
+  ** adding reorder moves it into diff_src's. */
+  if( lf_dnnl_check(dnnl_memory_desc_init_by_tag(&c_any, 4, cd, dt, dnnl_format_tag_any),
+                    "oneDNN memory descriptor", err, errlen)
+   || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dt, dnnl_format_tag_any),
+                    "oneDNN memory descriptor", err, errlen)
+   || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&wt_plain, 4, wd, dt, dnnl_oihw),
+                    "oneDNN memory descriptor", err, errlen)
+   || lf_dnnl_check(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training,
+        dnnl_convolution_direct, dst, &w_any, 0, &c_any, one, zero, zero),
+        "convolution forward descriptor (compact diff_src)", err, errlen)
+   || lf_prim_create(&s->compact_fwd, &d, 0, 0,
+                     "oneDNN convolution forward (compact diff_src)", err, errlen) ) return -1;
+  if( conv_is_ref(&s->compact_fwd) ){ lf_prim_free(&s->compact_fwd); return 0; }
+  *compact = *lf_prim_md(&s->compact_fwd, dnnl_query_dst_md, 0);
+  /* The visited pixels of diff_src: every stride-th row and column. */
+  *visited = *diff_src_md;
+  for(int i=0; i<2; i++){
+    visited->dims[2+i] = visited->padded_dims[2+i] = cd[2+i];
+    visited->format_desc.blocking.strides[2+i] *= g.stride[i];
+  }
+  if( s->wt_buf==0 && (s->wt_buf = malloc((size_t)L->param[0]->n * esz))==0 ){
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  s->wt_bf16 = dt==dnnl_bf16;
+  if( (s->wt==0 && lf_dnnl_mem(&s->wt, &wt_plain, s->wt_buf, err, errlen))
+   || lf_relayout_init(&s->w_compact, &wt_plain,
+        lf_prim_md(&s->compact_fwd, dnnl_query_weights_md, 0), 1, err, errlen) ) return -1;
+  s->compact = 1;
+  return 1;
+}
+
 static int conv_forward(const lf_layer *L, void *p, const lf_layer_run *r,
                         char *err, size_t errlen){
   conv_state *s = p;
@@ -544,7 +613,14 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   conv_state *s = p;
   dnnl_exec_arg_t a[4];
   int n = 0;
-  if( r->diff_src && s->bwd_data_fwd ){
+  if( r->diff_src && s->compact ){
+    flip_weights(s, L, s->wt_bf16);
+    if( lf_relayout_run(&s->w_compact, s->wt, r->stream, err, errlen) ) return -1;
+    a[0].arg = DNNL_ARG_SRC;     a[0].memory = r->diff_dst;
+    a[1].arg = DNNL_ARG_WEIGHTS; a[1].memory = lf_relayout_mem(&s->w_compact, s->wt);
+    a[2].arg = DNNL_ARG_DST;     a[2].memory = r->diff_src;
+    if( lf_prim_run(&s->compact_fwd, r->stream, 3, a, L->ops->loc, err, errlen) ) return -1;
+  }else if( r->diff_src && s->bwd_data_fwd ){
     flip_weights(s, L, s->wt_bf16);
     if( lf_relayout_run(&s->w_bwd, s->wt, r->stream, err, errlen) ) return -1;
     a[0].arg = DNNL_ARG_SRC;     a[0].memory = r->diff_dst;

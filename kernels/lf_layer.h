@@ -192,6 +192,17 @@ extern const lf_layer_ops lf_layer_lstm, lf_layer_gru, lf_layer_seqpool;
 ** that buffer. */
 int lf_conv_accumulate_diff_src(void *state, const dnnl_memory_desc_t *diff_src_md,
                                 char *err, size_t errlen);
+/* A built Conv2d L (state from its build) with a 1x1 kernel, no padding
+** and a stride above 1, whose diff_src (layout diff_src_md) the net would
+** otherwise add to another reader's part: makes its backward write only
+** the input pixels the kernel visits, the rest being zero, as a stride-1
+** forward convolution into a tensor of layout *compact; *visited is the
+** view of those pixels in a diff_src_md tensor (the net adds the one into
+** the other). 1: done; 0: not possible; -1 on error. */
+int lf_conv_compact_diff_src(void *state, const lf_layer *L,
+                             const dnnl_memory_desc_t *diff_src_md,
+                             dnnl_memory_desc_t *compact, dnnl_memory_desc_t *visited,
+                             char *err, size_t errlen);
 
 /* ---- oneDNN toolkit (kernels/layer_dnnl.c) ---- */
 
@@ -319,8 +330,11 @@ const float *lf_net_input_grad(lf_net *net, int batch);
 int lf_net_accumulated_sums(lf_net *net, int batch);
 /* How many sums the last build for `batch` writes over one of their
 ** inputs (an Add over its BatchNorm input, two gradient parts into the
-** first one's buffer); -1 if no such build. */
+** first one's buffer or a compact part into the other); -1 if no such
+** build. */
 int lf_net_in_place_sums(lf_net *net, int batch);
+/* How many of those add a compact part (lf_conv_compact_diff_src). */
+int lf_net_compact_parts(lf_net *net, int batch);
 /* lf_net_set_bf16 without the CPU check, for tests of the bf16 plumbing
 ** (which values stay f32, the conversions between layers) on a CPU
 ** without AVX-512 BF16. Only a net whose layers compute in plain C or with

@@ -28,6 +28,9 @@
 ** two inputs writes over its first input when a BatchNorm (no fused
 ** activation) made it for this Add alone (lf_add_in_place), and a value's
 ** two gradient parts in buffers of their own are summed into the first.
+** Where one of two readers is a 1x1 strided Conv2d (a ResNet shortcut),
+** its part holds only the pixels it visits, added into the other part's
+** (lf_conv_compact_diff_src): no tensor of zeros written and summed.
 **
 ** Two rewrites save memory passes without changing any result: ReLU (or
 ** LeakyReLU) whose only reader is MaxPool2d runs as MaxPool2d then the
@@ -72,6 +75,11 @@ typedef struct lf_net_batch {
                                ** buffer (lf_add_in_place) */
   int *sum_in_place;           /* per value: its two gradient parts are
                                ** summed into the first one's buffer */
+  int *compact;                /* per value: 1 + the slot (node*MAXIN + k)
+                               ** whose part holds only the pixels a 1x1
+                               ** strided conv visits; 0: none */
+  dnnl_memory_t *visited;      /* per value with compact: those pixels of
+                               ** the other part's buffer (a view) */
   unsigned *pass;              /* per node: bit k, input k's gradient is
                                ** the output gradient's buffer */
   int *accum;                  /* per value read twice: the first reader's
@@ -259,6 +267,11 @@ static void lf_batch_free(lf_net *net, lf_net_batch *b){
   free(b->alias);
   free(b->inplace);
   free(b->sum_in_place);
+  for(int v=0; b->visited && v<net->nvalues; v++){
+    if( b->visited[v] ) dnnl_memory_destroy(b->visited[v]);
+  }
+  free(b->compact);
+  free(b->visited);
   free(b->pass);
   free(b->accum);
   free(b->md);
@@ -431,6 +444,8 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   b->alias = calloc((size_t)n+1, sizeof(int));
   b->inplace = calloc((size_t)n+1, sizeof(int));
   b->sum_in_place = calloc((size_t)nv, sizeof(int));
+  b->compact = calloc((size_t)nv, sizeof(int));
+  b->visited = calloc((size_t)nv, sizeof(dnnl_memory_t));
   b->pass = calloc((size_t)n+1, sizeof(unsigned));
   b->accum = calloc((size_t)nv, sizeof(int));
   b->md = calloc((size_t)nv, sizeof(dnnl_memory_desc_t));
@@ -442,7 +457,8 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   b->x_reorder = calloc((size_t)ni, sizeof(lf_prim));
   b->x_buf = calloc((size_t)ni, sizeof(void*));
   fused = calloc((size_t)n+1, sizeof(int));
-  if( !b->state || !b->alias || !b->inplace || !b->sum_in_place || !b->pass || !b->accum || !b->md || !b->act || !b->grad || !b->part
+  if( !b->state || !b->alias || !b->inplace || !b->sum_in_place || !b->compact
+   || !b->visited || !b->pass || !b->accum || !b->md || !b->act || !b->grad || !b->part
    || !b->sum || !b->x_f32 || !b->x_reorder || !b->x_buf || !fused ){
     snprintf(err, errlen, "out of memory");
     goto fail;
@@ -517,6 +533,36 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
       goto fail;
     }
   }
+  /* A 1x1 strided Conv2d reading a value one other node reads too gives
+  ** only the pixels it visits, which the gradient sum adds into the other
+  ** part's buffer (lf_sum_parts): no tensor of zeros written, read and
+  ** added. The other part must be a buffer of its own (not a view). */
+  for(int v=0; v<nv; v++){
+    int slot[2], ns = 0;
+    if( !net->need_grad[v] || net->readers[v]!=2 ) continue;
+    for(int j=0; j<n; j++){
+      for(k=0; k<net->layers[j].nin; k++){
+        if( lf_in_value(net, j, k)==v && ns<2 ) slot[ns++] = j*MAXIN + k;
+      }
+    }
+    for(int c=0; ns==2 && c<2 && !b->compact[v]; c++){
+      int j = slot[c]/MAXIN, o = slot[1-c];
+      int oview = (b->alias[o/MAXIN] && o%MAXIN==0) || (b->pass[o/MAXIN]>>(o%MAXIN) & 1);
+      dnnl_memory_desc_t cmd, vmd;
+      if( slot[c]%MAXIN!=0 || oview || net->layers[j].ops!=&lf_layer_conv2d ) continue;
+      int rc = lf_conv_compact_diff_src(b->state[j], &net->layers[j], &b->md[v], &cmd, &vmd,
+                                        msg, sizeof msg);
+      if( rc<0 ){
+        snprintf(err, errlen, "layer %s (%s): %s", net->names[j], net->layers[j].ops->loc, msg);
+        goto fail;
+      }
+      if( rc==0 ) continue;
+      b->compact[v] = slot[c] + 1;
+      if( lf_dnnl_mem(&b->part[slot[c]], &cmd, DNNL_MEMORY_ALLOCATE, err, errlen)
+       || lf_dnnl_mem(&b->visited[v], &vmd, DNNL_MEMORY_NONE, err, errlen)
+       || lf_prim_reorder_adding(&b->sum[v], &cmd, &vmd, err, errlen) ) goto fail;
+    }
+  }
   /* A convolution reading a value that one later node reads too adds its
   ** part of the value's gradient into the later one's (a sum post-op)
   ** where that is safe: one pass over the tensor less. Decided from the
@@ -524,7 +570,7 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
   for(i=0; i<n; i++){
     const lf_layer *L = &net->layers[i];
     int v = lf_in_value(net, i, 0);
-    if( (L->ops!=&lf_layer_conv2d && L->ops!=&lf_layer_conv1d)
+    if( (L->ops!=&lf_layer_conv2d && L->ops!=&lf_layer_conv1d) || b->compact[v]
      || !lf_may_accumulate(net, b, i, v) ) continue;
     int rc = lf_conv_accumulate_diff_src(b->state[i], &b->md[v], msg, sizeof msg);
     if( rc<0 ){
@@ -569,10 +615,16 @@ static int lf_batch_build(lf_net *net, lf_net_batch *b, int batch,
       for(k=0; k<net->layers[j].nin; k++){
         if( lf_in_value(net, j, k)!=i ) continue;
         int view = (b->alias[j] && k==0) || (b->pass[j]>>k & 1);
-        if( lf_batch_buffer(&b->part[j*MAXIN+k], &b->md[i], view, err, errlen) ) goto fail;
+        if( b->compact[i]!=j*MAXIN+k+1
+         && lf_batch_buffer(&b->part[j*MAXIN+k], &b->md[i], view, err, errlen) ) goto fail;
         views += view;
         mds[np++] = b->md[i];
       }
+    }
+    if( b->compact[i] ){
+      /* the sum (lf_sum_parts) adds the compact part into the other one */
+      if( lf_batch_buffer(&b->grad[i], &b->md[i], 1, err, errlen) ) goto fail;
+      continue;
     }
     /* Two parts in buffers of their own (not views of another gradient,
     ** which others may still read): summed into the first part's buffer,
@@ -1092,6 +1144,21 @@ static int lf_sum_parts(lf_net *net, lf_net_batch *b, int v, char *err,
                         size_t errlen){
   dnnl_exec_arg_t a[MAXIN+1];
   int np = 0;
+  if( b->compact[v] ){
+    /* the compact part adds into the visited pixels of the other one,
+    ** whose buffer is then the gradient's */
+    dnnl_memory_t other = 0, part = b->part[b->compact[v]-1];
+    for(int j=0; j<net->nnodes && !other; j++){
+      for(int k=0; k<net->layers[j].nin; k++){
+        if( lf_in_value(net, j, k)==v && j*MAXIN+k+1!=b->compact[v] ) other = b->part[j*MAXIN+k];
+      }
+    }
+    a[0].arg = DNNL_ARG_FROM; a[0].memory = part;
+    a[1].arg = DNNL_ARG_TO;   a[1].memory = b->visited[v];
+    return lf_set_handle(b->grad[v], lf_dnnl_ptr(other), err, errlen)
+        || lf_set_handle(b->visited[v], lf_dnnl_ptr(other), err, errlen)
+        || lf_prim_run(&b->sum[v], net->stream, 2, a, "gradient sum", err, errlen);
+  }
   for(int j=0; j<net->nnodes; j++){
     for(int k=0; k<net->layers[j].nin; k++){
       if( lf_in_value(net, j, k)!=v ) continue;
@@ -1209,7 +1276,18 @@ int lf_net_in_place_sums(lf_net *net, int batch){
     if( b->batch!=batch || b->inplace==0 ) continue;
     int n = 0;
     for(int j=0; j<net->nnodes; j++) n += b->inplace[j];
-    for(int v=0; v<net->nvalues; v++) n += b->sum_in_place[v];
+    for(int v=0; v<net->nvalues; v++) n += b->sum_in_place[v] + (b->compact[v]!=0);
+    return n;
+  }
+  return -1;
+}
+
+int lf_net_compact_parts(lf_net *net, int batch){
+  for(int i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
+    lf_net_batch *b = &net->cache[i];
+    if( b->batch!=batch || b->compact==0 ) continue;
+    int n = 0;
+    for(int v=0; v<net->nvalues; v++) n += b->compact[v]!=0;
     return n;
   }
   return -1;

@@ -875,12 +875,15 @@ static void test_graph_accumulation(void){
 
 /* The ResNet's downsampling block built twice: as is, where the Add
 ** (ReLU fused) writes over its BatchNorm input and the input's two
-** gradient parts are summed into the first one's buffer (lf_net.c,
-** lf_add_in_place), and with Identity views in the way, where neither may
-** happen. Same primitives otherwise: outputs and every gradient must be
-** equal to the bit. With 2 channels (nChw16c padded) the Add does not
-** run in place: oneDNN's in-place add with a post-op is wrong there. */
-static lf_net *downsampling_block(int ch, int views, lf_shape in){
+** gradient parts meet in place (lf_net.c): with a 1x1 shortcut its part
+** holds only the pixels it visits (lf_conv_compact_diff_src) and is added
+** into the other; with a 3x3 stride-2 shortcut the two are summed into
+** the first one's buffer. Built again with Identity views in the way,
+** none of that may happen. Outputs and every gradient must agree (to the
+** bit where the same kernels run). With 2 channels (nChw16c padded) the
+** Add does not run in place: oneDNN's in-place add with a post-op is
+** wrong there. */
+static lf_net *downsampling_block(int ch, int views, int short_k, lf_shape in){
   lf_net_node N[13];
   char err[256];
   int k = 0, x = 0, bn_main, bn_short;
@@ -894,7 +897,7 @@ static lf_net *downsampling_block(int ch, int views, lf_shape in){
   NEXT(spec("BatchNorm2d"));
   if( views ) NEXT(spec("Identity"));
   bn_main = k;
-  N[k] = node1(conv(ch, 1, 1, 2, 2, 0, 0, 0), x); k++;
+  N[k] = node1(conv(ch, short_k, short_k, 2, 2, short_k/2, short_k/2, 0), x); k++;
   NEXT(spec("BatchNorm2d"));
   bn_short = k;
   N[k] = node2(spec("Add"), bn_main, bn_short); k++;
@@ -909,10 +912,11 @@ static lf_net *downsampling_block(int ch, int views, lf_shape in){
 }
 
 static void test_sums_in_place(void){
-  for(int ch=16; ch>=2; ch-=14){
+  for(int t=0; t<3; t++){
+    int ch = t==2 ? 2 : 16, sk = t==1 ? 3 : 1;
     lf_shape in = shape3(ch, 6, 6);
     int B = 4, nx = B * ch * 36;
-    lf_net *a = downsampling_block(ch, 0, in), *b = downsampling_block(ch, 1, in);
+    lf_net *a = downsampling_block(ch, 0, sk, in), *b = downsampling_block(ch, 1, sk, in);
     char err[512] = "";
     lf_rng rng;
     if( !a || !b ){ lf_net_free(a); lf_net_free(b); continue; }
@@ -925,7 +929,7 @@ static void test_sums_in_place(void){
     }
     float *x = randn(nx, &rng), *dy = randn(B * 3, &rng);
     float ya[12], gxa_first = 0;
-    double dmax = 0;
+    double dmax = 0, gmax = 0;
     const float *y = lf_net_forward(a, x, B, 1, 0, err, sizeof err);
     int ok = y && (memcpy(ya, y, sizeof ya), lf_net_backward(a, dy, B, err, sizeof err)==0);
     float *gxa = ok ? malloc(sizeof(float) * (size_t)nx) : 0;
@@ -934,19 +938,30 @@ static void test_sums_in_place(void){
     ok = y && lf_net_backward(b, dy, B, err, sizeof err)==0;
     for(int i=0; ok && i<B*3; i++) dmax = fmax(dmax, fabs((double)y[i] - ya[i]));
     const float *gxb = ok ? lf_net_input_grad(b, B) : 0;
-    for(int i=0; gxb && i<nx; i++) dmax = fmax(dmax, fabs((double)gxb[i] - gxa[i]));
+    for(int i=0; gxb && i<nx; i++){
+      dmax = fmax(dmax, fabs((double)gxb[i] - gxa[i]));
+      gmax = fmax(gmax, fabs((double)gxb[i]));
+    }
     for(int j=0; ok && j<lf_net_param_count(a); j++){
       lf_param *p = lf_net_param(a, j), *q = lf_net_param(b, j);
-      for(int64_t i=0; p->grad && i<p->n; i++) dmax = fmax(dmax, fabs((double)p->grad[i] - q->grad[i]));
+      for(int64_t i=0; p->grad && i<p->n; i++){
+        dmax = fmax(dmax, fabs((double)p->grad[i] - q->grad[i]));
+        gmax = fmax(gmax, fabs((double)q->grad[i]));
+      }
     }
-    CHECK(ok && gxb && dmax==0 && gxa_first!=0,
-          "downsampling block, %d channels: in place = with views in the way (output, input and "
-          "parameter gradients, max diff %.2e)%s", ch, dmax, ok ? "" : err);
-    /* 2 channels: only the input's gradient (plain layout, no padding) */
-    int want = ch==16 ? 2 : 1, got = lf_net_in_place_sums(a, B);
-    CHECK(got==want && lf_net_in_place_sums(b, B)==0,
-          "downsampling block, %d channels: %d sum(s) written over an input (expected %d), "
-          "none with views", ch, got, want);
+    /* The compact part is a forward convolution, not the backward-data
+    ** kernel: its sums may round differently. */
+    double tol = sk==1 ? 1e-6 * gmax : 0;
+    CHECK(ok && gxb && dmax<=tol && gxa_first!=0,
+          "downsampling block, %d channels, %dx%d shortcut: in place = with views in the way "
+          "(output, input and parameter gradients, max diff %.2e of %.2e)%s",
+          ch, sk, sk, dmax, gmax, ok ? "" : err);
+    /* the Add (not with 2 channels), and the input's gradient */
+    int want = ch==16 ? 2 : 1, got = lf_net_in_place_sums(a, B), compact = lf_net_compact_parts(a, B);
+    CHECK(got==want && compact==(sk==1) && lf_net_in_place_sums(b, B)==0,
+          "downsampling block, %d channels, %dx%d shortcut: %d sum(s) written over an input "
+          "(expected %d), %d by a compact part (expected %d), none with views",
+          ch, sk, sk, got, want, compact, sk==1);
     free(gxa); free(x); free(dy);
     lf_net_free(a); lf_net_free(b);
   }
@@ -1766,6 +1781,7 @@ static const char *isa_note = "";
 /* >= 0: check_bf16_grads also checks how many gradient sums the bf16 net
 ** made by accumulation (lf_net_accumulated_sums). */
 static int expect_bf16_accumulated = -1;
+static int expect_bf16_compact = -1;   /* the same for lf_net_compact_parts */
 
 /* Trains one step of net on a batch of 4 in f32, then in bf16, from the
 ** same weights, and checks every parameter's gradient agrees (relative
@@ -1809,7 +1825,12 @@ static void check_bf16_grads(const char *name, lf_net *net, const char *why,
     CHECK(got==expect_bf16_accumulated, "%s bf16: %d gradient sum(s) by accumulation%s (expected %d)",
           name, got, isa_note, expect_bf16_accumulated);
   }
-  expect_bf16_accumulated = -1;
+  if( ok && expect_bf16_compact>=0 ){
+    int got = lf_net_compact_parts(net, 4);
+    CHECK(got==expect_bf16_compact, "%s bf16: %d compact gradient part(s)%s (expected %d)",
+          name, got, isa_note, expect_bf16_compact);
+  }
+  expect_bf16_accumulated = expect_bf16_compact = -1;
   for(int i=0; g32 && i<np; i++) free(g32[i]);
   free(g32); free(x); free(dy);
   lf_net_free(net);
@@ -1848,24 +1869,31 @@ static void test_conv_bf16_grads(void){
 }
 
 /* The ResNet's downsampling block in bf16 (no BatchNorm, as above; Tanh
-** for ReLU, whose kinks flip under bf16 rounding in a net this small): the
-** strided 3x3's diff_src (four phase convolutions with AMX) adds into the
-** buffer the 1x1 shortcut wrote, instead of the net summing two parts. */
+** for ReLU, whose kinks flip under bf16 rounding in a net this small).
+** With its 1x1 shortcut, the shortcut's gradient part is compact (only the
+** pixels it visits) and added into the strided 3x3's; with a 3x3 stride-2
+** shortcut instead, the main branch's diff_src (four phase convolutions
+** with AMX) adds into the shortcut's part. */
 static void test_downsampling_block_bf16(void){
   lf_net_node N[8];
   char err[512];
   lf_shape in = shape3(1, 12, 12);
+  int amx = lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx);
   if( !lf_bf16_supported() ) return;
-  N[0] = node1(conv(16, 3, 3, 1, 1, 1, 1, 0), 0);
-  N[1] = node1(spec("Tanh"), 1);
-  N[2] = node1(conv(32, 3, 3, 2, 2, 1, 1, 0), 2);
-  N[3] = node1(spec("Tanh"), 3);
-  N[4] = node1(conv(32, 1, 1, 2, 2, 0, 0, 0), 2);
-  N[5] = node2(spec("Add"), 4, 5);
-  N[6] = node1(spec("GlobalAvgPool"), 6);
-  N[7] = node1(linear(3, 1), 7);
-  expect_bf16_accumulated = lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ? 1 : 0;
-  check_bf16_grads("ResNet downsampling block", graph_net(N, 8, in, err, sizeof err), err, in, 2e-2);
+  for(int sk=1; sk<=3; sk+=2){
+    N[0] = node1(conv(16, 3, 3, 1, 1, 1, 1, 0), 0);
+    N[1] = node1(spec("Tanh"), 1);
+    N[2] = node1(conv(32, 3, 3, 2, 2, 1, 1, 0), 2);
+    N[3] = node1(spec("Tanh"), 3);
+    N[4] = node1(conv(32, sk, sk, 2, 2, sk/2, sk/2, 0), 2);
+    N[5] = node2(spec("Add"), 4, 5);
+    N[6] = node1(spec("GlobalAvgPool"), 6);
+    N[7] = node1(linear(3, 1), 7);
+    expect_bf16_accumulated = sk==3 && amx ? 1 : 0;
+    expect_bf16_compact = sk==1;
+    check_bf16_grads(sk==1 ? "ResNet downsampling block" : "Downsampling block, 3x3 shortcut",
+                     graph_net(N, 8, in, err, sizeof err), err, in, 2e-2);
+  }
 }
 
 /* lf_conv_phases against oneDNN's own backward-data kernel, both bf16:
