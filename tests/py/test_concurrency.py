@@ -100,7 +100,10 @@ def test_four_trainers(tmp):
 
 def test_race(tmp, rounds):
     db = U.new_project(os.path.join(tmp, "race"))
-    U.add_ppl(db, "r", U.tiny_config(seed=21))
+    # Batches of 4 (not 16): the winner's 40 epochs must outlast the
+    # loser's start, which under ASan takes about as long as 40 epochs of
+    # 16 (a round once saw the refusal 10 ms after the winner ended).
+    U.add_ppl(db, "r", U.tiny_config(seed=21, batch=4))
     reader = U.start_shell(db, reader_script(["r"], 40 * rounds))
     outcomes = []
     for k in range(rounds):
