@@ -31,8 +31,11 @@
 ** With AMX (avx512_core_amx) the bf16 kernel is as fast as the f32 one
 ** without the two copies where the output is wide, but up to 1.5x slower
 ** where it is 8 or fewer pixels wide (the ResNet's 7x7 stage: its tiles
-** reduce over the output's width, mostly empty then): there, and only
-** there, the weight gradient runs in f32, on copies in f32's own layouts.
+** reduce over the output's width, mostly empty then). A Conv2d whose
+** output is at most 14 wide (kernel above 1x1) has its batch laid side
+** by side for the weight gradient instead (lf_conv_wide.h); a narrower
+** one that cannot (a 1x1 kernel, Conv1d) runs it in f32, on copies in
+** f32's own layouts.
 **
 ** With AMX in bf16 and on AVX-512 in f32, diff_src of a stride-1
 ** convolution runs as a forward convolution (bwd_data_as_forward); with
@@ -40,6 +43,7 @@
 */
 #include "lf_layer.h"
 #include "lf_conv_phases.h"
+#include "lf_conv_wide.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -97,6 +101,8 @@ typedef struct conv_state {
   int compact;                  /* diff_src at the visited pixels only */
   lf_prim compact_fwd;          /* ... by this forward convolution */
   lf_relayout w_compact;        /* wt -> its weights' layout */
+  int wide;                     /* weight gradient by wd (narrow, AMX bf16) */
+  lf_conv_wide wd;
 } conv_state;
 
 /* Output size of one spatial dimension, or -1 if the kernel does not fit. */
@@ -227,6 +233,7 @@ static void conv_release(void *p){
   lf_conv_phases_free(&s->ph);
   lf_prim_free(&s->compact_fwd);
   lf_relayout_free(&s->w_compact);
+  lf_conv_wide_free(&s->wd);
   free(s);
 }
 
@@ -428,11 +435,20 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
   for(i=0; i<g.nsp; i++){
     if( bf16 && g.stride[i]>1 && g.kernel[i]>1 ) s->bwdw_f32 = 1;
   }
-  /* With AMX the rule is the output's width instead (see the top). */
+  /* With AMX the rule is the output's width instead (see the top), and a
+  ** Conv2d output up to 14 wide has its batch laid side by side. */
   if( bf16 && lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ){
     s->bwdw_f32 = L->out.dim[L->out.ndim-1] <= 8;
+    if( g.nsp==2 ){
+      s->wide = lf_conv_wide_build(&s->wd, src, dst, &gw_any, bias, g.kernel, g.stride,
+                                   g.padding, err, errlen);
+      if( s->wide<0 ) goto fail;
+      if( s->wide ) s->bwdw_f32 = 0;
+    }
   }
-  if( s->bwdw_f32 ){
+  if( s->wide ){
+    rc = 0;
+  }else if( s->bwdw_f32 ){
     dnnl_memory_desc_t src32, dst32;
     rc = lf_dnnl_md_dt(&src32, b->batch, &L->in, 1, dnnl_f32, err, errlen)
       || lf_dnnl_md_dt(&dst32, b->batch, &L->out, 1, dnnl_f32, err, errlen)
@@ -486,7 +502,8 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
   }
   rc = rc
     || lf_relayout_init(&s->gw_out, &gw_plain,
-         lf_prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0), 0,
+         lf_prim_md(s->wide ? &s->wd.bwd_weights : &s->bwd_weights,
+                    dnnl_query_diff_weights_md, 0), 0,
          err, errlen);
   if( rc ) goto fail;
   b->state = s;
@@ -650,6 +667,15 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   }
   /* The forward's src, in the convolution's layout, is still in src_in. */
   dnnl_memory_t src = lf_relayout_mem(&s->src_in, r->src), ddst = r->diff_dst;
+  if( s->wide ){
+    if( lf_conv_wide_copy(&s->wd, src, ddst, r->stream, err, errlen) ) return -1;
+    a[n].arg = DNNL_ARG_SRC;          a[n++].memory = s->wd.src;
+    a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = s->wd.ddst;
+    a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
+    if( L->nparam>1 ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
+    if( lf_prim_run(&s->wd.bwd_weights, r->stream, n, a, L->ops->loc, err, errlen) ) return -1;
+    return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);
+  }
   /* f32 copies (bwdw_f32) or the weight gradient's own layouts, if any. */
   if( lf_relayout_run(&s->src_w, src, r->stream, err, errlen)
    || lf_relayout_run(&s->ddst_w, ddst, r->stream, err, errlen) ) return -1;

@@ -12,6 +12,7 @@
 #include "lf_registry.h"
 #include "lf_gradcheck.h"
 #include "lf_conv_phases.h"
+#include "lf_conv_wide.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -1896,6 +1897,109 @@ static void test_downsampling_block_bf16(void){
   }
 }
 
+/* lf_conv_wide (the batch side by side, AMX bf16) against oneDNN's
+** weight gradient on the images as they are: the same within f32
+** rounding of the sums (the bf16 inputs are the same). 20 images: two
+** full groups of 8 and a rest of 4. Declined: a 1x1 kernel, an output
+** wider than 14. */
+static void test_conv_wide(void){
+  const int N = 20, IC = 16, OC = 32;
+  struct { int h, w, kh, kw, sh, sw, ph, pw, applies; } c[5] = {
+    { 10, 10, 3, 3, 1, 1, 1, 1, 1 }, { 14, 14, 3, 3, 2, 2, 1, 1, 1 }, { 9, 12, 4, 5, 2, 2, 1, 2, 1 },
+    { 14, 14, 1, 1, 2, 2, 0, 0, 0 }, { 16, 16, 3, 3, 1, 1, 1, 1, 0 } };
+  if( !lf_bf16_supported() || !lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core_amx) ) return;
+  dnnl_engine_t eng = lf_dnnl_engine(0, 0);
+  dnnl_stream_t st;
+  lf_rng rng;
+  lf_rng_seed(&rng, 19);
+  if( dnnl_stream_create(&st, eng, dnnl_stream_default_flags)!=dnnl_success ){ CHECK(0, "stream"); return; }
+  for(int k=0; k<5; k++){
+    char err[256] = "";
+    int oh = (c[k].h + 2*c[k].ph - c[k].kh)/c[k].sh + 1, ow = (c[k].w + 2*c[k].pw - c[k].kw)/c[k].sw + 1;
+    dnnl_dims_t sd = { N, IC, c[k].h, c[k].w }, dd = { N, OC, oh, ow }, wd = { OC, IC, c[k].kh, c[k].kw };
+    dnnl_dims_t str = { c[k].sh, c[k].sw }, pad = { c[k].ph, c[k].pw };
+    dnnl_memory_desc_t smd, dmd, wmd, w16, wplain;
+    dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_bf16, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_bf16, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wplain, 4, wd, dnnl_f32, dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&w16, 4, wd, dnnl_bf16, dnnl_format_tag_any);
+    lf_conv_wide w;
+    int kern[2] = { c[k].kh, c[k].kw }, strd[2] = { c[k].sh, c[k].sw }, pads[2] = { c[k].ph, c[k].pw };
+    int rc = lf_conv_wide_build(&w, &smd, &dmd, &wmd, 0, kern, strd, pads, err, sizeof err);
+    CHECK(rc==c[k].applies, "conv wide %dx%d k%dx%d s%d -> %d wide: %s (%d)%s", c[k].h, c[k].w,
+          c[k].kh, c[k].kw, c[k].sh, ow, c[k].applies ? "built" : "declined", rc, err);
+    if( rc!=1 ) continue;
+    int64_t ns = (int64_t)N*IC*c[k].h*c[k].w, nd = (int64_t)N*OC*oh*ow, nw = (int64_t)OC*IC*c[k].kh*c[k].kw;
+    float *x = randn(ns, &rng), *dy = randn(nd, &rng), *ref = calloc(nw, 4), *got = calloc(nw, 4);
+    uint16_t *x16 = malloc(2*ns), *dy16 = malloc(2*nd);
+    lf_bf16_from_f32_n(x16, x, ns);
+    lf_bf16_from_f32_n(dy16, dy, nd);
+    dnnl_convolution_desc_t fd, bd;
+    dnnl_primitive_desc_t fpd = 0, bpd = 0;
+    dnnl_primitive_t bp = 0;
+    dnnl_memory_t ms = 0, md = 0, mr = 0, mg = 0;
+    int ok = dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                                &smd, &w16, 0, &dmd, str, pad, pad)==dnnl_success
+      && dnnl_primitive_desc_create(&fpd, &fd, 0, eng, 0)==dnnl_success
+      && dnnl_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &smd, &wmd, 0, &dmd,
+                                                     str, pad, pad)==dnnl_success
+      && dnnl_primitive_desc_create(&bpd, &bd, 0, eng, fpd)==dnnl_success
+      && dnnl_primitive_create(&bp, bpd)==dnnl_success
+      && dnnl_memory_create(&ms, &smd, eng, x16)==dnnl_success
+      && dnnl_memory_create(&md, &dmd, eng, dy16)==dnnl_success
+      && dnnl_memory_create(&mr, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_weights_md, 0),
+                            eng, DNNL_MEMORY_ALLOCATE)==dnnl_success
+      && dnnl_memory_create(&mg, lf_prim_md(&w.bwd_weights, dnnl_query_diff_weights_md, 0),
+                            eng, DNNL_MEMORY_ALLOCATE)==dnnl_success;
+    if( ok ){
+      dnnl_exec_arg_t a[3] = { { DNNL_ARG_SRC, ms }, { DNNL_ARG_DIFF_DST, md }, { DNNL_ARG_DIFF_WEIGHTS, mr } };
+      dnnl_exec_arg_t b[3] = { { DNNL_ARG_SRC, w.src }, { DNNL_ARG_DIFF_DST, w.ddst }, { DNNL_ARG_DIFF_WEIGHTS, mg } };
+      lf_prim to_ref, to_got;
+      dnnl_memory_t pr = 0, pg = 0;
+      /* twice: the second pass must not see anything the first left */
+      ok = dnnl_primitive_execute(bp, st, 3, a)==dnnl_success
+        && lf_conv_wide_copy(&w, ms, md, st, err, sizeof err)==0
+        && lf_prim_run(&w.bwd_weights, st, 3, b, "wide", err, sizeof err)==0
+        && lf_conv_wide_copy(&w, ms, md, st, err, sizeof err)==0
+        && lf_prim_run(&w.bwd_weights, st, 3, b, "wide", err, sizeof err)==0
+        && lf_prim_reorder(&to_ref, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_weights_md, 0),
+                           &wplain, err, sizeof err)==0
+        && lf_prim_reorder(&to_got, lf_prim_md(&w.bwd_weights, dnnl_query_diff_weights_md, 0),
+                           &wplain, err, sizeof err)==0
+        && dnnl_memory_create(&pr, &wplain, eng, ref)==dnnl_success
+        && dnnl_memory_create(&pg, &wplain, eng, got)==dnnl_success;
+      if( ok ){
+        dnnl_exec_arg_t r1[2] = { { DNNL_ARG_FROM, mr }, { DNNL_ARG_TO, pr } };
+        dnnl_exec_arg_t r2[2] = { { DNNL_ARG_FROM, mg }, { DNNL_ARG_TO, pg } };
+        ok = lf_prim_run(&to_ref, st, 2, r1, "reorder", err, sizeof err)==0
+          && lf_prim_run(&to_got, st, 2, r2, "reorder", err, sizeof err)==0
+          && dnnl_stream_wait(st)==dnnl_success;
+        lf_prim_free(&to_ref); lf_prim_free(&to_got);
+      }
+      if( pr ) dnnl_memory_destroy(pr);
+      if( pg ) dnnl_memory_destroy(pg);
+    }
+    double worst = 0, scale = 0;
+    for(int64_t i=0; ok && i<nw; i++){
+      worst = fmax(worst, fabs((double)got[i] - ref[i]));
+      scale = fmax(scale, fabs((double)ref[i]));
+    }
+    CHECK(ok && scale > 0 && worst <= 1e-4 * scale,
+          "conv wide %dx%d k%dx%d s%d: weight gradient = oneDNN's on the images as they are "
+          "(max diff %.3g of %.3g)%s", c[k].h, c[k].w, c[k].kh, c[k].kw, c[k].sh, worst, scale,
+          ok ? "" : err);
+    if( bp ) dnnl_primitive_destroy(bp);
+    if( bpd ) dnnl_primitive_desc_destroy(bpd);
+    if( fpd ) dnnl_primitive_desc_destroy(fpd);
+    dnnl_memory_t ms_[4] = { ms, md, mr, mg };
+    for(int i=0; i<4; i++) if( ms_[i] ) dnnl_memory_destroy(ms_[i]);
+    lf_conv_wide_free(&w);
+    free(x); free(dy); free(ref); free(got); free(x16); free(dy16);
+  }
+  dnnl_stream_destroy(st);
+}
+
 /* lf_conv_phases against oneDNN's own backward-data kernel, both bf16:
 ** the same diff_src within bf16 rounding, written and added. With AMX
 ** only (elsewhere layer_conv.c does not use it); sizes where it does not
@@ -2106,6 +2210,7 @@ int main(int argc, char **argv){
   test_resnet_block_bf16();
   test_downsampling_block_bf16();
   test_conv_phases();
+  test_conv_wide();
   test_layernorm();
   test_softmax();
   test_embedding();
