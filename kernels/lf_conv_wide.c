@@ -28,6 +28,8 @@ void lf_conv_wide_free(lf_conv_wide *w){
   lf_prim_free(&w->fwd_hint);
   if( w->src ) dnnl_memory_destroy(w->src);
   if( w->ddst ) dnnl_memory_destroy(w->ddst);
+  free(w->buf[0]);
+  free(w->buf[1]);
   for(int t=0; t<2; t++){
     for(int k=0; k<2; k++){
       lf_prim_free(&w->copy[t][k]);
@@ -42,11 +44,10 @@ void lf_conv_wide_free(lf_conv_wide *w){
 ** `slot` columns wide: one for the full groups of images, one for the
 ** rest. */
 static int wide_copies(lf_conv_wide *w, int t, const dnnl_memory_desc_t *md,
-                       dnnl_memory_t wide, int64_t slot, char *err, size_t errlen){
+                       int64_t slot, char *err, size_t errlen){
   const int64_t g = LF_CONV_WIDE_GROUP, n = md->dims[0], c = md->dims[1];
   const int64_t h = md->dims[2], iw = md->dims[3];
   int64_t groups[2] = { n / g, n % g ? 1 : 0 }, per[2] = { g, n % g };
-  char *base = (char*)lf_dnnl_ptr(wide);
   for(int k=0; k<2; k++){
     if( groups[k]==0 ) continue;
     dnnl_dims_t d = { groups[k], per[k], c, h, iw };
@@ -58,9 +59,9 @@ static int wide_copies(lf_conv_wide *w, int t, const dnnl_memory_desc_t *md,
      || lf_dnnl_check(dnnl_memory_desc_init_by_strides(&to, 5, d, dnnl_bf16, ts),
                       "oneDNN memory descriptor", err, errlen)
      || lf_dnnl_mem(&w->from[t][k], &f, DNNL_MEMORY_NONE, err, errlen)
-     || lf_dnnl_mem(&w->to[t][k], &to, base + (size_t)(k ? groups[0]*h*g*slot*c : 0) * 2,
-                    err, errlen)
+     || lf_dnnl_mem(&w->to[t][k], &to, DNNL_MEMORY_NONE, err, errlen)
      || lf_prim_reorder(&w->copy[t][k], &f, &to, err, errlen) ) return -1;
+    w->to_off[t][k] = (size_t)(k ? groups[0]*h*g*slot*c : 0) * 2;
   }
   return 0;
 }
@@ -106,14 +107,12 @@ int lf_conv_wide_build(lf_conv_wide *w, const dnnl_memory_desc_t *src_md,
     lf_conv_wide_free(w);
     return 0;
   }
-  /* zeros between the images (and in the slots of a short last group)
-  ** stay: the copies write only the images */
-  if( lf_dnnl_mem(&w->src, &smd, DNNL_MEMORY_ALLOCATE, err, errlen)
-   || lf_dnnl_mem(&w->ddst, &dmd, DNNL_MEMORY_ALLOCATE, err, errlen) ) goto fail;
-  memset(lf_dnnl_ptr(w->src), 0, dnnl_memory_desc_get_size(&smd));
-  memset(lf_dnnl_ptr(w->ddst), 0, dnnl_memory_desc_get_size(&dmd));
-  if( wide_copies(w, 0, src_md, w->src, islot, err, errlen)
-   || wide_copies(w, 1, dst_md, w->ddst, oslot, err, errlen) ) goto fail;
+  w->bytes[0] = dnnl_memory_desc_get_size(&smd);
+  w->bytes[1] = dnnl_memory_desc_get_size(&dmd);
+  if( lf_dnnl_mem(&w->src, &smd, DNNL_MEMORY_NONE, err, errlen)
+   || lf_dnnl_mem(&w->ddst, &dmd, DNNL_MEMORY_NONE, err, errlen)
+   || wide_copies(w, 0, src_md, islot, err, errlen)
+   || wide_copies(w, 1, dst_md, oslot, err, errlen) ) goto fail;
   return 1;
 fail:
   lf_conv_wide_free(w);
@@ -122,7 +121,26 @@ fail:
 
 int lf_conv_wide_copy(lf_conv_wide *w, dnnl_memory_t src, dnnl_memory_t diff_dst,
                       dnnl_stream_t st, char *err, size_t errlen){
-  dnnl_memory_t in[2] = { src, diff_dst };
+  dnnl_memory_t in[2] = { src, diff_dst }, wide[2] = { w->src, w->ddst };
+  for(int t=0, first = w->buf[0]==0; first && t<2; t++){
+    /* Zeros between the images (and in the slots of a short last group)
+    ** stay: the copies write only the images. */
+    w->buf[t] = aligned_alloc(64, (w->bytes[t] + 63) & ~(size_t)63);
+    if( w->buf[t]==0 ){
+      free(w->buf[0]);
+      w->buf[0] = 0;                    /* the next call tries again */
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+    memset(w->buf[t], 0, w->bytes[t]);
+    if( lf_dnnl_check(dnnl_memory_set_data_handle(wide[t], w->buf[t]), "Conv2d weight gradient",
+                      err, errlen) ) return -1;
+    for(int k=0; k<2; k++){
+      if( w->to[t][k]
+       && lf_dnnl_check(dnnl_memory_set_data_handle(w->to[t][k], (char*)w->buf[t] + w->to_off[t][k]),
+                        "Conv2d weight gradient", err, errlen) ) return -1;
+    }
+  }
   for(int t=0; t<2; t++){
     for(int k=0; k<2; k++){
       if( w->copy[t][k].prim==0 ) continue;

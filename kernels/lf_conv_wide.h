@@ -23,6 +23,11 @@ typedef struct lf_conv_wide {
   dnnl_memory_t src, ddst;      /* the wide tensors (zeros between images) */
   lf_prim copy[2][2];           /* [src, ddst][full groups, the rest] */
   dnnl_memory_t from[2][2], to[2][2];  /* the copies' views */
+  size_t to_off[2][2];          /* where each copy starts in its wide tensor */
+  void *buf[2];                 /* the wide tensors' bytes, made (zeroed) at
+                                ** the first copy: an inference-only build
+                                ** never needs them */
+  size_t bytes[2];
 } lf_conv_wide;
 
 /* Builds w for a convolution of batch `batch` reading src_md and writing
