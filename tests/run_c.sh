@@ -31,10 +31,14 @@ for t in tests/c/test_*.c; do
     sed -n 1,20p "$out/$name.build.log" >&2
     continue
   fi
-  ( cd "$out" && "./$name" ) || true
+  # A test killed by a signal loses every check after it: that is a FAIL
+  # of its own (a crash once went unnoticed here).
+  ( cd "$out" && "./$name" ); rc=$?
+  [ $rc -gt 128 ] && echo "FAIL $name: killed by signal $((rc - 128)); its checks after the last line above did not run"
   # On an AMX CPU a bf16 strided convolution's weight gradient stays bf16;
   # the f32 path other CPUs take is checked with AMX hidden from oneDNN.
   if [ "$name" = test_layers ] && grep -qw amx_bf16 /proc/cpuinfo; then
-    ( cd "$out" && ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 "./$name" conv-bf16-no-amx ) || true
+    ( cd "$out" && ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 "./$name" conv-bf16-no-amx ); rc=$?
+    [ $rc -gt 128 ] && echo "FAIL $name (AMX hidden): killed by signal $((rc - 128)); its checks after the last line above did not run"
   fi
 done
