@@ -237,14 +237,6 @@ static void conv_release(void *p){
   free(s);
 }
 
-/* 1 if oneDNN picked its reference (plain C++) kernel. */
-static int conv_is_ref(const lf_prim *p){
-  const char *impl = 0;
-  if( dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &impl)!=dnnl_success
-   || impl==0 ) return 0;
-  return strncmp(impl, "ref", 3)==0;
-}
-
 /* diff_src of a stride-1 convolution is a forward convolution of diff_dst
 ** with the weights' in and out channels swapped and their kernel flipped,
 ** padded k-1-p (the output then has the input's size; oneDNN 3.x's brgemm
@@ -380,7 +372,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
   if( s->bwd_data_fwd ){
     s->wt_bf16 = bf16;
     if( bwd_data_fwd_build(s, &g, L, src, dst, dt, err, errlen) ) goto fail;
-    if( conv_is_ref(&s->bwd_data) ){
+    if( lf_prim_is_ref(&s->bwd_data) ){
       /* No jit forward for this shape (a 1-channel diff_src, say): the
       ** backward kernel instead. */
       lf_prim_free(&s->bwd_data);
@@ -401,7 +393,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
            "convolution backward descriptor", err, errlen)
       || lf_prim_create(&s->bwd_data, &d, 0, s->fwd.pd,
                         "oneDNN convolution backward data", err, errlen);
-    if( rc==0 && conv_is_ref(&s->bwd_data) ){
+    if( rc==0 && lf_prim_is_ref(&s->bwd_data) ){
       /* As for the weight gradient below: on AVX2 a few-channel diff_src
       ** in the input's plain layout has no jit kernel; a blocked one is
       ** reordered back by diff_src_out. */
@@ -414,7 +406,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
              "convolution backward descriptor", err, errlen)
         || lf_prim_create(&s->bwd_data, &d, 0, 0,
                           "oneDNN convolution backward data", err, errlen);
-      if( rc==0 && conv_is_ref(&s->bwd_data) ){
+      if( rc==0 && lf_prim_is_ref(&s->bwd_data) ){
         lf_prim_free(&s->bwd_data);
         s->bwd_data = ref;
       }else{
@@ -473,7 +465,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
            pad_r), "convolution backward descriptor", err, errlen)
       || lf_prim_create(&s->bwd_weights, &d, 0, s->fwd.pd,
                         "oneDNN convolution backward weights", err, errlen);
-    if( rc==0 && conv_is_ref(&s->bwd_weights) ){
+    if( rc==0 && lf_prim_is_ref(&s->bwd_weights) ){
       /* No jit kernel for the forward's layouts (on AVX2, the 1-channel
       ** stem: plain src, blocked diff_dst): let the weight gradient pick
       ** its own layouts and reorder src and diff_dst into them. */
@@ -487,7 +479,7 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
              pad_l, pad_r), "convolution backward descriptor", err, errlen)
         || lf_prim_create(&s->bwd_weights, &d, 0, 0,
                           "oneDNN convolution backward weights", err, errlen);
-      if( rc==0 && conv_is_ref(&s->bwd_weights) ){
+      if( rc==0 && lf_prim_is_ref(&s->bwd_weights) ){
         lf_prim_free(&s->bwd_weights);
         s->bwd_weights = ref;
       }else{
@@ -536,7 +528,7 @@ int lf_conv_accumulate_diff_src(void *state, const dnnl_memory_desc_t *diff_src_
                       "oneDNN convolution forward (diff_src, accumulating)", err, errlen);
   if( attr ) dnnl_primitive_attr_destroy(attr);
   if( rc ) return -1;
-  if( conv_is_ref(&accum)
+  if( lf_prim_is_ref(&accum)
    || !dnnl_memory_desc_equal(lf_prim_md(&accum, dnnl_query_weights_md, 0),
                               lf_prim_md(&s->bwd_data, dnnl_query_weights_md, 0)) ){
     lf_prim_free(&accum);               /* keep the kernel measured fast */
@@ -547,16 +539,15 @@ int lf_conv_accumulate_diff_src(void *state, const dnnl_memory_desc_t *diff_src_
   return 1;
 }
 
-/* The layout tag of a 4-D md among those the ResNet's values take, or
-** dnnl_format_tag_undef. */
-static dnnl_format_tag_t tag_of(const dnnl_memory_desc_t *md){
-  static const dnnl_format_tag_t tags[] = { dnnl_abcd, dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b };
-  dnnl_memory_desc_t t;
-  for(size_t i=0; i<sizeof tags/sizeof tags[0]; i++){
-    if( dnnl_memory_desc_init_by_tag(&t, 4, md->dims, md->data_type, tags[i])==dnnl_success
-     && dnnl_memory_desc_equal(&t, md) ) return tags[i];
+/* 1 if md is a 4-D blocked layout whose spatial dims are not blocked
+** (plain, NHWC, nChw16c, ...): every other pixel of it is a view with the
+** pixel strides multiplied. */
+static int spatial_unblocked(const dnnl_memory_desc_t *md){
+  if( md->ndims!=4 || md->format_kind!=dnnl_blocked ) return 0;
+  for(int i=0; i<md->format_desc.blocking.inner_nblks; i++){
+    if( md->format_desc.blocking.inner_idxs[i]>=2 ) return 0;
   }
-  return dnnl_format_tag_undef;
+  return 1;
 }
 
 int lf_conv_compact_diff_src(void *state, const lf_layer *L,
@@ -566,11 +557,10 @@ int lf_conv_compact_diff_src(void *state, const lf_layer *L,
   conv_state *s = state;
   conv_geom g = geom_of(L->ops, L->args);
   const dnnl_memory_desc_t *dst = lf_prim_md(&s->fwd, dnnl_query_dst_md, 0);
-  dnnl_format_tag_t tag = tag_of(diff_src_md);
   dnnl_data_type_t dt = diff_src_md->data_type;
   size_t esz = dt==dnnl_bf16 ? 2 : 4;
   if( L->ops!=&lf_layer_conv2d || g.kernel[0]!=1 || g.kernel[1]!=1 || g.padding[0] || g.padding[1]
-   || (g.stride[0]<2 && g.stride[1]<2) || tag==dnnl_format_tag_undef
+   || (g.stride[0]<2 && g.stride[1]<2) || !spatial_unblocked(diff_src_md)
    || dt!=dst->data_type || (dt==dnnl_bf16 && !L->param[0]->data16) ) return 0;
   dnnl_dims_t cd = { diff_src_md->dims[0], diff_src_md->dims[1], dst->dims[2], dst->dims[3] };
   dnnl_dims_t wd = { L->param[0]->shape.dim[1], L->param[0]->shape.dim[0], 1, 1 };
@@ -580,18 +570,15 @@ int lf_conv_compact_diff_src(void *state, const lf_layer *L,
   dnnl_memory_desc_t c_any;
   /* The compact tensor in whichever layout the convolution likes: the
   ** adding reorder moves it into diff_src's. */
-  if( lf_dnnl_check(dnnl_memory_desc_init_by_tag(&c_any, 4, cd, dt, dnnl_format_tag_any),
-                    "oneDNN memory descriptor", err, errlen)
-   || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dt, dnnl_format_tag_any),
-                    "oneDNN memory descriptor", err, errlen)
-   || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&wt_plain, 4, wd, dt, dnnl_oihw),
-                    "oneDNN memory descriptor", err, errlen)
+  if( lf_dnnl_md_tag(&c_any, 4, cd, dt, dnnl_format_tag_any, err, errlen)
+   || lf_dnnl_md_tag(&w_any, 4, wd, dt, dnnl_format_tag_any, err, errlen)
+   || lf_dnnl_md_tag(&wt_plain, 4, wd, dt, dnnl_oihw, err, errlen)
    || lf_dnnl_check(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training,
         dnnl_convolution_direct, dst, &w_any, 0, &c_any, one, zero, zero),
         "convolution forward descriptor (compact diff_src)", err, errlen)
    || lf_prim_create(&s->compact_fwd, &d, 0, 0,
                      "oneDNN convolution forward (compact diff_src)", err, errlen) ) return -1;
-  if( conv_is_ref(&s->compact_fwd) ){ lf_prim_free(&s->compact_fwd); return 0; }
+  if( lf_prim_is_ref(&s->compact_fwd) ){ lf_prim_free(&s->compact_fwd); return 0; }
   *compact = *lf_prim_md(&s->compact_fwd, dnnl_query_dst_md, 0);
   /* The visited pixels of diff_src: every stride-th row and column. */
   *visited = *diff_src_md;

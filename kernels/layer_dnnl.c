@@ -133,6 +133,27 @@ int lf_dnnl_attr_sum(dnnl_primitive_attr_t *attr, char *err, size_t errlen){
   return attr_one_post_op(attr, 1, 0.0f, err, errlen);
 }
 
+int lf_dnnl_md_tag(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
+                   dnnl_data_type_t dt, dnnl_format_tag_t tag, char *err, size_t errlen){
+  return lf_dnnl_check(dnnl_memory_desc_init_by_tag(md, ndims, dims, dt, tag),
+                       "oneDNN memory descriptor", err, errlen);
+}
+
+int lf_dnnl_md_is_tag(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag){
+  dnnl_memory_desc_t t;
+  if( dnnl_memory_desc_init_by_tag(&t, md->ndims, md->dims, md->data_type, tag)!=dnnl_success ){
+    return 0;
+  }
+  return dnnl_memory_desc_equal(md, &t) || lf_dnnl_md_same_bytes(md, &t);
+}
+
+int lf_prim_is_ref(const lf_prim *p){
+  const char *impl = 0;
+  if( dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &impl)!=dnnl_success
+   || impl==0 ) return 0;
+  return strncmp(impl, "ref", 3)==0;
+}
+
 int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md){
   dnnl_memory_desc_t plain;
   dnnl_dims_t d;
@@ -362,21 +383,16 @@ static int lf_prim_reorder_to(lf_prim *p, const dnnl_memory_desc_t *from,
                               const dnnl_memory_desc_t *to, int adding,
                               char *err, size_t errlen){
   dnnl_primitive_attr_t a = 0;
-  dnnl_post_ops_t ops = 0;
   dnnl_engine_t eng = lf_dnnl_engine(err, errlen);
   int rc;
   memset(p, 0, sizeof(*p));
   if( eng==0 ) return -1;
-  if( lf_dnnl_check(dnnl_primitive_attr_create(&a), "oneDNN reorder", err,
-                    errlen) ) return -1;
+  if( adding ? lf_dnnl_attr_sum(&a, err, errlen)
+             : lf_dnnl_check(dnnl_primitive_attr_create(&a), "oneDNN reorder", err, errlen) ){
+    return -1;
+  }
   rc = lf_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(a,
                      dnnl_scratchpad_mode_user), "oneDNN reorder", err, errlen);
-  if( rc==0 && adding ){
-    rc = lf_dnnl_check(dnnl_post_ops_create(&ops), "oneDNN post-ops", err, errlen)
-      || lf_dnnl_check(dnnl_post_ops_append_sum(ops, 1.0f), "oneDNN sum post-op", err, errlen)
-      || lf_dnnl_check(dnnl_primitive_attr_set_post_ops(a, ops), "oneDNN post-ops", err, errlen);
-    if( ops ) dnnl_post_ops_destroy(ops);
-  }
   if( rc==0 ){
     lf_pd_args pa = { 0, from, to, 0, 0, 0, a, eng, 0, "oneDNN reorder", err, errlen };
     rc = lf_pd_make(p, &pa);

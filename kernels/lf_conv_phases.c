@@ -16,20 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1 if md is NHWC (or names the same bytes, 16 channels in nChw16c). */
-static int is_nhwc(const dnnl_memory_desc_t *md){
-  dnnl_memory_desc_t t;
-  if( md->ndims!=4 || dnnl_memory_desc_init_by_tag(&t, 4, md->dims, md->data_type,
-                                                   dnnl_acdb)!=dnnl_success ) return 0;
-  return dnnl_memory_desc_equal(md, &t) || lf_dnnl_md_same_bytes(md, &t);
-}
-
-static int is_ref(const lf_prim *p){
-  const char *impl = 0;
-  return dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &impl)==dnnl_success
-      && impl && strncmp(impl, "ref", 3)==0;
-}
-
 void lf_conv_phases_free(lf_conv_phases *ph){
   for(int k=0; k<4; k++){
     lf_prim_free(&ph->conv[k]);
@@ -56,7 +42,7 @@ int lf_conv_phases_build(lf_conv_phases *ph, const dnnl_memory_desc_t *src_md,
   int64_t half[2] = { in[0]/2, in[1]/2 };
   int64_t pl[2][2], pr[2][2];             /* [dim][phase] */
   memset(ph, 0, sizeof *ph);
-  if( !is_nhwc(src_md) || !is_nhwc(dst_md) || in[0]%2 || in[1]%2 ) return 0;
+  if( !lf_dnnl_md_is_tag(src_md, dnnl_acdb) || !lf_dnnl_md_is_tag(dst_md, dnnl_acdb) || in[0]%2 || in[1]%2 ) return 0;
   for(int d=0; d<2; d++){
     for(int p=0; p<2; p++){
       int f = (p + pad[d]) % 2, t = (kernel[d] - f + 1) / 2, c = (p + pad[d] - f) / 2;
@@ -81,18 +67,15 @@ int lf_conv_phases_build(lf_conv_phases *ph, const dnnl_memory_desc_t *src_md,
     dnnl_convolution_desc_t cd;
     ph->w_buf[k] = malloc((size_t)(ic * oc * wd[2] * wd[3]) * es);
     if( ph->w_buf[k]==0 ){ snprintf(err, errlen, "out of memory"); goto fail; }
-    if( lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dt, dnnl_oihw),
-                      "oneDNN memory descriptor", err, errlen)
-     || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dt, dnnl_format_tag_any),
-                      "oneDNN memory descriptor", err, errlen)
-     || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&out_md, 4, od, dt, dnnl_acdb),
-                      "oneDNN memory descriptor", err, errlen)
+    if( lf_dnnl_md_tag(&w_plain, 4, wd, dt, dnnl_oihw, err, errlen)
+     || lf_dnnl_md_tag(&w_any, 4, wd, dt, dnnl_format_tag_any, err, errlen)
+     || lf_dnnl_md_tag(&out_md, 4, od, dt, dnnl_acdb, err, errlen)
      || lf_dnnl_check(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training,
           dnnl_convolution_direct, dst_md, &w_any, 0, &out_md, one_stride, pad_l, pad_r),
           "convolution forward descriptor (diff_src phase)", err, errlen)
      || lf_prim_create(&ph->conv[k], &cd, 0, 0,
                        "oneDNN convolution forward (diff_src phase)", err, errlen) ) goto fail;
-    if( is_ref(&ph->conv[k]) ){ lf_conv_phases_free(ph); return 0; }
+    if( lf_prim_is_ref(&ph->conv[k]) ){ lf_conv_phases_free(ph); return 0; }
     if( lf_dnnl_mem(&ph->w_plain[k], &w_plain, ph->w_buf[k], err, errlen)
      || lf_relayout_init(&ph->w[k], &w_plain,
           lf_prim_md(&ph->conv[k], dnnl_query_weights_md, 0), 1, err, errlen)

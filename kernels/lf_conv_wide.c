@@ -16,13 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is_nhwc_bf16(const dnnl_memory_desc_t *md){
-  dnnl_memory_desc_t t;
-  if( md->ndims!=4 || md->data_type!=dnnl_bf16
-   || dnnl_memory_desc_init_by_tag(&t, 4, md->dims, dnnl_bf16, dnnl_acdb)!=dnnl_success ) return 0;
-  return dnnl_memory_desc_equal(md, &t) || lf_dnnl_md_same_bytes(md, &t);
-}
-
 void lf_conv_wide_free(lf_conv_wide *w){
   lf_prim_free(&w->bwd_weights);
   lf_prim_free(&w->fwd_hint);
@@ -77,7 +70,8 @@ int lf_conv_wide_build(lf_conv_wide *w, const dnnl_memory_desc_t *src_md,
   int64_t s = stride[1], p = pad[1], k = kernel[1];
   int64_t oslot = ow + 1, islot = s * oslot, pad_r = (ow - 1)*s + k - iw - p;
   memset(w, 0, sizeof *w);
-  if( !is_nhwc_bf16(src_md) || !is_nhwc_bf16(dst_md) || ow>14 || n<2
+  if( src_md->data_type!=dnnl_bf16 || dst_md->data_type!=dnnl_bf16 || ow>14 || n<2
+   || !lf_dnnl_md_is_tag(src_md, dnnl_acdb) || !lf_dnnl_md_is_tag(dst_md, dnnl_acdb)
    || kernel[0]*kernel[1]<2
    || p > islot - iw || iw + pad_r > islot ) return 0;
   int64_t ng = (n + g - 1) / g;
@@ -88,12 +82,9 @@ int lf_conv_wide_build(lf_conv_wide *w, const dnnl_memory_desc_t *src_md,
   dnnl_memory_desc_t smd, dmd, w16;
   dnnl_convolution_desc_t d;
   const char *impl = 0;
-  if( lf_dnnl_check(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_bf16, dnnl_acdb),
-                    "oneDNN memory descriptor", err, errlen)
-   || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_bf16, dnnl_acdb),
-                    "oneDNN memory descriptor", err, errlen)
-   || lf_dnnl_check(dnnl_memory_desc_init_by_tag(&w16, 4, wd, dnnl_bf16, dnnl_format_tag_any),
-                    "oneDNN memory descriptor", err, errlen)
+  if( lf_dnnl_md_tag(&smd, 4, sd, dnnl_bf16, dnnl_acdb, err, errlen)
+   || lf_dnnl_md_tag(&dmd, 4, dd, dnnl_bf16, dnnl_acdb, err, errlen)
+   || lf_dnnl_md_tag(&w16, 4, wd, dnnl_bf16, dnnl_format_tag_any, err, errlen)
    || lf_dnnl_check(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training,
         dnnl_convolution_direct, &smd, &w16, 0, &dmd, st, pl, pr),
         "convolution forward descriptor (wide)", err, errlen)

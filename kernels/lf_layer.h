@@ -233,6 +233,12 @@ int lf_dnnl_attr_sum(dnnl_primitive_attr_t *attr, char *err, size_t errlen);
 /* Plain row-major descriptor of an explicit dims list. */
 int lf_dnnl_md_dims(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                     char *err, size_t errlen);
+/* dnnl_memory_desc_init_by_tag, its failure in err. */
+int lf_dnnl_md_tag(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
+                   dnnl_data_type_t dt, dnnl_format_tag_t tag, char *err, size_t errlen);
+/* 1 if md is tag's layout of its dims, or names the same bytes (NHWC and
+** nChw16c with 16 channels). */
+int lf_dnnl_md_is_tag(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag);
 /* 1 if md is dense row-major (no blocking, no padding). */
 int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
 /* 1 if oneDNN dispatches kernels of ISA isa (e.g. dnnl_cpu_isa_avx512_core_amx).
@@ -276,6 +282,8 @@ int lf_prim_reorder_adding(lf_prim *p, const dnnl_memory_desc_t *from,
 int lf_prim_multi(lf_prim *p, int nsrc, const dnnl_memory_desc_t *srcs,
                   const dnnl_memory_desc_t *dst, int concat_axis,
                   const char *what, char *err, size_t errlen);
+/* 1 if oneDNN picked its reference (plain C++) kernel for p. */
+int lf_prim_is_ref(const lf_prim *p);
 const dnnl_memory_desc_t *lf_prim_md(const lf_prim *p, dnnl_query_t what,
                                      int index);
 /* Executes with up to LF_LAYER_MAX_INPUTS+3 arguments (the scratchpad is added here). */
