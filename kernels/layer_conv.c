@@ -612,26 +612,33 @@ static int conv_forward(const lf_layer *L, void *p, const lf_layer_run *r,
   return lf_prim_run(&s->fwd, r->stream, n, a, L->ops->loc, err, errlen);
 }
 
+/* diff_src (or its visited pixels, compact) as the forward convolution
+** fwd of diff_dst with the flipped, transposed weights (wt, through w). */
+static int transposed_forward(conv_state *s, const lf_layer *L, const lf_layer_run *r,
+                              const lf_relayout *w, const lf_prim *fwd, dnnl_memory_t dst,
+                              char *err, size_t errlen){
+  dnnl_exec_arg_t a[3];
+  flip_weights(s, L, s->wt_bf16);
+  if( lf_relayout_run(w, s->wt, r->stream, err, errlen) ) return -1;
+  a[0].arg = DNNL_ARG_SRC;     a[0].memory = r->diff_dst;
+  a[1].arg = DNNL_ARG_WEIGHTS; a[1].memory = lf_relayout_mem(w, s->wt);
+  a[2].arg = DNNL_ARG_DST;     a[2].memory = dst;
+  return lf_prim_run(fwd, r->stream, 3, a, L->ops->loc, err, errlen);
+}
+
 static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
                          char *err, size_t errlen){
   conv_state *s = p;
   dnnl_exec_arg_t a[4];
+  const lf_prim *bwd_weights = &s->bwd_weights;
   int n = 0;
   if( r->diff_src && s->compact ){
-    flip_weights(s, L, s->wt_bf16);
-    if( lf_relayout_run(&s->w_compact, s->wt, r->stream, err, errlen) ) return -1;
-    a[0].arg = DNNL_ARG_SRC;     a[0].memory = r->diff_dst;
-    a[1].arg = DNNL_ARG_WEIGHTS; a[1].memory = lf_relayout_mem(&s->w_compact, s->wt);
-    a[2].arg = DNNL_ARG_DST;     a[2].memory = r->diff_src;
-    if( lf_prim_run(&s->compact_fwd, r->stream, 3, a, L->ops->loc, err, errlen) ) return -1;
+    if( transposed_forward(s, L, r, &s->w_compact, &s->compact_fwd, r->diff_src, err, errlen) ){
+      return -1;
+    }
   }else if( r->diff_src && s->bwd_data_fwd ){
-    flip_weights(s, L, s->wt_bf16);
-    if( lf_relayout_run(&s->w_bwd, s->wt, r->stream, err, errlen) ) return -1;
-    a[0].arg = DNNL_ARG_SRC;     a[0].memory = r->diff_dst;
-    a[1].arg = DNNL_ARG_WEIGHTS; a[1].memory = lf_relayout_mem(&s->w_bwd, s->wt);
-    a[2].arg = DNNL_ARG_DST;
-    a[2].memory = lf_relayout_mem(&s->diff_src_out, r->diff_src);
-    if( lf_prim_run(&s->bwd_data, r->stream, 3, a, L->ops->loc, err, errlen)
+    if( transposed_forward(s, L, r, &s->w_bwd, &s->bwd_data,
+                           lf_relayout_mem(&s->diff_src_out, r->diff_src), err, errlen)
      || lf_relayout_run(&s->diff_src_out, r->diff_src, r->stream, err, errlen) ){
       return -1;
     }
@@ -655,24 +662,23 @@ static int conv_backward(const lf_layer *L, void *p, const lf_layer_run *r,
   /* The forward's src, in the convolution's layout, is still in src_in. */
   dnnl_memory_t src = lf_relayout_mem(&s->src_in, r->src), ddst = r->diff_dst;
   if( s->wide ){
+    /* the batch side by side (lf_conv_wide.h) */
     if( lf_conv_wide_copy(&s->wd, src, ddst, r->stream, err, errlen) ) return -1;
-    a[n].arg = DNNL_ARG_SRC;          a[n++].memory = s->wd.src;
-    a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = s->wd.ddst;
-    a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
-    if( L->nparam>1 ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
-    if( lf_prim_run(&s->wd.bwd_weights, r->stream, n, a, L->ops->loc, err, errlen) ) return -1;
-    return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);
+    src = s->wd.src;
+    ddst = s->wd.ddst;
+    bwd_weights = &s->wd.bwd_weights;
+  }else{
+    /* f32 copies (bwdw_f32) or the weight gradient's own layouts, if any. */
+    if( lf_relayout_run(&s->src_w, src, r->stream, err, errlen)
+     || lf_relayout_run(&s->ddst_w, ddst, r->stream, err, errlen) ) return -1;
+    src = lf_relayout_mem(&s->src_w, src);
+    ddst = lf_relayout_mem(&s->ddst_w, ddst);
   }
-  /* f32 copies (bwdw_f32) or the weight gradient's own layouts, if any. */
-  if( lf_relayout_run(&s->src_w, src, r->stream, err, errlen)
-   || lf_relayout_run(&s->ddst_w, ddst, r->stream, err, errlen) ) return -1;
-  src = lf_relayout_mem(&s->src_w, src);
-  ddst = lf_relayout_mem(&s->ddst_w, ddst);
   a[n].arg = DNNL_ARG_SRC;          a[n++].memory = src;
   a[n].arg = DNNL_ARG_DIFF_DST;     a[n++].memory = ddst;
   a[n].arg = DNNL_ARG_DIFF_WEIGHTS; a[n++].memory = lf_relayout_mem(&s->gw_out, s->gw);
   if( L->nparam>1 ){ a[n].arg = DNNL_ARG_DIFF_BIAS; a[n++].memory = s->gb; }
-  if( lf_prim_run(&s->bwd_weights, r->stream, n, a, L->ops->loc,
+  if( lf_prim_run(bwd_weights, r->stream, n, a, L->ops->loc,
                   err, errlen) ) return -1;
   return lf_relayout_run(&s->gw_out, s->gw, r->stream, err, errlen);
 }

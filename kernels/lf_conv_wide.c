@@ -18,7 +18,6 @@
 
 void lf_conv_wide_free(lf_conv_wide *w){
   lf_prim_free(&w->bwd_weights);
-  lf_prim_free(&w->fwd_hint);
   if( w->src ) dnnl_memory_destroy(w->src);
   if( w->ddst ) dnnl_memory_destroy(w->ddst);
   free(w->buf[0]);
@@ -54,6 +53,8 @@ static int wide_copies(lf_conv_wide *w, int t, const dnnl_memory_desc_t *md,
      || lf_dnnl_mem(&w->from[t][k], &f, DNNL_MEMORY_NONE, err, errlen)
      || lf_dnnl_mem(&w->to[t][k], &to, DNNL_MEMORY_NONE, err, errlen)
      || lf_prim_reorder(&w->copy[t][k], &f, &to, err, errlen) ) return -1;
+    /* the rest starts after the full groups' images, in both */
+    w->from_off[t][k] = (size_t)(k ? groups[0]*g*h*iw*c : 0) * 2;
     w->to_off[t][k] = (size_t)(k ? groups[0]*h*g*slot*c : 0) * 2;
   }
   return 0;
@@ -81,6 +82,7 @@ int lf_conv_wide_build(lf_conv_wide *w, const dnnl_memory_desc_t *src_md,
   dnnl_dims_t pr = { (oh - 1)*stride[0] + kernel[0] - ih - pad[0], k - s - p };
   dnnl_memory_desc_t smd, dmd, w16;
   dnnl_convolution_desc_t d;
+  lf_prim hint;                         /* the forward oneDNN wants as a hint */
   const char *impl = 0;
   if( lf_dnnl_md_tag(&smd, 4, sd, dnnl_bf16, dnnl_acdb, err, errlen)
    || lf_dnnl_md_tag(&dmd, 4, dd, dnnl_bf16, dnnl_acdb, err, errlen)
@@ -88,11 +90,13 @@ int lf_conv_wide_build(lf_conv_wide *w, const dnnl_memory_desc_t *src_md,
    || lf_dnnl_check(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training,
         dnnl_convolution_direct, &smd, &w16, 0, &dmd, st, pl, pr),
         "convolution forward descriptor (wide)", err, errlen)
-   || lf_prim_create(&w->fwd_hint, &d, 0, 0, "oneDNN convolution forward (wide)", err, errlen)
-   || lf_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct,
-        &smd, gw_md, bias_md, &dmd, st, pl, pr), "convolution backward descriptor (wide)", err, errlen)
-   || lf_prim_create(&w->bwd_weights, &d, 0, w->fwd_hint.pd,
-                     "oneDNN convolution backward weights (wide)", err, errlen) ) goto fail;
+   || lf_prim_create(&hint, &d, 0, 0, "oneDNN convolution forward (wide)", err, errlen) ) goto fail;
+  int rc = lf_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct,
+             &smd, gw_md, bias_md, &dmd, st, pl, pr), "convolution backward descriptor (wide)", err, errlen)
+    || lf_prim_create(&w->bwd_weights, &d, 0, hint.pd,
+                      "oneDNN convolution backward weights (wide)", err, errlen);
+  lf_prim_free(&hint);
+  if( rc ) goto fail;
   if( dnnl_primitive_desc_query(w->bwd_weights.pd, dnnl_query_impl_info_str, 0, &impl)!=dnnl_success
    || impl==0 || strstr(impl, "amx")==0 ){
     lf_conv_wide_free(w);
@@ -135,14 +139,9 @@ int lf_conv_wide_copy(lf_conv_wide *w, dnnl_memory_t src, dnnl_memory_t diff_dst
   for(int t=0; t<2; t++){
     for(int k=0; k<2; k++){
       if( w->copy[t][k].prim==0 ) continue;
-      size_t off = 0;
-      if( k && w->copy[t][0].prim ){
-        /* the rest starts after the full groups' images */
-        const dnnl_memory_desc_t *md = lf_prim_md(&w->copy[t][0], dnnl_query_src_md, 0);
-        off = (size_t)(md->dims[0]*md->dims[1]*md->dims[2]*md->dims[3]*md->dims[4]) * 2;
-      }
       dnnl_exec_arg_t a[2];
-      if( lf_dnnl_check(dnnl_memory_set_data_handle(w->from[t][k], (char*)lf_dnnl_ptr(in[t]) + off),
+      if( lf_dnnl_check(dnnl_memory_set_data_handle(w->from[t][k],
+                                                    (char*)lf_dnnl_ptr(in[t]) + w->from_off[t][k]),
                         "Conv2d weight gradient copy", err, errlen) ) return -1;
       a[0].arg = DNNL_ARG_FROM; a[0].memory = w->from[t][k];
       a[1].arg = DNNL_ARG_TO;   a[1].memory = w->to[t][k];

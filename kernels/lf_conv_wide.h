@@ -19,11 +19,10 @@
 
 typedef struct lf_conv_wide {
   lf_prim bwd_weights;          /* on the wide tensors */
-  lf_prim fwd_hint;             /* its forward (the hint oneDNN wants) */
   dnnl_memory_t src, ddst;      /* the wide tensors (zeros between images) */
   lf_prim copy[2][2];           /* [src, ddst][full groups, the rest] */
   dnnl_memory_t from[2][2], to[2][2];  /* the copies' views */
-  size_t to_off[2][2];          /* where each copy starts in its wide tensor */
+  size_t from_off[2][2], to_off[2][2];  /* where each copy starts (bytes) */
   void *buf[2];                 /* the wide tensors' bytes, made (zeroed) at
                                 ** the first copy: an inference-only build
                                 ** never needs them */

@@ -1270,38 +1270,37 @@ const float *lf_net_input_grad(lf_net *net, int batch){
   return 0;
 }
 
-int lf_net_in_place_sums(lf_net *net, int batch){
+/* The build for `batch`, or NULL (test hooks). */
+static const lf_net_batch *lf_built(const lf_net *net, int batch){
   for(int i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
-    lf_net_batch *b = &net->cache[i];
-    if( b->batch!=batch || b->inplace==0 ) continue;
-    int n = 0;
-    for(int j=0; j<net->nnodes; j++) n += b->inplace[j];
-    for(int v=0; v<net->nvalues; v++) n += b->sum_in_place[v] + (b->compact[v]!=0);
-    return n;
+    if( net->cache[i].batch==batch && net->cache[i].accum ) return &net->cache[i];
   }
-  return -1;
+  return 0;
+}
+
+int lf_net_in_place_sums(lf_net *net, int batch){
+  const lf_net_batch *b = lf_built(net, batch);
+  int n = 0;
+  if( b==0 ) return -1;
+  for(int j=0; j<net->nnodes; j++) n += b->inplace[j];
+  for(int v=0; v<net->nvalues; v++) n += b->sum_in_place[v] + (b->compact[v]!=0);
+  return n;
 }
 
 int lf_net_compact_parts(lf_net *net, int batch){
-  for(int i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
-    lf_net_batch *b = &net->cache[i];
-    if( b->batch!=batch || b->compact==0 ) continue;
-    int n = 0;
-    for(int v=0; v<net->nvalues; v++) n += b->compact[v]!=0;
-    return n;
-  }
-  return -1;
+  const lf_net_batch *b = lf_built(net, batch);
+  int n = 0;
+  if( b==0 ) return -1;
+  for(int v=0; v<net->nvalues; v++) n += b->compact[v]!=0;
+  return n;
 }
 
 int lf_net_accumulated_sums(lf_net *net, int batch){
-  for(int i=0; i<LF_NET_MAX_BATCH_SIZES; i++){
-    lf_net_batch *b = &net->cache[i];
-    if( b->batch!=batch || b->accum==0 ) continue;
-    int n = 0;
-    for(int v=0; v<net->nvalues; v++) n += b->accum[v];
-    return n;
-  }
-  return -1;
+  const lf_net_batch *b = lf_built(net, batch);
+  int n = 0;
+  if( b==0 ) return -1;
+  for(int v=0; v<net->nvalues; v++) n += b->accum[v];
+  return n;
 }
 
 /* ---- a built net, read by exporters -------------------------------------- */
