@@ -203,6 +203,9 @@ int lf_conv_compact_diff_src(void *state, const lf_layer *L,
                              const dnnl_memory_desc_t *diff_src_md,
                              dnnl_memory_desc_t *compact, dnnl_memory_desc_t *visited,
                              char *err, size_t errlen);
+/* 1 if a built Conv2d/Conv1d runs its weight gradient on channels-last
+** views of src and diff_dst (16 channels in and out, f32; test hook). */
+int lf_conv_wgrad_channels_last(const void *state);
 
 /* ---- oneDNN toolkit (kernels/layer_dnnl.c) ---- */
 
@@ -343,6 +346,10 @@ int lf_net_accumulated_sums(lf_net *net, int batch);
 int lf_net_in_place_sums(lf_net *net, int batch);
 /* How many of those add a compact part (lf_conv_compact_diff_src). */
 int lf_net_compact_parts(lf_net *net, int batch);
+/* How many convolutions of the last build for `batch` run their weight
+** gradient on channels-last views (lf_conv_wgrad_channels_last); -1 if no
+** such build. */
+int lf_net_channels_last_wgrads(lf_net *net, int batch);
 /* lf_net_set_bf16 without the CPU check, for tests of the bf16 plumbing
 ** (which values stay f32, the conversions between layers) on a CPU
 ** without AVX-512 BF16. Only a net whose layers compute in plain C or with

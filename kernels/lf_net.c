@@ -1295,6 +1295,17 @@ int lf_net_compact_parts(lf_net *net, int batch){
   return n;
 }
 
+int lf_net_channels_last_wgrads(lf_net *net, int batch){
+  const lf_net_batch *b = lf_built(net, batch);
+  int n = 0;
+  if( b==0 ) return -1;
+  for(int i=0; i<net->nnodes; i++){
+    const lf_layer_ops *ops = net->layers[i].ops;
+    if( ops==&lf_layer_conv2d || ops==&lf_layer_conv1d ) n += lf_conv_wgrad_channels_last(b->state[i]);
+  }
+  return n;
+}
+
 int lf_net_accumulated_sums(lf_net *net, int batch){
   const lf_net_batch *b = lf_built(net, batch);
   int n = 0;

@@ -100,6 +100,9 @@ static void report_check(void *ctx, const char *what, double e){
 /* >= 0: the next gradcheck_net also checks that this many gradient sums
 ** ran as accumulation into a convolution's diff_src (lf_net.c). */
 static int expect_accumulated = -1;
+/* >= 0: ... that this many convolutions ran their weight gradient on
+** channels-last views (lf_net_channels_last_wgrads). */
+static int expect_channels_last = -1;
 
 static void gradcheck_net(const char *name, lf_net *net, const char *why,
                           lf_shape in, int batch, float *xgiven, double h){
@@ -116,6 +119,12 @@ static void gradcheck_net(const char *name, lf_net *net, const char *why,
     CHECK(got==expect_accumulated, "%s: %d gradient sum(s) by accumulation (expected %d)",
           name, got, expect_accumulated);
     expect_accumulated = -1;
+  }
+  if( expect_channels_last>=0 ){
+    int got = lf_net_channels_last_wgrads(net, batch);
+    CHECK(got==expect_channels_last, "%s: %d weight gradient(s) on channels-last views (expected %d)",
+          name, got, expect_channels_last);
+    expect_channels_last = -1;
   }
   lf_net_free(net);
   free(xgiven);
@@ -966,6 +975,23 @@ static void test_sums_in_place(void){
     free(gxa); free(x); free(dy);
     lf_net_free(a); lf_net_free(b);
   }
+}
+
+/* In f32 on AVX-512, a Conv2d with 16 channels in and out (nChw16c, the
+** same bytes as NHWC) runs its weight gradient on NHWC views
+** (layer_conv.c, bwdw_on_channels_last): its gradients by finite
+** differences, with and without bias, the first reading the net's input;
+** 16->32 and 8->16 convolutions keep their layouts. */
+static void test_channels_last_wgrad(void){
+  int avx512 = lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core);
+  lf_layer_spec L[5] = { conv(16, 3, 3, 1, 1, 1, 1, 1), spec("Tanh"), conv(16, 3, 2, 1, 1, 1, 0, 0),
+                         spec("Tanh"), conv(32, 3, 3, 2, 2, 1, 1, 1) };
+  expect_channels_last = avx512 ? 2 : 0;
+  gradcheck("Conv2d(16->16)-Tanh-Conv2d(16->16,k3x2,bias=false)-Tanh-Conv2d(16->32,s2)", L, 5,
+            shape3(16, 5, 6), 2, 0, 1e-2);
+  L[0] = conv(16, 3, 3, 1, 1, 1, 1, 1);
+  expect_channels_last = 0;
+  gradcheck("Conv2d(8->16)", L, 1, shape3(8, 5, 5), 2, 0, 1e-2);
 }
 
 static void test_graph_gradients(void){
@@ -2205,6 +2231,7 @@ int main(int argc, char **argv){
   test_conv1d();
   test_same_bytes();
   test_sums_in_place();
+  test_channels_last_wgrad();
   test_batchnorm_nhwc16_view();
   test_conv_bf16_grads();
   test_resnet_block_bf16();
