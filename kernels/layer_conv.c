@@ -39,7 +39,9 @@
 **
 ** With AMX in bf16 and on AVX-512 in f32, diff_src of a stride-1
 ** convolution runs as a forward convolution (bwd_data_as_forward); with
-** AMX in bf16, that of a stride-2 Conv2d as four (lf_conv_phases.h).
+** AMX in bf16, that of a stride-2 Conv2d as four (lf_conv_phases.h). In
+** f32 on AVX-512 a 16->16 Conv2d's weight gradient reads its nChw16c
+** tensors as NHWC, the same bytes (bwdw_on_channels_last).
 */
 #include "lf_layer.h"
 #include "lf_conv_phases.h"
