@@ -323,10 +323,9 @@ static int channels_last_twin(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *
 ** convolution (the ResNet's 16->16 28x28) runs 10-20% faster on NHWC than
 ** on nChw16c (docs/performance.md, "16-channel weight gradients on
 ** NHWC"; Conv2d only, the case measured). With exactly 16 channels in and
-** out the two layouts are the same
-** bytes, so the weight gradient reads src and diff_dst through NHWC views
-** (src_w, ddst_w), copying nothing. 1: built; 0: not this case (or no jit
-** kernel for it); -1: error. */
+** out the two layouts are the same bytes, so the weight gradient reads src
+** and diff_dst through NHWC views (src_w, ddst_w), copying nothing.
+** 1: built; 0: not this case (or no jit kernel for it); -1: error. */
 static int bwdw_on_channels_last(conv_state *s, const conv_geom *g,
                                  const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                                  const dnnl_memory_desc_t *gw_any, const dnnl_memory_desc_t *bias,
