@@ -149,8 +149,10 @@ def test_writers_while_training(tmp, rounds):
     while two trainers commit epochs every few milliseconds: every call
     waits for the write lock instead of failing, and no stop is lost."""
     db = U.new_project(os.path.join(tmp, "writers"))
-    for p in ("t0", "t1", "h0", "h1"):
-        U.add_ppl(db, p, U.tiny_config(seed=hash(p) % 1000))
+    # Distinct seeds, so distinct configurations (hash() of a str changes
+    # with each process: two of the four once drew the same seed).
+    for i, p in enumerate(("t0", "t1", "h0", "h1")):
+        U.add_ppl(db, p, U.tiny_config(seed=30 + i))
     trainers = [U.start_shell(db, "SELECT ppl_train('%s', 1000000, 1000000);" % p) for p in ("t0", "t1")]
     U.wait_until(lambda: U.query(db, "SELECT count(*) FROM runnings")[0][0] == 2)
     n = 20 * rounds
