@@ -116,18 +116,6 @@ static void bn_release(void *p){
   free(s);
 }
 
-/* 1 if md (an NHWC image batch, as AMX convolutions leave it) names the
-** same bytes as nChw16c, i.e. it has exactly 16 channels: *view is then
-** that blocked layout, whose BatchNorm kernel oneDNN 2.6 runs 1.6-1.9x
-** faster in bf16 (docs/performance.md, "The ResNet on an Intel Xeon
-** with AMX"). */
-static int bn_blocked_view(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *view){
-  if( md->ndims!=4 || md->dims[1]!=16 ) return 0;
-  if( dnnl_memory_desc_init_by_tag(view, 4, md->dims, md->data_type,
-                                   dnnl_aBcd16b)!=dnnl_success ) return 0;
-  return !dnnl_memory_desc_equal(md, view) && lf_dnnl_md_same_bytes(md, view);
-}
-
 static int bn_build(const lf_layer *L, lf_layer_build *b,
                     char *err, size_t errlen){
   bn_state *s = calloc(1, sizeof(*s));
@@ -151,7 +139,11 @@ static int bn_build(const lf_layer *L, lf_layer_build *b,
                       b->src_md->data_type,
                       dnnl_acdb), "BatchNorm1d view", err, errlen) ) goto fail;
     data = &view;
-  }else if( bn_blocked_view(b->src_md, &view) ){
+  }else if( lf_dnnl_md_view_as(b->src_md, dnnl_aBcd16b, &view) ){
+    /* An NHWC image batch of exactly 16 channels (as AMX convolutions
+    ** leave it) is the same bytes as nChw16c, whose BatchNorm kernel
+    ** oneDNN 2.6 runs 1.6-1.9x faster in bf16 (docs/performance.md, "The
+    ** ResNet on an Intel Xeon with AMX"). */
     data = &view;
   }
   if( data==&view ){

@@ -309,16 +309,6 @@ static void flip_weights(const conv_state *s, const lf_layer *L, int bf16){
   }
 }
 
-/* NHWC naming the same bytes as md (an image batch) and not md itself:
-** nChw16c with exactly 16 channels. */
-static int channels_last_twin(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *twin){
-  if( md->ndims!=4 ) return 0;
-  if( dnnl_memory_desc_init_by_tag(twin, 4, md->dims, md->data_type, dnnl_acdb)!=dnnl_success ){
-    return 0;
-  }
-  return !dnnl_memory_desc_equal(md, twin) && lf_dnnl_md_same_bytes(md, twin);
-}
-
 /* In f32 on AVX-512, oneDNN 2.6's weight gradient of a 16-channel
 ** convolution (the ResNet's 16->16 28x28) runs 10-20% faster on NHWC than
 ** on nChw16c (docs/performance.md, "16-channel weight gradients on
@@ -326,22 +316,18 @@ static int channels_last_twin(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *
 ** out the two layouts are the same bytes, so the weight gradient reads src
 ** and diff_dst through NHWC views (src_w, ddst_w), copying nothing.
 ** 1: built; 0: not this case (or no jit kernel for it); -1: error. */
-static int bwdw_on_channels_last(conv_state *s, const conv_geom *g,
-                                 const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
-                                 const dnnl_memory_desc_t *gw_any, const dnnl_memory_desc_t *bias,
-                                 char *err, size_t errlen){
+static int bwdw_on_channels_last(conv_state *s, const dnnl_memory_desc_t *src,
+                                 const dnnl_memory_desc_t *dst, const dnnl_memory_desc_t *gw_any,
+                                 const dnnl_memory_desc_t *bias, const dnnl_dims_t strides,
+                                 const dnnl_dims_t dil, const dnnl_dims_t pad_l,
+                                 const dnnl_dims_t pad_r, char *err, size_t errlen){
   dnnl_memory_desc_t src_cl, dst_cl;
   dnnl_convolution_desc_t d;
-  dnnl_dims_t strides, pad, dil;
-  if( src->data_type!=dnnl_f32 || !lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core)
-   || !channels_last_twin(src, &src_cl) || !channels_last_twin(dst, &dst_cl) ) return 0;
-  for(int i=0; i<g->nsp; i++){
-    strides[i] = g->stride[i];
-    pad[i] = g->padding[i];
-    dil[i] = g->dilation[i] - 1;
-  }
+  if( src->data_type!=dnnl_f32 || src->ndims!=4 || !lf_dnnl_has_isa(dnnl_cpu_isa_avx512_core)
+   || !lf_dnnl_md_view_as(src, dnnl_acdb, &src_cl)
+   || !lf_dnnl_md_view_as(dst, dnnl_acdb, &dst_cl) ) return 0;
   if( lf_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&d,
-        dnnl_convolution_direct, &src_cl, gw_any, bias, &dst_cl, strides, dil, pad, pad),
+        dnnl_convolution_direct, &src_cl, gw_any, bias, &dst_cl, strides, dil, pad_l, pad_r),
         "convolution backward descriptor", err, errlen)
    || lf_prim_create(&s->bwd_weights, &d, 0, 0,
                      "oneDNN convolution backward weights", err, errlen) ) return -1;
@@ -514,7 +500,8 @@ static int conv_build(const lf_layer *L, lf_layer_build *b,
                           1, err, errlen)
       || lf_relayout_init(&s->ddst_w, dst, lf_prim_md(&s->bwd_weights, dnnl_query_diff_dst_md, 0),
                           1, err, errlen);
-  }else if( (rc = bwdw_on_channels_last(s, &g, src, dst, &gw_any, bias, err, errlen))!=0 ){
+  }else if( (rc = bwdw_on_channels_last(s, src, dst, &gw_any, bias, strides, dil, pad_l,
+                                         pad_r, err, errlen))!=0 ){
     rc = rc<0;                          /* built (1) or an error (-1) */
   }else{
     rc = lf_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&d,

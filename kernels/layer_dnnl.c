@@ -147,6 +147,14 @@ int lf_dnnl_md_is_tag(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag){
   return dnnl_memory_desc_equal(md, &t) || lf_dnnl_md_same_bytes(md, &t);
 }
 
+int lf_dnnl_md_view_as(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag,
+                       dnnl_memory_desc_t *view){
+  if( dnnl_memory_desc_init_by_tag(view, md->ndims, md->dims, md->data_type, tag)!=dnnl_success ){
+    return 0;
+  }
+  return !dnnl_memory_desc_equal(md, view) && lf_dnnl_md_same_bytes(md, view);
+}
+
 int lf_prim_is_ref(const lf_prim *p){
   const char *impl = 0;
   if( dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &impl)!=dnnl_success

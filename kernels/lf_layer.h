@@ -242,6 +242,11 @@ int lf_dnnl_md_tag(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
 /* 1 if md is tag's layout of its dims, or names the same bytes (NHWC and
 ** nChw16c with 16 channels). */
 int lf_dnnl_md_is_tag(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag);
+/* 1 if tag's layout of md's dims is another descriptor naming the same
+** bytes as md (NHWC and nChw16c with 16 channels); *view receives it, for
+** a kernel that runs faster on that layout to read md's buffer as it is. */
+int lf_dnnl_md_view_as(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag,
+                       dnnl_memory_desc_t *view);
 /* 1 if md is dense row-major (no blocking, no padding). */
 int lf_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
 /* 1 if oneDNN dispatches kernels of ISA isa (e.g. dnnl_cpu_isa_avx512_core_amx).
