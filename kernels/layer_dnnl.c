@@ -139,20 +139,22 @@ int lf_dnnl_md_tag(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                        "oneDNN memory descriptor", err, errlen);
 }
 
+/* tag's layout of md's dims and type in *t; 0 if there is none (a tag
+** of another rank). */
+static int md_as_tag(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag,
+                     dnnl_memory_desc_t *t){
+  return dnnl_memory_desc_init_by_tag(t, md->ndims, md->dims, md->data_type, tag)==dnnl_success;
+}
+
 int lf_dnnl_md_is_tag(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag){
   dnnl_memory_desc_t t;
-  if( dnnl_memory_desc_init_by_tag(&t, md->ndims, md->dims, md->data_type, tag)!=dnnl_success ){
-    return 0;
-  }
-  return dnnl_memory_desc_equal(md, &t) || lf_dnnl_md_same_bytes(md, &t);
+  return md_as_tag(md, tag, &t) && lf_dnnl_md_same_bytes(md, &t);
 }
 
 int lf_dnnl_md_view_as(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag,
                        dnnl_memory_desc_t *view){
-  if( dnnl_memory_desc_init_by_tag(view, md->ndims, md->dims, md->data_type, tag)!=dnnl_success ){
-    return 0;
-  }
-  return !dnnl_memory_desc_equal(md, view) && lf_dnnl_md_same_bytes(md, view);
+  return md_as_tag(md, tag, view) && !dnnl_memory_desc_equal(md, view)
+      && lf_dnnl_md_same_bytes(md, view);
 }
 
 int lf_prim_is_ref(const lf_prim *p){
